@@ -1,0 +1,48 @@
+/* event.h: what a session reports to its sinks (printer, recorder).
+ * Pure data: producers fill one on the stack and sinks read it during the
+ * call; anything a sink keeps it must copy or ref. */
+#pragma once
+
+#include <glib.h>
+#include "stanza.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  XM_DIR_C2S, /* client to server */
+  XM_DIR_S2C, /* server to client */
+  XM_DIR_NONE, /* the connection as a whole */
+} XmDir;
+
+typedef enum {
+  XM_EVENT_CONN_OPEN,    /* text: endpoints */
+  XM_EVENT_CONN_CLOSE,   /* text: reason; bytes[] */
+  XM_EVENT_STREAM_OPEN,  /* stanza: the header */
+  XM_EVENT_STANZA,       /* stanza */
+  XM_EVENT_KEEPALIVE,    /* count: whitespace bytes */
+  XM_EVENT_STREAM_CLOSE,
+  XM_EVENT_NOTE,         /* level, text: decoder or proxy note */
+  XM_EVENT_LAYER,        /* text: a layer change (TLS, compression, opaque) */
+} XmEventKind;
+
+typedef enum {
+  XM_NOTE_INFO,
+  XM_NOTE_WARNING,
+  XM_NOTE_ERROR,
+} XmNoteLevel;
+
+typedef struct {
+  XmEventKind kind;
+  guint conn;            /* connection number, from 1 */
+  XmDir dir;
+  gint64 time_us;        /* wall clock, microseconds since the epoch */
+  XmStanza *stanza;      /* STREAM_OPEN, STANZA: borrowed */
+  gsize count;           /* KEEPALIVE */
+  XmNoteLevel level;     /* NOTE */
+  const char *text;      /* CONN_*, NOTE, LAYER */
+  guint64 bytes[2];      /* CONN_CLOSE: bytes sent by client, by server */
+} XmEvent;
+
+const char *xm_dir_arrow (XmDir dir); /* "C->S", "S->C" or "" */
+
+G_END_DECLS

@@ -1,0 +1,86 @@
+/* stanza.h: the parsed form of one XML element tree (a stanza or a stream
+ * header) together with its exact original bytes.
+ *
+ * Nodes live in an arena owned by the XmStanza, so building a stanza costs a
+ * few bump allocations and freeing it is one call. A stanza handed to a
+ * framer callback is borrowed until the callback returns; take a reference
+ * (xm_stanza_ref) to keep it longer. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  XM_NODE_ELEMENT,
+  XM_NODE_TEXT,
+} XmNodeType;
+
+typedef struct {
+  const char *ns;     /* namespace URI, NULL when the attribute has none */
+  const char *prefix; /* prefix as written (e.g. "xml"), NULL if none */
+  const char *name;   /* local name */
+  const char *value;  /* unescaped value */
+} XmAttr;
+
+typedef struct {
+  const char *prefix; /* NULL for the default namespace (xmlns='...') */
+  const char *uri;    /* "" undeclares */
+} XmNsDecl;
+
+typedef struct _XmNode XmNode;
+struct _XmNode {
+  XmNodeType type;
+  XmNode *parent;
+  XmNode *next;
+  XmNode *children;   /* first child */
+  XmNode *last_child;
+
+  /* XM_NODE_ELEMENT */
+  const char *ns;     /* namespace URI in scope, NULL if none */
+  const char *prefix; /* prefix as written, NULL if unprefixed */
+  const char *name;   /* local name */
+  XmAttr *attrs;
+  guint n_attrs;
+  XmNsDecl *ns_decls; /* namespace declarations written on this element */
+  guint n_ns_decls;
+
+  /* XM_NODE_TEXT: unescaped UTF-8, NUL-terminated, len without the NUL */
+  const char *text;
+  gsize text_len;
+};
+
+typedef struct _XmStanza XmStanza;
+struct _XmStanza {
+  /*< public, read-only >*/
+  XmNode *root;         /* the top-level element; NULL if it was too large */
+  const guint8 *raw;    /* exact original bytes, NULL if too large */
+  gsize raw_len;        /* length of the original bytes (always set) */
+  guint64 offset;       /* offset of the first byte in the direction's stream */
+  gboolean oversized;   /* larger than the cap: root and raw are NULL */
+  /*< private >*/
+  gint ref_count;
+  gpointer arena;
+  GByteArray *raw_copy; /* owns raw when the stanza spanned several feeds */
+};
+
+XmStanza *xm_stanza_ref (XmStanza *stanza);
+void xm_stanza_unref (XmStanza *stanza);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmStanza, xm_stanza_unref)
+
+/* Lookup helpers; all return borrowed pointers or NULL. */
+const char *xm_node_attr (const XmNode *el, const char *name);
+const char *xm_node_attr_ns (const XmNode *el, const char *ns, const char *name);
+XmNode *xm_node_child (const XmNode *el, const char *ns, const char *name);
+XmNode *xm_node_first_element (const XmNode *el);
+/* Concatenated text of the direct text children; returns a new string. */
+char *xm_node_text (const XmNode *el) G_GNUC_WARN_UNUSED_RESULT;
+gboolean xm_node_is (const XmNode *el, const char *ns, const char *name);
+
+/* Internal to decoders/: used by the framer to build stanzas. */
+XmStanza *xm_stanza_new (void);
+gpointer xm_stanza_alloc (XmStanza *stanza, gsize size);
+char *xm_stanza_strndup (XmStanza *stanza, const char *s, gsize len);
+void xm_stanza_clear (XmStanza *stanza);
+
+G_END_DECLS

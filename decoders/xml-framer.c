@@ -1,0 +1,801 @@
+/* xml-framer.c: XMPP stream framing on top of expat.
+ *
+ * Offsets: expat counts bytes from the start of the current document
+ * (XML_GetCurrentByteIndex); the framer adds doc_base to get an offset in
+ * the direction's whole byte stream, which never restarts.
+ *
+ * Exact bytes without copies: an element that starts and ends inside one
+ * fed chunk is handed out as a pointer into that chunk. Only the incomplete
+ * tail of a chunk (from "mark", the start of the pending top-level item, to
+ * the chunk's end) is copied into "carry", and only while it is pending. */
+#include "config.h"
+
+#include <string.h>
+#include <expat.h>
+
+#include "xml-framer.h"
+
+#define NS_SEP '\x01'
+#define STREAM_NS "http://etherx.jabber.org/streams"
+
+typedef enum {
+  STOP_NONE,
+  STOP_RESTART_AFTER, /* caller asked: return right after this element */
+  STOP_CLOSE,         /* </stream:stream>: next byte starts a new document */
+  STOP_IMPLICIT,      /* a new stream header without a reset: restart there */
+  STOP_FATAL,         /* DOCTYPE and the like: stall until reset */
+} StopKind;
+
+struct _XmFramer {
+  const XmFramerEvents *ev;
+  gpointer user_data;
+  XML_Parser parser;
+  gsize max_stanza;
+
+  guint64 consumed; /* stream offset of the next byte the caller feeds */
+  guint64 doc_base; /* stream offset of byte 0 of the current document */
+  gboolean need_reset;
+  gboolean stalled;
+  gboolean in_callback;
+
+  /* The piece expat is parsing now. */
+  const guint8 *piece;
+  gsize piece_len;
+  guint64 piece_base;
+
+  /* Bytes of the pending top-level item: [mark, piece_base) are in carry. */
+  guint64 mark;
+  GByteArray *carry;
+
+  int depth;           /* 0 before the header, 1 between stanzas */
+  gboolean in_stanza;
+  guint64 item_start;
+  gboolean oversized;
+  guint64 last_progress;
+
+  XmStanza *stanza;    /* the tree being built */
+  XmNode *cur;
+  GString *text;
+  GArray *pending_ns;  /* XmNsDecl, strings in stanza's arena */
+
+  gsize ws_pending;
+  gboolean stray_reported;
+
+  StopKind stop;
+  guint64 stop_offset;
+};
+
+static void start_document (XmFramer *f, guint64 offset);
+
+static guint64
+ev_offset (XmFramer *f)
+{
+  return f->doc_base + (guint64) XML_GetCurrentByteIndex (f->parser);
+}
+
+static guint64
+ev_end (XmFramer *f)
+{
+  return ev_offset (f) + (guint64) XML_GetCurrentByteCount (f->parser);
+}
+
+static void
+problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...)
+  G_GNUC_PRINTF (4, 5);
+
+static void
+problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  if (f->ev->problem == NULL)
+    return;
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  f->in_callback = TRUE;
+  f->ev->problem (kind, offset, msg, f->user_data);
+  f->in_callback = FALSE;
+}
+
+static void
+stop_parser (XmFramer *f, StopKind kind, guint64 offset)
+{
+  if (f->stop != STOP_NONE)
+    return;
+  f->stop = kind;
+  f->stop_offset = offset;
+  XML_StopParser (f->parser, XML_FALSE);
+}
+
+/* Move the start of the pending item forward, dropping carried bytes. */
+static void
+set_mark (XmFramer *f, guint64 offset)
+{
+  if (offset <= f->mark)
+    return;
+  if (offset >= f->piece_base)
+    g_byte_array_set_size (f->carry, 0);
+  else
+    g_byte_array_remove_range (f->carry, 0,
+                               MIN ((guint) (offset - f->mark), f->carry->len));
+  f->mark = offset;
+}
+
+static void
+flush_ws (XmFramer *f)
+{
+  gsize n = f->ws_pending;
+
+  if (n == 0)
+    return;
+  f->ws_pending = 0;
+  if (f->ev->keepalive)
+    {
+      f->in_callback = TRUE;
+      f->ev->keepalive (n, f->user_data);
+      f->in_callback = FALSE;
+    }
+}
+
+static void
+flush_text (XmFramer *f)
+{
+  XmNode *t;
+
+  if (f->text->len == 0 || f->cur == NULL)
+    {
+      g_string_truncate (f->text, 0);
+      return;
+    }
+  t = xm_stanza_alloc (f->stanza, sizeof (XmNode));
+  t->type = XM_NODE_TEXT;
+  t->text = xm_stanza_strndup (f->stanza, f->text->str, f->text->len);
+  t->text_len = f->text->len;
+  t->parent = f->cur;
+  if (f->cur->last_child)
+    f->cur->last_child->next = t;
+  else
+    f->cur->children = t;
+  f->cur->last_child = t;
+  g_string_truncate (f->text, 0);
+}
+
+/* Expat names are "uri SEP local SEP prefix" (XML_SetReturnNSTriplet). */
+static void
+split_name (XmStanza *st, const char *name, const char **ns,
+            const char **local, const char **prefix)
+{
+  const char *a = strchr (name, NS_SEP);
+  const char *b;
+
+  *ns = NULL;
+  *prefix = NULL;
+  if (a == NULL)
+    {
+      *local = xm_stanza_strndup (st, name, strlen (name));
+      return;
+    }
+  *ns = xm_stanza_strndup (st, name, a - name);
+  b = strchr (a + 1, NS_SEP);
+  if (b == NULL)
+    *local = xm_stanza_strndup (st, a + 1, strlen (a + 1));
+  else
+    {
+      *local = xm_stanza_strndup (st, a + 1, b - a - 1);
+      *prefix = xm_stanza_strndup (st, b + 1, strlen (b + 1));
+    }
+}
+
+static XmNode *
+build_element (XmFramer *f, const char *name, const char **atts, XmNode *parent)
+{
+  XmStanza *st = f->stanza;
+  XmNode *el = xm_stanza_alloc (st, sizeof (XmNode));
+  guint n = 0;
+
+  el->type = XM_NODE_ELEMENT;
+  split_name (st, name, &el->ns, &el->name, &el->prefix);
+  while (atts[2 * n])
+    n++;
+  if (n)
+    {
+      el->attrs = xm_stanza_alloc (st, n * sizeof (XmAttr));
+      for (guint i = 0; i < n; i++)
+        {
+          XmAttr *a = &el->attrs[i];
+          split_name (st, atts[2 * i], &a->ns, &a->name, &a->prefix);
+          a->value = xm_stanza_strndup (st, atts[2 * i + 1],
+                                        strlen (atts[2 * i + 1]));
+        }
+      el->n_attrs = n;
+    }
+  if (f->pending_ns->len)
+    {
+      el->n_ns_decls = f->pending_ns->len;
+      el->ns_decls = xm_stanza_alloc (st, el->n_ns_decls * sizeof (XmNsDecl));
+      memcpy (el->ns_decls, f->pending_ns->data,
+              el->n_ns_decls * sizeof (XmNsDecl));
+      g_array_set_size (f->pending_ns, 0);
+    }
+  el->parent = parent;
+  if (parent)
+    {
+      if (parent->last_child)
+        parent->last_child->next = el;
+      else
+        parent->children = el;
+      parent->last_child = el;
+    }
+  return el;
+}
+
+static void
+go_oversized (XmFramer *f)
+{
+  f->oversized = TRUE;
+  g_byte_array_set_size (f->carry, 0);
+  xm_stanza_clear (f->stanza);
+  f->cur = NULL;
+  g_string_truncate (f->text, 0);
+  g_array_set_size (f->pending_ns, 0);
+  problem (f, XM_FRAMER_OVERSIZED, f->item_start,
+           "stanza larger than %" G_GSIZE_FORMAT " bytes: not decoded, "
+           "still forwarded", f->max_stanza);
+}
+
+static void
+check_size (XmFramer *f, guint64 upto)
+{
+  if (f->in_stanza && !f->oversized && upto - f->item_start > f->max_stanza)
+    go_oversized (f);
+}
+
+/* Hand out the item that ends at stream offset end. */
+static void
+emit_item (XmFramer *f, guint64 end, gboolean header)
+{
+  XmStanza *st = f->stanza;
+  guint64 start = header ? f->mark : f->item_start;
+
+  st->offset = start;
+  st->raw_len = end - start;
+  st->oversized = f->oversized;
+  if (f->oversized)
+    {
+      st->raw = NULL;
+      st->root = NULL;
+    }
+  else if (start >= f->piece_base)
+    st->raw = f->piece + (start - f->piece_base);
+  else
+    {
+      g_byte_array_append (f->carry, f->piece, end - f->piece_base);
+      g_assert (f->carry->len == end - start);
+      st->raw = f->carry->data;
+    }
+
+  f->in_callback = TRUE;
+  if (header)
+    {
+      if (f->ev->stream_open)
+        f->ev->stream_open (st, f->user_data);
+    }
+  else if (f->ev->stanza)
+    f->ev->stanza (st, f->user_data);
+  f->in_callback = FALSE;
+
+  if (g_atomic_int_get (&st->ref_count) > 1)
+    {
+      /* Kept by a consumer: give it its own bytes, take a fresh stanza. */
+      if (st->raw && st->raw == f->carry->data)
+        {
+          st->raw_copy = f->carry;
+          f->carry = g_byte_array_new ();
+        }
+      else if (st->raw)
+        {
+          if (st->raw_copy == NULL)
+            st->raw_copy = g_byte_array_sized_new (st->raw_len);
+          g_byte_array_append (st->raw_copy, st->raw, st->raw_len);
+          st->raw = st->raw_copy->data;
+        }
+      xm_stanza_unref (st);
+      f->stanza = xm_stanza_new ();
+    }
+  else
+    xm_stanza_clear (st);
+
+  g_byte_array_set_size (f->carry, 0);
+  f->mark = end;
+  f->cur = NULL;
+  f->oversized = FALSE;
+}
+
+static void XMLCALL
+on_start (void *ud, const XML_Char *name, const XML_Char **atts)
+{
+  XmFramer *f = ud;
+  guint64 off, end;
+
+  if (f->stop != STOP_NONE)
+    return;
+  off = ev_offset (f);
+  end = ev_end (f);
+  f->last_progress = end;
+
+  if (f->depth == 0)
+    {
+      f->stanza->root = build_element (f, name, atts, NULL);
+      f->depth = 1;
+      emit_item (f, end, TRUE);
+      return;
+    }
+
+  if (f->depth == 1)
+    {
+      if (g_str_has_prefix (name, STREAM_NS "\x01stream")
+          && (name[sizeof STREAM_NS + 6] == '\0'
+              || name[sizeof STREAM_NS + 6] == NS_SEP))
+        {
+          /* A new stream header inside the stream: the peer restarted the
+           * stream without our being told (e.g. we missed a negotiation). */
+          flush_ws (f);
+          stop_parser (f, STOP_IMPLICIT, off);
+          return;
+        }
+      flush_ws (f);
+      set_mark (f, off);
+      f->in_stanza = TRUE;
+      f->item_start = off;
+      f->oversized = FALSE;
+      f->cur = build_element (f, name, atts, NULL);
+      f->stanza->root = f->cur;
+    }
+  else if (!f->oversized)
+    {
+      flush_text (f);
+      f->cur = build_element (f, name, atts, f->cur);
+    }
+  f->depth++;
+  check_size (f, end);
+}
+
+static void XMLCALL
+on_end (void *ud, const XML_Char *name)
+{
+  XmFramer *f = ud;
+  guint64 end;
+
+  if (f->stop != STOP_NONE)
+    return;
+  end = ev_end (f);
+  f->last_progress = end;
+  f->depth--;
+
+  if (f->depth == 0)
+    {
+      flush_ws (f);
+      if (f->ev->stream_close)
+        {
+          f->in_callback = TRUE;
+          f->ev->stream_close (ev_offset (f), f->user_data);
+          f->in_callback = FALSE;
+        }
+      set_mark (f, end);
+      stop_parser (f, STOP_CLOSE, end);
+      return;
+    }
+
+  check_size (f, end);
+  if (!f->oversized)
+    {
+      flush_text (f);
+      if (f->depth > 1)
+        f->cur = f->cur->parent;
+    }
+  if (f->depth == 1)
+    {
+      f->in_stanza = FALSE;
+      emit_item (f, end, FALSE);
+    }
+}
+
+static gboolean
+all_space (const char *s, int len)
+{
+  for (int i = 0; i < len; i++)
+    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+      return FALSE;
+  return TRUE;
+}
+
+static void XMLCALL
+on_text (void *ud, const XML_Char *s, int len)
+{
+  XmFramer *f = ud;
+  guint64 end;
+
+  if (f->stop != STOP_NONE)
+    return;
+  end = ev_end (f);
+  f->last_progress = end;
+
+  if (f->depth == 1)
+    {
+      if (all_space (s, len))
+        f->ws_pending += end - ev_offset (f);
+      else if (!f->stray_reported)
+        {
+          f->stray_reported = TRUE;
+          problem (f, XM_FRAMER_STRAY_TEXT, ev_offset (f),
+                   "text between stanzas (only whitespace keepalives may "
+                   "appear there)");
+        }
+      set_mark (f, end);
+      return;
+    }
+  if (!f->oversized)
+    g_string_append_len (f->text, s, len);
+  check_size (f, end);
+}
+
+static void
+skip_restricted (XmFramer *f, const char *what)
+{
+  guint64 end = ev_end (f);
+
+  f->last_progress = end;
+  problem (f, XM_FRAMER_RESTRICTED, ev_offset (f),
+           "%s in the stream: XMPP forbids it (RFC 6120 §11.1); skipped", what);
+  if (f->depth == 1)
+    set_mark (f, end);
+}
+
+static void XMLCALL
+on_comment (void *ud, const XML_Char *data)
+{
+  XmFramer *f = ud;
+
+  if (f->stop == STOP_NONE)
+    skip_restricted (f, "comment");
+}
+
+static void XMLCALL
+on_pi (void *ud, const XML_Char *target, const XML_Char *data)
+{
+  XmFramer *f = ud;
+
+  if (f->stop == STOP_NONE)
+    skip_restricted (f, "processing instruction");
+}
+
+static void XMLCALL
+on_doctype (void *ud, const XML_Char *name, const XML_Char *sysid,
+            const XML_Char *pubid, int has_internal_subset)
+{
+  XmFramer *f = ud;
+
+  if (f->stop != STOP_NONE)
+    return;
+  /* Stop before the internal subset is read, so no entity is ever declared
+   * or expanded: a billion-laughs document costs nothing. */
+  problem (f, XM_FRAMER_RESTRICTED, ev_offset (f),
+           "DOCTYPE in the stream: XMPP forbids it (RFC 6120 §11.1); not "
+           "expanded, decoding of this direction stops until the stream "
+           "restarts");
+  stop_parser (f, STOP_FATAL, ev_offset (f));
+}
+
+static void XMLCALL
+on_entity_decl (void *ud, const XML_Char *name, int is_param,
+                const XML_Char *value, int value_len, const XML_Char *base,
+                const XML_Char *sysid, const XML_Char *pubid,
+                const XML_Char *notation)
+{
+  XmFramer *f = ud;
+
+  if (f->stop != STOP_NONE)
+    return;
+  problem (f, XM_FRAMER_RESTRICTED, ev_offset (f),
+           "entity declaration in the stream: not expanded, decoding stops");
+  stop_parser (f, STOP_FATAL, ev_offset (f));
+}
+
+static void XMLCALL
+on_ns_start (void *ud, const XML_Char *prefix, const XML_Char *uri)
+{
+  XmFramer *f = ud;
+  XmNsDecl d;
+
+  if (f->stop != STOP_NONE || f->oversized)
+    return;
+  d.prefix = prefix ? xm_stanza_strndup (f->stanza, prefix, strlen (prefix)) : NULL;
+  d.uri = xm_stanza_strndup (f->stanza, uri ? uri : "", uri ? strlen (uri) : 0);
+  g_array_append_val (f->pending_ns, d);
+}
+
+static void
+start_document (XmFramer *f, guint64 offset)
+{
+  if (f->parser == NULL)
+    f->parser = XML_ParserCreateNS ("UTF-8", NS_SEP);
+  else
+    XML_ParserReset (f->parser, "UTF-8");
+  if (f->parser == NULL)
+    g_error ("xmitm: out of memory creating an XML parser");
+
+  XML_SetUserData (f->parser, f);
+  XML_SetReturnNSTriplet (f->parser, XML_TRUE);
+  XML_SetElementHandler (f->parser, on_start, on_end);
+  XML_SetCharacterDataHandler (f->parser, on_text);
+  XML_SetCommentHandler (f->parser, on_comment);
+  XML_SetProcessingInstructionHandler (f->parser, on_pi);
+  XML_SetStartDoctypeDeclHandler (f->parser, on_doctype);
+  XML_SetEntityDeclHandler (f->parser, on_entity_decl);
+  XML_SetStartNamespaceDeclHandler (f->parser, on_ns_start);
+  XML_SetParamEntityParsing (f->parser, XML_PARAM_ENTITY_PARSING_NEVER);
+#ifdef HAVE_XML_SETREPARSEDEFERRALENABLED
+  /* A live proxy must report a stanza as soon as its last byte arrives;
+   * the quadratic-reparse risk deferral guards against is bounded by the
+   * stanza cap (a token longer than the cap stalls decoding). */
+  XML_SetReparseDeferralEnabled (f->parser, XML_FALSE);
+#endif
+
+  f->doc_base = offset;
+  f->mark = offset;
+  f->last_progress = offset;
+  g_byte_array_set_size (f->carry, 0);
+  f->depth = 0;
+  f->in_stanza = FALSE;
+  f->oversized = FALSE;
+  f->stop = STOP_NONE;
+  f->need_reset = FALSE;
+  f->stalled = FALSE;
+  f->ws_pending = 0;
+  f->stray_reported = FALSE;
+  xm_stanza_clear (f->stanza);
+  f->cur = NULL;
+  g_string_truncate (f->text, 0);
+  g_array_set_size (f->pending_ns, 0);
+}
+
+static void
+stall (XmFramer *f)
+{
+  f->stalled = TRUE;
+  g_byte_array_set_size (f->carry, 0);
+  xm_stanza_clear (f->stanza);
+  f->cur = NULL;
+  g_string_truncate (f->text, 0);
+}
+
+/* After a piece was parsed without error: keep its pending tail, report
+ * whitespace, and bound what expat and we hold for one item. */
+static void
+finish_piece (XmFramer *f)
+{
+  guint64 end = f->piece_base + f->piece_len;
+
+  if (!(f->in_stanza && f->oversized))
+    {
+      guint64 from = MAX (f->mark, f->piece_base);
+      g_byte_array_append (f->carry, f->piece + (from - f->piece_base),
+                           end - from);
+    }
+  else
+    f->mark = end;
+  flush_ws (f);
+
+  if (f->in_stanza)
+    check_size (f, end);
+  else if (f->carry->len > f->max_stanza)
+    {
+      problem (f, XM_FRAMER_OVERSIZED, f->mark,
+               "%s larger than %" G_GSIZE_FORMAT " bytes: decoding of this "
+               "direction stops until the stream restarts",
+               f->depth == 0 ? "stream header" : "XML token", f->max_stanza);
+      stall (f);
+      return;
+    }
+  if (end - f->last_progress > f->max_stanza + 65536)
+    {
+      /* One token (a tag, say) longer than the cap: expat would buffer all
+       * of it, so stop decoding instead of growing without bound. */
+      problem (f, XM_FRAMER_OVERSIZED, f->last_progress,
+               "XML token larger than %" G_GSIZE_FORMAT " bytes: decoding of "
+               "this direction stops until the stream restarts",
+               f->max_stanza);
+      stall (f);
+    }
+}
+
+/* Parses one piece; returns how many of its bytes were consumed and sets
+ * *to_caller when feed must return now (restart_after). */
+static gsize
+parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
+             gboolean *to_caller)
+{
+  enum XML_Status st;
+  enum XML_Error code;
+  guint64 off;
+
+  f->piece = data;
+  f->piece_len = len;
+  f->piece_base = base;
+  st = XML_Parse (f->parser, (const char *) data, (int) len, XML_FALSE);
+  if (st != XML_STATUS_ERROR)
+    {
+      finish_piece (f);
+      return len;
+    }
+
+  code = XML_GetErrorCode (f->parser);
+  if (code == XML_ERROR_ABORTED)
+    {
+      StopKind kind = f->stop;
+      guint64 at = f->stop_offset;
+
+      switch (kind)
+        {
+        case STOP_RESTART_AFTER:
+          *to_caller = TRUE;
+          /* fall through */
+        case STOP_CLOSE:
+          f->need_reset = TRUE;
+          return (gsize) (MAX (at, base) - base);
+        case STOP_IMPLICIT:
+          if (at >= base)
+            {
+              start_document (f, at);
+              return (gsize) (at - base);
+            }
+          else
+            {
+              /* The new header began in an earlier chunk: re-feed it. */
+              gsize keep = (gsize) (base - at);
+              g_autofree guint8 *tmp = g_memdup2 (f->carry->data + (f->carry->len - keep),
+                                                  keep);
+              gboolean dummy = FALSE;
+              start_document (f, at);
+              parse_piece (f, tmp, keep, at, &dummy);
+              return 0;
+            }
+        case STOP_FATAL:
+        case STOP_NONE:
+        default:
+          stall (f);
+          return len;
+        }
+    }
+
+  off = f->doc_base + (guint64) XML_GetCurrentByteIndex (f->parser);
+  if (code == XML_ERROR_MISPLACED_XML_PI && !f->in_stanza && off > f->doc_base
+      && off >= f->mark)
+    {
+      /* "<?xml" after the stream began: the peer restarted the stream. */
+      flush_ws (f);
+      if (off >= base)
+        {
+          start_document (f, off);
+          return (gsize) (off - base);
+        }
+      else
+        {
+          gsize keep = (gsize) (base - off);
+          g_autofree guint8 *tmp = NULL;
+          gboolean dummy = FALSE;
+
+          keep = MIN (keep, f->carry->len);
+          tmp = g_memdup2 (f->carry->data + (f->carry->len - keep), keep);
+          start_document (f, off);
+          parse_piece (f, tmp, keep, off, &dummy);
+          return 0;
+        }
+    }
+
+  problem (f, XM_FRAMER_MALFORMED, off,
+           "not well-formed XML (%s, line %lu column %lu of this stream): "
+           "decoding of this direction stops until the stream restarts; "
+           "bytes are still forwarded",
+           XML_ErrorString (code),
+           (unsigned long) XML_GetCurrentLineNumber (f->parser),
+           (unsigned long) XML_GetCurrentColumnNumber (f->parser));
+  stall (f);
+  return len;
+}
+
+XmFramer *
+xm_framer_new (const XmFramerEvents *events, gpointer user_data)
+{
+  XmFramer *f = g_new0 (XmFramer, 1);
+
+  f->ev = events;
+  f->user_data = user_data;
+  f->max_stanza = XM_FRAMER_DEFAULT_MAX_STANZA;
+  f->carry = g_byte_array_new ();
+  f->stanza = xm_stanza_new ();
+  f->text = g_string_new (NULL);
+  f->pending_ns = g_array_new (FALSE, FALSE, sizeof (XmNsDecl));
+  f->need_reset = TRUE;
+  return f;
+}
+
+void
+xm_framer_free (XmFramer *f)
+{
+  if (f == NULL)
+    return;
+  g_return_if_fail (!f->in_callback);
+  if (f->parser)
+    XML_ParserFree (f->parser);
+  g_byte_array_unref (f->carry);
+  xm_stanza_unref (f->stanza);
+  g_string_free (f->text, TRUE);
+  g_array_unref (f->pending_ns);
+  g_free (f);
+}
+
+void
+xm_framer_set_max_stanza (XmFramer *f, gsize max_bytes)
+{
+  g_return_if_fail (max_bytes > 0);
+  f->max_stanza = max_bytes;
+}
+
+gsize
+xm_framer_feed (XmFramer *f, const guint8 *data, gsize len)
+{
+  gsize pos = 0;
+
+  g_return_val_if_fail (!f->in_callback, 0);
+  while (pos < len)
+    {
+      gboolean to_caller = FALSE;
+      gsize chunk;
+
+      if (f->need_reset)
+        start_document (f, f->consumed + pos);
+      if (f->stalled)
+        {
+          pos = len;
+          break;
+        }
+      /* expat takes an int length */
+      chunk = MIN (len - pos, (gsize) G_MAXINT / 2);
+      pos += parse_piece (f, data + pos, chunk, f->consumed + pos, &to_caller);
+      if (to_caller)
+        break;
+    }
+  f->consumed += pos;
+  return pos;
+}
+
+void
+xm_framer_restart_after (XmFramer *f)
+{
+  g_return_if_fail (f->in_callback && f->depth == 1 && !f->in_stanza);
+  /* Called while emit_item hands out f->stanza. */
+  stop_parser (f, STOP_RESTART_AFTER, f->stanza->offset + f->stanza->raw_len);
+}
+
+void
+xm_framer_reset (XmFramer *f)
+{
+  g_return_if_fail (!f->in_callback);
+  f->need_reset = TRUE;
+  f->stalled = FALSE;
+}
+
+guint64
+xm_framer_offset (const XmFramer *f)
+{
+  return f->consumed;
+}
+
+gboolean
+xm_framer_is_stalled (const XmFramer *f)
+{
+  return f->stalled;
+}

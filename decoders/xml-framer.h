@@ -1,0 +1,79 @@
+/* xml-framer.h: incremental XMPP stream framer built on expat.
+ *
+ * One framer per direction. It is fed arbitrary chunks of the plaintext
+ * stream and reports the stream header, every complete top-level element
+ * (a stanza or a stream-level element such as <stream:features/>) with its
+ * exact original bytes and a parsed tree, whitespace keepalives, the stream
+ * close, and problems. It never fails: a problem is an event and the caller's
+ * bytes are untouched (the framer only reads them).
+ *
+ * XMPP's restricted XML (RFC 6120 §11.1): a DOCTYPE or entity declaration
+ * stops decoding of the stream before anything is expanded; comments and
+ * processing instructions are reported and skipped. After a fatal problem the
+ * framer ignores input until the stream restarts (xm_framer_reset, or an XML
+ * declaration / new stream header seen in the input). */
+#pragma once
+
+#include <glib.h>
+#include "stanza.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  XM_FRAMER_MALFORMED,  /* not well-formed XML: decoding stops until restart */
+  XM_FRAMER_RESTRICTED, /* DOCTYPE, entity, comment or PI (RFC 6120 §11.1) */
+  XM_FRAMER_OVERSIZED,  /* stanza over the size cap: skipped, not decoded */
+  XM_FRAMER_STRAY_TEXT, /* non-whitespace text between stanzas */
+} XmFramerProblem;
+
+typedef struct _XmFramer XmFramer;
+
+typedef struct {
+  /* The stream header. stanza->root is the <stream:stream> element with its
+   * attributes and no children; stanza->raw is the header's bytes (from the
+   * XML declaration, if any, to the '>' of the header). */
+  void (*stream_open) (XmStanza *header, gpointer user_data);
+  /* A complete element at depth 1. Borrowed until the callback returns. */
+  void (*stanza) (XmStanza *stanza, gpointer user_data);
+  /* Whitespace between stanzas (RFC 6120 §4.6.1 keepalives), n bytes. */
+  void (*keepalive) (gsize n_bytes, gpointer user_data);
+  /* </stream:stream>, at stream offset. */
+  void (*stream_close) (guint64 offset, gpointer user_data);
+  void (*problem) (XmFramerProblem kind, guint64 offset, const char *message,
+                   gpointer user_data);
+} XmFramerEvents;
+
+#define XM_FRAMER_DEFAULT_MAX_STANZA (1024 * 1024)
+
+XmFramer *xm_framer_new (const XmFramerEvents *events, gpointer user_data);
+void xm_framer_free (XmFramer *framer);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmFramer, xm_framer_free)
+
+/* Stanzas larger than max_bytes are reported (XM_FRAMER_OVERSIZED) and
+ * skipped: no tree and no copy of their bytes is kept. */
+void xm_framer_set_max_stanza (XmFramer *framer, gsize max_bytes);
+
+/* Feeds len bytes. Returns how many were consumed: len, unless a callback
+ * called xm_framer_restart_after(), in which case the return value is the
+ * offset just past the element being reported and the rest of the chunk has
+ * not been looked at. Callbacks may not call xm_framer_feed() or
+ * xm_framer_free() on the same framer. */
+gsize xm_framer_feed (XmFramer *framer, const guint8 *data, gsize len);
+
+/* Only from inside a stanza callback: the stream restarts right after this
+ * element (RFC 6120 <proceed/>, SASL <success/>, XEP-0138 <compressed/>).
+ * xm_framer_feed() returns at that byte and the next byte fed starts a new
+ * stream document. */
+void xm_framer_restart_after (XmFramer *framer);
+
+/* The next byte fed starts a new stream document (the other direction saw
+ * the event that restarts this one). */
+void xm_framer_reset (XmFramer *framer);
+
+/* Total bytes consumed so far (across restarts). */
+guint64 xm_framer_offset (const XmFramer *framer);
+
+/* TRUE between a fatal problem and the next restart. */
+gboolean xm_framer_is_stalled (const XmFramer *framer);
+
+G_END_DECLS

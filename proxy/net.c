@@ -1,0 +1,161 @@
+/* net.c: see net.h. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+
+G_DEFINE_QUARK (xm-net-error-quark, xm_net_error)
+
+gboolean
+xm_parse_hostport (const char *s, char **host, guint16 *port, GError **error)
+{
+  const char *colon;
+  g_autofree char *h = NULL;
+  guint64 p;
+  char *end;
+
+  if (s == NULL || *s == '\0')
+    {
+      g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_ADDRESS, "empty address");
+      return FALSE;
+    }
+  if (s[0] == '[')
+    {
+      const char *close = strchr (s, ']');
+      if (close == NULL || close[1] != ':')
+        {
+          g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_ADDRESS,
+                       "'%s' is not [IPv6]:PORT", s);
+          return FALSE;
+        }
+      h = g_strndup (s + 1, close - s - 1);
+      colon = close + 1;
+    }
+  else
+    {
+      colon = strrchr (s, ':');
+      if (colon == NULL)
+        {
+          g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_ADDRESS,
+                       "'%s' has no port: use HOST:PORT", s);
+          return FALSE;
+        }
+      if (memchr (s, ':', colon - s))
+        {
+          g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_ADDRESS,
+                       "'%s': write IPv6 addresses in brackets, [ADDR]:PORT", s);
+          return FALSE;
+        }
+      h = g_strndup (s, colon - s);
+    }
+  if (*h == '\0')
+    {
+      g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_ADDRESS,
+                   "'%s' has no host", s);
+      return FALSE;
+    }
+  errno = 0;
+  p = g_ascii_strtoull (colon + 1, &end, 10);
+  if (colon[1] == '\0' || *end != '\0' || errno || p == 0 || p > 65535)
+    {
+      g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_ADDRESS,
+                   "'%s': the port must be a number from 1 to 65535", s);
+      return FALSE;
+    }
+  *host = g_steal_pointer (&h);
+  *port = (guint16) p;
+  return TRUE;
+}
+
+char *
+xm_hostport_to_string (const char *host, guint16 port)
+{
+  if (strchr (host, ':'))
+    return g_strdup_printf ("[%s]:%u", host, port);
+  return g_strdup_printf ("%s:%u", host, port);
+}
+
+char *
+xm_sockaddr_to_string (const struct sockaddr *sa)
+{
+  char buf[INET6_ADDRSTRLEN];
+
+  if (sa->sa_family == AF_INET)
+    {
+      const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+      inet_ntop (AF_INET, &in->sin_addr, buf, sizeof buf);
+      return g_strdup_printf ("%s:%u", buf, ntohs (in->sin_port));
+    }
+  if (sa->sa_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+      inet_ntop (AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+      return g_strdup_printf ("[%s]:%u", buf, ntohs (in6->sin6_port));
+    }
+  return g_strdup ("(unknown address family)");
+}
+
+void
+xm_socket_setup (int fd)
+{
+  int one = 1;
+  int fl = fcntl (fd, F_GETFL);
+
+  fcntl (fd, F_SETFL, fl | O_NONBLOCK);
+  fcntl (fd, F_SETFD, FD_CLOEXEC);
+  /* Forward each chunk at once: xmitm must not add latency. */
+  setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+int
+xm_listen (const char *host, guint16 port, GError **error)
+{
+  struct addrinfo hints = { 0 }, *res = NULL;
+  char service[8];
+  int rc, fd = -1, saved = 0;
+  g_autofree char *where = xm_hostport_to_string (host, port);
+
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  g_snprintf (service, sizeof service, "%u", port);
+  rc = getaddrinfo (host, service, &hints, &res);
+  if (rc != 0)
+    {
+      g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_LISTEN,
+                   "cannot listen on %s: %s", where, gai_strerror (rc));
+      return -1;
+    }
+  for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+    {
+      int one = 1;
+
+      fd = socket (ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                   ai->ai_protocol);
+      if (fd < 0)
+        {
+          saved = errno;
+          continue;
+        }
+      setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (ai->ai_family == AF_INET6)
+        setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      if (bind (fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen (fd, 1024) == 0)
+        break;
+      saved = errno;
+      close (fd);
+      fd = -1;
+    }
+  freeaddrinfo (res);
+  if (fd < 0)
+    g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_LISTEN,
+                 "cannot listen on %s: %s", where, g_strerror (saved));
+  return fd;
+}

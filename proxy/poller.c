@@ -1,0 +1,144 @@
+/* poller.c: see poller.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "poller.h"
+
+#define MAX_EVENTS 256
+
+struct _XmWatch {
+  int fd;
+  guint32 events;
+  gboolean registered; /* events == 0 means not in the epoll set at all, so
+                        * EPOLLHUP/EPOLLERR cannot spin a parked socket */
+  gboolean dead;
+  XmWatchFunc func;
+  gpointer user_data;
+};
+
+typedef struct {
+  GSource source;
+  int epfd;
+  gpointer tag;
+  GPtrArray *graveyard; /* watches removed during dispatch */
+  gboolean dispatching;
+} PollSource;
+
+static PollSource *poll_source;
+
+static gboolean
+poll_dispatch (GSource *source, GSourceFunc cb, gpointer data)
+{
+  PollSource *ps = (PollSource *) source;
+  struct epoll_event evs[MAX_EVENTS];
+  int n;
+
+  n = epoll_wait (ps->epfd, evs, MAX_EVENTS, 0);
+  ps->dispatching = TRUE;
+  for (int i = 0; i < n; i++)
+    {
+      XmWatch *w = evs[i].data.ptr;
+      if (!w->dead)
+        w->func (w, evs[i].events, w->user_data);
+    }
+  ps->dispatching = FALSE;
+  g_ptr_array_set_size (ps->graveyard, 0);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+poll_finalize (GSource *source)
+{
+  PollSource *ps = (PollSource *) source;
+
+  close (ps->epfd);
+  g_ptr_array_unref (ps->graveyard);
+}
+
+static GSourceFuncs poll_funcs = {
+  NULL, NULL, poll_dispatch, poll_finalize, NULL, NULL,
+};
+
+static PollSource *
+get_source (void)
+{
+  if (poll_source == NULL)
+    {
+      int epfd = epoll_create1 (EPOLL_CLOEXEC);
+      if (epfd < 0)
+        g_error ("xmitm: epoll_create1: %s", g_strerror (errno));
+      poll_source = (PollSource *) g_source_new (&poll_funcs, sizeof (PollSource));
+      poll_source->epfd = epfd;
+      poll_source->graveyard = g_ptr_array_new_with_free_func (g_free);
+      poll_source->tag = g_source_add_unix_fd (&poll_source->source, epfd, G_IO_IN);
+      g_source_set_name (&poll_source->source, "xmitm-epoll");
+      g_source_attach (&poll_source->source, NULL);
+    }
+  return poll_source;
+}
+
+XmWatch *
+xm_watch_add (int fd, guint32 events, XmWatchFunc func, gpointer user_data)
+{
+  PollSource *ps = get_source ();
+  XmWatch *w = g_new0 (XmWatch, 1);
+  struct epoll_event ev = { .events = events, .data.ptr = w };
+
+  w->fd = fd;
+  w->events = events;
+  w->func = func;
+  w->user_data = user_data;
+  if (events && epoll_ctl (ps->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+    {
+      int e = errno;
+      g_free (w);
+      errno = e;
+      return NULL;
+    }
+  w->registered = events != 0;
+  return w;
+}
+
+void
+xm_watch_set_events (XmWatch *w, guint32 events)
+{
+  struct epoll_event ev = { .events = events, .data.ptr = w };
+
+  int op;
+
+  if (w->dead || w->events == events)
+    return;
+  w->events = events;
+  if (events == 0)
+    op = EPOLL_CTL_DEL;
+  else
+    op = w->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+  if (epoll_ctl (get_source ()->epfd, op, w->fd, &ev) < 0)
+    g_warning ("epoll_ctl(%d, fd %d): %s", op, w->fd, g_strerror (errno));
+  w->registered = events != 0;
+}
+
+guint32
+xm_watch_get_events (const XmWatch *w)
+{
+  return w->events;
+}
+
+void
+xm_watch_remove (XmWatch *w)
+{
+  PollSource *ps = get_source ();
+
+  if (w == NULL || w->dead)
+    return;
+  w->dead = TRUE;
+  if (w->registered)
+    epoll_ctl (ps->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+  if (ps->dispatching)
+    g_ptr_array_add (ps->graveyard, w);
+  else
+    g_free (w);
+}

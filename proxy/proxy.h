@@ -1,0 +1,31 @@
+/* proxy.h: the listener and the set of live sessions. */
+#pragma once
+
+#include <glib.h>
+#include "sink.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char *listen_host;
+  guint16 listen_port;
+  char *upstream_host;
+  guint16 upstream_port;
+  guint connect_timeout_s;
+  gsize max_stanza;
+  GPtrArray *sinks; /* XmSink*, owned by the caller */
+} XmProxyConfig;
+
+typedef struct _XmProxy XmProxy;
+
+/* Binds the listener; NULL with error (XM_NET_ERROR_LISTEN) if it cannot. */
+XmProxy *xm_proxy_new (const XmProxyConfig *config, GError **error);
+/* Stops accepting and closes every session, naming the reason. */
+void xm_proxy_shutdown (XmProxy *proxy, const char *reason);
+void xm_proxy_free (XmProxy *proxy);
+
+/* For sessions. */
+const XmProxyConfig *xm_proxy_config (XmProxy *proxy);
+void xm_proxy_emit (XmProxy *proxy, const XmEvent *event);
+
+G_END_DECLS

@@ -1,0 +1,40 @@
+/* sink.h: a consumer of session events (printer, recorder, ...). */
+#pragma once
+
+#include "event.h"
+
+G_BEGIN_DECLS
+
+typedef struct _XmSink XmSink;
+
+typedef struct {
+  void (*event) (XmSink *sink, const XmEvent *event);
+  void (*flush) (XmSink *sink);
+  void (*free) (XmSink *sink);
+} XmSinkVTable;
+
+struct _XmSink {
+  const XmSinkVTable *vtable;
+};
+
+static inline void
+xm_sink_event (XmSink *sink, const XmEvent *event)
+{
+  sink->vtable->event (sink, event);
+}
+
+static inline void
+xm_sink_flush (XmSink *sink)
+{
+  if (sink->vtable->flush)
+    sink->vtable->flush (sink);
+}
+
+static inline void
+xm_sink_free (XmSink *sink)
+{
+  if (sink)
+    sink->vtable->free (sink);
+}
+
+G_END_DECLS
