@@ -51,6 +51,7 @@ struct _XmFramer {
   gboolean in_stanza;
   guint64 item_start;
   gboolean oversized;
+  gboolean pending_oversized; /* the next stanza's start tag is already too big */
   guint64 last_progress;
 
   XmStanza *stanza;    /* the tree being built */
@@ -327,6 +328,15 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
 
   if (f->depth == 0)
     {
+      if (end - f->mark > f->max_stanza)
+        {
+          problem (f, XM_FRAMER_OVERSIZED, f->mark,
+                   "stream header larger than %" G_GSIZE_FORMAT " bytes: "
+                   "decoding of this direction stops until the stream restarts",
+                   f->max_stanza);
+          stop_parser (f, STOP_FATAL, end);
+          return;
+        }
       f->stanza->root = build_element (f, name, atts, NULL);
       f->depth = 1;
       emit_item (f, end, TRUE);
@@ -349,9 +359,13 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
       set_mark (f, off);
       f->in_stanza = TRUE;
       f->item_start = off;
-      f->oversized = FALSE;
-      f->cur = build_element (f, name, atts, NULL);
-      f->stanza->root = f->cur;
+      f->oversized = f->pending_oversized;
+      f->pending_oversized = FALSE;
+      if (!f->oversized)
+        {
+          f->cur = build_element (f, name, atts, NULL);
+          f->stanza->root = f->cur;
+        }
     }
   else if (!f->oversized)
     {
@@ -509,7 +523,7 @@ on_ns_start (void *ud, const XML_Char *prefix, const XML_Char *uri)
   XmFramer *f = ud;
   XmNsDecl d;
 
-  if (f->stop != STOP_NONE || f->oversized)
+  if (f->stop != STOP_NONE || f->oversized || f->pending_oversized)
     return;
   d.prefix = prefix ? xm_stanza_strndup (f->stanza, prefix, strlen (prefix)) : NULL;
   d.uri = xm_stanza_strndup (f->stanza, uri ? uri : "", uri ? strlen (uri) : 0);
@@ -550,6 +564,7 @@ start_document (XmFramer *f, guint64 offset)
   f->depth = 0;
   f->in_stanza = FALSE;
   f->oversized = FALSE;
+  f->pending_oversized = FALSE;
   f->stop = STOP_NONE;
   f->need_reset = FALSE;
   f->stalled = FALSE;
@@ -592,12 +607,28 @@ finish_piece (XmFramer *f)
     check_size (f, end);
   else if (f->carry->len > f->max_stanza)
     {
-      problem (f, XM_FRAMER_OVERSIZED, f->mark,
-               "%s larger than %" G_GSIZE_FORMAT " bytes: decoding of this "
-               "direction stops until the stream restarts",
-               f->depth == 0 ? "stream header" : "XML token", f->max_stanza);
-      stall (f);
-      return;
+      if (f->depth == 0)
+        {
+          problem (f, XM_FRAMER_OVERSIZED, f->mark,
+                   "stream header larger than %" G_GSIZE_FORMAT " bytes: "
+                   "decoding of this direction stops until the stream restarts",
+                   f->max_stanza);
+          stall (f);
+          return;
+        }
+      /* A start tag that alone exceeds the cap, still incomplete: the
+       * stanza will be skipped exactly as if it had arrived in one piece. */
+      if (!f->pending_oversized)
+        {
+          f->item_start = f->mark;
+          problem (f, XM_FRAMER_OVERSIZED, f->mark,
+                   "stanza larger than %" G_GSIZE_FORMAT " bytes: not decoded, "
+                   "still forwarded", f->max_stanza);
+        }
+      f->pending_oversized = TRUE;
+      g_byte_array_set_size (f->carry, 0);
+      g_array_set_size (f->pending_ns, 0);
+      f->mark = end;
     }
   if (end - f->last_progress > f->max_stanza + 65536)
     {

@@ -1258,6 +1258,42 @@ check_oversized (const Seen *s, const char *data, gsize len)
   g_assert_cmpuint (xm_framer_offset (s->framer), ==, len);
 }
 
+/* The same with the size in the start tag (a huge attribute): the stanza
+ * must be skipped, not stall the direction, wherever the input is split. */
+static char *
+big_tag_vec_new (gsize *len)
+{
+  GString *s = g_string_new (HEADER "<presence/><message id='");
+  for (gsize i = 0; i < BIG_LEN; i++)
+    g_string_append_c (s, 'x');
+  g_string_append (s, "'><body>b</body></message>" NEXT_MSG);
+  *len = s->len;
+  return g_string_free (s, FALSE);
+}
+
+static void
+check_oversized_tag (const Seen *s, const char *data, gsize len)
+{
+  g_assert_cmpuint (s->problems[XM_FRAMER_OVERSIZED], ==, 1);
+  g_assert_cmpuint (s->problems[XM_FRAMER_MALFORMED], ==, 0);
+  g_assert_cmpuint (n_decoded (s), ==, 2);
+  assert_stanza_in (s, 0, data, "<presence/>");
+  assert_stanza_in (s, s->stanzas->len - 1, data, NEXT_MSG);
+  g_assert_false (xm_framer_is_stalled (s->framer));
+  g_assert_cmpuint (xm_framer_offset (s->framer), ==, len);
+}
+
+static void
+test_oversized_tag_split (void)
+{
+  Opts opts = { .max_stanza = 1000 };
+  gsize len;
+  g_autofree char *vec = big_tag_vec_new (&len);
+  g_autoptr (Seen) whole = run_whole (vec, len, &opts);
+  check_oversized_tag (whole, vec, len);
+  check_every_split (vec, len, &opts, check_oversized_tag);
+}
+
 static void
 test_oversized (void)
 {
@@ -1521,6 +1557,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/framer/stray-text", test_stray_text);
   g_test_add_func ("/framer/oversized", test_oversized);
   g_test_add_func ("/framer/oversized/split", test_oversized_split);
+  g_test_add_func ("/framer/oversized/start-tag-split", test_oversized_tag_split);
   g_test_add_func ("/framer/ref", test_ref);
   g_test_add_func ("/framer/offset", test_offset);
 

@@ -1,0 +1,602 @@
+#!/usr/bin/python3
+"""Real peers for xmitm's integration tests.
+
+* ``Prosody``: a throwaway prosody instance on a free loopback port.
+* ``Tap``: a byte-recording TCP relay, the independent witness of what went
+  over a connection.
+* ``Xmitm``: the xmitm binary under test (path from $XMITM).
+
+Run with Debian's /usr/bin/python3 (python3-slixmpp is installed for it only).
+
+CLI (used by demo.sh)::
+
+    /usr/bin/python3 peers.py serve [--user NAME:PASS ...] [--group]
+
+prints ``PORT <c2s port>`` and ``DIR <temp dir>`` on stdout, then runs until
+SIGTERM / SIGINT, stopping prosody and removing its files on the way out.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+LOOPBACK = "127.0.0.1"
+
+
+# --------------------------------------------------------------------------
+# Small helpers
+
+def free_port(host=LOOPBACK):
+    """A TCP port on host that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _listening_ports():
+    """Local TCP ports in LISTEN state, read from /proc (None if unreadable)."""
+    ports = set()
+    found = False
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    if fields[3] == "0A":  # TCP_LISTEN
+                        ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+            found = True
+        except OSError:
+            pass
+    return ports if found else None
+
+
+def wait_listening(port, proc=None, timeout=20.0, host=LOOPBACK, probe=False,
+                   describe=lambda: ""):
+    """Wait until something listens on host:port.
+
+    By default the check reads /proc/net/tcp, so it opens no connection
+    (a probe connection would show up in xmitm's output and in the taps).
+    probe=True (or no /proc) connects instead.  Raises RuntimeError on
+    timeout, or as soon as proc exits, with describe() in the message.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError("process %s exited with status %s before "
+                               "listening on %s:%d\n%s"
+                               % (proc.args, proc.returncode, host, port,
+                                  describe()))
+        ports = None if probe else _listening_ports()
+        if ports is None:
+            try:
+                with socket.create_connection((host, port), timeout=1):
+                    return
+            except OSError:
+                pass
+        elif port in ports:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("nothing listens on %s:%d after %.0f s\n%s"
+                               % (host, port, timeout, describe()))
+        time.sleep(0.02)
+
+
+def _tail(path, lines=30):
+    try:
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+    except OSError as e:
+        return "(cannot read %s: %s)" % (path, e)
+
+
+def _lua(s):
+    """A Lua string literal."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# --------------------------------------------------------------------------
+# Prosody
+
+class Prosody:
+    """A throwaway prosody on 127.0.0.1, as a context manager.
+
+        with Prosody(users={"alice": "pw", "bob": "pw"}) as p:
+            p.port, p.domain, p.cert (self-signed for localhost), p.dir
+
+    Users listed in ``group`` (default: all of them) are put in one shared
+    roster group with mod_groups, so they have mutual subscriptions
+    ("both") and presence flows between them without any client work.
+
+    tls_required=True sets c2s_require_encryption (STARTTLS mandatory);
+    direct_tls_port=True picks a free port (or pass an int) for XEP-0368
+    direct TLS, exposed as .direct_tls_port.
+    """
+
+    MODULES = ["roster", "saslauth", "tls", "disco", "ping", "posix",
+               "groups", "time", "version", "uptime"]
+
+    def __init__(self, users=None, group=None, domain="localhost",
+                 tls_required=False, direct_tls_port=None, port=None,
+                 start_timeout=20.0, debug_log=True):
+        self.users = dict(users or {})
+        self.group = list(self.users) if group is None else list(group)
+        self.domain = domain
+        self.tls_required = tls_required
+        self.port = port
+        self.direct_tls_port = direct_tls_port
+        self.start_timeout = start_timeout
+        self.debug_log = debug_log
+        self.dir = None
+        self.proc = None
+
+    # paths
+    def _p(self, name):
+        return os.path.join(self.dir, name)
+
+    @property
+    def config(self):
+        return self._p("prosody.cfg.lua")
+
+    @property
+    def log(self):
+        return self._p("prosody.log")
+
+    @property
+    def cert(self):
+        return self._p("certs/%s.crt" % self.domain)
+
+    @property
+    def key(self):
+        return self._p("certs/%s.key" % self.domain)
+
+    def jid(self, user):
+        return "%s@%s" % (user, self.domain)
+
+    def log_tail(self, lines=30):
+        return "prosody log tail (%s):\n%s" % (self.log, _tail(self.log, lines))
+
+    # setup
+    def _check_installed(self):
+        for tool in ("prosody", "prosodyctl", "openssl"):
+            if shutil.which(tool) is None:
+                pkg = "openssl" if tool == "openssl" else "prosody"
+                raise RuntimeError("%s not found: apt-get install %s"
+                                   % (tool, pkg))
+
+    def _make_cert(self):
+        os.makedirs(self._p("certs"), exist_ok=True)
+        r = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+             "-keyout", self.key, "-out", self.cert, "-days", "30",
+             "-subj", "/CN=%s" % self.domain,
+             "-addext", "subjectAltName=DNS:%s" % self.domain],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            raise RuntimeError("openssl req failed:\n" + r.stdout)
+        os.chmod(self.key, 0o600)
+
+    def _write_config(self):
+        d = self.dir
+        groups_file = self._p("groups.txt")
+        with open(groups_file, "w") as f:
+            f.write("[Friends]\n")
+            for u in self.group:
+                f.write("%s=%s\n" % (self.jid(u), u.capitalize()))
+        ssl = "{ key = %s; certificate = %s; }" % (_lua(self.key),
+                                                     _lua(self.cert))
+        dtls = "{ %d }" % self.direct_tls_port if self.direct_tls_port else "{}"
+        level = "debug" if self.debug_log else "info"
+        cfg = f"""-- throwaway prosody written by xmitm's tests/integration/peers.py
+run_as_root = true
+daemonize = false
+pidfile = {_lua(os.path.join(d, "prosody.pid"))}
+data_path = {_lua(os.path.join(d, "data"))}
+certificates = {_lua(os.path.join(d, "certs"))}
+log = {{ {level} = {_lua(self.log)} }}
+
+interfaces = {{ "127.0.0.1" }}
+local_interfaces = {{ "127.0.0.1" }}
+c2s_interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {self.port} }}
+c2s_direct_tls_interfaces = {{ "127.0.0.1" }}
+c2s_direct_tls_ports = {dtls}
+legacy_ssl_ports = {{}}
+s2s_ports = {{}}
+s2s_direct_tls_ports = {{}}
+component_ports = {{}}
+http_ports = {{}}
+https_ports = {{}}
+modules_disabled = {{ "s2s", "s2s_auth_certs" }}
+
+c2s_require_encryption = {"true" if self.tls_required else "false"}
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+storage = "internal"
+ssl = {ssl}
+c2s_timeout = 60
+
+modules_enabled = {{ {", ".join(_lua(m) for m in self.MODULES)} }}
+groups_file = {_lua(groups_file)}
+
+VirtualHost {_lua(self.domain)}
+    ssl = {ssl}
+"""
+        with open(self.config, "w") as f:
+            f.write(cfg)
+
+    def register(self, user, password):
+        r = subprocess.run(
+            ["prosodyctl", "--config", self.config, "register", user,
+             self.domain, password],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("prosodyctl register %s failed (%d):\n%s\n%s"
+                               % (user, r.returncode, r.stdout,
+                                  self.log_tail()))
+        self.users[user] = password
+
+    def start(self):
+        self._check_installed()
+        self.dir = tempfile.mkdtemp(prefix="xmitm-prosody-")
+        try:
+            if self.port is None:
+                self.port = free_port()
+            if self.direct_tls_port is True:
+                self.direct_tls_port = free_port()
+            self._make_cert()
+            self._write_config()
+            for user, password in list(self.users.items()):
+                self.register(user, password)
+            self._out = open(self._p("prosody.out"), "w")
+            self.proc = subprocess.Popen(
+                ["prosody", "--config", self.config, "-F"],
+                stdin=subprocess.DEVNULL, stdout=self._out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+            describe = lambda: (self.log_tail() + "\nprosody stdout:\n"
+                                + _tail(self._p("prosody.out")))
+            wait_listening(self.port, self.proc, self.start_timeout,
+                           describe=describe)
+            if self.direct_tls_port:
+                wait_listening(self.direct_tls_port, self.proc,
+                               self.start_timeout, describe=describe)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc = None
+            self._out.close()
+        if self.dir is not None and not os.environ.get("XMITM_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# --------------------------------------------------------------------------
+# Tap: byte-recording relay
+
+class TapConn:
+    """One relayed connection: .c2s / .s2c are the bytes seen so far."""
+
+    def __init__(self, index, peer):
+        self.index = index
+        self.peer = peer            # (host, port) of the accepted client
+        self.upstream_local = None  # our local address towards the target
+        self._c2s = bytearray()
+        self._s2c = bytearray()
+        self.c2s_eof = False        # the client half-closed (or closed)
+        self.s2c_eof = False        # the target half-closed (or closed)
+        self.error = None
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+
+    @property
+    def c2s(self):
+        with self._lock:
+            return bytes(self._c2s)
+
+    @property
+    def s2c(self):
+        with self._lock:
+            return bytes(self._s2c)
+
+    def __repr__(self):
+        return ("<TapConn #%d peer=%s c2s=%d bytes%s s2c=%d bytes%s%s>"
+                % (self.index, self.peer, len(self._c2s),
+                   " EOF" if self.c2s_eof else "", len(self._s2c),
+                   " EOF" if self.s2c_eof else "",
+                   " error=%r" % self.error if self.error else ""))
+
+
+class Tap:
+    """A TCP relay on 127.0.0.1:<free port> to target (host, port).
+
+    Records the exact bytes of both directions of every accepted connection
+    (``tap.conns[i].c2s`` / ``.s2c``, in accept order) and propagates
+    half-close: EOF from one side becomes shutdown(SHUT_WR) towards the
+    other.  A connection is done when both directions reached EOF (or on
+    error, e.g. a reset, which is relayed as a close of both sockets).
+    """
+
+    def __init__(self, target_host, target_port, host=LOOPBACK, port=0):
+        self.target = (target_host, target_port)
+        self.conns = []
+        self._lock = threading.Lock()
+        self._socks = []
+        self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._lsock.bind((host, port))
+        self._lsock.listen(64)
+        self.host, self.port = self._lsock.getsockname()
+        self._closing = False
+        self._thread = threading.Thread(target=self._accept_loop,
+                                        name="tap-accept", daemon=True)
+        self._thread.start()
+
+    def _accept_loop(self):
+        while True:
+            try:
+                csock, peer = self._lsock.accept()
+            except OSError:
+                return
+            if self._closing:
+                csock.close()
+                return
+            with self._lock:
+                conn = TapConn(len(self.conns), peer)
+                self.conns.append(conn)
+            threading.Thread(target=self._serve, args=(conn, csock),
+                             name="tap-conn-%d" % conn.index,
+                             daemon=True).start()
+
+    def _serve(self, conn, csock):
+        try:
+            usock = socket.create_connection(self.target, timeout=10)
+            usock.settimeout(None)
+        except OSError as e:
+            conn.error = "connect %s:%d: %s" % (self.target + (e,))
+            conn.c2s_eof = conn.s2c_eof = True
+            csock.close()
+            conn.done.set()
+            return
+        conn.upstream_local = usock.getsockname()
+        with self._lock:
+            self._socks += [csock, usock]
+        t = threading.Thread(target=self._pump,
+                             args=(conn, csock, usock, conn._c2s, "c2s"),
+                             daemon=True)
+        t.start()
+        self._pump(conn, usock, csock, conn._s2c, "s2c")
+        t.join()
+        for s in (csock, usock):
+            s.close()
+        conn.done.set()
+
+    def _pump(self, conn, src, dst, record, direction):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                with conn._lock:
+                    record += data
+                dst.sendall(data)
+            try:
+                dst.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+        except OSError as e:
+            if conn.error is None:
+                conn.error = "%s: %s" % (direction, e)
+            # a reset or broken pipe on one side: tear both down
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        setattr(conn, direction + "_eof", True)
+
+    def wait_idle(self, count=None, timeout=10.0):
+        """Wait until at least count connections were accepted (default:
+        those accepted so far) and all of them are done.  Returns True if
+        so, False on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                conns = list(self.conns)
+            if (count is None or len(conns) >= count) and \
+                    all(c.done.is_set() for c in conns):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+
+    def close(self):
+        self._closing = True
+        try:
+            self._lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._lsock.close()
+        with self._lock:
+            socks = list(self._socks)
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        self._thread.join(5)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# --------------------------------------------------------------------------
+# Xmitm
+
+class Xmitm:
+    """The xmitm binary under test:
+
+        XMITM proxy --listen 127.0.0.1:PORT --upstream HOST:PORT
+              --color=never [extra args]
+
+    stdout and stderr go to files in a temp dir; start() waits until the
+    listen port is in LISTEN state (read from /proc, no probe connection).
+    stop() sends SIGTERM and returns the exit status; output() / errors()
+    return what it printed on stdout / stderr.
+    """
+
+    def __init__(self, upstream_host, upstream_port, extra_args=(),
+                 binary=None, listen_port=None, color="never",
+                 stdout=None, start_timeout=10.0, env=None):
+        self.binary = binary or os.environ.get("XMITM")
+        if not self.binary:
+            raise RuntimeError("set XMITM to the path of the xmitm binary")
+        self.upstream = (upstream_host, upstream_port)
+        self.port = listen_port or free_port()
+        self.extra_args = list(extra_args)
+        self.color = color
+        self.passthrough_stdout = stdout  # e.g. sys.stdout for the demo
+        self.start_timeout = start_timeout
+        self.env = env
+        self.proc = None
+        self.returncode = None
+        self.dir = tempfile.mkdtemp(prefix="xmitm-run-")
+        self.stdout_path = os.path.join(self.dir, "stdout")
+        self.stderr_path = os.path.join(self.dir, "stderr")
+
+    @property
+    def args(self):
+        a = [self.binary, "proxy", "--listen", "%s:%d" % (LOOPBACK, self.port),
+             "--upstream", "%s:%d" % self.upstream]
+        if self.color is not None:
+            a.append("--color=%s" % self.color)
+        return a + self.extra_args
+
+    def describe(self):
+        return ("command: %s\nxmitm stdout tail:\n%s\nxmitm stderr tail:\n%s"
+                % (" ".join(self.args), _tail(self.stdout_path),
+                   _tail(self.stderr_path)))
+
+    def start(self):
+        self._out = open(self.stdout_path, "wb")
+        self._err = open(self.stderr_path, "wb")
+        self.proc = subprocess.Popen(
+            self.args, stdin=subprocess.DEVNULL,
+            stdout=self.passthrough_stdout or self._out, stderr=self._err,
+            env=self.env)
+        try:
+            wait_listening(self.port, self.proc, self.start_timeout,
+                           describe=self.describe)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait; returns the exit status (negative: killed by that
+        signal; after timeout it is SIGKILLed and -9 is returned)."""
+        if self.proc is not None and self.returncode is None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.returncode = self.proc.returncode
+            self._out.close()
+            self._err.close()
+        return self.returncode
+
+    def _read(self, path):
+        try:
+            with open(path, "rb") as f:
+                return f.read().decode("utf-8", errors="replace")
+        except OSError:
+            return ""
+
+    def output(self):
+        return self._read(self.stdout_path)
+
+    def errors(self):
+        return self._read(self.stderr_path)
+
+    def cleanup(self):
+        self.stop()
+        if not os.environ.get("XMITM_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+def _serve(argv):
+    import argparse
+    ap = argparse.ArgumentParser(prog="peers.py serve",
+                                 description="run a throwaway prosody until "
+                                 "SIGTERM/SIGINT")
+    ap.add_argument("--user", action="append", default=[],
+                    metavar="NAME:PASS",
+                    help="register a user (default alice:alicepw, bob:bobpw)")
+    ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--tls-required", action="store_true")
+    ap.add_argument("--direct-tls", action="store_true")
+    a = ap.parse_args(argv)
+    users = dict(u.split(":", 1) for u in a.user) or \
+        {"alice": "alicepw", "bob": "bobpw"}
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda *_: stop.set())
+    with Prosody(users=users, port=a.port, tls_required=a.tls_required,
+                 direct_tls_port=True if a.direct_tls else None) as p:
+        print("PORT %d" % p.port)
+        if p.direct_tls_port:
+            print("DIRECT_TLS_PORT %d" % p.direct_tls_port)
+        print("DIR %s" % p.dir)
+        print("CERT %s" % p.cert, flush=True)
+        while not stop.wait(0.5):
+            if p.proc.poll() is not None:
+                print("prosody exited with status %s\n%s"
+                      % (p.proc.returncode, p.log_tail()), file=sys.stderr)
+                return 1
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 2 and sys.argv[1] == "serve":
+        sys.exit(_serve(sys.argv[2:]))
+    print("usage: peers.py serve [--user NAME:PASS ...] [--port N] "
+          "[--tls-required] [--direct-tls]", file=sys.stderr)
+    sys.exit(2)
