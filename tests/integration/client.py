@@ -69,7 +69,7 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
     presences = {slixmpp.JID(j).bare: loop.create_future()
                  for j in expect_presence}
     seen_bodies = []
-    state = {"closing": False}
+    state = {"closing": False, "connected": False, "authed": False}
 
     def fail(reason):
         if not failed.done():
@@ -105,6 +105,10 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
             fail("roster request failed: %r" % (e,))
 
     xmpp.add_event_handler('session_start', on_session_start)
+    xmpp.add_event_handler('connected',
+                           lambda *_: state.__setitem__("connected", True))
+    xmpp.add_event_handler('auth_success',
+                           lambda *_: state.__setitem__("authed", True))
     xmpp.add_event_handler('message', on_message)
     xmpp.add_event_handler('presence_available', on_presence)
     xmpp.add_event_handler('failed_auth',
@@ -157,8 +161,13 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
         elif task in done:
             task.result()  # re-raise script errors
         else:
-            if not ready.done():
-                stage = "session start (roster + presence)"
+            if not state["connected"]:
+                stage = "the TCP connection"
+            elif not state["authed"]:
+                stage = ("authentication (server requires TLS? no usable "
+                         "SASL mechanism? stream stuck?)")
+            elif not ready.done():
+                stage = "session start (bind, roster, presence)"
             elif any(not f.done() for f in presences.values()):
                 stage = "presence from %s" % ", ".join(
                     j for j, f in presences.items() if not f.done())
