@@ -31,8 +31,13 @@ typedef enum {
   XM_NOTE_ERROR,
 } XmNoteLevel;
 
+/* How the bytes of an event travelled (XmEvent.flags). */
+#define XM_EVENT_FLAG_TLS (1u << 0)   /* inside TLS xmitm intercepted */
+#define XM_EVENT_FLAG_ZLIB (1u << 1)  /* inside an XEP-0138 zlib stream */
+
 typedef struct {
   XmEventKind kind;
+  guint flags;
   guint conn;            /* connection number, from 1 */
   XmDir dir;
   gint64 time_us;        /* wall clock, microseconds since the epoch */

@@ -9,9 +9,11 @@
 #include <string.h>
 #include <glib-unix.h>
 
+#include "certs.h"
 #include "net.h"
 #include "printer.h"
 #include "proxy.h"
+#include "tls.h"
 
 #define EXIT_USAGE 2
 
@@ -70,11 +72,80 @@ parse_size (const char *s, gsize *out)
   return TRUE;
 }
 
+/* The CA named on the command line, or the default one (made on first
+ * use). Returns NULL after printing why. */
+static XmCa *
+open_ca (const char *cert, const char *key)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = NULL, *dcert = NULL, *dkey = NULL;
+  XmCa *ca;
+
+  if ((cert == NULL) != (key == NULL))
+    {
+      g_printerr ("xmitm: --ca-cert and --ca-key go together\n");
+      return NULL;
+    }
+  if (cert == NULL)
+    {
+      dir = xm_ca_default_dir ();
+      dcert = g_build_filename (dir, "ca.pem", NULL);
+      dkey = g_build_filename (dir, "ca-key.pem", NULL);
+    }
+  ca = xm_ca_open (cert ? cert : dcert, key ? key : dkey, cert == NULL, &error);
+  if (ca == NULL)
+    g_printerr ("xmitm: cannot use the CA: %s\n", error->message);
+  return ca;
+}
+
+static int
+cmd_ca (int argc, char **argv)
+{
+  g_autofree char *ca_cert = NULL, *ca_key = NULL;
+  GOptionEntry entries[] = {
+    { "ca-cert", 0, 0, G_OPTION_ARG_FILENAME, &ca_cert,
+      "Use this CA certificate instead of xmitm's own", "FILE" },
+    { "ca-key", 0, 0, G_OPTION_ARG_FILENAME, &ca_key,
+      "The key of --ca-cert", "FILE" },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("path|export");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (XmCa) ca = NULL;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_summary (ctx,
+    "xmitm shows clients certificates signed by its own CA. The client must\n"
+    "trust that CA:\n"
+    "  path     print where the CA certificate is\n"
+    "  export   print the CA certificate (PEM) to standard output\n"
+    "Both create the CA first if there is none (in $XDG_DATA_HOME/xmitm,\n"
+    "the key readable only by you).");
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return usage_error ("%s (see xmitm ca --help)", error->message);
+  if (argc != 2 || (strcmp (argv[1], "path") != 0 && strcmp (argv[1], "export") != 0))
+    return usage_error ("say 'xmitm ca path' or 'xmitm ca export' (see xmitm ca --help)");
+  ca = open_ca (ca_cert, ca_key);
+  if (ca == NULL)
+    return 1;
+  if (strcmp (argv[1], "path") == 0)
+    printf ("%s\n", xm_ca_cert_path (ca));
+  else
+    {
+      g_autofree char *pem = xm_ca_cert_pem (ca);
+      fputs (pem, stdout);
+    }
+  return fflush (stdout) == 0 ? 0 : 1;
+}
+
 static int
 cmd_proxy (int argc, char **argv)
 {
   g_autofree char *listen = NULL, *upstream = NULL, *color = NULL;
-  g_autofree char *max_stanza = NULL;
+  g_autofree char *max_stanza = NULL, *upstream_tls = NULL;
+  g_autofree char *ca_cert = NULL, *ca_key = NULL, *upstream_ca = NULL, *keylog = NULL;
+  gboolean upstream_insecure = FALSE;
+  gint tls_timeout = 10;
   gboolean utc = FALSE, full_text = FALSE, show_secrets = FALSE;
   gboolean hide_keepalives = FALSE, quiet = FALSE;
   gint max_text = XM_PRINTER_DEFAULT_MAX_TEXT, connect_timeout = 10;
@@ -84,6 +155,22 @@ cmd_proxy (int argc, char **argv)
       "ADDR:PORT" },
     { "upstream", 'u', 0, G_OPTION_ARG_STRING, &upstream,
       "Connect each client to the XMPP server at HOST:PORT (required)", "HOST:PORT" },
+    { "upstream-tls", 0, 0, G_OPTION_ARG_STRING, &upstream_tls,
+      "Relay clients that open with TLS (XEP-0368 direct TLS) to this direct-TLS "
+      "port of the server (default: --upstream, with direct TLS)", "HOST:PORT" },
+    { "upstream-ca", 0, 0, G_OPTION_ARG_FILENAME, &upstream_ca,
+      "Also trust this CA (PEM) when verifying the server's certificate", "FILE" },
+    { "upstream-insecure", 0, 0, G_OPTION_ARG_NONE, &upstream_insecure,
+      "Do not verify the server's certificate", NULL },
+    { "ca-cert", 0, 0, G_OPTION_ARG_FILENAME, &ca_cert,
+      "Sign forged certificates with this CA instead of xmitm's own "
+      "(see xmitm ca --help)", "FILE" },
+    { "ca-key", 0, 0, G_OPTION_ARG_FILENAME, &ca_key, "The key of --ca-cert", "FILE" },
+    { "keylog", 0, 0, G_OPTION_ARG_FILENAME, &keylog,
+      "Append TLS secrets of both legs to FILE (NSS key log format, for "
+      "Wireshark); default $SSLKEYLOGFILE", "FILE" },
+    { "tls-timeout", 0, 0, G_OPTION_ARG_INT, &tls_timeout,
+      "Give up on a TLS handshake after N seconds (default 10)", "N" },
     { "connect-timeout", 0, 0, G_OPTION_ARG_INT, &connect_timeout,
       "Give up connecting to the upstream after N seconds (default 10)", "N" },
     { "max-stanza", 0, 0, G_OPTION_ARG_STRING, &max_stanza,
@@ -113,6 +200,7 @@ cmd_proxy (int argc, char **argv)
   XmPrinterOptions popts;
   XmColorMode color_mode = XM_COLOR_AUTO;
   g_autofree char *lhost = NULL, *uhost = NULL;
+  g_autoptr (XmCa) ca = NULL;
   Running r = { 0 };
   guint sigint, sigterm;
 
@@ -126,6 +214,8 @@ cmd_proxy (int argc, char **argv)
     "  xmitm proxy --upstream localhost:5222 --listen 127.0.0.1:5223\n"
     "      point the client at 127.0.0.1:5223\n"
     "  xmitm proxy -u [::1]:5222 -l [::1]:5223 --utc --color=never > session.log\n"
+    "  xmitm proxy -u xmpp.example.net:5222 --upstream-tls xmpp.example.net:5223\n"
+    "      STARTTLS and direct-TLS clients on one port; trust `xmitm ca export`\n"
     "\n"
     "Exit status: 0 when stopped by SIGINT/SIGTERM, 1 on a runtime failure,\n"
     "2 on a usage error (bad option or address, listen address in use).\n");
@@ -142,8 +232,12 @@ cmd_proxy (int argc, char **argv)
     return usage_error ("bad --listen: %s", error->message);
   if (color && !xm_color_mode_parse (color, &color_mode))
     return usage_error ("bad --color '%s': use auto, always or never", color);
-  if (connect_timeout <= 0)
-    return usage_error ("--connect-timeout must be a positive number of seconds");
+  if (upstream_tls
+      && !xm_parse_hostport (upstream_tls, &cfg.upstream_tls_host,
+                             &cfg.upstream_tls_port, &error))
+    return usage_error ("bad --upstream-tls: %s", error->message);
+  if (connect_timeout <= 0 || tls_timeout <= 0)
+    return usage_error ("timeouts must be a positive number of seconds");
   if (max_text < 0)
     return usage_error ("--max-text must be 0 or more");
   cfg.max_stanza = 1024 * 1024;
@@ -153,6 +247,24 @@ cmd_proxy (int argc, char **argv)
   cfg.upstream_host = uhost;
   cfg.listen_host = lhost;
   cfg.connect_timeout_s = connect_timeout;
+  cfg.tls_timeout_s = tls_timeout;
+  cfg.upstream_insecure = upstream_insecure;
+
+  {
+    XmTlsConfig tcfg = { .insecure = upstream_insecure, .upstream_ca = upstream_ca,
+                         .keylog = keylog ? keylog : g_getenv ("SSLKEYLOGFILE") };
+    if (tcfg.keylog && *tcfg.keylog == '\0')
+      tcfg.keylog = NULL;
+    if (!xm_tls_init (&tcfg, &error))
+      {
+        g_printerr ("xmitm: %s\n", error->message);
+        return 1;
+      }
+  }
+  ca = open_ca (ca_cert, ca_key);
+  if (ca == NULL)
+    return 1;
+  cfg.ca = ca;
 
   xm_printer_options_init (&popts);
   popts.color = xm_color_mode_resolve (color_mode, stdout);
@@ -184,6 +296,8 @@ cmd_proxy (int argc, char **argv)
   g_main_loop_unref (r.loop);
   for (guint i = 0; i < sinks->len; i++)
     xm_sink_flush (g_ptr_array_index (sinks, i));
+  g_free (cfg.upstream_tls_host);
+  xm_tls_cleanup ();
   return 0;
 }
 
@@ -197,6 +311,7 @@ print_usage (FILE *out)
     "\n"
     "Commands:\n"
     "  proxy     relay XMPP between clients and a server, printing every stanza\n"
+    "  ca        where xmitm's CA is, and its certificate to trust in clients\n"
     "  version   print the version\n"
     "\n"
     "Run 'xmitm COMMAND --help' for the options of a command.\n");
@@ -226,5 +341,7 @@ main (int argc, char **argv)
     }
   if (strcmp (argv[1], "proxy") == 0)
     return cmd_proxy (argc - 1, argv + 1);
+  if (strcmp (argv[1], "ca") == 0)
+    return cmd_ca (argc - 1, argv + 1);
   return usage_error ("unknown command '%s' (see xmitm --help)", argv[1]);
 }

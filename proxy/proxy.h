@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include "certs.h"
 #include "sink.h"
 
 G_BEGIN_DECLS
@@ -11,7 +12,12 @@ typedef struct {
   guint16 listen_port;
   char *upstream_host;
   guint16 upstream_port;
+  char *upstream_tls_host;  /* where direct-TLS clients go; NULL: upstream */
+  guint16 upstream_tls_port;
+  gboolean upstream_insecure;
+  XmCa *ca;                 /* forges the leaves shown to clients */
   guint connect_timeout_s;
+  guint tls_timeout_s;
   gsize max_stanza;
   GPtrArray *sinks; /* XmSink*, owned by the caller */
 } XmProxyConfig;

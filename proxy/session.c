@@ -17,6 +17,7 @@
 #include "session.h"
 #include "net.h"
 #include "poller.h"
+#include "tls.h"
 #include "xml-framer.h"
 
 #define NS_STREAM "http://etherx.jabber.org/streams"
@@ -42,6 +43,9 @@ typedef struct {
   gboolean eof;        /* the peer finished sending (FIN) */
   gboolean shut;       /* we shut down writing to it */
   gboolean shut_pending;
+  XmTls *tls;          /* TLS layer on this leg, or NULL */
+  gboolean tls_hold;   /* handshake waits for the other leg: do not read */
+  GByteArray *plain_wait; /* plaintext for this leg until its TLS is up */
 } Leg;
 
 typedef enum {
@@ -54,9 +58,15 @@ typedef struct {
   XmDir dir;
   XmFramer *framer;
   FlowMode mode;
-  guint64 bytes;
+  guint flags;         /* XM_EVENT_FLAG_* for events of this flow */
+  guint64 bytes;       /* plaintext bytes (what one side sent the other) */
   guint64 opaque_bytes;
 } Flow;
+
+typedef enum {
+  SWITCH_NONE,
+  SWITCH_STARTTLS,     /* the server sent <proceed/>: TLS from the next byte */
+} Switch;
 
 struct _XmSession {
   gint ref_count;
@@ -68,6 +78,15 @@ struct _XmSession {
   char *client_name;
   char *upstream_name;
   gint64 now;
+
+  /* TLS interception (RFC 6120 §5, XEP-0368). */
+  Switch pending_switch;
+  gboolean starttls_requested;
+  gboolean direct_tls;
+  char *tls_name;      /* the domain the client asked for */
+  guint tls_timer;
+  gint64 tls_start;
+  guint64 wire[2];     /* bytes on each socket, TLS records included */
 
   /* Upstream connect. */
   gboolean connected;
@@ -90,10 +109,14 @@ struct _XmSession {
 };
 
 static guint8 scratch[READ_CHUNK];
+static guint8 plain_scratch[READ_CHUNK];
 
 static void update_events (XmSession *s);
 static void connect_next (XmSession *s);
 static gboolean send_to (Leg *leg, const guint8 *data, gsize len);
+static gboolean send_plain (Leg *leg, const guint8 *data, gsize len);
+static void tls_pump (Leg *leg);
+static void start_connect (XmSession *s, const char *host, guint16 port);
 
 static XmSession *
 session_ref (XmSession *s)
@@ -112,6 +135,9 @@ session_unref (XmSession *s)
       g_clear_pointer (&s->flow[i].framer, xm_framer_free);
       if (s->leg[i].out)
         g_byte_array_unref (s->leg[i].out);
+      if (s->leg[i].plain_wait)
+        g_byte_array_unref (s->leg[i].plain_wait);
+      g_clear_pointer (&s->leg[i].tls, xm_tls_free);
     }
   g_list_free_full (s->addrs, g_object_unref);
   g_clear_object (&s->cancel);
@@ -120,6 +146,7 @@ session_unref (XmSession *s)
   g_free (s->last_connect_error);
   g_free (s->client_to);
   g_free (s->client_ns);
+  g_free (s->tls_name);
   g_free (s);
 }
 
@@ -201,6 +228,7 @@ close_session (XmSession *s, const char *reason, gboolean abort)
   g_cancellable_cancel (s->cancel);
   g_clear_handle_id (&s->connect_timer, g_source_remove);
   g_clear_handle_id (&s->fail_timer, g_source_remove);
+  g_clear_handle_id (&s->tls_timer, g_source_remove);
   close_leg (&s->leg[CLIENT], abort);
   close_leg (&s->leg[SERVER], abort);
 
@@ -233,16 +261,24 @@ side_name (int side)
   return side == CLIENT ? "client" : "server";
 }
 
-static gboolean
-out_pending (const Leg *leg)
-{
-  return leg->out && leg->out->len > leg->out_off;
-}
 
 static gsize
 out_len (const Leg *leg)
 {
-  return leg->out ? leg->out->len - leg->out_off : 0;
+  return (leg->out ? leg->out->len - leg->out_off : 0)
+         + (leg->plain_wait ? leg->plain_wait->len : 0);
+}
+
+static gboolean
+out_pending (const Leg *leg)
+{
+  return out_len (leg) > 0;
+}
+
+static gboolean
+tls_pending (const Leg *leg)
+{
+  return leg->tls && !xm_tls_is_ready (leg->tls);
 }
 
 static void
@@ -262,15 +298,45 @@ check_done (XmSession *s)
     close_session (s, "both sides closed", FALSE);
 }
 
+/* Moves what TLS produced for the peer to the socket. */
+static void
+flush_tls (Leg *leg)
+{
+  const guint8 *data;
+  gsize len;
+
+  if (leg->tls == NULL || leg->fd < 0)
+    return;
+  len = xm_tls_output (leg->tls, &data);
+  if (len)
+    {
+      leg->s->wire[leg->side == CLIENT ? XM_DIR_S2C : XM_DIR_C2S] += len;
+      send_to (leg, data, len);
+      xm_tls_output_done (leg->tls);
+    }
+}
+
 static void
 shutdown_write (Leg *leg)
 {
   if (leg->shut || leg->fd < 0)
     return;
-  if (out_pending (leg) || (leg->side == SERVER && !leg->s->connected))
+  if (out_pending (leg) || tls_pending (leg)
+      || (leg->side == SERVER && !leg->s->connected))
     {
       leg->shut_pending = TRUE;
       return;
+    }
+  if (leg->tls)
+    {
+      /* TLS first says it is closing (close_notify), then TCP does. */
+      xm_tls_close_notify (leg->tls);
+      flush_tls (leg);
+      if (out_pending (leg))
+        {
+          leg->shut_pending = TRUE;
+          return;
+        }
     }
   shutdown (leg->fd, SHUT_WR);
   leg->shut = TRUE;
@@ -293,6 +359,7 @@ send_error_reply (XmSession *s)
   text = g_markup_printf_escaped ("xmitm could not connect to %s: %s",
                                   s->upstream_name, s->last_connect_error);
   to = s->client_to ? g_markup_printf_escaped (" from='%s'", s->client_to)
+                    : s->tls_name ? g_markup_printf_escaped (" from='%s'", s->tls_name)
                     : g_strdup ("");
   /* RFC 6120 §4.9.1.1: even when the error comes first, a stream header. */
   g_string_append_printf (xml,
@@ -306,7 +373,7 @@ send_error_reply (XmSession *s)
   note (s, XM_DIR_S2C, XM_NOTE_INFO,
         "xmitm sent the client a stream header and <stream:error> "
         "<remote-connection-failed/>, then closed the stream");
-  if (send_to (&s->leg[CLIENT], (const guint8 *) xml->str, xml->len))
+  if (send_plain (&s->leg[CLIENT], (const guint8 *) xml->str, xml->len))
     shutdown_write (&s->leg[CLIENT]);
   update_events (s);
 }
@@ -327,10 +394,12 @@ on_fail_timer (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static X509 *forge_leaf (XmSession *s, X509 *upstream, char **how);
+
 static void
 upstream_failed (XmSession *s)
 {
-  Leg *u = &s->leg[SERVER];
+  Leg *c = &s->leg[CLIENT], *u = &s->leg[SERVER];
 
   note (s, XM_DIR_NONE, XM_NOTE_ERROR, "cannot connect to upstream %s: %s",
         s->upstream_name, s->last_connect_error);
@@ -339,11 +408,222 @@ upstream_failed (XmSession *s)
   if (u->out)
     g_byte_array_set_size (u->out, 0);
   u->out_off = 0;
-  if (s->client_header_seen || s->leg[CLIENT].eof)
+  if (tls_pending (c))
+    {
+      /* A direct-TLS client waits in its handshake: finish it with a leaf
+       * made without the upstream's names, so the error reaches it. */
+      g_autofree char *how = NULL;
+      g_autoptr (X509) leaf = forge_leaf (s, NULL, &how);
+      if (leaf == NULL)
+        {
+          close_session (s, how, FALSE);
+          return;
+        }
+      xm_tls_set_leaf (c->tls, leaf, xm_ca_leaf_key (xm_proxy_config (s->proxy)->ca), NULL);
+      c->tls_hold = FALSE;
+      tls_pump (c);
+      if (s->closed)
+        return;
+    }
+  if (s->client_header_seen || c->eof)
     send_error_reply (s);
   else
     s->fail_timer = g_timeout_add (ERROR_REPLY_WAIT_MS, on_fail_timer, s);
   update_events (s);
+}
+
+/* ---- TLS interception ---- */
+
+static char *
+name_string (X509_NAME *name)
+{
+  BIO *bio = BIO_new (BIO_s_mem ());
+  char *data = NULL, *out;
+  long len;
+
+  X509_NAME_print_ex (bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  len = BIO_get_mem_data (bio, &data);
+  out = g_strndup (data, len);
+  BIO_free (bio);
+  return out;
+}
+
+static X509 *
+forge_leaf (XmSession *s, X509 *upstream, char **how)
+{
+  XmCa *ca = xm_proxy_config (s->proxy)->ca;
+  g_autoptr (GError) error = NULL;
+  guint made0, made1, hits;
+  gint64 t0 = g_get_monotonic_time ();
+  X509 *leaf;
+
+  xm_ca_stats (ca, &made0, &hits);
+  leaf = xm_ca_forge (ca, s->tls_name, upstream, &error);
+  if (leaf == NULL)
+    {
+      *how = g_strdup_printf ("cannot forge a certificate for %s: %s",
+                              s->tls_name, error->message);
+      return NULL;
+    }
+  xm_ca_stats (ca, &made1, &hits);
+  *how = made1 > made0
+    ? g_strdup_printf ("made for %s in %.2f ms", s->tls_name,
+                       (g_get_monotonic_time () - t0) / 1000.0)
+    : g_strdup_printf ("for %s, from the cache", s->tls_name);
+  return leaf;
+}
+
+static gboolean
+on_tls_timeout (gpointer data)
+{
+  XmSession *s = data;
+  g_autofree char *why = NULL;
+
+  s->tls_timer = 0;
+  why = g_strdup_printf ("the TLS handshake with the %s did not finish within "
+                         "%u s", tls_pending (&s->leg[SERVER]) ? "server" : "client",
+                         xm_proxy_config (s->proxy)->tls_timeout_s);
+  note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
+  close_session (s, why, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_tls_timer (XmSession *s)
+{
+  s->tls_start = g_get_monotonic_time ();
+  if (s->tls_timer == 0)
+    s->tls_timer = g_timeout_add_seconds (xm_proxy_config (s->proxy)->tls_timeout_s,
+                                          on_tls_timeout, s);
+}
+
+/* The upstream leg starts TLS: STARTTLS after <proceed/>, or direct TLS
+ * once the client's ClientHello told us the name. */
+static void
+start_upstream_tls (XmSession *s, const guint8 *alpn, gsize alpn_len)
+{
+  Leg *u = &s->leg[SERVER];
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+
+  u->tls = xm_tls_new_client (s->tls_name, cfg->upstream_insecure ? NULL : s->tls_name,
+                              alpn, alpn_len);
+  tls_pump (u);
+}
+
+static void
+tls_failed (XmSession *s, Leg *leg, GError *error)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+  g_autofree char *why = NULL;
+
+  if (leg->side == SERVER && g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_VERIFY))
+    why = g_strdup_printf ("upstream %s: its certificate does not verify for "
+                           "'%s': %s (give its CA with --upstream-ca FILE, or "
+                           "skip the check with --upstream-insecure)",
+                           s->upstream_name, s->tls_name, error->message);
+  else if (leg->side == SERVER)
+    why = g_strdup_printf ("TLS handshake with upstream %s failed: %s",
+                           s->upstream_name, error->message);
+  else if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_UNTRUSTED))
+    why = g_strdup_printf ("the client does not trust xmitm's CA; export it "
+                           "with `xmitm ca export` (it is %s) and add it to the "
+                           "client's trust store [%s]",
+                           xm_ca_cert_path (cfg->ca), error->message);
+  else if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_NOT_TLS))
+    why = g_strdup_printf ("the client did not speak TLS where it should have: %s",
+                           error->message);
+  else
+    why = g_strdup_printf ("TLS handshake with the client failed: %s", error->message);
+  note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
+  close_session (s, why, FALSE);
+}
+
+static void
+tls_ready (XmSession *s, Leg *leg)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+  Leg *c = &s->leg[CLIENT];
+  g_autofree char *desc = xm_tls_describe (leg->tls);
+  double ms = (g_get_monotonic_time () - s->tls_start) / 1000.0;
+
+  if (leg->side == SERVER)
+    {
+      X509 *cert = xm_tls_peer_cert (leg->tls);
+      g_autofree char *subject = cert ? name_string (X509_get_subject_name (cert)) : NULL;
+      g_autofree char *issuer = cert ? name_string (X509_get_issuer_name (cert)) : NULL;
+      g_autofree char *how = NULL;
+      g_autofree char *line = NULL;
+      g_autoptr (X509) leaf = NULL;
+
+      line = g_strdup_printf ("TLS with the server up in %.1f ms: %s; certificate "
+                              "subject %s, issuer %s; %s%s%s", ms, desc,
+                              subject ? subject : "(none)", issuer ? issuer : "(none)",
+                              cfg->upstream_insecure
+                                ? "not verified (--upstream-insecure)"
+                                : "verified for '",
+                              cfg->upstream_insecure ? "" : s->tls_name,
+                              cfg->upstream_insecure ? "" : "'");
+      layer (s, XM_DIR_NONE, line);
+      leaf = forge_leaf (s, cert, &how);
+      if (leaf == NULL)
+        {
+          note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", how);
+          close_session (s, how, FALSE);
+          return;
+        }
+      note (s, XM_DIR_NONE, XM_NOTE_INFO, "certificate for the client %s", how);
+      xm_tls_set_leaf (c->tls, leaf, xm_ca_leaf_key (cfg->ca),
+                       xm_tls_alpn_selected (leg->tls));
+      c->tls_hold = FALSE;
+      tls_pump (c);
+    }
+  else
+    {
+      g_autofree char *line = g_strdup_printf ("TLS with the client up in %.1f ms: "
+                                               "%s; it accepted xmitm's certificate",
+                                               ms, desc);
+      layer (s, XM_DIR_NONE, line);
+      g_clear_handle_id (&s->tls_timer, g_source_remove);
+      for (int i = 0; i < 2; i++)
+        {
+          xm_framer_reset (s->flow[i].framer);
+          s->flow[i].mode = FLOW_XML;
+          s->flow[i].flags |= XM_EVENT_FLAG_TLS;
+        }
+    }
+  if (s->closed)
+    return;
+  /* Plaintext that waited for this leg's TLS. */
+  if (leg->plain_wait && xm_tls_is_ready (leg->tls))
+    {
+      g_autoptr (GByteArray) wait = g_steal_pointer (&leg->plain_wait);
+      send_plain (leg, wait->data, wait->len);
+    }
+  if (leg->shut_pending)
+    shutdown_write (leg);
+}
+
+static void
+apply_starttls (XmSession *s, const guint8 *rest, gsize rest_len)
+{
+  Leg *c = &s->leg[CLIENT], *u = &s->leg[SERVER];
+
+  s->pending_switch = SWITCH_NONE;
+  g_free (s->tls_name);
+  s->tls_name = g_strdup (s->client_to ? s->client_to : xm_proxy_config (s->proxy)->upstream_host);
+  layer (s, XM_DIR_S2C, "STARTTLS: the server sent <proceed/>; xmitm now runs "
+                        "TLS with the server, then with the client");
+  start_tls_timer (s);
+  /* The client's handshake waits until the server's certificate is known,
+   * so the forged leaf can carry the same names. */
+  c->tls = xm_tls_new_server ();
+  c->tls_hold = TRUE;
+  start_upstream_tls (s, NULL, 0);
+  if (!s->closed && rest_len)
+    {
+      xm_tls_push (u->tls, rest, rest_len);
+      tls_pump (u);
+    }
 }
 
 /* ---- negotiation: where layers change ---- */
@@ -365,14 +645,23 @@ negotiate (XmSession *s, Flow *flow, const XmStanza *st)
 {
   const XmNode *root = st->root;
 
-  if (root == NULL || flow->dir != XM_DIR_S2C)
+  if (root == NULL)
     return;
-  if (xm_node_is (root, NS_TLS, "proceed"))
+  if (flow->dir == XM_DIR_C2S)
+    {
+      if (xm_node_is (root, NS_TLS, "starttls"))
+        s->starttls_requested = TRUE;
+      else if (s->starttls_requested && s->leg[CLIENT].tls == NULL)
+        note (s, XM_DIR_C2S, XM_NOTE_WARNING,
+              "the client sent <%s/> after <starttls/> before the server's "
+              "answer: pipelined plaintext (RFC 6120 §5.4.3.3); it is "
+              "forwarded as plaintext and kept out of TLS", root->name);
+      return;
+    }
+  if (xm_node_is (root, NS_TLS, "proceed") && s->leg[SERVER].tls == NULL)
     {
       xm_framer_restart_after (flow->framer);
-      go_opaque (s, "STARTTLS: the server sent <proceed/>; this build does "
-                    "not intercept TLS, so the rest of the connection is "
-                    "relayed as opaque encrypted bytes");
+      s->pending_switch = SWITCH_STARTTLS;
     }
   else if (xm_node_is (root, NS_SASL, "success"))
     {
@@ -396,7 +685,8 @@ on_stream_open (XmStanza *header, gpointer user_data)
 {
   Flow *flow = user_data;
   XmSession *s = flow->s;
-  XmEvent ev = { .kind = XM_EVENT_STREAM_OPEN, .dir = flow->dir, .stanza = header };
+  XmEvent ev = { .kind = XM_EVENT_STREAM_OPEN, .dir = flow->dir,
+                 .flags = flow->flags, .stanza = header };
 
   emit (s, &ev);
   if (flow->dir == XM_DIR_C2S && header->root)
@@ -418,7 +708,8 @@ static void
 on_stanza (XmStanza *stanza, gpointer user_data)
 {
   Flow *flow = user_data;
-  XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = flow->dir, .stanza = stanza };
+  XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = flow->dir, .flags = flow->flags,
+                 .stanza = stanza };
 
   emit (flow->s, &ev);
   negotiate (flow->s, flow, stanza);
@@ -428,7 +719,8 @@ static void
 on_keepalive (gsize n, gpointer user_data)
 {
   Flow *flow = user_data;
-  XmEvent ev = { .kind = XM_EVENT_KEEPALIVE, .dir = flow->dir, .count = n };
+  XmEvent ev = { .kind = XM_EVENT_KEEPALIVE, .dir = flow->dir, .flags = flow->flags,
+                 .count = n };
 
   emit (flow->s, &ev);
 }
@@ -437,7 +729,7 @@ static void
 on_stream_close (guint64 offset, gpointer user_data)
 {
   Flow *flow = user_data;
-  XmEvent ev = { .kind = XM_EVENT_STREAM_CLOSE, .dir = flow->dir };
+  XmEvent ev = { .kind = XM_EVENT_STREAM_CLOSE, .dir = flow->dir, .flags = flow->flags };
 
   emit (flow->s, &ev);
 }
@@ -459,30 +751,6 @@ static const XmFramerEvents framer_events = {
 
 /* ---- the byte path ---- */
 
-static void
-decode (XmSession *s, Flow *flow, const guint8 *data, gsize len)
-{
-  gsize pos = 0;
-
-  if (flow->dir == XM_DIR_C2S && flow->bytes == len && flow->mode == FLOW_XML
-      && len >= 3 && data[0] == 0x16 && data[1] == 0x03)
-    {
-      /* A TLS handshake record as the very first bytes: XEP-0368 direct TLS. */
-      go_opaque (s, "the client opened with a TLS ClientHello (XEP-0368 "
-                    "direct TLS); this build does not intercept TLS, so the "
-                    "connection is relayed as opaque encrypted bytes");
-    }
-  while (pos < len)
-    {
-      if (flow->mode == FLOW_OPAQUE)
-        {
-          flow->opaque_bytes += len - pos;
-          return;
-        }
-      pos += xm_framer_feed (flow->framer, data + pos, len - pos);
-    }
-}
-
 static gboolean
 send_to (Leg *leg, const guint8 *data, gsize len)
 {
@@ -491,7 +759,8 @@ send_to (Leg *leg, const guint8 *data, gsize len)
 
   if (leg->fd < 0 || leg->shut)
     return FALSE;
-  if (!out_pending (leg) && (leg->side == CLIENT || s->connected))
+  if (!(leg->out && leg->out->len > leg->out_off)
+      && (leg->side == CLIENT || s->connected))
     {
       ssize_t w = send (leg->fd, data, len, MSG_NOSIGNAL);
       if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
@@ -518,12 +787,152 @@ send_to (Leg *leg, const guint8 *data, gsize len)
   return TRUE;
 }
 
+/* Plaintext for a leg: straight to the socket, or through its TLS. */
+static gboolean
+send_plain (Leg *leg, const guint8 *data, gsize len)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (leg->tls == NULL)
+    {
+      leg->s->wire[leg->side == CLIENT ? XM_DIR_S2C : XM_DIR_C2S] += len;
+      return send_to (leg, data, len);
+    }
+  if (leg->fd < 0 || leg->shut)
+    return FALSE;
+  if (!xm_tls_is_ready (leg->tls))
+    {
+      if (leg->plain_wait == NULL)
+        leg->plain_wait = g_byte_array_new ();
+      g_byte_array_append (leg->plain_wait, data, len);
+      return TRUE;
+    }
+  if (!xm_tls_write (leg->tls, data, len, &error))
+    {
+      g_autofree char *why = g_strdup_printf ("TLS to the %s failed: %s",
+                                              side_name (leg->side), error->message);
+      close_session (leg->s, why, TRUE);
+      return FALSE;
+    }
+  flush_tls (leg);
+  return TRUE;
+}
+
+static gboolean
+looks_like_tls (const guint8 *data, gsize len)
+{
+  /* A TLS handshake record (RFC 8446 §5.1): type 22, version 3.x. */
+  return len >= 3 && data[0] == 0x16 && data[1] == 0x03 && data[2] <= 0x04;
+}
+
+static void start_direct_tls (XmSession *s, const guint8 *data, gsize len);
+
+/* Plaintext that arrived on leg: decode a copy, forward the original. A
+ * negotiation element can end mid-chunk; what follows it belongs to the
+ * next layer. */
+static void
+deliver (Leg *leg, const guint8 *data, gsize len)
+{
+  XmSession *s = leg->s;
+  Flow *flow = &s->flow[leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C];
+  Leg *other = &s->leg[1 - leg->side];
+  gsize pos = 0;
+
+  while (pos < len && !s->closed)
+    {
+      gsize take = len - pos;
+
+      if (flow->mode == FLOW_XML)
+        take = xm_framer_feed (flow->framer, data + pos, len - pos);
+      else
+        flow->opaque_bytes += take;
+      flow->bytes += take;
+      if (!s->failing)
+        send_plain (other, data + pos, take);
+      pos += take;
+      if (s->pending_switch == SWITCH_STARTTLS && !s->closed)
+        {
+          apply_starttls (s, data + pos, len - pos);
+          return;
+        }
+    }
+}
+
+static void
+tls_pump (Leg *leg)
+{
+  XmSession *s = leg->s;
+  g_autoptr (GError) error = NULL;
+
+  if (!xm_tls_is_ready (leg->tls))
+    {
+      XmTlsStatus st;
+
+      if (leg->tls_hold)
+        return;
+      st = xm_tls_handshake (leg->tls, &error);
+      flush_tls (leg);
+      if (s->closed)
+        return;
+      switch (st)
+        {
+        case XM_TLS_AGAIN:
+          return;
+        case XM_TLS_PAUSED:
+          leg->tls_hold = TRUE;
+          start_direct_tls (s, NULL, 0);
+          return;
+        case XM_TLS_FAILED:
+          tls_failed (s, leg, error);
+          return;
+        case XM_TLS_DONE:
+          tls_ready (s, leg);
+          if (s->closed || leg->tls == NULL)
+            return;
+          break;
+        }
+    }
+  for (;;)
+    {
+      gssize r = xm_tls_read (leg->tls, plain_scratch, sizeof plain_scratch, &error);
+
+      if (r > 0)
+        {
+          deliver (leg, plain_scratch, r);
+          if (s->closed)
+            return;
+          continue;
+        }
+      if (r == -1)
+        {
+          /* close_notify: the peer will send nothing more. */
+          if (!leg->eof)
+            {
+              leg->eof = TRUE;
+              note (s, leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C, XM_NOTE_INFO,
+                    "the %s closed TLS (close_notify)", side_name (leg->side));
+              shutdown_write (&s->leg[1 - leg->side]);
+            }
+        }
+      else if (r == -2)
+        {
+          g_autofree char *why = g_strdup_printf ("TLS from the %s failed: %s",
+                                                  side_name (leg->side), error->message);
+          note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
+          close_session (s, why, TRUE);
+          return;
+        }
+      break;
+    }
+  flush_tls (leg);
+}
+
 static void
 flush_out (Leg *leg)
 {
   XmSession *s = leg->s;
 
-  while (out_pending (leg))
+  while (leg->out && leg->out->len > leg->out_off)
     {
       ssize_t w = send (leg->fd, leg->out->data + leg->out_off,
                         leg->out->len - leg->out_off, MSG_NOSIGNAL);
@@ -551,7 +960,7 @@ read_leg (Leg *leg)
 {
   XmSession *s = leg->s;
   Leg *other = &s->leg[1 - leg->side];
-  Flow *flow = &s->flow[leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C];
+  XmDir dir = leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C;
   ssize_t n;
 
   n = recv (leg->fd, scratch, sizeof scratch, 0);
@@ -569,21 +978,91 @@ read_leg (Leg *leg)
   if (n == 0)
     {
       leg->eof = TRUE;
+      if (tls_pending (leg) && !s->failing)
+        {
+          g_autofree char *why = NULL;
+
+          if (leg->side == CLIENT && xm_tls_certificate_sent (leg->tls))
+            /* Clients that reject a certificate often just hang up (Python's
+             * asyncio, for one, sends no alert). */
+            why = g_strdup_printf ("the client closed the connection after "
+                                   "receiving xmitm's certificate: most likely "
+                                   "the client does not trust xmitm's CA; export "
+                                   "it with `xmitm ca export` (it is %s) and add "
+                                   "it to the client's trust store",
+                                   xm_ca_cert_path (xm_proxy_config (s->proxy)->ca));
+          else
+            why = g_strdup_printf ("the %s closed the connection during the TLS "
+                                   "handshake", side_name (leg->side));
+          note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
+          close_session (s, why, FALSE);
+          return;
+        }
       if (!s->failing)
         {
-          note (s, flow->dir, XM_NOTE_INFO, "the %s closed its sending side",
+          note (s, dir, XM_NOTE_INFO, "the %s closed its sending side",
                 side_name (leg->side));
           shutdown_write (other);
         }
       check_done (s);
       return;
     }
-  flow->bytes += n;
-  decode (s, flow, scratch, n);
-  if (s->closed)
-    return;
-  if (!s->failing)
-    send_to (other, scratch, n);
+  s->wire[dir] += n;
+  if (leg->tls)
+    {
+      xm_tls_push (leg->tls, scratch, n);
+      tls_pump (leg);
+    }
+  else if (leg->side == CLIENT && s->wire[dir] == (guint64) n
+           && looks_like_tls (scratch, n))
+    start_direct_tls (s, scratch, n);
+  else
+    {
+      if (leg->side == CLIENT && !s->connected && s->upstream_name == NULL)
+        start_connect (s, xm_proxy_config (s->proxy)->upstream_host,
+                       xm_proxy_config (s->proxy)->upstream_port);
+      deliver (leg, scratch, n);
+    }
+}
+
+/* XEP-0368: the client opened with a ClientHello. First call (data set):
+ * start the client-side TLS, which pauses at the ClientHello. Second call
+ * (from tls_pump, PAUSED): SNI and ALPN are known; connect upstream with
+ * TLS as well. */
+static void
+start_direct_tls (XmSession *s, const guint8 *data, gsize len)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+  Leg *c = &s->leg[CLIENT];
+
+  if (data)
+    {
+      s->direct_tls = TRUE;
+      layer (s, XM_DIR_C2S, "the client opened with a TLS ClientHello (XEP-0368 "
+                            "direct TLS)");
+      start_tls_timer (s);
+      c->tls = xm_tls_new_server ();
+      xm_tls_push (c->tls, data, len);
+      tls_pump (c);
+      return;
+    }
+  g_free (s->tls_name);
+  s->tls_name = g_strdup (xm_tls_client_sni (c->tls) ? xm_tls_client_sni (c->tls)
+                          : cfg->upstream_tls_host ? cfg->upstream_tls_host
+                          : cfg->upstream_host);
+  if (s->upstream_name == NULL)
+    {
+      if (cfg->upstream_tls_host)
+        start_connect (s, cfg->upstream_tls_host, cfg->upstream_tls_port);
+      else
+        start_connect (s, cfg->upstream_host, cfg->upstream_port);
+    }
+  else if (s->connected && s->leg[SERVER].tls == NULL)
+    {
+      gsize alen;
+      const guint8 *alpn = xm_tls_client_alpn (c->tls, &alen);
+      start_upstream_tls (s, alpn, alen);
+    }
 }
 
 /* ---- upstream connect ---- */
@@ -603,6 +1082,14 @@ upstream_connected (XmSession *s)
   note (s, XM_DIR_NONE, XM_NOTE_INFO, "upstream %s connected (%s) in %.1f ms",
         s->upstream_name, addr ? addr : "?",
         (g_get_monotonic_time () - s->connect_start) / 1000.0);
+  if (s->direct_tls && s->tls_name)
+    {
+      gsize alen;
+      const guint8 *alpn = xm_tls_client_alpn (s->leg[CLIENT].tls, &alen);
+      start_upstream_tls (s, alpn, alen);
+      if (s->closed)
+        return;
+    }
   flush_out (u);
   if (!s->closed && u->shut_pending)
     shutdown_write (u);
@@ -673,18 +1160,24 @@ connect_next (XmSession *s)
   upstream_failed (s);
 }
 
+typedef struct {
+  XmSession *s;
+  guint16 port;
+} Resolving;
+
 static void
 on_resolved (GObject *source, GAsyncResult *res, gpointer data)
 {
-  XmSession *s = data;
+  Resolving *r = data;
+  XmSession *s = r->s;
   g_autoptr (GError) error = NULL;
   GList *addrs = g_resolver_lookup_by_name_finish (G_RESOLVER (source), res, &error);
-  guint16 port = xm_proxy_config (s->proxy)->upstream_port;
 
   if (!s->closed)
     {
       if (addrs == NULL)
         {
+          g_free (s->last_connect_error);
           s->last_connect_error = g_strdup_printf ("cannot resolve the name: %s",
                                                    error->message);
           upstream_failed (s);
@@ -693,7 +1186,7 @@ on_resolved (GObject *source, GAsyncResult *res, gpointer data)
         {
           for (GList *l = addrs; l; l = l->next)
             s->addrs = g_list_prepend (s->addrs,
-                                       g_inet_socket_address_new (l->data, port));
+                                       g_inet_socket_address_new (l->data, r->port));
           s->addrs = g_list_reverse (s->addrs);
           s->addr_next = s->addrs;
           connect_next (s);
@@ -701,25 +1194,30 @@ on_resolved (GObject *source, GAsyncResult *res, gpointer data)
     }
   g_resolver_free_addresses (addrs);
   session_unref (s);
+  g_free (r);
 }
 
 static void
-start_connect (XmSession *s)
+start_connect (XmSession *s, const char *host, guint16 port)
 {
-  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
-  g_autoptr (GInetAddress) ip = g_inet_address_new_from_string (cfg->upstream_host);
+  g_autoptr (GInetAddress) ip = g_inet_address_new_from_string (host);
+  Resolving *r;
 
+  s->upstream_name = xm_hostport_to_string (host, port);
   s->connect_start = g_get_monotonic_time ();
   s->last_connect_error = g_strdup ("no address to connect to");
   if (ip)
     {
-      s->addrs = g_list_prepend (NULL, g_inet_socket_address_new (ip, cfg->upstream_port));
+      s->addrs = g_list_prepend (NULL, g_inet_socket_address_new (ip, port));
       s->addr_next = s->addrs;
       connect_next (s);
       return;
     }
-  g_resolver_lookup_by_name_async (g_resolver_get_default (), cfg->upstream_host,
-                                   s->cancel, on_resolved, session_ref (s));
+  r = g_new0 (Resolving, 1);
+  r->s = session_ref (s);
+  r->port = port;
+  g_resolver_lookup_by_name_async (g_resolver_get_default (), host, s->cancel,
+                                   on_resolved, r);
 }
 
 /* ---- readiness ---- */
@@ -740,9 +1238,9 @@ update_events (XmSession *s)
           xm_watch_set_events (leg->watch, EPOLLOUT);
           continue;
         }
-      if (!leg->eof && out_len (other) < OUT_HIGH)
+      if (!leg->eof && !leg->tls_hold && out_len (other) < OUT_HIGH)
         ev |= EPOLLIN;
-      if (out_pending (leg))
+      if (leg->out && leg->out->len > leg->out_off)
         ev |= EPOLLOUT;
       xm_watch_set_events (leg->watch, ev);
     }
@@ -806,7 +1304,6 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   s->id = id;
   s->cancel = g_cancellable_new ();
   s->client_name = xm_sockaddr_to_string (client_addr);
-  s->upstream_name = xm_hostport_to_string (cfg->upstream_host, cfg->upstream_port);
   for (int i = 0; i < 2; i++)
     {
       s->leg[i].s = s;
@@ -818,7 +1315,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       xm_framer_set_max_stanza (s->flow[i].framer, cfg->max_stanza);
     }
 
-  text = g_strdup_printf ("client %s, upstream %s", s->client_name, s->upstream_name);
+  text = g_strdup_printf ("client %s", s->client_name);
   ev.text = text;
   emit (s, &ev);
 
@@ -832,7 +1329,11 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       close_session (s, why, FALSE);
       return s;
     }
-  start_connect (s);
+  /* Connect at once, so the upstream's TCP handshake overlaps the client's
+   * first bytes; with a separate direct-TLS upstream the first bytes say
+   * which upstream to use. */
+  if (cfg->upstream_tls_host == NULL)
+    start_connect (s, cfg->upstream_host, cfg->upstream_port);
   if (!s->closed)
     update_events (s);
   return s;

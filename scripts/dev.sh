@@ -20,7 +20,7 @@ cd "$top"
 PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev
-  openssl prosody python3 python3-slixmpp
+  openssl prosody python3 python3-slixmpp tshark
 )
 
 as_root() {

@@ -306,6 +306,13 @@ append_header (const XmPrinterOptions *opts, const Palette *c,
     g_string_append_printf (buf, "%s%s%s ",
                             ev->dir == XM_DIR_C2S ? c->c2s : c->s2c,
                             xm_dir_arrow (ev->dir), c->reset);
+  if (ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB))
+    g_string_append_printf (buf, "%s[%s%s%s]%s ", c->meta,
+                            ev->flags & XM_EVENT_FLAG_TLS ? "tls" : "",
+                            (ev->flags & XM_EVENT_FLAG_TLS)
+                              && (ev->flags & XM_EVENT_FLAG_ZLIB) ? "+" : "",
+                            ev->flags & XM_EVENT_FLAG_ZLIB ? "zlib" : "",
+                            c->reset);
 }
 
 void

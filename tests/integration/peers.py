@@ -176,7 +176,12 @@ class Prosody:
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
              "-keyout", self.key, "-out", self.cert, "-days", "30",
              "-subj", "/CN=%s" % self.domain,
-             "-addext", "subjectAltName=DNS:%s" % self.domain],
+             # RFC 6120 §13.7.1.2 names too, so xmitm's copy of them into
+             # the forged leaf can be checked.
+             "-addext", "subjectAltName=DNS:%s,"
+             "otherName:1.3.6.1.5.5.7.8.5;UTF8:%s,"
+             "otherName:1.3.6.1.5.5.7.8.7;IA5:_xmpp-client.%s"
+             % (self.domain, self.domain, self.domain)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         if r.returncode != 0:
             raise RuntimeError("openssl req failed:\n" + r.stdout)
@@ -483,10 +488,12 @@ class Xmitm:
         self.color = color
         self.passthrough_stdout = stdout  # e.g. sys.stdout for the demo
         self.start_timeout = start_timeout
-        self.env = env
         self.proc = None
         self.returncode = None
         self.dir = tempfile.mkdtemp(prefix="xmitm-run-")
+        # Each instance makes its own CA in its temp dir, never in ~.
+        self.env = dict(env if env is not None else os.environ)
+        self.env.setdefault("XDG_DATA_HOME", os.path.join(self.dir, "data"))
         self.stdout_path = os.path.join(self.dir, "stdout")
         self.stderr_path = os.path.join(self.dir, "stderr")
 
@@ -497,6 +504,11 @@ class Xmitm:
         if self.color is not None:
             a.append("--color=%s" % self.color)
         return a + self.extra_args
+
+    @property
+    def ca_cert(self):
+        """xmitm's CA certificate (made at start-up), for clients to trust."""
+        return os.path.join(self.env["XDG_DATA_HOME"], "xmitm", "ca.pem")
 
     def describe(self):
         return ("command: %s\nxmitm stdout tail:\n%s\nxmitm stderr tail:\n%s"

@@ -1,0 +1,474 @@
+/* tls.c: see tls.h. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+
+#include "tls.h"
+
+G_DEFINE_QUARK (xm-tls-error-quark, xm_tls_error)
+
+struct _XmTls {
+  SSL *ssl;
+  BIO *rbio;       /* ciphertext from the peer */
+  BIO *wbio;       /* ciphertext for the peer */
+  gboolean server;
+  gboolean ready;
+  gboolean leaf_set;
+  gboolean hello_seen; /* server role: a ClientHello was parsed */
+  gboolean flight_sent; /* server role: our certificate went out */
+  char *sni;       /* server role: what the client sent */
+  guint8 *alpn;    /* server role: the client's offer, wire format */
+  gsize alpn_len;
+  char *alpn_pick; /* server role: what to select */
+  char *alpn_selected;
+};
+
+static SSL_CTX *server_ctx;
+static SSL_CTX *client_ctx;
+static int keylog_fd = -1;
+static int ex_index = -1;
+
+/* ---- contexts ---- */
+
+static void
+keylog_line (const SSL *ssl, const char *line)
+{
+  g_autofree char *l = g_strconcat (line, "\n", NULL);
+  gsize len = strlen (l), done = 0;
+
+  /* One write per line on an O_APPEND fd: lines never interleave. */
+  while (keylog_fd >= 0 && done < len)
+    {
+      ssize_t w = write (keylog_fd, l + done, len - done);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        {
+          g_printerr ("xmitm: cannot write the key log: %s; no more key log lines\n",
+                      g_strerror (errno));
+          close (keylog_fd);
+          keylog_fd = -1;
+          return;
+        }
+      done += w;
+    }
+}
+
+static gboolean
+parse_sni (const guint8 *p, gsize len, char **out)
+{
+  gsize list, n;
+
+  /* RFC 6066 §3: list length, then entries of type, length, name. */
+  if (len < 5)
+    return FALSE;
+  list = (gsize) p[0] << 8 | p[1];
+  if (list + 2 > len || p[2] != 0)
+    return FALSE;
+  n = (gsize) p[3] << 8 | p[4];
+  if (n == 0 || 5 + n > len)
+    return FALSE;
+  for (gsize i = 0; i < n; i++)
+    if (p[5 + i] <= 0x20 || p[5 + i] >= 0x7f)
+      return FALSE;
+  *out = g_strndup ((const char *) p + 5, n);
+  return TRUE;
+}
+
+static int
+on_client_hello (SSL *ssl, int *alert, void *arg)
+{
+  XmTls *t = SSL_get_ex_data (ssl, ex_index);
+  const unsigned char *p;
+  size_t len;
+
+  if (t == NULL || t->leaf_set)
+    return SSL_CLIENT_HELLO_SUCCESS;
+  t->hello_seen = TRUE;
+  if (t->sni == NULL
+      && SSL_client_hello_get0_ext (ssl, TLSEXT_TYPE_server_name, &p, &len))
+    parse_sni (p, len, &t->sni);
+  if (t->alpn == NULL
+      && SSL_client_hello_get0_ext (ssl, TLSEXT_TYPE_application_layer_protocol_negotiation,
+                                    &p, &len)
+      && len > 2 && ((gsize) p[0] << 8 | p[1]) == len - 2)
+    {
+      t->alpn = g_memdup2 (p + 2, len - 2);
+      t->alpn_len = len - 2;
+    }
+  /* Suspend until the session has the upstream's certificate. */
+  return SSL_CLIENT_HELLO_RETRY;
+}
+
+static int
+on_alpn_select (SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                const unsigned char *in, unsigned int inlen, void *arg)
+{
+  XmTls *t = SSL_get_ex_data (ssl, ex_index);
+  gsize want;
+
+  if (t == NULL || t->alpn_pick == NULL)
+    return SSL_TLSEXT_ERR_NOACK;
+  want = strlen (t->alpn_pick);
+  for (unsigned int i = 0; i < inlen; i += 1 + in[i])
+    if (in[i] == want && i + 1 + want <= inlen
+        && memcmp (in + i + 1, t->alpn_pick, want) == 0)
+      {
+        *out = in + i + 1;
+        *outlen = in[i];
+        return SSL_TLSEXT_ERR_OK;
+      }
+  return SSL_TLSEXT_ERR_NOACK;
+}
+
+static gboolean
+ctx_failed (GError **error, const char *what)
+{
+  unsigned long e = ERR_get_error ();
+
+  ERR_clear_error ();
+  g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_PROTOCOL, "%s: %s", what,
+               e ? ERR_reason_error_string (e) : "unknown error");
+  return FALSE;
+}
+
+gboolean
+xm_tls_init (const XmTlsConfig *config, GError **error)
+{
+  if (ex_index < 0)
+    ex_index = SSL_get_ex_new_index (0, NULL, NULL, NULL, NULL);
+
+  server_ctx = SSL_CTX_new (TLS_server_method ());
+  client_ctx = SSL_CTX_new (TLS_client_method ());
+  if (server_ctx == NULL || client_ctx == NULL)
+    return ctx_failed (error, "cannot set up TLS");
+
+  /* Idle sessions give their record buffers back. */
+  SSL_CTX_set_mode (server_ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_mode (client_ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_client_hello_cb (server_ctx, on_client_hello, NULL);
+  SSL_CTX_set_alpn_select_cb (server_ctx, on_alpn_select, NULL);
+
+  if (!config->insecure)
+    {
+      SSL_CTX_set_verify (client_ctx, SSL_VERIFY_PEER, NULL);
+      if (!SSL_CTX_set_default_verify_paths (client_ctx))
+        return ctx_failed (error, "cannot load the system trust store");
+    }
+  if (config->upstream_ca
+      && !SSL_CTX_load_verify_locations (client_ctx, config->upstream_ca, NULL))
+    {
+      g_autofree char *what = g_strdup_printf ("cannot load --upstream-ca %s",
+                                               config->upstream_ca);
+      return ctx_failed (error, what);
+    }
+
+  if (config->keylog)
+    {
+      keylog_fd = open (config->keylog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+      if (keylog_fd < 0)
+        {
+          g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_PROTOCOL,
+                       "cannot open the key log %s: %s", config->keylog,
+                       g_strerror (errno));
+          return FALSE;
+        }
+      SSL_CTX_set_keylog_callback (server_ctx, keylog_line);
+      SSL_CTX_set_keylog_callback (client_ctx, keylog_line);
+    }
+  return TRUE;
+}
+
+void
+xm_tls_cleanup (void)
+{
+  g_clear_pointer (&server_ctx, SSL_CTX_free);
+  g_clear_pointer (&client_ctx, SSL_CTX_free);
+  if (keylog_fd >= 0)
+    close (keylog_fd);
+  keylog_fd = -1;
+}
+
+/* ---- endpoints ---- */
+
+static XmTls *
+tls_new (SSL_CTX *ctx, gboolean server)
+{
+  XmTls *t = g_new0 (XmTls, 1);
+
+  t->server = server;
+  t->ssl = SSL_new (ctx);
+  t->rbio = BIO_new (BIO_s_mem ());
+  t->wbio = BIO_new (BIO_s_mem ());
+  /* An empty BIO means "no data yet", not end of file. */
+  BIO_set_mem_eof_return (t->rbio, -1);
+  BIO_set_mem_eof_return (t->wbio, -1);
+  SSL_set_bio (t->ssl, t->rbio, t->wbio);
+  SSL_set_ex_data (t->ssl, ex_index, t);
+  if (server)
+    SSL_set_accept_state (t->ssl);
+  else
+    SSL_set_connect_state (t->ssl);
+  return t;
+}
+
+XmTls *
+xm_tls_new_server (void)
+{
+  g_return_val_if_fail (server_ctx != NULL, NULL);
+  return tls_new (server_ctx, TRUE);
+}
+
+XmTls *
+xm_tls_new_client (const char *sni, const char *verify_name,
+                   const guint8 *alpn, gsize alpn_len)
+{
+  XmTls *t;
+
+  g_return_val_if_fail (client_ctx != NULL, NULL);
+  t = tls_new (client_ctx, FALSE);
+  if (sni && !g_hostname_is_ip_address (sni))
+    SSL_set_tlsext_host_name (t->ssl, sni);
+  if (verify_name)
+    {
+      if (g_hostname_is_ip_address (verify_name))
+        X509_VERIFY_PARAM_set1_ip_asc (SSL_get0_param (t->ssl), verify_name);
+      else
+        SSL_set1_host (t->ssl, verify_name);
+    }
+  if (alpn && alpn_len)
+    SSL_set_alpn_protos (t->ssl, alpn, (unsigned int) alpn_len);
+  return t;
+}
+
+void
+xm_tls_free (XmTls *t)
+{
+  if (t == NULL)
+    return;
+  SSL_free (t->ssl); /* frees both BIOs */
+  g_free (t->sni);
+  g_free (t->alpn);
+  g_free (t->alpn_pick);
+  g_free (t->alpn_selected);
+  g_free (t);
+}
+
+void
+xm_tls_push (XmTls *t, const guint8 *data, gsize len)
+{
+  BIO_write (t->rbio, data, (int) len);
+}
+
+gsize
+xm_tls_output (XmTls *t, const guint8 **data)
+{
+  char *p = NULL;
+  long n = BIO_get_mem_data (t->wbio, &p);
+
+  *data = (const guint8 *) p;
+  if (n > 0 && t->server && t->leaf_set)
+    t->flight_sent = TRUE;
+  return n > 0 ? (gsize) n : 0;
+}
+
+void
+xm_tls_output_done (XmTls *t)
+{
+  (void) BIO_reset (t->wbio);
+}
+
+gboolean
+xm_tls_is_ready (const XmTls *t)
+{
+  return t->ready;
+}
+
+gboolean
+xm_tls_certificate_sent (const XmTls *t)
+{
+  return t->flight_sent;
+}
+
+const char *
+xm_tls_client_sni (const XmTls *t)
+{
+  return t->sni;
+}
+
+const guint8 *
+xm_tls_client_alpn (const XmTls *t, gsize *len)
+{
+  *len = t->alpn_len;
+  return t->alpn;
+}
+
+void
+xm_tls_set_leaf (XmTls *t, X509 *leaf, EVP_PKEY *key, const char *alpn)
+{
+  SSL_use_certificate (t->ssl, leaf);
+  SSL_use_PrivateKey (t->ssl, key);
+  g_free (t->alpn_pick);
+  t->alpn_pick = g_strdup (alpn);
+  t->leaf_set = TRUE;
+}
+
+/* OpenSSL's reason as the sentence a user needs. */
+static void
+set_handshake_error (XmTls *t, GError **error)
+{
+  unsigned long e = ERR_peek_last_error ();
+  int reason = ERR_GET_REASON (e);
+  const char *text = e ? ERR_reason_error_string (e) : NULL;
+  long vr;
+
+  if (!t->server && ((vr = SSL_get_verify_result (t->ssl)) != X509_V_OK
+                      || reason == SSL_R_CERTIFICATE_VERIFY_FAILED))
+    g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_VERIFY, "%s",
+                 X509_verify_cert_error_string (vr));
+  else if (t->server
+           && (reason == SSL_R_TLSV1_ALERT_UNKNOWN_CA
+               || reason == SSL_R_SSLV3_ALERT_BAD_CERTIFICATE
+               || reason == SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN
+               || reason == SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE
+               || reason == SSL_R_TLSV1_ALERT_ACCESS_DENIED))
+    g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_UNTRUSTED,
+                 "the client rejected xmitm's certificate (%s)", text);
+  else if (reason == SSL_R_WRONG_VERSION_NUMBER || reason == SSL_R_HTTP_REQUEST
+           || reason == SSL_R_UNKNOWN_PROTOCOL
+           || reason == SSL_R_PACKET_LENGTH_TOO_LONG
+           || reason == SSL_R_RECORD_LENGTH_MISMATCH
+           || (t->server && !t->hello_seen))
+    g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_NOT_TLS,
+                 "not TLS (%s)", text);
+  else
+    g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_HANDSHAKE, "%s",
+                 text ? text : "handshake failed");
+  ERR_clear_error ();
+}
+
+XmTlsStatus
+xm_tls_handshake (XmTls *t, GError **error)
+{
+  int r;
+
+  if (t->ready)
+    return XM_TLS_DONE;
+  ERR_clear_error ();
+  r = SSL_do_handshake (t->ssl);
+  if (r == 1)
+    {
+      t->ready = TRUE;
+      return XM_TLS_DONE;
+    }
+  switch (SSL_get_error (t->ssl, r))
+    {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      return XM_TLS_AGAIN;
+    case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+      return XM_TLS_PAUSED;
+    default:
+      set_handshake_error (t, error);
+      return XM_TLS_FAILED;
+    }
+}
+
+gssize
+xm_tls_read (XmTls *t, guint8 *buf, gsize len, GError **error)
+{
+  int r;
+
+  ERR_clear_error ();
+  r = SSL_read (t->ssl, buf, (int) MIN (len, (gsize) G_MAXINT));
+  if (r > 0)
+    return r;
+  switch (SSL_get_error (t->ssl, r))
+    {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+      return 0;
+    case SSL_ERROR_ZERO_RETURN:
+      return -1;
+    default:
+      {
+        unsigned long e = ERR_get_error ();
+        ERR_clear_error ();
+        g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_PROTOCOL, "%s",
+                     e ? ERR_reason_error_string (e) : "TLS read failed");
+        return -2;
+      }
+    }
+}
+
+gboolean
+xm_tls_write (XmTls *t, const guint8 *data, gsize len, GError **error)
+{
+  while (len > 0)
+    {
+      int chunk = (int) MIN (len, (gsize) G_MAXINT);
+      int r;
+
+      ERR_clear_error ();
+      r = SSL_write (t->ssl, data, chunk);
+      if (r <= 0)
+        {
+          unsigned long e = ERR_get_error ();
+          ERR_clear_error ();
+          g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_PROTOCOL, "%s",
+                       e ? ERR_reason_error_string (e) : "TLS write failed");
+          return FALSE;
+        }
+      data += r;
+      len -= r;
+    }
+  return TRUE;
+}
+
+void
+xm_tls_close_notify (XmTls *t)
+{
+  if (t->ready)
+    {
+      ERR_clear_error ();
+      SSL_shutdown (t->ssl);
+      ERR_clear_error ();
+    }
+}
+
+X509 *
+xm_tls_peer_cert (XmTls *t)
+{
+  return SSL_get0_peer_certificate (t->ssl);
+}
+
+const char *
+xm_tls_alpn_selected (XmTls *t)
+{
+  const unsigned char *p = NULL;
+  unsigned int len = 0;
+
+  if (t->alpn_selected == NULL)
+    {
+      SSL_get0_alpn_selected (t->ssl, &p, &len);
+      if (len)
+        t->alpn_selected = g_strndup ((const char *) p, len);
+    }
+  return t->alpn_selected;
+}
+
+char *
+xm_tls_describe (XmTls *t)
+{
+  const char *sni = t->server ? t->sni : SSL_get_servername (t->ssl, TLSEXT_NAMETYPE_host_name);
+  const char *alpn = xm_tls_alpn_selected (t);
+
+  return g_strdup_printf ("%s, %s, SNI %s, ALPN %s", SSL_get_version (t->ssl),
+                          SSL_get_cipher_name (t->ssl), sni ? sni : "none",
+                          alpn ? alpn : "none");
+}

@@ -1,0 +1,87 @@
+/* tls.h: one TLS endpoint over memory BIOs. The session moves ciphertext
+ * between its socket and this object; OpenSSL never touches a socket, so
+ * the main loop owns all I/O. */
+#pragma once
+
+#include <glib.h>
+#include <openssl/ssl.h>
+
+#include "certs.h"
+
+G_BEGIN_DECLS
+
+#define XM_TLS_ERROR (xm_tls_error_quark ())
+GQuark xm_tls_error_quark (void);
+
+typedef enum {
+  XM_TLS_ERROR_HANDSHAKE,
+  XM_TLS_ERROR_VERIFY,        /* the upstream certificate did not verify */
+  XM_TLS_ERROR_UNTRUSTED,     /* the client rejected xmitm's certificate */
+  XM_TLS_ERROR_NOT_TLS,       /* the peer did not speak TLS */
+  XM_TLS_ERROR_PROTOCOL,
+} XmTlsError;
+
+typedef enum {
+  XM_TLS_AGAIN,   /* needs more ciphertext from the peer */
+  XM_TLS_PAUSED,  /* ClientHello seen (server role): SNI/ALPN known, waiting
+                   * for xm_tls_set_leaf() before going on */
+  XM_TLS_DONE,
+  XM_TLS_FAILED,
+} XmTlsStatus;
+
+/* Per-process contexts: the server role (facing clients) and the client
+ * role (facing servers). */
+typedef struct {
+  gboolean insecure;        /* do not verify upstream certificates */
+  const char *upstream_ca;  /* extra CA file, or NULL */
+  const char *keylog;       /* NSS key log file, or NULL */
+} XmTlsConfig;
+
+gboolean xm_tls_init (const XmTlsConfig *config, GError **error);
+void xm_tls_cleanup (void);
+
+typedef struct _XmTls XmTls;
+
+/* Server role: facing a client, presenting a forged leaf.
+ * Client role: facing the server; sni is sent (NULL: none), the certificate
+ * is verified for verify_name (NULL: chain only), alpn is a wire-format
+ * list to offer (NULL: none). */
+XmTls *xm_tls_new_server (void);
+XmTls *xm_tls_new_client (const char *sni, const char *verify_name,
+                          const guint8 *alpn, gsize alpn_len);
+void xm_tls_free (XmTls *tls);
+
+/* Ciphertext that arrived from the peer. */
+void xm_tls_push (XmTls *tls, const guint8 *data, gsize len);
+/* Ciphertext waiting to be sent to the peer; after sending (or queueing)
+ * it, call xm_tls_output_done(). */
+gsize xm_tls_output (XmTls *tls, const guint8 **data);
+void xm_tls_output_done (XmTls *tls);
+
+XmTlsStatus xm_tls_handshake (XmTls *tls, GError **error);
+gboolean xm_tls_is_ready (const XmTls *tls);
+/* Server role: xmitm's certificate flight has gone out to the client. */
+gboolean xm_tls_certificate_sent (const XmTls *tls);
+
+/* Server role, after XM_TLS_PAUSED: what the client asked for. */
+const char *xm_tls_client_sni (const XmTls *tls);
+const guint8 *xm_tls_client_alpn (const XmTls *tls, gsize *len);
+/* Server role: the certificate to present; alpn: the protocol to select
+ * when the client offers it (what the upstream chose), or NULL. */
+void xm_tls_set_leaf (XmTls *tls, X509 *leaf, EVP_PKEY *key, const char *alpn);
+
+/* Plaintext: > 0 bytes read; 0 nothing more now; -1 the peer closed TLS
+ * (close_notify); -2 error (set). */
+gssize xm_tls_read (XmTls *tls, guint8 *buf, gsize len, GError **error);
+/* Encrypts all of data (memory BIOs never block). */
+gboolean xm_tls_write (XmTls *tls, const guint8 *data, gsize len, GError **error);
+void xm_tls_close_notify (XmTls *tls);
+
+/* A sentence for the printer: version, cipher, SNI, ALPN, certificate. */
+char *xm_tls_describe (XmTls *tls) G_GNUC_WARN_UNUSED_RESULT;
+/* Client role: the server's certificate (borrowed, NULL if none). */
+X509 *xm_tls_peer_cert (XmTls *tls);
+/* The protocol ALPN selected, borrowed, or NULL. */
+const char *xm_tls_alpn_selected (XmTls *tls);
+
+G_END_DECLS
