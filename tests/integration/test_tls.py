@@ -292,6 +292,25 @@ class TlsTest(unittest.TestCase):
         self.assertEqual(len(re.findall(r"error: the client did not speak TLS where it "
                                         r"should have: not TLS", out)), 2, out)
 
+    def test_pipelined_plaintext_after_starttls(self):
+        x = self.xmitm()
+        s = socket.create_connection(("127.0.0.1", x.port))
+        s.sendall(HEADER.encode())
+        recv_until(s, b"</stream:features>")
+        # <starttls/> and a stanza in one write, before the server's answer.
+        s.sendall((STARTTLS + "<message to='bob@localhost'><body>early</body>"
+                   "</message>").encode())
+        got = recv_until(s, b"<proceed", 5)
+        s.close()
+        self.assertTrue(wait_for(lambda: "closed:" in x.output(), 5))
+        out = self.stop_ok(x)
+        self.assertIn("warning: the client sent <message/> after <starttls/> before "
+                      "the server's answer: pipelined plaintext (RFC 6120 §5.4.3.3)", out)
+        # It was framed as plaintext, and TLS never saw it.
+        self.assertRegex(out, r"C->S message, \d+ bytes\n  <message to='bob@localhost'>")
+        self.assertNotRegex(out, r"\[tls\] message")
+        self.assertTrue(b"<proceed" in got or b"</stream:stream>" in got or got == b"")
+
     def test_server_closes_during_handshake(self):
         srv = ScriptedServer("close")
         self.addCleanup(srv.close)
