@@ -42,6 +42,8 @@ typedef struct {
   XmDir dir;
   gint64 time_us;        /* wall clock, microseconds since the epoch */
   XmStanza *stanza;      /* STREAM_OPEN, STANZA: borrowed */
+  guint64 wire_len;      /* STANZA in a zlib stream: compressed bytes that
+                          * arrived since the previous stanza, 0 if none */
   gsize count;           /* KEEPALIVE */
   XmNoteLevel level;     /* NOTE */
   const char *text;      /* CONN_*, NOTE, LAYER */

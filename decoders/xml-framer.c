@@ -825,6 +825,23 @@ xm_framer_offset (const XmFramer *f)
   return f->consumed;
 }
 
+guint64
+xm_framer_pending_offset (const XmFramer *f)
+{
+  if (f->need_reset || f->stalled || f->parser == NULL
+      || (f->in_stanza && f->oversized) || f->pending_oversized)
+    return f->consumed;
+  return MIN (f->mark, f->consumed);
+}
+
+const XmNode *
+xm_framer_pending_element (const XmFramer *f)
+{
+  if (f->need_reset || f->stalled || !f->in_stanza || f->oversized)
+    return NULL;
+  return f->stanza->root;
+}
+
 gboolean
 xm_framer_is_stalled (const XmFramer *f)
 {

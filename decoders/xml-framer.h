@@ -73,6 +73,17 @@ void xm_framer_reset (XmFramer *framer);
 /* Total bytes consumed so far (across restarts). */
 guint64 xm_framer_offset (const XmFramer *framer);
 
+/* Where the incomplete top-level item (stream header or stanza) that the
+ * framer is still reading begins; xm_framer_offset() when there is none
+ * (between items, stalled, or skipping an oversized stanza). Everything
+ * before it belongs to items already reported. */
+guint64 xm_framer_pending_offset (const XmFramer *framer);
+
+/* The incomplete top-level element once its start tag has been read (no
+ * children yet complete are guaranteed), NULL before that or when there is
+ * none. Borrowed until the next feed. */
+const XmNode *xm_framer_pending_element (const XmFramer *framer);
+
 /* TRUE between a fatal problem and the next restart. */
 gboolean xm_framer_is_stalled (const XmFramer *framer);
 

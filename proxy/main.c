@@ -144,7 +144,9 @@ cmd_proxy (int argc, char **argv)
   g_autofree char *listen = NULL, *upstream = NULL, *color = NULL;
   g_autofree char *max_stanza = NULL, *upstream_tls = NULL;
   g_autofree char *ca_cert = NULL, *ca_key = NULL, *upstream_ca = NULL, *keylog = NULL;
-  gboolean upstream_insecure = FALSE;
+  gboolean upstream_insecure = FALSE, keep_cb = FALSE, no_compression = FALSE;
+  g_autofree char *max_inflate = NULL;
+  gint max_inflate_ratio = 200;
   gint tls_timeout = 10;
   gboolean utc = FALSE, full_text = FALSE, show_secrets = FALSE;
   gboolean hide_keepalives = FALSE, quiet = FALSE;
@@ -176,6 +178,17 @@ cmd_proxy (int argc, char **argv)
     { "max-stanza", 0, 0, G_OPTION_ARG_STRING, &max_stanza,
       "Do not decode stanzas larger than SIZE (default 1M); they are still forwarded",
       "SIZE" },
+    { "keep-channel-binding", 0, 0, G_OPTION_ARG_NONE, &keep_cb,
+      "Pass SCRAM-*-PLUS and XEP-0440 on to the client (by default xmitm removes "
+      "them: channel binding cannot work through a man in the middle)", NULL },
+    { "no-compression", 0, 0, G_OPTION_ARG_NONE, &no_compression,
+      "Remove XEP-0138 compression from the server's features, so the session "
+      "stays uncompressed", NULL },
+    { "max-inflate", 0, 0, G_OPTION_ARG_STRING, &max_inflate,
+      "Stop inflating a direction after SIZE bytes without a complete stanza "
+      "(default 8M)", "SIZE" },
+    { "max-inflate-ratio", 0, 0, G_OPTION_ARG_INT, &max_inflate_ratio,
+      "Stop inflating a direction that expands more than N:1 (default 200)", "N" },
     { "color", 0, 0, G_OPTION_ARG_STRING, &color,
       "Colour the output: auto (default; off when NO_COLOR is set), always, never",
       "WHEN" },
@@ -244,6 +257,15 @@ cmd_proxy (int argc, char **argv)
   if (max_stanza && !parse_size (max_stanza, &cfg.max_stanza))
     return usage_error ("bad --max-stanza '%s': a size like 65536, 64k or 1M",
                         max_stanza);
+  cfg.max_inflate = 8 * 1024 * 1024;
+  if (max_inflate && !parse_size (max_inflate, &cfg.max_inflate))
+    return usage_error ("bad --max-inflate '%s': a size like 65536, 64k or 8M",
+                        max_inflate);
+  if (max_inflate_ratio < 2)
+    return usage_error ("--max-inflate-ratio must be 2 or more");
+  cfg.max_inflate_ratio = max_inflate_ratio;
+  cfg.keep_channel_binding = keep_cb;
+  cfg.no_compression = no_compression;
   cfg.upstream_host = uhost;
   cfg.listen_host = lhost;
   cfg.connect_timeout_s = connect_timeout;

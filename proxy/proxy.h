@@ -19,6 +19,10 @@ typedef struct {
   guint connect_timeout_s;
   guint tls_timeout_s;
   gsize max_stanza;
+  gboolean keep_channel_binding; /* do not strip SCRAM-*-PLUS and XEP-0440 */
+  gboolean no_compression;       /* strip the XEP-0138 feature */
+  gsize max_inflate;             /* inflated bytes without a complete stanza */
+  guint max_inflate_ratio;
   GPtrArray *sinks; /* XmSink*, owned by the caller */
 } XmProxyConfig;
 

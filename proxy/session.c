@@ -16,7 +16,9 @@
 
 #include "session.h"
 #include "net.h"
+#include "inflate.h"
 #include "poller.h"
+#include "rewrite.h"
 #include "tls.h"
 #include "xml-framer.h"
 
@@ -24,6 +26,7 @@
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_COMPRESS "http://jabber.org/protocol/compress"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_STREAMS_ERR "urn:ietf:params:xml:ns:xmpp-streams"
 
 #define READ_CHUNK (64 * 1024)
@@ -50,7 +53,7 @@ typedef struct {
 
 typedef enum {
   FLOW_XML,
-  FLOW_OPAQUE, /* a layer xmitm cannot decode yet: bytes are counted only */
+  FLOW_ZLIB,   /* XEP-0138: forward as is, inflate a copy for the framer */
 } FlowMode;
 
 typedef struct {
@@ -60,12 +63,15 @@ typedef struct {
   FlowMode mode;
   guint flags;         /* XM_EVENT_FLAG_* for events of this flow */
   guint64 bytes;       /* plaintext bytes (what one side sent the other) */
-  guint64 opaque_bytes;
+  XmInflate *inflate;  /* FLOW_ZLIB */
+  guint64 wire_pending;     /* compressed bytes since the last stanza */
+  guint64 inflated_pending; /* inflated bytes since the last stanza */
 } Flow;
 
 typedef enum {
   SWITCH_NONE,
   SWITCH_STARTTLS,     /* the server sent <proceed/>: TLS from the next byte */
+  SWITCH_ZLIB,         /* the server sent <compressed/>: zlib from the next byte */
 } Switch;
 
 struct _XmSession {
@@ -87,6 +93,16 @@ struct _XmSession {
   guint tls_timer;
   gint64 tls_start;
   guint64 wire[2];     /* bytes on each socket, TLS records included */
+
+  /* Rewriting the server's <stream:features> (rewrite.h): while it may
+   * apply, an incomplete top-level element from the server is held back
+   * until it is complete. Offsets are the server flow's framer offsets. */
+  guint rewrite_flags;
+  gboolean rewrite_last;  /* the features with <bind/> went by: stop after */
+  guint64 fwd_offset;     /* forwarded up to here */
+  GByteArray *hold;       /* [fwd_offset, ...) received, not yet forwarded */
+  GBytes *replace;        /* what to send instead of [replace_start, replace_end) */
+  guint64 replace_start, replace_end;
 
   /* Upstream connect. */
   gboolean connected;
@@ -133,6 +149,7 @@ session_unref (XmSession *s)
   for (int i = 0; i < 2; i++)
     {
       g_clear_pointer (&s->flow[i].framer, xm_framer_free);
+      g_clear_pointer (&s->flow[i].inflate, xm_inflate_free);
       if (s->leg[i].out)
         g_byte_array_unref (s->leg[i].out);
       if (s->leg[i].plain_wait)
@@ -147,6 +164,9 @@ session_unref (XmSession *s)
   g_free (s->client_to);
   g_free (s->client_ns);
   g_free (s->tls_name);
+  if (s->hold)
+    g_byte_array_unref (s->hold);
+  g_clear_pointer (&s->replace, g_bytes_unref);
   g_free (s);
 }
 
@@ -220,7 +240,6 @@ static void
 close_session (XmSession *s, const char *reason, gboolean abort)
 {
   XmEvent ev = { .kind = XM_EVENT_CONN_CLOSE };
-  g_autofree char *text = NULL;
 
   if (s->closed)
     return;
@@ -232,13 +251,7 @@ close_session (XmSession *s, const char *reason, gboolean abort)
   close_leg (&s->leg[CLIENT], abort);
   close_leg (&s->leg[SERVER], abort);
 
-  if (s->flow[XM_DIR_C2S].opaque_bytes || s->flow[XM_DIR_S2C].opaque_bytes)
-    text = g_strdup_printf ("%s; relayed without decoding: %" G_GUINT64_FORMAT
-                            " bytes from the client, %" G_GUINT64_FORMAT
-                            " bytes from the server", reason,
-                            s->flow[XM_DIR_C2S].opaque_bytes,
-                            s->flow[XM_DIR_S2C].opaque_bytes);
-  ev.text = text ? text : reason;
+  ev.text = reason;
   ev.bytes[XM_DIR_C2S] = s->flow[XM_DIR_C2S].bytes;
   ev.bytes[XM_DIR_S2C] = s->flow[XM_DIR_S2C].bytes;
   s->now = 0;
@@ -628,12 +641,32 @@ apply_starttls (XmSession *s, const guint8 *rest, gsize rest_len)
 
 /* ---- negotiation: where layers change ---- */
 
+/* The server's <stream:features>: strip what cannot or should not reach
+ * the client (rewrite.h), and say so. */
 static void
-go_opaque (XmSession *s, const char *why)
+rewrite_features (XmSession *s, const XmStanza *st)
 {
-  s->flow[XM_DIR_C2S].mode = FLOW_OPAQUE;
-  s->flow[XM_DIR_S2C].mode = FLOW_OPAQUE;
-  layer (s, XM_DIR_S2C, why);
+  g_autofree char *removed = NULL;
+  GBytes *out;
+
+  if (xm_node_child (st->root, NS_BIND, "bind"))
+    s->rewrite_last = TRUE;
+  if (st->raw == NULL)
+    return;
+  out = xm_rewrite_features (st->raw, st->raw_len, s->rewrite_flags, &removed);
+  if (out == NULL)
+    return;
+  g_clear_pointer (&s->replace, g_bytes_unref);
+  s->replace = out;
+  s->replace_start = st->offset;
+  s->replace_end = st->offset + st->raw_len;
+  note (s, XM_DIR_S2C, XM_NOTE_WARNING,
+        "xmitm removed %s from these features before passing them on (%s)",
+        removed,
+        (s->rewrite_flags & XM_REWRITE_STRIP_PLUS) && strstr (removed, "PLUS")
+          ? "channel binding cannot work through a man in the middle; "
+            "--keep-channel-binding keeps it"
+          : "--no-compression");
 }
 
 /* Called for every stanza before it is forwarded. RFC 6120 §5.4.3.3: after
@@ -658,7 +691,10 @@ negotiate (XmSession *s, Flow *flow, const XmStanza *st)
               "forwarded as plaintext and kept out of TLS", root->name);
       return;
     }
-  if (xm_node_is (root, NS_TLS, "proceed") && s->leg[SERVER].tls == NULL)
+  if (xm_node_is (root, NS_STREAM, "features") && s->rewrite_flags)
+    rewrite_features (s, st);
+  else if (xm_node_is (root, NS_TLS, "proceed") && s->leg[SERVER].tls == NULL
+           && flow->mode == FLOW_XML)
     {
       xm_framer_restart_after (flow->framer);
       s->pending_switch = SWITCH_STARTTLS;
@@ -669,12 +705,17 @@ negotiate (XmSession *s, Flow *flow, const XmStanza *st)
       xm_framer_reset (s->flow[XM_DIR_C2S].framer);
       layer (s, XM_DIR_S2C, "SASL success: both streams restart");
     }
-  else if (xm_node_is (root, NS_COMPRESS, "compressed"))
+  else if (xm_node_is (root, NS_COMPRESS, "compressed") && flow->mode == FLOW_XML)
     {
       xm_framer_restart_after (flow->framer);
-      go_opaque (s, "XEP-0138: the server sent <compressed/>; this build "
-                    "does not inflate zlib streams, so the rest is relayed "
-                    "as opaque compressed bytes");
+      s->pending_switch = SWITCH_ZLIB;
+    }
+  else if (xm_node_is (root, NS_COMPRESS, "failure"))
+    {
+      const XmNode *why = xm_node_first_element (root);
+      note (s, XM_DIR_S2C, XM_NOTE_INFO,
+            "the server refused compression (%s): the stream stays uncompressed",
+            why ? why->name : "no reason given");
     }
 }
 
@@ -709,8 +750,10 @@ on_stanza (XmStanza *stanza, gpointer user_data)
 {
   Flow *flow = user_data;
   XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = flow->dir, .flags = flow->flags,
-                 .stanza = stanza };
+                 .stanza = stanza, .wire_len = flow->wire_pending };
 
+  flow->wire_pending = 0;
+  flow->inflated_pending = 0;
   emit (flow->s, &ev);
   negotiate (flow->s, flow, stanza);
 }
@@ -827,6 +870,137 @@ looks_like_tls (const guint8 *data, gsize len)
 
 static void start_direct_tls (XmSession *s, const guint8 *data, gsize len);
 
+/* ---- forwarding the server's bytes while features may be rewritten ---- */
+
+/* Sends stream bytes [a, b) of the server flow: those before seg_base come
+ * from the hold, the rest from seg. */
+static void
+send_range (XmSession *s, guint64 a, guint64 b, const guint8 *seg, guint64 seg_base)
+{
+  Leg *c = &s->leg[CLIENT];
+
+  if (a < seg_base)
+    {
+      guint64 hb = MIN (b, seg_base);
+      send_plain (c, s->hold->data + (a - s->fwd_offset), hb - a);
+      a = hb;
+    }
+  if (a < b && !s->closed)
+    send_plain (c, seg + (a - seg_base), b - a);
+}
+
+/* seg holds stream bytes [seg_base, seg_base + len), all read by the
+ * framer; forward what belongs to complete items, rewritten where asked,
+ * and hold the incomplete rest. */
+static void
+forward_held (XmSession *s, const guint8 *seg, gsize len, guint64 seg_base,
+              guint64 upto)
+{
+  guint64 a = s->fwd_offset, end = seg_base + len;
+
+  if (s->replace && s->replace_start >= a && s->replace_end <= upto)
+    {
+      send_range (s, a, s->replace_start, seg, seg_base);
+      send_plain (&s->leg[CLIENT], g_bytes_get_data (s->replace, NULL),
+                  g_bytes_get_size (s->replace));
+      a = s->replace_end;
+    }
+  g_clear_pointer (&s->replace, g_bytes_unref);
+  if (s->closed)
+    return;
+  send_range (s, a, upto, seg, seg_base);
+  /* Keep [upto, end) for later. */
+  {
+    g_autoptr (GByteArray) rest = g_byte_array_new ();
+    if (upto < seg_base)
+      g_byte_array_append (rest, s->hold->data + (upto - s->fwd_offset), seg_base - upto);
+    g_byte_array_append (rest, seg + (MAX (upto, seg_base) - seg_base),
+                         end - MAX (upto, seg_base));
+    if (s->hold)
+      g_byte_array_unref (s->hold);
+    s->hold = rest->len ? g_steal_pointer (&rest) : NULL;
+  }
+  s->fwd_offset = upto;
+}
+
+/* Everything held goes out as it is (the server closed, or rewriting is over). */
+static void
+flush_hold (XmSession *s)
+{
+  if (s->hold && !s->failing)
+    send_plain (&s->leg[CLIENT], s->hold->data, s->hold->len);
+  g_clear_pointer (&s->hold, g_byte_array_unref);
+  s->rewrite_flags = 0;
+}
+
+/* ---- zlib ---- */
+
+static gboolean
+on_inflated (const guint8 *data, gsize len, gpointer user_data)
+{
+  Flow *flow = user_data;
+  const XmProxyConfig *cfg = xm_proxy_config (flow->s->proxy);
+
+  flow->inflated_pending += len;
+  if (flow->inflated_pending > cfg->max_inflate)
+    {
+      note (flow->s, flow->dir, XM_NOTE_WARNING,
+            "zlib: more than %" G_GSIZE_FORMAT " inflated bytes without a "
+            "complete stanza (see --max-inflate): decoding of this direction "
+            "stops; the bytes are still forwarded", cfg->max_inflate);
+      return FALSE;
+    }
+  while (len > 0)
+    {
+      gsize n = xm_framer_feed (flow->framer, data, len);
+      data += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+static void
+inflate_copy (XmSession *s, Flow *flow, const guint8 *data, gsize len)
+{
+  g_autofree char *msg = NULL;
+
+  flow->wire_pending += len;
+  switch (xm_inflate_feed (flow->inflate, data, len, on_inflated, flow, &msg))
+    {
+    case XM_INFLATE_ERROR:
+      note (s, flow->dir, XM_NOTE_ERROR, "zlib: %s: decoding of this direction "
+            "stops; the bytes are still forwarded", msg);
+      break;
+    case XM_INFLATE_LIMIT:
+      if (msg)
+        note (s, flow->dir, XM_NOTE_WARNING, "zlib: %s: decoding of this direction "
+              "stops; the bytes are still forwarded (see --max-inflate-ratio)", msg);
+      break;
+    case XM_INFLATE_OK:
+    case XM_INFLATE_STALLED:
+      break;
+    }
+}
+
+static void
+apply_zlib (XmSession *s)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+
+  s->pending_switch = SWITCH_NONE;
+  flush_hold (s);
+  for (int i = 0; i < 2; i++)
+    {
+      s->flow[i].mode = FLOW_ZLIB;
+      s->flow[i].flags |= XM_EVENT_FLAG_ZLIB;
+      s->flow[i].inflate = xm_inflate_new (cfg->max_inflate_ratio);
+      xm_framer_reset (s->flow[i].framer);
+    }
+  layer (s, XM_DIR_S2C, "XEP-0138: both directions are zlib streams from the "
+                        "next byte; xmitm forwards them as they are and inflates "
+                        "a copy");
+}
+
 /* Plaintext that arrived on leg: decode a copy, forward the original. A
  * negotiation element can end mid-chunk; what follows it belongs to the
  * next layer. */
@@ -841,20 +1015,39 @@ deliver (Leg *leg, const guint8 *data, gsize len)
   while (pos < len && !s->closed)
     {
       gsize take = len - pos;
+      guint64 base = xm_framer_offset (flow->framer);
 
       if (flow->mode == FLOW_XML)
         take = xm_framer_feed (flow->framer, data + pos, len - pos);
       else
-        flow->opaque_bytes += take;
+        inflate_copy (s, flow, data + pos, take);
       flow->bytes += take;
-      if (!s->failing)
+      if (s->failing || s->closed)
+        ;
+      else if (flow->dir == XM_DIR_S2C && s->rewrite_flags && flow->mode == FLOW_XML)
+        {
+          /* Hold back only what may still be a <stream:features/>: an
+           * element whose start tag is incomplete, or features itself. */
+          const XmNode *el = xm_framer_pending_element (flow->framer);
+          guint64 upto = MIN (xm_framer_pending_offset (flow->framer), base + take);
+          if (el && !xm_node_is (el, NS_STREAM, "features"))
+            upto = base + take;
+          forward_held (s, data + pos, take, base, MAX (upto, s->fwd_offset));
+          if (s->rewrite_last)
+            flush_hold (s);
+        }
+      else
         send_plain (other, data + pos, take);
       pos += take;
-      if (s->pending_switch == SWITCH_STARTTLS && !s->closed)
+      if (s->closed)
+        return;
+      if (s->pending_switch == SWITCH_STARTTLS)
         {
           apply_starttls (s, data + pos, len - pos);
           return;
         }
+      if (s->pending_switch == SWITCH_ZLIB)
+        apply_zlib (s);
     }
 }
 
@@ -911,6 +1104,8 @@ tls_pump (Leg *leg)
               leg->eof = TRUE;
               note (s, leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C, XM_NOTE_INFO,
                     "the %s closed TLS (close_notify)", side_name (leg->side));
+              if (leg->side == SERVER)
+                flush_hold (s);
               shutdown_write (&s->leg[1 - leg->side]);
             }
         }
@@ -1002,6 +1197,8 @@ read_leg (Leg *leg)
         {
           note (s, dir, XM_NOTE_INFO, "the %s closed its sending side",
                 side_name (leg->side));
+          if (leg->side == SERVER)
+            flush_hold (s);
           shutdown_write (other);
         }
       check_done (s);
@@ -1304,6 +1501,8 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   s->id = id;
   s->cancel = g_cancellable_new ();
   s->client_name = xm_sockaddr_to_string (client_addr);
+  s->rewrite_flags = (cfg->keep_channel_binding ? 0 : XM_REWRITE_STRIP_PLUS)
+                     | (cfg->no_compression ? XM_REWRITE_STRIP_COMPRESSION : 0);
   for (int i = 0; i < 2; i++)
     {
       s->leg[i].s = s;

@@ -359,8 +359,10 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
         }
       g_string_append_printf (buf, "%s", c->meta);
       append_qname (buf, st->root->prefix, st->root->name);
-      g_string_append_printf (buf, ", %" G_GSIZE_FORMAT " bytes%s\n",
-                              st->raw_len, c->reset);
+      g_string_append_printf (buf, ", %" G_GSIZE_FORMAT " bytes", st->raw_len);
+      if (ev->wire_len)
+        g_string_append_printf (buf, " (%" G_GUINT64_FORMAT " compressed)", ev->wire_len);
+      g_string_append_printf (buf, "%s\n", c->reset);
       append_element (opts, c, st->root, 1, buf);
       break;
 

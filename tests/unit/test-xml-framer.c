@@ -1524,6 +1524,46 @@ test_seed (gconstpointer user_data)
 
 /* ------------------------------------------------------------------------ */
 
+/* pending_offset: where the incomplete item begins, at every byte. */
+static void
+noop_stanza (XmStanza *st, gpointer ud)
+{
+}
+
+static void
+test_pending_offset (void)
+{
+  static const XmFramerEvents ev = { NULL, noop_stanza, NULL, NULL, NULL };
+  const char *hdr = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                    "xmlns:stream='http://etherx.jabber.org/streams'>";
+  const char *msg = "<message><body>x</body></message>";
+  g_autofree char *all = g_strconcat (hdr, " ", msg, "<iq/>", NULL);
+  gsize h = strlen (hdr), m0 = h + 1, m1 = m0 + strlen (msg), i1 = m1 + 5;
+  g_autoptr (XmFramer) f = xm_framer_new (&ev, NULL);
+
+  g_assert_cmpuint (xm_framer_pending_offset (f), ==, 0);
+  for (gsize cut = 1; cut <= i1; cut++)
+    {
+      guint64 want;
+
+      xm_framer_feed (f, (const guint8 *) all + cut - 1, 1);
+      if (cut < h)
+        want = 0;            /* the header is still pending */
+      else if (cut > m0 && cut < m1)
+        want = m0;           /* inside <message> */
+      else if (cut > m1 && cut < i1)
+        want = m1;           /* inside <iq/> */
+      else
+        want = cut;          /* between items */
+      g_assert_cmpuint (xm_framer_pending_offset (f), ==, want);
+      /* The pending element is known once its start tag is complete. */
+      if (cut >= m0 + strlen ("<message>") && cut < m1)
+        g_assert_cmpstr (xm_framer_pending_element (f)->name, ==, "message");
+      else
+        g_assert_null (xm_framer_pending_element (f));
+    }
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -1558,6 +1598,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/framer/oversized", test_oversized);
   g_test_add_func ("/framer/oversized/split", test_oversized_split);
   g_test_add_func ("/framer/oversized/start-tag-split", test_oversized_tag_split);
+  g_test_add_func ("/framer/pending-offset", test_pending_offset);
   g_test_add_func ("/framer/ref", test_ref);
   g_test_add_func ("/framer/offset", test_offset);
 
