@@ -21,10 +21,19 @@ typedef struct {
   char *name;        /* e.g. "authcid", "password", "r", "nonce" */
   char *value;       /* printable UTF-8; binary values are shown as hex */
   gsize raw_len;     /* length of the value in bytes before escaping */
-  gboolean secret;   /* password, token: hide unless asked */
+  gboolean secret;   /* password, token, and whatever a client sends under
+                      * a mechanism not decoded here: hide unless asked */
+  gboolean binary;   /* value is raw_len bytes as lowercase hex; otherwise
+                      * it is text with control characters, backslashes and
+                      * bytes that are not UTF-8 escaped C-style (\n, \\,
+                      * \x00, \u202E) */
 } XmSaslField;
 
 typedef struct {
+  const char *protocol; /* static: "SASL" (RFC 6120), "SASL2" (XEP-0388) or
+                         * "XEP-0078" */
+  char *element;     /* local name of the decoded element ("auth",
+                      * "success", ...); NULL for XEP-0078's <iq/> */
   char *mechanism;   /* "SCRAM-SHA-1", "PLAIN", ... or NULL if unknown */
   char *step;        /* "auth", "challenge", "response", "success", "failure",
                       * "abort", "iq-auth", ... and SCRAM's "client-first",
@@ -38,8 +47,9 @@ void xm_sasl_decode_free (XmSaslDecode *decode);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmSaslDecode, xm_sasl_decode_free)
 
 /* One per session: remembers the mechanism the client picked (and its
- * SCRAM step) so later challenges and responses decode correctly, for
- * both directions of the session. */
+ * SCRAM step, with the GS2 header and nonces later SCRAM messages must
+ * repeat, and a pending XEP-0078 request) so later challenges, responses
+ * and outcomes decode correctly, for both directions of the session. */
 typedef struct _XmSasl XmSasl;
 
 XmSasl *xm_sasl_new (void);
@@ -47,14 +57,21 @@ void xm_sasl_free (XmSasl *sasl);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmSasl, xm_sasl_free)
 
 /* Decodes a top-level element (a stanza as framed) if it belongs to an
- * authentication exchange; NULL otherwise. from_client tells the direction.
- * Returns a new decode. */
+ * authentication exchange; NULL otherwise, after a look at the element's
+ * name and namespace (an <iq/> is authentication if it holds a
+ * jabber:iq:auth query or answers a pending one). from_client tells the
+ * direction. The element is only read during the call. Returns a new
+ * decode. */
 XmSaslDecode *xm_sasl_decode (XmSasl *sasl, const XmNode *element,
                               gboolean from_client) G_GNUC_WARN_UNUSED_RESULT;
 
 /* Formats a decode as one line, e.g.
- * "SASL PLAIN auth: authzid='' authcid='juliet' password=<redacted, 12 bytes>".
- * Secrets are shown only when show_secrets. Returns a new string. */
+ * "SASL PLAIN auth: authzid='' authcid='juliet' password=<redacted, 12 bytes>"
+ * or "SASL2 SCRAM-SHA-256 success (server-final): v='...' ..." (the step
+ * follows the element in parentheses when they differ). Text values are in
+ * single quotes (a quote inside is \'), binary ones are bare hex; notes
+ * follow as " [note: ...]". The line holds no control character. Secrets are
+ * shown only when show_secrets. Returns a new string. */
 char *xm_sasl_decode_format (const XmSaslDecode *decode, gboolean show_secrets)
   G_GNUC_WARN_UNUSED_RESULT;
 
