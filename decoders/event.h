@@ -4,6 +4,7 @@
 #pragma once
 
 #include <glib.h>
+#include "sasl.h"
 #include "stanza.h"
 
 G_BEGIN_DECLS
@@ -22,7 +23,8 @@ typedef enum {
   XM_EVENT_KEEPALIVE,    /* count: whitespace bytes */
   XM_EVENT_STREAM_CLOSE,
   XM_EVENT_NOTE,         /* level, text: decoder or proxy note */
-  XM_EVENT_LAYER,        /* text: a layer change (TLS, compression, opaque) */
+  XM_EVENT_LAYER,        /* text: a layer change (TLS, compression) */
+  XM_EVENT_SASL,         /* sasl: the decode of the stanza just reported */
 } XmEventKind;
 
 typedef enum {
@@ -48,6 +50,7 @@ typedef struct {
   XmNoteLevel level;     /* NOTE */
   const char *text;      /* CONN_*, NOTE, LAYER */
   guint64 bytes[2];      /* CONN_CLOSE: bytes sent by client, by server */
+  const XmSaslDecode *sasl; /* SASL: borrowed */
 } XmEvent;
 
 const char *xm_dir_arrow (XmDir dir); /* "C->S", "S->C" or "" */

@@ -103,6 +103,10 @@ struct _XmSession {
   GByteArray *hold;       /* [fwd_offset, ...) received, not yet forwarded */
   GBytes *replace;        /* what to send instead of [replace_start, replace_end) */
   guint64 replace_start, replace_end;
+  gboolean stripped_plus; /* xmitm removed SCRAM-*-PLUS from what the client saw */
+
+  XmSasl *sasl;           /* decodes the authentication exchange */
+  gboolean cb_downgrade;  /* the client sent GS2 flag 'y' after a strip */
 
   /* Upstream connect. */
   gboolean connected;
@@ -167,6 +171,7 @@ session_unref (XmSession *s)
   if (s->hold)
     g_byte_array_unref (s->hold);
   g_clear_pointer (&s->replace, g_bytes_unref);
+  g_clear_pointer (&s->sasl, xm_sasl_free);
   g_free (s);
 }
 
@@ -658,6 +663,8 @@ rewrite_features (XmSession *s, const XmStanza *st)
     return;
   g_clear_pointer (&s->replace, g_bytes_unref);
   s->replace = out;
+  if (strstr (removed, "-PLUS"))
+    s->stripped_plus = TRUE;
   s->replace_start = st->offset;
   s->replace_end = st->offset + st->raw_len;
   note (s, XM_DIR_S2C, XM_NOTE_WARNING,
@@ -745,17 +752,64 @@ on_stream_open (XmStanza *header, gpointer user_data)
     }
 }
 
+static const char *
+sasl_field (const XmSaslDecode *d, const char *name)
+{
+  for (guint i = 0; i < d->fields->len; i++)
+    {
+      const XmSaslField *f = g_ptr_array_index (d->fields, i);
+      if (strcmp (f->name, name) == 0)
+        return f->value;
+    }
+  return NULL;
+}
+
+/* RFC 5802 §6, XEP-0474: once xmitm removed -PLUS, a client that supports
+ * channel binding says so ('y'), and a server that supports it must refuse
+ * the login; name that cause instead of leaving a bare <failure/>. */
+static void
+explain_sasl (XmSession *s, Flow *flow, const XmSaslDecode *d)
+{
+  const char *flag = sasl_field (d, "gs2-cbind-flag");
+
+  if (flow->dir == XM_DIR_C2S && flag && strcmp (flag, "y") == 0 && s->stripped_plus)
+    s->cb_downgrade = TRUE;
+  if (flow->dir == XM_DIR_S2C && d->step && strcmp (d->step, "failure") == 0
+      && s->cb_downgrade)
+    note (s, XM_DIR_S2C, XM_NOTE_ERROR,
+          "this login failed because of channel binding: the client supports "
+          "it and, seeing no -PLUS (xmitm removed them), said so with GS2 "
+          "flag 'y', which a server that supports channel binding must "
+          "refuse (RFC 5802 §6); through a man in the middle use PLAIN or a "
+          "client setting that turns channel binding off");
+  else if (flow->dir == XM_DIR_S2C && s->stripped_plus && sasl_field (d, "d"))
+    note (s, XM_DIR_S2C, XM_NOTE_WARNING,
+          "the server protects its mechanism list (XEP-0474 d=): a client "
+          "that checks it will see that xmitm removed -PLUS and abort");
+}
+
 static void
 on_stanza (XmStanza *stanza, gpointer user_data)
 {
   Flow *flow = user_data;
+  XmSession *s = flow->s;
   XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = flow->dir, .flags = flow->flags,
                  .stanza = stanza, .wire_len = flow->wire_pending };
+  g_autoptr (XmSaslDecode) sasl = NULL;
 
   flow->wire_pending = 0;
   flow->inflated_pending = 0;
-  emit (flow->s, &ev);
-  negotiate (flow->s, flow, stanza);
+  emit (s, &ev);
+  if (stanza->root)
+    sasl = xm_sasl_decode (s->sasl, stanza->root, flow->dir == XM_DIR_C2S);
+  if (sasl)
+    {
+      XmEvent dev = { .kind = XM_EVENT_SASL, .dir = flow->dir, .flags = flow->flags,
+                      .sasl = sasl };
+      emit (s, &dev);
+      explain_sasl (s, flow, sasl);
+    }
+  negotiate (s, flow, stanza);
 }
 
 static void
@@ -1501,6 +1555,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   s->id = id;
   s->cancel = g_cancellable_new ();
   s->client_name = xm_sockaddr_to_string (client_addr);
+  s->sasl = xm_sasl_new ();
   s->rewrite_flags = (cfg->keep_channel_binding ? 0 : XM_REWRITE_STRIP_PLUS)
                      | (cfg->no_compression ? XM_REWRITE_STRIP_COMPRESSION : 0);
   for (int i = 0; i < 2; i++)

@@ -9,6 +9,7 @@
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_SASL2 "urn:xmpp:sasl:2"
 #define NS_IQ_AUTH "jabber:iq:auth"
+#define NS_FAST "urn:xmpp:fast:0"
 
 /* ANSI SGR sequences; empty strings when colour is off. */
 typedef struct {
@@ -141,8 +142,17 @@ append_qname (GString *buf, const char *prefix, const char *name)
   g_string_append (buf, name);
 }
 
+/* XEP-0484 FAST: the token is an attribute, <token token='...'/>. */
+static gboolean
+secret_attr (const XmNode *el, const XmAttr *a)
+{
+  return a->ns == NULL && strcmp (a->name, "token") == 0
+         && g_strcmp0 (el->ns, NS_FAST) == 0 && strcmp (el->name, "token") == 0;
+}
+
 static void
-append_start_tag (const Palette *c, const XmNode *el, gboolean empty, GString *buf)
+append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
+                  gboolean show_secrets, GString *buf)
 {
   g_string_append_printf (buf, "%s<", c->tag);
   append_qname (buf, el->prefix, el->name);
@@ -161,6 +171,13 @@ append_start_tag (const Palette *c, const XmNode *el, gboolean empty, GString *b
       const XmAttr *a = &el->attrs[i];
       g_string_append_printf (buf, " %s", c->attr);
       append_qname (buf, a->prefix, a->name);
+      if (secret_attr (el, a) && !show_secrets)
+        {
+          g_string_append_printf (buf, "%s=%s'[secret: %" G_GSIZE_FORMAT
+                                  " bytes hidden]'%s", c->reset, c->secret,
+                                  strlen (a->value), c->reset);
+          continue;
+        }
       g_string_append_printf (buf, "%s=%s'", c->reset, c->value);
       append_escaped (buf, a->value, strlen (a->value), TRUE);
       g_string_append_printf (buf, "'%s", c->reset);
@@ -264,11 +281,11 @@ append_element (const XmPrinterOptions *opts, const Palette *c,
   append_indent (buf, level);
   if (!has_elements && !has_text)
     {
-      append_start_tag (c, el, TRUE, buf);
+      append_start_tag (c, el, TRUE, opts->show_secrets, buf);
       g_string_append_c (buf, '\n');
       return;
     }
-  append_start_tag (c, el, FALSE, buf);
+  append_start_tag (c, el, FALSE, opts->show_secrets, buf);
   if (!has_elements)
     {
       /* Text only: keep it on the tag's line, exactly as sent. */
@@ -343,7 +360,7 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
       if (st->root)
         {
           append_indent (buf, 1);
-          append_start_tag (c, st->root, FALSE, buf);
+          append_start_tag (c, st->root, FALSE, opts->show_secrets, buf);
           g_string_append_c (buf, '\n');
         }
       break;
@@ -394,6 +411,14 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
     case XM_EVENT_LAYER:
       append_header (opts, c, ev, TRUE, buf);
       g_string_append_printf (buf, "%slayer:%s %s\n", c->meta, c->reset, ev->text);
+      break;
+
+    case XM_EVENT_SASL:
+      {
+        /* Under the stanza it decodes, in words. */
+        g_autofree char *line = xm_sasl_decode_format (ev->sasl, opts->show_secrets);
+        g_string_append_printf (buf, "  %sdecoded:%s %s\n", c->secret, c->reset, line);
+      }
       break;
     }
 }

@@ -17,6 +17,7 @@ typedef struct {
   GString *out;
   XmDir dir;
   gint64 time;
+  XmSasl *sasl;
 } Ctx;
 
 static void
@@ -41,7 +42,15 @@ on_stanza (XmStanza *st, gpointer ud)
 {
   Ctx *c = ud;
   XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = c->dir, .stanza = st };
+  g_autoptr (XmSaslDecode) d = NULL;
+
   print_event (c, &ev);
+  d = xm_sasl_decode (c->sasl, st->root, c->dir == XM_DIR_C2S);
+  if (d)
+    {
+      XmEvent dev = { .kind = XM_EVENT_SASL, .dir = c->dir, .sasl = d };
+      print_event (c, &dev);
+    }
 }
 
 static void
@@ -92,6 +101,10 @@ static const char *client_xml =
   "<password>r0m30myr0m30</password><resource>x</resource></query></iq>"
   "<presence><status>tab\there\nnewline</status><c xmlns='http://jabber.org/protocol/caps' "
   "hash='sha-1' node='n' ver='q&apos;&lt;&#10;'/></presence>"
+  "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'><initial-response>"
+  "AGp1bGlldAByMG0zMG15cjBtMzA=</initial-response>"
+  "<fast xmlns='urn:xmpp:fast:0'/></authenticate>"
+  "<token xmlns='urn:xmpp:fast:0' expiry='2026-12-01T00:00:00Z' token='WXZzciBpcyBub3QgYSB0b2tlbg=='/>"
   "<message to='a@b'><body>";
 static const char *client_tail =
   "</body></message>"
@@ -108,7 +121,7 @@ static const char *server_xml =
 static char *
 render (const XmPrinterOptions *opts)
 {
-  Ctx c = { .opts = *opts, .out = g_string_new (NULL), .time = T0 };
+  Ctx c = { .opts = *opts, .out = g_string_new (NULL), .time = T0, .sasl = xm_sasl_new () };
   g_autofree char *longtext = g_strnfill (600, 'A');
   g_autofree char *cx = g_strconcat (client_xml, longtext, client_tail, NULL);
   XmEvent ev = { 0 };
@@ -148,6 +161,7 @@ render (const XmPrinterOptions *opts)
   ev.bytes[XM_DIR_S2C] = 5678;
   print_event (&c, &ev);
 
+  xm_sasl_free (c.sasl);
   return g_string_free (c.out, FALSE);
 }
 
@@ -218,11 +232,13 @@ test_secrets_absent (void)
   out = render (&o);
   g_assert_null (strstr (out, "AGp1bGlldAByMG0zMG15cjBtMzA="));
   g_assert_null (strstr (out, "r0m30myr0m30"));
+  g_assert_null (strstr (out, "WXZzciBpcyBub3QgYSB0b2tlbg=="));
   o.show_secrets = TRUE;
   g_free (out);
   out = render (&o);
   g_assert_nonnull (strstr (out, "AGp1bGlldAByMG0zMG15cjBtMzA="));
   g_assert_nonnull (strstr (out, "r0m30myr0m30"));
+  g_assert_nonnull (strstr (out, "WXZzciBpcyBub3QgYSB0b2tlbg=="));
 }
 
 /* Escaping round-trips: every printed text and attribute parses back to the
