@@ -232,15 +232,22 @@ build_element (XmFramer *f, const char *name, const char **atts, XmNode *parent)
   return el;
 }
 
+/* Forget the item being built: its bytes, its tree, its pending text. */
 static void
-go_oversized (XmFramer *f)
+drop_pending (XmFramer *f)
 {
-  f->oversized = TRUE;
   g_byte_array_set_size (f->carry, 0);
   xm_stanza_clear (f->stanza);
   f->cur = NULL;
   g_string_truncate (f->text, 0);
   g_array_set_size (f->pending_ns, 0);
+}
+
+static void
+go_oversized (XmFramer *f)
+{
+  f->oversized = TRUE;
+  drop_pending (f);
   problem (f, XM_FRAMER_OVERSIZED, f->item_start,
            "stanza larger than %" G_GSIZE_FORMAT " bytes: not decoded, "
            "still forwarded", f->max_stanza);
@@ -580,10 +587,7 @@ static void
 stall (XmFramer *f)
 {
   f->stalled = TRUE;
-  g_byte_array_set_size (f->carry, 0);
-  xm_stanza_clear (f->stanza);
-  f->cur = NULL;
-  g_string_truncate (f->text, 0);
+  drop_pending (f);
 }
 
 /* After a piece was parsed without error: keep its pending tail, report

@@ -849,6 +849,21 @@ static const XmFramerEvents framer_events = {
 /* ---- the byte path ---- */
 
 static gboolean
+io_again (int err)
+{
+  return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+/* A write to leg failed for good: the pair cannot go on. */
+static void
+write_failed (Leg *leg, int err)
+{
+  g_autofree char *why = g_strdup_printf ("cannot write to the %s: %s",
+                                          side_name (leg->side), g_strerror (err));
+  close_session (leg->s, why, TRUE);
+}
+
+static gboolean
 send_to (Leg *leg, const guint8 *data, gsize len)
 {
   XmSession *s = leg->s;
@@ -860,12 +875,9 @@ send_to (Leg *leg, const guint8 *data, gsize len)
       && (leg->side == CLIENT || s->connected))
     {
       ssize_t w = send (leg->fd, data, len, MSG_NOSIGNAL);
-      if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+      if (w < 0 && !io_again (errno))
         {
-          g_autofree char *why = g_strdup_printf ("cannot write to the %s: %s",
-                                                  side_name (leg->side),
-                                                  g_strerror (errno));
-          close_session (s, why, TRUE);
+          write_failed (leg, errno);
           return FALSE;
         }
       done = w > 0 ? (gsize) w : 0;
@@ -1179,20 +1191,14 @@ tls_pump (Leg *leg)
 static void
 flush_out (Leg *leg)
 {
-  XmSession *s = leg->s;
-
   while (leg->out && leg->out->len > leg->out_off)
     {
       ssize_t w = send (leg->fd, leg->out->data + leg->out_off,
                         leg->out->len - leg->out_off, MSG_NOSIGNAL);
       if (w < 0)
         {
-          if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-            return;
-          g_autofree char *why = g_strdup_printf ("cannot write to the %s: %s",
-                                                  side_name (leg->side),
-                                                  g_strerror (errno));
-          close_session (s, why, TRUE);
+          if (!io_again (errno))
+            write_failed (leg, errno);
           return;
         }
       leg->out_off += w;
@@ -1215,7 +1221,7 @@ read_leg (Leg *leg)
   n = recv (leg->fd, scratch, sizeof scratch, 0);
   if (n < 0)
     {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+      if (io_again (errno))
         return;
       g_autofree char *why = g_strdup_printf ("%s connection failed: %s",
                                               side_name (leg->side),
