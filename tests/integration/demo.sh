@@ -1,11 +1,13 @@
 #!/bin/bash
-# xmitm demo: a throwaway prosody on loopback, xmitm in front of it, and two
-# scripted clients (bob waits, alice sends) talking through xmitm, which
-# prints the decoded session on this terminal.
+# xmitm demo: a throwaway prosody on loopback that requires STARTTLS, xmitm
+# in front of it, and two scripted clients (bob waits, alice sends) that
+# trust xmitm's CA; xmitm intercepts TLS on both legs and prints the
+# decrypted session on this terminal (SASL decoded, password redacted).
+# The demo's CA lives in its temp dir, not in ~/.local/share/xmitm.
 #
 #   tests/integration/demo.sh [path/to/xmitm]     (default build/proxy/xmitm)
 #
-# Needs prosody and python3-slixmpp (apt-get install prosody python3-slixmpp).
+# Needs prosody, openssl and python3-slixmpp (scripts/dev.sh demo installs them).
 # Exit status 0 when bob received alice's message.
 set -u
 
@@ -56,7 +58,7 @@ wait_line() {  # wait_line FILE PREFIX TIMEOUT_S: prints the matching line
 }
 
 # 1. prosody (peers.py serve prints "PORT n" once it listens)
-"$PY" "$HERE/peers.py" serve --user alice:alicepw --user bob:bobpw \
+"$PY" "$HERE/peers.py" serve --user alice:alicepw --user bob:bobpw --tls-required \
     >"$tmp/serve.out" 2>"$tmp/serve.err" &
 serve_pid=$!
 if ! line=$(wait_line "$tmp/serve.out" PORT 25); then
@@ -64,15 +66,18 @@ if ! line=$(wait_line "$tmp/serve.out" PORT 25); then
     exit 1
 fi
 prosody_port=${line#PORT }
-say "prosody listening on 127.0.0.1:$prosody_port"
+cert=$(wait_line "$tmp/serve.out" CERT 5) || { say "prosody printed no certificate"; exit 1; }
+prosody_cert=${cert#CERT }
+say "prosody listening on 127.0.0.1:$prosody_port (STARTTLS required, its own certificate)"
 
 # 2. xmitm in front of it, printing to this terminal
 listen_port=$("$PY" -c "import sys; sys.path.insert(0, '$HERE'); import peers; print(peers.free_port())")
 color=never
 [ -t 1 ] && color=always
-say "starting: $XMITM_BIN proxy --listen 127.0.0.1:$listen_port --upstream 127.0.0.1:$prosody_port --color=$color"
+export XDG_DATA_HOME=$tmp/data
+say "starting: $XMITM_BIN proxy --listen 127.0.0.1:$listen_port --upstream 127.0.0.1:$prosody_port --upstream-ca <prosody's certificate> --color=$color"
 "$XMITM_BIN" proxy --listen "127.0.0.1:$listen_port" \
-    --upstream "127.0.0.1:$prosody_port" --color=$color &
+    --upstream "127.0.0.1:$prosody_port" --upstream-ca "$prosody_cert" --color=$color &
 xmitm_pid=$!
 if ! "$PY" -c "import sys; sys.path.insert(0, '$HERE'); import peers; peers.wait_listening($listen_port, timeout=10)" 2>"$tmp/wait.err" \
         || ! kill -0 "$xmitm_pid" 2>/dev/null; then
@@ -81,7 +86,9 @@ if ! "$PY" -c "import sys; sys.path.insert(0, '$HERE'); import peers; peers.wait
 fi
 
 # 3. bob logs in and waits; alice logs in and sends
-client() { "$PY" "$HERE/client.py" --host 127.0.0.1 --port "$listen_port" --timeout 20 "$@"; }
+ca=$XDG_DATA_HOME/xmitm/ca.pem   # made by xmitm at start-up; see `xmitm ca path`
+client() { "$PY" "$HERE/client.py" --host 127.0.0.1 --port "$listen_port" --timeout 20 \
+    --tls --ca "$ca" --tls-name localhost "$@"; }
 client --jid bob@localhost --password bobpw --expect-body "$BODY" \
     >"$tmp/bob.out" 2>"$tmp/bob.err" &
 bob_pid=$!
