@@ -21,7 +21,15 @@ PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev
   openssl prosody python3 python3-slixmpp tshark
+  ejabberd g++ libgloox-dev
 )
+
+# The tests start their own throwaway ejabberd (tests/integration/ejabberd.py);
+# the Debian package would also start a system-wide one (and epmd on
+# 0.0.0.0:4369). When dev.sh installs it, a policy-rc.d for that one apt-get
+# run forbids starting it (unless the machine has its own policy-rc.d), and
+# on systemd it is disabled afterwards.
+POLICY_RC_D=/usr/sbin/policy-rc.d
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -34,9 +42,32 @@ deps() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "dev.sh: installing ${missing[*]}"
+    local new_ejabberd=0 own_policy=0
+    case " ${missing[*]} " in *" ejabberd "*) new_ejabberd=1 ;; esac
+    if [ $new_ejabberd = 1 ] && [ ! -e "$POLICY_RC_D" ]; then
+      # invoke-rc.d and deb-systemd-invoke ask it: 101 = do not start.
+      printf '%s\n' '#!/bin/sh' \
+        '# from xmitm scripts/dev.sh, for one apt-get run: no ejabberd service' \
+        'for a; do case "$a" in --*) ;; ejabberd|ejabberd.service) exit 101 ;; *) break ;; esac; done' \
+        'exit 0' | as_root tee "$POLICY_RC_D" >/dev/null
+      as_root chmod 755 "$POLICY_RC_D"
+      own_policy=1
+      trap 'as_root rm -f "$POLICY_RC_D"' EXIT
+    fi
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
       --no-install-recommends "${missing[@]}"
+    if [ $own_policy = 1 ]; then
+      as_root rm -f "$POLICY_RC_D"
+      trap - EXIT
+    fi
+    if [ $new_ejabberd = 1 ]; then
+      if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        as_root systemctl disable --now ejabberd.service >/dev/null 2>&1 || true
+      elif [ -e /run/ejabberd/ejabberd.pid ] && command -v service >/dev/null 2>&1; then
+        as_root service ejabberd stop >/dev/null 2>&1 || true
+      fi
+    fi
   fi
 }
 
