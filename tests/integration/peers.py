@@ -17,6 +17,7 @@ SIGTERM / SIGINT, stopping prosody and removing its files on the way out.
 """
 
 import os
+import queue
 import shutil
 import signal
 import socket
@@ -297,6 +298,46 @@ VirtualHost {_lua(self.domain)}
 
     def __exit__(self, *exc):
         self.stop()
+
+
+class LineReader:
+    """Reads a subprocess's output in a thread, to wait for a line.
+    .lines holds the lines so far, without their newlines."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self._q = queue.Queue()
+        self._t = threading.Thread(target=self._run, args=(stream,),
+                                   daemon=True)
+        self._t.start()
+
+    def _run(self, stream):
+        for line in stream:
+            line = line.rstrip("\n")
+            self.lines.append(line)
+            self._q.put(line)
+        self._q.put(None)
+
+    def wait_for(self, prefix, timeout=20.0):
+        """True once a line starts with prefix (False on EOF or timeout)."""
+        if any(l.startswith(prefix) for l in self.lines):
+            return True
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._q.get(timeout=max(0.01,
+                                               deadline - time.monotonic()))
+            except queue.Empty:
+                return False
+            if line is None:
+                return False
+            if line.startswith(prefix):
+                return True
+
+    def text(self):
+        """All lines, once the stream ended (or after 5 s)."""
+        self._t.join(5)
+        return "\n".join(self.lines)
 
 
 # --------------------------------------------------------------------------

@@ -15,7 +15,6 @@ never skipped).  XMITM_KEEP_TMP=1 keeps the temp dirs.
 
 import atexit
 import os
-import queue
 import re
 import signal
 import subprocess
@@ -78,38 +77,18 @@ class Gloox:
                                      stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True,
                                      env=env)
-        self.lines = []
-        self._q = queue.Queue()
+        self._out = peers.LineReader(self.proc.stdout)
+        self.lines = self._out.lines
         self._err = []
-        self._t = threading.Thread(target=self._read, daemon=True)
-        self._t.start()
         self._te = threading.Thread(
             target=lambda: self._err.append(self.proc.stderr.read()),
             daemon=True)
         self._te.start()
 
-    def _read(self):
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-            self._q.put(line)
-        self._q.put(None)
-
     def wait_line(self, prefix, timeout=20.0):
         """True once a stdout line starts with prefix (False on EOF or
         timeout)."""
-        if any(l.startswith(prefix) for l in self.lines):
-            return True
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._q.get(timeout=max(0.01,
-                                               deadline - time.monotonic()))
-            except queue.Empty:
-                return False
-            if line is None:
-                return False
-            if line.startswith(prefix):
-                return True
+        return self._out.wait_for(prefix, timeout)
 
     def finish(self, timeout=30.0):
         """Exit status (after a kill on timeout: -9)."""
@@ -118,7 +97,7 @@ class Gloox:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        self._t.join(5)
+        self._out.text()  # waits for the reader to see the end
         self._te.join(5)
         return self.proc.returncode
 

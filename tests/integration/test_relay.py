@@ -19,7 +19,6 @@ below, deliberately loose:
 """
 
 import os
-import queue
 import re
 import socket
 import subprocess
@@ -110,40 +109,6 @@ def common_prefix(a, b):
     return next((k for k in range(n) if a[k] != b[k]), n)
 
 
-class LineReader:
-    """Reads a subprocess's stdout in a thread, to wait for a line."""
-
-    def __init__(self, stream):
-        self.lines = []
-        self._q = queue.Queue()
-        self._t = threading.Thread(target=self._run, args=(stream,),
-                                   daemon=True)
-        self._t.start()
-
-    def _run(self, stream):
-        for line in stream:
-            self.lines.append(line)
-            self._q.put(line)
-        self._q.put(None)
-
-    def wait_for(self, prefix, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                line = self._q.get(timeout=max(0.01,
-                                               deadline - time.monotonic()))
-            except queue.Empty:
-                return False
-            if line is None:
-                return False
-            if line.startswith(prefix):
-                return True
-
-    def text(self):
-        self._t.join(5)
-        return "".join(self.lines)
-
-
 class UpstreamServer:
     """A raw TCP server thread on 127.0.0.1; handler(conn) per connection."""
 
@@ -224,7 +189,7 @@ class RelayTest(unittest.TestCase):
         self.addCleanup(bob.stderr.close)
         self.addCleanup(bob.stdout.close)
         self.addCleanup(lambda: bob.poll() is None and bob.kill())
-        bob_out = LineReader(bob.stdout)
+        bob_out = peers.LineReader(bob.stdout)
         ready = bob_out.wait_for("READY", 25)
         if not ready:
             bob.kill()
