@@ -92,7 +92,6 @@ struct _XmSession {
   char *tls_name;      /* the domain the client asked for */
   guint tls_timer;
   gint64 tls_start;
-  guint64 wire[2];     /* bytes on each socket, TLS records included */
 
   /* Rewriting the server's <stream:features> (rewrite.h): while it may
    * apply, an incomplete top-level element from the server is held back
@@ -328,7 +327,6 @@ flush_tls (Leg *leg)
   len = xm_tls_output (leg->tls, &data);
   if (len)
     {
-      leg->s->wire[leg->side == CLIENT ? XM_DIR_S2C : XM_DIR_C2S] += len;
       send_to (leg, data, len);
       xm_tls_output_done (leg->tls);
     }
@@ -903,10 +901,7 @@ send_plain (Leg *leg, const guint8 *data, gsize len)
   g_autoptr (GError) error = NULL;
 
   if (leg->tls == NULL)
-    {
-      leg->s->wire[leg->side == CLIENT ? XM_DIR_S2C : XM_DIR_C2S] += len;
-      return send_to (leg, data, len);
-    }
+    return send_to (leg, data, len);
   if (leg->fd < 0 || leg->shut)
     return FALSE;
   if (!xm_tls_is_ready (leg->tls))
@@ -1264,13 +1259,12 @@ read_leg (Leg *leg)
       check_done (s);
       return;
     }
-  s->wire[dir] += n;
   if (leg->tls)
     {
       xm_tls_push (leg->tls, scratch, n);
       tls_pump (leg);
     }
-  else if (leg->side == CLIENT && s->wire[dir] == (guint64) n
+  else if (leg->side == CLIENT && s->flow[XM_DIR_C2S].bytes == 0
            && looks_like_tls (scratch, n))
     start_direct_tls (s, scratch, n);
   else

@@ -612,6 +612,17 @@ class Xmitm:
         self.cleanup()
 
 
+def run_tests():
+    """main() of a test file: a missing xmitm binary fails, never skips."""
+    import unittest
+    binary = os.environ.get("XMITM")
+    if not (binary and os.access(binary, os.X_OK)):
+        print("FAIL: set XMITM to the xmitm binary (got %r)" % binary,
+              file=sys.stderr)
+        sys.exit(1)
+    unittest.main(module="__main__", verbosity=2)
+
+
 # --------------------------------------------------------------------------
 # CLI
 

@@ -20,7 +20,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import unittest
 import zlib
 
@@ -436,4 +435,4 @@ def _difference(a, b):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    peers.run_tests()

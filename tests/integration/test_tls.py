@@ -407,4 +407,4 @@ def _decrypted_text(hexdump):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    peers.run_tests()
