@@ -238,6 +238,53 @@ class TlsTest(unittest.TestCase):
         self.assertRegex(out, r"TLS with the server up .* SNI localhost")
         self.assertRegex(out, r"S->C \[tls\] iq, \d+ bytes\n(  .*\n)*?\s+<jid>alice@localhost/")
 
+    def test_direct_tls_passes_alpn_and_sni_upstream(self):
+        # Neither packaged server selects ALPN, so check what xmitm sends:
+        # the ClientHello on the upstream leg carries the client's ALPN and SNI.
+        tmp = tempfile.mkdtemp(prefix="xmitm-alpn-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pcap = os.path.join(tmp, "server-leg.pcapng")
+        port = self.prosody.direct_tls_port
+        x = self.xmitm("--upstream-tls", "127.0.0.1:%d" % port)
+        cap = self.capture(port, pcap)
+        r = subprocess.run(
+            ["openssl", "s_client", "-connect", "127.0.0.1:%d" % x.port,
+             "-alpn", "xmpp-client", "-servername", "localhost",
+             "-CAfile", x.ca_cert, "-verify_return_error", "-brief"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr[-2000:])
+        time.sleep(0.5)
+        cap.terminate()
+        cap.wait(10)
+        self.stop_ok(x)
+        hello = subprocess.run(
+            ["tshark", "-r", pcap, "-d", "tcp.port==%d,tls" % port,
+             "-Y", "tls.handshake.type == 1", "-T", "fields",
+             "-e", "tls.handshake.extensions_server_name",
+             "-e", "tls.handshake.extensions_alpn_str"],
+            capture_output=True, text=True, timeout=60)
+        self.assertEqual(hello.stdout.strip(), "localhost\txmpp-client", hello)
+
+    def capture(self, port, pcap):
+        """tshark on lo for one TCP port, once it is capturing."""
+        cap = subprocess.Popen(
+            ["tshark", "-q", "-i", "lo", "-f", "tcp port %d" % port, "-w", pcap],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(cap.stderr.close)
+        self.addCleanup(lambda: cap.poll() is None and cap.kill())
+        deadline = time.monotonic() + 20
+        err = ""
+        while "Capturing on" not in err and time.monotonic() < deadline:
+            line = cap.stderr.readline()
+            if not line:
+                break
+            err += line
+        self.assertIn("Capturing on", err)
+        # dumpcap says so before its filter is live: a fast exchange right
+        # after it can be missed.
+        time.sleep(1)
+        return cap
+
     def test_leaf_cache(self):
         x = self.xmitm()
         self.assertIsNone(self.login(x, "alice"))
@@ -339,15 +386,14 @@ class TlsTest(unittest.TestCase):
         recv_until(s, b"</stream:features>")
         s.sendall(STARTTLS.encode())
         self.assertIn(b"<proceed", recv_until(s, b"<proceed"))
-        t0 = time.monotonic()
         s.sendall(b"\x16\x03\x01\x00\x10" + b"\x01" * 16)  # waits for the server
         recv_until(s, b"never", 10)  # until xmitm closes it
-        elapsed = time.monotonic() - t0
         s.close()
+        self.assertTrue(wait_for(lambda: "closed:" in x.output(), 5))
         out = self.stop_ok(x)
+        # The timer, not the client, ended it (no timing is asserted here).
         self.assertIn("error: the TLS handshake with the server did not finish within 1 s", out)
-        self.assertGreater(elapsed, 0.8)
-        self.assertLess(elapsed, 5)
+        self.assertIn("closed: the TLS handshake with the server did not finish", out)
 
     # ---- key log: a capture of one leg decrypts in Wireshark ----
 
@@ -357,20 +403,7 @@ class TlsTest(unittest.TestCase):
         keylog = os.path.join(tmp, "keys.log")
         pcap = os.path.join(tmp, "client-leg.pcapng")
         x = self.xmitm("--keylog", keylog)
-        cap = subprocess.Popen(
-            ["tshark", "-q", "-i", "lo", "-f", "tcp port %d" % x.port, "-w", pcap],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        self.addCleanup(cap.stderr.close)
-        self.addCleanup(lambda: cap.poll() is None and cap.kill())
-        # tshark says "Capturing on" once it listens.
-        deadline = time.monotonic() + 20
-        err = ""
-        while "Capturing on" not in err and time.monotonic() < deadline:
-            line = cap.stderr.readline()
-            if not line:
-                break
-            err += line
-        self.assertIn("Capturing on", err)
+        cap = self.capture(x.port, pcap)
         self.assertIsNone(self.login(x, "alice", send_to=self.prosody.jid("bob"),
                                      body="keylog check message"))
         time.sleep(0.5)
