@@ -1062,6 +1062,30 @@ apply_zlib (XmSession *s)
                         "a copy");
 }
 
+/* Sends on bytes [base, base + len) of flow (already decoded). While the
+ * server's features may still be rewritten, hold back only what may be a
+ * <stream:features/>: an element whose start tag is incomplete, or
+ * features itself. */
+static void
+forward (XmSession *s, Flow *flow, const guint8 *data, gsize len, guint64 base)
+{
+  const XmNode *el;
+  guint64 upto;
+
+  if (flow->dir == XM_DIR_C2S || !s->rewrite_flags || flow->mode != FLOW_XML)
+    {
+      send_plain (&s->leg[flow->dir == XM_DIR_C2S ? SERVER : CLIENT], data, len);
+      return;
+    }
+  el = xm_framer_pending_element (flow->framer);
+  upto = MIN (xm_framer_pending_offset (flow->framer), base + len);
+  if (el && !xm_node_is (el, NS_STREAM, "features"))
+    upto = base + len;
+  forward_held (s, data, len, base, MAX (upto, s->fwd_offset));
+  if (s->rewrite_last)
+    flush_hold (s);
+}
+
 /* Plaintext that arrived on leg: decode a copy, forward the original. A
  * negotiation element can end mid-chunk; what follows it belongs to the
  * next layer. */
@@ -1070,7 +1094,6 @@ deliver (Leg *leg, const guint8 *data, gsize len)
 {
   XmSession *s = leg->s;
   Flow *flow = &s->flow[leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C];
-  Leg *other = &s->leg[1 - leg->side];
   gsize pos = 0;
 
   while (pos < len && !s->closed)
@@ -1083,22 +1106,8 @@ deliver (Leg *leg, const guint8 *data, gsize len)
       else
         inflate_copy (s, flow, data + pos, take);
       flow->bytes += take;
-      if (s->failing || s->closed)
-        ;
-      else if (flow->dir == XM_DIR_S2C && s->rewrite_flags && flow->mode == FLOW_XML)
-        {
-          /* Hold back only what may still be a <stream:features/>: an
-           * element whose start tag is incomplete, or features itself. */
-          const XmNode *el = xm_framer_pending_element (flow->framer);
-          guint64 upto = MIN (xm_framer_pending_offset (flow->framer), base + take);
-          if (el && !xm_node_is (el, NS_STREAM, "features"))
-            upto = base + take;
-          forward_held (s, data + pos, take, base, MAX (upto, s->fwd_offset));
-          if (s->rewrite_last)
-            flush_hold (s);
-        }
-      else
-        send_plain (other, data + pos, take);
+      if (!s->failing && !s->closed)
+        forward (s, flow, data + pos, take, base);
       pos += take;
       if (s->closed)
         return;
