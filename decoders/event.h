@@ -37,6 +37,23 @@ typedef enum {
 #define XM_EVENT_FLAG_TLS (1u << 0)   /* inside TLS xmitm intercepted */
 #define XM_EVENT_FLAG_ZLIB (1u << 1)  /* inside an XEP-0138 zlib stream */
 
+/* Structured detail of a LAYER event, for recordings and scripts (the
+ * printer shows the event's text). Strings are borrowed; any may be NULL. */
+typedef struct {
+  const char *layer;        /* "starttls", "tls", "direct-tls", "zlib",
+                             * "stream-restart" */
+  const char *leg;          /* "client" or "server": the TLS leg that is up */
+  const char *tls_version;  /* "TLSv1.3" */
+  const char *cipher;       /* "TLS_AES_256_GCM_SHA384" */
+  const char *sni;
+  const char *alpn;
+  const char *cert_subject; /* the server's certificate (leg "server") */
+  const char *cert_issuer;
+  const char *cert_sha256;  /* hex, colon-separated */
+  const char *verified;     /* the name verified, NULL if not verified */
+  double ms;                /* how long the handshake took, 0 if unknown */
+} XmLayerInfo;
+
 typedef struct {
   XmEventKind kind;
   guint flags;
@@ -49,6 +66,9 @@ typedef struct {
   gsize count;           /* KEEPALIVE */
   XmNoteLevel level;     /* NOTE */
   const char *text;      /* CONN_*, NOTE, LAYER */
+  const char *addr[2];   /* CONN_OPEN: client address, server address (the
+                          * upstream as configured; NULL if not known yet) */
+  const XmLayerInfo *layer; /* LAYER: detail, may be NULL */
   guint64 bytes[2];      /* CONN_CLOSE: bytes sent by client, by server */
   const XmSaslDecode *sasl; /* SASL: borrowed */
 } XmEvent;

@@ -204,10 +204,33 @@ note (XmSession *s, XmDir dir, XmNoteLevel level, const char *fmt, ...)
 }
 
 static void
-layer (XmSession *s, XmDir dir, const char *text)
+layer (XmSession *s, XmDir dir, const char *text, const XmLayerInfo *info)
 {
-  XmEvent ev = { .kind = XM_EVENT_LAYER, .dir = dir, .text = text };
+  XmEvent ev = { .kind = XM_EVENT_LAYER, .dir = dir, .text = text, .layer = info };
   emit (s, &ev);
+}
+
+static void
+simple_layer (XmSession *s, XmDir dir, const char *what, const char *text)
+{
+  XmLayerInfo info = { .layer = what };
+  layer (s, dir, text, &info);
+}
+
+/* "AB:CD:..." of the certificate's SHA-256, or NULL. */
+static char *
+cert_sha256 (X509 *cert)
+{
+  guint8 md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  GString *hex;
+
+  if (cert == NULL || !X509_digest (cert, EVP_sha256 (), md, &n))
+    return NULL;
+  hex = g_string_sized_new (n * 3);
+  for (unsigned int i = 0; i < n; i++)
+    g_string_append_printf (hex, "%s%02X", i ? ":" : "", md[i]);
+  return g_string_free (hex, FALSE);
 }
 
 /* ---- closing ---- */
@@ -569,7 +592,11 @@ tls_ready (XmSession *s, Leg *leg)
       g_autofree char *issuer = cert ? name_string (X509_get_issuer_name (cert)) : NULL;
       g_autofree char *how = NULL;
       g_autofree char *line = NULL;
+      g_autofree char *fp = cert_sha256 (cert);
       g_autoptr (X509) leaf = NULL;
+      XmLayerInfo info = { .layer = "tls", .leg = "server", .cert_subject = subject,
+                           .cert_issuer = issuer, .cert_sha256 = fp, .ms = ms,
+                           .verified = cfg->upstream_insecure ? NULL : s->tls_name };
 
       line = g_strdup_printf ("TLS with the server up in %.1f ms: %s; certificate "
                               "subject %s, issuer %s; %s%s%s", ms, desc,
@@ -579,7 +606,8 @@ tls_ready (XmSession *s, Leg *leg)
                                 : "verified for '",
                               cfg->upstream_insecure ? "" : s->tls_name,
                               cfg->upstream_insecure ? "" : "'");
-      layer (s, XM_DIR_NONE, line);
+      xm_tls_info (leg->tls, &info);
+      layer (s, XM_DIR_NONE, line, &info);
       leaf = forge_leaf (s, cert, &how);
       if (leaf == NULL)
         {
@@ -598,7 +626,10 @@ tls_ready (XmSession *s, Leg *leg)
       g_autofree char *line = g_strdup_printf ("TLS with the client up in %.1f ms: "
                                                "%s; it accepted xmitm's certificate",
                                                ms, desc);
-      layer (s, XM_DIR_NONE, line);
+      XmLayerInfo info = { .layer = "tls", .leg = "client", .ms = ms };
+
+      xm_tls_info (leg->tls, &info);
+      layer (s, XM_DIR_NONE, line, &info);
       g_clear_handle_id (&s->tls_timer, g_source_remove);
       for (int i = 0; i < 2; i++)
         {
@@ -627,7 +658,7 @@ apply_starttls (XmSession *s, const guint8 *rest, gsize rest_len)
   s->pending_switch = SWITCH_NONE;
   g_free (s->tls_name);
   s->tls_name = g_strdup (s->client_to ? s->client_to : xm_proxy_config (s->proxy)->upstream_host);
-  layer (s, XM_DIR_S2C, "STARTTLS: the server sent <proceed/>; xmitm now runs "
+  simple_layer (s, XM_DIR_S2C, "starttls", "STARTTLS: the server sent <proceed/>; xmitm now runs "
                         "TLS with the server, then with the client");
   start_tls_timer (s);
   /* The client's handshake waits until the server's certificate is known,
@@ -708,7 +739,7 @@ negotiate (XmSession *s, Flow *flow, const XmStanza *st)
     {
       xm_framer_restart_after (flow->framer);
       xm_framer_reset (s->flow[XM_DIR_C2S].framer);
-      layer (s, XM_DIR_S2C, "SASL success: both streams restart");
+      simple_layer (s, XM_DIR_S2C, "stream-restart", "SASL success: both streams restart");
     }
   else if (xm_node_is (root, NS_COMPRESS, "compressed") && flow->mode == FLOW_XML)
     {
@@ -1057,7 +1088,7 @@ apply_zlib (XmSession *s)
       s->flow[i].inflate = xm_inflate_new (cfg->max_inflate_ratio);
       xm_framer_reset (s->flow[i].framer);
     }
-  layer (s, XM_DIR_S2C, "XEP-0138: both directions are zlib streams from the "
+  simple_layer (s, XM_DIR_S2C, "zlib", "XEP-0138: both directions are zlib streams from the "
                         "next byte; xmitm forwards them as they are and inflates "
                         "a copy");
 }
@@ -1298,7 +1329,7 @@ start_direct_tls (XmSession *s, const guint8 *data, gsize len)
   if (data)
     {
       s->direct_tls = TRUE;
-      layer (s, XM_DIR_C2S, "the client opened with a TLS ClientHello (XEP-0368 "
+      simple_layer (s, XM_DIR_C2S, "direct-tls", "the client opened with a TLS ClientHello (XEP-0368 "
                             "direct TLS)");
       start_tls_timer (s);
       c->tls = xm_tls_new_server ();
@@ -1557,7 +1588,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   const XmProxyConfig *cfg = xm_proxy_config (proxy);
   XmSession *s = g_new0 (XmSession, 1);
   XmEvent ev = { .kind = XM_EVENT_CONN_OPEN };
-  g_autofree char *text = NULL;
+  g_autofree char *text = NULL, *upstream = NULL;
 
   s->ref_count = 1;
   s->proxy = proxy;
@@ -1579,7 +1610,10 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
     }
 
   text = g_strdup_printf ("client %s", s->client_name);
+  upstream = xm_hostport_to_string (cfg->upstream_host, cfg->upstream_port);
   ev.text = text;
+  ev.addr[0] = s->client_name;
+  ev.addr[1] = upstream;
   emit (s, &ev);
 
   xm_socket_setup (client_fd);

@@ -462,6 +462,15 @@ xm_tls_alpn_selected (XmTls *t)
   return t->alpn_selected;
 }
 
+void
+xm_tls_info (XmTls *t, XmLayerInfo *info)
+{
+  info->tls_version = SSL_get_version (t->ssl);
+  info->cipher = SSL_get_cipher_name (t->ssl);
+  info->sni = t->server ? t->sni : SSL_get_servername (t->ssl, TLSEXT_NAMETYPE_host_name);
+  info->alpn = xm_tls_alpn_selected (t);
+}
+
 char *
 xm_tls_describe (XmTls *t)
 {

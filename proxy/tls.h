@@ -7,6 +7,7 @@
 #include <openssl/ssl.h>
 
 #include "certs.h"
+#include "event.h"
 
 G_BEGIN_DECLS
 
@@ -79,6 +80,8 @@ void xm_tls_close_notify (XmTls *tls);
 
 /* A sentence for the printer: version, cipher, SNI, ALPN, certificate. */
 char *xm_tls_describe (XmTls *tls) G_GNUC_WARN_UNUSED_RESULT;
+/* Fills version, cipher, SNI and ALPN of info (borrowed from tls). */
+void xm_tls_info (XmTls *tls, XmLayerInfo *info);
 /* Client role: the server's certificate (borrowed, NULL if none). */
 X509 *xm_tls_peer_cert (XmTls *tls);
 /* The protocol ALPN selected, borrowed, or NULL. */
