@@ -43,6 +43,12 @@ decode_new (const char *protocol, const char *element, const char *mechanism,
   return d;
 }
 
+XmSaslDecode *
+xm_sasl_decode_new (const char *protocol)
+{
+  return decode_new (protocol, NULL, NULL, NULL);
+}
+
 void
 xm_sasl_decode_free (XmSaslDecode *decode)
 {

@@ -43,6 +43,10 @@ typedef struct {
                       * and explanations (e.g. why a login failed) */
 } XmSaslDecode;
 
+/* An empty decode to fill in (a recording read back): protocol must be a
+ * static string; fields and notes own what is added (XmSaslField from
+ * g_new0 with g_malloc'd strings; g_malloc'd notes). */
+XmSaslDecode *xm_sasl_decode_new (const char *protocol);
 void xm_sasl_decode_free (XmSaslDecode *decode);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmSaslDecode, xm_sasl_decode_free)
 

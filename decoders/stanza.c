@@ -182,3 +182,141 @@ xm_node_text (const XmNode *el)
         g_string_append_len (s, c->text, c->text_len);
   return g_string_free (s, FALSE);
 }
+
+/* ---- secrets ---- */
+
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_SASL2 "urn:xmpp:sasl:2"
+#define NS_IQ_AUTH "jabber:iq:auth"
+#define NS_FAST "urn:xmpp:fast:0"
+
+/* Elements whose text carries a password or token (RFC 6120 §6.4.2 SASL
+ * auth/response, XEP-0388 SASL2, XEP-0078 password). Every payload there is
+ * hidden, whatever the mechanism: the field-level view is the SASL decode. */
+gboolean
+xm_node_is_secret (const XmNode *el)
+{
+  if (el->ns == NULL)
+    return FALSE;
+  if (strcmp (el->ns, NS_SASL) == 0)
+    return strcmp (el->name, "auth") == 0 || strcmp (el->name, "response") == 0;
+  if (strcmp (el->ns, NS_SASL2) == 0)
+    return strcmp (el->name, "initial-response") == 0
+           || strcmp (el->name, "response") == 0;
+  if (strcmp (el->ns, NS_IQ_AUTH) == 0)
+    return strcmp (el->name, "password") == 0;
+  return FALSE;
+}
+
+gboolean
+xm_attr_is_secret (const XmNode *el, const XmAttr *a)
+{
+  return a->ns == NULL && a->prefix == NULL && strcmp (a->name, "token") == 0
+         && g_strcmp0 (el->ns, NS_FAST) == 0 && strcmp (el->name, "token") == 0;
+}
+
+static gboolean
+is_xml_space (char c)
+{
+  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* In the start tag buf[from, to), the span of the unprefixed attribute
+ * name's value (between the quotes). The tag is well-formed: expat read it. */
+static gboolean
+find_attr_value (const char *buf, gsize from, gsize to, const char *name,
+                 gsize *vstart, gsize *vend)
+{
+  gsize nlen = strlen (name), i = from + 1;
+
+  while (i < to && !is_xml_space (buf[i]) && buf[i] != '>' && buf[i] != '/')
+    i++; /* the element's name */
+  while (i < to)
+    {
+      gsize a0, a1;
+      char q;
+
+      while (i < to && is_xml_space (buf[i]))
+        i++;
+      a0 = i;
+      while (i < to && buf[i] != '=' && !is_xml_space (buf[i]) && buf[i] != '>')
+        i++;
+      a1 = i;
+      while (i < to && (is_xml_space (buf[i]) || buf[i] == '='))
+        i++;
+      if (i >= to || (buf[i] != '\'' && buf[i] != '"'))
+        return FALSE;
+      q = buf[i++];
+      *vstart = i;
+      while (i < to && buf[i] != q)
+        i++;
+      *vend = i++;
+      if (a1 - a0 == nlen && memcmp (buf + a0, name, nlen) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gsize
+redact_node (const XmNode *el, GString *out)
+{
+  gsize n = 0;
+
+  if (xm_node_is_secret (el) && el->content_end > el->content_start
+      && el->content_end <= out->len)
+    {
+      memset (out->str + el->content_start, '*', el->content_end - el->content_start);
+      n += el->content_end - el->content_start;
+    }
+  for (guint i = 0; i < el->n_attrs; i++)
+    {
+      gsize v0, v1;
+
+      if (xm_attr_is_secret (el, &el->attrs[i])
+          && find_attr_value (out->str, el->tag_start, el->content_start,
+                              el->attrs[i].name, &v0, &v1))
+        {
+          memset (out->str + v0, '*', v1 - v0);
+          n += v1 - v0;
+        }
+    }
+  for (const XmNode *c = el->children; c; c = c->next)
+    if (c->type == XM_NODE_ELEMENT)
+      n += redact_node (c, out);
+  return n;
+}
+
+/* Cheap test first: most stanzas hold no secret, and then nothing is
+ * copied. */
+static gboolean
+has_secret (const XmNode *el)
+{
+  if (xm_node_is_secret (el))
+    return TRUE;
+  for (guint i = 0; i < el->n_attrs; i++)
+    if (xm_attr_is_secret (el, &el->attrs[i]))
+      return TRUE;
+  for (const XmNode *c = el->children; c; c = c->next)
+    if (c->type == XM_NODE_ELEMENT && has_secret (c))
+      return TRUE;
+  return FALSE;
+}
+
+gsize
+xm_stanza_redact (const XmStanza *stanza, GString *out)
+{
+  gsize base = out->len, n;
+  GString view;
+
+  if (stanza->root == NULL || stanza->raw == NULL || !has_secret (stanza->root))
+    return 0;
+  g_string_append_len (out, (const char *) stanza->raw, stanza->raw_len);
+  /* Offsets are relative to the stanza: work on a view of the copy. */
+  view.str = out->str + base;
+  view.len = stanza->raw_len;
+  view.allocated_len = view.len + 1;
+  n = redact_node (stanza->root, &view);
+  if (n == 0)
+    g_string_truncate (out, base);
+  return n;
+}

@@ -44,6 +44,10 @@ struct _XmNode {
   guint n_attrs;
   XmNsDecl *ns_decls; /* namespace declarations written on this element */
   guint n_ns_decls;
+  gsize tag_start;     /* where its start tag begins in the stanza's raw bytes */
+  gsize content_start; /* where the content (between the start and the end */
+  gsize content_end;   /* tag) lies in the stanza's raw bytes; equal when
+                        * empty; 0 in a stream header */
 
   /* XM_NODE_TEXT: unescaped UTF-8, NUL-terminated, len without the NUL */
   const char *text;
@@ -76,6 +80,19 @@ XmNode *xm_node_first_element (const XmNode *el);
 /* Concatenated text of the direct text children; returns a new string. */
 char *xm_node_text (const XmNode *el) G_GNUC_WARN_UNUSED_RESULT;
 gboolean xm_node_is (const XmNode *el, const char *ns, const char *name);
+
+/* The element's text as a secret: a SASL <auth/>, <response/> (RFC 6120,
+ * XEP-0388 <initial-response/>) or an XEP-0078 <password/>. Printers hide it
+ * and recordings redact it unless asked. */
+gboolean xm_node_is_secret (const XmNode *el);
+/* The attribute's value is a secret (XEP-0484 FAST <token token='...'/>). */
+gboolean xm_attr_is_secret (const XmNode *el, const XmAttr *attr);
+
+/* Like raw, with the content of secret elements (xm_node_is_secret) and
+ * XEP-0484 FAST token attributes overwritten by '*', as many as the bytes
+ * hidden. Returns the number of bytes hidden; 0 leaves out untouched.
+ * Appends to out only when it returns more than 0. */
+gsize xm_stanza_redact (const XmStanza *stanza, GString *out);
 
 /* Internal to decoders/: used by the framer to build stanzas. */
 XmStanza *xm_stanza_new (void);

@@ -371,6 +371,8 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
       if (!f->oversized)
         {
           f->cur = build_element (f, name, atts, NULL);
+          f->cur->content_start = f->cur->content_end = end - off;
+          f->cur->tag_start = 0;
           f->stanza->root = f->cur;
         }
     }
@@ -378,6 +380,8 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
     {
       flush_text (f);
       f->cur = build_element (f, name, atts, f->cur);
+      f->cur->content_start = f->cur->content_end = end - f->item_start;
+      f->cur->tag_start = off - f->item_start;
     }
   f->depth++;
   check_size (f, end);
@@ -412,7 +416,12 @@ on_end (void *ud, const XML_Char *name)
   check_size (f, end);
   if (!f->oversized)
     {
+      guint64 tag = ev_offset (f) - f->item_start;
+
       flush_text (f);
+      /* An empty element's end comes at its start tag: content stays empty. */
+      if (tag > f->cur->content_start)
+        f->cur->content_end = tag;
       if (f->depth > 1)
         f->cur = f->cur->parent;
     }

@@ -7,12 +7,15 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib-unix.h>
 
 #include "certs.h"
 #include "net.h"
+#include "pcap-write.h"
 #include "printer.h"
 #include "proxy.h"
+#include "record.h"
 #include "tls.h"
 
 #define EXIT_USAGE 2
@@ -34,6 +37,102 @@ usage_error (const char *fmt, ...)
   va_end (ap);
   g_printerr ("xmitm: %s\n", msg);
   return EXIT_USAGE;
+}
+
+/* How events are shown: the options proxy and show share. */
+typedef struct {
+  char *color;
+  gboolean utc, full_text, show_secrets, hide_keepalives, json, quiet;
+  gint max_text;
+} OutputArgs;
+
+static void
+output_args_init (OutputArgs *o)
+{
+  memset (o, 0, sizeof *o);
+  o->max_text = XM_PRINTER_DEFAULT_MAX_TEXT;
+}
+
+static void
+output_args_clear (OutputArgs *o)
+{
+  g_clear_pointer (&o->color, g_free);
+}
+
+/* Appends the output options (NULL-terminated) to entries. */
+static void
+add_output_entries (GArray *entries, OutputArgs *o, gboolean live)
+{
+  const GOptionEntry e[] = {
+    { "color", 0, 0, G_OPTION_ARG_STRING, &o->color,
+      "Colour the output: auto (default; off when NO_COLOR is set), always, never",
+      "WHEN" },
+    { "utc", 0, 0, G_OPTION_ARG_NONE, &o->utc,
+      "Print timestamps as ISO 8601 UTC instead of local time", NULL },
+    { "max-text", 0, 0, G_OPTION_ARG_INT, &o->max_text,
+      "Shorten text longer than N bytes (default 256; 0 shows all)", "N" },
+    { "full-text", 0, 0, G_OPTION_ARG_NONE, &o->full_text,
+      "Show all text, however long (same as --max-text=0)", NULL },
+    { "show-secrets", 0, 0, G_OPTION_ARG_NONE, &o->show_secrets,
+      "Print SASL payloads and passwords as sent (hidden by default)", NULL },
+    { "hide-keepalives", 0, 0, G_OPTION_ARG_NONE, &o->hide_keepalives,
+      "Do not print whitespace keepalives", NULL },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &o->json,
+      "Print events as JSON Lines (the recording format, docs/recording.md) "
+      "instead of text", NULL },
+  };
+  const GOptionEntry quiet =
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &o->quiet,
+      "Print nothing (still frames every stanza)", NULL };
+
+  g_array_append_vals (entries, e, G_N_ELEMENTS (e));
+  if (live)
+    g_array_append_val (entries, quiet);
+}
+
+static void
+end_entries (GArray *entries)
+{
+  const GOptionEntry end = { NULL };
+
+  g_array_append_val (entries, end);
+}
+
+/* The sink that shows events on standard output, or NULL for --quiet;
+ * -1 on a usage error (printed). */
+static int
+output_sink (OutputArgs *o, const char *source, XmSink **sink)
+{
+  XmColorMode color_mode = XM_COLOR_AUTO;
+  XmPrinterOptions popts;
+
+  *sink = NULL;
+  if (o->color && !xm_color_mode_parse (o->color, &color_mode))
+    {
+      usage_error ("bad --color '%s': use auto, always or never", o->color);
+      return -1;
+    }
+  if (o->max_text < 0)
+    {
+      usage_error ("--max-text must be 0 or more");
+      return -1;
+    }
+  if (o->quiet)
+    return 0;
+  if (o->json)
+    {
+      *sink = xm_recorder_new (STDOUT_FILENO, FALSE, "standard output", source,
+                               o->show_secrets);
+      return 0;
+    }
+  xm_printer_options_init (&popts);
+  popts.color = xm_color_mode_resolve (color_mode, stdout);
+  popts.utc = o->utc;
+  popts.max_text = o->full_text ? 0 : (gsize) o->max_text;
+  popts.show_secrets = o->show_secrets;
+  popts.hide_keepalives = o->hide_keepalives;
+  *sink = xm_printer_new (&popts, stdout);
+  return 0;
 }
 
 static gboolean
@@ -141,16 +240,17 @@ cmd_ca (int argc, char **argv)
 static int
 cmd_proxy (int argc, char **argv)
 {
-  g_autofree char *listen = NULL, *upstream = NULL, *color = NULL;
+  g_autofree char *listen = NULL, *upstream = NULL;
   g_autofree char *max_stanza = NULL, *upstream_tls = NULL;
   g_autofree char *ca_cert = NULL, *ca_key = NULL, *upstream_ca = NULL, *keylog = NULL;
+  g_autofree char *record = NULL, *pcap_out = NULL;
   gboolean upstream_insecure = FALSE, keep_cb = FALSE, no_compression = FALSE;
+  gboolean record_secrets = FALSE;
   g_autofree char *max_inflate = NULL;
   gint max_inflate_ratio = 200;
   gint tls_timeout = 10;
-  gboolean utc = FALSE, full_text = FALSE, show_secrets = FALSE;
-  gboolean hide_keepalives = FALSE, quiet = FALSE;
-  gint max_text = XM_PRINTER_DEFAULT_MAX_TEXT, connect_timeout = 10;
+  gint connect_timeout = 10;
+  OutputArgs out;
   GOptionEntry entries[] = {
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
       "Accept clients on ADDR:PORT (default 127.0.0.1:5222; IPv6 as [::1]:5222)",
@@ -189,35 +289,34 @@ cmd_proxy (int argc, char **argv)
       "(default 8M)", "SIZE" },
     { "max-inflate-ratio", 0, 0, G_OPTION_ARG_INT, &max_inflate_ratio,
       "Stop inflating a direction that expands more than N:1 (default 200)", "N" },
-    { "color", 0, 0, G_OPTION_ARG_STRING, &color,
-      "Colour the output: auto (default; off when NO_COLOR is set), always, never",
-      "WHEN" },
-    { "utc", 0, 0, G_OPTION_ARG_NONE, &utc,
-      "Print timestamps as ISO 8601 UTC instead of local time", NULL },
-    { "max-text", 0, 0, G_OPTION_ARG_INT, &max_text,
-      "Shorten text longer than N bytes (default 256; 0 shows all)", "N" },
-    { "full-text", 0, 0, G_OPTION_ARG_NONE, &full_text,
-      "Show all text, however long (same as --max-text=0)", NULL },
-    { "show-secrets", 0, 0, G_OPTION_ARG_NONE, &show_secrets,
-      "Print SASL payloads and passwords as sent (hidden by default)", NULL },
-    { "hide-keepalives", 0, 0, G_OPTION_ARG_NONE, &hide_keepalives,
-      "Do not print whitespace keepalives", NULL },
-    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet,
-      "Print nothing (still frames every stanza)", NULL },
-    { NULL }
+    { "record", 'w', 0, G_OPTION_ARG_FILENAME, &record,
+      "Record every event of every connection to FILE (JSON Lines, mode 0600; "
+      "see docs/recording.md); show it with xmitm show FILE", "FILE" },
+    { "record-secrets", 0, 0, G_OPTION_ARG_NONE, &record_secrets,
+      "Keep passwords and SASL payloads in the recording (redacted by default; "
+      "replay can then reuse PLAIN and token logins)", NULL },
+    { "pcap", 0, 0, G_OPTION_ARG_FILENAME, &pcap_out,
+      "Also write the decrypted, inflated XML streams to FILE as a packet "
+      "capture for Wireshark (one TCP connection to port 5222 per plaintext phase)",
+      "FILE" },
   };
+  g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (GOptionEntry));
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- relay XMPP and print every stanza");
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) sinks = g_ptr_array_new_with_free_func ((GDestroyNotify) xm_sink_free);
   XmProxyConfig cfg = { 0 };
-  XmPrinterOptions popts;
-  XmColorMode color_mode = XM_COLOR_AUTO;
+  XmSink *shown = NULL;
   g_autofree char *lhost = NULL, *uhost = NULL;
   g_autoptr (XmCa) ca = NULL;
   Running r = { 0 };
   guint sigint, sigterm;
+  int rc = 0;
 
-  g_option_context_add_main_entries (ctx, entries, NULL);
+  output_args_init (&out);
+  g_array_append_vals (all, entries, G_N_ELEMENTS (entries));
+  add_output_entries (all, &out, TRUE);
+  end_entries (all);
+  g_option_context_add_main_entries (ctx, (GOptionEntry *) all->data, NULL);
   g_option_context_set_summary (ctx,
     "Sits between an XMPP client and its server: every byte is forwarded\n"
     "unchanged, and a copy of each direction is decoded and printed, one\n"
@@ -229,40 +328,92 @@ cmd_proxy (int argc, char **argv)
     "  xmitm proxy -u [::1]:5222 -l [::1]:5223 --utc --color=never > session.log\n"
     "  xmitm proxy -u xmpp.example.net:5222 --upstream-tls xmpp.example.net:5223\n"
     "      STARTTLS and direct-TLS clients on one port; trust `xmitm ca export`\n"
+    "  xmitm proxy -u localhost:5222 -l 127.0.0.1:5223 --record session.jsonl -q\n"
+    "      record silently; later: xmitm show session.jsonl\n"
     "\n"
     "Exit status: 0 when stopped by SIGINT/SIGTERM, 1 on a runtime failure,\n"
     "2 on a usage error (bad option or address, listen address in use).\n");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
-    return usage_error ("%s (see xmitm proxy --help)", error->message);
+    {
+      rc = usage_error ("%s (see xmitm proxy --help)", error->message);
+      goto out;
+    }
   if (argc > 1)
-    return usage_error ("unexpected argument '%s' (see xmitm proxy --help)", argv[1]);
+    {
+      rc = usage_error ("unexpected argument '%s' (see xmitm proxy --help)", argv[1]);
+      goto out;
+    }
+  rc = EXIT_USAGE;
   if (upstream == NULL)
-    return usage_error ("--upstream HOST:PORT is required (see xmitm proxy --help)");
+    {
+      usage_error ("--upstream HOST:PORT is required (see xmitm proxy --help)");
+      goto out;
+    }
   if (!xm_parse_hostport (upstream, &uhost, &cfg.upstream_port, &error))
-    return usage_error ("bad --upstream: %s", error->message);
+    {
+      usage_error ("bad --upstream: %s", error->message);
+      goto out;
+    }
   if (!xm_parse_hostport (listen ? listen : "127.0.0.1:5222", &lhost,
                           &cfg.listen_port, &error))
-    return usage_error ("bad --listen: %s", error->message);
-  if (color && !xm_color_mode_parse (color, &color_mode))
-    return usage_error ("bad --color '%s': use auto, always or never", color);
+    {
+      usage_error ("bad --listen: %s", error->message);
+      goto out;
+    }
   if (upstream_tls
       && !xm_parse_hostport (upstream_tls, &cfg.upstream_tls_host,
                              &cfg.upstream_tls_port, &error))
-    return usage_error ("bad --upstream-tls: %s", error->message);
+    {
+      usage_error ("bad --upstream-tls: %s", error->message);
+      goto out;
+    }
   if (connect_timeout <= 0 || tls_timeout <= 0)
-    return usage_error ("timeouts must be a positive number of seconds");
-  if (max_text < 0)
-    return usage_error ("--max-text must be 0 or more");
+    {
+      usage_error ("timeouts must be a positive number of seconds");
+      goto out;
+    }
   cfg.max_stanza = 1024 * 1024;
   if (max_stanza && !parse_size (max_stanza, &cfg.max_stanza))
-    return usage_error ("bad --max-stanza '%s': a size like 65536, 64k or 1M",
-                        max_stanza);
+    {
+      usage_error ("bad --max-stanza '%s': a size like 65536, 64k or 1M", max_stanza);
+      goto out;
+    }
   cfg.max_inflate = 8 * 1024 * 1024;
   if (max_inflate && !parse_size (max_inflate, &cfg.max_inflate))
-    return usage_error ("bad --max-inflate '%s': a size like 65536, 64k or 8M",
-                        max_inflate);
+    {
+      usage_error ("bad --max-inflate '%s': a size like 65536, 64k or 8M", max_inflate);
+      goto out;
+    }
   if (max_inflate_ratio < 2)
-    return usage_error ("--max-inflate-ratio must be 2 or more");
+    {
+      usage_error ("--max-inflate-ratio must be 2 or more");
+      goto out;
+    }
+  if (output_sink (&out, "proxy", &shown) < 0)
+    goto out;
+  if (shown)
+    g_ptr_array_add (sinks, shown);
+  rc = 1;
+  if (record)
+    {
+      XmSink *rec = xm_recorder_open (record, "proxy", record_secrets, &error);
+      if (rec == NULL)
+        {
+          g_printerr ("xmitm: --record: %s\n", error->message);
+          goto out;
+        }
+      g_ptr_array_add (sinks, rec);
+    }
+  if (pcap_out)
+    {
+      XmSink *pw = xm_pcap_writer_open (pcap_out, record_secrets, &error);
+      if (pw == NULL)
+        {
+          g_printerr ("xmitm: --pcap: %s\n", error->message);
+          goto out;
+        }
+      g_ptr_array_add (sinks, pw);
+    }
   cfg.max_inflate_ratio = max_inflate_ratio;
   cfg.keep_channel_binding = keep_cb;
   cfg.no_compression = no_compression;
@@ -280,29 +431,24 @@ cmd_proxy (int argc, char **argv)
     if (!xm_tls_init (&tcfg, &error))
       {
         g_printerr ("xmitm: %s\n", error->message);
-        return 1;
+        goto out;
       }
   }
   ca = open_ca (ca_cert, ca_key);
   if (ca == NULL)
-    return 1;
+    goto out;
   cfg.ca = ca;
-
-  xm_printer_options_init (&popts);
-  popts.color = xm_color_mode_resolve (color_mode, stdout);
-  popts.utc = utc;
-  popts.max_text = full_text ? 0 : (gsize) max_text;
-  popts.show_secrets = show_secrets;
-  popts.hide_keepalives = hide_keepalives;
-  if (!quiet)
-    g_ptr_array_add (sinks, xm_printer_new (&popts, stdout));
   cfg.sinks = sinks;
 
   r.proxy = xm_proxy_new (&cfg, &error);
   if (r.proxy == NULL)
-    return usage_error ("%s (see --listen)", error->message);
-  g_printerr ("xmitm: listening on %s, relaying to %s\n", listen ? listen : "127.0.0.1:5222",
-              upstream);
+    {
+      rc = usage_error ("%s (see --listen)", error->message);
+      goto out;
+    }
+  g_printerr ("xmitm: listening on %s, relaying to %s%s%s\n",
+              listen ? listen : "127.0.0.1:5222", upstream,
+              record ? ", recording to " : "", record ? record : "");
 
   r.loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_signal, &r);
@@ -316,10 +462,161 @@ cmd_proxy (int argc, char **argv)
   g_source_remove (sigterm);
   xm_proxy_free (r.proxy);
   g_main_loop_unref (r.loop);
-  for (guint i = 0; i < sinks->len; i++)
-    xm_sink_flush (g_ptr_array_index (sinks, i));
+  rc = 0;
+out:
+  /* Freeing the sinks flushes and closes the recording. */
+  g_clear_pointer (&sinks, g_ptr_array_unref);
   g_free (cfg.upstream_tls_host);
   xm_tls_cleanup ();
+  output_args_clear (&out);
+  return rc;
+}
+
+static void
+print_read_warning (const char *message, gpointer data)
+{
+  g_printerr ("xmitm: %s: %s\n", (const char *) data, message);
+}
+
+/* Sends the events of a recording (or a packet capture) to sink. */
+static gboolean
+read_events (const char *path, XmSink *sink, XmRecordInfo *info, GError **error)
+{
+  guint8 head[256];
+  gsize n = 0;
+  FILE *f = fopen (path, "rb");
+
+  memset (info, 0, sizeof *info);
+  if (f == NULL)
+    {
+      int err = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot open %s: %s", path, g_strerror (err));
+      return FALSE;
+    }
+  n = fread (head, 1, sizeof head, f);
+  fclose (f);
+  if (n == 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "%s is empty: not an xmitm recording or a packet capture", path);
+      return FALSE;
+    }
+  return xm_record_read (path, sink, info, print_read_warning, (gpointer) path, error);
+}
+
+static int
+cmd_show (int argc, char **argv)
+{
+  OutputArgs out;
+  g_autoptr (GArray) all = g_array_new (FALSE, FALSE, sizeof (GOptionEntry));
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("FILE - print a recording or a capture");
+  g_autoptr (GError) error = NULL;
+  XmSink *sink = NULL;
+  XmRecordInfo info;
+  int rc = EXIT_USAGE;
+
+  output_args_init (&out);
+  add_output_entries (all, &out, FALSE);
+  end_entries (all);
+  g_option_context_add_main_entries (ctx, (GOptionEntry *) all->data, NULL);
+  g_option_context_set_summary (ctx,
+    "Prints a recording (xmitm proxy --record FILE) exactly as xmitm proxy\n"
+    "printed it live, with the same options; or a packet capture (pcap or\n"
+    "pcapng, from tcpdump or tshark) of cleartext XMPP, its TCP streams\n"
+    "reassembled and decoded the same way.");
+  g_option_context_set_description (ctx,
+    "Examples:\n"
+    "  xmitm show session.jsonl\n"
+    "  xmitm show session.jsonl --utc --color=never > session.txt\n"
+    "  xmitm show session.jsonl --json | jq -c 'select(.ev == \"stanza\")'\n"
+    "  tcpdump -i lo -w c.pcap tcp port 5222; xmitm show c.pcap\n"
+    "\n"
+    "Exit status: 0 when the file was read (damage inside, such as a last\n"
+    "line cut short by a crash, is reported on standard error), 1 when it\n"
+    "cannot be read or is neither a recording nor a capture, 2 on a usage\n"
+    "error.\n");
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    {
+      usage_error ("%s (see xmitm show --help)", error->message);
+      goto out;
+    }
+  if (argc != 2)
+    {
+      usage_error (argc < 2 ? "say which file to show (see xmitm show --help)"
+                            : "show takes one file (see xmitm show --help)");
+      goto out;
+    }
+  if (output_sink (&out, argv[1], &sink) < 0)
+    goto out;
+  rc = 0;
+  if (!read_events (argv[1], sink, &info, &error))
+    {
+      g_printerr ("xmitm: %s\n", error->message);
+      rc = 1;
+    }
+  else if (out.show_secrets && !info.secrets && info.format_version)
+    g_printerr ("xmitm: %s was recorded without --record-secrets: its secrets "
+                "were never written, --show-secrets cannot show them\n", argv[1]);
+  xm_record_info_clear (&info);
+  xm_sink_free (sink);
+  if (fflush (stdout) != 0 && rc == 0)
+    rc = 1;
+out:
+  output_args_clear (&out);
+  return rc;
+}
+
+static int
+cmd_export (int argc, char **argv)
+{
+  g_autofree char *pcap_out = NULL;
+  gboolean secrets = FALSE;
+  GOptionEntry entries[] = {
+    { "pcap", 0, 0, G_OPTION_ARG_FILENAME, &pcap_out,
+      "Write a packet capture for Wireshark to OUT (required)", "OUT" },
+    { "secrets", 0, 0, G_OPTION_ARG_NONE, &secrets,
+      "Keep the secrets a recording made with --record-secrets holds "
+      "(redacted by default)", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("--pcap OUT FILE - export a recording");
+  g_autoptr (GError) error = NULL;
+  XmRecordInfo info;
+  XmSink *sink;
+  gboolean ok;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_summary (ctx,
+    "Writes the XML streams of a recording (or a capture) as a packet\n"
+    "capture that Wireshark's XMPP dissector reads: each connection becomes\n"
+    "synthetic TCP connections to port 5222, one per plaintext phase (before\n"
+    "and after STARTTLS, before and after compression).");
+  g_option_context_set_description (ctx,
+    "Example:\n"
+    "  xmitm export --pcap session.pcap session.jsonl\n"
+    "  tshark -r session.pcap -Y xmpp\n");
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return usage_error ("%s (see xmitm export --help)", error->message);
+  if (pcap_out == NULL)
+    return usage_error ("--pcap OUT is required (see xmitm export --help)");
+  if (argc != 2)
+    return usage_error ("say which recording to export (see xmitm export --help)");
+  sink = xm_pcap_writer_open (pcap_out, secrets, &error);
+  if (sink == NULL)
+    {
+      g_printerr ("xmitm: %s\n", error->message);
+      return 1;
+    }
+  ok = read_events (argv[1], sink, &info, &error);
+  xm_sink_free (sink);
+  xm_record_info_clear (&info);
+  if (!ok)
+    {
+      g_printerr ("xmitm: %s\n", error->message);
+      unlink (pcap_out);
+      return 1;
+    }
   return 0;
 }
 
@@ -333,6 +630,8 @@ print_usage (FILE *out)
     "\n"
     "Commands:\n"
     "  proxy     relay XMPP between clients and a server, printing every stanza\n"
+    "  show      print a recording or a packet capture like a live session\n"
+    "  export    write a recording as a packet capture for Wireshark\n"
     "  ca        where xmitm's CA is, and its certificate to trust in clients\n"
     "  version   print the version\n"
     "\n"
@@ -363,6 +662,10 @@ main (int argc, char **argv)
     }
   if (strcmp (argv[1], "proxy") == 0)
     return cmd_proxy (argc - 1, argv + 1);
+  if (strcmp (argv[1], "show") == 0)
+    return cmd_show (argc - 1, argv + 1);
+  if (strcmp (argv[1], "export") == 0)
+    return cmd_export (argc - 1, argv + 1);
   if (strcmp (argv[1], "ca") == 0)
     return cmd_ca (argc - 1, argv + 1);
   return usage_error ("unknown command '%s' (see xmitm --help)", argv[1]);

@@ -27,6 +27,9 @@ typedef struct {
   gboolean dispatching;
 } PollSource;
 
+static void (*after_dispatch) (gpointer);
+static gpointer after_dispatch_data;
+
 static PollSource *poll_source;
 
 static gboolean
@@ -46,6 +49,8 @@ poll_dispatch (GSource *source, GSourceFunc cb, gpointer data)
     }
   ps->dispatching = FALSE;
   g_ptr_array_set_size (ps->graveyard, 0);
+  if (after_dispatch)
+    after_dispatch (after_dispatch_data);
   return G_SOURCE_CONTINUE;
 }
 
@@ -141,4 +146,17 @@ xm_watch_remove (XmWatch *w)
     g_ptr_array_add (ps->graveyard, w);
   else
     g_free (w);
+}
+
+void
+xm_poller_set_after_dispatch (void (*fn) (gpointer), gpointer data)
+{
+  after_dispatch = fn;
+  after_dispatch_data = data;
+}
+
+gboolean
+xm_poller_dispatching (void)
+{
+  return poll_source && poll_source->dispatching;
 }

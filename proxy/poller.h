@@ -21,4 +21,10 @@ guint32 xm_watch_get_events (const XmWatch *watch);
 /* Safe from inside any callback; no callback for watch runs afterwards. */
 void xm_watch_remove (XmWatch *watch);
 
+/* fn runs once after each round of socket callbacks: where sinks flush
+ * what a round produced. One hook for the process. */
+void xm_poller_set_after_dispatch (void (*fn) (gpointer), gpointer data);
+/* TRUE while socket callbacks run (the hook will run afterwards). */
+gboolean xm_poller_dispatching (void);
+
 G_END_DECLS

@@ -20,7 +20,27 @@ struct _XmProxy {
   gboolean fd_warned;
   GHashTable *sessions; /* XmSession* set */
   guint next_id;
+  gboolean flush_pending; /* sinks hold events of this round */
 };
+
+static void
+flush_sinks (XmProxy *proxy)
+{
+  GPtrArray *sinks = proxy->config.sinks;
+
+  proxy->flush_pending = FALSE;
+  for (guint i = 0; sinks && i < sinks->len; i++)
+    xm_sink_flush (g_ptr_array_index (sinks, i));
+}
+
+static void
+after_dispatch (gpointer data)
+{
+  XmProxy *proxy = data;
+
+  if (proxy->flush_pending)
+    flush_sinks (proxy);
+}
 
 const XmProxyConfig *
 xm_proxy_config (XmProxy *proxy)
@@ -35,6 +55,12 @@ xm_proxy_emit (XmProxy *proxy, const XmEvent *event)
 
   for (guint i = 0; sinks && i < sinks->len; i++)
     xm_sink_event (g_ptr_array_index (sinks, i), event);
+  /* Sinks may batch the events of one round of socket callbacks into one
+   * write; events from timers and lookups are flushed at once. */
+  if (xm_poller_dispatching ())
+    proxy->flush_pending = TRUE;
+  else
+    flush_sinks (proxy);
 }
 
 void
@@ -100,6 +126,7 @@ xm_proxy_new (const XmProxyConfig *config, GError **error)
   proxy->listen_fd = fd;
   proxy->sessions = g_hash_table_new (NULL, NULL);
   proxy->listen_watch = xm_watch_add (fd, EPOLLIN, on_accept, proxy);
+  xm_poller_set_after_dispatch (after_dispatch, proxy);
   return proxy;
 }
 
@@ -129,6 +156,8 @@ xm_proxy_free (XmProxy *proxy)
   if (proxy == NULL)
     return;
   xm_proxy_shutdown (proxy, "xmitm stopped");
+  xm_poller_set_after_dispatch (NULL, NULL);
+  flush_sinks (proxy);
   g_hash_table_unref (proxy->sessions);
   g_free (proxy);
 }

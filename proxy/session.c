@@ -266,7 +266,7 @@ close_leg (Leg *leg, gboolean abort)
 static void
 close_session (XmSession *s, const char *reason, gboolean abort)
 {
-  XmEvent ev = { .kind = XM_EVENT_CONN_CLOSE };
+  XmEvent ev = { .kind = XM_EVENT_CONN_CLOSE, .dir = XM_DIR_NONE };
 
   if (s->closed)
     return;
@@ -1587,7 +1587,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
 {
   const XmProxyConfig *cfg = xm_proxy_config (proxy);
   XmSession *s = g_new0 (XmSession, 1);
-  XmEvent ev = { .kind = XM_EVENT_CONN_OPEN };
+  XmEvent ev = { .kind = XM_EVENT_CONN_OPEN, .dir = XM_DIR_NONE };
   g_autofree char *text = NULL, *upstream = NULL;
 
   s->ref_count = 1;

@@ -19,8 +19,8 @@ cd "$top"
 # Everything xmitm builds with, and every real peer its tests start.
 PACKAGES=(
   build-essential meson ninja-build pkg-config
-  libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev
-  openssl prosody python3 python3-slixmpp tshark
+  libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
+  openssl prosody python3 python3-slixmpp tshark tcpdump
   ejabberd g++ libgloox-dev
 )
 

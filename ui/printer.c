@@ -6,11 +6,6 @@
 
 #include "printer.h"
 
-#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_SASL2 "urn:xmpp:sasl:2"
-#define NS_IQ_AUTH "jabber:iq:auth"
-#define NS_FAST "urn:xmpp:fast:0"
-
 /* ANSI SGR sequences; empty strings when colour is off. */
 typedef struct {
   const char *reset, *time, *conn, *c2s, *s2c, *tag, *attr, *value, *text,
@@ -142,14 +137,6 @@ append_qname (GString *buf, const char *prefix, const char *name)
   g_string_append (buf, name);
 }
 
-/* XEP-0484 FAST: the token is an attribute, <token token='...'/>. */
-static gboolean
-secret_attr (const XmNode *el, const XmAttr *a)
-{
-  return a->ns == NULL && strcmp (a->name, "token") == 0
-         && g_strcmp0 (el->ns, NS_FAST) == 0 && strcmp (el->name, "token") == 0;
-}
-
 static void
 append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
                   gboolean show_secrets, GString *buf)
@@ -171,7 +158,7 @@ append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
       const XmAttr *a = &el->attrs[i];
       g_string_append_printf (buf, " %s", c->attr);
       append_qname (buf, a->prefix, a->name);
-      if (secret_attr (el, a) && !show_secrets)
+      if (xm_attr_is_secret (el, a) && !show_secrets)
         {
           g_string_append_printf (buf, "%s=%s'[secret: %" G_GSIZE_FORMAT
                                   " bytes hidden]'%s", c->reset, c->secret,
@@ -193,24 +180,6 @@ append_end_tag (const Palette *c, const XmNode *el, GString *buf)
   g_string_append_printf (buf, ">%s", c->reset);
 }
 
-/* Elements whose text carries a password or token (RFC 6120 §6.4.2 SASL
- * auth/response, XEP-0388 SASL2, XEP-0078 password). The decoders issue
- * decides per mechanism; until then every payload there is hidden. */
-static gboolean
-is_secret (const XmNode *el)
-{
-  if (el->ns == NULL)
-    return FALSE;
-  if (strcmp (el->ns, NS_SASL) == 0)
-    return strcmp (el->name, "auth") == 0 || strcmp (el->name, "response") == 0;
-  if (strcmp (el->ns, NS_SASL2) == 0)
-    return strcmp (el->name, "initial-response") == 0
-           || strcmp (el->name, "response") == 0;
-  if (strcmp (el->ns, NS_IQ_AUTH) == 0)
-    return strcmp (el->name, "password") == 0;
-  return FALSE;
-}
-
 static gsize
 utf8_prefix_len (const char *s, gsize len, gsize max)
 {
@@ -226,7 +195,7 @@ static void
 append_text (const XmPrinterOptions *opts, const Palette *c, const XmNode *el,
              const XmNode *t, GString *buf)
 {
-  if (!opts->show_secrets && is_secret (el))
+  if (!opts->show_secrets && xm_node_is_secret (el))
     {
       g_string_append_printf (buf, "%s[secret: %" G_GSIZE_FORMAT
                               " bytes hidden, --show-secrets shows them]%s",

@@ -1,0 +1,389 @@
+/* record-write.c: events to JSON Lines (json-glib does the escaping). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <json-glib/json-glib.h>
+
+#include "record.h"
+#include "record-private.h"
+
+#define FLUSH_AT (64 * 1024)
+
+const char *const xm_record_event_names[XM_EVENT_SASL + 1] = {
+  [XM_EVENT_CONN_OPEN] = "open",
+  [XM_EVENT_CONN_CLOSE] = "close",
+  [XM_EVENT_STREAM_OPEN] = "stream-open",
+  [XM_EVENT_STANZA] = "stanza",
+  [XM_EVENT_KEEPALIVE] = "keepalive",
+  [XM_EVENT_STREAM_CLOSE] = "stream-close",
+  [XM_EVENT_NOTE] = "note",
+  [XM_EVENT_LAYER] = "layer",
+  [XM_EVENT_SASL] = "sasl",
+};
+
+const char *const xm_record_levels[XM_NOTE_ERROR + 1] = {
+  [XM_NOTE_INFO] = "info",
+  [XM_NOTE_WARNING] = "warning",
+  [XM_NOTE_ERROR] = "error",
+};
+
+static void
+add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  if (value == NULL)
+    return;
+  json_builder_set_member_name (b, name);
+  if (g_utf8_validate (value, -1, NULL))
+    json_builder_add_string_value (b, value);
+  else
+    {
+      g_autofree char *valid = g_utf8_make_valid (value, -1);
+      json_builder_add_string_value (b, valid);
+    }
+}
+
+static void
+add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static void
+add_true (JsonBuilder *b, const char *name)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_boolean_value (b, TRUE);
+}
+
+static void
+finish (JsonBuilder *b, GString *buf)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = NULL;
+
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (gen, root);
+  json_generator_to_gstring (gen, buf);
+  g_string_append_c (buf, '\n');
+}
+
+void
+xm_record_format_header (const char *source, gboolean secrets, gint64 time_us,
+                         GString *buf)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_utc (time_us / G_USEC_PER_SEC);
+  g_autofree char *iso = dt ? g_date_time_format_iso8601 (dt) : NULL;
+
+  json_builder_begin_object (b);
+  add_string (b, "format", XM_RECORD_FORMAT);
+  add_int (b, "format_version", XM_RECORD_VERSION);
+  add_string (b, "xmitm", XMITM_VERSION);
+  add_int (b, "t", time_us);
+  add_string (b, "started", iso);
+  add_string (b, "source", source);
+  add_string (b, "secrets", secrets ? "recorded" : "redacted");
+  finish (b, buf);
+}
+
+/* The exact bytes as a string when they are UTF-8 (always, for XML that
+ * expat accepted), else base64 under name_b64. */
+static void
+add_bytes (JsonBuilder *b, const char *name, const char *name_b64,
+           const guint8 *data, gsize len)
+{
+  if (g_utf8_validate_len ((const char *) data, len, NULL) && !memchr (data, 0, len))
+    {
+      g_autofree char *s = g_strndup ((const char *) data, len);
+      json_builder_set_member_name (b, name);
+      json_builder_add_string_value (b, s);
+    }
+  else
+    {
+      g_autofree char *s = g_base64_encode (data, len);
+      json_builder_set_member_name (b, name_b64);
+      json_builder_add_string_value (b, s);
+    }
+}
+
+static void
+add_stanza (JsonBuilder *b, const XmStanza *st, gboolean secrets)
+{
+  add_int (b, "len", st->raw_len);
+  if (st->raw == NULL)
+    {
+      add_true (b, "oversized");
+      return;
+    }
+  if (st->root)
+    {
+      GString *name = g_string_new (NULL);
+      if (st->root->prefix)
+        g_string_append_printf (name, "%s:", st->root->prefix);
+      g_string_append (name, st->root->name);
+      add_string (b, "name", name->str);
+      g_string_free (name, TRUE);
+    }
+  if (!secrets)
+    {
+      g_autoptr (GString) red = g_string_new (NULL);
+      gsize hidden = xm_stanza_redact (st, red);
+      if (hidden)
+        {
+          add_bytes (b, "xml", "xml_base64", (const guint8 *) red->str, red->len);
+          add_int (b, "redacted", hidden);
+          return;
+        }
+    }
+  add_bytes (b, "xml", "xml_base64", st->raw, st->raw_len);
+}
+
+static void
+add_layer (JsonBuilder *b, const XmLayerInfo *l)
+{
+  add_string (b, "layer", l->layer);
+  add_string (b, "leg", l->leg);
+  add_string (b, "tls_version", l->tls_version);
+  add_string (b, "cipher", l->cipher);
+  add_string (b, "sni", l->sni);
+  add_string (b, "alpn", l->alpn);
+  if (l->cert_subject || l->cert_issuer || l->cert_sha256)
+    {
+      json_builder_set_member_name (b, "cert");
+      json_builder_begin_object (b);
+      add_string (b, "subject", l->cert_subject);
+      add_string (b, "issuer", l->cert_issuer);
+      add_string (b, "sha256", l->cert_sha256);
+      json_builder_end_object (b);
+    }
+  if (l->leg && g_strcmp0 (l->leg, "server") == 0)
+    {
+      json_builder_set_member_name (b, "verified");
+      if (l->verified)
+        json_builder_add_string_value (b, l->verified);
+      else
+        json_builder_add_boolean_value (b, FALSE);
+    }
+  if (l->ms > 0)
+    add_int (b, "handshake_us", (gint64) (l->ms * 1000 + 0.5));
+}
+
+static void
+add_sasl (JsonBuilder *b, const XmSaslDecode *d, gboolean secrets)
+{
+  add_string (b, "protocol", d->protocol);
+  add_string (b, "element", d->element);
+  add_string (b, "mechanism", d->mechanism);
+  add_string (b, "step", d->step);
+  json_builder_set_member_name (b, "fields");
+  json_builder_begin_array (b);
+  for (guint i = 0; d->fields && i < d->fields->len; i++)
+    {
+      const XmSaslField *f = g_ptr_array_index (d->fields, i);
+      json_builder_begin_object (b);
+      add_string (b, "name", f->name);
+      if (!f->secret || secrets)
+        add_string (b, "value", f->value);
+      add_int (b, "len", f->raw_len);
+      if (f->secret)
+        add_true (b, "secret");
+      if (f->binary)
+        add_true (b, "binary");
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  if (d->notes && d->notes->len)
+    {
+      json_builder_set_member_name (b, "notes");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < d->notes->len; i++)
+        json_builder_add_string_value (b, g_ptr_array_index (d->notes, i));
+      json_builder_end_array (b);
+    }
+}
+
+void
+xm_record_format (const XmEvent *ev, gboolean secrets, GString *buf)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  add_int (b, "t", ev->time_us);
+  add_int (b, "conn", ev->conn);
+  add_string (b, "ev", xm_record_event_names[ev->kind]);
+  if (ev->dir != XM_DIR_NONE && ev->kind != XM_EVENT_CONN_OPEN
+      && ev->kind != XM_EVENT_CONN_CLOSE)
+    add_string (b, "dir", ev->dir == XM_DIR_C2S ? "c2s" : "s2c");
+  if (ev->flags & XM_EVENT_FLAG_TLS)
+    add_true (b, "tls");
+  if (ev->flags & XM_EVENT_FLAG_ZLIB)
+    add_true (b, "zlib");
+
+  switch (ev->kind)
+    {
+    case XM_EVENT_CONN_OPEN:
+      add_string (b, "client", ev->addr[0]);
+      add_string (b, "server", ev->addr[1]);
+      add_string (b, "text", ev->text);
+      break;
+    case XM_EVENT_CONN_CLOSE:
+      add_string (b, "text", ev->text);
+      add_int (b, "c2s_bytes", ev->bytes[XM_DIR_C2S]);
+      add_int (b, "s2c_bytes", ev->bytes[XM_DIR_S2C]);
+      break;
+    case XM_EVENT_STREAM_OPEN:
+      add_stanza (b, ev->stanza, secrets);
+      break;
+    case XM_EVENT_STANZA:
+      add_stanza (b, ev->stanza, secrets);
+      if (ev->wire_len)
+        add_int (b, "wire", ev->wire_len);
+      break;
+    case XM_EVENT_KEEPALIVE:
+      add_int (b, "count", ev->count);
+      break;
+    case XM_EVENT_STREAM_CLOSE:
+      break;
+    case XM_EVENT_NOTE:
+      add_string (b, "level", xm_record_levels[ev->level]);
+      add_string (b, "text", ev->text);
+      break;
+    case XM_EVENT_LAYER:
+      add_string (b, "text", ev->text);
+      if (ev->layer)
+        add_layer (b, ev->layer);
+      break;
+    case XM_EVENT_SASL:
+      add_sasl (b, ev->sasl, secrets);
+      break;
+    }
+  finish (b, buf);
+}
+
+/* ---- the sink ---- */
+
+typedef struct {
+  XmSink sink;
+  int fd;
+  gboolean own_fd;
+  char *name;
+  gboolean secrets;
+  gboolean failed;
+  GString *buf;
+} XmRecorder;
+
+static void
+write_out (XmRecorder *r)
+{
+  const char *p = r->buf->str;
+  gsize left = r->buf->len;
+
+  while (left && !r->failed)
+    {
+      ssize_t n = write (r->fd, p, left);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          /* Reported once; the session goes on without its recording. */
+          g_printerr ("xmitm: writing %s failed: %s; recording stops here, "
+                      "the proxy goes on\n", r->name,
+                      n < 0 ? g_strerror (errno) : "nothing written");
+          r->failed = TRUE;
+          break;
+        }
+      p += n;
+      left -= n;
+    }
+  g_string_truncate (r->buf, 0);
+}
+
+static void
+recorder_event (XmSink *sink, const XmEvent *ev)
+{
+  XmRecorder *r = (XmRecorder *) sink;
+
+  if (r->failed)
+    return;
+  xm_record_format (ev, r->secrets, r->buf);
+  if (r->buf->len >= FLUSH_AT)
+    write_out (r);
+}
+
+static void
+recorder_flush (XmSink *sink)
+{
+  XmRecorder *r = (XmRecorder *) sink;
+
+  if (r->buf->len)
+    write_out (r);
+}
+
+static void
+recorder_free (XmSink *sink)
+{
+  XmRecorder *r = (XmRecorder *) sink;
+
+  recorder_flush (sink);
+  if (r->own_fd && close (r->fd) != 0 && !r->failed)
+    g_printerr ("xmitm: closing %s failed: %s\n", r->name, g_strerror (errno));
+  g_string_free (r->buf, TRUE);
+  g_free (r->name);
+  g_free (r);
+}
+
+static const XmSinkVTable recorder_vtable = {
+  recorder_event, recorder_flush, recorder_free,
+};
+
+XmSink *
+xm_recorder_new (int fd, gboolean own_fd, const char *name, const char *source,
+                 gboolean secrets)
+{
+  XmRecorder *r = g_new0 (XmRecorder, 1);
+
+  r->sink.vtable = &recorder_vtable;
+  r->fd = fd;
+  r->own_fd = own_fd;
+  r->name = g_strdup (name);
+  r->secrets = secrets;
+  r->buf = g_string_sized_new (FLUSH_AT + 4096);
+  xm_record_format_header (source, secrets, g_get_real_time (), r->buf);
+  write_out (r);
+  return &r->sink;
+}
+
+XmSink *
+xm_recorder_open (const char *path, const char *source, gboolean secrets,
+                  GError **error)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  struct stat st;
+
+  if (fd < 0)
+    {
+      int err = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot create %s: %s", path, g_strerror (err));
+      return NULL;
+    }
+  /* An existing file keeps its mode through O_TRUNC: recordings hold
+   * private conversations, so make it the owner's alone (only a regular
+   * file: not /dev/stdout or a pipe). */
+  if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 0077)
+      && fchmod (fd, 0600) != 0)
+    {
+      int err = errno;
+      close (fd);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot make %s private (mode 0600): %s", path, g_strerror (err));
+      return NULL;
+    }
+  return xm_recorder_new (fd, TRUE, path, source, secrets);
+}

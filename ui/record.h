@@ -1,0 +1,65 @@
+/* record.h: xmitm's recording format, JSON Lines (docs/recording.md).
+ *
+ * Line 1 is a header object ({"format":"xmitm-recording","format_version":1,
+ * ...}); every later line is one event ({"ev":"stanza",...}). The writer is a
+ * sink; the reader turns a file back into the same events, so `xmitm show`
+ * runs them through the same printer as a live session. */
+#pragma once
+
+#include <stdio.h>
+#include "sink.h"
+
+G_BEGIN_DECLS
+
+#define XM_RECORD_FORMAT "xmitm-recording"
+#define XM_RECORD_VERSION 1
+
+/* Appends the header line (with its '\n'). source says where the events come
+ * from ("proxy", "capture FILE", ...); secrets whether they were kept. */
+void xm_record_format_header (const char *source, gboolean secrets,
+                              gint64 time_us, GString *buf);
+/* Appends one event as one line (with its '\n'). Unless secrets, SASL
+ * secrets and secret element text (xm_stanza_redact) are overwritten. */
+void xm_record_format (const XmEvent *event, gboolean secrets, GString *buf);
+
+/* A sink writing JSON Lines to fd (a file, or standard output for --json),
+ * header first. Events are written when the sink is flushed (the proxy does
+ * that after each round of socket callbacks) or when 64 KiB are waiting:
+ * nothing is held longer than one round. A write error is reported once on
+ * stderr, naming name; the recorder then stops and the proxy goes on.
+ * own_fd: close fd when the sink is freed. */
+XmSink *xm_recorder_new (int fd, gboolean own_fd, const char *name,
+                         const char *source, gboolean secrets);
+/* Creates path (mode 0600, truncated) and records to it. */
+XmSink *xm_recorder_open (const char *path, const char *source,
+                          gboolean secrets, GError **error);
+
+/* ---- reading ---- */
+
+typedef struct {
+  int format_version;
+  gboolean secrets;      /* recorded with secrets */
+  char *source;
+  char *xmitm_version;
+  guint64 events;        /* events read */
+  guint64 bad_lines;     /* lines skipped (reported through warn) */
+  gboolean truncated;    /* the last line was cut short */
+} XmRecordInfo;
+
+void xm_record_info_clear (XmRecordInfo *info);
+
+typedef void (*XmRecordWarnFunc) (const char *message, gpointer user_data);
+
+/* TRUE if head (a file's first bytes) looks like a recording. */
+gboolean xm_record_sniff (const guint8 *head, gsize len);
+
+/* Reads the recording at path and sends its events to sink in order. Fails
+ * (FALSE, error) only when the file cannot be read or is not a recording at
+ * all (empty, garbage, no header). Damage inside (a line that is not JSON,
+ * an unknown event, a last line cut short by a crash) goes to warn, with the
+ * line number, and reading goes on. */
+gboolean xm_record_read (const char *path, XmSink *sink, XmRecordInfo *info,
+                         XmRecordWarnFunc warn, gpointer warn_data,
+                         GError **error);
+
+G_END_DECLS
