@@ -1,0 +1,673 @@
+/* filter.c: event filters on connection, direction, kind, namespace, JID
+ * and a regular expression (see filter.h). */
+#include "config.h"
+
+#include <string.h>
+
+#include "filter.h"
+
+/* Bits of XmFilter.kinds and of what an event is. */
+enum {
+  KIND_MESSAGE = 1u << 0,
+  KIND_PRESENCE = 1u << 1,
+  KIND_IQ = 1u << 2,
+  KIND_STREAM = 1u << 3,
+};
+
+typedef struct {
+  guint lo, hi;
+} ConnRange;
+
+/* A JID split and prepared for comparison (see jid_parse). */
+typedef struct {
+  char *local;    /* folded; NULL if the JID has none */
+  char *domain;   /* folded, ASCII (IDNA) where possible */
+  char *resource; /* as written; NULL for a bare JID */
+} Jid;
+
+/* Last STANZA verdict of a connection, for the SASL event after it. */
+enum {
+  VERDICT_DROP = 1,
+  VERDICT_PASS = 2,
+};
+
+struct _XmFilter {
+  GArray *conns;      /* ConnRange; NULL: any connection */
+  guint dirs;         /* 1 << XmDir; 0: any direction */
+  guint kinds;        /* KIND_*; 0: any kind */
+  GPtrArray *ns;      /* char*; NULL: any namespace */
+  GPtrArray *jids;    /* Jid*; NULL: any JID */
+  GPtrArray *regexes; /* GRegex*; NULL: no --grep */
+  GHashTable *verdicts; /* connection number -> VERDICT_* */
+};
+
+/* ---- options ---- */
+
+void
+xm_filter_args_clear (XmFilterArgs *args)
+{
+  g_clear_pointer (&args->conn, g_strfreev);
+  g_clear_pointer (&args->dir, g_strfreev);
+  g_clear_pointer (&args->kind, g_strfreev);
+  g_clear_pointer (&args->ns, g_strfreev);
+  g_clear_pointer (&args->jid, g_strfreev);
+  g_clear_pointer (&args->grep, g_strfreev);
+}
+
+void
+xm_filter_add_options (GOptionContext *ctx, XmFilterArgs *args)
+{
+  /* g_option_context_add_main_entries() copies the array. */
+  GOptionEntry entries[] = {
+    { "conn", 0, 0, G_OPTION_ARG_STRING_ARRAY, &args->conn,
+      "Only connection N (repeat, or give a list 3,5 or a range 3-7, for "
+      "several)", "N" },
+    { "dir", 0, 0, G_OPTION_ARG_STRING_ARRAY, &args->dir,
+      "Only one direction: c2s or client (what the client sent), s2c or "
+      "server (what the server sent); connection events always pass", "DIR" },
+    { "kind", 0, 0, G_OPTION_ARG_STRING_ARRAY, &args->kind,
+      "Only message, presence, iq, or stream (everything else: stream "
+      "headers, features, TLS/SASL/compression negotiation, stream errors, "
+      "XEP-0198, keepalives, connection events); repeat or give a list "
+      "for several", "KIND" },
+    { "ns", 0, 0, G_OPTION_ARG_STRING_ARRAY, &args->ns,
+      "Only stanzas with a child element in namespace URI, e.g. "
+      "jabber:iq:roster, urn:xmpp:ping; other elements, like SASL <auth/>, "
+      "also match their own namespace. Repeat for several", "URI" },
+    { "jid", 0, 0, G_OPTION_ARG_STRING_ARRAY, &args->jid,
+      "Only stanzas and stream headers from or to JID; a bare JID "
+      "(user@host) matches all its resources. A client's stanzas often "
+      "have no 'from' (the server adds it): they match by 'to' only. "
+      "Repeat for several", "JID" },
+    { "grep", 0, 0, G_OPTION_ARG_STRING_ARRAY, &args->grep,
+      "Only stanzas whose XML, or connection events and notes whose text, "
+      "matches the Perl-style REGEX (case-sensitive; (?i) ignores case). "
+      "Repeat for several", "REGEX" },
+    { NULL }
+  };
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+}
+
+const char *
+xm_filter_help (void)
+{
+  return
+    "Filters: different options must all match; repeating one (or a list\n"
+    "for --conn, --dir, --kind) matches any of its values. A SASL decode\n"
+    "shows with the stanza it decodes.\n"
+    "  --conn 3 --dir c2s        what the client of connection 3 sent\n"
+    "  --conn 2-4 --kind stream  negotiation and connection events of 2 to 4\n"
+    "  --ns jabber:iq:roster     roster requests, results and pushes\n"
+    "  --jid juliet@example.com  stanzas from or to any of juliet's resources\n"
+    "  --kind message,presence --grep '(?i)romeo'\n"
+    "                            messages and presences that mention romeo\n";
+}
+
+static gboolean
+bad_value (GError **error, const char *option, const char *value,
+           const char *fmt, ...) G_GNUC_PRINTF (4, 5);
+
+static gboolean
+bad_value (GError **error, const char *option, const char *value,
+           const char *fmt, ...)
+{
+  g_autofree char *why = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  why = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+               "bad --%s '%s': %s", option, value, why);
+  return FALSE;
+}
+
+/* The comma-separated items of every value, stripped of blanks. */
+static char **
+split_lists (char **values)
+{
+  g_autoptr (GPtrArray) items = g_ptr_array_new ();
+
+  for (char **v = values; *v; v++)
+    {
+      g_auto (GStrv) parts = g_strsplit (*v, ",", -1);
+
+      for (char **p = parts; *p; p++)
+        g_ptr_array_add (items, g_strdup (g_strstrip (*p)));
+    }
+  g_ptr_array_add (items, NULL);
+  return (char **) g_ptr_array_free (g_steal_pointer (&items), FALSE);
+}
+
+static gboolean
+parse_conn_number (const char *s, guint *n)
+{
+  guint64 v;
+
+  /* Rejects signs, blanks and trailing junk; connections count from 1. */
+  if (!g_ascii_string_to_unsigned (s, 10, 1, G_MAXUINT, &v, NULL))
+    return FALSE;
+  *n = (guint) v;
+  return TRUE;
+}
+
+static gboolean
+parse_conns (XmFilter *f, char **values, GError **error)
+{
+  g_auto (GStrv) items = split_lists (values);
+
+  f->conns = g_array_new (FALSE, FALSE, sizeof (ConnRange));
+  for (char **it = items; *it; it++)
+    {
+      ConnRange r;
+      const char *dash = strchr (*it, '-');
+      gboolean ok;
+
+      if (dash)
+        {
+          g_autofree char *lo = g_strndup (*it, dash - *it);
+          ok = parse_conn_number (lo, &r.lo) && parse_conn_number (dash + 1, &r.hi)
+               && r.lo <= r.hi;
+        }
+      else
+        {
+          ok = parse_conn_number (*it, &r.lo);
+          r.hi = r.lo;
+        }
+      if (!ok)
+        return bad_value (error, "conn", *it, "use connection numbers from 1: "
+                          "3, a list 3,5 or a range 3-7");
+      g_array_append_val (f->conns, r);
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_dirs (XmFilter *f, char **values, GError **error)
+{
+  g_auto (GStrv) items = split_lists (values);
+
+  for (char **it = items; *it; it++)
+    {
+      if (g_ascii_strcasecmp (*it, "c2s") == 0
+          || g_ascii_strcasecmp (*it, "client") == 0)
+        f->dirs |= 1u << XM_DIR_C2S;
+      else if (g_ascii_strcasecmp (*it, "s2c") == 0
+               || g_ascii_strcasecmp (*it, "server") == 0)
+        f->dirs |= 1u << XM_DIR_S2C;
+      else
+        return bad_value (error, "dir", *it,
+                          "use c2s (or client) or s2c (or server)");
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_kinds (XmFilter *f, char **values, GError **error)
+{
+  static const struct {
+    const char *name;
+    guint bit;
+  } kinds[] = {
+    { "message", KIND_MESSAGE },
+    { "presence", KIND_PRESENCE },
+    { "iq", KIND_IQ },
+    { "stream", KIND_STREAM },
+  };
+  g_auto (GStrv) items = split_lists (values);
+
+  for (char **it = items; *it; it++)
+    {
+      guint bit = 0;
+
+      for (gsize i = 0; i < G_N_ELEMENTS (kinds); i++)
+        if (g_ascii_strcasecmp (*it, kinds[i].name) == 0)
+          bit = kinds[i].bit;
+      if (bit == 0)
+        return bad_value (error, "kind", *it,
+                          "use message, presence, iq or stream");
+      f->kinds |= bit;
+    }
+  return TRUE;
+}
+
+/* A namespace URI may hold a comma, so --ns takes one per option. */
+static gboolean
+parse_ns (XmFilter *f, char **values, GError **error)
+{
+  f->ns = g_ptr_array_new_with_free_func (g_free);
+  for (char **v = values; *v; v++)
+    {
+      if (**v == '\0')
+        return bad_value (error, "ns", *v,
+                          "give a namespace URI such as jabber:iq:roster");
+      g_ptr_array_add (f->ns, g_strdup (*v));
+    }
+  return TRUE;
+}
+
+/* ---- JIDs ---- */
+
+static void
+jid_free (Jid *jid)
+{
+  g_free (jid->local);
+  g_free (jid->domain);
+  g_free (jid->resource);
+  g_free (jid);
+}
+
+/* Localparts compare after Unicode case folding and NFC, close to PRECIS
+ * UsernameCaseMapped (RFC 8265; without its width mapping), which is
+ * plain ASCII folding for ASCII names. */
+static char *
+fold_local (const char *s, gsize len)
+{
+  g_autofree char *folded = g_utf8_casefold (s, len);
+
+  return g_utf8_normalize (folded, -1, G_NORMALIZE_NFC);
+}
+
+/* Domains compare in their IDNA ASCII form, lower case, so Bücher.example
+ * equals xn--bcher-kva.example; what IDNA refuses is folded like a
+ * localpart. */
+static char *
+fold_domain (const char *s, gsize len)
+{
+  g_autofree char *d = g_strndup (s, len);
+  char *ascii = g_hostname_to_ascii (d);
+
+  if (ascii == NULL)
+    return fold_local (s, len);
+  for (char *p = ascii; *p; p++)
+    *p = g_ascii_tolower (*p);
+  return ascii;
+}
+
+/* RFC 7622 §3.1: the resource is everything after the first '/', the
+ * localpart what precedes the first '@' before it; a trailing dot of the
+ * domain is not significant (§3.2). On bad input returns NULL and, if why
+ * is not NULL, a reason there. */
+static Jid *
+jid_parse (const char *s, const char **why)
+{
+  const char *slash, *at, *dom;
+  gsize bare_len, dom_len;
+  const char *reason = NULL;
+  Jid *jid;
+
+  slash = strchr (s, '/');
+  bare_len = slash ? (gsize) (slash - s) : strlen (s);
+  at = memchr (s, '@', bare_len);
+  dom = at ? at + 1 : s;
+  dom_len = s + bare_len - dom;
+  if (dom_len > 0 && dom[dom_len - 1] == '.')
+    dom_len--;
+
+  if (!g_utf8_validate (s, -1, NULL))
+    reason = "not UTF-8";
+  else if (at == s)
+    reason = "the localpart before '@' is empty";
+  else if (dom_len == 0)
+    reason = "the domain is empty";
+  else if (memchr (dom, '@', dom_len))
+    reason = "more than one '@' before the resource";
+  else if (slash && slash[1] == '\0')
+    reason = "the resource after '/' is empty";
+  if (reason)
+    {
+      if (why)
+        *why = reason;
+      return NULL;
+    }
+
+  jid = g_new0 (Jid, 1);
+  jid->local = at ? fold_local (s, at - s) : NULL;
+  jid->domain = fold_domain (dom, dom_len);
+  jid->resource = slash ? g_strdup (slash + 1) : NULL;
+  return jid;
+}
+
+/* want from the command line, got from a stanza. */
+static gboolean
+jid_matches (const Jid *want, const Jid *got)
+{
+  return g_strcmp0 (want->local, got->local) == 0
+         && strcmp (want->domain, got->domain) == 0
+         && (want->resource == NULL
+             || g_strcmp0 (want->resource, got->resource) == 0);
+}
+
+static gboolean
+parse_jids (XmFilter *f, char **values, GError **error)
+{
+  f->jids = g_ptr_array_new_with_free_func ((GDestroyNotify) jid_free);
+  for (char **v = values; *v; v++)
+    {
+      const char *why = NULL;
+      Jid *jid = jid_parse (*v, &why);
+
+      if (jid == NULL)
+        return bad_value (error, "jid", *v, "%s", why);
+      g_ptr_array_add (f->jids, jid);
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_regexes (XmFilter *f, char **values, GError **error)
+{
+  f->regexes = g_ptr_array_new_with_free_func ((GDestroyNotify) g_regex_unref);
+  for (char **v = values; *v; v++)
+    {
+      g_autoptr (GError) local = NULL;
+      GRegex *re = g_regex_new (*v, G_REGEX_OPTIMIZE, 0, &local);
+
+      if (re == NULL)
+        return bad_value (error, "grep", *v, "%s", local->message);
+      g_ptr_array_add (f->regexes, re);
+    }
+  return TRUE;
+}
+
+static gboolean
+given (char **values)
+{
+  return values != NULL && values[0] != NULL;
+}
+
+XmFilter *
+xm_filter_new (const XmFilterArgs *args, GError **error)
+{
+  g_autoptr (XmFilter) f = g_new0 (XmFilter, 1);
+
+  f->verdicts = g_hash_table_new (NULL, NULL);
+  if (args == NULL)
+    return g_steal_pointer (&f);
+  if ((given (args->conn) && !parse_conns (f, args->conn, error))
+      || (given (args->dir) && !parse_dirs (f, args->dir, error))
+      || (given (args->kind) && !parse_kinds (f, args->kind, error))
+      || (given (args->ns) && !parse_ns (f, args->ns, error))
+      || (given (args->jid) && !parse_jids (f, args->jid, error))
+      || (given (args->grep) && !parse_regexes (f, args->grep, error)))
+    return NULL;
+  return g_steal_pointer (&f);
+}
+
+void
+xm_filter_free (XmFilter *f)
+{
+  if (f == NULL)
+    return;
+  if (f->conns)
+    g_array_unref (f->conns);
+  if (f->ns)
+    g_ptr_array_unref (f->ns);
+  if (f->jids)
+    g_ptr_array_unref (f->jids);
+  if (f->regexes)
+    g_ptr_array_unref (f->regexes);
+  g_hash_table_unref (f->verdicts);
+  g_free (f);
+}
+
+gboolean
+xm_filter_is_empty (const XmFilter *f)
+{
+  return f->conns == NULL && f->dirs == 0 && f->kinds == 0 && f->ns == NULL
+         && f->jids == NULL && f->regexes == NULL;
+}
+
+/* ---- matching ---- */
+
+/* RFC 6120 stanzas live in the stream's content namespace; an element
+ * without one is a stanza its sender forgot to qualify. */
+static gboolean
+is_stanza_ns (const char *ns)
+{
+  return ns == NULL || strcmp (ns, "jabber:client") == 0
+         || strcmp (ns, "jabber:server") == 0
+         || strcmp (ns, "jabber:component:accept") == 0
+         || strcmp (ns, "jabber:component:connect") == 0;
+}
+
+static guint
+element_kind (const XmNode *el)
+{
+  if (!is_stanza_ns (el->ns))
+    return KIND_STREAM;
+  if (strcmp (el->name, "message") == 0)
+    return KIND_MESSAGE;
+  if (strcmp (el->name, "presence") == 0)
+    return KIND_PRESENCE;
+  if (strcmp (el->name, "iq") == 0)
+    return KIND_IQ;
+  return KIND_STREAM;
+}
+
+/* The top-level element of an event, NULL if it has none. */
+static const XmNode *
+event_element (const XmEvent *ev)
+{
+  if ((ev->kind == XM_EVENT_STANZA || ev->kind == XM_EVENT_STREAM_OPEN)
+      && ev->stanza)
+    return ev->stanza->root;
+  return NULL;
+}
+
+/* KIND_* of an event; 0 when unknown (a stanza too large to decode, a
+ * SASL event without its stanza). */
+static guint
+event_kind (const XmEvent *ev)
+{
+  const XmNode *el = event_element (ev);
+
+  switch (ev->kind)
+    {
+    case XM_EVENT_STANZA:
+      return el ? element_kind (el) : 0;
+    case XM_EVENT_SASL:
+      return 0;
+    default:
+      return KIND_STREAM;
+    }
+}
+
+static gboolean
+conn_matches (const XmFilter *f, guint conn)
+{
+  for (guint i = 0; i < f->conns->len; i++)
+    {
+      const ConnRange *r = &g_array_index (f->conns, ConnRange, i);
+      if (conn >= r->lo && conn <= r->hi)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+static gboolean
+ns_wanted (const XmFilter *f, const char *ns)
+{
+  if (ns == NULL)
+    return FALSE;
+  for (guint i = 0; i < f->ns->len; i++)
+    if (strcmp (g_ptr_array_index (f->ns, i), ns) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+ns_matches (const XmFilter *f, const XmNode *el)
+{
+  if (el == NULL)
+    return FALSE;
+  if (element_kind (el) == KIND_STREAM && ns_wanted (f, el->ns))
+    return TRUE;
+  for (const XmNode *c = el->children; c; c = c->next)
+    if (c->type == XM_NODE_ELEMENT && ns_wanted (f, c->ns))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+jid_attr_matches (const XmFilter *f, const char *value)
+{
+  Jid *got;
+  gboolean found = FALSE;
+
+  if (value == NULL || (got = jid_parse (value, NULL)) == NULL)
+    return FALSE;
+  for (guint i = 0; i < f->jids->len && !found; i++)
+    found = jid_matches (g_ptr_array_index (f->jids, i), got);
+  jid_free (got);
+  return found;
+}
+
+static gboolean
+jid_event_matches (const XmFilter *f, const XmNode *el)
+{
+  return el != NULL && (jid_attr_matches (f, xm_node_attr (el, "from"))
+                        || jid_attr_matches (f, xm_node_attr (el, "to")));
+}
+
+static gboolean
+grep_matches (const XmFilter *f, const XmEvent *ev)
+{
+  g_autofree char *valid = NULL;
+  const char *s = NULL;
+  gsize len = 0;
+
+  switch (ev->kind)
+    {
+    case XM_EVENT_STANZA:
+    case XM_EVENT_STREAM_OPEN:
+      if (ev->stanza && ev->stanza->raw)
+        {
+          s = (const char *) ev->stanza->raw;
+          len = ev->stanza->raw_len;
+        }
+      break;
+    case XM_EVENT_CONN_OPEN:
+    case XM_EVENT_CONN_CLOSE:
+    case XM_EVENT_NOTE:
+    case XM_EVENT_LAYER:
+      if (ev->text)
+        {
+          s = ev->text;
+          len = strlen (s);
+        }
+      break;
+    default:
+      break;
+    }
+  if (s == NULL)
+    return FALSE;
+  /* GRegex matches UTF-8; a stream that declared another encoding is
+   * searched with its bad bytes replaced. */
+  if (!g_utf8_validate_len (s, len, NULL))
+    {
+      valid = g_utf8_make_valid (s, len);
+      s = valid;
+      len = strlen (valid);
+    }
+  for (guint i = 0; i < f->regexes->len; i++)
+    if (g_regex_match_full (g_ptr_array_index (f->regexes, i), s, len, 0, 0,
+                            NULL, NULL))
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+evaluate (const XmFilter *f, const XmEvent *ev)
+{
+  if (f->conns && !conn_matches (f, ev->conn))
+    return FALSE;
+  if (f->dirs && ev->dir != XM_DIR_NONE && !(f->dirs & (1u << ev->dir)))
+    return FALSE;
+  if (f->kinds && !(f->kinds & event_kind (ev)))
+    return FALSE;
+  if (f->ns && !ns_matches (f, event_element (ev)))
+    return FALSE;
+  if (f->jids && !jid_event_matches (f, event_element (ev)))
+    return FALSE;
+  if (f->regexes && !grep_matches (f, ev))
+    return FALSE;
+  return TRUE;
+}
+
+gboolean
+xm_filter_match (XmFilter *f, const XmEvent *ev)
+{
+  gpointer key = GUINT_TO_POINTER (ev->conn);
+  gboolean pass;
+
+  if (ev->kind == XM_EVENT_SASL)
+    {
+      guint verdict = GPOINTER_TO_UINT (g_hash_table_lookup (f->verdicts, key));
+      if (verdict)
+        return verdict == VERDICT_PASS;
+      return evaluate (f, ev);
+    }
+  pass = evaluate (f, ev);
+  if (ev->kind == XM_EVENT_STANZA)
+    g_hash_table_insert (f->verdicts, key,
+                         GUINT_TO_POINTER (pass ? VERDICT_PASS : VERDICT_DROP));
+  else if (ev->kind == XM_EVENT_CONN_CLOSE)
+    g_hash_table_remove (f->verdicts, key);
+  return pass;
+}
+
+/* ---- sink ---- */
+
+typedef struct {
+  XmSink sink;
+  XmFilter *filter;
+  XmSink *inner;
+} FilterSink;
+
+static void
+filter_sink_event (XmSink *sink, const XmEvent *ev)
+{
+  FilterSink *fs = (FilterSink *) sink;
+
+  if (xm_filter_match (fs->filter, ev))
+    xm_sink_event (fs->inner, ev);
+}
+
+static void
+filter_sink_flush (XmSink *sink)
+{
+  xm_sink_flush (((FilterSink *) sink)->inner);
+}
+
+static void
+filter_sink_free (XmSink *sink)
+{
+  FilterSink *fs = (FilterSink *) sink;
+
+  xm_sink_free (fs->inner);
+  xm_filter_free (fs->filter);
+  g_free (fs);
+}
+
+static const XmSinkVTable filter_sink_vtable = {
+  filter_sink_event, filter_sink_flush, filter_sink_free,
+};
+
+XmSink *
+xm_filter_sink_new (XmFilter *filter, XmSink *inner)
+{
+  FilterSink *fs;
+
+  if (xm_filter_is_empty (filter))
+    {
+      xm_filter_free (filter);
+      return inner;
+    }
+  fs = g_new0 (FilterSink, 1);
+  fs->sink.vtable = &filter_sink_vtable;
+  fs->filter = filter;
+  fs->inner = inner;
+  return &fs->sink;
+}
