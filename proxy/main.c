@@ -11,6 +11,7 @@
 #include <glib-unix.h>
 
 #include "certs.h"
+#include "filter.h"
 #include "net.h"
 #include "pcap-write.h"
 #include "printer.h"
@@ -44,6 +45,7 @@ typedef struct {
   char *color;
   gboolean utc, full_text, show_secrets, hide_keepalives, json, quiet;
   gint max_text;
+  XmFilterArgs filter;
 } OutputArgs;
 
 static void
@@ -57,6 +59,7 @@ static void
 output_args_clear (OutputArgs *o)
 {
   g_clear_pointer (&o->color, g_free);
+  xm_filter_args_clear (&o->filter);
 }
 
 /* Appends the output options (NULL-terminated) to entries. */
@@ -105,6 +108,8 @@ output_sink (OutputArgs *o, const char *source, XmSink **sink)
 {
   XmColorMode color_mode = XM_COLOR_AUTO;
   XmPrinterOptions popts;
+  g_autoptr (GError) error = NULL;
+  XmFilter *filter;
 
   *sink = NULL;
   if (o->color && !xm_color_mode_parse (o->color, &color_mode))
@@ -117,21 +122,32 @@ output_sink (OutputArgs *o, const char *source, XmSink **sink)
       usage_error ("--max-text must be 0 or more");
       return -1;
     }
-  if (o->quiet)
-    return 0;
-  if (o->json)
+  filter = xm_filter_new (&o->filter, &error);
+  if (filter == NULL)
     {
-      *sink = xm_recorder_new (STDOUT_FILENO, FALSE, "standard output", source,
-                               o->show_secrets);
+      usage_error ("%s", error->message);
+      return -1;
+    }
+  if (o->quiet)
+    {
+      xm_filter_free (filter);
       return 0;
     }
-  xm_printer_options_init (&popts);
-  popts.color = xm_color_mode_resolve (color_mode, stdout);
-  popts.utc = o->utc;
-  popts.max_text = o->full_text ? 0 : (gsize) o->max_text;
-  popts.show_secrets = o->show_secrets;
-  popts.hide_keepalives = o->hide_keepalives;
-  *sink = xm_printer_new (&popts, stdout);
+  if (o->json)
+    *sink = xm_recorder_new (STDOUT_FILENO, FALSE, "standard output", source,
+                             o->show_secrets);
+  else
+    {
+      xm_printer_options_init (&popts);
+      popts.color = xm_color_mode_resolve (color_mode, stdout);
+      popts.utc = o->utc;
+      popts.max_text = o->full_text ? 0 : (gsize) o->max_text;
+      popts.show_secrets = o->show_secrets;
+      popts.hide_keepalives = o->hide_keepalives;
+      *sink = xm_printer_new (&popts, stdout);
+    }
+  /* Filters choose what is shown; recordings and captures keep it all. */
+  *sink = xm_filter_sink_new (filter, *sink);
   return 0;
 }
 
@@ -251,6 +267,7 @@ cmd_proxy (int argc, char **argv)
   gint tls_timeout = 10;
   gint connect_timeout = 10;
   OutputArgs out;
+  g_autofree char *description = NULL;
   GOptionEntry entries[] = {
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
       "Accept clients on ADDR:PORT (default 127.0.0.1:5222; IPv6 as [::1]:5222)",
@@ -317,11 +334,12 @@ cmd_proxy (int argc, char **argv)
   add_output_entries (all, &out, TRUE);
   end_entries (all);
   g_option_context_add_main_entries (ctx, (GOptionEntry *) all->data, NULL);
+  xm_filter_add_options (ctx, &out.filter);
   g_option_context_set_summary (ctx,
     "Sits between an XMPP client and its server: every byte is forwarded\n"
     "unchanged, and a copy of each direction is decoded and printed, one\n"
     "timestamped stanza at a time.");
-  g_option_context_set_description (ctx,
+  description = g_strconcat (
     "Examples:\n"
     "  xmitm proxy --upstream localhost:5222 --listen 127.0.0.1:5223\n"
     "      point the client at 127.0.0.1:5223\n"
@@ -331,8 +349,12 @@ cmd_proxy (int argc, char **argv)
     "  xmitm proxy -u localhost:5222 -l 127.0.0.1:5223 --record session.jsonl -q\n"
     "      record silently; later: xmitm show session.jsonl\n"
     "\n"
+    "\n", xm_filter_help (),
+    "Filters choose what is printed; --record and --pcap keep every event.\n"
+    "\n"
     "Exit status: 0 when stopped by SIGINT/SIGTERM, 1 on a runtime failure,\n"
-    "2 on a usage error (bad option or address, listen address in use).\n");
+    "2 on a usage error (bad option or address, listen address in use).\n", NULL);
+  g_option_context_set_description (ctx, description);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
       rc = usage_error ("%s (see xmitm proxy --help)", error->message);
@@ -514,28 +536,32 @@ cmd_show (int argc, char **argv)
   g_autoptr (GError) error = NULL;
   XmSink *sink = NULL;
   XmRecordInfo info;
+  g_autofree char *description = NULL;
   int rc = EXIT_USAGE;
 
   output_args_init (&out);
   add_output_entries (all, &out, FALSE);
   end_entries (all);
   g_option_context_add_main_entries (ctx, (GOptionEntry *) all->data, NULL);
+  xm_filter_add_options (ctx, &out.filter);
   g_option_context_set_summary (ctx,
     "Prints a recording (xmitm proxy --record FILE) exactly as xmitm proxy\n"
     "printed it live, with the same options; or a packet capture (pcap or\n"
     "pcapng, from tcpdump or tshark) of cleartext XMPP, its TCP streams\n"
     "reassembled and decoded the same way.");
-  g_option_context_set_description (ctx,
+  description = g_strconcat (
     "Examples:\n"
     "  xmitm show session.jsonl\n"
     "  xmitm show session.jsonl --utc --color=never > session.txt\n"
     "  xmitm show session.jsonl --json | jq -c 'select(.ev == \"stanza\")'\n"
+    "  xmitm show session.jsonl --conn 2 --kind iq --ns jabber:iq:roster\n"
     "  tcpdump -i lo -w c.pcap tcp port 5222; xmitm show c.pcap\n"
-    "\n"
+    "\n", xm_filter_help (), "\n"
     "Exit status: 0 when the file was read (damage inside, such as a last\n"
     "line cut short by a crash, is reported on standard error), 1 when it\n"
     "cannot be read or is neither a recording nor a capture, 2 on a usage\n"
-    "error.\n");
+    "error.\n", NULL);
+  g_option_context_set_description (ctx, description);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
       usage_error ("%s (see xmitm show --help)", error->message);

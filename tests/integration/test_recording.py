@@ -101,13 +101,14 @@ class RecordingTest(unittest.TestCase):
         return client.run(server.jid(user), self.users[user], "127.0.0.1",
                           x.port, **kw)
 
-    def conversation(self, server, x, **alice_kw):
-        """bob waits for a message; alice logs in and sends it."""
+    def conversation(self, server, x, ready=None, **alice_kw):
+        """bob waits for a message; alice logs in and sends it. ready():
+        bob's session is up (default: xmitm printed a presence)."""
         results = {}
         bob = threading.Thread(target=lambda: results.__setitem__(
             "bob", self.login(server, x, "bob", expect_body=BODY)))
         bob.start()
-        self.assertTrue(wait_for(lambda: "presence" in x.output()),
+        self.assertTrue(wait_for(ready or (lambda: "presence" in x.output())),
                         "bob's session did not come up\n" + x.describe())
         results["alice"] = self.login(server, x, "alice", send_to=server.jid("bob"),
                                       body=BODY, **alice_kw)
@@ -133,12 +134,12 @@ class RecordingTest(unittest.TestCase):
         self.assertEqual(r.stderr, b"")
         self.assertEqual(r.stdout.decode(), live)
         # Other options: the same as the live printer would do with them.
-        for opts in (["--color=always"], ["--hide-keepalives", "--max-text=8"]):
-            r = run_xmitm("show", *opts, rec)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn(b"#2 C->S [tls] message", r.stdout)
+        r = run_xmitm("show", "--color=always", rec)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"\x1b[1;32mC->S\x1b[0m \x1b[2m[tls]\x1b[0m \x1b[2mmessage", r.stdout[:100000])
         r = run_xmitm("show", "--color=never", "--max-text=8", rec)
-        self.assertIn("recorded…[+".encode(), r.stdout)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue("<body>recorded…[+".encode() in r.stdout, "no shortened body")
 
         header, evs = events(rec)
         self.assertEqual(header["format"], "xmitm-recording")
@@ -240,6 +241,49 @@ class RecordingTest(unittest.TestCase):
         r = run_xmitm("show", "--color=never", rec2)
         self.assertNotIn(b"alice-pw", r.stdout)
 
+    # ---- filters ----
+
+    def test_filters_live_and_show(self):
+        rec = self.path("f.jsonl")
+        x = self.xmitm(self.tls, "--record", rec, "--kind", "message")
+
+        def bob_ready():
+            with open(rec, "rb") as f:
+                return b'"name":"presence"' in f.read()
+        self.conversation(self.tls, x, ready=bob_ready)
+        live = self.stop_ok(x)
+        heads = [line for line in live.splitlines() if not line.startswith(" ")]
+        self.assertEqual(len(heads), 2, live)
+        self.assertTrue(all(" message, " in h for h in heads), live)
+
+        def show(*opts):
+            r = run_xmitm("show", "--color=never", *opts, rec)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return [line for line in r.stdout.decode().splitlines()
+                    if not line.startswith(" ")]
+
+        # The recording is complete whatever was printed live.
+        self.assertEqual(show("--kind", "message"), heads)
+        self.assertGreater(len(show()), 40)
+        self.assertEqual(len(show("--conn", "1", "--dir", "s2c", "--kind", "message")), 1)
+        self.assertEqual(len(show("--jid", "bob@localhost", "--kind", "message")), 2)
+        self.assertEqual(len(show("--jid", "bob@localhost/nope", "--kind", "message")), 0)
+        roster = show("--ns", "jabber:iq:roster")
+        self.assertEqual(len(roster), 4, roster)   # get and result, twice
+        self.assertTrue(all(" iq, " in h for h in roster), roster)
+        self.assertEqual(len(show("--grep", "recorded <", "--kind", "message")), 0)
+        self.assertEqual(len(show("--grep", "recorded &lt;", "--kind", "message")), 2)
+        # SASL decodes go with their stanza.
+        r = run_xmitm("show", "--color=never", "--ns", "urn:ietf:params:xml:ns:xmpp-sasl", rec)
+        self.assertEqual(r.stdout.decode().count("decoded: SASL"),
+                         r.stdout.decode().count("[tls] auth,")
+                         + r.stdout.decode().count("[tls] challenge,")
+                         + r.stdout.decode().count("[tls] response,")
+                         + r.stdout.decode().count("[tls] success,"))
+        r = run_xmitm("show", "--dir", "up", rec)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("bad --dir 'up'", r.stderr.decode())
+
     # ---- crashes and damage ----
 
     def test_sigkill_keeps_every_complete_line(self):
@@ -334,12 +378,18 @@ class RecordingTest(unittest.TestCase):
 
     # ---- Wireshark ----
 
-    def tshark_xmpp(self, pcap):
-        r = subprocess.run(["tshark", "-r", pcap, "-Y", "xmpp", "-T", "fields",
-                            "-e", "tcp.stream", "-e", "xmpp.message", "-e", "xmpp.body"],
+    def tshark_messages(self, pcap):
+        """(tcp stream, payload) of each packet the XMPP dissector calls a
+        message."""
+        r = subprocess.run(["tshark", "-r", pcap, "-Y", "xmpp.message", "-T", "fields",
+                            "-e", "tcp.stream", "-e", "tcp.payload"],
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
-        return r.stdout
+        out = []
+        for line in r.stdout.splitlines():
+            stream, payload = line.split("\t")
+            out.append((int(stream), bytes.fromhex(payload.replace(":", ""))))
+        return out
 
     def test_export_and_live_pcap_read_by_tshark(self):
         rec = self.path("w.jsonl")
@@ -351,19 +401,20 @@ class RecordingTest(unittest.TestCase):
         out = self.path("export.pcap")
         r = run_xmitm("export", "--pcap", out, rec)
         self.assertEqual(r.returncode, 0, r.stderr)
+        body = "<body>recorded &lt;&amp;&gt; \u2603 message</body>".encode()
         for pcap in (out, live_pcap):
-            text = self.tshark_xmpp(pcap)
-            bodies = [line for line in text.splitlines() if "recorded" in line]
+            msgs = self.tshark_messages(pcap)
             # alice's message to the server, and the server's to bob, both
-            # in the phase after STARTTLS: streams 1 and 3 (0 and 2 end at
-            # <proceed/>).
-            self.assertEqual(len(bodies), 2, text)
-            self.assertEqual(sorted(int(b.split("\t")[0]) for b in bodies), [1, 3], text)
-            self.assertTrue(all(BODY in b for b in bodies), text)
+            # in the phase after STARTTLS: TCP streams 1 and 3 (0 and 2 end
+            # at <proceed/>).
+            self.assertEqual(sorted(s for s, p in msgs if body in p), [1, 3], msgs)
             # No TLS dissection anywhere: every phase is plaintext XML.
             r = subprocess.run(["tshark", "-r", pcap, "-Y", "tls"], capture_output=True,
                                text=True, timeout=60)
             self.assertEqual(r.stdout.strip(), "")
+            r = subprocess.run(["tshark", "-r", pcap, "-Y", "tcp.analysis.flags"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.stdout.strip(), "", "TCP problems in the capture")
 
     # ---- captures taken by tcpdump ----
 
