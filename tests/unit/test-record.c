@@ -1,0 +1,323 @@
+/* test-record.c: the recording format: redaction, and write -> read -> the
+ * same events (same JSON, same printed text). */
+#include "config.h"
+
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "printer.h"
+#include "record.h"
+#include "xml-framer.h"
+
+#define T0 G_GINT64_CONSTANT (1795000000123456)
+
+/* ---- redaction ---- */
+
+typedef struct {
+  GString *out;
+  gsize hidden;
+  int count;
+} RedactCtx;
+
+static void
+redact_stanza (XmStanza *st, gpointer ud)
+{
+  RedactCtx *c = ud;
+
+  g_string_truncate (c->out, 0);
+  c->hidden = xm_stanza_redact (st, c->out);
+  if (c->hidden)
+    g_assert_cmpuint (c->out->len, ==, st->raw_len);
+  c->count++;
+}
+
+static const XmFramerEvents redact_events = { .stanza = redact_stanza };
+
+/* Frames header + stanza, returns the redacted text ("" if none hidden). */
+static char *
+redact (const char *stanza, gsize *hidden)
+{
+  static const char header[] = "<stream:stream xmlns='jabber:client' "
+    "xmlns:stream='http://etherx.jabber.org/streams' to='example.net' version='1.0'>";
+  RedactCtx c = { g_string_new (NULL), 0, 0 };
+  g_autoptr (XmFramer) f = xm_framer_new (&redact_events, &c);
+
+  /* Split the stanza in two feeds: offsets must not depend on reads. */
+  xm_framer_feed (f, (const guint8 *) header, strlen (header));
+  xm_framer_feed (f, (const guint8 *) stanza, strlen (stanza) / 2);
+  xm_framer_feed (f, (const guint8 *) stanza + strlen (stanza) / 2,
+                  strlen (stanza) - strlen (stanza) / 2);
+  g_assert_cmpint (c.count, ==, 1);
+  *hidden = c.hidden;
+  return g_string_free (c.out, FALSE);
+}
+
+static void
+test_redact (void)
+{
+  static const struct {
+    const char *in, *out;
+    gsize hidden;
+  } cases[] = {
+    { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+      "AGFsaWNlAHNlY3JldA==</auth>",
+      "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+      "********************</auth>", 20 },
+    { "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>Yz1iaXdz</response>",
+      "<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>********</response>", 8 },
+    /* SASL2: only the initial response, not the user agent. */
+    { "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>"
+      "<initial-response>AGEAYg==</initial-response><user-agent id='x'>"
+      "<software>t</software></user-agent></authenticate>",
+      "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='PLAIN'>"
+      "<initial-response>********</initial-response><user-agent id='x'>"
+      "<software>t</software></user-agent></authenticate>", 8 },
+    /* XEP-0078: the raw bytes of the password, entity included. */
+    { "<iq type='set' id='a'><query xmlns='jabber:iq:auth'><username>u</username>"
+      "<password>p&amp;w</password><resource>r</resource></query></iq>",
+      "<iq type='set' id='a'><query xmlns='jabber:iq:auth'><username>u</username>"
+      "<password>*******</password><resource>r</resource></query></iq>", 7 },
+    /* XEP-0484 FAST token attribute, either quote. */
+    { "<success xmlns='urn:xmpp:sasl:2'><additional-data>dj1h</additional-data>"
+      "<token xmlns='urn:xmpp:fast:0' expiry='2026-12-01T00:00:00Z' token=\"WXZz\"/>"
+      "</success>",
+      "<success xmlns='urn:xmpp:sasl:2'><additional-data>dj1h</additional-data>"
+      "<token xmlns='urn:xmpp:fast:0' expiry='2026-12-01T00:00:00Z' token=\"****\"/>"
+      "</success>", 4 },
+    /* Nothing secret, or nothing to hide. */
+    { "<message to='a@b'><body>AGFsaWNlAHNlY3JldA==</body></message>", "", 0 },
+    { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'/>", "", 0 },
+    { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X'></auth>", "", 0 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      gsize hidden;
+      g_autofree char *got = redact (cases[i].in, &hidden);
+      g_assert_cmpstr (got, ==, cases[i].out);
+      g_assert_cmpuint (hidden, ==, cases[i].hidden);
+    }
+}
+
+/* ---- round trip ---- */
+
+typedef struct {
+  GString *json;      /* the events as recorded */
+  GString *text;      /* as printed */
+  XmPrinterOptions popts;
+  gboolean secrets;
+  XmDir dir;
+  gint64 time;
+  XmSasl *sasl;
+} Ctx;
+
+static void
+take (Ctx *c, XmEvent *ev)
+{
+  ev->conn = 3;
+  ev->time_us = c->time;
+  c->time += 1001;
+  xm_record_format (ev, c->secrets, c->json);
+  xm_printer_format (&c->popts, ev, c->text);
+}
+
+static void
+on_open (XmStanza *h, gpointer ud)
+{
+  Ctx *c = ud;
+  XmEvent ev = { .kind = XM_EVENT_STREAM_OPEN, .dir = c->dir, .stanza = h,
+                 .flags = XM_EVENT_FLAG_TLS };
+  take (c, &ev);
+}
+
+static void
+on_stanza (XmStanza *st, gpointer ud)
+{
+  Ctx *c = ud;
+  XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = c->dir, .stanza = st,
+                 .flags = XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB, .wire_len = 17 };
+  g_autoptr (XmSaslDecode) d = NULL;
+
+  take (c, &ev);
+  d = st->root ? xm_sasl_decode (c->sasl, st->root, c->dir == XM_DIR_C2S) : NULL;
+  if (d)
+    {
+      XmEvent dev = { .kind = XM_EVENT_SASL, .dir = c->dir, .sasl = d };
+      take (c, &dev);
+    }
+}
+
+static void
+on_keepalive (gsize n, gpointer ud)
+{
+  Ctx *c = ud;
+  XmEvent ev = { .kind = XM_EVENT_KEEPALIVE, .dir = c->dir, .count = n };
+  take (c, &ev);
+}
+
+static void
+on_close (guint64 off, gpointer ud)
+{
+  Ctx *c = ud;
+  XmEvent ev = { .kind = XM_EVENT_STREAM_CLOSE, .dir = c->dir };
+  take (c, &ev);
+}
+
+static void
+on_problem (XmFramerProblem kind, guint64 off, const char *msg, gpointer ud)
+{
+  Ctx *c = ud;
+  XmEvent ev = { .kind = XM_EVENT_NOTE, .dir = c->dir, .level = XM_NOTE_WARNING,
+                 .text = msg };
+  take (c, &ev);
+}
+
+static const XmFramerEvents events = {
+  on_open, on_stanza, on_keepalive, on_close, on_problem,
+};
+
+/* A sink that records and prints what the reader gives back. */
+typedef struct {
+  XmSink sink;
+  Ctx *c;
+  GString *json, *text;
+} Collect;
+
+static void
+collect_event (XmSink *sink, const XmEvent *ev)
+{
+  Collect *k = (Collect *) sink;
+  xm_record_format (ev, TRUE, k->json);
+  xm_printer_format (&k->c->popts, ev, k->text);
+}
+
+static void
+collect_free (XmSink *sink)
+{
+}
+
+static const XmSinkVTable collect_vtable = { collect_event, NULL, collect_free };
+
+static const char *const c2s[] = {
+  "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+  "xmlns:stream='http://etherx.jabber.org/streams' to='example.net' version='1.0'>",
+  "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+  "AGp1bGlldAByMG0zMG15cjBtMzA=</auth>",
+  " \n ",
+  "<message to='romeo@example.net' type='chat' xml:lang='en'><body>Wherefore "
+  "&lt;art&gt; thou \xe2\x98\x83 \"quoted\" \\ back</body>"
+  "<x:y xmlns:x='urn:example:x' x:a='1'>t</x:y></message>",
+  "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>",
+  "<oversized>0123456789012345678901234567890123456789"
+  "0123456789012345678901234567890123456789012345678901234567890123456789"
+  "0123456789012345678901234567890123456789012345678901234567890123456789"
+  "0123456789012345678901234567890123456789012345678901234567890123456789"
+  "</oversized>",
+  "</stream:stream>",
+};
+
+static void
+round_trip (gboolean secrets)
+{
+  Ctx c = { .json = g_string_new (NULL), .text = g_string_new (NULL),
+            .secrets = secrets, .dir = XM_DIR_C2S, .time = T0,
+            .sasl = xm_sasl_new () };
+  Collect k = { { &collect_vtable }, &c, g_string_new (NULL), g_string_new (NULL) };
+  g_autoptr (XmFramer) f = xm_framer_new (&events, &c);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *dir = g_dir_make_tmp ("xmitm-record-XXXXXX", &error);
+  g_autofree char *path = g_build_filename (dir, "r.jsonl", NULL);
+  GString *file = g_string_new (NULL);
+  XmRecordInfo info;
+  XmLayerInfo layer = { .layer = "tls", .leg = "server", .tls_version = "TLSv1.3",
+                        .cipher = "TLS_AES_128_GCM_SHA256", .sni = "example.net",
+                        .cert_subject = "CN=example.net", .cert_issuer = "CN=CA",
+                        .cert_sha256 = "AB:CD", .verified = "example.net", .ms = 2.5 };
+  XmEvent open = { .kind = XM_EVENT_CONN_OPEN, .dir = XM_DIR_NONE,
+                   .text = "client [::1]:4000",
+                   .addr = { "[::1]:4000", "example.net:5222" } };
+  XmEvent lev = { .kind = XM_EVENT_LAYER, .dir = XM_DIR_NONE, .layer = &layer,
+                  .text = "TLS with the server up" };
+  XmEvent close = { .kind = XM_EVENT_CONN_CLOSE, .dir = XM_DIR_NONE,
+                    .text = "both sides closed", .bytes = { 1234, 5678 } };
+
+  g_assert_no_error (error);
+  xm_printer_options_init (&c.popts);
+  xm_framer_set_max_stanza (f, 200);
+  take (&c, &open);
+  take (&c, &lev);
+  for (guint i = 0; i < G_N_ELEMENTS (c2s); i++)
+    xm_framer_feed (f, (const guint8 *) c2s[i], strlen (c2s[i]));
+  take (&c, &close);
+
+  xm_record_format_header ("test", secrets, T0, file);
+  g_string_append (file, c.json->str);
+  g_assert_true (g_file_set_contents (path, file->str, file->len, &error));
+  g_assert_true (xm_record_read (path, &k.sink, &info, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (info.format_version, ==, 1);
+  g_assert_cmpint (info.secrets, ==, secrets);
+  g_assert_cmpstr (info.source, ==, "test");
+  g_assert_false (info.truncated);
+  g_assert_cmpuint (info.bad_lines, ==, 0);
+
+  /* The same events: as JSON (written again with secrets: what was
+   * redacted stays redacted) and as printed text. */
+  if (secrets)
+    g_assert_cmpstr (k.json->str, ==, c.json->str);
+  g_assert_cmpstr (k.text->str, ==, c.text->str);
+  g_assert_nonnull (strstr (c.text->str, "stanza too large to decode, 273 bytes"));
+  g_assert_nonnull (strstr (c.text->str, "Wherefore &lt;art&gt; thou"));
+  g_assert_nonnull (strstr (c.text->str, "decoded: SASL PLAIN auth"));
+  if (!secrets)
+    {
+      g_assert_null (strstr (c.json->str, "AGp1bGlldAByMG0zMG15cjBtMzA="));
+      g_assert_null (strstr (c.json->str, "r0m30myr0m30"));
+      g_assert_nonnull (strstr (c.json->str, "\"redacted\":28"));
+    }
+  else
+    g_assert_nonnull (strstr (c.json->str, "AGp1bGlldAByMG0zMG15cjBtMzA="));
+
+  xm_record_info_clear (&info);
+  g_unlink (path);
+  g_rmdir (dir);
+  g_string_free (file, TRUE);
+  g_string_free (c.json, TRUE);
+  g_string_free (c.text, TRUE);
+  g_string_free (k.json, TRUE);
+  g_string_free (k.text, TRUE);
+  xm_sasl_free (c.sasl);
+}
+
+static void
+test_round_trip_secrets (void)
+{
+  round_trip (TRUE);
+}
+
+static void
+test_round_trip_redacted (void)
+{
+  round_trip (FALSE);
+}
+
+static void
+test_sniff (void)
+{
+  const char *rec = "{\"format\":\"xmitm-recording\",\"format_version\":1}\n";
+
+  g_assert_true (xm_record_sniff ((const guint8 *) rec, strlen (rec)));
+  g_assert_false (xm_record_sniff ((const guint8 *) "{\"a\":1}", 7));
+  g_assert_false (xm_record_sniff ((const guint8 *) "", 0));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/record/redact", test_redact);
+  g_test_add_func ("/record/round-trip/secrets", test_round_trip_secrets);
+  g_test_add_func ("/record/round-trip/redacted", test_round_trip_redacted);
+  g_test_add_func ("/record/sniff", test_sniff);
+  return g_test_run ();
+}
