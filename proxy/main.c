@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <glib-unix.h>
 
 #include "certs.h"
@@ -253,6 +255,35 @@ cmd_ca (int argc, char **argv)
   return fflush (stdout) == 0 ? 0 : 1;
 }
 
+/* --mark and --keep-source need CAP_NET_ADMIN: find out now, not at the
+ * first connection. */
+static gboolean
+check_privileges (const XmProxyConfig *cfg)
+{
+  int fd = socket (AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  gboolean ok = TRUE;
+
+  if (fd < 0)
+    return TRUE;
+  if (cfg->use_mark && setsockopt (fd, SOL_SOCKET, SO_MARK, &cfg->mark,
+                                   sizeof cfg->mark) != 0)
+    {
+      g_printerr ("xmitm: --mark %s\n", errno == EPERM ? XM_NEED_CAP_NET_ADMIN
+                                                      : g_strerror (errno));
+      ok = FALSE;
+    }
+  else if (cfg->keep_source
+           && setsockopt (fd, SOL_IP, IP_TRANSPARENT, &one, sizeof one) != 0)
+    {
+      g_printerr ("xmitm: --keep-source %s\n", errno == EPERM ? XM_NEED_CAP_NET_ADMIN
+                                                             : g_strerror (errno));
+      ok = FALSE;
+    }
+  close (fd);
+  return ok;
+}
+
 static int
 cmd_proxy (int argc, char **argv)
 {
@@ -262,6 +293,8 @@ cmd_proxy (int argc, char **argv)
   g_autofree char *record = NULL, *pcap_out = NULL;
   gboolean upstream_insecure = FALSE, keep_cb = FALSE, no_compression = FALSE;
   gboolean record_secrets = FALSE;
+  gboolean transparent = FALSE, tproxy = FALSE, keep_source = FALSE;
+  gint64 mark = -1;
   g_autofree char *max_inflate = NULL;
   gint max_inflate_ratio = 200;
   gint tls_timeout = 10;
@@ -306,6 +339,19 @@ cmd_proxy (int argc, char **argv)
       "(default 8M)", "SIZE" },
     { "max-inflate-ratio", 0, 0, G_OPTION_ARG_INT, &max_inflate_ratio,
       "Stop inflating a direction that expands more than N:1 (default 200)", "N" },
+    { "transparent", 't', 0, G_OPTION_ARG_NONE, &transparent,
+      "Serve connections that a firewall NAT rule redirected to --listen "
+      "(iptables REDIRECT/DNAT, nftables redirect/dnat): each goes to its "
+      "original destination; no --upstream (see docs/transparent.md)", NULL },
+    { "tproxy", 0, 0, G_OPTION_ARG_NONE, &tproxy,
+      "Transparent mode with TPROXY rules instead of NAT (needs CAP_NET_ADMIN)",
+      NULL },
+    { "keep-source", 0, 0, G_OPTION_ARG_NONE, &keep_source,
+      "With --tproxy: connect to the server from the client's own address "
+      "(needs CAP_NET_ADMIN and a route for the replies)", NULL },
+    { "mark", 0, 0, G_OPTION_ARG_INT64, &mark,
+      "Set SO_MARK N on upstream connections, so a firewall rule can leave "
+      "them alone (needs CAP_NET_ADMIN)", "N" },
     { "record", 'w', 0, G_OPTION_ARG_FILENAME, &record,
       "Record every event of every connection to FILE (JSON Lines, mode 0600; "
       "see docs/recording.md); show it with xmitm show FILE", "FILE" },
@@ -348,6 +394,9 @@ cmd_proxy (int argc, char **argv)
     "      STARTTLS and direct-TLS clients on one port; trust `xmitm ca export`\n"
     "  xmitm proxy -u localhost:5222 -l 127.0.0.1:5223 --record session.jsonl -q\n"
     "      record silently; later: xmitm show session.jsonl\n"
+    "  xmitm proxy --transparent --listen 0.0.0.0:15222 --mark 7\n"
+    "      with iptables -t nat -A OUTPUT -p tcp --dport 5222 -m mark ! --mark 7\n"
+    "      -j REDIRECT --to-ports 15222 (more rules: docs/transparent.md)\n"
     "\n"
     "\n", xm_filter_help (),
     "Filters choose what is printed; --record and --pcap keep every event.\n"
@@ -366,12 +415,29 @@ cmd_proxy (int argc, char **argv)
       goto out;
     }
   rc = EXIT_USAGE;
-  if (upstream == NULL)
+  transparent = transparent || tproxy;
+  if (transparent && (upstream || upstream_tls))
+    {
+      usage_error ("--transparent connects each client to its original "
+                   "destination: leave out --upstream and --upstream-tls");
+      goto out;
+    }
+  if (keep_source && !tproxy)
+    {
+      usage_error ("--keep-source goes with --tproxy");
+      goto out;
+    }
+  if (mark != -1 && (mark < 0 || mark > G_MAXUINT32))
+    {
+      usage_error ("--mark must be between 0 and 4294967295");
+      goto out;
+    }
+  if (upstream == NULL && !transparent)
     {
       usage_error ("--upstream HOST:PORT is required (see xmitm proxy --help)");
       goto out;
     }
-  if (!xm_parse_hostport (upstream, &uhost, &cfg.upstream_port, &error))
+  if (upstream && !xm_parse_hostport (upstream, &uhost, &cfg.upstream_port, &error))
     {
       usage_error ("bad --upstream: %s", error->message);
       goto out;
@@ -436,6 +502,13 @@ cmd_proxy (int argc, char **argv)
         }
       g_ptr_array_add (sinks, pw);
     }
+  cfg.transparent = transparent;
+  cfg.tproxy = tproxy;
+  cfg.keep_source = keep_source;
+  cfg.use_mark = mark != -1;
+  cfg.mark = (guint32) mark;
+  if (!check_privileges (&cfg))
+    goto out;
   cfg.max_inflate_ratio = max_inflate_ratio;
   cfg.keep_channel_binding = keep_cb;
   cfg.no_compression = no_compression;
@@ -465,11 +538,17 @@ cmd_proxy (int argc, char **argv)
   r.proxy = xm_proxy_new (&cfg, &error);
   if (r.proxy == NULL)
     {
-      rc = usage_error ("%s (see --listen)", error->message);
+      if (g_error_matches (error, XM_NET_ERROR, XM_NET_ERROR_PRIVILEGE))
+        g_printerr ("xmitm: %s\n", error->message);
+      else
+        rc = usage_error ("%s (see --listen)", error->message);
       goto out;
     }
   g_printerr ("xmitm: listening on %s, relaying to %s%s%s\n",
-              listen ? listen : "127.0.0.1:5222", upstream,
+              listen ? listen : "127.0.0.1:5222",
+              upstream ? upstream
+                       : tproxy ? "each connection's original destination (TPROXY)"
+                       : "each connection's original destination (NAT redirect)",
               record ? ", recording to " : "", record ? record : "");
 
   r.loop = g_main_loop_new (NULL, FALSE);

@@ -115,8 +115,133 @@ xm_socket_setup (int fd)
   setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+void
+xm_sockaddr_host_port (const struct sockaddr *sa, char **host, guint16 *port)
+{
+  char buf[INET6_ADDRSTRLEN] = "";
+
+  if (sa->sa_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+      inet_ntop (AF_INET6, &in6->sin6_addr, buf, sizeof buf);
+      *port = ntohs (in6->sin6_port);
+    }
+  else
+    {
+      const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+      inet_ntop (AF_INET, &in->sin_addr, buf, sizeof buf);
+      *port = ntohs (in->sin_port);
+    }
+  *host = g_strdup (buf);
+}
+
+/* IPv4 address and port of sa, unmapping ::ffff:a.b.c.d. */
+static gboolean
+as_v4 (const struct sockaddr *sa, guint32 *addr, guint16 *port)
+{
+  if (sa->sa_family == AF_INET)
+    {
+      const struct sockaddr_in *in = (const struct sockaddr_in *) sa;
+      *addr = in->sin_addr.s_addr;
+      *port = in->sin_port;
+      return TRUE;
+    }
+  if (sa->sa_family == AF_INET6
+      && IN6_IS_ADDR_V4MAPPED (&((const struct sockaddr_in6 *) sa)->sin6_addr))
+    {
+      const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) sa;
+      memcpy (addr, in6->sin6_addr.s6_addr + 12, 4);
+      *port = in6->sin6_port;
+      return TRUE;
+    }
+  return FALSE;
+}
+
+gboolean
+xm_sockaddr_equal (const struct sockaddr *a, const struct sockaddr *b)
+{
+  guint32 a4, b4;
+  guint16 ap, bp;
+
+  if (as_v4 (a, &a4, &ap) && as_v4 (b, &b4, &bp))
+    return a4 == b4 && ap == bp;
+  if (a->sa_family == AF_INET6 && b->sa_family == AF_INET6)
+    {
+      const struct sockaddr_in6 *x = (const struct sockaddr_in6 *) a;
+      const struct sockaddr_in6 *y = (const struct sockaddr_in6 *) b;
+      return x->sin6_port == y->sin6_port
+             && memcmp (&x->sin6_addr, &y->sin6_addr, sizeof x->sin6_addr) == 0;
+    }
+  return FALSE;
+}
+
+/* From <linux/netfilter_ipv4.h> and <linux/netfilter_ipv6/ip6_tables.h>,
+ * which do not mix with the libc headers. */
+#ifndef SO_ORIGINAL_DST
+#define SO_ORIGINAL_DST 80
+#endif
+#ifndef IP6T_SO_ORIGINAL_DST
+#define IP6T_SO_ORIGINAL_DST 80
+#endif
+
+gboolean
+xm_original_destination (int fd, gboolean tproxy, struct sockaddr_storage *dest,
+                         GError **error)
+{
+  struct sockaddr_storage local;
+  socklen_t len = sizeof local;
+  int err = 0;
+
+  if (getsockname (fd, (struct sockaddr *) &local, &len) != 0)
+    {
+      g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_NOT_REDIRECTED,
+                   "cannot read the connection's local address: %s", g_strerror (errno));
+      return FALSE;
+    }
+  if (tproxy)
+    {
+      /* TPROXY delivers the connection with its destination intact. */
+      *dest = local;
+      return TRUE;
+    }
+  len = sizeof *dest;
+  memset (dest, 0, sizeof *dest);
+  if (local.ss_family == AF_INET6
+      && !IN6_IS_ADDR_V4MAPPED (&((struct sockaddr_in6 *) &local)->sin6_addr))
+    {
+      if (getsockopt (fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, dest, &len) != 0)
+        {
+          err = errno;
+          goto none;
+        }
+    }
+  else
+    {
+      struct sockaddr_in *in = (struct sockaddr_in *) dest;
+      len = sizeof *in;
+      if (getsockopt (fd, SOL_IP, SO_ORIGINAL_DST, in, &len) != 0)
+        {
+          err = errno;
+          goto none;
+        }
+    }
+  /* A conntrack entry without NAT gives back the address it came to. */
+  if (xm_sockaddr_equal ((struct sockaddr *) dest, (struct sockaddr *) &local))
+    goto none;
+  return TRUE;
+
+none:
+  g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_NOT_REDIRECTED,
+               "not redirected: the connection came straight to xmitm's "
+               "listener, so it has no original destination (--transparent "
+               "serves connections that a NAT rule redirected%s%s)",
+               err && err != ENOENT ? "; " : "",
+               err && err != ENOENT ? g_strerror (err) : "");
+  return FALSE;
+}
+
 int
-xm_listen (const char *host, guint16 port, GError **error)
+xm_listen (const char *host, guint16 port, gboolean ip_transparent, GError **error)
 {
   struct addrinfo hints = { 0 }, *res = NULL;
   char service[8];
@@ -147,6 +272,23 @@ xm_listen (const char *host, guint16 port, GError **error)
       setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
       if (ai->ai_family == AF_INET6)
         setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+      if (ip_transparent
+          && setsockopt (fd, ai->ai_family == AF_INET6 ? SOL_IPV6 : SOL_IP,
+                         ai->ai_family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT,
+                         &one, sizeof one) != 0)
+        {
+          saved = errno;
+          close (fd);
+          fd = -1;
+          if (saved == EPERM)
+            {
+              freeaddrinfo (res);
+              g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_PRIVILEGE,
+                           "--tproxy " XM_NEED_CAP_NET_ADMIN);
+              return -1;
+            }
+          continue;
+        }
       if (bind (fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen (fd, 1024) == 0)
         break;
       saved = errno;

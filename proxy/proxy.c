@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/in.h>
 
 #include "proxy.h"
 #include "net.h"
@@ -19,6 +21,8 @@ struct _XmProxy {
   guint pause_timer;
   gboolean fd_warned;
   GHashTable *sessions; /* XmSession* set */
+  GHashTable *own;      /* "ip:port" of upstream sockets -> count */
+  struct sockaddr_storage listen_addr;
   guint next_id;
   gboolean flush_pending; /* sinks hold events of this round */
 };
@@ -69,6 +73,84 @@ xm_proxy_session_closed (XmProxy *proxy, XmSession *session)
   g_hash_table_remove (proxy->sessions, session);
 }
 
+void
+xm_proxy_own_endpoint (XmProxy *proxy, const char *endpoint, gboolean add)
+{
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (proxy->own, endpoint));
+
+  if (add)
+    g_hash_table_insert (proxy->own, g_strdup (endpoint), GUINT_TO_POINTER (n + 1));
+  else if (n > 1)
+    g_hash_table_insert (proxy->own, g_strdup (endpoint), GUINT_TO_POINTER (n - 1));
+  else
+    g_hash_table_remove (proxy->own, endpoint);
+}
+
+/* One line for a connection refused before it became a session. */
+static void
+refuse (XmProxy *proxy, int fd, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+
+static void
+refuse (XmProxy *proxy, int fd, const char *fmt, ...)
+{
+  g_autofree char *text = NULL;
+  XmEvent ev = { .kind = XM_EVENT_NOTE, .dir = XM_DIR_NONE, .level = XM_NOTE_ERROR,
+                 .conn = ++proxy->next_id, .time_us = g_get_real_time () };
+  va_list ap;
+
+  va_start (ap, fmt);
+  text = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  ev.text = text;
+  close (fd);
+  xm_proxy_emit (proxy, &ev);
+}
+
+/* Transparent mode: starts the session towards where the client was going,
+ * or refuses the connection with one line. */
+static void
+accept_transparent (XmProxy *proxy, int fd, const struct sockaddr *peer)
+{
+  g_autofree char *from = xm_sockaddr_to_string (peer);
+  g_autofree char *to = NULL;
+  g_autoptr (GError) error = NULL;
+  struct sockaddr_storage dest;
+  XmSession *s;
+
+  if (g_hash_table_contains (proxy->own, from))
+    {
+      refuse (proxy, fd, "refused a connection from %s: redirect loop, it is "
+              "xmitm's own upstream connection redirected back to xmitm; "
+              "exclude xmitm's traffic from the rule (--mark N with '-m mark ! "
+              "--mark N', or run xmitm as its own user with '-m owner ! "
+              "--uid-owner USER')", from);
+      return;
+    }
+  if (!xm_original_destination (fd, proxy->config.tproxy, &dest, &error))
+    {
+      refuse (proxy, fd, "refused a connection from %s: %s", from, error->message);
+      return;
+    }
+  to = xm_sockaddr_to_string ((struct sockaddr *) &dest);
+  if (xm_sockaddr_equal ((struct sockaddr *) &dest,
+                         (struct sockaddr *) &proxy->listen_addr)
+      || (proxy->config.tproxy
+          && ((struct sockaddr_in *) &dest)->sin_port
+             == ((struct sockaddr_in *) &proxy->listen_addr)->sin_port))
+    {
+      refuse (proxy, fd, "refused a connection from %s to %s: %s", from, to,
+              proxy->config.tproxy
+                ? "not redirected: it came straight to xmitm's listener "
+                  "(--tproxy serves connections a TPROXY rule diverted)"
+                : "redirect loop: its original destination is xmitm's own "
+                  "listener");
+      return;
+    }
+  s = xm_session_start (proxy, ++proxy->next_id, fd, peer, (struct sockaddr *) &dest,
+                        proxy->config.tproxy ? "TPROXY" : "NAT redirect");
+  g_hash_table_add (proxy->sessions, s);
+}
+
 static gboolean
 resume_accept (gpointer data)
 {
@@ -107,8 +189,13 @@ on_accept (XmWatch *watch, guint32 revents, gpointer data)
             }
           return;
         }
+      if (proxy->config.transparent)
+        {
+          accept_transparent (proxy, fd, (struct sockaddr *) &ss);
+          continue;
+        }
       XmSession *s = xm_session_start (proxy, ++proxy->next_id, fd,
-                                       (struct sockaddr *) &ss);
+                                       (struct sockaddr *) &ss, NULL, NULL);
       g_hash_table_add (proxy->sessions, s);
     }
 }
@@ -117,13 +204,16 @@ XmProxy *
 xm_proxy_new (const XmProxyConfig *config, GError **error)
 {
   XmProxy *proxy;
-  int fd = xm_listen (config->listen_host, config->listen_port, error);
+  int fd = xm_listen (config->listen_host, config->listen_port, config->tproxy, error);
+  socklen_t sl = sizeof proxy->listen_addr;
 
   if (fd < 0)
     return NULL;
   proxy = g_new0 (XmProxy, 1);
   proxy->config = *config;
   proxy->listen_fd = fd;
+  getsockname (fd, (struct sockaddr *) &proxy->listen_addr, &sl);
+  proxy->own = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   proxy->sessions = g_hash_table_new (NULL, NULL);
   proxy->listen_watch = xm_watch_add (fd, EPOLLIN, on_accept, proxy);
   xm_poller_set_after_dispatch (after_dispatch, proxy);
@@ -159,5 +249,6 @@ xm_proxy_free (XmProxy *proxy)
   xm_poller_set_after_dispatch (NULL, NULL);
   flush_sinks (proxy);
   g_hash_table_unref (proxy->sessions);
+  g_hash_table_unref (proxy->own);
   g_free (proxy);
 }

@@ -24,6 +24,12 @@ typedef struct {
   gsize max_inflate;             /* inflated bytes without a complete stanza */
   guint max_inflate_ratio;
   GPtrArray *sinks; /* XmSink*, owned by the caller */
+  /* Transparent mode: each connection goes to its original destination. */
+  gboolean transparent;          /* NAT redirect (SO_ORIGINAL_DST) ... */
+  gboolean tproxy;               /* ... or TPROXY (implies transparent) */
+  gboolean keep_source;          /* TPROXY: connect from the client's address */
+  gboolean use_mark;
+  guint32 mark;                  /* SO_MARK of upstream sockets */
 } XmProxyConfig;
 
 typedef struct _XmProxy XmProxy;
@@ -37,5 +43,8 @@ void xm_proxy_free (XmProxy *proxy);
 /* For sessions. */
 const XmProxyConfig *xm_proxy_config (XmProxy *proxy);
 void xm_proxy_emit (XmProxy *proxy, const XmEvent *event);
+/* The local address ("ip:port") of an upstream socket, added or removed: a
+ * client connecting from it is xmitm itself, redirected back (a loop). */
+void xm_proxy_own_endpoint (XmProxy *proxy, const char *endpoint, gboolean add);
 
 G_END_DECLS

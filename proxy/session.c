@@ -83,6 +83,11 @@ struct _XmSession {
 
   char *client_name;
   char *upstream_name;
+  char *dest_host;          /* where to connect: the configured upstream, or */
+  guint16 dest_port;        /* the original destination (transparent mode) */
+  gboolean transparent;
+  struct sockaddr_storage client_addr;
+  char *own_endpoint;       /* local address of the upstream socket */
   gint64 now;
 
   /* TLS interception (RFC 6120 §5, XEP-0368). */
@@ -163,6 +168,8 @@ session_unref (XmSession *s)
   g_clear_object (&s->cancel);
   g_free (s->client_name);
   g_free (s->upstream_name);
+  g_free (s->dest_host);
+  g_free (s->own_endpoint);
   g_free (s->last_connect_error);
   g_free (s->client_to);
   g_free (s->client_ns);
@@ -235,6 +242,14 @@ cert_sha256 (X509 *cert)
 
 /* ---- closing ---- */
 
+static void
+forget_own_endpoint (XmSession *s)
+{
+  if (s->own_endpoint)
+    xm_proxy_own_endpoint (s->proxy, s->own_endpoint, FALSE);
+  g_clear_pointer (&s->own_endpoint, g_free);
+}
+
 static gboolean
 free_later (gpointer data)
 {
@@ -277,6 +292,7 @@ close_session (XmSession *s, const char *reason, gboolean abort)
   g_clear_handle_id (&s->tls_timer, g_source_remove);
   close_leg (&s->leg[CLIENT], abort);
   close_leg (&s->leg[SERVER], abort);
+  forget_own_endpoint (s);
 
   ev.text = reason;
   ev.bytes[XM_DIR_C2S] = s->flow[XM_DIR_C2S].bytes;
@@ -657,7 +673,7 @@ apply_starttls (XmSession *s, const guint8 *rest, gsize rest_len)
 
   s->pending_switch = SWITCH_NONE;
   g_free (s->tls_name);
-  s->tls_name = g_strdup (s->client_to ? s->client_to : xm_proxy_config (s->proxy)->upstream_host);
+  s->tls_name = g_strdup (s->client_to ? s->client_to : s->dest_host);
   simple_layer (s, XM_DIR_S2C, "starttls", "STARTTLS: the server sent <proceed/>; xmitm now runs "
                         "TLS with the server, then with the client");
   start_tls_timer (s);
@@ -1310,8 +1326,7 @@ read_leg (Leg *leg)
   else
     {
       if (leg->side == CLIENT && !s->connected && s->upstream_name == NULL)
-        start_connect (s, xm_proxy_config (s->proxy)->upstream_host,
-                       xm_proxy_config (s->proxy)->upstream_port);
+        start_connect (s, s->dest_host, s->dest_port);
       deliver (leg, scratch, n);
     }
 }
@@ -1339,14 +1354,14 @@ start_direct_tls (XmSession *s, const guint8 *data, gsize len)
     }
   g_free (s->tls_name);
   s->tls_name = g_strdup (xm_tls_client_sni (c->tls) ? xm_tls_client_sni (c->tls)
-                          : cfg->upstream_tls_host ? cfg->upstream_tls_host
-                          : cfg->upstream_host);
+                          : cfg->upstream_tls_host && !s->transparent
+                          ? cfg->upstream_tls_host : s->dest_host);
   if (s->upstream_name == NULL)
     {
-      if (cfg->upstream_tls_host)
+      if (cfg->upstream_tls_host && !s->transparent)
         start_connect (s, cfg->upstream_tls_host, cfg->upstream_tls_port);
       else
-        start_connect (s, cfg->upstream_host, cfg->upstream_port);
+        start_connect (s, s->dest_host, s->dest_port);
     }
   else if (s->connected && s->leg[SERVER].tls == NULL)
     {
@@ -1412,6 +1427,69 @@ on_connect_timeout (gpointer data)
 
 static void on_leg_event (XmWatch *watch, guint32 revents, gpointer user_data);
 
+/* --mark, and --keep-source (TPROXY): the upstream socket leaves from the
+ * client's address. FALSE (with last_connect_error) if that fails. */
+static gboolean
+upstream_socket_options (XmSession *s, int fd, int family)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+
+  if (cfg->use_mark && setsockopt (fd, SOL_SOCKET, SO_MARK, &cfg->mark,
+                                   sizeof cfg->mark) < 0)
+    {
+      g_free (s->last_connect_error);
+      s->last_connect_error = g_strdup_printf ("cannot set --mark: %s", g_strerror (errno));
+      return FALSE;
+    }
+  if (cfg->keep_source && s->transparent)
+    {
+      struct sockaddr_storage src = s->client_addr;
+      int one = 1;
+      socklen_t len = family == AF_INET6 ? sizeof (struct sockaddr_in6)
+                                         : sizeof (struct sockaddr_in);
+
+      if (src.ss_family != family)
+        {
+          g_free (s->last_connect_error);
+          s->last_connect_error = g_strdup ("--keep-source: the client and the "
+                                            "destination are of different IP versions");
+          return FALSE;
+        }
+      /* Port 0: the client's own port may still be in use towards us. */
+      if (family == AF_INET6)
+        ((struct sockaddr_in6 *) &src)->sin6_port = 0;
+      else
+        ((struct sockaddr_in *) &src)->sin_port = 0;
+      if (setsockopt (fd, family == AF_INET6 ? SOL_IPV6 : SOL_IP,
+                      family == AF_INET6 ? IPV6_TRANSPARENT : IP_TRANSPARENT,
+                      &one, sizeof one) < 0
+          || bind (fd, (struct sockaddr *) &src, len) < 0)
+        {
+          g_free (s->last_connect_error);
+          s->last_connect_error = g_strdup_printf ("--keep-source: cannot use the "
+                                                   "client's address %s: %s",
+                                                   s->client_name, g_strerror (errno));
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* The proxy refuses connections from this endpoint: they would be xmitm's
+ * own upstream connection redirected back to it. */
+static void
+remember_own_endpoint (XmSession *s, int fd)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+
+  if (getsockname (fd, (struct sockaddr *) &ss, &sl) != 0)
+    return;
+  forget_own_endpoint (s);
+  s->own_endpoint = xm_sockaddr_to_string ((struct sockaddr *) &ss);
+  xm_proxy_own_endpoint (s->proxy, s->own_endpoint, TRUE);
+}
+
 static void
 connect_next (XmSession *s)
 {
@@ -1434,6 +1512,11 @@ connect_next (XmSession *s)
           continue;
         }
       xm_socket_setup (fd);
+      if (!upstream_socket_options (s, fd, ss.ss_family))
+        {
+          close (fd);
+          continue;
+        }
       if (connect (fd, (struct sockaddr *) &ss, g_socket_address_get_native_size (sa)) < 0
           && errno != EINPROGRESS)
         {
@@ -1443,6 +1526,7 @@ connect_next (XmSession *s)
           continue;
         }
       u->fd = fd;
+      remember_own_endpoint (s, fd);
       u->watch = xm_watch_add (fd, EPOLLOUT, on_leg_event, u);
       s->connect_timer = g_timeout_add_seconds (
         xm_proxy_config (s->proxy)->connect_timeout_s, on_connect_timeout, s);
@@ -1583,7 +1667,8 @@ on_leg_event (XmWatch *watch, guint32 revents, gpointer user_data)
 
 XmSession *
 xm_session_start (XmProxy *proxy, guint id, int client_fd,
-                  const struct sockaddr *client_addr)
+                  const struct sockaddr *client_addr, const struct sockaddr *dest,
+                  const char *how)
 {
   const XmProxyConfig *cfg = xm_proxy_config (proxy);
   XmSession *s = g_new0 (XmSession, 1);
@@ -1595,6 +1680,9 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   s->id = id;
   s->cancel = g_cancellable_new ();
   s->client_name = xm_sockaddr_to_string (client_addr);
+  memcpy (&s->client_addr, client_addr,
+          client_addr->sa_family == AF_INET6 ? sizeof (struct sockaddr_in6)
+                                             : sizeof (struct sockaddr_in));
   s->sasl = xm_sasl_new ();
   s->rewrite_flags = (cfg->keep_channel_binding ? 0 : XM_REWRITE_STRIP_PLUS)
                      | (cfg->no_compression ? XM_REWRITE_STRIP_COMPRESSION : 0);
@@ -1608,9 +1696,21 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       s->flow[i].framer = xm_framer_new (&framer_events, &s->flow[i]);
       xm_framer_set_max_stanza (s->flow[i].framer, cfg->max_stanza);
     }
-
-  text = g_strdup_printf ("client %s", s->client_name);
-  upstream = xm_hostport_to_string (cfg->upstream_host, cfg->upstream_port);
+  if (dest)
+    {
+      s->transparent = TRUE;
+      xm_sockaddr_host_port (dest, &s->dest_host, &s->dest_port);
+      upstream = xm_sockaddr_to_string (dest);
+      text = g_strdup_printf ("client %s, original destination %s (%s)",
+                              s->client_name, upstream, how);
+    }
+  else
+    {
+      s->dest_host = g_strdup (cfg->upstream_host);
+      s->dest_port = cfg->upstream_port;
+      upstream = xm_hostport_to_string (cfg->upstream_host, cfg->upstream_port);
+      text = g_strdup_printf ("client %s", s->client_name);
+    }
   ev.text = text;
   ev.addr[0] = s->client_name;
   ev.addr[1] = upstream;
@@ -1629,8 +1729,8 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
    * first bytes; with a separate direct-TLS upstream the first bytes say
    * which upstream to use. */
-  if (cfg->upstream_tls_host == NULL)
-    start_connect (s, cfg->upstream_host, cfg->upstream_port);
+  if (cfg->upstream_tls_host == NULL || s->transparent)
+    start_connect (s, s->dest_host, s->dest_port);
   if (!s->closed)
     update_events (s);
   return s;

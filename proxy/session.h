@@ -10,9 +10,13 @@ G_BEGIN_DECLS
 
 typedef struct _XmSession XmSession;
 
-/* Takes ownership of client_fd; the session frees itself once closed. */
+/* Takes ownership of client_fd; the session frees itself once closed.
+ * dest: where a redirected connection was going (transparent mode), with
+ * how that was learnt ("NAT redirect", "TPROXY"); NULL for the configured
+ * upstream. */
 XmSession *xm_session_start (XmProxy *proxy, guint id, int client_fd,
-                             const struct sockaddr *client_addr);
+                             const struct sockaddr *client_addr,
+                             const struct sockaddr *dest, const char *how);
 /* Closes both legs now (emits the close event once). */
 void xm_session_close (XmSession *session, const char *reason);
 
