@@ -3,13 +3,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <pcap/pcap.h>
 
+#include "files.h"
 #include "pcap-write.h"
 
 #define SERVER_PORT 5222
@@ -378,25 +377,10 @@ xm_pcap_writer_open (const char *path, gboolean secrets, GError **error)
 {
   Writer *w;
   FILE *f;
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  struct stat st;
+  int fd = xm_create_private (path, error);
 
   if (fd < 0)
-    {
-      int err = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
-                   "cannot create %s: %s", path, g_strerror (err));
-      return NULL;
-    }
-  if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 0077)
-      && fchmod (fd, 0600) != 0)
-    {
-      int err = errno;
-      close (fd);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
-                   "cannot make %s private (mode 0600): %s", path, g_strerror (err));
-      return NULL;
-    }
+    return NULL;
   f = fdopen (fd, "wb");
   if (f == NULL)
     {

@@ -2,12 +2,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <json-glib/json-glib.h>
 
+#include "files.h"
 #include "record.h"
 #include "record-private.h"
 
@@ -363,27 +362,9 @@ XmSink *
 xm_recorder_open (const char *path, const char *source, gboolean secrets,
                   GError **error)
 {
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  struct stat st;
+  int fd = xm_create_private (path, error);
 
   if (fd < 0)
-    {
-      int err = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
-                   "cannot create %s: %s", path, g_strerror (err));
-      return NULL;
-    }
-  /* An existing file keeps its mode through O_TRUNC: recordings hold
-   * private conversations, so make it the owner's alone (only a regular
-   * file: not /dev/stdout or a pipe). */
-  if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 0077)
-      && fchmod (fd, 0600) != 0)
-    {
-      int err = errno;
-      close (fd);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
-                   "cannot make %s private (mode 0600): %s", path, g_strerror (err));
-      return NULL;
-    }
+    return NULL;
   return xm_recorder_new (fd, TRUE, path, source, secrets);
 }

@@ -1,0 +1,34 @@
+/* files.c: private output files (recordings, captures). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "files.h"
+
+int
+xm_create_private (const char *path, GError **error)
+{
+  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  struct stat st;
+
+  if (fd < 0)
+    {
+      int err = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot create %s: %s", path, g_strerror (err));
+      return -1;
+    }
+  if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 0077)
+      && fchmod (fd, 0600) != 0)
+    {
+      int err = errno;
+      close (fd);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot make %s private (mode 0600): %s", path, g_strerror (err));
+      return -1;
+    }
+  return fd;
+}

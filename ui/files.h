@@ -1,0 +1,14 @@
+/* files.h: files xmitm writes that hold private conversations. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Creates or truncates path for writing, mode 0600; an existing regular
+ * file is made 0600 too (O_TRUNC keeps its old mode). Returns the fd, or -1
+ * with error set. Devices and pipes (/dev/stdout, a FIFO) are left as
+ * they are. */
+int xm_create_private (const char *path, GError **error);
+
+G_END_DECLS
