@@ -319,6 +319,19 @@ xm_tcp_reasm_feed (XmTcpReasm *r, guint32 seq, guint flags,
 }
 
 void
+xm_tcp_reasm_ack (XmTcpReasm *r, guint32 ack)
+{
+  gint64 acked;
+  Chunk *c;
+
+  if (!r->started)
+    return;
+  acked = to_offset (r, ack);
+  while ((c = first_chunk (r)) && (gint64) c->off <= acked)
+    skip_to (r, c->off);
+}
+
+void
 xm_tcp_reasm_flush (XmTcpReasm *r)
 {
   Chunk *c;

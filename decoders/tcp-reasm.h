@@ -11,8 +11,9 @@
  * bytes are trimmed; where a copy differs from the bytes first seen (still
  * buffered, or among the last delivered ones) the first copy wins and a
  * problem is reported. When the stream has to move past bytes that never
- * came (xm_tcp_reasm_flush(), or the buffer cap), a GAP problem says how
- * many are missing and where, and the data after it follows.
+ * came (the peer acknowledged past them, xm_tcp_reasm_flush(), or the
+ * buffer cap), a GAP problem says how many are missing and where, and the
+ * data after it follows.
  *
  * No libpcap here: the caller parses packets. */
 #pragma once
@@ -61,6 +62,13 @@ void xm_tcp_reasm_set_max_buffer (XmTcpReasm *reasm, gsize max_bytes);
  * the same reassembler. */
 void xm_tcp_reasm_feed (XmTcpReasm *reasm, guint32 seq, guint flags,
                         const guint8 *payload, gsize len);
+
+/* The other direction acknowledged every byte before ack. A hole that ends
+ * below it, with data buffered after it, will not be filled: the receiver
+ * got those bytes and the capture missed them. The stream moves past it now
+ * (a GAP) instead of waiting for a flush or the cap. Ignored before the
+ * first segment. */
+void xm_tcp_reasm_ack (XmTcpReasm *reasm, guint32 ack);
 
 /* The stream goes no further (RST, the connection closed, end of capture):
  * moves past whatever is missing, reporting each gap, delivers everything

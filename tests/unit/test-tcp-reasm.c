@@ -388,6 +388,43 @@ test_buffer_cap (void)
   collect_clear (&k);
 }
 
+/* The peer acknowledged past a hole: the capture lost those bytes. */
+static void
+test_ack_past_hole (void)
+{
+  g_autofree char *s = make_stream (3000);
+  g_autoptr (XmTcpReasm) r = NULL;
+  Collect k;
+  guint32 isn = 0xFFFFFF00u;
+
+  collect_init (&k);
+  r = xm_tcp_reasm_new (&events, &k);
+  xm_tcp_reasm_ack (r, 5);
+  xm_tcp_reasm_feed (r, isn, XM_TCP_SYN, NULL, 0);
+  seg (r, isn, s, 0, 1000, 0);
+  seg (r, isn, s, 1500, 2000, 0);
+  seg (r, isn, s, 2500, 3000, 0);
+  /* Acks that do not reach past the hole change nothing. */
+  xm_tcp_reasm_ack (r, isn + 1 + 1000);
+  xm_tcp_reasm_ack (r, isn + 1 + 1499);
+  g_assert_cmpuint (k.problems->len, ==, 0);
+  g_assert_cmpuint (k.data->len, ==, 1000);
+  /* Past the first hole, into the second. */
+  xm_tcp_reasm_ack (r, isn + 1 + 2100);
+  g_assert_cmpuint (k.problems->len, ==, 1);
+  g_assert_cmpuint (problem (&k, 0)->offset, ==, 1000);
+  g_assert_cmpuint (problem (&k, 0)->len, ==, 500);
+  g_assert_cmpuint (k.data->len, ==, 1500);
+  /* Past everything. */
+  xm_tcp_reasm_ack (r, isn + 1 + 3000);
+  g_assert_cmpuint (k.problems->len, ==, 2);
+  g_assert_cmpuint (problem (&k, 1)->offset, ==, 2000);
+  g_assert_cmpuint (problem (&k, 1)->len, ==, 500);
+  g_assert_cmpstr (k.data->str + 1500, ==, s + 2500);
+  g_assert_cmpuint (xm_tcp_reasm_buffered (r), ==, 0);
+  collect_clear (&k);
+}
+
 /* The payload of a RST and a keepalive probe are not stream data. */
 static void
 test_rst_and_keepalive (void)
@@ -421,6 +458,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tcp-reasm/long-stream", test_long_stream);
   g_test_add_func ("/tcp-reasm/mid-connection", test_mid_connection);
   g_test_add_func ("/tcp-reasm/buffer-cap", test_buffer_cap);
+  g_test_add_func ("/tcp-reasm/ack-past-hole", test_ack_past_hole);
   g_test_add_func ("/tcp-reasm/rst-and-keepalive", test_rst_and_keepalive);
   return g_test_run ();
 }
