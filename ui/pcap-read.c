@@ -1209,6 +1209,17 @@ xm_capture_sniff (const guint8 *head, gsize len)
   return FALSE;
 }
 
+/* Microseconds since the epoch; a pcapng can hold times that do not fit. */
+static gint64
+packet_time (const struct pcap_pkthdr *h)
+{
+  const gint64 max_s = G_MAXINT64 / G_USEC_PER_SEC - 10000;
+  gint64 s = CLAMP ((gint64) h->ts.tv_sec, -max_s, max_s);
+  gint64 us = CLAMP ((gint64) h->ts.tv_usec, 0, (gint64) G_MAXUINT32);
+
+  return s * G_USEC_PER_SEC + us;
+}
+
 static void
 reader_finish (Reader *rd)
 {
@@ -1287,7 +1298,7 @@ xm_capture_read (const char *path, XmSink *sink, GError **error)
   while ((rc = pcap_next_ex (pc, &h, &data)) == 1)
     {
       rd.packet_no++;
-      rd.now = (gint64) h->ts.tv_sec * G_USEC_PER_SEC + h->ts.tv_usec;
+      rd.now = packet_time (h);
       packet (&rd, h, data);
     }
   if (rc == PCAP_ERROR)

@@ -1399,9 +1399,10 @@ put32le_pad (GByteArray *b, const guint8 *data, gsize len)
   g_byte_array_append (b, zero, (4 - len % 4) % 4);
 }
 
-/* A minimal pcapng by hand: section header, interface, enhanced packets. */
+/* A minimal pcapng by hand: section header, interface, enhanced packets,
+ * at frame_time(), or all at time when it is not 0. */
 static char *
-write_pcapng (Cap *cap, const char *name)
+write_pcapng (Cap *cap, const char *name, guint64 time)
 {
   g_autoptr (GByteArray) f = g_byte_array_new ();
   char *path = tmp_path (name);
@@ -1425,7 +1426,7 @@ write_pcapng (Cap *cap, const char *name)
     {
       gsize len;
       const guint8 *data = g_bytes_get_data (g_ptr_array_index (cap->frames, i), &len);
-      guint64 t = frame_time (i);
+      guint64 t = time ? time : (guint64) frame_time (i);
       guint32 total = 32 + ((len + 3) & ~(gsize) 3);
 
       put32le (f, 6);
@@ -1475,7 +1476,7 @@ test_pcapng (void)
   check_exchange (k, 1);
   xm_sink_free (&k->sink);
 
-  ng = write_pcapng (cap, "handmade.pcapng");
+  ng = write_pcapng (cap, "handmade.pcapng", 0);
   k = read_capture (ng);
   got = signature_with_times (k);
   g_assert_cmpstr (got, ==, want);
@@ -1488,6 +1489,18 @@ test_pcapng (void)
     k = read_capture (nano);
     got_ns = signature_with_times (k);
     g_assert_cmpstr (got_ns, ==, want);
+    xm_sink_free (&k->sink);
+  }
+
+  /* Times beyond what microseconds since the epoch hold in 64 bits. */
+  {
+    g_autofree char *far = write_pcapng (cap, "far.pcapng", G_MAXUINT64 - 5);
+
+    k = read_capture (far);
+    check_exchange (k, 1);
+    g_assert_cmpint (rec (k, 0)->time_us, >, T0);
+    for (guint i = 1; i < k->recs->len; i++)
+      g_assert_cmpint (rec (k, i)->time_us, ==, rec (k, 0)->time_us);
     xm_sink_free (&k->sink);
   }
 
