@@ -15,6 +15,7 @@
 #include "certs.h"
 #include "filter.h"
 #include "net.h"
+#include "pcap-read.h"
 #include "pcap-write.h"
 #include "printer.h"
 #include "proxy.h"
@@ -603,6 +604,8 @@ read_events (const char *path, XmSink *sink, XmRecordInfo *info, GError **error)
                    "%s is empty: not an xmitm recording or a packet capture", path);
       return FALSE;
     }
+  if (xm_capture_sniff (head, n))
+    return xm_capture_read (path, sink, error);
   return xm_record_read (path, sink, info, print_read_warning, (gpointer) path, error);
 }
 

@@ -422,7 +422,7 @@ class RecordingTest(unittest.TestCase):
         rec = self.path("c.jsonl")
         cap = self.path("c.pcap")
         tcpdump = subprocess.Popen(
-            ["tcpdump", "-i", "lo", "-U", "-w", cap, "-s", "0",
+            ["tcpdump", "-Z", "root", "--immediate-mode", "-i", "lo", "-U", "-w", cap, "-s", "0",
              "tcp port %d" % self.plain.port],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.addCleanup(lambda: tcpdump.poll() is None and tcpdump.kill())
@@ -434,11 +434,12 @@ class RecordingTest(unittest.TestCase):
         self.stop_ok(x)
         time.sleep(0.5)
         tcpdump.send_signal(signal.SIGINT)
-        tcpdump.wait(10)
+        _, err = tcpdump.communicate(timeout=10)
 
         def stanzas(path):
             r = run_xmitm("show", "--json", path)
             self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stderr, b"")
             evs = [json.loads(line) for line in r.stdout.decode().splitlines()[1:]]
             per = {}
             for e in evs:
@@ -447,6 +448,7 @@ class RecordingTest(unittest.TestCase):
             return per
 
         # The capture is of xmitm's upstream side: the same bytes.
+        self.assertGreater(os.path.getsize(cap), 1000, err)
         self.assertEqual(stanzas(cap), stanzas(rec))
         r = run_xmitm("show", "--color=never", cap)
         self.assertIn("<body>recorded &lt;&amp;&gt; \u2603 message</body>",
