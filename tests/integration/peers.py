@@ -40,11 +40,13 @@ def free_port(host=LOOPBACK):
         return s.getsockname()[1]
 
 
-def _listening_ports():
-    """Local TCP ports in LISTEN state, read from /proc (None if unreadable)."""
+def _listening_ports(pid=None):
+    """Local TCP ports in LISTEN state, read from /proc (None if unreadable);
+    with pid, those of that process's network namespace."""
     ports = set()
     found = False
-    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+    base = "/proc/%d/net" % pid if pid else "/proc/net"
+    for name in (base + "/tcp", base + "/tcp6"):
         try:
             with open(name) as f:
                 next(f)
@@ -58,14 +60,25 @@ def _listening_ports():
     return ports if found else None
 
 
+def _in_netns(pid, netns):
+    """True once process pid is in the named network namespace."""
+    try:
+        return (os.stat("/proc/%d/ns/net" % pid).st_ino
+                == os.stat(os.path.join("/run/netns", netns)).st_ino)
+    except OSError:
+        return False
+
+
 def wait_listening(port, proc=None, timeout=20.0, host=LOOPBACK, probe=False,
-                   describe=lambda: ""):
+                   describe=lambda: "", netns=None):
     """Wait until something listens on host:port.
 
     By default the check reads /proc/net/tcp, so it opens no connection
     (a probe connection would show up in xmitm's output and in the taps).
     probe=True (or no /proc) connects instead.  Raises RuntimeError on
     timeout, or as soon as proc exits, with describe() in the message.
+    netns: proc was started with `ip netns exec NETNS`; the port is looked
+    for in that namespace (in /proc/PID/net/tcp, once proc is in it).
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -74,7 +87,11 @@ def wait_listening(port, proc=None, timeout=20.0, host=LOOPBACK, probe=False,
                                "listening on %s:%d\n%s"
                                % (proc.args, proc.returncode, host, port,
                                   describe()))
-        ports = None if probe else _listening_ports()
+        if netns is not None:
+            ports = (_listening_ports(proc.pid)
+                     if _in_netns(proc.pid, netns) else set())
+        else:
+            ports = None if probe else _listening_ports()
         if ports is None:
             try:
                 with socket.create_connection((host, port), timeout=1):
@@ -118,6 +135,10 @@ class Prosody:
     tls_required=True sets c2s_require_encryption (STARTTLS mandatory);
     direct_tls_port=True picks a free port (or pass an int) for XEP-0368
     direct TLS, exposed as .direct_tls_port.
+
+    interfaces: the addresses it listens on (default 127.0.0.1 only);
+    netns: the name of a network namespace to run it in (`ip netns exec`;
+    give port explicitly then).
     """
 
     MODULES = ["roster", "saslauth", "tls", "disco", "ping", "posix",
@@ -125,8 +146,11 @@ class Prosody:
 
     def __init__(self, users=None, group=None, domain="localhost",
                  tls_required=False, direct_tls_port=None, port=None,
-                 start_timeout=20.0, debug_log=True):
+                 start_timeout=20.0, debug_log=True, interfaces=(LOOPBACK,),
+                 netns=None):
         self.users = dict(users or {})
+        self.interfaces = list(interfaces)
+        self.netns = netns
         self.group = list(self.users) if group is None else list(group)
         self.domain = domain
         self.tls_required = tls_required
@@ -199,6 +223,7 @@ class Prosody:
                                                      _lua(self.cert))
         dtls = "{ %d }" % self.direct_tls_port if self.direct_tls_port else "{}"
         level = "debug" if self.debug_log else "info"
+        ifs = "{ %s }" % ", ".join(_lua(i) for i in self.interfaces)
         cfg = f"""-- throwaway prosody written by xmitm's tests/integration/peers.py
 run_as_root = true
 daemonize = false
@@ -207,11 +232,11 @@ data_path = {_lua(os.path.join(d, "data"))}
 certificates = {_lua(os.path.join(d, "certs"))}
 log = {{ {level} = {_lua(self.log)} }}
 
-interfaces = {{ "127.0.0.1" }}
-local_interfaces = {{ "127.0.0.1" }}
-c2s_interfaces = {{ "127.0.0.1" }}
+interfaces = {ifs}
+local_interfaces = {ifs}
+c2s_interfaces = {ifs}
 c2s_ports = {{ {self.port} }}
-c2s_direct_tls_interfaces = {{ "127.0.0.1" }}
+c2s_direct_tls_interfaces = {ifs}
 c2s_direct_tls_ports = {dtls}
 legacy_ssl_ports = {{}}
 s2s_ports = {{}}
@@ -262,17 +287,20 @@ VirtualHost {_lua(self.domain)}
             for user, password in list(self.users.items()):
                 self.register(user, password)
             self._out = open(self._p("prosody.out"), "w")
+            prefix = (["ip", "netns", "exec", self.netns] if self.netns
+                      else [])
             self.proc = subprocess.Popen(
-                ["prosody", "--config", self.config, "-F"],
+                prefix + ["prosody", "--config", self.config, "-F"],
                 stdin=subprocess.DEVNULL, stdout=self._out,
                 stderr=subprocess.STDOUT, start_new_session=True)
             describe = lambda: (self.log_tail() + "\nprosody stdout:\n"
                                 + _tail(self._p("prosody.out")))
             wait_listening(self.port, self.proc, self.start_timeout,
-                           describe=describe)
+                           describe=describe, netns=self.netns)
             if self.direct_tls_port:
                 wait_listening(self.direct_tls_port, self.proc,
-                               self.start_timeout, describe=describe)
+                               self.start_timeout, describe=describe,
+                               netns=self.netns)
         except BaseException:
             self.stop()
             raise
@@ -515,15 +543,24 @@ class Xmitm:
     listen port is in LISTEN state (read from /proc, no probe connection).
     stop() sends SIGTERM and returns the exit status; output() / errors()
     return what it printed on stdout / stderr.
+
+    upstream_host=None leaves out --upstream (transparent mode);
+    listen_host replaces 127.0.0.1; netns runs it in that network namespace
+    (`ip netns exec NETNS`, give listen_port then) and wrapper is put
+    before the binary (e.g. setpriv); both exec, so .proc.pid is xmitm's.
     """
 
     def __init__(self, upstream_host, upstream_port, extra_args=(),
                  binary=None, listen_port=None, color="never",
-                 stdout=None, start_timeout=10.0, env=None):
+                 stdout=None, start_timeout=10.0, env=None,
+                 listen_host=LOOPBACK, netns=None, wrapper=()):
         self.binary = binary or os.environ.get("XMITM")
         if not self.binary:
             raise RuntimeError("set XMITM to the path of the xmitm binary")
         self.upstream = (upstream_host, upstream_port)
+        self.listen_host = listen_host
+        self.netns = netns
+        self.wrapper = list(wrapper)
         self.port = listen_port or free_port()
         self.extra_args = list(extra_args)
         self.color = color
@@ -540,8 +577,11 @@ class Xmitm:
 
     @property
     def args(self):
-        a = [self.binary, "proxy", "--listen", "%s:%d" % (LOOPBACK, self.port),
-             "--upstream", "%s:%d" % self.upstream]
+        host = self.listen_host
+        a = [self.binary, "proxy", "--listen",
+             ("[%s]:%d" if ":" in host else "%s:%d") % (host, self.port)]
+        if self.upstream[0] is not None:
+            a += ["--upstream", "%s:%d" % self.upstream]
         if self.color is not None:
             a.append("--color=%s" % self.color)
         return a + self.extra_args
@@ -551,21 +591,28 @@ class Xmitm:
         """xmitm's CA certificate (made at start-up), for clients to trust."""
         return os.path.join(self.env["XDG_DATA_HOME"], "xmitm", "ca.pem")
 
+    @property
+    def command(self):
+        """args with the netns and wrapper prefixes: what is run."""
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        return prefix + self.wrapper + self.args
+
     def describe(self):
         return ("command: %s\nxmitm stdout tail:\n%s\nxmitm stderr tail:\n%s"
-                % (" ".join(self.args), _tail(self.stdout_path),
+                % (" ".join(self.command), _tail(self.stdout_path),
                    _tail(self.stderr_path)))
 
     def start(self):
         self._out = open(self.stdout_path, "wb")
         self._err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            self.args, stdin=subprocess.DEVNULL,
+            self.command, stdin=subprocess.DEVNULL,
             stdout=self.passthrough_stdout or self._out, stderr=self._err,
             env=self.env)
         try:
             wait_listening(self.port, self.proc, self.start_timeout,
-                           describe=self.describe)
+                           host=self.listen_host, describe=self.describe,
+                           netns=self.netns)
         except BaseException:
             self.stop()
             raise
