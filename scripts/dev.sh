@@ -22,6 +22,7 @@ PACKAGES=(
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
   openssl prosody python3 python3-slixmpp tshark tcpdump
   ejabberd g++ libgloox-dev
+  iptables nftables iproute2
 )
 
 # The tests start their own throwaway ejabberd (tests/integration/ejabberd.py);
