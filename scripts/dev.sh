@@ -10,7 +10,8 @@
 #   scripts/dev.sh deps   only install the Debian packages
 #   scripts/dev.sh build  only build (into build/)
 #
-# Needs root or sudo for apt-get. Test traffic stays on loopback.
+# Needs root or sudo for apt-get. Test traffic stays on loopback and in
+# network namespaces the tests create and remove (transparent mode).
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
