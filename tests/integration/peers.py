@@ -33,11 +33,21 @@ LOOPBACK = "127.0.0.1"
 # --------------------------------------------------------------------------
 # Small helpers
 
+_handed_out = set()
+
+
 def free_port(host=LOOPBACK):
-    """A TCP port on host that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port on host that nothing listens on right now, and that this
+    process has not handed out before: the kernel may give the same
+    ephemeral port to consecutive binds, and a server configured with
+    several ports (ejabberd) refuses overlapping listeners."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def _listening_ports(pid=None):
