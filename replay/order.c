@@ -1,0 +1,178 @@
+/* order.c: see order.h. */
+#include "config.h"
+
+#include <string.h>
+
+#include "order.h"
+
+typedef struct {
+  guint conn;
+  XmOrderKind kind;
+  guint flags;
+  gint64 time_us;
+  gboolean done;
+  gint64 done_at;
+} Item;
+
+struct _XmOrder {
+  XmPace pace;
+  GArray *items;   /* Item */
+  guint first_open; /* every item before it is done */
+};
+
+gboolean
+xm_pace_parse (const char *s, XmPace *pace)
+{
+  if (g_strcmp0 (s, "iq") == 0)
+    *pace = XM_PACE_IQ;
+  else if (g_strcmp0 (s, "recorded") == 0)
+    *pace = XM_PACE_RECORDED;
+  else if (g_strcmp0 (s, "fast") == 0)
+    *pace = XM_PACE_FAST;
+  else
+    return FALSE;
+  return TRUE;
+}
+
+XmOrder *
+xm_order_new (XmPace pace)
+{
+  XmOrder *o = g_new0 (XmOrder, 1);
+
+  o->pace = pace;
+  o->items = g_array_new (FALSE, TRUE, sizeof (Item));
+  return o;
+}
+
+void
+xm_order_free (XmOrder *o)
+{
+  if (o == NULL)
+    return;
+  g_array_unref (o->items);
+  g_free (o);
+}
+
+guint
+xm_order_add (XmOrder *o, guint conn, XmOrderKind kind, guint flags, gint64 time_us)
+{
+  Item it = { .conn = conn, .kind = kind, .flags = flags, .time_us = time_us };
+
+  g_array_append_val (o->items, it);
+  return o->items->len - 1;
+}
+
+guint
+xm_order_len (const XmOrder *o)
+{
+  return o->items->len;
+}
+
+#define ITEM(o, i) (&g_array_index ((o)->items, Item, (i)))
+
+/* Does later have to wait for earlier (an earlier item)? */
+static gboolean
+depends (const XmOrder *o, const Item *earlier, const Item *later)
+{
+  gboolean same = earlier->conn == later->conn;
+
+  if (earlier->kind == XM_ORDER_SEND)
+    return TRUE;
+  if (later->kind != XM_ORDER_SEND)
+    return FALSE;
+  if (same && (later->flags & XM_ORDER_CLOSE))
+    return TRUE;
+  switch (o->pace)
+    {
+    case XM_PACE_RECORDED:
+      return TRUE;
+    case XM_PACE_FAST:
+      return FALSE;
+    case XM_PACE_IQ:
+    default:
+      return !same || (earlier->flags & (XM_ORDER_ANSWER | XM_ORDER_REQUEST));
+    }
+}
+
+static void
+advance (XmOrder *o)
+{
+  while (o->first_open < o->items->len && ITEM (o, o->first_open)->done)
+    o->first_open++;
+}
+
+gboolean
+xm_order_ready (XmOrder *o, guint item)
+{
+  const Item *later;
+
+  g_return_val_if_fail (item < o->items->len, FALSE);
+  later = ITEM (o, item);
+  for (guint i = o->first_open; i < item; i++)
+    {
+      const Item *e = ITEM (o, i);
+      if (!e->done && depends (o, e, later))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+void
+xm_order_blockers (XmOrder *o, guint item, GArray *out)
+{
+  const Item *later;
+
+  g_return_if_fail (item < o->items->len);
+  later = ITEM (o, item);
+  for (guint i = o->first_open; i < item; i++)
+    {
+      const Item *e = ITEM (o, i);
+      if (!e->done && e->kind == XM_ORDER_RECEIVE && depends (o, e, later))
+        g_array_append_val (out, i);
+    }
+}
+
+void
+xm_order_done (XmOrder *o, guint item, gint64 now_us)
+{
+  Item *it;
+
+  g_return_if_fail (item < o->items->len);
+  it = ITEM (o, item);
+  if (it->done)
+    return;
+  it->done = TRUE;
+  it->done_at = now_us;
+  advance (o);
+}
+
+gboolean
+xm_order_is_done (const XmOrder *o, guint item)
+{
+  g_return_val_if_fail (item < o->items->len, FALSE);
+  return ITEM (o, item)->done;
+}
+
+gboolean
+xm_order_finished (const XmOrder *o)
+{
+  return o->first_open >= o->items->len;
+}
+
+gint64
+xm_order_not_before (const XmOrder *o, guint item)
+{
+  const Item *prev, *it;
+  gint64 gap;
+
+  if (o->pace != XM_PACE_RECORDED || item == 0 || item >= o->items->len)
+    return 0;
+  it = ITEM (o, item);
+  prev = ITEM (o, item - 1);
+  if (!prev->done)
+    return 0;
+  gap = it->time_us - prev->time_us;
+  /* Clock steps in the recording must not stall the replay. */
+  gap = CLAMP (gap, 0, 60 * G_USEC_PER_SEC);
+  return prev->done_at + gap;
+}

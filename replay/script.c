@@ -1,0 +1,562 @@
+/* script.c: see script.h. */
+#include "config.h"
+
+#include <string.h>
+
+#include "record.h"
+#include "script.h"
+
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_SASL2 "urn:xmpp:sasl:2"
+#define NS_COMPRESS "http://jabber.org/protocol/compress"
+#define NS_STREAMS "http://etherx.jabber.org/streams"
+#define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
+#define NS_PING "urn:xmpp:ping"
+#define NS_SM "urn:xmpp:sm:3"
+
+/* One recorded event worth keeping. */
+typedef struct {
+  XmEventKind kind;
+  guint conn;
+  XmDir dir;
+  gint64 time_us;
+  XmStanza *stanza;  /* STREAM_OPEN, STANZA */
+  char *layer;       /* LAYER: "starttls", "direct-tls", "zlib", ... */
+} Rec;
+
+typedef struct {
+  GArray *recs;         /* Rec, in file order */
+  GHashTable *conns;    /* conn number -> XmScriptConn* */
+  guint64 oversized;
+} Loader;
+
+/* ---- stanza helpers ---- */
+
+gboolean
+xm_stanza_is_iq (const XmNode *el, const char *type1, const char *type2)
+{
+  const char *type;
+
+  if (el == NULL || strcmp (el->name, "iq") != 0)
+    return FALSE;
+  type = xm_node_attr (el, "type");
+  return type && (g_strcmp0 (type, type1) == 0 || g_strcmp0 (type, type2) == 0);
+}
+
+gboolean
+xm_stanza_is_ping (const XmNode *el)
+{
+  return xm_stanza_is_iq (el, "get", NULL) && xm_node_child (el, NS_PING, "ping");
+}
+
+gboolean
+xm_stanza_is_sm_ack (const XmNode *el)
+{
+  return el && (xm_node_is (el, NS_SM, "r") || xm_node_is (el, NS_SM, "a"));
+}
+
+char *
+xm_stanza_bind_jid (const XmNode *el)
+{
+  XmNode *bind, *jid;
+
+  if (!xm_stanza_is_iq (el, "result", NULL))
+    return NULL;
+  bind = xm_node_child (el, NS_BIND, "bind");
+  jid = bind ? xm_node_child (bind, NS_BIND, "jid") : NULL;
+  if (jid == NULL)
+    return NULL;
+  {
+    char *t = xm_node_text (jid);
+    g_strstrip (t);
+    if (*t == '\0')
+      {
+        g_free (t);
+        return NULL;
+      }
+    return t;
+  }
+}
+
+/* Elements of stream negotiation (RFC 6120 §5, §6, XEP-0138, XEP-0388). */
+static gboolean
+is_negotiation (const XmNode *el)
+{
+  return el->ns && (strcmp (el->ns, NS_TLS) == 0 || strcmp (el->ns, NS_SASL) == 0
+                    || strcmp (el->ns, NS_SASL2) == 0
+                    || strcmp (el->ns, NS_COMPRESS) == 0
+                    || (strcmp (el->ns, NS_STREAMS) == 0
+                        && strcmp (el->name, "features") == 0));
+}
+
+static gboolean
+is_features (const Rec *r)
+{
+  return r->kind == XM_EVENT_STANZA && r->dir == XM_DIR_S2C && r->stanza->root
+         && xm_node_is (r->stanza->root, NS_STREAMS, "features");
+}
+
+/* ---- the sink collecting events ---- */
+
+typedef struct {
+  XmSink sink;
+  Loader *loader;
+} CollectSink;
+
+static XmScriptConn *
+conn_get (Loader *l, guint n)
+{
+  XmScriptConn *c = g_hash_table_lookup (l->conns, GUINT_TO_POINTER (n));
+
+  if (c == NULL)
+    {
+      c = g_new0 (XmScriptConn, 1);
+      c->conn = n;
+      c->headers = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+      c->stream_ids = g_ptr_array_new_with_free_func (g_free);
+      c->steps = g_ptr_array_new ();
+      g_hash_table_insert (l->conns, GUINT_TO_POINTER (n), c);
+    }
+  return c;
+}
+
+static const char *
+sasl_field (const XmSaslDecode *d, const char *name)
+{
+  for (guint i = 0; i < d->fields->len; i++)
+    {
+      XmSaslField *f = d->fields->pdata[i];
+      if (strcmp (f->name, name) == 0 && !f->binary && !f->secret)
+        return f->value;
+    }
+  return NULL;
+}
+
+static void
+collect_event (XmSink *sink, const XmEvent *ev)
+{
+  Loader *l = ((CollectSink *) sink)->loader;
+  XmScriptConn *c;
+  Rec r = { .kind = ev->kind, .conn = ev->conn, .dir = ev->dir,
+            .time_us = ev->time_us };
+
+  if (ev->conn == 0)
+    return;
+  c = conn_get (l, ev->conn);
+  switch (ev->kind)
+    {
+    case XM_EVENT_CONN_OPEN:
+    case XM_EVENT_STREAM_CLOSE:
+      break;
+    case XM_EVENT_STREAM_OPEN:
+    case XM_EVENT_STANZA:
+      if (ev->stanza == NULL || ev->stanza->oversized || ev->stanza->root == NULL)
+        {
+          l->oversized++;
+          return;
+        }
+      r.stanza = xm_stanza_ref (ev->stanza);
+      break;
+    case XM_EVENT_LAYER:
+      if (ev->layer == NULL || ev->layer->layer == NULL)
+        return;
+      r.layer = g_strdup (ev->layer->layer);
+      if (strcmp (r.layer, "starttls") == 0)
+        c->starttls = TRUE;
+      else if (strcmp (r.layer, "direct-tls") == 0)
+        c->direct_tls = TRUE;
+      else if (strcmp (r.layer, "zlib") == 0)
+        c->compression = TRUE;
+      break;
+    case XM_EVENT_SASL:
+      {
+        const XmSaslDecode *d = ev->sasl;
+        const char *user = NULL, *authzid;
+
+        if (d == NULL || ev->dir == XM_DIR_S2C)
+          return;
+        user = sasl_field (d, "authcid");
+        if (user == NULL)
+          user = sasl_field (d, "n");
+        if (user == NULL)
+          user = sasl_field (d, "username");
+        authzid = sasl_field (d, "authzid");
+        if (user && c->authcid == NULL)
+          c->authcid = g_strdup (user);
+        if (authzid && *authzid && c->authzid == NULL)
+          c->authzid = g_strdup (authzid);
+      }
+      return;
+    default:
+      return;
+    }
+  g_array_append_val (l->recs, r);
+}
+
+static void
+collect_free (XmSink *sink)
+{
+  g_free (sink);
+}
+
+static const XmSinkVTable collect_vtable = {
+  .event = collect_event,
+  .free = collect_free,
+};
+
+/* ---- turning events into steps ---- */
+
+static void
+step_free (gpointer p)
+{
+  XmStep *s = p;
+
+  if (s->data_free && s->data)
+    s->data_free (s->data);
+  g_clear_pointer (&s->stanza, xm_stanza_unref);
+  g_free (s);
+}
+
+static void
+conn_free (gpointer p)
+{
+  XmScriptConn *c = p;
+
+  g_free (c->domain);
+  g_ptr_array_unref (c->headers);
+  g_free (c->mechanism);
+  g_free (c->authcid);
+  g_free (c->authzid);
+  g_clear_pointer (&c->initial_response, g_bytes_unref);
+  g_free (c->jid);
+  g_ptr_array_unref (c->stream_ids);
+  for (int i = 0; i < XM_FEATURES_N; i++)
+    g_clear_pointer (&c->features[i], xm_stanza_unref);
+  g_ptr_array_unref (c->steps);
+  g_free (c);
+}
+
+void
+xm_script_free (XmScript *s)
+{
+  if (s == NULL)
+    return;
+  g_ptr_array_unref (s->steps);
+  g_ptr_array_unref (s->conns);
+  xm_order_free (s->order);
+  g_free (s->path);
+  g_free (s);
+}
+
+/* The recorded payload of <auth/> when it was recorded with secrets. */
+static GBytes *
+auth_payload (const XmNode *auth)
+{
+  g_autofree char *text = xm_node_text (auth);
+  gsize len = 0;
+  guchar *data;
+
+  g_strstrip (text);
+  if (*text == '\0' || strchr (text, '*'))
+    return NULL;
+  if (strcmp (text, "=") == 0)
+    return g_bytes_new (NULL, 0);
+  data = g_base64_decode (text, &len);
+  return g_bytes_new_take (data, len);
+}
+
+/* Where the negotiation of connection c ends: the index (in recs) of the
+ * server's stream features that open the authenticated stream. Fills in
+ * what was negotiated. -1 if the connection never got that far. */
+static gssize
+negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
+{
+  XmFeaturesStage stage = c->direct_tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
+  gboolean authed = FALSE;
+  gssize last_features = -1;
+
+  for (guint i = 0; i < recs->len; i++)
+    {
+      Rec *r = &g_array_index (recs, Rec, i);
+      const XmNode *el;
+
+      if (r->conn != c->conn)
+        continue;
+      if (r->kind == XM_EVENT_LAYER && strcmp (r->layer, "starttls") == 0)
+        stage = XM_FEATURES_TLS;
+      if (r->kind == XM_EVENT_STREAM_OPEN)
+        {
+          if (r->dir == XM_DIR_C2S)
+            {
+              g_ptr_array_add (c->headers, g_bytes_new (r->stanza->raw, r->stanza->raw_len));
+              if (c->domain == NULL && xm_node_attr (r->stanza->root, "to"))
+                c->domain = g_strdup (xm_node_attr (r->stanza->root, "to"));
+            }
+          else if (xm_node_attr (r->stanza->root, "id"))
+            g_ptr_array_add (c->stream_ids, g_strdup (xm_node_attr (r->stanza->root, "id")));
+          continue;
+        }
+      if (r->kind != XM_EVENT_STANZA)
+        continue;
+      el = r->stanza->root;
+      if (is_features (r))
+        {
+          if (c->features[stage])
+            xm_stanza_unref (c->features[stage]);
+          c->features[stage] = xm_stanza_ref (r->stanza);
+          last_features = i;
+          if (authed)
+            return i;
+          continue;
+        }
+      if (!is_negotiation (el))
+        return last_features;
+      if (r->dir == XM_DIR_C2S && xm_node_is (el, NS_SASL, "auth"))
+        {
+          g_free (c->mechanism);
+          c->mechanism = g_strdup (xm_node_attr (el, "mechanism"));
+          g_clear_pointer (&c->initial_response, g_bytes_unref);
+          if (script->secrets)
+            c->initial_response = auth_payload (el);
+        }
+      if (r->dir == XM_DIR_C2S && xm_node_is (el, NS_SASL2, "authenticate"))
+        {
+          g_free (c->mechanism);
+          c->mechanism = g_strdup (xm_node_attr (el, "mechanism"));
+          c->sasl2 = TRUE;
+        }
+      if (r->dir == XM_DIR_S2C && (xm_node_is (el, NS_SASL, "success")
+                                   || xm_node_is (el, NS_SASL2, "success")))
+        {
+          authed = TRUE;
+          stage = XM_FEATURES_AUTH;
+        }
+    }
+  /* Never got past negotiation: nothing to replay. */
+  return -1;
+}
+
+static XmStep *
+add_step (XmScript *s, XmScriptConn *c, XmStepKind kind, XmStanza *stanza,
+          guint flags, gint64 time_us)
+{
+  XmStep *step = g_new0 (XmStep, 1);
+  gboolean send = kind == XM_STEP_CONNECT || kind == XM_STEP_SEND
+                  || kind == XM_STEP_CLOSE;
+
+  step->kind = kind;
+  step->conn = c;
+  step->stanza = stanza ? xm_stanza_ref (stanza) : NULL;
+  step->time_us = time_us;
+  step->order = xm_order_add (s->order, c->conn,
+                              send ? XM_ORDER_SEND : XM_ORDER_RECEIVE,
+                              flags | (kind == XM_STEP_CLOSE ? XM_ORDER_CLOSE : 0),
+                              time_us);
+  g_ptr_array_add (s->steps, step);
+  g_ptr_array_add (c->steps, step);
+  return step;
+}
+
+typedef struct {
+  gssize neg_end;
+  gboolean started;
+  gboolean closed;          /* the client's stream close was seen */
+  GHashTable *sent_ids;     /* ids of the client's iq get/set */
+  GHashTable *answered_ids; /* ids of the client's iq result/error */
+  GHashTable *ping_ids;     /* ids of server pings left out */
+} ConnState;
+
+static void
+conn_state_free (gpointer p)
+{
+  ConnState *st = p;
+
+  g_hash_table_unref (st->sent_ids);
+  g_hash_table_unref (st->answered_ids);
+  g_hash_table_unref (st->ping_ids);
+  g_free (st);
+}
+
+static gboolean
+build_steps (XmScript *s, Loader *l, GError **error)
+{
+  g_autoptr (GHashTable) states = g_hash_table_new_full (NULL, NULL, NULL, conn_state_free);
+  GHashTableIter it;
+  gpointer key, value;
+
+  g_hash_table_iter_init (&it, l->conns);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    {
+      XmScriptConn *c = value;
+      ConnState *st = g_new0 (ConnState, 1);
+
+      st->neg_end = negotiation_end (s, l->recs, c);
+      st->sent_ids = g_hash_table_new (g_str_hash, g_str_equal);
+      st->answered_ids = g_hash_table_new (g_str_hash, g_str_equal);
+      st->ping_ids = g_hash_table_new (g_str_hash, g_str_equal);
+      g_hash_table_insert (states, key, st);
+    }
+
+  /* Which server requests the client answered (to wait for them). */
+  for (guint i = 0; i < l->recs->len; i++)
+    {
+      Rec *r = &g_array_index (l->recs, Rec, i);
+      ConnState *st = g_hash_table_lookup (states, GUINT_TO_POINTER (r->conn));
+      const char *id;
+
+      if (r->kind != XM_EVENT_STANZA || r->dir != XM_DIR_C2S
+          || (gssize) i <= st->neg_end)
+        continue;
+      id = xm_node_attr (r->stanza->root, "id");
+      if (id && xm_stanza_is_iq (r->stanza->root, "result", "error"))
+        g_hash_table_add (st->answered_ids, (gpointer) id);
+    }
+
+  for (guint i = 0; i < l->recs->len; i++)
+    {
+      Rec *r = &g_array_index (l->recs, Rec, i);
+      XmScriptConn *c = g_hash_table_lookup (l->conns, GUINT_TO_POINTER (r->conn));
+      ConnState *st = g_hash_table_lookup (states, GUINT_TO_POINTER (r->conn));
+      const XmNode *el;
+      const char *id;
+      guint flags = 0;
+
+      if (st->neg_end < 0)
+        continue; /* never reached an authenticated stream: nothing to do */
+      if (!st->started)
+        {
+          st->started = TRUE;
+          add_step (s, c, XM_STEP_CONNECT, NULL, 0, r->time_us);
+        }
+      if ((gssize) i <= st->neg_end)
+        continue;
+      if (r->kind == XM_EVENT_STREAM_CLOSE)
+        {
+          if (r->dir == XM_DIR_C2S)
+            st->closed = TRUE;
+          add_step (s, c, r->dir == XM_DIR_C2S ? XM_STEP_CLOSE : XM_STEP_EXPECT_CLOSE,
+                    NULL, 0, r->time_us);
+          continue;
+        }
+      if (r->kind != XM_EVENT_STANZA)
+        continue;
+      el = r->stanza->root;
+      id = xm_node_attr (el, "id");
+      if (c->jid == NULL && r->dir == XM_DIR_S2C)
+        c->jid = xm_stanza_bind_jid (el);
+      /* Answered live: pings, XEP-0198 acks. */
+      if (xm_stanza_is_sm_ack (el))
+        {
+          s->skipped++;
+          continue;
+        }
+      if (r->dir == XM_DIR_S2C && xm_stanza_is_ping (el))
+        {
+          if (id)
+            g_hash_table_add (st->ping_ids, (gpointer) id);
+          s->skipped++;
+          continue;
+        }
+      if (r->dir == XM_DIR_C2S && id && xm_stanza_is_iq (el, "result", "error")
+          && g_hash_table_remove (st->ping_ids, id))
+        {
+          s->skipped++;
+          continue;
+        }
+      if (st->closed && r->dir == XM_DIR_C2S)
+        continue; /* nothing goes after the client's close */
+      if (r->dir == XM_DIR_C2S)
+        {
+          if (id && xm_stanza_is_iq (el, "get", "set"))
+            g_hash_table_add (st->sent_ids, (gpointer) id);
+          add_step (s, c, XM_STEP_SEND, r->stanza, 0, r->time_us);
+          continue;
+        }
+      if (id && xm_stanza_is_iq (el, "result", "error")
+          && g_hash_table_contains (st->sent_ids, id))
+        flags |= XM_ORDER_ANSWER;
+      if (id && xm_stanza_is_iq (el, "get", "set")
+          && g_hash_table_contains (st->answered_ids, id))
+        flags |= XM_ORDER_REQUEST;
+      add_step (s, c, XM_STEP_EXPECT, r->stanza, flags, r->time_us);
+    }
+
+  if (s->steps->len == 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "%s holds no client session to replay (no connection got "
+                   "as far as an authenticated stream)", s->path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static int
+conn_cmp (gconstpointer a, gconstpointer b)
+{
+  const XmScriptConn *x = *(XmScriptConn *const *) a;
+  const XmScriptConn *y = *(XmScriptConn *const *) b;
+
+  return x->conn < y->conn ? -1 : x->conn > y->conn;
+}
+
+XmScript *
+xm_script_load (const char *path, XmPace pace,
+                void (*warn) (const char *msg, gpointer data), gpointer warn_data,
+                GError **error)
+{
+  g_autoptr (XmScript) s = g_new0 (XmScript, 1);
+  Loader l = { 0 };
+  CollectSink *sink = g_new0 (CollectSink, 1);
+  XmRecordInfo info = { 0 };
+  gboolean ok;
+  GHashTableIter it;
+  gpointer value;
+
+  s->path = g_strdup (path);
+  s->order = xm_order_new (pace);
+  s->steps = g_ptr_array_new_with_free_func (step_free);
+  s->conns = g_ptr_array_new_with_free_func (conn_free);
+  l.recs = g_array_new (FALSE, TRUE, sizeof (Rec));
+  l.conns = g_hash_table_new (NULL, NULL);
+  sink->sink.vtable = &collect_vtable;
+  sink->loader = &l;
+
+  ok = xm_record_read (path, &sink->sink, &info, warn, warn_data, error);
+  xm_sink_free (&sink->sink);
+  s->secrets = info.secrets;
+  xm_record_info_clear (&info);
+  if (ok)
+    ok = build_steps (s, &l, error);
+
+  g_hash_table_iter_init (&it, l.conns);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    g_ptr_array_add (s->conns, value);
+  g_ptr_array_sort (s->conns, conn_cmp);
+  for (guint i = 0; i < l.recs->len; i++)
+    {
+      Rec *r = &g_array_index (l.recs, Rec, i);
+      g_clear_pointer (&r->stanza, xm_stanza_unref);
+      g_free (r->layer);
+    }
+  g_array_unref (l.recs);
+  g_hash_table_unref (l.conns);
+  if (!ok)
+    return NULL;
+  return g_steal_pointer (&s);
+}
+
+char *
+xm_script_conn_account (const XmScriptConn *c)
+{
+  if (c->jid)
+    {
+      const char *slash = strchr (c->jid, '/');
+      return slash ? g_strndup (c->jid, slash - c->jid) : g_strdup (c->jid);
+    }
+  if (c->authcid && c->domain)
+    return strchr (c->authcid, '@') ? g_strdup (c->authcid)
+                                    : g_strdup_printf ("%s@%s", c->authcid, c->domain);
+  return NULL;
+}
