@@ -20,6 +20,7 @@
 #include "printer.h"
 #include "proxy.h"
 #include "record.h"
+#include "replay.h"
 #include "tls.h"
 
 #define EXIT_USAGE 2
@@ -740,6 +741,7 @@ print_usage (FILE *out)
     "  proxy     relay XMPP between clients and a server, printing every stanza\n"
     "  show      print a recording or a packet capture like a live session\n"
     "  export    write a recording as a packet capture for Wireshark\n"
+    "  replay    replay a recording against a server, as a regression test\n"
     "  ca        where xmitm's CA is, and its certificate to trust in clients\n"
     "  version   print the version\n"
     "\n"
@@ -776,5 +778,7 @@ main (int argc, char **argv)
     return cmd_export (argc - 1, argv + 1);
   if (strcmp (argv[1], "ca") == 0)
     return cmd_ca (argc - 1, argv + 1);
+  if (strcmp (argv[1], "replay") == 0)
+    return xm_replay_main (argc - 1, argv + 1);
   return usage_error ("unknown command '%s' (see xmitm --help)", argv[1]);
 }

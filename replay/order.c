@@ -87,7 +87,8 @@ depends (const XmOrder *o, const Item *earlier, const Item *later)
     case XM_PACE_RECORDED:
       return TRUE;
     case XM_PACE_FAST:
-      return FALSE;
+      /* The answer to a server request needs the request's live id. */
+      return same && (earlier->flags & XM_ORDER_REQUEST);
     case XM_PACE_IQ:
     default:
       return !same || (earlier->flags & (XM_ORDER_ANSWER | XM_ORDER_REQUEST));

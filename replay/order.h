@@ -22,7 +22,8 @@ typedef enum {
   /* Every earlier item, and the recorded gap since the previous one. */
   XM_PACE_RECORDED,
   /* Only the recorded order of client items (and, before a stream close,
-   * what its connection still waits for). */
+   * what its connection still waits for; before an answer to a server
+   * request, the request). */
   XM_PACE_FAST,
 } XmPace;
 

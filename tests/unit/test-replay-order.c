@@ -135,6 +135,18 @@ test_requests_answered_later (void)
   g_assert_true (xm_order_ready (o, 2));
   g_assert_true (xm_pace_parse ("iq", &(XmPace) { 0 }));
   {
+    /* Even fast: the answer needs the request's live id. */
+    g_autoptr (XmOrder) f = xm_order_new (XM_PACE_FAST);
+    xm_order_add (f, 1, S, 0, 0);
+    xm_order_add (f, 1, R, XM_ORDER_REQUEST, 0);
+    xm_order_add (f, 1, R, XM_ORDER_ANSWER, 0);
+    xm_order_add (f, 1, S, 0, 0);
+    xm_order_done (f, 0, 0);
+    g_assert_false (xm_order_ready (f, 3));
+    xm_order_done (f, 1, 0);
+    g_assert_true (xm_order_ready (f, 3));
+  }
+  {
     XmPace p;
     g_assert_true (xm_pace_parse ("fast", &p));
     g_assert_cmpint (p, ==, XM_PACE_FAST);

@@ -1,0 +1,937 @@
+/* conn.c: one replayed connection to the server: the socket, TLS (over
+ * memory BIOs, as the proxy does), and stream negotiation as the recording
+ * negotiated it (RFC 6120 §5 STARTTLS, §6 SASL, §4.3.3 restarts). Once the
+ * stream is authenticated, stanzas go to replay.c. */
+#include "config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "net.h"
+#include "replay-private.h"
+
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_STREAMS "http://etherx.jabber.org/streams"
+
+static void on_socket (XmWatch *watch, guint32 revents, gpointer data);
+static void connect_next (Conn *c);
+
+/* ---- serialising recorded stanzas with live values ---- */
+
+static void
+escape (GString *out, const char *s, gboolean attr)
+{
+  for (; *s; s++)
+    switch (*s)
+      {
+      case '&': g_string_append (out, "&amp;"); break;
+      case '<': g_string_append (out, "&lt;"); break;
+      case '>': g_string_append (out, "&gt;"); break;
+      case '\'':
+        g_string_append (out, attr ? "&apos;" : "'");
+        break;
+      case '"':
+        g_string_append (out, attr ? "&quot;" : "\"");
+        break;
+      default: g_string_append_c (out, *s);
+      }
+}
+
+static const char *
+live_value (Conn *c, const char *value, gboolean *changed)
+{
+  const char *v = g_hash_table_lookup (c->r->rec2live, value);
+
+  if (v && strcmp (v, value) != 0)
+    {
+      *changed = TRUE;
+      return v;
+    }
+  return value;
+}
+
+static void
+serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *changed)
+{
+  g_string_append_c (out, '<');
+  if (el->prefix)
+    g_string_append_printf (out, "%s:", el->prefix);
+  g_string_append (out, el->name);
+  for (guint i = 0; i < el->n_ns_decls; i++)
+    {
+      const XmNsDecl *d = &el->ns_decls[i];
+      g_string_append (out, d->prefix ? " xmlns:" : " xmlns");
+      if (d->prefix)
+        g_string_append (out, d->prefix);
+      g_string_append (out, "='");
+      escape (out, d->uri, TRUE);
+      g_string_append_c (out, '\'');
+    }
+  for (guint i = 0; i < el->n_attrs; i++)
+    {
+      const XmAttr *a = &el->attrs[i];
+      const char *v = a->value;
+
+      if (top && a->ns == NULL && strcmp (a->name, "id") == 0)
+        {
+          /* An answer to a request whose id the server chose. */
+          const char *live = g_hash_table_lookup (c->id_rec2live, v);
+          if (live && strcmp (live, v) != 0)
+            {
+              v = live;
+              *changed = TRUE;
+            }
+        }
+      else
+        v = live_value (c, v, changed);
+      g_string_append_c (out, ' ');
+      if (a->prefix)
+        g_string_append_printf (out, "%s:", a->prefix);
+      g_string_append_printf (out, "%s='", a->name);
+      escape (out, v, TRUE);
+      g_string_append_c (out, '\'');
+    }
+  if (el->children == NULL)
+    {
+      g_string_append (out, "/>");
+      return;
+    }
+  g_string_append_c (out, '>');
+  for (const XmNode *n = el->children; n; n = n->next)
+    if (n->type == XM_NODE_ELEMENT)
+      serialise (c, n, FALSE, out, changed);
+    else
+      escape (out, live_value (c, n->text, changed), FALSE);
+  g_string_append (out, "</");
+  if (el->prefix)
+    g_string_append_printf (out, "%s:", el->prefix);
+  g_string_append_printf (out, "%s>", el->name);
+}
+
+char *
+xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed)
+{
+  GString *out = g_string_new (NULL);
+
+  *changed = FALSE;
+  serialise (c, el, TRUE, out, changed);
+  return g_string_free (out, FALSE);
+}
+
+/* ---- life ---- */
+
+Conn *
+xm_conn_new (Replay *r, XmScriptConn *sc)
+{
+  Conn *c = g_new0 (Conn, 1);
+
+  c->r = r;
+  c->sc = sc;
+  c->fd = -1;
+  c->account = xm_script_conn_account (sc);
+  c->label = g_strdup_printf ("#%u %s", sc->conn, c->account ? c->account : "(unknown account)");
+  c->out = g_byte_array_new ();
+  c->id_rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  c->id_live2rec = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  c->report = g_string_new (NULL);
+  return c;
+}
+
+static void
+close_socket (Conn *c)
+{
+  g_clear_pointer (&c->watch, xm_watch_remove);
+  if (c->fd >= 0)
+    close (c->fd);
+  c->fd = -1;
+}
+
+void
+xm_conn_free (Conn *c)
+{
+  if (c == NULL)
+    return;
+  close_socket (c);
+  if (c->addrs)
+    freeaddrinfo (c->addrs);
+  g_clear_pointer (&c->tls, xm_tls_free);
+  g_clear_pointer (&c->framer, xm_framer_free);
+  g_byte_array_unref (c->out);
+  g_clear_pointer (&c->scram, xm_scram_free);
+  g_free (c->rspauth);
+  g_free (c->mechanism);
+  g_free (c->label);
+  g_free (c->account);
+  g_free (c->live_jid);
+  g_free (c->error);
+  g_hash_table_unref (c->id_rec2live);
+  g_hash_table_unref (c->id_live2rec);
+  g_string_free (c->report, TRUE);
+  g_queue_clear_full (&c->received, (GDestroyNotify) xm_stanza_unref);
+  g_free (c);
+}
+
+static gboolean
+dead (Conn *c)
+{
+  return c->state == NEG_CLOSED || c->r->stopping;
+}
+
+/* ---- output ---- */
+
+static void
+flush (Conn *c)
+{
+  while (c->out->len > 0 && c->fd >= 0)
+    {
+      ssize_t n = send (c->fd, c->out->data, c->out->len, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        break;
+      if (n < 0)
+        {
+          xm_replay_lost (c, g_strerror (errno));
+          return;
+        }
+      g_byte_array_remove_range (c->out, 0, n);
+    }
+  if (c->watch && c->state != NEG_CONNECTING)
+    xm_watch_set_events (c->watch, EPOLLIN | (c->out->len ? EPOLLOUT : 0));
+}
+
+static void
+tls_out (Conn *c)
+{
+  const guint8 *data;
+  gsize n = xm_tls_output (c->tls, &data);
+
+  if (n)
+    {
+      g_byte_array_append (c->out, data, n);
+      xm_tls_output_done (c->tls);
+    }
+}
+
+void
+xm_conn_send (Conn *c, const char *data, gsize len)
+{
+  g_autoptr (GError) error = NULL;
+
+  if (c->fd < 0)
+    return;
+  if (c->tls)
+    {
+      if (!xm_tls_write (c->tls, (const guint8 *) data, len, &error))
+        {
+          xm_replay_lost (c, error->message);
+          return;
+        }
+      tls_out (c);
+    }
+  else
+    g_byte_array_append (c->out, (const guint8 *) data, len);
+  if (c->state == NEG_ESTABLISHED)
+    xm_replay_show (c->r, c, XM_DIR_C2S, data, len);
+  flush (c);
+}
+
+void
+xm_conn_close (Conn *c)
+{
+  if (c->state == NEG_CLOSED)
+    return;
+  if (c->tls && xm_tls_is_ready (c->tls) && c->fd >= 0)
+    {
+      xm_tls_close_notify (c->tls);
+      tls_out (c);
+    }
+  flush (c);
+  if (c->fd >= 0)
+    shutdown (c->fd, SHUT_RDWR);
+  close_socket (c);
+  c->state = NEG_CLOSED;
+}
+
+/* ---- negotiation ---- */
+
+static void
+send_header (Conn *c)
+{
+  GPtrArray *h = c->sc->headers;
+
+  if (h->len > 0)
+    {
+      GBytes *b = h->pdata[MIN (c->headers_sent, h->len - 1)];
+      gsize len;
+      const char *data = g_bytes_get_data (b, &len);
+      xm_conn_send (c, data, len);
+    }
+  else
+    {
+      g_autofree char *s = g_strdup_printf (
+        "<?xml version='1.0'?><stream:stream to='%s' version='1.0' "
+        "xmlns='jabber:client' xmlns:stream='" NS_STREAMS "'>",
+        c->sc->domain ? c->sc->domain : c->r->opts->host);
+      xm_conn_send (c, s, strlen (s));
+    }
+  c->headers_sent++;
+  c->state = NEG_STREAM;
+}
+
+static void
+send_sasl (Conn *c, const char *element, const guint8 *data, gsize len,
+           const char *mechanism)
+{
+  g_autofree char *b64 = len ? g_base64_encode (data, len) : g_strdup ("=");
+  g_autofree char *xml = NULL;
+
+  if (mechanism)
+    xml = g_strdup_printf ("<auth xmlns='" NS_SASL "' mechanism='%s'>%s</auth>",
+                           mechanism, data ? b64 : "");
+  else
+    xml = g_strdup_printf ("<%s xmlns='" NS_SASL "'>%s</%s>", element, b64, element);
+  xm_conn_send (c, xml, strlen (xml));
+}
+
+static gboolean
+offered (const XmNode *mechs, const char *name)
+{
+  for (const XmNode *m = mechs ? mechs->children : NULL; m; m = m->next)
+    if (m->type == XM_NODE_ELEMENT && strcmp (m->name, "mechanism") == 0)
+      {
+        g_autofree char *t = xm_node_text (m);
+        if (g_ascii_strcasecmp (g_strstrip (t), name) == 0)
+          return TRUE;
+      }
+  return FALSE;
+}
+
+static const char *
+authcid (Conn *c)
+{
+  static char buf[256];
+
+  if (c->sc->authcid)
+    return c->sc->authcid;
+  if (c->account)
+    {
+      const char *at = strchr (c->account, '@');
+      g_strlcpy (buf, c->account, at ? MIN ((gsize) (at - c->account) + 1, sizeof buf)
+                                     : sizeof buf);
+      return buf;
+    }
+  return "";
+}
+
+static void
+start_auth (Conn *c, const XmNode *features)
+{
+  XmNode *mechs = xm_node_child (features, NS_SASL, "mechanisms");
+  const char *mech = c->sc->mechanism;
+  const char *password = xm_replay_password (c->r, c);
+  g_autoptr (GError) error = NULL;
+
+  if (c->sc->sasl2)
+    {
+      xm_replay_fatal (c->r, c, "the recording authenticated with XEP-0388 SASL2, "
+                       "which replay does not do yet");
+      return;
+    }
+  if (mech == NULL)
+    {
+      xm_replay_fatal (c->r, c, "the recording has no SASL authentication to replay");
+      return;
+    }
+  if (!offered (mechs, mech))
+    {
+      static const char *const fallback[] = { "SCRAM-SHA-512", "SCRAM-SHA-256",
+                                              "SCRAM-SHA-1", "PLAIN" };
+      const char *pick = NULL;
+      for (gsize i = 0; password && i < G_N_ELEMENTS (fallback) && !pick; i++)
+        if (offered (mechs, fallback[i]))
+          pick = fallback[i];
+      if (pick == NULL)
+        {
+          xm_replay_fatal (c->r, c, "the server no longer offers %s, and no "
+                           "mechanism replay can use instead%s", mech,
+                           password ? "" : " (without a password)");
+          return;
+        }
+      xm_replay_say (c->r, "%s: the server no longer offers %s; authenticating "
+                     "with %s", c->label, mech, pick);
+      mech = pick;
+    }
+  g_free (c->mechanism);
+  c->mechanism = g_strdup (mech);
+  c->state = NEG_SASL;
+
+  if (g_ascii_strncasecmp (mech, "SCRAM-", 6) == 0 || g_ascii_strcasecmp (mech, "DIGEST-MD5") == 0)
+    {
+      if (password == NULL)
+        {
+          xm_replay_fatal (c->r, c, "%s logged in with %s, which replay computes "
+                           "anew from the password: give --password PW or "
+                           "--credentials FILE", c->account ? c->account : c->label,
+                           mech);
+          return;
+        }
+      if (g_ascii_strcasecmp (mech, "DIGEST-MD5") == 0)
+        {
+          send_sasl (c, "auth", NULL, 0, mech);
+          return;
+        }
+      c->scram = xm_scram_new (mech, c->sc->authzid, authcid (c), password, NULL, &error);
+      if (c->scram == NULL)
+        {
+          xm_replay_fatal (c->r, c, "%s", error->message);
+          return;
+        }
+      {
+        const char *first = xm_scram_client_first (c->scram);
+        send_sasl (c, "auth", (const guint8 *) first, strlen (first), mech);
+      }
+      return;
+    }
+  if (g_ascii_strcasecmp (mech, "PLAIN") == 0 && password)
+    {
+      g_autoptr (GBytes) p = xm_auth_plain (c->sc->authzid, authcid (c), password);
+      gsize len;
+      const guint8 *data = g_bytes_get_data (p, &len);
+      send_sasl (c, "auth", data, len, mech);
+      return;
+    }
+  if (c->sc->initial_response && g_ascii_strcasecmp (mech, c->sc->mechanism) == 0)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (c->sc->initial_response, &len);
+      send_sasl (c, "auth", data, len, mech);
+      return;
+    }
+  if (g_ascii_strcasecmp (mech, "ANONYMOUS") == 0)
+    {
+      send_sasl (c, "auth", (const guint8 *) "", 0, mech);
+      return;
+    }
+  xm_replay_fatal (c->r, c, "%s logged in with %s%s: give --password PW or "
+                   "--credentials FILE%s", c->account ? c->account : c->label, mech,
+                   c->r->script->secrets ? "" : " and the recording was made "
+                   "without --record-secrets",
+                   g_ascii_strcasecmp (mech, "PLAIN") == 0 ? ""
+                   : ", or record with --record-secrets to reuse its payload");
+}
+
+static GByteArray *
+payload (const XmNode *el)
+{
+  g_autofree char *text = xm_node_text (el);
+  g_autofree guchar *data = NULL;
+  gsize len = 0;
+  GByteArray *out = g_byte_array_new ();
+
+  g_strstrip (text);
+  if (*text && strcmp (text, "=") != 0)
+    {
+      data = g_base64_decode (text, &len);
+      g_byte_array_append (out, data, len);
+    }
+  return out;
+}
+
+static void
+on_challenge (Conn *c, const XmNode *el)
+{
+  g_autoptr (GByteArray) p = payload (el);
+  g_autoptr (GError) error = NULL;
+  g_autofree char *answer = NULL;
+
+  if (c->scram)
+    {
+      answer = xm_scram_client_final (c->scram, (const char *) p->data, p->len, &error);
+    }
+  else if (c->mechanism && g_ascii_strcasecmp (c->mechanism, "DIGEST-MD5") == 0)
+    {
+      if (c->digest_step++ == 0)
+        answer = xm_digest_md5_response ((const char *) p->data, p->len,
+                                         c->sc->authzid, authcid (c),
+                                         xm_replay_password (c->r, c), "xmpp",
+                                         c->sc->domain ? c->sc->domain : c->r->opts->host,
+                                         NULL, &c->rspauth, &error);
+      else
+        {
+          g_autofree char *got = xm_digest_md5_rspauth ((const char *) p->data, p->len);
+          if (got == NULL || g_strcmp0 (got, c->rspauth) != 0)
+            g_set_error (&error, XM_AUTH_ERROR, XM_AUTH_ERROR_SERVER,
+                         "the server's DIGEST-MD5 rspauth is %s: it does not "
+                         "know the password", got ? "wrong" : "missing");
+          else
+            answer = g_strdup ("");
+        }
+    }
+  else
+    g_set_error (&error, XM_AUTH_ERROR, XM_AUTH_ERROR_UNSUPPORTED,
+                 "the server sent a SASL challenge for %s, which replay "
+                 "cannot answer", c->mechanism ? c->mechanism : "?");
+  if (answer == NULL)
+    {
+      xm_replay_fatal (c->r, c, "authentication failed: %s", error->message);
+      return;
+    }
+  send_sasl (c, "response", (const guint8 *) answer, strlen (answer), NULL);
+}
+
+static void
+on_success (Conn *c, const XmNode *el)
+{
+  g_autoptr (GByteArray) p = payload (el);
+  g_autoptr (GError) error = NULL;
+
+  if (c->scram && !xm_scram_verify (c->scram, (const char *) p->data, p->len, &error))
+    {
+      xm_replay_fatal (c->r, c, "authentication failed: %s", error->message);
+      return;
+    }
+  if (c->rspauth && c->digest_step < 2 && p->len)
+    {
+      g_autofree char *got = xm_digest_md5_rspauth ((const char *) p->data, p->len);
+      if (g_strcmp0 (got, c->rspauth) != 0)
+        {
+          xm_replay_fatal (c->r, c, "authentication failed: the server's "
+                           "DIGEST-MD5 rspauth is wrong");
+          return;
+        }
+    }
+  c->authed = TRUE;
+  c->stage = XM_FEATURES_AUTH;
+  /* RFC 6120 §6.4.6: both sides restart the stream. */
+  xm_framer_restart_after (c->framer);
+  send_header (c);
+}
+
+static void
+on_failure (Conn *c, const XmNode *el)
+{
+  const XmNode *cond = xm_node_first_element (el);
+  XmNode *text = xm_node_child (el, el->ns, "text");
+  g_autofree char *t = text ? xm_node_text (text) : NULL;
+
+  xm_replay_fatal (c->r, c, "authentication as %s with %s failed: the server said "
+                   "<%s/>%s%s%s (check --password or --credentials)",
+                   c->account ? c->account : authcid (c),
+                   c->mechanism ? c->mechanism : "?",
+                   cond ? cond->name : "failure", t ? " '" : "", t ? t : "",
+                   t ? "'" : "");
+}
+
+static void start_tls (Conn *c);
+
+static void
+on_features (Conn *c, XmStanza *st)
+{
+  const XmNode *el = st->root;
+
+  xm_replay_features (c, st, c->stage);
+  if (dead (c))
+    return;
+  if (c->want_tls && c->tls == NULL)
+    {
+      if (xm_node_child (el, NS_TLS, "starttls") == NULL)
+        {
+          xm_replay_fatal (c->r, c, "the server does not offer STARTTLS, which the "
+                           "recording negotiated (--tls none replays without it)");
+          return;
+        }
+      {
+        static const char starttls[] = "<starttls xmlns='" NS_TLS "'/>";
+        xm_conn_send (c, starttls, strlen (starttls));
+      }
+      c->state = NEG_STARTTLS;
+      return;
+    }
+  if (!c->authed)
+    {
+      start_auth (c, el);
+      return;
+    }
+  if (c->sc->compression)
+    xm_replay_say (c->r, "%s: the recording negotiated XEP-0138 compression; "
+                   "replay goes on uncompressed", c->label);
+  c->state = NEG_ESTABLISHED;
+  xm_replay_established (c);
+}
+
+/* ---- framer callbacks ---- */
+
+static void
+on_stream_open (XmStanza *header, gpointer data)
+{
+  Conn *c = data;
+  const char *id = xm_node_attr (header->root, "id");
+  guint k = c->live_streams++;
+
+  if (id && k < c->sc->stream_ids->len)
+    {
+      const char *rec = c->sc->stream_ids->pdata[k];
+      g_hash_table_replace (c->r->rec2live, g_strdup (rec), g_strdup (id));
+      g_hash_table_replace (c->r->live2rec, g_strdup (id), g_strdup (rec));
+    }
+}
+
+static void
+on_stanza (XmStanza *st, gpointer data)
+{
+  Conn *c = data;
+  const XmNode *el = st->root;
+
+  if (dead (c) || el == NULL)
+    return;
+  switch (c->state)
+    {
+    case NEG_STREAM:
+      if (xm_node_is (el, NS_STREAMS, "features"))
+        {
+          on_features (c, st);
+          return;
+        }
+      break;
+    case NEG_STARTTLS:
+      if (xm_node_is (el, NS_TLS, "proceed"))
+        {
+          xm_framer_restart_after (c->framer);
+          c->tls_pending = TRUE;
+          return;
+        }
+      if (xm_node_is (el, NS_TLS, "failure"))
+        {
+          xm_replay_fatal (c->r, c, "the server refused STARTTLS (<failure/>)");
+          return;
+        }
+      break;
+    case NEG_SASL:
+      if (xm_node_is (el, NS_SASL, "challenge"))
+        {
+          on_challenge (c, el);
+          return;
+        }
+      if (xm_node_is (el, NS_SASL, "success"))
+        {
+          on_success (c, el);
+          return;
+        }
+      if (xm_node_is (el, NS_SASL, "failure"))
+        {
+          on_failure (c, el);
+          return;
+        }
+      break;
+    case NEG_ESTABLISHED:
+      xm_replay_stanza (c, st);
+      return;
+    default:
+      break;
+    }
+  if (xm_node_is (el, NS_STREAMS, "error"))
+    {
+      const XmNode *cond = xm_node_first_element (el);
+      xm_replay_fatal (c->r, c, "the server sent a stream error during "
+                       "negotiation: <%s/>", cond ? cond->name : "?");
+      return;
+    }
+  xm_replay_fatal (c->r, c, "unexpected <%s/> from the server during negotiation",
+                   el->name);
+}
+
+static void
+on_stream_close (guint64 offset, gpointer data)
+{
+  Conn *c = data;
+
+  if (dead (c))
+    return;
+  if (c->state != NEG_ESTABLISHED)
+    {
+      xm_replay_fatal (c->r, c, "the server closed the stream during negotiation");
+      return;
+    }
+  c->got_close = TRUE;
+  xm_replay_server_close (c);
+}
+
+static void
+on_problem (XmFramerProblem kind, guint64 offset, const char *message, gpointer data)
+{
+  Conn *c = data;
+
+  if (kind == XM_FRAMER_MALFORMED || kind == XM_FRAMER_RESTRICTED)
+    xm_replay_lost (c, message);
+}
+
+static const XmFramerEvents framer_events = {
+  .stream_open = on_stream_open,
+  .stanza = on_stanza,
+  .stream_close = on_stream_close,
+  .problem = on_problem,
+};
+
+/* ---- input ---- */
+
+static void tls_progress (Conn *c);
+
+static void
+feed_plain (Conn *c, const guint8 *data, gsize len)
+{
+  while (len > 0 && !dead (c))
+    {
+      gsize n = xm_framer_feed (c->framer, data, len);
+      data += n;
+      len -= n;
+      if (c->tls_pending)
+        {
+          /* RFC 6120 §5.4.3.3: TLS starts right after <proceed/>. */
+          c->tls_pending = FALSE;
+          start_tls (c);
+          if (len && c->tls)
+            {
+              xm_tls_push (c->tls, data, len);
+              tls_progress (c);
+            }
+          return;
+        }
+    }
+  if (c->tls_pending && !dead (c))
+    {
+      c->tls_pending = FALSE;
+      start_tls (c);
+    }
+}
+
+static void
+tls_progress (Conn *c)
+{
+  g_autoptr (GError) error = NULL;
+  guint8 buf[16384];
+
+  if (!xm_tls_is_ready (c->tls))
+    {
+      XmTlsStatus st = xm_tls_handshake (c->tls, &error);
+      tls_out (c);
+      flush (c);
+      if (st == XM_TLS_FAILED)
+        {
+          if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_VERIFY))
+            xm_replay_fatal (c->r, c, "TLS with the server failed: its certificate "
+                             "does not verify for %s (%s); --upstream-ca FILE "
+                             "trusts its CA, --upstream-insecure skips the check",
+                             c->sc->domain ? c->sc->domain : c->r->opts->host,
+                             error->message);
+          else
+            xm_replay_fatal (c->r, c, "TLS with the server failed: %s", error->message);
+          return;
+        }
+      if (st != XM_TLS_DONE)
+        return;
+      c->stage = c->authed ? XM_FEATURES_AUTH : XM_FEATURES_TLS;
+      if (c->r->opts->verbose)
+        {
+          g_autofree char *d = xm_tls_describe (c->tls);
+          xm_replay_say (c->r, "%s: TLS: %s", c->label, d);
+        }
+      xm_framer_reset (c->framer);
+      send_header (c);
+    }
+  while (!dead (c) && c->tls)
+    {
+      gssize n = xm_tls_read (c->tls, buf, sizeof buf, &error);
+      if (n > 0)
+        feed_plain (c, buf, n);
+      else if (n == 0)
+        break;
+      else if (n == -1)
+        {
+          xm_replay_lost (c, "the server closed TLS");
+          return;
+        }
+      else
+        {
+          xm_replay_lost (c, error->message);
+          return;
+        }
+    }
+  if (c->tls)
+    {
+      tls_out (c);
+      flush (c);
+    }
+}
+
+static void
+start_tls (Conn *c)
+{
+  const char *name = c->sc->domain ? c->sc->domain : c->r->opts->host;
+  static const guint8 alpn[] = "\x0bxmpp-client";
+
+  c->state = NEG_TLS;
+  /* XEP-0368: direct TLS names its protocol with ALPN. */
+  c->tls = xm_tls_new_client (name, name, c->direct_tls ? alpn : NULL,
+                              c->direct_tls ? sizeof alpn - 1 : 0);
+  tls_progress (c);
+}
+
+static void
+read_socket (Conn *c)
+{
+  guint8 buf[16384];
+
+  while (c->fd >= 0 && !dead (c))
+    {
+      ssize_t n = recv (c->fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+      if (n < 0)
+        {
+          xm_replay_lost (c, g_strerror (errno));
+          return;
+        }
+      if (n == 0)
+        {
+          xm_replay_lost (c, "the server closed the connection");
+          return;
+        }
+      if (c->tls)
+        {
+          xm_tls_push (c->tls, buf, n);
+          tls_progress (c);
+        }
+      else
+        feed_plain (c, buf, n);
+    }
+}
+
+/* ---- connecting ---- */
+
+static void
+connected (Conn *c)
+{
+  xm_watch_set_events (c->watch, EPOLLIN);
+  c->state = NEG_STREAM;
+  c->framer = xm_framer_new (&framer_events, c);
+  if (c->direct_tls)
+    start_tls (c);
+  else
+    send_header (c);
+}
+
+static void
+on_socket (XmWatch *watch, guint32 revents, gpointer data)
+{
+  Conn *c = data;
+
+  if (c->state == NEG_CONNECTING)
+    {
+      int err = 0;
+      socklen_t len = sizeof err;
+
+      if (getsockopt (c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+      if (err == 0 && !(revents & (EPOLLERR | EPOLLHUP)))
+        connected (c);
+      else
+        {
+          close_socket (c);
+          errno = err ? err : ECONNREFUSED;
+          connect_next (c);
+        }
+      return;
+    }
+  if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
+    read_socket (c);
+  if (c->fd >= 0 && (revents & EPOLLOUT))
+    flush (c);
+}
+
+static void
+connect_next (Conn *c)
+{
+  int last_errno = errno;
+  g_autofree char *where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);
+
+  while (c->next_addr)
+    {
+      struct addrinfo *ai = c->next_addr;
+      int fd;
+
+      c->next_addr = ai->ai_next;
+      fd = socket (ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+      if (fd < 0)
+        {
+          last_errno = errno;
+          continue;
+        }
+      xm_socket_setup (fd);
+      if (connect (fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)
+        {
+          last_errno = errno;
+          close (fd);
+          continue;
+        }
+      c->fd = fd;
+      c->watch = xm_watch_add (fd, EPOLLOUT, on_socket, c);
+      return;
+    }
+  xm_replay_fatal (c->r, c, "cannot connect to %s: %s", where,
+                   g_strerror (last_errno ? last_errno : ECONNREFUSED));
+}
+
+void
+xm_conn_start (Conn *c)
+{
+  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+  g_autofree char *port = g_strdup_printf ("%u", c->r->opts->port);
+  XmTlsMode mode = c->r->opts->tls;
+  int rc;
+
+  if (mode == XM_TLS_MODE_AUTO)
+    mode = c->sc->direct_tls ? XM_TLS_MODE_DIRECT
+           : c->sc->starttls ? XM_TLS_MODE_STARTTLS : XM_TLS_MODE_NONE;
+  c->direct_tls = mode == XM_TLS_MODE_DIRECT;
+  c->want_tls = mode == XM_TLS_MODE_STARTTLS;
+  c->stage = c->direct_tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
+  c->started_us = g_get_monotonic_time ();
+  c->state = NEG_CONNECTING;
+  rc = getaddrinfo (c->r->opts->host, port, &hints, &c->addrs);
+  if (rc != 0)
+    {
+      g_autofree char *where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);
+      xm_replay_fatal (c->r, c, "cannot connect to %s: %s", where, gai_strerror (rc));
+      return;
+    }
+  c->next_addr = c->addrs;
+  errno = 0;
+  connect_next (c);
+}
+
+void
+xm_conn_check_timeout (Conn *c, gint64 now)
+{
+  static const char *const what[] = {
+    [NEG_CONNECTING] = "connecting",
+    [NEG_TLS] = "the TLS handshake",
+    [NEG_STREAM] = "the server's stream features",
+    [NEG_STARTTLS] = "the server's <proceed/>",
+    [NEG_SASL] = "the server's answer to authentication",
+  };
+  g_autofree char *where = NULL;
+
+  if (c->state < NEG_CONNECTING || c->state > NEG_SASL
+      || now - c->started_us < (gint64) c->r->opts->timeout_s * G_USEC_PER_SEC)
+    return;
+  where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);
+  xm_replay_fatal (c->r, c, "no answer from %s within %u s, waiting for %s "
+                   "(see --timeout)", where, c->r->opts->timeout_s, what[c->state]);
+}

@@ -1,0 +1,128 @@
+/* replay-private.h: what replay.c (scheduling, matching, reporting) and
+ * conn.c (one connection's sockets, TLS and negotiation) share. */
+#pragma once
+
+#include <glib.h>
+
+#include "auth.h"
+#include "canon.h"
+#include "order.h"
+#include "poller.h"
+#include "script.h"
+#include "tls.h"
+#include "xml-framer.h"
+
+G_BEGIN_DECLS
+
+typedef enum {
+  XM_TLS_MODE_AUTO,     /* as recorded */
+  XM_TLS_MODE_STARTTLS,
+  XM_TLS_MODE_DIRECT,
+  XM_TLS_MODE_NONE,
+} XmTlsMode;
+
+typedef struct {
+  char *host;
+  guint16 port;
+  XmTlsMode tls;
+  XmPace pace;
+  char *password;
+  GHashTable *credentials; /* bare JID -> password */
+  GPtrArray *ignore;       /* XmCanonPath* */
+  guint timeout_s;
+  gboolean verbose;
+  char *junit;
+} XmReplayOptions;
+
+typedef struct _Replay Replay;
+typedef struct _Conn Conn;
+
+typedef enum {
+  NEG_IDLE,
+  NEG_CONNECTING,
+  NEG_TLS,          /* TLS handshake (direct, or after <proceed/>) */
+  NEG_STREAM,       /* header sent, waiting for the server's features */
+  NEG_STARTTLS,     /* <starttls/> sent, waiting for <proceed/> */
+  NEG_SASL,         /* <auth/> sent */
+  NEG_ESTABLISHED,  /* authenticated stream: replaying stanzas */
+  NEG_CLOSED,
+} NegState;
+
+struct _Conn {
+  Replay *r;
+  XmScriptConn *sc;
+  char *label;            /* "#1 bob@localhost" */
+  char *account;          /* bare JID, or NULL */
+  int fd;
+  XmWatch *watch;
+  struct addrinfo *addrs, *next_addr;
+  XmTls *tls;
+  XmFramer *framer;
+  GByteArray *out;        /* bytes for the socket */
+  NegState state;
+  gboolean want_tls, direct_tls, authed, tls_pending;
+  XmFeaturesStage stage;
+  guint headers_sent;
+  guint live_streams;     /* server stream headers seen */
+  char *mechanism;
+  XmScram *scram;
+  char *rspauth;          /* DIGEST-MD5: what the server must prove */
+  guint digest_step;
+  gint64 started_us;
+  guint cursor;           /* index in sc->steps of the next step to do */
+  gboolean sent_close, got_close;
+  gboolean sm_enabled;
+  guint32 sm_h;
+  char *live_jid;
+  gboolean bind_sent;     /* the recorded bind request went out */
+  XmStep *bind_result;    /* the recorded bind result, if any */
+  GQueue received;        /* XmStanza*: to match after this round of socket
+                           * events, once every bound JID of the round is
+                           * known (a peer's stanza may be read before the
+                           * bind result that names its sender) */
+  GHashTable *id_rec2live, *id_live2rec; /* server-chosen ids */
+  GString *report;        /* differences, for --junit */
+  guint differences;
+  char *error;            /* for --junit */
+};
+
+struct _Replay {
+  XmScript *script;
+  XmReplayOptions *opts;
+  GPtrArray *conns;       /* Conn*, in recorded order */
+  GHashTable *rec2live, *live2rec; /* JIDs, stream ids */
+  GHashTable *client_ids; /* ids the recorded clients chose */
+  GMainLoop *loop;
+  gint64 last_progress;
+  guint tick;
+  int status;             /* XM_REPLAY_* so far */
+  gboolean stopping;
+  guint64 compared, same, differ, missing, unexpected, not_sent;
+};
+
+/* conn.c */
+Conn *xm_conn_new (Replay *r, XmScriptConn *sc);
+void xm_conn_free (Conn *c);
+/* Connects and negotiates; the CONNECT step is done when the stream is
+ * authenticated (xm_replay_established). */
+void xm_conn_start (Conn *c);
+void xm_conn_send (Conn *c, const char *data, gsize len);
+void xm_conn_close (Conn *c);
+/* Serialises el with recorded values turned into live ones. New string. */
+char *xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed);
+void xm_conn_check_timeout (Conn *c, gint64 now);
+
+/* replay.c, called by conn.c */
+void xm_replay_fatal (Replay *r, Conn *c, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
+void xm_replay_established (Conn *c);
+void xm_replay_stanza (Conn *c, XmStanza *stanza);
+void xm_replay_features (Conn *c, XmStanza *stanza, XmFeaturesStage stage);
+void xm_replay_server_close (Conn *c);
+void xm_replay_lost (Conn *c, const char *why);
+void xm_replay_progress (Replay *r);
+const char *xm_replay_map_live (const char *value, gpointer replay);
+const char *xm_replay_password (Replay *r, Conn *c);
+void xm_replay_say (Replay *r, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
+void xm_replay_show (Replay *r, Conn *c, XmDir dir, const char *data, gsize len);
+
+G_END_DECLS

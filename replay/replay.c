@@ -1,0 +1,1096 @@
+/* replay.c: `xmitm replay`: scheduling the recorded steps across
+ * connections, matching what the server sends with what it sent then, and
+ * reporting. The sockets and negotiation of each connection are conn.c's. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net.h"
+#include "replay.h"
+#include "replay-private.h"
+
+#define NS_SM "urn:xmpp:sm:3"
+#define TICK_MS 50
+
+static void drain (Conn *c);
+
+/* ---- output ---- */
+
+void
+xm_replay_say (Replay *r, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  printf ("%s\n", msg);
+  fflush (stdout);
+}
+
+void
+xm_replay_fatal (Replay *r, Conn *c, const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  if (r->stopping)
+    return;
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  fflush (stdout);
+  g_printerr ("xmitm: replay: %s%s%s\n", c ? c->label : "", c ? ": " : "", msg);
+  if (c && c->error == NULL)
+    c->error = g_strdup (msg);
+  r->status = XM_REPLAY_ERROR;
+  r->stopping = TRUE;
+  if (r->loop)
+    g_main_loop_quit (r->loop);
+}
+
+void
+xm_replay_show (Replay *r, Conn *c, XmDir dir, const char *data, gsize len)
+{
+  if (!r->opts->verbose)
+    return;
+  printf ("%s %s %.*s\n", c->label, xm_dir_arrow (dir), (int) len, data);
+}
+
+static char *
+format_time (gint64 time_us)
+{
+  g_autoptr (GDateTime) dt = g_date_time_new_from_unix_local (time_us / G_USEC_PER_SEC);
+  g_autofree char *hms = dt ? g_date_time_format (dt, "%H:%M:%S") : NULL;
+
+  if (hms == NULL)
+    return g_strdup_printf ("@%" G_GINT64_FORMAT, time_us);
+  return g_strdup_printf ("%s.%06d", hms, (int) (time_us % G_USEC_PER_SEC));
+}
+
+/* "iq type='result' id='x'", "presence from='a@b/c' type='unavailable'" */
+static char *
+describe (const XmCanon *canon)
+{
+  GString *out = g_string_new (NULL);
+  static const char *const names[] = { "type", "from" };
+
+  if (canon->prefix && strcmp (canon->ns, "http://etherx.jabber.org/streams") == 0)
+    g_string_append_printf (out, "%s:", canon->prefix);
+  g_string_append (out, canon->name);
+  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
+    for (guint k = 0; k < canon->attrs->len; k++)
+      {
+        XmCanonAttr *a = canon->attrs->pdata[k];
+        if (a->ns == NULL && strcmp (a->name, names[i]) == 0)
+          g_string_append_printf (out, " %s='%s'", a->name, a->value);
+      }
+  if (canon->id)
+    g_string_append_printf (out, " id='%s'", canon->id);
+  return g_string_free (out, FALSE);
+}
+
+static void
+report (Conn *c, const char *headline, const char *body)
+{
+  GString *text = g_string_new (NULL);
+
+  g_string_append_printf (text, "%s: %s\n", c->label, headline);
+  if (body)
+    g_string_append (text, body);
+  fputs (text->str, stdout);
+  fflush (stdout);
+  g_string_append (c->report, text->str);
+  g_string_free (text, TRUE);
+  c->differences++;
+}
+
+static void
+report_tree (Conn *c, const char *headline, const XmCanon *canon, const char *mark)
+{
+  GString *body = g_string_new (NULL);
+  g_autofree char *indent = g_strconcat ("    ", mark, NULL);
+
+  xm_canon_format (canon, indent, body);
+  report (c, headline, body->str);
+  g_string_free (body, TRUE);
+}
+
+/* ---- values that change between sessions ---- */
+
+const char *
+xm_replay_map_live (const char *value, gpointer data)
+{
+  Replay *r = data;
+
+  return g_hash_table_lookup (r->live2rec, value);
+}
+
+static void
+map_value (Replay *r, const char *rec, const char *live)
+{
+  g_hash_table_replace (r->rec2live, g_strdup (rec), g_strdup (live));
+  g_hash_table_replace (r->live2rec, g_strdup (live), g_strdup (rec));
+}
+
+const char *
+xm_replay_password (Replay *r, Conn *c)
+{
+  const char *p = NULL;
+
+  if (r->opts->credentials && c->account)
+    p = g_hash_table_lookup (r->opts->credentials, c->account);
+  return p ? p : r->opts->password;
+}
+
+static XmCanon *
+expected_canon (Replay *r, XmStep *step)
+{
+  if (step->data == NULL && step->stanza && step->stanza->root)
+    {
+      XmCanon *canon = xm_canon_new (step->stanza->root, NULL, NULL);
+      xm_canon_normalise (canon, r->opts->ignore);
+      step->data = canon;
+      step->data_free = (GDestroyNotify) xm_canon_free;
+    }
+  return step->data;
+}
+
+/* ---- progress ---- */
+
+void
+xm_replay_progress (Replay *r)
+{
+  r->last_progress = g_get_monotonic_time ();
+}
+
+static void
+done (Replay *r, XmStep *step)
+{
+  xm_order_done (r->script->order, step->order, g_get_monotonic_time ());
+  xm_replay_progress (r);
+}
+
+static gboolean
+step_done (Replay *r, XmStep *step)
+{
+  return xm_order_is_done (r->script->order, step->order);
+}
+
+static gboolean
+is_send (const XmStep *step)
+{
+  return step->kind == XM_STEP_CONNECT || step->kind == XM_STEP_SEND
+         || step->kind == XM_STEP_CLOSE;
+}
+
+static void
+missing (Replay *r, Conn *c, XmStep *step)
+{
+  g_autofree char *when = format_time (step->time_us);
+
+  if (step->kind == XM_STEP_EXPECT_CLOSE)
+    {
+      g_autofree char *h = g_strdup_printf ("S->C the server did not close its "
+                                            "stream (recorded at %s)", when);
+      report (c, h, NULL);
+    }
+  else
+    {
+      XmCanon *e = expected_canon (r, step);
+      g_autofree char *d = describe (e);
+      g_autofree char *h = g_strdup_printf ("S->C %s did not arrive (recorded at %s):",
+                                            d, when);
+      report_tree (c, h, e, "- ");
+    }
+  r->missing++;
+  r->compared++;
+  done (r, step);
+}
+
+void
+xm_replay_established (Conn *c)
+{
+  Replay *r = c->r;
+  XmStep *step = c->sc->steps->pdata[0];
+
+  g_assert (step->kind == XM_STEP_CONNECT);
+  xm_replay_say (r, "%s: connected%s, authenticated with %s", c->label,
+                 c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing");
+  done (r, step);
+}
+
+/* The server went away: whatever the connection still had to do or
+ * expect will not happen. */
+void
+xm_replay_lost (Conn *c, const char *why)
+{
+  Replay *r = c->r;
+  guint unsent = 0, absent = 0;
+
+  if (c->state == NEG_CLOSED || r->stopping)
+    return;
+  drain (c);
+  if (c->state != NEG_ESTABLISHED)
+    {
+      xm_replay_fatal (r, c, "connection lost during negotiation: %s", why);
+      return;
+    }
+  xm_conn_close (c);
+  for (guint i = 0; i < c->sc->steps->len; i++)
+    {
+      XmStep *step = c->sc->steps->pdata[i];
+      if (step_done (r, step))
+        continue;
+      if (is_send (step))
+        {
+          unsent++;
+          done (r, step);
+        }
+      else
+        {
+          absent++;
+          missing (r, c, step);
+        }
+    }
+  if (unsent || (absent && !c->got_close))
+    {
+      g_autofree char *h = g_strdup_printf ("the connection ended early (%s): %u "
+                                            "recorded client stanzas not sent",
+                                            why, unsent);
+      report (c, h, NULL);
+      r->not_sent += unsent;
+    }
+}
+
+/* ---- matching server stanzas ---- */
+
+static gboolean
+id_ok (Replay *r, Conn *c, const char *rec, const char *live)
+{
+  const char *m;
+
+  if (rec == NULL || live == NULL)
+    return rec == live;
+  if (strcmp (rec, live) == 0)
+    return TRUE;
+  m = g_hash_table_lookup (c->id_rec2live, rec);
+  if (m)
+    return strcmp (m, live) == 0;
+  /* An id a recorded client chose is sent again as it was. */
+  if (g_hash_table_contains (r->client_ids, rec))
+    return FALSE;
+  return !g_hash_table_contains (c->id_live2rec, live);
+}
+
+static void
+commit_id (Conn *c, const char *rec, const char *live)
+{
+  if (rec && live && strcmp (rec, live) != 0
+      && !g_hash_table_contains (c->id_rec2live, rec))
+    {
+      g_hash_table_insert (c->id_rec2live, g_strdup (rec), g_strdup (live));
+      g_hash_table_insert (c->id_live2rec, g_strdup (live), g_strdup (rec));
+    }
+}
+
+static const char *
+attr (const XmCanon *c, const char *name)
+{
+  for (guint i = 0; i < c->attrs->len; i++)
+    {
+      XmCanonAttr *a = c->attrs->pdata[i];
+      if (a->ns == NULL && strcmp (a->name, name) == 0)
+        return a->value;
+    }
+  return NULL;
+}
+
+/* Is a the live counterpart of e, if not an equal one? */
+static gboolean
+pairs_with (Replay *r, Conn *c, const XmCanon *e, const XmCanon *a)
+{
+  if (strcmp (e->name, a->name) != 0 || strcmp (e->ns, a->ns) != 0)
+    return FALSE;
+  if (strcmp (e->name, "iq") == 0)
+    return e->id && a->id && id_ok (r, c, e->id, a->id);
+  if (strcmp (e->name, "message") == 0 || strcmp (e->name, "presence") == 0)
+    {
+      if (e->id && a->id)
+        return id_ok (r, c, e->id, a->id);
+      return g_strcmp0 (attr (e, "from"), attr (a, "from")) == 0
+             && g_strcmp0 (attr (e, "type"), attr (a, "type")) == 0;
+    }
+  return TRUE;
+}
+
+static void
+learn_bind (Replay *r, Conn *c, const XmNode *el)
+{
+  g_autofree char *live = xm_stanza_bind_jid (el);
+  const char *id = xm_node_attr (el, "id");
+
+  if (live == NULL || c->live_jid)
+    return;
+  c->live_jid = g_strdup (live);
+  for (guint i = 0; i < c->sc->steps->len; i++)
+    {
+      XmStep *step = c->sc->steps->pdata[i];
+      g_autofree char *rec = NULL;
+
+      if (step->kind != XM_STEP_EXPECT || step_done (r, step)
+          || g_strcmp0 (xm_node_attr (step->stanza->root, "id"), id) != 0)
+        continue;
+      rec = xm_stanza_bind_jid (step->stanza->root);
+      if (rec)
+        {
+          map_value (r, rec, live);
+          if (strcmp (rec, live) != 0)
+            xm_replay_say (r, "%s: bound %s (recorded: %s)", c->label, live, rec);
+          return;
+        }
+    }
+}
+
+static void
+answer_live (Conn *c, const XmNode *el)
+{
+  const char *id = xm_node_attr (el, "id");
+  const char *from = xm_node_attr (el, "from");
+  g_autofree char *xml = NULL;
+  GString *s = g_string_new ("<iq type='result'");
+
+  /* XEP-0199 §4.2: the pong. */
+  if (id)
+    {
+      g_autofree char *e = g_markup_escape_text (id, -1);
+      g_string_append_printf (s, " id='%s'", e);
+    }
+  if (from)
+    {
+      g_autofree char *e = g_markup_escape_text (from, -1);
+      g_string_append_printf (s, " to='%s'", e);
+    }
+  g_string_append (s, "/>");
+  xml = g_string_free (s, FALSE);
+  xm_conn_send (c, xml, strlen (xml));
+}
+
+/* Compares one server stanza with the pending recorded ones. */
+static void
+match (Conn *c, XmStanza *st)
+{
+  Replay *r = c->r;
+  const XmNode *el = st->root;
+  g_autoptr (XmCanon) actual = NULL;
+  XmStep *paired = NULL;
+
+  actual = xm_canon_new (el, xm_replay_map_live, r);
+  xm_canon_normalise (actual, r->opts->ignore);
+
+  for (guint i = 0; i < c->sc->steps->len; i++)
+    {
+      XmStep *step = c->sc->steps->pdata[i];
+      XmCanon *e;
+
+      if (step->kind != XM_STEP_EXPECT || step_done (r, step))
+        continue;
+      e = expected_canon (r, step);
+      if (xm_canon_equal (e, actual) && id_ok (r, c, e->id, actual->id))
+        {
+          commit_id (c, e->id, actual->id);
+          r->compared++;
+          r->same++;
+          done (r, step);
+          return;
+        }
+      if (paired == NULL && pairs_with (r, c, e, actual))
+        paired = step;
+    }
+  if (paired)
+    {
+      XmCanon *e = expected_canon (r, paired);
+      g_autofree char *d = describe (e);
+      g_autofree char *when = format_time (paired->time_us);
+      g_autofree char *h = g_strdup_printf ("S->C %s differs from the recording "
+                                            "(recorded at %s):", d, when);
+      g_autofree char *diff = xm_canon_diff (e, actual, "    ");
+
+      if (diff == NULL)
+        diff = g_strdup_printf ("    id: recorded '%s', now '%s'\n",
+                                e->id ? e->id : "", actual->id ? actual->id : "");
+      commit_id (c, e->id, actual->id);
+      report (c, h, diff);
+      r->compared++;
+      r->differ++;
+      done (r, paired);
+      return;
+    }
+  {
+    g_autofree char *d = describe (actual);
+    g_autofree char *h = g_strdup_printf ("S->C %s is not in the recording:", d);
+    report_tree (c, h, actual, "+ ");
+    r->unexpected++;
+  }
+}
+
+/* Matches what the connection received so far. */
+static void
+drain (Conn *c)
+{
+  XmStanza *st;
+
+  while ((st = g_queue_pop_head (&c->received)))
+    {
+      if (!c->r->stopping)
+        match (c, st);
+      xm_stanza_unref (st);
+    }
+}
+
+void
+xm_replay_stanza (Conn *c, XmStanza *st)
+{
+  Replay *r = c->r;
+  const XmNode *el = st->root;
+
+  xm_replay_show (r, c, XM_DIR_S2C, (const char *) st->raw, st->raw_len);
+  xm_replay_progress (r);
+  if (xm_stanza_is_ping (el))
+    {
+      answer_live (c, el);
+      return;
+    }
+  if (xm_node_is (el, NS_SM, "r"))
+    {
+      /* XEP-0198 §4: how many stanzas we handled. */
+      g_autofree char *a = g_strdup_printf ("<a xmlns='" NS_SM "' h='%u'/>", c->sm_h);
+      xm_conn_send (c, a, strlen (a));
+      return;
+    }
+  if (xm_node_is (el, NS_SM, "a"))
+    return;
+  if (c->sm_enabled && (strcmp (el->name, "iq") == 0 || strcmp (el->name, "message") == 0
+                        || strcmp (el->name, "presence") == 0))
+    c->sm_h++;
+  if (xm_node_is (el, NS_SM, "enabled"))
+    c->sm_enabled = TRUE;
+  learn_bind (r, c, el);
+  g_queue_push_tail (&c->received, xm_stanza_ref (st));
+}
+
+void
+xm_replay_features (Conn *c, XmStanza *st, XmFeaturesStage stage)
+{
+  Replay *r = c->r;
+  XmStanza *rec = c->sc->features[stage];
+  g_autoptr (XmCanon) e = NULL, a = NULL;
+  g_autofree char *diff = NULL;
+  static const char *const names[] = { "before TLS", "after TLS", "after authentication" };
+
+  xm_replay_show (r, c, XM_DIR_S2C, (const char *) st->raw, st->raw_len);
+  if (rec == NULL)
+    return;
+  e = xm_canon_new (rec->root, NULL, NULL);
+  xm_canon_normalise (e, r->opts->ignore);
+  a = xm_canon_new (st->root, xm_replay_map_live, r);
+  xm_canon_normalise (a, r->opts->ignore);
+  r->compared++;
+  diff = xm_canon_diff (e, a, "    ");
+  if (diff == NULL)
+    {
+      r->same++;
+      return;
+    }
+  {
+    g_autofree char *h = g_strdup_printf ("S->C stream:features %s differ from the "
+                                          "recording:", names[stage]);
+    report (c, h, diff);
+    r->differ++;
+  }
+}
+
+void
+xm_replay_server_close (Conn *c)
+{
+  Replay *r = c->r;
+
+  drain (c);
+  for (guint i = 0; i < c->sc->steps->len; i++)
+    {
+      XmStep *step = c->sc->steps->pdata[i];
+      if (step->kind == XM_STEP_EXPECT_CLOSE && !step_done (r, step))
+        {
+          r->compared++;
+          r->same++;
+          done (r, step);
+          break;
+        }
+    }
+  /* RFC 6120 §4.4: answer a close with a close. */
+  if (!c->sent_close)
+    {
+      static const char close_tag[] = "</stream:stream>";
+      c->sent_close = TRUE;
+      xm_conn_send (c, close_tag, strlen (close_tag));
+    }
+  xm_replay_lost (c, "the server closed the stream");
+}
+
+/* ---- scheduling ---- */
+
+static void
+do_step (Replay *r, Conn *c, XmStep *step)
+{
+  if (step->kind == XM_STEP_CONNECT)
+    {
+      xm_conn_start (c);
+      return; /* done once authenticated */
+    }
+  if (step->kind == XM_STEP_CLOSE)
+    {
+      static const char close_tag[] = "</stream:stream>";
+      c->sent_close = TRUE;
+      xm_conn_send (c, close_tag, strlen (close_tag));
+    }
+  else
+    {
+      gboolean changed = FALSE;
+      g_autofree char *xml = xm_conn_rewrite (c, step->stanza->root, &changed);
+      const XmNode *el = step->stanza->root;
+
+      if (xm_stanza_is_iq (el, "set", NULL)
+          && xm_node_child (el, "urn:ietf:params:xml:ns:xmpp-bind", "bind"))
+        c->bind_sent = TRUE;
+      if (changed)
+        xm_conn_send (c, xml, strlen (xml));
+      else
+        xm_conn_send (c, (const char *) step->stanza->raw, step->stanza->raw_len);
+    }
+  done (r, step);
+}
+
+/* The connection has nothing left to do or expect. */
+static gboolean
+conn_finished (Replay *r, Conn *c)
+{
+  for (guint i = 0; i < c->sc->steps->len; i++)
+    if (!step_done (r, c->sc->steps->pdata[i]))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+finish (Replay *r)
+{
+  if (r->loop && !r->stopping)
+    {
+      r->stopping = TRUE;
+      g_main_loop_quit (r->loop);
+    }
+}
+
+/* A connection sent its bind request and does not know its bound JID yet:
+ * stanzas others receive may name it already (the server's writes to
+ * different connections come in any order), so matching waits. */
+static gboolean
+binding (Replay *r)
+{
+  for (guint k = 0; k < r->conns->len; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+      if (c->state == NEG_ESTABLISHED && c->bind_sent && c->live_jid == NULL
+          && c->bind_result && !step_done (r, c->bind_result))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Does el name a recorded bound JID whose live counterpart is not known
+ * yet (its connection is still binding)? Then it cannot be rewritten. */
+static gboolean
+names_unbound (Replay *r, const XmNode *el)
+{
+  for (guint k = 0; k < r->conns->len; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+      const char *rec = c->sc->jid;
+
+      if (rec == NULL || c->live_jid || c->bind_result == NULL
+          || step_done (r, c->bind_result) || c->state == NEG_CLOSED)
+        continue;
+      for (guint i = 0; i < el->n_attrs; i++)
+        if (strcmp (el->attrs[i].value, rec) == 0)
+          return TRUE;
+      for (const XmNode *n = el->children; n; n = n->next)
+        if (n->type == XM_NODE_TEXT ? strcmp (n->text, rec) == 0
+                                    : names_unbound (r, n))
+          return TRUE;
+    }
+  return FALSE;
+}
+
+static void
+pump (gpointer data)
+{
+  Replay *r = data;
+  gboolean again = TRUE;
+  gint64 now = g_get_monotonic_time ();
+  gboolean all_closed = TRUE;
+
+  if (!binding (r))
+    for (guint k = 0; k < r->conns->len; k++)
+      drain (r->conns->pdata[k]);
+  while (again && !r->stopping)
+    {
+      again = FALSE;
+      for (guint k = 0; k < r->conns->len && !r->stopping; k++)
+        {
+          Conn *c = r->conns->pdata[k];
+          GPtrArray *steps = c->sc->steps;
+          XmStep *step;
+
+          while (c->cursor < steps->len
+                 && (!is_send (steps->pdata[c->cursor])
+                     || step_done (r, steps->pdata[c->cursor])))
+            c->cursor++;
+          if (c->cursor >= steps->len)
+            continue;
+          step = steps->pdata[c->cursor];
+          if (step->kind == XM_STEP_CONNECT ? c->state != NEG_IDLE
+                                            : c->state != NEG_ESTABLISHED)
+            continue;
+          if (!xm_order_ready (r->script->order, step->order)
+              || now < xm_order_not_before (r->script->order, step->order)
+              || (step->kind == XM_STEP_SEND && names_unbound (r, step->stanza->root)))
+            continue;
+          do_step (r, c, step);
+          if (step->kind == XM_STEP_CONNECT)
+            c->cursor++;
+          again = TRUE;
+        }
+    }
+  if (r->stopping)
+    return;
+  for (guint k = 0; k < r->conns->len; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+      if (c->state == NEG_ESTABLISHED && conn_finished (r, c))
+        {
+          if (!c->sent_close)
+            {
+              /* The recording ends with the stream open: close it. */
+              static const char close_tag[] = "</stream:stream>";
+              c->sent_close = TRUE;
+              xm_conn_send (c, close_tag, strlen (close_tag));
+            }
+          xm_conn_close (c);
+        }
+      if (c->state != NEG_CLOSED)
+        all_closed = FALSE;
+    }
+  if (all_closed && xm_order_finished (r->script->order))
+    finish (r);
+}
+
+/* Nothing happened for --timeout seconds: what was due and has not come
+ * is missing. */
+static void
+give_up (Replay *r)
+{
+  GPtrArray *steps = r->script->steps;
+  guint first_send = steps->len;
+
+  for (guint i = 0; i < steps->len; i++)
+    {
+      XmStep *step = steps->pdata[i];
+      if (is_send (step) && !step_done (r, step))
+        {
+          first_send = i;
+          break;
+        }
+    }
+  for (guint i = 0; i < first_send; i++)
+    {
+      XmStep *step = steps->pdata[i];
+      Conn *c = NULL;
+
+      if (is_send (step) || step_done (r, step))
+        continue;
+      for (guint k = 0; k < r->conns->len; k++)
+        if (((Conn *) r->conns->pdata[k])->sc == step->conn)
+          c = r->conns->pdata[k];
+      missing (r, c, step);
+    }
+  xm_replay_progress (r);
+}
+
+static gboolean
+on_tick (gpointer data)
+{
+  Replay *r = data;
+  gint64 now = g_get_monotonic_time ();
+
+  for (guint k = 0; k < r->conns->len && !r->stopping; k++)
+    xm_conn_check_timeout (r->conns->pdata[k], now);
+  if (!r->stopping && now - r->last_progress > (gint64) r->opts->timeout_s * G_USEC_PER_SEC)
+    give_up (r);
+  pump (r);
+  return G_SOURCE_CONTINUE;
+}
+
+/* ---- --junit ---- */
+
+static void
+xml_text (GString *out, const char *s)
+{
+  g_autofree char *e = g_markup_escape_text (s, -1);
+  g_string_append (out, e);
+}
+
+static gboolean
+write_junit (Replay *r, const char *path, double seconds, GError **error)
+{
+  GString *x = g_string_new ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+  guint failures = 0, errors = 0;
+  gboolean ok;
+
+  for (guint k = 0; k < r->conns->len; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+      if (c->error)
+        errors++;
+      else if (c->differences)
+        failures++;
+    }
+  g_string_append_printf (x, "<testsuites name=\"xmitm replay\" tests=\"%u\" "
+                          "failures=\"%u\" errors=\"%u\" time=\"%.3f\">\n",
+                          r->conns->len, failures, errors, seconds);
+  g_string_append (x, "  <testsuite name=\"");
+  xml_text (x, r->script->path);
+  g_string_append_printf (x, "\" tests=\"%u\" failures=\"%u\" errors=\"%u\" "
+                          "time=\"%.3f\">\n", r->conns->len, failures, errors, seconds);
+  for (guint k = 0; k < r->conns->len; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+      g_string_append (x, "    <testcase classname=\"xmitm.replay\" name=\"");
+      xml_text (x, c->label);
+      g_string_append (x, "\">\n");
+      if (c->error)
+        {
+          g_string_append (x, "      <error type=\"error\" message=\"");
+          xml_text (x, c->error);
+          g_string_append (x, "\"/>\n");
+        }
+      else if (c->differences)
+        {
+          g_string_append_printf (x, "      <failure type=\"difference\" "
+                                  "message=\"%u difference%s from the recording\">",
+                                  c->differences, c->differences == 1 ? "" : "s");
+          xml_text (x, c->report->str);
+          g_string_append (x, "</failure>\n");
+        }
+      g_string_append (x, "    </testcase>\n");
+    }
+  g_string_append (x, "  </testsuite>\n</testsuites>\n");
+  ok = g_file_set_contents (path, x->str, x->len, error);
+  g_string_free (x, TRUE);
+  return ok;
+}
+
+/* ---- running ---- */
+
+static void
+print_warning (const char *message, gpointer data)
+{
+  g_printerr ("xmitm: replay: %s: %s\n", (const char *) data, message);
+}
+
+static int
+run (const char *path, XmReplayOptions *opts)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *where = xm_hostport_to_string (opts->host, opts->port);
+  Replay r = { .opts = opts };
+  guint sends = 0, expects = 0;
+  gint64 start = g_get_monotonic_time ();
+  static const char *const pace_names[] = { "iq", "recorded", "fast" };
+
+  r.script = xm_script_load (path, opts->pace, print_warning, (gpointer) path, &error);
+  if (r.script == NULL)
+    {
+      g_printerr ("xmitm: replay: %s\n", error->message);
+      return XM_REPLAY_ERROR;
+    }
+  r.conns = g_ptr_array_new_with_free_func ((GDestroyNotify) xm_conn_free);
+  r.rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  r.live2rec = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  r.client_ids = g_hash_table_new (g_str_hash, g_str_equal);
+  for (guint i = 0; i < r.script->steps->len; i++)
+    {
+      XmStep *step = r.script->steps->pdata[i];
+      if (step->kind == XM_STEP_SEND)
+        {
+          const char *id = xm_node_attr (step->stanza->root, "id");
+          if (id && !xm_stanza_is_iq (step->stanza->root, "result", "error"))
+            g_hash_table_add (r.client_ids, (gpointer) id);
+          sends++;
+        }
+      if (step->kind == XM_STEP_EXPECT)
+        expects++;
+    }
+  for (guint i = 0; i < r.script->conns->len; i++)
+    {
+      XmScriptConn *sc = r.script->conns->pdata[i];
+      Conn *c;
+      if (sc->steps->len == 0)
+        continue;
+      c = xm_conn_new (&r, sc);
+      for (guint k = 0; k < sc->steps->len && !c->bind_result; k++)
+        {
+          XmStep *step = sc->steps->pdata[k];
+          g_autofree char *jid = step->kind == XM_STEP_EXPECT
+                                 ? xm_stanza_bind_jid (step->stanza->root) : NULL;
+          if (jid)
+            c->bind_result = step;
+        }
+      g_ptr_array_add (r.conns, c);
+    }
+  xm_replay_say (&r, "replay: %s: %u connection%s, %u client stanzas to send, %u "
+                 "server stanzas to compare; server %s, pace %s", path,
+                 r.conns->len, r.conns->len == 1 ? "" : "s", sends, expects, where,
+                 pace_names[opts->pace]);
+
+  r.loop = g_main_loop_new (NULL, FALSE);
+  xm_poller_set_after_dispatch (pump, &r);
+  r.tick = g_timeout_add (TICK_MS, on_tick, &r);
+  xm_replay_progress (&r);
+  pump (&r);
+  if (!r.stopping)
+    g_main_loop_run (r.loop);
+  xm_poller_set_after_dispatch (NULL, NULL);
+  g_source_remove (r.tick);
+
+  if (r.status != XM_REPLAY_ERROR)
+    {
+      guint64 diffs = r.differ + r.missing + r.unexpected + r.not_sent;
+      xm_replay_say (&r, "replay: %" G_GUINT64_FORMAT " server stanzas compared: %"
+                     G_GUINT64_FORMAT " as recorded, %" G_GUINT64_FORMAT
+                     " different, %" G_GUINT64_FORMAT " missing, %" G_GUINT64_FORMAT
+                     " unexpected", r.compared, r.same, r.differ, r.missing,
+                     r.unexpected);
+      r.status = diffs ? XM_REPLAY_DIFFERENT : XM_REPLAY_SAME;
+      xm_replay_say (&r, diffs ? "replay: DIFFERENT: the server did not behave as "
+                                 "recorded"
+                               : "replay: SAME: the server behaved as recorded");
+    }
+  if (opts->junit)
+    {
+      g_autoptr (GError) jerr = NULL;
+      if (!write_junit (&r, opts->junit,
+                        (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC,
+                        &jerr))
+        {
+          g_printerr ("xmitm: replay: --junit: %s\n", jerr->message);
+          r.status = XM_REPLAY_ERROR;
+        }
+    }
+  /* Close what an error left open: no socket callback runs after this. */
+  for (guint k = 0; k < r.conns->len; k++)
+    xm_conn_close (r.conns->pdata[k]);
+  g_ptr_array_unref (r.conns);
+  g_hash_table_unref (r.rec2live);
+  g_hash_table_unref (r.live2rec);
+  g_hash_table_unref (r.client_ids);
+  g_main_loop_unref (r.loop);
+  xm_script_free (r.script);
+  return r.status;
+}
+
+/* ---- command line ---- */
+
+static G_GNUC_PRINTF (1, 2) int
+usage_error (const char *fmt, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list ap;
+
+  va_start (ap, fmt);
+  msg = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  g_printerr ("xmitm: replay: %s\n", msg);
+  return XM_REPLAY_ERROR;
+}
+
+/* One "JID PASSWORD" per line; '#' starts a comment line. */
+static GHashTable *
+load_credentials (const char *path, GError **error)
+{
+  g_autofree char *text = NULL;
+  g_auto (GStrv) lines = NULL;
+  GHashTable *t;
+
+  if (!g_file_get_contents (path, &text, NULL, error))
+    return NULL;
+  t = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    {
+      char *l = g_strchomp (lines[i]);
+      char *sp;
+
+      while (*l == ' ' || *l == '\t')
+        l++;
+      if (*l == '\0' || *l == '#')
+        continue;
+      sp = strpbrk (l, " \t");
+      if (sp == NULL)
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                       "%s line %u: say 'JID PASSWORD'", path, i + 1);
+          g_hash_table_unref (t);
+          return NULL;
+        }
+      *sp++ = '\0';
+      while (*sp == ' ' || *sp == '\t')
+        sp++;
+      g_hash_table_replace (t, g_strdup (l), g_strdup (sp));
+    }
+  return t;
+}
+
+int
+xm_replay_main (int argc, char **argv)
+{
+  g_autofree char *server = NULL, *password = NULL, *credentials = NULL;
+  g_autofree char *tls = NULL, *upstream_ca = NULL, *pace = NULL, *junit = NULL;
+  g_auto (GStrv) ignore = NULL;
+  gboolean insecure = FALSE, verbose = FALSE;
+  gint timeout = 5;
+  GOptionEntry entries[] = {
+    { "server", 's', 0, G_OPTION_ARG_STRING, &server,
+      "Replay the client side against the XMPP server at HOST:PORT (required)",
+      "HOST:PORT" },
+    { "password", 'p', 0, G_OPTION_ARG_STRING, &password,
+      "The password of the recorded account(s): SCRAM, DIGEST-MD5 and PLAIN are "
+      "computed anew (without it, only a PLAIN or token login recorded with "
+      "--record-secrets can be reused)", "PW" },
+    { "credentials", 0, 0, G_OPTION_ARG_FILENAME, &credentials,
+      "Passwords of several accounts: one 'JID PASSWORD' per line", "FILE" },
+    { "tls", 0, 0, G_OPTION_ARG_STRING, &tls,
+      "auto (as recorded, default), starttls, direct (XEP-0368) or none", "MODE" },
+    { "upstream-ca", 0, 0, G_OPTION_ARG_FILENAME, &upstream_ca,
+      "Also trust this CA (PEM) when verifying the server's certificate", "FILE" },
+    { "upstream-insecure", 0, 0, G_OPTION_ARG_NONE, &insecure,
+      "Do not verify the server's certificate", NULL },
+    { "pace", 0, 0, G_OPTION_ARG_STRING, &pace,
+      "iq (default: wait for each iq's answer, and for what other connections "
+      "received before), recorded (also keep the recorded gaps) or fast", "PACE" },
+    { "ignore", 'i', 0, G_OPTION_ARG_STRING_ARRAY, &ignore,
+      "Leave what XPATH selects out of the comparison (repeatable), e.g. "
+      "//delay, /message/body, //item/@name, //query[@xmlns='jabber:iq:version']",
+      "XPATH" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &timeout,
+      "Call a server stanza missing after N seconds without progress; give up "
+      "connecting or negotiating after N seconds (default 5)", "N" },
+    { "junit", 0, 0, G_OPTION_ARG_FILENAME, &junit,
+      "Also write a JUnit XML report (a test case per connection) to FILE", "FILE" },
+    { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
+      "Print every stanza sent and received", NULL },
+    { NULL }
+  };
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("FILE - replay a recording against a server");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func ((GDestroyNotify) xm_canon_path_free);
+  XmReplayOptions opts = { 0 };
+  g_autofree char *host = NULL;
+  int rc;
+
+  g_option_context_add_main_entries (ctx, entries, NULL);
+  g_option_context_set_summary (ctx,
+    "Replays the client side of a recording (xmitm proxy --record FILE)\n"
+    "against a server: every recorded connection is opened anew,\n"
+    "authenticated again, its client stanzas sent in recorded order, and what\n"
+    "the server sends is compared with what it sent then. Stream ids, SASL\n"
+    "nonces, ids the server chose, bound resources, delay stamps, XEP-0359\n"
+    "and MAM ids, caps hashes do not count; nor do attribute order,\n"
+    "namespace prefixes, or the order of children and of arriving stanzas.");
+  g_option_context_set_description (ctx,
+    "Examples:\n"
+    "  xmitm replay session.jsonl --server localhost:5222 --password secret\n"
+    "  xmitm replay session.jsonl --server xmpp.example.net:5222 \\\n"
+    "      --credentials accounts.txt --ignore //item/@name --junit replay.xml\n"
+    "\n"
+    "Server pings (XEP-0199) and XEP-0198 acknowledgement requests are\n"
+    "answered live and not compared.\n"
+    "\n"
+    "Exit status: 0 when the server behaved as recorded, 1 on a difference,\n"
+    "2 on an error (bad file or option, unreachable server, authentication\n"
+    "failed).\n");
+  if (!g_option_context_parse (ctx, &argc, &argv, &error))
+    return usage_error ("%s (see xmitm replay --help)", error->message);
+  if (argc != 2)
+    return usage_error (argc < 2 ? "say which recording to replay (see xmitm replay --help)"
+                                 : "replay takes one recording (see xmitm replay --help)");
+  if (server == NULL)
+    return usage_error ("--server HOST:PORT is required (see xmitm replay --help)");
+  if (!xm_parse_hostport (server, &host, &opts.port, &error))
+    return usage_error ("bad --server: %s", error->message);
+  opts.host = host;
+  opts.tls = XM_TLS_MODE_AUTO;
+  if (tls)
+    {
+      static const char *const modes[] = { "auto", "starttls", "direct", "none" };
+      int m = -1;
+      for (int i = 0; i < 4; i++)
+        if (strcmp (tls, modes[i]) == 0)
+          m = i;
+      if (m < 0)
+        return usage_error ("bad --tls '%s': use auto, starttls, direct or none", tls);
+      opts.tls = m;
+    }
+  opts.pace = XM_PACE_IQ;
+  if (pace && !xm_pace_parse (pace, &opts.pace))
+    return usage_error ("bad --pace '%s': use iq, recorded or fast", pace);
+  if (timeout <= 0)
+    return usage_error ("--timeout must be a positive number of seconds");
+  opts.timeout_s = timeout;
+  for (char **x = ignore; x && *x; x++)
+    {
+      XmCanonPath *p = xm_canon_path_parse (*x, &error);
+      if (p == NULL)
+        return usage_error ("%s", error->message);
+      g_ptr_array_add (paths, p);
+    }
+  opts.ignore = paths;
+  if (credentials)
+    {
+      opts.credentials = load_credentials (credentials, &error);
+      if (opts.credentials == NULL)
+        return usage_error ("--credentials: %s", error->message);
+    }
+  opts.password = password;
+  opts.verbose = verbose;
+  opts.junit = junit;
+
+  {
+    XmTlsConfig tcfg = { .insecure = insecure, .upstream_ca = upstream_ca,
+                         .keylog = g_getenv ("SSLKEYLOGFILE") };
+    if (tcfg.keylog && *tcfg.keylog == '\0')
+      tcfg.keylog = NULL;
+    if (!xm_tls_init (&tcfg, &error))
+      {
+        g_clear_pointer (&opts.credentials, g_hash_table_unref);
+        return usage_error ("%s", error->message);
+      }
+  }
+  rc = run (argv[1], &opts);
+  xm_tls_cleanup ();
+  g_clear_pointer (&opts.credentials, g_hash_table_unref);
+  return rc;
+}

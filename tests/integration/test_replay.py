@@ -1,0 +1,328 @@
+#!/usr/bin/python3
+"""Replay: a recording as a regression test, against real prosody servers.
+
+Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_replay.py
+
+A real slixmpp session (two accounts: roster, presence, disco#info, a
+message and its answer) is recorded through `xmitm proxy --record` against a
+throwaway prosody, once in the clear and once with STARTTLS. What the tests
+hold replay to:
+  * against a fresh prosody with the same accounts it exits 0 (new stream
+    ids, SCRAM nonces, bound resources, delay stamps, server iq ids);
+  * against one where the third account of the shared roster group is gone
+    it exits 1 and the diff names the missing roster item (and --junit
+    reports it);
+  * a bad file, an unreachable server, a wrong or missing password exit 2
+    with one clear message;
+  * a PLAIN login recorded with --record-secrets replays without a password.
+"""
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import client  # noqa: E402
+import peers  # noqa: E402
+
+XMITM = os.environ.get("XMITM")
+USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
+BODY = "hello bob <&>"
+
+
+async def session(host, port, users, tls=False, ca=None, timeout=20):
+    """bob logs in, then alice; both fetch the roster and send presence and
+    wait for each other's; alice asks the server disco#info and sends bob a
+    message; bob answers it; alice, then bob, close their streams."""
+    import slixmpp  # noqa: F401  (client imported it)
+    loop = asyncio.get_running_loop()
+    clients, ev = {}, {}
+    for u in ("bob", "alice"):
+        x = client._Client("%s@localhost" % u, users[u], host, port, "localhost")
+        x['feature_mechanisms'].unencrypted_plain = True
+        x.register_plugin('xep_0030')
+        if ca:
+            x.ca_certs = ca
+        ev[u] = {k: loop.create_future() for k in ("start", "msg", "pres")}
+
+        def handlers(u, x):
+            async def start(_):
+                await x.get_roster(timeout=timeout)
+                x.send_presence()
+                ev[u]["start"].set_result(True)
+
+            def message(m):
+                if m['type'] == 'chat' and not ev[u]["msg"].done():
+                    ev[u]["msg"].set_result(m['body'])
+
+            def presence(p):
+                if p['from'].bare != x.boundjid.bare and not ev[u]["pres"].done():
+                    ev[u]["pres"].set_result(True)
+            x.add_event_handler("session_start", start)
+            x.add_event_handler("message", message)
+            x.add_event_handler("presence_available", presence)
+        handlers(u, x)
+        clients[u] = x
+
+    def connect(x):
+        x.connect((host, port), force_starttls=tls, disable_starttls=not tls)
+        x.default_domain = "localhost"
+
+    alice, bob = clients["alice"], clients["bob"]
+    connect(bob)
+    await asyncio.wait_for(ev["bob"]["start"], timeout)
+    connect(alice)
+    await asyncio.wait_for(ev["alice"]["start"], timeout)
+    await asyncio.wait_for(ev["alice"]["pres"], timeout)
+    await asyncio.wait_for(ev["bob"]["pres"], timeout)
+    await alice['xep_0030'].get_info(jid="localhost", timeout=timeout)
+    alice.send_message(mto="bob@localhost", mbody=BODY, mtype="chat")
+    got = await asyncio.wait_for(ev["bob"]["msg"], timeout)
+    bob.send_message(mto=alice.boundjid.full, mbody="re: " + got, mtype="chat")
+    await asyncio.wait_for(ev["alice"]["msg"], timeout)
+    await alice.disconnect(wait=5)
+    await bob.disconnect(wait=5)
+
+
+def run_xmitm(*args, timeout=90):
+    return subprocess.run([XMITM] + [str(a) for a in args], capture_output=True,
+                          text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+class ReplayTest(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        if not (XMITM and os.access(XMITM, os.X_OK)):
+            raise RuntimeError("set XMITM to the xmitm binary (got %r)" % XMITM)
+        cls.dir = tempfile.mkdtemp(prefix="xmitm-replay-")
+        cls.creds = os.path.join(cls.dir, "credentials")
+        with open(cls.creds, "w") as f:
+            f.write("# JID PASSWORD\n")
+            for u, pw in USERS.items():
+                f.write("%s@localhost %s\n" % (u, pw))
+        cls.plain_rec = cls.record(tls=False)
+        cls.tls_rec = cls.record(tls=True)
+
+    @classmethod
+    def tearDownClass(cls):
+        if not os.environ.get("XMITM_KEEP_TMP"):
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    @classmethod
+    def record(cls, tls):
+        """Records the session through xmitm; returns the recording's path."""
+        rec = os.path.join(cls.dir, "tls.jsonl" if tls else "plain.jsonl")
+        with peers.Prosody(users=USERS, tls_required=tls) as server:
+            extra = ["--record", rec, "-q"]
+            if tls:
+                extra += ["--upstream-ca", server.cert]
+            x = peers.Xmitm("127.0.0.1", server.port, extra_args=extra)
+            x.start()
+            try:
+                asyncio.run(session("127.0.0.1", x.port, USERS, tls=tls,
+                                    ca=x.ca_cert if tls else None))
+            finally:
+                rc = x.stop()
+                out = x.describe()
+                x.cleanup()
+            if rc != 0:
+                raise RuntimeError("xmitm proxy exited %r\n%s" % (rc, out))
+        return rec
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def replay(self, rec, server, *extra, creds=True):
+        args = ["replay", rec, "--server", "127.0.0.1:%d" % server.port]
+        if creds:
+            args += ["--credentials", self.creds]
+        if server.tls_required:
+            args += ["--upstream-ca", server.cert]
+        return run_xmitm(*(args + list(extra)))
+
+    def check(self, r, status, server=None):
+        """Exit status status; on failure the output and (inside the
+        server's with block) its log."""
+        if r.returncode != status:
+            log = server.log_tail(60) if server and server.dir else ""
+            self.fail("exit %d, not %d\nstdout:\n%s\nstderr:\n%s%s"
+                      % (r.returncode, status, r.stdout, r.stderr, log))
+
+    # ---- the same server state: the same behaviour ----
+
+    def test_recordings_hold_the_session(self):
+        for rec in (self.plain_rec, self.tls_rec):
+            with open(rec) as f:
+                evs = [json.loads(line) for line in f][1:]
+            stanzas = [e for e in evs if e["ev"] == "stanza"]
+            self.assertTrue(any("jabber:iq:roster" in e["xml"] for e in stanzas))
+            self.assertTrue(any("disco#info" in e["xml"] for e in stanzas))
+            bodies = [e for e in stanzas if e["name"] == "message"]
+            self.assertEqual(len(bodies), 4, bodies)   # two sent, two received
+            layers = {e.get("layer") for e in evs if e["ev"] == "layer"}
+            self.assertEqual("starttls" in layers, rec == self.tls_rec)
+
+    def test_same_server_plaintext(self):
+        with peers.Prosody(users=USERS) as server:
+            r = self.replay(self.plain_rec, server)
+            self.check(r, 0, server)
+        self.assertIn("2 connections", r.stdout)
+        self.assertIn("bound bob@localhost/", r.stdout)
+        self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
+        self.assertIn("replay: SAME", r.stdout)
+        self.assertEqual(r.stderr, "")
+
+    def test_same_server_starttls(self):
+        with peers.Prosody(users=USERS, tls_required=True) as server:
+            r = self.replay(self.tls_rec, server)
+            self.check(r, 0, server)
+        self.assertIn("#1 bob@localhost: connected over TLS, authenticated with SCRAM-", r.stdout)
+        self.assertIn("#2 alice@localhost: connected over TLS", r.stdout)
+        self.assertIn("replay: SAME", r.stdout)
+
+    def test_paces(self):
+        with peers.Prosody(users=USERS) as server:
+            for pace in ("recorded", "fast"):
+                r = self.replay(self.plain_rec, server, "--pace", pace)
+                self.check(r, 0, server)
+                self.assertIn("pace %s" % pace, r.stdout)
+
+    # ---- a changed server state: a difference, named ----
+
+    def test_missing_account_is_a_difference(self):
+        junit = self.path("junit.xml")
+        users = {u: p for u, p in USERS.items() if u != "carol"}
+        with peers.Prosody(users=users, tls_required=True) as server:
+            r = self.replay(self.tls_rec, server, "--timeout", "2", "--junit", junit)
+            self.check(r, 1, server)
+        out = r.stdout
+        # Both roster results, each naming carol's item, with the item
+        # marked as recorded-only in the stanza diff.
+        self.assertEqual(out.count("iq/query{jabber:iq:roster}: missing item "
+                                   "jid='carol@localhost'"), 2, out)
+        self.assertIn("-     <item jid='carol@localhost' name='Carol' subscription='both'>", out)
+        self.assertIn("-       <group>Friends</group>", out)
+        self.assertIn("<item jid='alice@localhost' name='Alice' subscription='both'>", out)
+        # Her unavailable presence (the server's answer to the probes) is gone.
+        self.assertIn("S->C presence type='unavailable' from='carol@localhost' did not arrive", out)
+        self.assertIn("2 different, 2 missing, 0 unexpected", out)
+        self.assertIn("replay: DIFFERENT", out)
+        self.assertEqual(r.stderr, "")
+        suites = ET.parse(junit).getroot()
+        self.assertEqual(suites.get("failures"), "2")
+        self.assertEqual(suites.get("errors"), "0")
+        cases = suites.findall("./testsuite/testcase")
+        self.assertEqual([c.get("name") for c in cases],
+                         ["#1 bob@localhost", "#2 alice@localhost"])
+        for c in cases:
+            failure = c.find("failure")
+            self.assertIn("missing item jid='carol@localhost'", failure.text)
+
+    def test_ignore_hides_the_difference(self):
+        users = {u: p for u, p in USERS.items() if u != "carol"}
+        with peers.Prosody(users=users) as server:
+            r = self.replay(self.plain_rec, server, "--timeout", "2",
+                            "--ignore", "//item[@jid='carol@localhost']",
+                            "--ignore", "/presence[@from='carol@localhost']")
+            # The roster results now agree; carol's presence still does not come.
+            self.check(r, 1, server)
+        self.assertNotIn("missing item", r.stdout)
+        self.assertIn("0 different, 2 missing", r.stdout)
+
+    # ---- errors ----
+
+    def test_bad_files(self):
+        cases = {
+            "empty": (b"", "is empty"),
+            "garbage": (os.urandom(2048), "is not an xmitm recording"),
+            "json": (b'{"some":"json"}\n', "not a recording header"),
+            "newer": (b'{"format":"xmitm-recording","format_version":99}\n',
+                      "format version 99"),
+            "nothing": (b'{"format":"xmitm-recording","format_version":1}\n',
+                        "no client session to replay"),
+        }
+        port = peers.free_port()
+        for name, (content, message) in cases.items():
+            p = self.path(name)
+            with open(p, "wb") as f:
+                f.write(content)
+            r = run_xmitm("replay", p, "--server", "127.0.0.1:%d" % port)
+            self.assertEqual(r.returncode, 2, (name, r))
+            self.assertIn(message, r.stderr, name)
+            self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+        r = run_xmitm("replay", self.path("missing.jsonl"), "--server", "127.0.0.1:1")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("cannot open", r.stderr)
+        for args, message in (([], "say which recording"),
+                              ([self.plain_rec], "--server HOST:PORT is required"),
+                              ([self.plain_rec, "--server", "nope"], "bad --server"),
+                              ([self.plain_rec, "--server", "h:1", "--pace", "slow"], "bad --pace"),
+                              ([self.plain_rec, "--server", "h:1", "--tls", "maybe"], "bad --tls"),
+                              ([self.plain_rec, "--server", "h:1", "--ignore", "//x[@a=b]"],
+                               "bad --ignore"),
+                              ([self.plain_rec, "--server", "h:1", "--credentials",
+                                self.path("missing")], "--credentials")):
+            r = run_xmitm("replay", *args)
+            self.assertEqual(r.returncode, 2, (args, r))
+            self.assertIn(message, r.stderr, args)
+
+    def test_unreachable_server(self):
+        port = peers.free_port()
+        r = run_xmitm("replay", self.plain_rec, "--server", "127.0.0.1:%d" % port,
+                      "--credentials", self.creds)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("cannot connect to 127.0.0.1:%d: Connection refused" % port, r.stderr)
+        self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+
+    def test_wrong_or_missing_password(self):
+        with peers.Prosody(users=USERS) as server:
+            r = self.replay(self.plain_rec, server, "--password", "wrong", creds=False)
+            self.check(r, 2, server)
+            self.assertRegex(r.stderr, r"#1 bob@localhost: authentication as "
+                             r"bob@localhost with SCRAM-SHA-\d+ failed: the server "
+                             r"said <not-authorized/>")
+            self.assertEqual(r.stderr.count("\n"), 1, r.stderr)
+            r = self.replay(self.plain_rec, server, creds=False)
+            self.check(r, 2, server)
+            self.assertIn("bob@localhost logged in with SCRAM-", r.stderr)
+            self.assertIn("give --password PW or --credentials FILE", r.stderr)
+
+    def test_tls_certificate_not_trusted(self):
+        with peers.Prosody(users=USERS, tls_required=True) as server:
+            r = run_xmitm("replay", self.tls_rec, "--server", "127.0.0.1:%d" % server.port,
+                          "--credentials", self.creds)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn("TLS with the server failed: its certificate does not verify", r.stderr)
+        self.assertIn("--upstream-ca", r.stderr)
+
+    # ---- PLAIN recorded with secrets ----
+
+    def test_plain_with_recorded_secrets_needs_no_password(self):
+        rec = self.path("secrets.jsonl")
+        with peers.Prosody(users=USERS) as server:
+            x = peers.Xmitm("127.0.0.1", server.port,
+                            extra_args=["--record", rec, "--record-secrets", "-q"])
+            x.start()
+            try:
+                reason = client.run("alice@localhost", USERS["alice"], "127.0.0.1",
+                                    x.port, mech="PLAIN", timeout=20)
+            finally:
+                x.cleanup()
+            self.assertIsNone(reason)
+        with peers.Prosody(users=USERS) as server:
+            r = self.replay(rec, server, creds=False)
+            self.check(r, 0, server)
+        self.assertIn("#1 alice@localhost: connected, authenticated with PLAIN", r.stdout)
+
+
+if __name__ == "__main__":
+    peers.run_tests()
