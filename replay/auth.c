@@ -297,6 +297,190 @@ xm_scram_verify (XmScram *s, const char *server_final, gsize len, GError **error
   return TRUE;
 }
 
+/* ---- SCRAM, server side ---- */
+
+struct _XmScramServer {
+  const EVP_MD *md;
+  gsize hlen;
+  guint8 *salt;
+  gsize salt_len;
+  guint iterations;
+  char *snonce;
+  char *gs2_header;    /* as the client sent it */
+  char *client_bare;   /* client-first-message-bare */
+  char *cnonce;
+  char *server_first;
+  guint8 stored_key[EVP_MAX_MD_SIZE];
+  guint8 server_key[EVP_MAX_MD_SIZE];
+};
+
+XmScramServer *
+xm_scram_server_new (const char *mechanism, const guint8 *salt, gsize salt_len,
+                     guint iterations, const char *snonce, GError **error)
+{
+  const EVP_MD *md = scram_md (mechanism);
+  XmScramServer *s;
+
+  if (md == NULL)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_UNSUPPORTED,
+                   "%s is not a SCRAM mechanism replay serves", mechanism);
+      return NULL;
+    }
+  s = g_new0 (XmScramServer, 1);
+  s->md = md;
+  s->hlen = EVP_MD_get_size (md);
+  s->salt = g_memdup2 (salt, salt_len);
+  s->salt_len = salt_len;
+  s->iterations = iterations;
+  s->snonce = snonce ? g_strdup (snonce) : random_nonce ();
+  return s;
+}
+
+void
+xm_scram_server_free (XmScramServer *s)
+{
+  if (s == NULL)
+    return;
+  g_free (s->salt);
+  g_free (s->snonce);
+  g_free (s->gs2_header);
+  g_free (s->client_bare);
+  g_free (s->cnonce);
+  g_free (s->server_first);
+  OPENSSL_cleanse (s->stored_key, sizeof s->stored_key);
+  OPENSSL_cleanse (s->server_key, sizeof s->server_key);
+  g_free (s);
+}
+
+/* RFC 5802 §5.1: "=2C" and "=3D" back to ',' and '='; NULL if another '='. */
+static char *
+unescape_saslname (const char *s)
+{
+  GString *out = g_string_new (NULL);
+
+  for (; *s; s++)
+    {
+      if (*s != '=')
+        g_string_append_c (out, *s);
+      else if (g_str_has_prefix (s, "=2C"))
+        g_string_append_c (out, ','), s += 2;
+      else if (g_str_has_prefix (s, "=3D"))
+        g_string_append_c (out, '='), s += 2;
+      else
+        {
+          g_string_free (out, TRUE);
+          return NULL;
+        }
+    }
+  return g_string_free (out, FALSE);
+}
+
+char *
+xm_scram_server_read_first (XmScramServer *s, const char *msg, gsize len, GError **error)
+{
+  const char *c1, *c2;
+  g_autofree char *user = NULL;
+
+  /* gs2-header: flag ',' [a=authzid] ',' */
+  c1 = memchr (msg, ',', len);
+  c2 = c1 ? memchr (c1 + 1, ',', len - (c1 + 1 - msg)) : NULL;
+  if (c2 == NULL || (msg[0] != 'n' && msg[0] != 'y') || c1 != msg + 1)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_PROTOCOL,
+                   len && msg[0] == 'p'
+                   ? "the client asks for channel binding, which replay does not do"
+                   : "bad GS2 header in the SCRAM client-first-message");
+      return NULL;
+    }
+  s->gs2_header = g_strndup (msg, c2 + 1 - msg);
+  s->client_bare = g_strndup (c2 + 1, len - (c2 + 1 - msg));
+  {
+    g_autofree char *n = scram_attr (s->client_bare, strlen (s->client_bare), 'n');
+    s->cnonce = scram_attr (s->client_bare, strlen (s->client_bare), 'r');
+    if (n == NULL || s->cnonce == NULL || *s->cnonce == '\0'
+        || (user = unescape_saslname (n)) == NULL)
+      {
+        g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_PROTOCOL,
+                     "the SCRAM client-first-message lacks a valid n= or r=");
+        return NULL;
+      }
+  }
+  return g_steal_pointer (&user);
+}
+
+char *
+xm_scram_server_first (XmScramServer *s, const char *password)
+{
+  guint8 salted[EVP_MAX_MD_SIZE], client_key[EVP_MAX_MD_SIZE];
+  g_autofree char *salt64 = g_base64_encode (s->salt, s->salt_len);
+  unsigned int n;
+
+  g_return_val_if_fail (s->cnonce != NULL, NULL);
+  PKCS5_PBKDF2_HMAC (password, (int) strlen (password), s->salt, (int) s->salt_len,
+                     (int) s->iterations, s->md, (int) s->hlen, salted);
+  hmac (s->md, salted, s->hlen, "Client Key", 10, client_key);
+  EVP_Digest (client_key, s->hlen, s->stored_key, &n, s->md, NULL);
+  hmac (s->md, salted, s->hlen, "Server Key", 10, s->server_key);
+  OPENSSL_cleanse (salted, sizeof salted);
+  OPENSSL_cleanse (client_key, sizeof client_key);
+  g_free (s->server_first);
+  s->server_first = g_strdup_printf ("r=%s%s,s=%s,i=%u", s->cnonce, s->snonce,
+                                     salt64, s->iterations);
+  return g_strdup (s->server_first);
+}
+
+char *
+xm_scram_server_final (XmScramServer *s, const char *msg, gsize len, GError **error)
+{
+  g_autofree char *c = scram_attr (msg, len, 'c');
+  g_autofree char *r = scram_attr (msg, len, 'r');
+  g_autofree char *p = scram_attr (msg, len, 'p');
+  g_autofree char *cbind = NULL, *nonce = NULL, *auth_message = NULL;
+  g_autofree guchar *proof = NULL;
+  guint8 client_sig[EVP_MAX_MD_SIZE], client_key[EVP_MAX_MD_SIZE];
+  guint8 stored[EVP_MAX_MD_SIZE], server_sig[EVP_MAX_MD_SIZE];
+  const char *without;
+  gsize proof_len = 0;
+  unsigned int n;
+
+  g_return_val_if_fail (s->server_first != NULL, NULL);
+  if (c == NULL || r == NULL || p == NULL)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_PROTOCOL,
+                   "the SCRAM client-final-message lacks c=, r= or p=");
+      return NULL;
+    }
+  cbind = g_base64_encode ((const guchar *) s->gs2_header, strlen (s->gs2_header));
+  nonce = g_strconcat (s->cnonce, s->snonce, NULL);
+  if (strcmp (c, cbind) != 0 || strcmp (r, nonce) != 0)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_PROTOCOL,
+                   "the SCRAM client-final-message repeats the wrong %s",
+                   strcmp (c, cbind) != 0 ? "GS2 header (c=)" : "nonce (r=)");
+      return NULL;
+    }
+  without = g_strstr_len (msg, len, ",p=");
+  auth_message = g_strdup_printf ("%s,%s,%.*s", s->client_bare, s->server_first,
+                                  (int) (without - msg), msg);
+  proof = g_base64_decode (p, &proof_len);
+  hmac (s->md, s->stored_key, s->hlen, auth_message, strlen (auth_message), client_sig);
+  for (gsize i = 0; i < s->hlen && i < proof_len; i++)
+    client_key[i] = proof[i] ^ client_sig[i];
+  EVP_Digest (client_key, s->hlen, stored, &n, s->md, NULL);
+  if (proof_len != s->hlen || CRYPTO_memcmp (stored, s->stored_key, s->hlen) != 0)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_SERVER,
+                   "the client's SCRAM proof is wrong (another password)");
+      return NULL;
+    }
+  hmac (s->md, s->server_key, s->hlen, auth_message, strlen (auth_message), server_sig);
+  {
+    g_autofree char *v = g_base64_encode (server_sig, s->hlen);
+    return g_strdup_printf ("v=%s", v);
+  }
+}
+
 /* ---- DIGEST-MD5 ---- */
 
 static gboolean

@@ -55,6 +55,31 @@ char *xm_scram_client_final (XmScram *scram, const char *server_first,
 gboolean xm_scram_verify (XmScram *scram, const char *server_final, gsize len,
                           GError **error);
 
+/* ---- SCRAM, the server's side (replay --serve) ---- */
+
+typedef struct _XmScramServer XmScramServer;
+
+/* salt (raw bytes) and iterations as the server stores them; snonce: the
+ * server's nonce part, NULL for a random one. */
+XmScramServer *xm_scram_server_new (const char *mechanism, const guint8 *salt,
+                                    gsize salt_len, guint iterations,
+                                    const char *snonce, GError **error);
+void xm_scram_server_free (XmScramServer *scram);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmScramServer, xm_scram_server_free)
+
+/* Reads the client-first-message; returns the user name it names (a new,
+ * unescaped string) or NULL with error (bad GS2 header, channel binding
+ * asked for, no n= or r=). */
+char *xm_scram_server_read_first (XmScramServer *scram, const char *client_first,
+                                  gsize len, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+/* The server-first-message, once the password of that user is known. */
+char *xm_scram_server_first (XmScramServer *scram, const char *password)
+  G_GNUC_WARN_UNUSED_RESULT;
+/* Checks the client-final-message (channel binding data, nonce, proof);
+ * returns the server-final-message ("v=...") or NULL with error. */
+char *xm_scram_server_final (XmScramServer *scram, const char *client_final,
+                             gsize len, GError **error) G_GNUC_WARN_UNUSED_RESULT;
+
 /* ---- DIGEST-MD5 (RFC 2831 §2.1) ---- */
 
 /* The digest-response to challenge (the server's first message), for

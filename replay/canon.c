@@ -1011,20 +1011,26 @@ same_start (const XmCanon *e, const XmCanon *a)
   return TRUE;
 }
 
+/* A value in a summary line: as it is, quotes and line breaks escaped
+ * C-style, long ones shortened. */
 static void
 quoted (GString *out, const char *s)
 {
   gsize n = strlen (s);
+  g_autofree char *cut = n > 80 ? g_utf8_make_valid (s, 77) : NULL;
 
   g_string_append_c (out, '\'');
-  if (n > 80)
-    {
-      g_autofree char *cut = g_utf8_make_valid (s, 77);
-      text_escape (out, cut, TRUE);
-      g_string_append (out, "...");
-    }
-  else
-    text_escape (out, s, TRUE);
+  for (const char *p = cut ? cut : s; *p; p++)
+    switch (*p)
+      {
+      case '\'': g_string_append (out, "\\'"); break;
+      case '\\': g_string_append (out, "\\\\"); break;
+      case '\n': g_string_append (out, "\\n"); break;
+      case '\t': g_string_append (out, "\\t"); break;
+      default: g_string_append_c (out, *p);
+      }
+  if (cut)
+    g_string_append (out, "...");
   g_string_append_c (out, '\'');
 }
 

@@ -80,6 +80,8 @@ serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *chan
         {
           /* An answer to a request whose id the server chose. */
           const char *live = g_hash_table_lookup (c->id_rec2live, v);
+          if (live == NULL && c->r->ids_rec2live)
+            live = g_hash_table_lookup (c->r->ids_rec2live, v);
           if (live && strcmp (live, v) != 0)
             {
               v = live;
@@ -166,6 +168,8 @@ xm_conn_free (Conn *c)
   g_free (c->mechanism);
   g_free (c->label);
   g_free (c->account);
+  g_free (c->peer);
+  g_clear_pointer (&c->scram_server, xm_scram_server_free);
   g_free (c->live_jid);
   g_free (c->error);
   g_hash_table_unref (c->id_rec2live);
@@ -200,7 +204,7 @@ flush (Conn *c)
         }
       g_byte_array_remove_range (c->out, 0, n);
     }
-  if (c->watch && c->state != NEG_CONNECTING)
+  if (c->watch && (c->serving || c->state != NEG_CONNECTING))
     xm_watch_set_events (c->watch, EPOLLIN | (c->out->len ? EPOLLOUT : 0));
 }
 
@@ -658,7 +662,7 @@ on_stream_close (guint64 offset, gpointer data)
       return;
     }
   c->got_close = TRUE;
-  xm_replay_server_close (c);
+  xm_replay_peer_close (c);
 }
 
 static void
@@ -680,6 +684,7 @@ static const XmFramerEvents framer_events = {
 /* ---- input ---- */
 
 static void tls_progress (Conn *c);
+static gboolean serve_leaf (Conn *c);
 
 static void
 feed_plain (Conn *c, const guint8 *data, gsize len)
@@ -718,8 +723,21 @@ tls_progress (Conn *c)
   if (!xm_tls_is_ready (c->tls))
     {
       XmTlsStatus st = xm_tls_handshake (c->tls, &error);
+      if (st == XM_TLS_PAUSED)
+        {
+          if (!serve_leaf (c))
+            return;
+          st = xm_tls_handshake (c->tls, &error);
+        }
       tls_out (c);
       flush (c);
+      if (st == XM_TLS_FAILED && c->serving)
+        {
+          xm_replay_fatal (c->r, c, "TLS with the client failed: %s%s", error->message,
+                           g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_UNTRUSTED)
+                           ? " (make it trust xmitm's CA: xmitm ca export)" : "");
+          return;
+        }
       if (st == XM_TLS_FAILED)
         {
           if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_VERIFY))
@@ -735,13 +753,22 @@ tls_progress (Conn *c)
       if (st != XM_TLS_DONE)
         return;
       c->stage = c->authed ? XM_FEATURES_AUTH : XM_FEATURES_TLS;
+      if (c->serving)
+        {
+          /* RFC 6120 §5.4.3.3: the client opens a new stream. */
+          xm_framer_reset (c->framer);
+          c->state = NEG_IDLE;
+        }
       if (c->r->opts->verbose)
         {
           g_autofree char *d = xm_tls_describe (c->tls);
           xm_replay_say (c->r, "%s: TLS: %s", c->label, d);
         }
-      xm_framer_reset (c->framer);
-      send_header (c);
+      if (!c->serving)
+        {
+          xm_framer_reset (c->framer);
+          send_header (c);
+        }
     }
   while (!dead (c) && c->tls)
     {
@@ -775,10 +802,33 @@ start_tls (Conn *c)
   static const guint8 alpn[] = "\x0bxmpp-client";
 
   c->state = NEG_TLS;
-  /* XEP-0368: direct TLS names its protocol with ALPN. */
-  c->tls = xm_tls_new_client (name, name, c->direct_tls ? alpn : NULL,
-                              c->direct_tls ? sizeof alpn - 1 : 0);
+  if (c->serving)
+    c->tls = xm_tls_new_server ();
+  else
+    /* XEP-0368: direct TLS names its protocol with ALPN. */
+    c->tls = xm_tls_new_client (name, name, c->direct_tls ? alpn : NULL,
+                                c->direct_tls ? sizeof alpn - 1 : 0);
   tls_progress (c);
+}
+
+/* serve: the ClientHello is in; present a certificate from xmitm's CA for
+ * the name the client asked for. */
+static gboolean
+serve_leaf (Conn *c)
+{
+  const char *sni = xm_tls_client_sni (c->tls);
+  const char *name = sni ? sni : c->sc->domain ? c->sc->domain : "localhost";
+  g_autoptr (GError) error = NULL;
+  g_autoptr (X509) leaf = xm_ca_forge (c->r->opts->ca, name, NULL, &error);
+
+  if (leaf == NULL)
+    {
+      xm_replay_fatal (c->r, c, "cannot make a certificate for %s: %s", name,
+                       error->message);
+      return FALSE;
+    }
+  xm_tls_set_leaf (c->tls, leaf, xm_ca_leaf_key (c->r->opts->ca), NULL);
+  return TRUE;
 }
 
 static void
@@ -832,7 +882,7 @@ on_socket (XmWatch *watch, guint32 revents, gpointer data)
 {
   Conn *c = data;
 
-  if (c->state == NEG_CONNECTING)
+  if (c->state == NEG_CONNECTING && !c->serving)
     {
       int err = 0;
       socklen_t len = sizeof err;
@@ -916,6 +966,34 @@ xm_conn_start (Conn *c)
   connect_next (c);
 }
 
+Conn *
+xm_conn_new_accepted (Replay *r, int fd, const char *peer, const XmFramerEvents *events)
+{
+  Conn *c = g_new0 (Conn, 1);
+
+  c->r = r;
+  c->serving = TRUE;
+  c->fd = fd;
+  c->peer = g_strdup (peer);
+  c->label = g_strdup_printf ("client %s", peer);
+  c->out = g_byte_array_new ();
+  c->id_rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  c->id_live2rec = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  c->report = g_string_new (NULL);
+  c->started_us = g_get_monotonic_time ();
+  c->state = NEG_IDLE;
+  c->framer = xm_framer_new (events, c);
+  c->watch = xm_watch_add (fd, EPOLLIN, on_socket, c);
+  return c;
+}
+
+void
+xm_conn_restart_after (Conn *c, gboolean tls)
+{
+  xm_framer_restart_after (c->framer);
+  c->tls_pending = tls;
+}
+
 void
 xm_conn_check_timeout (Conn *c, gint64 now)
 {
@@ -928,6 +1006,17 @@ xm_conn_check_timeout (Conn *c, gint64 now)
   };
   g_autofree char *where = NULL;
 
+  if (c->serving)
+    {
+      if (c->state != NEG_ESTABLISHED && c->state != NEG_CLOSED
+          && now - c->started_us > (gint64) c->r->opts->timeout_s * 2 * G_USEC_PER_SEC)
+        {
+          xm_replay_say (c->r, "%s: gave up: the client did not finish negotiating "
+                         "within %u s", c->label, c->r->opts->timeout_s * 2);
+          xm_conn_close (c);
+        }
+      return;
+    }
   if (c->state < NEG_CONNECTING || c->state > NEG_SASL
       || now - c->started_us < (gint64) c->r->opts->timeout_s * G_USEC_PER_SEC)
     return;

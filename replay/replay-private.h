@@ -6,6 +6,7 @@
 
 #include "auth.h"
 #include "canon.h"
+#include "certs.h"
 #include "order.h"
 #include "poller.h"
 #include "script.h"
@@ -32,6 +33,10 @@ typedef struct {
   guint timeout_s;
   gboolean verbose;
   char *junit;
+  gboolean serve;          /* play the server to clients */
+  char *listen_host;
+  guint16 listen_port;
+  XmCa *ca;                /* serve: signs the certificate clients see */
 } XmReplayOptions;
 
 typedef struct _Replay Replay;
@@ -50,7 +55,12 @@ typedef enum {
 
 struct _Conn {
   Replay *r;
-  XmScriptConn *sc;
+  XmScriptConn *sc;       /* serve: a provisional one until the client has
+                           * authenticated (claimed FALSE) */
+  gboolean serving;       /* the client side is the peer (replay --serve) */
+  gboolean claimed;
+  char *peer;             /* serve: the client's address */
+  XmScramServer *scram_server;
   char *label;            /* "#1 bob@localhost" */
   char *account;          /* bare JID, or NULL */
   int fd;
@@ -92,6 +102,12 @@ struct _Replay {
   GPtrArray *conns;       /* Conn*, in recorded order */
   GHashTable *rec2live, *live2rec; /* JIDs, stream ids */
   GHashTable *client_ids; /* ids the recorded clients chose */
+  GHashTable *ids_rec2live; /* serve: ids the live clients chose, for what
+                             * other connections receive */
+  GHashTable *claimed;    /* serve: XmScriptConn* a client took */
+  int listen_fd;
+  XmWatch *listen_watch;
+  gboolean any_client;
   GMainLoop *loop;
   gint64 last_progress;
   guint tick;
@@ -102,6 +118,12 @@ struct _Replay {
 
 /* conn.c */
 Conn *xm_conn_new (Replay *r, XmScriptConn *sc);
+/* serve: a client connection accepted on fd, framed with events. */
+Conn *xm_conn_new_accepted (Replay *r, int fd, const char *peer,
+                            const XmFramerEvents *events);
+/* The stream restarts after the element being framed (<proceed/>: TLS
+ * starts there, in the role of c). */
+void xm_conn_restart_after (Conn *c, gboolean tls);
 void xm_conn_free (Conn *c);
 /* Connects and negotiates; the CONNECT step is done when the stream is
  * authenticated (xm_replay_established). */
@@ -112,12 +134,20 @@ void xm_conn_close (Conn *c);
 char *xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed);
 void xm_conn_check_timeout (Conn *c, gint64 now);
 
-/* replay.c, called by conn.c */
+/* serve.c */
+gboolean xm_serve_listen (Replay *r, GError **error);
+void xm_serve_stop (Replay *r);
+
+/* replay.c, called by conn.c and serve.c */
+gboolean xm_replay_is_send (Replay *r, const XmStep *step);
+void xm_replay_claimed (Conn *c);
+void xm_replay_report (Conn *c, const char *headline, const char *body);
 void xm_replay_fatal (Replay *r, Conn *c, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
 void xm_replay_established (Conn *c);
 void xm_replay_stanza (Conn *c, XmStanza *stanza);
 void xm_replay_features (Conn *c, XmStanza *stanza, XmFeaturesStage stage);
-void xm_replay_server_close (Conn *c);
+/* The peer closed its stream. */
+void xm_replay_peer_close (Conn *c);
 void xm_replay_lost (Conn *c, const char *why);
 void xm_replay_progress (Replay *r);
 const char *xm_replay_map_live (const char *value, gpointer replay);

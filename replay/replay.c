@@ -15,6 +15,7 @@
 
 #define NS_SM "urn:xmpp:sm:3"
 #define TICK_MS 50
+#define SERVE_FIRST_WAIT_S 60
 
 static void drain (Conn *c);
 
@@ -110,6 +111,12 @@ report (Conn *c, const char *headline, const char *body)
   c->differences++;
 }
 
+void
+xm_replay_report (Conn *c, const char *headline, const char *body)
+{
+  report (c, headline, body);
+}
+
 static void
 report_tree (Conn *c, const char *headline, const XmCanon *canon, const char *mark)
 {
@@ -182,11 +189,34 @@ step_done (Replay *r, XmStep *step)
   return xm_order_is_done (r->script->order, step->order);
 }
 
-static gboolean
-is_send (const XmStep *step)
+/* What replay does (client: connect, send, close; serve: the server's
+ * stanzas and close), as opposed to what it waits for from its peer. */
+gboolean
+xm_replay_is_send (Replay *r, const XmStep *step)
 {
+  if (r->opts->serve)
+    return step->kind == XM_STEP_EXPECT || step->kind == XM_STEP_EXPECT_CLOSE;
   return step->kind == XM_STEP_CONNECT || step->kind == XM_STEP_SEND
          || step->kind == XM_STEP_CLOSE;
+}
+
+/* The direction replay compares: what the peer sends. */
+static const char *
+peer_arrow (Replay *r)
+{
+  return r->opts->serve ? "C->S" : "S->C";
+}
+
+static gboolean
+is_peer_close (Replay *r, const XmStep *step)
+{
+  return step->kind == (r->opts->serve ? XM_STEP_CLOSE : XM_STEP_EXPECT_CLOSE);
+}
+
+static gboolean
+is_peer_stanza (Replay *r, const XmStep *step)
+{
+  return step->kind == (r->opts->serve ? XM_STEP_SEND : XM_STEP_EXPECT);
 }
 
 static void
@@ -194,18 +224,19 @@ missing (Replay *r, Conn *c, XmStep *step)
 {
   g_autofree char *when = format_time (step->time_us);
 
-  if (step->kind == XM_STEP_EXPECT_CLOSE)
+  if (is_peer_close (r, step))
     {
-      g_autofree char *h = g_strdup_printf ("S->C the server did not close its "
-                                            "stream (recorded at %s)", when);
+      g_autofree char *h = g_strdup_printf ("%s the %s did not close its "
+                                            "stream (recorded at %s)", peer_arrow (r),
+                                            r->opts->serve ? "client" : "server", when);
       report (c, h, NULL);
     }
   else
     {
       XmCanon *e = expected_canon (r, step);
       g_autofree char *d = describe (e);
-      g_autofree char *h = g_strdup_printf ("S->C %s did not arrive (recorded at %s):",
-                                            d, when);
+      g_autofree char *h = g_strdup_printf ("%s %s did not arrive (recorded at %s):",
+                                            peer_arrow (r), d, when);
       report_tree (c, h, e, "- ");
     }
   r->missing++;
@@ -220,9 +251,20 @@ xm_replay_established (Conn *c)
   XmStep *step = c->sc->steps->pdata[0];
 
   g_assert (step->kind == XM_STEP_CONNECT);
-  xm_replay_say (r, "%s: connected%s, authenticated with %s", c->label,
-                 c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing");
+  if (r->opts->serve)
+    xm_replay_say (r, "%s: client %s connected%s, authenticated with %s", c->label,
+                   c->peer, c->tls ? " over TLS" : "",
+                   c->mechanism ? c->mechanism : "nothing");
+  else
+    xm_replay_say (r, "%s: connected%s, authenticated with %s", c->label,
+                   c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing");
   done (r, step);
+}
+
+void
+xm_replay_claimed (Conn *c)
+{
+  xm_replay_progress (c->r);
 }
 
 /* The server went away: whatever the connection still had to do or
@@ -236,6 +278,13 @@ xm_replay_lost (Conn *c, const char *why)
   if (c->state == NEG_CLOSED || r->stopping)
     return;
   drain (c);
+  if (c->state != NEG_ESTABLISHED && c->serving)
+    {
+      if (r->opts->verbose || c->claimed)
+        xm_replay_say (r, "%s: the client left during negotiation (%s)", c->label, why);
+      xm_conn_close (c);
+      return;
+    }
   if (c->state != NEG_ESTABLISHED)
     {
       xm_replay_fatal (r, c, "connection lost during negotiation: %s", why);
@@ -247,9 +296,12 @@ xm_replay_lost (Conn *c, const char *why)
       XmStep *step = c->sc->steps->pdata[i];
       if (step_done (r, step))
         continue;
-      if (is_send (step))
+      if (xm_replay_is_send (r, step))
         {
-          unsent++;
+          /* Our close after the peer's is no loss. */
+          if (!(c->got_close && (step->kind == XM_STEP_CLOSE
+                                 || step->kind == XM_STEP_EXPECT_CLOSE)))
+            unsent++;
           done (r, step);
         }
       else
@@ -261,8 +313,8 @@ xm_replay_lost (Conn *c, const char *why)
   if (unsent || (absent && !c->got_close))
     {
       g_autofree char *h = g_strdup_printf ("the connection ended early (%s): %u "
-                                            "recorded client stanzas not sent",
-                                            why, unsent);
+                                            "recorded %s stanzas not sent", why, unsent,
+                                            r->opts->serve ? "server" : "client");
       report (c, h, NULL);
       r->not_sent += unsent;
     }
@@ -296,6 +348,8 @@ commit_id (Conn *c, const char *rec, const char *live)
     {
       g_hash_table_insert (c->id_rec2live, g_strdup (rec), g_strdup (live));
       g_hash_table_insert (c->id_live2rec, g_strdup (live), g_strdup (rec));
+      if (c->r->ids_rec2live)
+        g_hash_table_replace (c->r->ids_rec2live, g_strdup (rec), g_strdup (live));
     }
 }
 
@@ -358,12 +412,12 @@ learn_bind (Replay *r, Conn *c, const XmNode *el)
 }
 
 static void
-answer_live (Conn *c, const XmNode *el)
+answer_live (Conn *c, const XmNode *el, gboolean error)
 {
   const char *id = xm_node_attr (el, "id");
   const char *from = xm_node_attr (el, "from");
   g_autofree char *xml = NULL;
-  GString *s = g_string_new ("<iq type='result'");
+  GString *s = g_string_new (error ? "<iq type='error'" : "<iq type='result'");
 
   /* XEP-0199 §4.2: the pong. */
   if (id)
@@ -376,7 +430,11 @@ answer_live (Conn *c, const XmNode *el)
       g_autofree char *e = g_markup_escape_text (from, -1);
       g_string_append_printf (s, " to='%s'", e);
     }
-  g_string_append (s, "/>");
+  if (error)
+    g_string_append (s, "><error type='cancel'><service-unavailable "
+                     "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+  else
+    g_string_append (s, "/>");
   xml = g_string_free (s, FALSE);
   xm_conn_send (c, xml, strlen (xml));
 }
@@ -398,7 +456,7 @@ match (Conn *c, XmStanza *st)
       XmStep *step = c->sc->steps->pdata[i];
       XmCanon *e;
 
-      if (step->kind != XM_STEP_EXPECT || step_done (r, step))
+      if (!is_peer_stanza (r, step) || step_done (r, step))
         continue;
       e = expected_canon (r, step);
       if (xm_canon_equal (e, actual) && id_ok (r, c, e->id, actual->id))
@@ -417,8 +475,8 @@ match (Conn *c, XmStanza *st)
       XmCanon *e = expected_canon (r, paired);
       g_autofree char *d = describe (e);
       g_autofree char *when = format_time (paired->time_us);
-      g_autofree char *h = g_strdup_printf ("S->C %s differs from the recording "
-                                            "(recorded at %s):", d, when);
+      g_autofree char *h = g_strdup_printf ("%s %s differs from the recording "
+                                            "(recorded at %s):", peer_arrow (r), d, when);
       g_autofree char *diff = xm_canon_diff (e, actual, "    ");
 
       if (diff == NULL)
@@ -433,9 +491,13 @@ match (Conn *c, XmStanza *st)
     }
   {
     g_autofree char *d = describe (actual);
-    g_autofree char *h = g_strdup_printf ("S->C %s is not in the recording:", d);
+    g_autofree char *h = g_strdup_printf ("%s %s is not in the recording:",
+                                          peer_arrow (r), d);
     report_tree (c, h, actual, "+ ");
     r->unexpected++;
+    /* serve: a request nobody answers would stall the client. */
+    if (r->opts->serve && xm_stanza_is_iq (el, "get", "set"))
+      answer_live (c, el, !xm_stanza_is_ping (el));
   }
 }
 
@@ -461,9 +523,9 @@ xm_replay_stanza (Conn *c, XmStanza *st)
 
   xm_replay_show (r, c, XM_DIR_S2C, (const char *) st->raw, st->raw_len);
   xm_replay_progress (r);
-  if (xm_stanza_is_ping (el))
+  if (!r->opts->serve && xm_stanza_is_ping (el))
     {
-      answer_live (c, el);
+      answer_live (c, el, FALSE);
       return;
     }
   if (xm_node_is (el, NS_SM, "r"))
@@ -475,12 +537,14 @@ xm_replay_stanza (Conn *c, XmStanza *st)
     }
   if (xm_node_is (el, NS_SM, "a"))
     return;
-  if (c->sm_enabled && (strcmp (el->name, "iq") == 0 || strcmp (el->name, "message") == 0
-                        || strcmp (el->name, "presence") == 0))
+  if ((c->sm_enabled || r->opts->serve)
+      && (strcmp (el->name, "iq") == 0 || strcmp (el->name, "message") == 0
+          || strcmp (el->name, "presence") == 0))
     c->sm_h++;
   if (xm_node_is (el, NS_SM, "enabled"))
     c->sm_enabled = TRUE;
-  learn_bind (r, c, el);
+  if (!r->opts->serve)
+    learn_bind (r, c, el);
   g_queue_push_tail (&c->received, xm_stanza_ref (st));
 }
 
@@ -516,15 +580,20 @@ xm_replay_features (Conn *c, XmStanza *st, XmFeaturesStage stage)
 }
 
 void
-xm_replay_server_close (Conn *c)
+xm_replay_peer_close (Conn *c)
 {
   Replay *r = c->r;
 
   drain (c);
+  if (r->opts->serve && !c->claimed)
+    {
+      xm_conn_close (c);
+      return;
+    }
   for (guint i = 0; i < c->sc->steps->len; i++)
     {
       XmStep *step = c->sc->steps->pdata[i];
-      if (step->kind == XM_STEP_EXPECT_CLOSE && !step_done (r, step))
+      if (is_peer_close (r, step) && !step_done (r, step))
         {
           r->compared++;
           r->same++;
@@ -532,6 +601,8 @@ xm_replay_server_close (Conn *c)
           break;
         }
     }
+  if (r->opts->serve)
+    return; /* the recorded close goes out in its turn (pump) */
   /* RFC 6120 §4.4: answer a close with a close. */
   if (!c->sent_close)
     {
@@ -547,30 +618,34 @@ xm_replay_server_close (Conn *c)
 static void
 do_step (Replay *r, Conn *c, XmStep *step)
 {
-  if (step->kind == XM_STEP_CONNECT)
+  static const char close_tag[] = "</stream:stream>";
+
+  switch (step->kind)
     {
+    case XM_STEP_CONNECT:
       xm_conn_start (c);
       return; /* done once authenticated */
-    }
-  if (step->kind == XM_STEP_CLOSE)
-    {
-      static const char close_tag[] = "</stream:stream>";
+    case XM_STEP_CLOSE:
+    case XM_STEP_EXPECT_CLOSE: /* serve: the server's close */
       c->sent_close = TRUE;
       xm_conn_send (c, close_tag, strlen (close_tag));
-    }
-  else
-    {
-      gboolean changed = FALSE;
-      g_autofree char *xml = xm_conn_rewrite (c, step->stanza->root, &changed);
-      const XmNode *el = step->stanza->root;
+      break;
+    case XM_STEP_SEND:
+    case XM_STEP_EXPECT: /* serve: a server stanza */
+      {
+        const XmNode *el = step->stanza->root;
+        gboolean changed = FALSE;
+        g_autofree char *xml = xm_conn_rewrite (c, el, &changed);
 
-      if (xm_stanza_is_iq (el, "set", NULL)
-          && xm_node_child (el, "urn:ietf:params:xml:ns:xmpp-bind", "bind"))
-        c->bind_sent = TRUE;
-      if (changed)
-        xm_conn_send (c, xml, strlen (xml));
-      else
-        xm_conn_send (c, (const char *) step->stanza->raw, step->stanza->raw_len);
+        if (xm_stanza_is_iq (el, "set", NULL)
+            && xm_node_child (el, "urn:ietf:params:xml:ns:xmpp-bind", "bind"))
+          c->bind_sent = TRUE;
+        if (changed)
+          xm_conn_send (c, xml, strlen (xml));
+        else
+          xm_conn_send (c, (const char *) step->stanza->raw, step->stanza->raw_len);
+      }
+      break;
     }
   done (r, step);
 }
@@ -656,17 +731,18 @@ pump (gpointer data)
           XmStep *step;
 
           while (c->cursor < steps->len
-                 && (!is_send (steps->pdata[c->cursor])
+                 && (!xm_replay_is_send (r, steps->pdata[c->cursor])
                      || step_done (r, steps->pdata[c->cursor])))
             c->cursor++;
           if (c->cursor >= steps->len)
             continue;
           step = steps->pdata[c->cursor];
-          if (step->kind == XM_STEP_CONNECT ? c->state != NEG_IDLE
-                                            : c->state != NEG_ESTABLISHED)
+          if (c->serving ? !c->claimed || c->state != NEG_ESTABLISHED
+              : step->kind == XM_STEP_CONNECT ? c->state != NEG_IDLE
+              : c->state != NEG_ESTABLISHED)
             continue;
           if (!xm_order_ready (r->script->order, step->order)
-              || now < xm_order_not_before (r->script->order, step->order)
+              || (!r->opts->serve && now < xm_order_not_before (r->script->order, step->order))
               || (step->kind == XM_STEP_SEND && names_unbound (r, step->stanza->root)))
             continue;
           do_step (r, c, step);
@@ -680,6 +756,8 @@ pump (gpointer data)
   for (guint k = 0; k < r->conns->len; k++)
     {
       Conn *c = r->conns->pdata[k];
+      if (c->serving && !c->claimed)
+        continue;
       if (c->state == NEG_ESTABLISHED && conn_finished (r, c))
         {
           if (!c->sent_close)
@@ -698,18 +776,65 @@ pump (gpointer data)
     finish (r);
 }
 
+static Conn *
+conn_of (Replay *r, XmScriptConn *sc)
+{
+  for (guint k = 0; k < r->conns->len; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+      if (c->sc == sc && (!c->serving || c->claimed))
+        return c;
+    }
+  return NULL;
+}
+
+/* serve: recorded connections no client logged in for. */
+static void
+give_up_absent (Replay *r)
+{
+  for (guint i = 0; i < r->script->conns->len; i++)
+    {
+      XmScriptConn *sc = r->script->conns->pdata[i];
+      guint n = 0;
+      Conn *c;
+
+      if (sc->steps->len == 0 || conn_of (r, sc))
+        continue;
+      c = xm_conn_new (r, sc);
+      c->state = NEG_CLOSED;
+      g_hash_table_add (r->claimed, sc);
+      g_ptr_array_add (r->conns, c);
+      for (guint k = 0; k < sc->steps->len; k++)
+        {
+          XmStep *step = sc->steps->pdata[k];
+          if (!step_done (r, step))
+            {
+              n += !xm_replay_is_send (r, step) && step->kind != XM_STEP_CONNECT;
+              done (r, step);
+            }
+        }
+      {
+        g_autofree char *h = g_strdup_printf ("no client logged in as %s: its %u "
+                                              "recorded client stanzas never came",
+                                              c->account ? c->account : "?", n);
+        report (c, h, NULL);
+      }
+      r->missing += n;
+    }
+}
+
 /* Nothing happened for --timeout seconds: what was due and has not come
  * is missing. */
 static void
 give_up (Replay *r)
 {
   GPtrArray *steps = r->script->steps;
-  guint first_send = steps->len;
+  guint first_send = steps->len, gave = 0;
 
   for (guint i = 0; i < steps->len; i++)
     {
       XmStep *step = steps->pdata[i];
-      if (is_send (step) && !step_done (r, step))
+      if (xm_replay_is_send (r, step) && !step_done (r, step))
         {
           first_send = i;
           break;
@@ -718,15 +843,18 @@ give_up (Replay *r)
   for (guint i = 0; i < first_send; i++)
     {
       XmStep *step = steps->pdata[i];
-      Conn *c = NULL;
+      Conn *c;
 
-      if (is_send (step) || step_done (r, step))
+      if (xm_replay_is_send (r, step) || step_done (r, step))
         continue;
-      for (guint k = 0; k < r->conns->len; k++)
-        if (((Conn *) r->conns->pdata[k])->sc == step->conn)
-          c = r->conns->pdata[k];
+      c = conn_of (r, step->conn);
+      if (c == NULL)
+        continue; /* serve: that client has not come (yet) */
       missing (r, c, step);
+      gave++;
     }
+  if (gave == 0 && r->opts->serve)
+    give_up_absent (r);
   xm_replay_progress (r);
 }
 
@@ -735,10 +863,14 @@ on_tick (gpointer data)
 {
   Replay *r = data;
   gint64 now = g_get_monotonic_time ();
+  /* serve: the first client may take a while to be started. */
+  gint64 limit = (gint64) (r->opts->serve && !r->any_client ? SERVE_FIRST_WAIT_S
+                                                             : r->opts->timeout_s);
 
   for (guint k = 0; k < r->conns->len && !r->stopping; k++)
     xm_conn_check_timeout (r->conns->pdata[k], now);
-  if (!r->stopping && now - r->last_progress > (gint64) r->opts->timeout_s * G_USEC_PER_SEC)
+
+  if (!r->stopping && now - r->last_progress > limit * G_USEC_PER_SEC)
     give_up (r);
   pump (r);
   return G_SOURCE_CONTINUE;
@@ -815,13 +947,16 @@ static int
 run (const char *path, XmReplayOptions *opts)
 {
   g_autoptr (GError) error = NULL;
-  g_autofree char *where = xm_hostport_to_string (opts->host, opts->port);
-  Replay r = { .opts = opts };
+  g_autofree char *where = opts->serve
+    ? xm_hostport_to_string (opts->listen_host, opts->listen_port)
+    : xm_hostport_to_string (opts->host, opts->port);
+  Replay r = { .opts = opts, .listen_fd = -1 };
   guint sends = 0, expects = 0;
   gint64 start = g_get_monotonic_time ();
   static const char *const pace_names[] = { "iq", "recorded", "fast" };
 
-  r.script = xm_script_load (path, opts->pace, print_warning, (gpointer) path, &error);
+  r.script = xm_script_load (path, opts->pace, opts->serve, print_warning,
+                             (gpointer) path, &error);
   if (r.script == NULL)
     {
       g_printerr ("xmitm: replay: %s\n", error->message);
@@ -844,7 +979,7 @@ run (const char *path, XmReplayOptions *opts)
       if (step->kind == XM_STEP_EXPECT)
         expects++;
     }
-  for (guint i = 0; i < r.script->conns->len; i++)
+  for (guint i = 0; i < r.script->conns->len && !opts->serve; i++)
     {
       XmScriptConn *sc = r.script->conns->pdata[i];
       Conn *c;
@@ -861,12 +996,42 @@ run (const char *path, XmReplayOptions *opts)
         }
       g_ptr_array_add (r.conns, c);
     }
-  xm_replay_say (&r, "replay: %s: %u connection%s, %u client stanzas to send, %u "
-                 "server stanzas to compare; server %s, pace %s", path,
-                 r.conns->len, r.conns->len == 1 ? "" : "s", sends, expects, where,
-                 pace_names[opts->pace]);
-
   r.loop = g_main_loop_new (NULL, FALSE);
+  if (opts->serve)
+    {
+      guint n = 0;
+
+      /* Clients connect when they like: only what they send is waited for. */
+      r.claimed = g_hash_table_new (NULL, NULL);
+      r.ids_rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      for (guint i = 0; i < r.script->steps->len; i++)
+        {
+          XmStep *step = r.script->steps->pdata[i];
+          if (step->kind == XM_STEP_CONNECT)
+            {
+              done (&r, step);
+              n++;
+            }
+        }
+      g_hash_table_remove_all (r.client_ids);
+      if (!xm_serve_listen (&r, &error))
+        {
+          g_printerr ("xmitm: replay: cannot listen on %s: %s (see --listen)\n",
+                      where, error->message);
+          r.status = XM_REPLAY_ERROR;
+          r.stopping = TRUE;
+        }
+      else
+        xm_replay_say (&r, "replay: %s: serving %u recorded connection%s on %s: %u "
+                       "server stanzas to send, %u client stanzas to compare", path,
+                       n, n == 1 ? "" : "s", where, expects, sends);
+    }
+  else
+    xm_replay_say (&r, "replay: %s: %u connection%s, %u client stanzas to send, %u "
+                   "server stanzas to compare; server %s, pace %s", path,
+                   r.conns->len, r.conns->len == 1 ? "" : "s", sends, expects, where,
+                   pace_names[opts->pace]);
+
   xm_poller_set_after_dispatch (pump, &r);
   r.tick = g_timeout_add (TICK_MS, on_tick, &r);
   xm_replay_progress (&r);
@@ -875,19 +1040,23 @@ run (const char *path, XmReplayOptions *opts)
     g_main_loop_run (r.loop);
   xm_poller_set_after_dispatch (NULL, NULL);
   g_source_remove (r.tick);
+  xm_serve_stop (&r);
 
   if (r.status != XM_REPLAY_ERROR)
     {
       guint64 diffs = r.differ + r.missing + r.unexpected + r.not_sent;
-      xm_replay_say (&r, "replay: %" G_GUINT64_FORMAT " server stanzas compared: %"
+      const char *peer = opts->serve ? "client" : "server";
+
+      xm_replay_say (&r, "replay: %" G_GUINT64_FORMAT " %s stanzas compared: %"
                      G_GUINT64_FORMAT " as recorded, %" G_GUINT64_FORMAT
                      " different, %" G_GUINT64_FORMAT " missing, %" G_GUINT64_FORMAT
-                     " unexpected", r.compared, r.same, r.differ, r.missing,
+                     " unexpected", r.compared, peer, r.same, r.differ, r.missing,
                      r.unexpected);
       r.status = diffs ? XM_REPLAY_DIFFERENT : XM_REPLAY_SAME;
-      xm_replay_say (&r, diffs ? "replay: DIFFERENT: the server did not behave as "
-                                 "recorded"
-                               : "replay: SAME: the server behaved as recorded");
+      if (diffs)
+        xm_replay_say (&r, "replay: DIFFERENT: the %s did not behave as recorded", peer);
+      else
+        xm_replay_say (&r, "replay: SAME: the %s behaved as recorded", peer);
     }
   if (opts->junit)
     {
@@ -907,6 +1076,8 @@ run (const char *path, XmReplayOptions *opts)
   g_hash_table_unref (r.rec2live);
   g_hash_table_unref (r.live2rec);
   g_hash_table_unref (r.client_ids);
+  g_clear_pointer (&r.claimed, g_hash_table_unref);
+  g_clear_pointer (&r.ids_rec2live, g_hash_table_unref);
   g_main_loop_unref (r.loop);
   xm_script_free (r.script);
   return r.status;
@@ -970,7 +1141,8 @@ xm_replay_main (int argc, char **argv)
   g_autofree char *server = NULL, *password = NULL, *credentials = NULL;
   g_autofree char *tls = NULL, *upstream_ca = NULL, *pace = NULL, *junit = NULL;
   g_auto (GStrv) ignore = NULL;
-  gboolean insecure = FALSE, verbose = FALSE;
+  gboolean insecure = FALSE, verbose = FALSE, serve = FALSE;
+  g_autofree char *listen = NULL, *ca_cert = NULL, *ca_key = NULL;
   gint timeout = 5;
   GOptionEntry entries[] = {
     { "server", 's', 0, G_OPTION_ARG_STRING, &server,
@@ -1002,13 +1174,22 @@ xm_replay_main (int argc, char **argv)
       "Also write a JUnit XML report (a test case per connection) to FILE", "FILE" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
       "Print every stanza sent and received", NULL },
+    { "serve", 0, 0, G_OPTION_ARG_NONE, &serve,
+      "Play the recorded server to clients instead (see below)", NULL },
+    { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
+      "With --serve: accept clients on ADDR:PORT (default 127.0.0.1:5222)",
+      "ADDR:PORT" },
+    { "ca-cert", 0, 0, G_OPTION_ARG_FILENAME, &ca_cert,
+      "With --serve: sign the STARTTLS certificate with this CA instead of "
+      "xmitm's own", "FILE" },
+    { "ca-key", 0, 0, G_OPTION_ARG_FILENAME, &ca_key, "The key of --ca-cert", "FILE" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("FILE - replay a recording against a server");
   g_autoptr (GError) error = NULL;
   g_autoptr (GPtrArray) paths = g_ptr_array_new_with_free_func ((GDestroyNotify) xm_canon_path_free);
   XmReplayOptions opts = { 0 };
-  g_autofree char *host = NULL;
+  g_autofree char *host = NULL, *listen_host = NULL;
   int rc;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -1029,6 +1210,17 @@ xm_replay_main (int argc, char **argv)
     "Server pings (XEP-0199) and XEP-0198 acknowledgement requests are\n"
     "answered live and not compared.\n"
     "\n"
+    "--serve plays the recorded server to a client under test (or several):\n"
+    "the same stream features, STARTTLS with xmitm's CA (xmitm ca export),\n"
+    "its login accepted (SCRAM needs the password: the client checks the\n"
+    "server's signature), bind answered with the recorded JID, and each\n"
+    "client stanza answered with the server stanzas that followed it in the\n"
+    "recording; the client's stanzas are compared the same way. The account\n"
+    "a client logs in as picks the recorded connection it plays. It exits\n"
+    "once every recorded connection has been played, or nothing happened for\n"
+    "--timeout seconds (60 before the first client).\n"
+    "  xmitm replay session.jsonl --serve --listen 127.0.0.1:5223 --password secret\n"
+    "\n"
     "Exit status: 0 when the server behaved as recorded, 1 on a difference,\n"
     "2 on an error (bad file or option, unreachable server, authentication\n"
     "failed).\n");
@@ -1037,11 +1229,23 @@ xm_replay_main (int argc, char **argv)
   if (argc != 2)
     return usage_error (argc < 2 ? "say which recording to replay (see xmitm replay --help)"
                                  : "replay takes one recording (see xmitm replay --help)");
-  if (server == NULL)
+  if (serve)
+    {
+      if (server)
+        return usage_error ("--serve plays the server: leave out --server");
+      if (!xm_parse_hostport (listen ? listen : "127.0.0.1:5222", &listen_host,
+                              &opts.listen_port, &error))
+        return usage_error ("bad --listen: %s", error->message);
+      opts.listen_host = listen_host;
+      opts.serve = TRUE;
+    }
+  else if (listen || ca_cert || ca_key)
+    return usage_error ("--listen, --ca-cert and --ca-key go with --serve");
+  else if (server == NULL)
     return usage_error ("--server HOST:PORT is required (see xmitm replay --help)");
-  if (!xm_parse_hostport (server, &host, &opts.port, &error))
+  else if (!xm_parse_hostport (server, &host, &opts.port, &error))
     return usage_error ("bad --server: %s", error->message);
-  opts.host = host;
+  opts.host = host ? host : listen_host;
   opts.tls = XM_TLS_MODE_AUTO;
   if (tls)
     {
@@ -1089,7 +1293,33 @@ xm_replay_main (int argc, char **argv)
         return usage_error ("%s", error->message);
       }
   }
+  if (serve)
+    {
+      g_autofree char *dir = NULL, *dcert = NULL, *dkey = NULL;
+
+      if ((ca_cert == NULL) != (ca_key == NULL))
+        {
+          xm_tls_cleanup ();
+          g_clear_pointer (&opts.credentials, g_hash_table_unref);
+          return usage_error ("--ca-cert and --ca-key go together");
+        }
+      if (ca_cert == NULL)
+        {
+          dir = xm_ca_default_dir ();
+          dcert = g_build_filename (dir, "ca.pem", NULL);
+          dkey = g_build_filename (dir, "ca-key.pem", NULL);
+        }
+      opts.ca = xm_ca_open (ca_cert ? ca_cert : dcert, ca_key ? ca_key : dkey,
+                            ca_cert == NULL, &error);
+      if (opts.ca == NULL)
+        {
+          xm_tls_cleanup ();
+          g_clear_pointer (&opts.credentials, g_hash_table_unref);
+          return usage_error ("cannot use the CA: %s", error->message);
+        }
+    }
   rc = run (argv[1], &opts);
+  g_clear_pointer (&opts.ca, xm_ca_free);
   xm_tls_cleanup ();
   g_clear_pointer (&opts.credentials, g_hash_table_unref);
   return rc;

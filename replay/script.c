@@ -342,8 +342,9 @@ add_step (XmScript *s, XmScriptConn *c, XmStepKind kind, XmStanza *stanza,
           guint flags, gint64 time_us)
 {
   XmStep *step = g_new0 (XmStep, 1);
-  gboolean send = kind == XM_STEP_CONNECT || kind == XM_STEP_SEND
-                  || kind == XM_STEP_CLOSE;
+  gboolean send = s->serve ? kind == XM_STEP_EXPECT || kind == XM_STEP_EXPECT_CLOSE
+                           : kind == XM_STEP_CONNECT || kind == XM_STEP_SEND
+                             || kind == XM_STEP_CLOSE;
 
   step->kind = kind;
   step->conn = c;
@@ -502,7 +503,7 @@ conn_cmp (gconstpointer a, gconstpointer b)
 }
 
 XmScript *
-xm_script_load (const char *path, XmPace pace,
+xm_script_load (const char *path, XmPace pace, gboolean serve,
                 void (*warn) (const char *msg, gpointer data), gpointer warn_data,
                 GError **error)
 {
@@ -515,7 +516,8 @@ xm_script_load (const char *path, XmPace pace,
   gpointer value;
 
   s->path = g_strdup (path);
-  s->order = xm_order_new (pace);
+  s->serve = serve;
+  s->order = xm_order_new (serve ? XM_PACE_RECORDED : pace);
   s->steps = g_ptr_array_new_with_free_func (step_free);
   s->conns = g_ptr_array_new_with_free_func (conn_free);
   l.recs = g_array_new (FALSE, TRUE, sizeof (Rec));

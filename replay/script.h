@@ -67,14 +67,18 @@ typedef struct {
   GPtrArray *steps;       /* XmStep*, in order: steps->pdata[i]->order == i */
   XmOrder *order;
   gboolean secrets;       /* recorded with --record-secrets */
+  gboolean serve;         /* replay plays the server: it sends the server's
+                           * steps and waits for the client's */
   char *path;
   guint64 skipped;        /* stanzas left out (answered live) */
 } XmScript;
 
 /* Loads the recording at path. Warnings about damaged lines go to warn
  * (may be NULL). NULL with error when the file cannot be read or is not a
- * recording, or holds no client stream to replay. */
-XmScript *xm_script_load (const char *path, XmPace pace,
+ * recording, or holds no client stream to replay. serve: replay plays the
+ * server (the order's sends are the server's steps; pace is ignored: a
+ * server stanza waits for every client item recorded before it). */
+XmScript *xm_script_load (const char *path, XmPace pace, gboolean serve,
                           void (*warn) (const char *msg, gpointer data),
                           gpointer warn_data, GError **error);
 void xm_script_free (XmScript *script);

@@ -15,6 +15,9 @@ hold replay to:
   * a bad file, an unreachable server, a wrong or missing password exit 2
     with one clear message;
   * a PLAIN login recorded with --record-secrets replays without a password.
+Serve mode (--serve): the same slixmpp script, run against the recorded
+server (STARTTLS with xmitm's CA, SCRAM), completes and exits 0; a changed
+message body exits 1 naming the body; without a password SCRAM exits 2.
 """
 
 import asyncio
@@ -37,7 +40,7 @@ USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 BODY = "hello bob <&>"
 
 
-async def session(host, port, users, tls=False, ca=None, timeout=20):
+async def session(host, port, users, tls=False, ca=None, timeout=20, body=BODY):
     """bob logs in, then alice; both fetch the roster and send presence and
     wait for each other's; alice asks the server disco#info and sends bob a
     message; bob answers it; alice, then bob, close their streams."""
@@ -83,7 +86,7 @@ async def session(host, port, users, tls=False, ca=None, timeout=20):
     await asyncio.wait_for(ev["alice"]["pres"], timeout)
     await asyncio.wait_for(ev["bob"]["pres"], timeout)
     await alice['xep_0030'].get_info(jid="localhost", timeout=timeout)
-    alice.send_message(mto="bob@localhost", mbody=BODY, mtype="chat")
+    alice.send_message(mto="bob@localhost", mbody=body, mtype="chat")
     got = await asyncio.wait_for(ev["bob"]["msg"], timeout)
     bob.send_message(mto=alice.boundjid.full, mbody="re: " + got, mtype="chat")
     await asyncio.wait_for(ev["alice"]["msg"], timeout)
@@ -303,6 +306,68 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(r.returncode, 2, r)
         self.assertIn("TLS with the server failed: its certificate does not verify", r.stderr)
         self.assertIn("--upstream-ca", r.stderr)
+
+    # ---- serve mode: the recorded server for a client under test ----
+
+    def serve(self, rec, *extra, creds=True):
+        """Starts `xmitm replay REC --serve`; returns (process, port, CA)."""
+        home = tempfile.mkdtemp(prefix="home-", dir=self.dir)
+        port = peers.free_port()
+        args = [XMITM, "replay", rec, "--serve", "--listen", "127.0.0.1:%d" % port,
+                "--timeout", "3"] + list(extra)
+        if creds:
+            args += ["--credentials", self.creds]
+        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, stdin=subprocess.DEVNULL,
+                             env=dict(os.environ, XDG_DATA_HOME=home))
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        peers.wait_listening(port, p)
+        return p, port, os.path.join(home, "xmitm", "ca.pem")
+
+    def serve_session(self, rec, *extra, creds=True, body=BODY):
+        """The recorded script against --serve: (client error, replay result)."""
+        p, port, ca = self.serve(rec, *extra, creds=creds)
+        try:
+            asyncio.run(session("127.0.0.1", port, USERS, tls=rec == self.tls_rec,
+                                ca=ca, timeout=10, body=body))
+            err = None
+        except Exception as e:  # the client's view of a failure
+            err = repr(e)
+        out, errs = p.communicate(timeout=60)
+        return err, subprocess.CompletedProcess(p.args, p.returncode, out, errs)
+
+    def test_serve_same_client(self):
+        for rec in (self.tls_rec, self.plain_rec):
+            err, r = self.serve_session(rec)
+            self.assertIsNone(err, r.stdout + r.stderr)
+            self.check(r, 0)
+            self.assertIn("serving 2 recorded connections", r.stdout)
+            tls = " over TLS" if rec == self.tls_rec else ""
+            self.assertRegex(r.stdout, r"#1 bob@localhost: client 127\.0\.0\.1:\d+ "
+                             r"connected%s, authenticated with SCRAM-" % tls)
+            self.assertIn("#2 alice@localhost: client", r.stdout)
+            self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
+            self.assertIn("replay: SAME: the client behaved as recorded", r.stdout)
+
+    def test_serve_changed_client(self):
+        err, r = self.serve_session(self.tls_rec, body="a changed body")
+        # The client still gets the recorded server's answers and completes.
+        self.assertIsNone(err, r.stdout + r.stderr)
+        self.check(r, 1)
+        self.assertRegex(r.stdout, r"#2 alice@localhost: C->S message type='chat' id='[^']+' "
+                         r"differs from the recording")
+        self.assertIn("message/body: text recorded 'hello bob <&>', now 'a changed body'",
+                      r.stdout)
+        self.assertIn("-   <body>hello bob &lt;&amp;&gt;</body>", r.stdout)
+        self.assertIn("+   <body>a changed body</body>", r.stdout)
+        self.assertIn("1 different, 0 missing, 0 unexpected", r.stdout)
+
+    def test_serve_needs_the_password_for_scram(self):
+        err, r = self.serve_session(self.plain_rec, creds=False)
+        self.assertIsNotNone(err)
+        self.check(r, 2)
+        self.assertIn("the client logs in with SCRAM-", r.stderr)
+        self.assertIn("give --password PW or --credentials FILE", r.stderr)
 
     # ---- PLAIN recorded with secrets ----
 

@@ -50,6 +50,69 @@ test_scram_sha256_rfc7677 (void)
   g_assert_no_error (error);
 }
 
+/* The server's side of the same RFC 5802 and RFC 7677 exchanges. */
+static void
+test_scram_server (void)
+{
+  static const struct {
+    const char *mech, *salt64, *snonce, *first, *server_first, *final, *v;
+  } v[] = {
+    { "SCRAM-SHA-1", "QSXCR+Q6sek8bf92", "3rfcNHYJY1ZVvWVs7j",
+      "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL",
+      "r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,s=QSXCR+Q6sek8bf92,i=4096",
+      "c=biws,r=fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j,p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts=",
+      "v=rmF9pqV8S7suAoZWja4dJRkFsKQ=" },
+    { "SCRAM-SHA-256", "W22ZaJ0SNY7soEsUEjb6gQ==", "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0",
+      "n,,n=user,r=rOprNGfwEbeRWgbNEkqO",
+      "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096",
+      "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,"
+      "p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=",
+      "v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (v); i++)
+    {
+      g_autoptr (GError) error = NULL;
+      gsize salt_len;
+      g_autofree guchar *salt = g_base64_decode (v[i].salt64, &salt_len);
+      g_autoptr (XmScramServer) s = xm_scram_server_new (v[i].mech, salt, salt_len, 4096,
+                                                         v[i].snonce, &error);
+      g_autoptr (XmScramServer) s2 = xm_scram_server_new (v[i].mech, salt, salt_len, 4096,
+                                                          v[i].snonce, &error);
+      g_autofree char *user = xm_scram_server_read_first (s, v[i].first, strlen (v[i].first), &error);
+      g_autofree char *user2 = xm_scram_server_read_first (s2, v[i].first, strlen (v[i].first), &error);
+      g_autofree char *first = xm_scram_server_first (s, "pencil");
+      g_autofree char *first2 = xm_scram_server_first (s2, "pencil2");
+      g_autofree char *final = xm_scram_server_final (s, v[i].final, strlen (v[i].final), &error);
+      g_autofree char *bad = NULL;
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (user, ==, "user");
+      g_assert_cmpstr (first, ==, v[i].server_first);
+      g_assert_cmpstr (final, ==, v[i].v);
+      /* Another password: the proof does not verify. */
+      bad = xm_scram_server_final (s2, v[i].final, strlen (v[i].final), &error);
+      g_assert_null (bad);
+      g_assert_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_SERVER);
+    }
+  {
+    /* Escaped names, channel binding refused. */
+    g_autoptr (GError) error = NULL;
+    g_autoptr (XmScramServer) s = xm_scram_server_new ("SCRAM-SHA-1", (const guint8 *) "salt",
+                                                       4, 4096, NULL, &error);
+    g_autofree char *user = xm_scram_server_read_first (s, "n,,n=a=2Cb=3Dc,r=x", 18, &error);
+    g_autoptr (XmScramServer) p = xm_scram_server_new ("SCRAM-SHA-1", (const guint8 *) "salt",
+                                                       4, 4096, NULL, NULL);
+    g_autofree char *none = NULL;
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (user, ==, "a,b=c");
+    none = xm_scram_server_read_first (p, "p=tls-unique,,n=u,r=x", 21, &error);
+    g_assert_null (none);
+    g_assert_nonnull (strstr (error->message, "channel binding"));
+  }
+}
+
 static void
 test_scram_checks (void)
 {
@@ -176,6 +239,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/replay-auth/scram-sha-1-rfc5802", test_scram_sha1_rfc5802);
   g_test_add_func ("/replay-auth/scram-sha-256-rfc7677", test_scram_sha256_rfc7677);
+  g_test_add_func ("/replay-auth/scram-server", test_scram_server);
   g_test_add_func ("/replay-auth/scram-checks", test_scram_checks);
   g_test_add_func ("/replay-auth/scram-random-nonce", test_scram_random_nonce);
   g_test_add_func ("/replay-auth/digest-md5-rfc2831", test_digest_md5_rfc2831);

@@ -283,6 +283,18 @@ test_diff_other_element (void)
   g_assert_nonnull (strstr (diff, "\n+     <service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\n"));
 }
 
+static void
+test_diff_quotes_values (void)
+{
+  g_autoptr (XmCanon) rec = canon ("<message><body>it's &lt;fine&gt;</body></message>");
+  g_autoptr (XmCanon) live = canon ("<message><body>two\nlines</body></message>");
+  g_autofree char *diff = xm_canon_diff (rec, live, "");
+
+  /* Summary values as they are, C-style escapes; the tree is XML. */
+  g_assert_nonnull (strstr (diff, "message/body: text recorded 'it\\'s <fine>', now 'two\\nlines'\n"));
+  g_assert_nonnull (strstr (diff, "-   <body>it's &lt;fine&gt;</body>\n"));
+}
+
 static XmCanon *
 canon_ignoring (const char *xml, const char *const *xpaths)
 {
@@ -392,6 +404,7 @@ main (int argc, char **argv)
   g_test_add_func ("/replay-canon/diff-names-the-roster-item", test_diff_names_the_roster_item);
   g_test_add_func ("/replay-canon/diff-attributes-and-text", test_diff_attributes_and_text);
   g_test_add_func ("/replay-canon/diff-other-element", test_diff_other_element);
+  g_test_add_func ("/replay-canon/diff-quotes-values", test_diff_quotes_values);
   g_test_add_func ("/replay-canon/ignore-paths", test_ignore_paths);
   g_test_add_func ("/replay-canon/ignore-bad-paths", test_ignore_bad_paths);
   g_test_add_func ("/replay-canon/format", test_format);

@@ -76,7 +76,7 @@ test_steps (void)
 {
   g_autofree char *path = write_recording ("recorded", session);
   g_autoptr (GError) error = NULL;
-  g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, NULL, NULL, &error);
+  g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, FALSE, NULL, NULL, &error);
   static const XmStepKind kinds[] = {
     XM_STEP_CONNECT, XM_STEP_SEND, XM_STEP_EXPECT, XM_STEP_SEND, XM_STEP_EXPECT,
     XM_STEP_EXPECT, XM_STEP_SEND, XM_STEP_SEND, XM_STEP_CLOSE, XM_STEP_EXPECT_CLOSE,
@@ -148,7 +148,7 @@ test_redacted_payload_not_reused (void)
   g_string_replace (g, "AGJvYgBwdw==", "************", 0);
   body = g_string_free (g, FALSE);
   path = write_recording ("redacted", body);
-  s = xm_script_load (path, XM_PACE_IQ, NULL, NULL, &error);
+  s = xm_script_load (path, XM_PACE_IQ, FALSE, NULL, NULL, &error);
   g_assert_no_error (error);
   c = s->conns->pdata[0];
   g_assert_false (s->secrets);
@@ -166,14 +166,14 @@ test_nothing_to_replay (void)
     EV (3, 1, "s2c", "stream-open", S_OPEN ("s1"))
     STANZA (4, 1, "s2c", FEATURES_SASL));
   g_autoptr (GError) error = NULL;
-  g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, NULL, NULL, &error);
+  g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, FALSE, NULL, NULL, &error);
 
   g_assert_null (s);
   g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
   g_assert_nonnull (strstr (error->message, "no client session to replay"));
   remove_recording (path);
   g_clear_error (&error);
-  g_assert_null (xm_script_load ("/nonexistent/r.jsonl", XM_PACE_IQ, NULL, NULL, &error));
+  g_assert_null (xm_script_load ("/nonexistent/r.jsonl", XM_PACE_IQ, FALSE, NULL, NULL, &error));
   g_assert_nonnull (strstr (error->message, "cannot open"));
 }
 
