@@ -560,6 +560,14 @@ xm_replay_features (Conn *c, XmStanza *st, XmFeaturesStage stage)
   xm_replay_show (r, c, XM_DIR_S2C, (const char *) st->raw, st->raw_len);
   if (rec == NULL)
     return;
+  /* --tls chose otherwise than the recording: its features do not apply. */
+  if ((c->want_tls || c->direct_tls) != (c->sc->starttls || c->sc->direct_tls))
+    {
+      if (stage == XM_FEATURES_AUTH)
+        xm_replay_say (r, "%s: stream features not compared (--tls differs from "
+                       "the recording)", c->label);
+      return;
+    }
   e = xm_canon_new (rec->root, NULL, NULL);
   xm_canon_normalise (e, r->opts->ignore);
   a = xm_canon_new (st->root, xm_replay_map_live, r);

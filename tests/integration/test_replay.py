@@ -14,7 +14,10 @@ hold replay to:
     reports it);
   * a bad file, an unreachable server, a wrong or missing password exit 2
     with one clear message;
-  * a PLAIN login recorded with --record-secrets replays without a password.
+  * a PLAIN login recorded with --record-secrets replays without a password;
+  * a DIGEST-MD5 login (ejabberd, the packaged server that offers it) is
+    recomputed: exit 0, and exit 2 with the server's refusal for a wrong
+    password.
 Serve mode (--serve): the same slixmpp script, run against the recorded
 server (STARTTLS with xmitm's CA, SCRAM), completes and exits 0; a changed
 message body exits 1 naming the body; without a password SCRAM exits 2.
@@ -34,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import client  # noqa: E402
 import peers  # noqa: E402
+from ejabberd import Ejabberd  # noqa: E402
 
 XMITM = os.environ.get("XMITM")
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
@@ -185,12 +189,26 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(r.stderr, "")
 
     def test_same_server_starttls(self):
-        with peers.Prosody(users=USERS, tls_required=True) as server:
+        with peers.Prosody(users=USERS, tls_required=True, direct_tls_port=True) as server:
             r = self.replay(self.tls_rec, server)
             self.check(r, 0, server)
-        self.assertIn("#1 bob@localhost: connected over TLS, authenticated with SCRAM-", r.stdout)
-        self.assertIn("#2 alice@localhost: connected over TLS", r.stdout)
-        self.assertIn("replay: SAME", r.stdout)
+            self.assertIn("#1 bob@localhost: connected over TLS, authenticated with SCRAM-",
+                          r.stdout)
+            self.assertIn("#2 alice@localhost: connected over TLS", r.stdout)
+            self.assertIn("replay: SAME", r.stdout)
+            # The same session over XEP-0368 direct TLS.
+            r = run_xmitm("replay", self.tls_rec, "--server",
+                          "127.0.0.1:%d" % server.direct_tls_port, "--tls", "direct",
+                          "--upstream-ca", server.cert, "--credentials", self.creds)
+            self.check(r, 0, server)
+            self.assertIn("#2 alice@localhost: connected over TLS", r.stdout)
+        # And in the clear against a server that does not insist on TLS:
+        # the stanzas are compared, the negotiation's features are not.
+        with peers.Prosody(users=USERS) as server:
+            r = self.replay(self.tls_rec, server, "--tls", "none")
+            self.check(r, 0, server)
+            self.assertIn("#1 bob@localhost: connected, authenticated with SCRAM-", r.stdout)
+            self.assertIn("stream features not compared (--tls differs", r.stdout)
 
     def test_paces(self):
         with peers.Prosody(users=USERS) as server:
@@ -368,6 +386,39 @@ class ReplayTest(unittest.TestCase):
         self.check(r, 2)
         self.assertIn("the client logs in with SCRAM-", r.stderr)
         self.assertIn("give --password PW or --credentials FILE", r.stderr)
+
+    # ---- DIGEST-MD5, recomputed ----
+
+    def test_digest_md5_against_ejabberd(self):
+        rec = self.path("digest.jsonl")
+        users = {"alice": USERS["alice"]}
+        with Ejabberd(users=users) as e:
+            x = peers.Xmitm("127.0.0.1", e.port, extra_args=[
+                "--record", rec, "-q", "--upstream-ca", e.cert])
+            x.start()
+            try:
+                # A message to herself: the session does not end before the
+                # server's answers (ejabberd drops the presence echo of a
+                # stream closed right after its presence: not replayable).
+                reason = client.run("alice@localhost", users["alice"], "127.0.0.1",
+                                    x.port, mech="DIGEST-MD5", tls=True, ca=x.ca_cert,
+                                    tls_name="localhost", timeout=20,
+                                    send_to="alice@localhost", body="digest",
+                                    expect_body="digest")
+            finally:
+                x.cleanup()
+            self.assertIsNone(reason)
+            base = ["replay", rec, "--server", "127.0.0.1:%d" % e.port,
+                    "--upstream-ca", e.cert]
+            r = run_xmitm(*base, "--password", users["alice"])
+            self.check(r, 0)
+            self.assertIn("#1 alice@localhost: connected over TLS, authenticated with "
+                          "DIGEST-MD5", r.stdout)
+            self.assertIn("replay: SAME", r.stdout)
+            r = run_xmitm(*base, "--password", "not-hers")
+            self.check(r, 2)
+            self.assertIn("authentication as alice@localhost with DIGEST-MD5 failed: "
+                          "the server said <not-authorized/>", r.stderr)
 
     # ---- PLAIN recorded with secrets ----
 
