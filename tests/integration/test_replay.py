@@ -17,15 +17,21 @@ hold replay to:
   * a PLAIN login recorded with --record-secrets replays without a password;
   * a DIGEST-MD5 login (ejabberd, the packaged server that offers it) is
     recomputed: exit 0, and exit 2 with the server's refusal for a wrong
-    password.
+    password;
+  * a server that pings (XEP-0199) and asks for an XEP-0198 ack in the
+    middle of the session (a scripted fake server) gets both answered.
 Serve mode (--serve): the same slixmpp script, run against the recorded
 server (STARTTLS with xmitm's CA, SCRAM), completes and exits 0; a changed
 message body exits 1 naming the body; without a password SCRAM exits 2.
 """
 
 import asyncio
+import base64
 import json
 import os
+import re
+import socket
+import threading
 import shutil
 import subprocess
 import sys
@@ -386,6 +392,98 @@ class ReplayTest(unittest.TestCase):
         self.check(r, 2)
         self.assertIn("the client logs in with SCRAM-", r.stderr)
         self.assertIn("give --password PW or --credentials FILE", r.stderr)
+
+    # ---- what replay answers live ----
+
+    def test_pings_and_acks_answered_live(self):
+        hdr_c = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                 "xmlns:stream='http://etherx.jabber.org/streams' to='localhost' "
+                 "version='1.0'>")
+        hdr_s = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                 "xmlns:stream='http://etherx.jabber.org/streams' from='localhost' "
+                 "id='%s' version='1.0'>")
+        feat_sasl = ("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+                     "<mechanism>PLAIN</mechanism></mechanisms></stream:features>")
+        feat_bind = ("<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                     "</stream:features>")
+        plain = base64.b64encode(b"\0alice\0pw").decode()
+        bind = ("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                "<resource>r</resource></bind></iq>")
+        bound = ("<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+                 "<jid>alice@localhost/r</jid></bind></iq>")
+        message = "<message to='bob@localhost' id='m1'><body>after the ping</body></message>"
+        evs = [("c2s", "stream-open", hdr_c), ("s2c", "stream-open", hdr_s % "s1"),
+               ("s2c", "stanza", feat_sasl),
+               ("c2s", "stanza", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+                                 "mechanism='PLAIN'>%s</auth>" % plain),
+               ("s2c", "stanza", "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
+               ("c2s", "stream-open", hdr_c), ("s2c", "stream-open", hdr_s % "s2"),
+               ("s2c", "stanza", feat_bind), ("c2s", "stanza", bind),
+               ("s2c", "stanza", bound), ("c2s", "stanza", message),
+               ("c2s", "stream-close", None), ("s2c", "stream-close", None)]
+        rec = self.path("pinged.jsonl")
+        with open(rec, "w") as f:
+            f.write(json.dumps({"format": "xmitm-recording", "format_version": 1,
+                                "secrets": "recorded"}) + "\n")
+            f.write(json.dumps({"t": 1, "conn": 1, "ev": "open"}) + "\n")
+            for t, (d, ev, xml) in enumerate(evs, 2):
+                e = {"t": t, "conn": 1, "ev": ev, "dir": d}
+                if xml:
+                    e.update(xml=xml, name=re.match(r"(?:<\?xml[^>]*>)?<([\w:]+)", xml).group(1))
+                f.write(json.dumps(e) + "\n")
+
+        lsock = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(lsock.close)
+        got = {}
+
+        def server():
+            conn, _ = lsock.accept()
+            conn.settimeout(10)
+            buf = b""
+
+            def until(pattern):
+                nonlocal buf
+                while True:
+                    m = re.search(pattern.encode(), buf, re.S)
+                    if m:
+                        buf = buf[m.end():]
+                        return m.group(0).decode()
+                    data = conn.recv(4096)
+                    if not data:
+                        raise EOFError(pattern)
+                    buf += data
+            try:
+                until(r"<stream:stream[^>]*>")
+                conn.sendall((hdr_s % "live1" + feat_sasl).encode())
+                until(r"</auth>")
+                conn.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+                until(r"<stream:stream[^>]*>")
+                conn.sendall((hdr_s % "live2" + feat_bind).encode())
+                until(r"</iq>")
+                # Before answering the bind: a ping and an ack request.
+                conn.sendall(b"<iq type='get' id='ping-1' from='localhost'>"
+                             b"<ping xmlns='urn:xmpp:ping'/></iq><r xmlns='urn:xmpp:sm:3'/>")
+                got["pong"] = until(r"<iq [^>]*/>")
+                got["ack"] = until(r"<a [^>]*/>")
+                conn.sendall(bound.encode())
+                got["message"] = until(r"<message.*?</message>")
+                until(r"</stream:stream>")
+                conn.sendall(b"</stream:stream>")
+            except (OSError, EOFError) as e:
+                got["error"] = repr(e)
+            finally:
+                conn.close()
+        t = threading.Thread(target=server, daemon=True)
+        t.start()
+        r = run_xmitm("replay", rec, "--server", "127.0.0.1:%d" % lsock.getsockname()[1],
+                      "--timeout", "3")
+        t.join(10)
+        self.check(r, 0)
+        self.assertNotIn("error", got)
+        self.assertRegex(got["pong"], r"<iq type='result' id='ping-1' to='localhost'/>")
+        self.assertEqual(got["ack"], "<a xmlns='urn:xmpp:sm:3' h='0'/>")
+        self.assertIn("after the ping", got["message"])
+        self.assertIn("#1 alice@localhost: connected, authenticated with PLAIN", r.stdout)
 
     # ---- DIGEST-MD5, recomputed ----
 
