@@ -10,6 +10,7 @@
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_SASL2 "urn:xmpp:sasl:2"
 #define NS_COMPRESS "http://jabber.org/protocol/compress"
+#define NS_COMPRESS_FEATURE "http://jabber.org/features/compress"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_PING "urn:xmpp:ping"
@@ -77,6 +78,21 @@ xm_stanza_bind_jid (const XmNode *el)
       }
     return t;
   }
+}
+
+gboolean
+xm_features_offer_zlib (const XmNode *features)
+{
+  XmNode *c = xm_node_child (features, NS_COMPRESS_FEATURE, "compression");
+
+  for (const XmNode *m = c ? c->children : NULL; m; m = m->next)
+    if (m->type == XM_NODE_ELEMENT && strcmp (m->name, "method") == 0)
+      {
+        g_autofree char *t = xm_node_text (m);
+        if (strcmp (g_strstrip (t), "zlib") == 0)
+          return TRUE;
+      }
+  return FALSE;
 }
 
 /* Elements of stream negotiation (RFC 6120 §5, §6, XEP-0138, XEP-0388). */
@@ -266,6 +282,22 @@ auth_payload (const XmNode *auth)
   return g_bytes_new_take (data, len);
 }
 
+/* Whether the client's next stanza on connection conn after recs[i] is an
+ * XEP-0138 <compress/>. */
+static gboolean
+compress_next (GArray *recs, guint i, guint conn)
+{
+  for (guint k = i + 1; k < recs->len; k++)
+    {
+      Rec *r = &g_array_index (recs, Rec, k);
+
+      if (r->conn != conn || r->kind != XM_EVENT_STANZA || r->dir != XM_DIR_C2S)
+        continue;
+      return r->stanza->root && xm_node_is (r->stanza->root, NS_COMPRESS, "compress");
+    }
+  return FALSE;
+}
+
 /* Where the negotiation of connection c ends: the index (in recs) of the
  * server's stream features that open the authenticated stream. Fills in
  * what was negotiated. -1 if the connection never got that far. */
@@ -306,7 +338,9 @@ negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
             xm_stanza_unref (c->features[stage]);
           c->features[stage] = xm_stanza_ref (r->stanza);
           last_features = i;
-          if (authed)
+          /* Authenticated: done, unless the client compresses first
+           * (XEP-0138 §3 after SASL). */
+          if (authed && !compress_next (recs, i, c->conn))
             return i;
           continue;
         }
@@ -326,6 +360,10 @@ negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
           c->mechanism = g_strdup (xm_node_attr (el, "mechanism"));
           c->sasl2 = TRUE;
         }
+      if (r->dir == XM_DIR_C2S && xm_node_is (el, NS_COMPRESS, "compress"))
+        c->compress_stage = stage;
+      if (r->dir == XM_DIR_S2C && xm_node_is (el, NS_COMPRESS, "compressed"))
+        stage = XM_FEATURES_COMPRESSED;
       if (r->dir == XM_DIR_S2C && (xm_node_is (el, NS_SASL, "success")
                                    || xm_node_is (el, NS_SASL2, "success")))
         {
@@ -443,6 +481,9 @@ build_steps (XmScript *s, Loader *l, GError **error)
       if (r->kind != XM_EVENT_STANZA)
         continue;
       el = r->stanza->root;
+      /* A refused XEP-0138 negotiation: not a stanza to replay. */
+      if (el->ns && strcmp (el->ns, NS_COMPRESS) == 0)
+        continue;
       id = xm_node_attr (el, "id");
       if (c->jid == NULL && r->dir == XM_DIR_S2C)
         c->jid = xm_stanza_bind_jid (el);

@@ -40,7 +40,8 @@ typedef struct {
 typedef enum {
   XM_FEATURES_INITIAL, /* the first stream, before TLS */
   XM_FEATURES_TLS,     /* after STARTTLS, or the first with direct TLS */
-  XM_FEATURES_AUTH,    /* after SASL success (and compression) */
+  XM_FEATURES_AUTH,    /* after SASL success */
+  XM_FEATURES_COMPRESSED, /* after XEP-0138 <compressed/> (at compress_stage) */
   XM_FEATURES_N,
 } XmFeaturesStage;
 
@@ -51,6 +52,7 @@ struct _XmScriptConn {
   gboolean starttls;      /* negotiated STARTTLS */
   gboolean direct_tls;    /* opened with TLS (XEP-0368) */
   gboolean compression;   /* negotiated XEP-0138 */
+  XmFeaturesStage compress_stage; /* whose features the client compressed on */
   char *mechanism;        /* the SASL mechanism, NULL if none */
   gboolean sasl2;         /* XEP-0388 (not replayed) */
   char *authcid;          /* who authenticated, if the recording tells */
@@ -92,6 +94,8 @@ char *xm_script_conn_account (const XmScriptConn *conn) G_GNUC_WARN_UNUSED_RESUL
 gboolean xm_stanza_is_iq (const XmNode *el, const char *type1, const char *type2);
 /* A server ping request (XEP-0199): <iq type='get'><ping xmlns='urn:xmpp:ping'/></iq>. */
 gboolean xm_stanza_is_ping (const XmNode *el);
+/* Stream features offering XEP-0138 zlib compression. */
+gboolean xm_features_offer_zlib (const XmNode *features);
 /* XEP-0198 <r/> or <a/>. */
 gboolean xm_stanza_is_sm_ack (const XmNode *el);
 /* The <jid/> of a bind result, borrowed from el... as a new string, or NULL. */

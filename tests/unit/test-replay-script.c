@@ -177,6 +177,76 @@ test_nothing_to_replay (void)
   g_assert_nonnull (strstr (error->message, "cannot open"));
 }
 
+#define FEATURES_ZLIB "<stream:features><compression xmlns='http://jabber.org/features/compress'>" \
+  "<method>zlib</method></compression><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></stream:features>"
+#define COMPRESS "<compress xmlns='http://jabber.org/protocol/compress'><method>zlib</method></compress>"
+
+/* XEP-0138 after SASL: accepted (compressed), or refused (failure). */
+static char *
+compressed_session (gboolean accepted)
+{
+  return g_strconcat (
+    "{\"t\":1,\"conn\":1,\"ev\":\"open\",\"client\":\"127.0.0.1:1\",\"text\":\"c\"}\n"
+    EV (2, 1, "c2s", "stream-open", C_OPEN)
+    EV (3, 1, "s2c", "stream-open", S_OPEN ("s1"))
+    STANZA (4, 1, "s2c", FEATURES_SASL)
+    STANZA (5, 1, "c2s", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGJvYgBwdw==</auth>")
+    STANZA (6, 1, "s2c", "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+    EV (7, 1, "c2s", "stream-open", C_OPEN)
+    EV (8, 1, "s2c", "stream-open", S_OPEN ("s2"))
+    STANZA (9, 1, "s2c", FEATURES_ZLIB)
+    STANZA (10, 1, "c2s", COMPRESS),
+    accepted
+    ? STANZA (11, 1, "s2c", "<compressed xmlns='http://jabber.org/protocol/compress'/>")
+      "{\"t\":11,\"conn\":1,\"ev\":\"layer\",\"dir\":\"s2c\",\"layer\":\"zlib\",\"text\":\"z\"}\n"
+      EV (12, 1, "c2s", "stream-open", C_OPEN)
+      EV (13, 1, "s2c", "stream-open", S_OPEN ("s3"))
+      STANZA (14, 1, "s2c", FEATURES_BIND)
+    : STANZA (11, 1, "s2c", "<failure xmlns='http://jabber.org/protocol/compress'><setup-failed/></failure>"),
+    STANZA (15, 1, "c2s", "<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+    STANZA (16, 1, "s2c", "<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>bob@x/r1</jid></bind></iq>")
+    "{\"t\":17,\"conn\":1,\"ev\":\"stream-close\",\"dir\":\"c2s\"}\n", (char *) NULL);
+}
+
+static void
+test_compression (void)
+{
+  for (int accepted = 1; accepted >= 0; accepted--)
+    {
+      g_autofree char *body = compressed_session (accepted);
+      g_autofree char *path = write_recording ("recorded", body);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, FALSE, NULL, NULL, &error);
+      static const XmStepKind kinds[] = {
+        XM_STEP_CONNECT, XM_STEP_SEND, XM_STEP_EXPECT, XM_STEP_CLOSE,
+      };
+      XmScriptConn *c;
+
+      g_assert_no_error (error);
+      c = s->conns->pdata[0];
+      g_assert_true (c->compression == accepted);
+      g_assert_true (xm_features_offer_zlib (c->features[XM_FEATURES_AUTH]->root));
+      g_assert_false (xm_features_offer_zlib (c->features[XM_FEATURES_INITIAL]->root));
+      if (accepted)
+        {
+          /* The negotiation ends at the features after <compressed/>. */
+          g_assert_cmpint (c->compress_stage, ==, XM_FEATURES_AUTH);
+          g_assert_nonnull (c->features[XM_FEATURES_COMPRESSED]);
+          g_assert_false (xm_features_offer_zlib (c->features[XM_FEATURES_COMPRESSED]->root));
+          g_assert_cmpuint (c->headers->len, ==, 3);
+          g_assert_cmpuint (c->stream_ids->len, ==, 3);
+        }
+      else
+        g_assert_null (c->features[XM_FEATURES_COMPRESSED]);
+      /* Neither <compress/> nor its answer is a step. */
+      g_assert_cmpuint (s->steps->len, ==, G_N_ELEMENTS (kinds));
+      for (guint i = 0; i < s->steps->len; i++)
+        g_assert_cmpint (((XmStep *) s->steps->pdata[i])->kind, ==, kinds[i]);
+      g_assert_cmpstr (c->jid, ==, "bob@x/r1");
+      remove_recording (path);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -184,5 +254,6 @@ main (int argc, char **argv)
   g_test_add_func ("/replay-script/steps", test_steps);
   g_test_add_func ("/replay-script/redacted-payload-not-reused", test_redacted_payload_not_reused);
   g_test_add_func ("/replay-script/nothing-to-replay", test_nothing_to_replay);
+  g_test_add_func ("/replay-script/compression", test_compression);
   return g_test_run ();
 }
