@@ -1,6 +1,7 @@
 /* conn.c: one replayed connection to the server: the socket, TLS (over
- * memory BIOs, as the proxy does), and stream negotiation as the recording
- * negotiated it (RFC 6120 §5 STARTTLS, §6 SASL, §4.3.3 restarts). Once the
+ * memory BIOs, as the proxy does), XEP-0138 zlib (between TLS and the
+ * framer), and stream negotiation as the recording negotiated it (RFC 6120
+ * §5 STARTTLS, §6 SASL, §4.3.3 restarts, XEP-0138 compression). Once the
  * stream is authenticated, stanzas go to replay.c. */
 #include "config.h"
 
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <zlib.h>
 
 #include "net.h"
 #include "replay-private.h"
@@ -16,6 +18,7 @@
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
+#define NS_COMPRESS "http://jabber.org/protocol/compress"
 
 static void on_socket (XmWatch *watch, guint32 revents, gpointer data);
 static void connect_next (Conn *c);
@@ -162,6 +165,12 @@ xm_conn_free (Conn *c)
     freeaddrinfo (c->addrs);
   g_clear_pointer (&c->tls, xm_tls_free);
   g_clear_pointer (&c->framer, xm_framer_free);
+  if (c->deflate)
+    {
+      deflateEnd (c->deflate);
+      g_free (c->deflate);
+    }
+  g_clear_pointer (&c->inflate, xm_inflate_free);
   g_byte_array_unref (c->out);
   g_clear_pointer (&c->scram, xm_scram_free);
   g_free (c->rspauth);
@@ -221,16 +230,67 @@ tls_out (Conn *c)
     }
 }
 
+/* XEP-0138: data deflated, flushed to a byte boundary (Z_SYNC_FLUSH) so
+ * the peer can inflate all of it now. NULL if zlib failed. */
+static GByteArray *
+deflate_bytes (Conn *c, const guint8 *data, gsize len)
+{
+  z_stream *z = c->deflate;
+  GByteArray *out = g_byte_array_new ();
+  guint8 buf[16384];
+
+  do
+    {
+      uInt chunk = (uInt) MIN (len, (gsize) G_MAXUINT32);
+
+      z->next_in = (Bytef *) data;
+      z->avail_in = chunk;
+      do
+        {
+          int rc;
+
+          z->next_out = buf;
+          z->avail_out = sizeof buf;
+          rc = deflate (z, Z_SYNC_FLUSH);
+          if (rc != Z_OK && rc != Z_BUF_ERROR)
+            {
+              g_byte_array_unref (out);
+              return NULL;
+            }
+          g_byte_array_append (out, buf, sizeof buf - z->avail_out);
+        }
+      while (z->avail_out == 0);
+      data += chunk;
+      len -= chunk;
+    }
+  while (len > 0);
+  return out;
+}
+
 void
 xm_conn_send (Conn *c, const char *data, gsize len)
 {
   g_autoptr (GError) error = NULL;
+  g_autoptr (GByteArray) z = NULL;
+  const guint8 *bytes = (const guint8 *) data;
+  gsize n = len;
 
   if (c->fd < 0)
     return;
+  if (c->deflate)
+    {
+      z = deflate_bytes (c, bytes, n);
+      if (z == NULL)
+        {
+          xm_replay_lost (c, "XEP-0138: zlib compression failed");
+          return;
+        }
+      bytes = z->data;
+      n = z->len;
+    }
   if (c->tls)
     {
-      if (!xm_tls_write (c->tls, (const guint8 *) data, len, &error))
+      if (!xm_tls_write (c->tls, bytes, n, &error))
         {
           xm_replay_lost (c, error->message);
           return;
@@ -238,7 +298,7 @@ xm_conn_send (Conn *c, const char *data, gsize len)
       tls_out (c);
     }
   else
-    g_byte_array_append (c->out, (const guint8 *) data, len);
+    g_byte_array_append (c->out, bytes, n);
   if (c->state == NEG_ESTABLISHED)
     xm_replay_show (c->r, c, XM_DIR_C2S, data, len);
   flush (c);
@@ -533,6 +593,41 @@ on_failure (Conn *c, const XmNode *el)
 
 static void start_tls (Conn *c);
 
+/* XEP-0138 where the recording compressed: before SASL, or after it. TRUE
+ * when <compress/> went out. */
+static gboolean
+maybe_compress (Conn *c, const XmNode *features)
+{
+  static const char compress[] = "<compress xmlns='" NS_COMPRESS "'>"
+                                 "<method>zlib</method></compress>";
+
+  if (!c->sc->compression || c->deflate
+      || (c->sc->compress_stage == XM_FEATURES_AUTH) != c->authed)
+    return FALSE;
+  if (!xm_features_offer_zlib (features))
+    {
+      xm_replay_say (c->r, "%s: the recording negotiated XEP-0138 zlib compression "
+                     "here; the server does not offer it now: replay goes on "
+                     "uncompressed", c->label);
+      return FALSE;
+    }
+  xm_conn_send (c, compress, strlen (compress));
+  c->state = NEG_COMPRESS;
+  return TRUE;
+}
+
+static void
+on_compressed (Conn *c)
+{
+  /* XEP-0138 §3: both directions are zlib from the next byte, and the
+   * stream restarts. */
+  xm_conn_compress (c);
+  c->stage = XM_FEATURES_COMPRESSED;
+  if (c->r->opts->verbose)
+    xm_replay_say (c->r, "%s: XEP-0138: zlib both ways from here", c->label);
+  send_header (c);
+}
+
 static void
 on_features (Conn *c, XmStanza *st)
 {
@@ -556,14 +651,13 @@ on_features (Conn *c, XmStanza *st)
       c->state = NEG_STARTTLS;
       return;
     }
+  if (maybe_compress (c, el))
+    return;
   if (!c->authed)
     {
       start_auth (c, el);
       return;
     }
-  if (c->sc->compression)
-    xm_replay_say (c->r, "%s: the recording negotiated XEP-0138 compression; "
-                   "replay goes on uncompressed", c->label);
   c->state = NEG_ESTABLISHED;
   xm_replay_established (c);
 }
@@ -632,6 +726,21 @@ on_stanza (XmStanza *st, gpointer data)
           return;
         }
       break;
+    case NEG_COMPRESS:
+      if (xm_node_is (el, NS_COMPRESS, "compressed"))
+        {
+          on_compressed (c);
+          return;
+        }
+      if (xm_node_is (el, NS_COMPRESS, "failure"))
+        {
+          const XmNode *cond = xm_node_first_element (el);
+          xm_replay_fatal (c->r, c, "the server offered XEP-0138 zlib compression, "
+                           "which the recording negotiated, but refused it: "
+                           "<failure><%s/></failure>", cond ? cond->name : "");
+          return;
+        }
+      break;
     case NEG_ESTABLISHED:
       xm_replay_stanza (c, st);
       return;
@@ -685,9 +794,19 @@ static const XmFramerEvents framer_events = {
 
 static void tls_progress (Conn *c);
 static gboolean serve_leaf (Conn *c);
+static void feed_plain (Conn *c, const guint8 *data, gsize len);
 
 static void
-feed_plain (Conn *c, const guint8 *data, gsize len)
+start_inflate (Conn *c)
+{
+  c->zlib_pending = FALSE;
+  g_clear_pointer (&c->inflate, xm_inflate_free);
+  c->inflate = xm_inflate_new (XM_INFLATE_DEFAULT_MAX_RATIO);
+}
+
+/* XML for the framer: after TLS and zlib. */
+static void
+feed_xml (Conn *c, const guint8 *data, gsize len)
 {
   while (len > 0 && !dead (c))
     {
@@ -706,11 +825,50 @@ feed_plain (Conn *c, const guint8 *data, gsize len)
             }
           return;
         }
+      if (c->zlib_pending)
+        {
+          /* XEP-0138 §3: zlib starts right after <compressed/>. */
+          start_inflate (c);
+          if (len)
+            feed_plain (c, data, len);
+          return;
+        }
     }
   if (c->tls_pending && !dead (c))
     {
       c->tls_pending = FALSE;
       start_tls (c);
+    }
+  if (c->zlib_pending && !dead (c))
+    start_inflate (c);
+}
+
+static gboolean
+inflated (const guint8 *data, gsize len, gpointer user_data)
+{
+  Conn *c = user_data;
+
+  feed_xml (c, data, len);
+  return !dead (c);
+}
+
+/* Bytes after TLS: inflated first once XEP-0138 compression is on. */
+static void
+feed_plain (Conn *c, const guint8 *data, gsize len)
+{
+  g_autofree char *message = NULL;
+  XmInflateStatus st;
+
+  if (c->inflate == NULL)
+    {
+      feed_xml (c, data, len);
+      return;
+    }
+  st = xm_inflate_feed (c->inflate, data, len, inflated, c, &message);
+  if ((st == XM_INFLATE_ERROR || st == XM_INFLATE_LIMIT) && message && !dead (c))
+    {
+      g_autofree char *why = g_strdup_printf ("XEP-0138: %s", message);
+      xm_replay_lost (c, why);
     }
 }
 
@@ -995,6 +1153,17 @@ xm_conn_restart_after (Conn *c, gboolean tls)
 }
 
 void
+xm_conn_compress (Conn *c)
+{
+  c->deflate = g_new0 (z_stream, 1);
+  /* RFC 1950 framing, as XEP-0138 §2 says. */
+  if (deflateInit (c->deflate, Z_DEFAULT_COMPRESSION) != Z_OK)
+    g_error ("xmitm: out of memory for a deflater");
+  xm_framer_restart_after (c->framer);
+  c->zlib_pending = TRUE;
+}
+
+void
 xm_conn_check_timeout (Conn *c, gint64 now)
 {
   static const char *const what[] = {
@@ -1003,12 +1172,15 @@ xm_conn_check_timeout (Conn *c, gint64 now)
     [NEG_STREAM] = "the server's stream features",
     [NEG_STARTTLS] = "the server's <proceed/>",
     [NEG_SASL] = "the server's answer to authentication",
+    [NEG_COMPRESS] = "the server's <compressed/>",
   };
   g_autofree char *where = NULL;
 
   if (c->serving)
     {
-      if (c->state != NEG_ESTABLISHED && c->state != NEG_CLOSED
+      /* Once authenticated, the session starts with the client's first
+       * stanza (or compression): --timeout's idle rule covers it. */
+      if (c->state != NEG_ESTABLISHED && c->state != NEG_CLOSED && !c->authed
           && now - c->started_us > (gint64) c->r->opts->timeout_s * 2 * G_USEC_PER_SEC)
         {
           xm_replay_say (c->r, "%s: gave up: the client did not finish negotiating "
@@ -1017,7 +1189,7 @@ xm_conn_check_timeout (Conn *c, gint64 now)
         }
       return;
     }
-  if (c->state < NEG_CONNECTING || c->state > NEG_SASL
+  if (c->state < NEG_CONNECTING || c->state > NEG_COMPRESS
       || now - c->started_us < (gint64) c->r->opts->timeout_s * G_USEC_PER_SEC)
     return;
   where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);

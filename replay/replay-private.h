@@ -5,6 +5,7 @@
 #include <glib.h>
 
 #include "auth.h"
+#include "inflate.h"
 #include "canon.h"
 #include "certs.h"
 #include "order.h"
@@ -49,6 +50,7 @@ typedef enum {
   NEG_STREAM,       /* header sent, waiting for the server's features */
   NEG_STARTTLS,     /* <starttls/> sent, waiting for <proceed/> */
   NEG_SASL,         /* <auth/> sent */
+  NEG_COMPRESS,     /* <compress/> sent, waiting for <compressed/> */
   NEG_ESTABLISHED,  /* authenticated stream: replaying stanzas */
   NEG_CLOSED,
 } NegState;
@@ -71,6 +73,11 @@ struct _Conn {
   GByteArray *out;        /* bytes for the socket */
   NegState state;
   gboolean want_tls, direct_tls, authed, tls_pending;
+  /* XEP-0138 zlib, between TLS and the framer, once negotiated. */
+  struct z_stream_s *deflate; /* what we send */
+  XmInflate *inflate;     /* what the peer sends */
+  gboolean zlib_pending;  /* inflate from the byte after the element framed */
+  gboolean zlib_offered;  /* serve: the features just sent offer zlib */
   XmFeaturesStage stage;
   guint headers_sent;
   guint live_streams;     /* server stream headers seen */
@@ -124,6 +131,9 @@ Conn *xm_conn_new_accepted (Replay *r, int fd, const char *peer,
 /* The stream restarts after the element being framed (<proceed/>: TLS
  * starts there, in the role of c). */
 void xm_conn_restart_after (Conn *c, gboolean tls);
+/* XEP-0138: from now on what c sends is deflated, and what it receives
+ * after the element being framed is inflated; the stream restarts there. */
+void xm_conn_compress (Conn *c);
 void xm_conn_free (Conn *c);
 /* Connects and negotiates; the CONNECT step is done when the stream is
  * authenticated (xm_replay_established). */

@@ -252,12 +252,14 @@ xm_replay_established (Conn *c)
 
   g_assert (step->kind == XM_STEP_CONNECT);
   if (r->opts->serve)
-    xm_replay_say (r, "%s: client %s connected%s, authenticated with %s", c->label,
+    xm_replay_say (r, "%s: client %s connected%s, authenticated with %s%s", c->label,
                    c->peer, c->tls ? " over TLS" : "",
-                   c->mechanism ? c->mechanism : "nothing");
+                   c->mechanism ? c->mechanism : "nothing",
+                   c->deflate ? ", compressed with zlib (XEP-0138)" : "");
   else
-    xm_replay_say (r, "%s: connected%s, authenticated with %s", c->label,
-                   c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing");
+    xm_replay_say (r, "%s: connected%s, authenticated with %s%s", c->label,
+                   c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing",
+                   c->deflate ? ", compressed with zlib (XEP-0138)" : "");
   done (r, step);
 }
 
@@ -555,7 +557,8 @@ xm_replay_features (Conn *c, XmStanza *st, XmFeaturesStage stage)
   XmStanza *rec = c->sc->features[stage];
   g_autoptr (XmCanon) e = NULL, a = NULL;
   g_autofree char *diff = NULL;
-  static const char *const names[] = { "before TLS", "after TLS", "after authentication" };
+  static const char *const names[] = { "before TLS", "after TLS", "after authentication",
+                                        "after compression" };
 
   xm_replay_show (r, c, XM_DIR_S2C, (const char *) st->raw, st->raw_len);
   if (rec == NULL)

@@ -1,7 +1,8 @@
 /* serve.c: `xmitm replay --serve`: the recorded server, played to clients.
  *
  * Each client gets the recorded stream features, STARTTLS with a
- * certificate from xmitm's CA, and its authentication accepted (PLAIN as
+ * certificate from xmitm's CA, XEP-0138 zlib compression where the recorded
+ * server offered it, and its authentication accepted (PLAIN as
  * is; SCRAM with the password from --password/--credentials, since the
  * client checks the server's signature). The account it authenticates as
  * picks the recorded connection it plays; from then on replay.c sends the
@@ -20,6 +21,7 @@
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
+#define NS_COMPRESS "http://jabber.org/protocol/compress"
 
 /* ---- negotiation, the server's side (RFC 6120 §4-§6) ---- */
 
@@ -42,8 +44,13 @@ send_features (Conn *c)
   XmFeaturesStage stage = c->authed ? XM_FEATURES_AUTH
                           : c->tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
 
+  /* Compressed where the recording compressed: what came after. */
+  if (c->deflate && sc->compression
+      && (sc->compress_stage == XM_FEATURES_AUTH) == c->authed)
+    f = sc->features[XM_FEATURES_COMPRESSED];
   for (int i = 0; i < 3 && f == NULL; i++)
     f = sc->features[fallback[stage][i]];
+  c->zlib_offered = f && c->deflate == NULL && xm_features_offer_zlib (f->root);
   if (f)
     xm_conn_send (c, (const char *) f->raw, f->raw_len);
   else
@@ -74,7 +81,9 @@ on_stream_open (XmStanza *header, gpointer data)
                          "from='%s' id='%s'>", from, id);
   send_str (c, xml);
   send_features (c);
-  if (c->authed)
+  /* Offered compression: the session starts after it, or with the
+   * client's first stanza (on_stanza). */
+  if (c->authed && !c->zlib_offered)
     {
       c->state = NEG_ESTABLISHED;
       xm_replay_established (c);
@@ -276,6 +285,31 @@ on_response (Conn *c, const XmNode *el)
   success (c, final);
 }
 
+/* XEP-0138 §3: zlib, if the features offered it. */
+static void
+on_compress (Conn *c, const XmNode *el)
+{
+  XmNode *method = xm_node_child (el, NS_COMPRESS, "method");
+  g_autofree char *m = method ? xm_node_text (method) : NULL;
+
+  if (!c->zlib_offered)
+    {
+      send_str (c, "<failure xmlns='" NS_COMPRESS "'><setup-failed/></failure>");
+      return;
+    }
+  if (m == NULL || strcmp (g_strstrip (m), "zlib") != 0)
+    {
+      send_str (c, "<failure xmlns='" NS_COMPRESS "'><unsupported-method/></failure>");
+      return;
+    }
+  send_str (c, "<compressed xmlns='" NS_COMPRESS "'/>");
+  c->zlib_offered = FALSE;
+  c->state = NEG_IDLE;
+  xm_conn_compress (c);
+  if (c->r->opts->verbose)
+    xm_replay_say (c->r, "%s: XEP-0138: zlib both ways from here", c->label);
+}
+
 static void
 on_stanza (XmStanza *st, gpointer data)
 {
@@ -289,7 +323,23 @@ on_stanza (XmStanza *st, gpointer data)
       xm_replay_stanza (c, st);
       return;
     }
-  if (xm_node_is (el, NS_TLS, "starttls") && c->tls == NULL)
+  if (xm_node_is (el, NS_COMPRESS, "compress") && c->state == NEG_STREAM)
+    {
+      on_compress (c, el);
+      return;
+    }
+  if (c->authed && c->state == NEG_STREAM)
+    {
+      /* The client did not take the compression offered. */
+      if (c->sc->compression && c->sc->compress_stage == XM_FEATURES_AUTH)
+        xm_replay_say (c->r, "%s: the recorded client negotiated XEP-0138 zlib "
+                       "compression here; this one goes on uncompressed", c->label);
+      c->state = NEG_ESTABLISHED;
+      xm_replay_established (c);
+      xm_replay_stanza (c, st);
+      return;
+    }
+  if (xm_node_is (el, NS_TLS, "starttls") && c->tls == NULL && c->deflate == NULL)
     {
       send_str (c, "<proceed xmlns='" NS_TLS "'/>");
       xm_conn_restart_after (c, TRUE);
