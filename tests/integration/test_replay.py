@@ -23,6 +23,13 @@ hold replay to:
 Serve mode (--serve): the same slixmpp script, run against the recorded
 server (STARTTLS with xmitm's CA, SCRAM), completes and exits 0; a changed
 message body exits 1 naming the body; without a password SCRAM exits 2.
+
+XEP-0138 zlib: a gloox session (tests/integration/gloox_client.cpp, found
+through $GLOOX_CLIENT) compressed after SASL over STARTTLS, recorded against
+an ejabberd, replays compressed against a fresh ejabberd (exit 0); an
+xmitm proxy between them sees zlib on the wire; a server that no longer
+offers zlib is named and the replay goes on uncompressed; one that refuses
+it exits 2. gloox against --serve of that recording compresses too.
 """
 
 import asyncio
@@ -46,6 +53,9 @@ import peers  # noqa: E402
 from ejabberd import Ejabberd  # noqa: E402
 
 XMITM = os.environ.get("XMITM")
+GLOOX_CLIENT = os.environ.get("GLOOX_CLIENT")
+ZLIB_LAYER = ("layer: XEP-0138: both directions are zlib streams from the "
+              "next byte; xmitm forwards them as they are and inflates a copy")
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "carol": "carol-pw"}
 BODY = "hello bob <&>"
 
@@ -107,6 +117,24 @@ async def session(host, port, users, tls=False, ca=None, timeout=20, body=BODY):
 def run_xmitm(*args, timeout=90):
     return subprocess.run([XMITM] + [str(a) for a in args], capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def gloox(port, jid, password, *extra, timeout=15):
+    """gloox_client run to its end (it exits 0 once its script is done)."""
+    if not (GLOOX_CLIENT and os.access(GLOOX_CLIENT, os.X_OK)):
+        raise RuntimeError("set GLOOX_CLIENT to the gloox_client binary (got %r; "
+                           "it is built when g++ and libgloox-dev are installed)"
+                           % GLOOX_CLIENT)
+    # The leak checker is for xmitm: gloox 1.0.24 leaves its GnuTLS objects
+    # to the exit.
+    env = dict(os.environ)
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                 "detect_leaks=0"]))
+    return subprocess.run([GLOOX_CLIENT, "--host", "127.0.0.1", "--port", str(port),
+                           "--jid", jid, "--password", password,
+                           "--timeout", str(timeout)] + list(extra),
+                          capture_output=True, text=True, timeout=timeout + 30,
+                          stdin=subprocess.DEVNULL, env=env)
 
 
 class ReplayTest(unittest.TestCase):
@@ -536,6 +564,156 @@ class ReplayTest(unittest.TestCase):
             r = self.replay(rec, server, creds=False)
             self.check(r, 0, server)
         self.assertIn("#1 alice@localhost: connected, authenticated with PLAIN", r.stdout)
+
+
+    # ---- XEP-0138 zlib, negotiated as recorded ----
+
+    ZLIB_JID = "alice@localhost/gloox"
+    ZLIB_BODY = "compressed <&> " + "again and again, " * 8
+
+    @classmethod
+    def zlib_recording(cls):
+        """gloox over STARTTLS through `xmitm proxy --record` to an ejabberd:
+        SCRAM, zlib after SASL, bind, roster, presence, a message to
+        herself (recorded once)."""
+        rec = os.path.join(cls.dir, "zlib.jsonl")
+        if os.path.exists(rec):
+            return rec
+        pw = USERS["alice"]
+        with Ejabberd(users={"alice": pw}) as e:
+            x = peers.Xmitm("127.0.0.1", e.port, extra_args=[
+                "--record", rec + ".part", "-q", "--upstream-ca", e.cert])
+            x.start()
+            try:
+                g = gloox(x.port, cls.ZLIB_JID, pw, "--tls", "--ca", x.ca_cert,
+                          "--require-compression", "--send-to", cls.ZLIB_JID,
+                          "--body", cls.ZLIB_BODY, "--expect-body", cls.ZLIB_BODY)
+            finally:
+                x.cleanup()
+        if g.returncode != 0 or "COMPRESSED" not in g.stdout.splitlines():
+            raise RuntimeError("gloox through xmitm: exit %d\n%s%s"
+                               % (g.returncode, g.stdout, g.stderr))
+        os.rename(rec + ".part", rec)
+        return rec
+
+    def test_zlib_replayed_against_ejabberd_and_served(self):
+        rec = self.zlib_recording()
+        with open(rec) as f:
+            layers = [json.loads(line).get("layer") for line in f]
+        self.assertIn("zlib", layers)
+        pw = USERS["alice"]
+        with Ejabberd(users={"alice": pw}) as e:
+            r = run_xmitm("replay", rec, "--server", "127.0.0.1:%d" % e.port,
+                          "--upstream-ca", e.cert, "--password", pw, "-v")
+            self.check(r, 0, e)
+            self.assertIn("#1 alice@localhost: XEP-0138: zlib both ways from here",
+                          r.stdout)
+            self.assertIn("#1 alice@localhost: connected over TLS, authenticated with "
+                          "SCRAM-SHA-1, compressed with zlib (XEP-0138)", r.stdout)
+            self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
+            self.assertIn("replay: SAME", r.stdout)
+            self.assertEqual(r.stderr, "")
+
+            # What goes over the wire is zlib: an xmitm proxy in between (in
+            # the clear) inflates a copy of both directions.
+            with peers.Xmitm("127.0.0.1", e.plain_port) as x:
+                r = run_xmitm("replay", rec, "--server", "127.0.0.1:%d" % x.port,
+                              "--tls", "none", "--password", pw)
+                self.check(r, 0, e)
+                self.assertEqual(x.stop(), 0, x.describe())
+                out = x.output()
+            self.assertIn("compressed with zlib (XEP-0138)", r.stdout)
+            self.assertEqual(out.count(ZLIB_LAYER), 1, out)
+            self.assertRegex(out, r"C->S compress, \d+ bytes")
+            for d in ("C->S", "S->C"):
+                self.assertRegex(out, r"#1 %s \[zlib\] message, \d+ bytes( \(\d+ "
+                                 r"compressed\))?\n(  .*\n)*?\s+<body>compressed "
+                                 r"&lt;&amp;&gt; again" % d, out)
+
+            # A server that no longer offers zlib: named, and the replay goes
+            # on uncompressed.
+            with peers.Xmitm("127.0.0.1", e.plain_port,
+                             extra_args=["--no-compression", "-q"]) as x:
+                r = run_xmitm("replay", rec, "--server", "127.0.0.1:%d" % x.port,
+                              "--tls", "none", "--password", pw)
+            self.check(r, 0, e)
+            self.assertIn("#1 alice@localhost: the recording negotiated XEP-0138 zlib "
+                          "compression here; the server does not offer it now: "
+                          "replay goes on uncompressed", r.stdout)
+            self.assertIn("authenticated with SCRAM-SHA-1\n", r.stdout)
+
+        # --serve: gloox compresses against the recorded server. (PLAIN: the
+        # recorded features keep ejabberd's SCRAM-*-PLUS, which --serve does
+        # not do and gloox would pick.)
+        for compress in (True, False):
+            p, port, ca = self.serve(rec)
+            g = gloox(port, self.ZLIB_JID, pw, "--tls", "--ca", ca, "--mech", "PLAIN",
+                      "--send-to", self.ZLIB_JID, "--body", self.ZLIB_BODY,
+                      "--expect-body", self.ZLIB_BODY,
+                      *(["--require-compression"] if compress else []))
+            out, errs = p.communicate(timeout=60)
+            self.assertEqual(g.returncode, 0, g.stdout + g.stderr + out + errs)
+            self.assertEqual("COMPRESSED" in g.stdout.splitlines(), compress, g.stdout)
+            self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 0)
+            self.assertRegex(out, r"#1 alice@localhost: client 127\.0\.0\.1:\d+ "
+                             r"connected over TLS, authenticated with PLAIN%s\n"
+                             % (", compressed with zlib \\(XEP-0138\\)" if compress else ""))
+            self.assertEqual("this one goes on uncompressed" in out, not compress, out)
+            self.assertIn("0 different, 0 missing, 0 unexpected", out)
+
+    def test_zlib_refused_is_an_error(self):
+        rec = self.zlib_recording()
+        hdr = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+               "xmlns:stream='http://etherx.jabber.org/streams' from='localhost' "
+               "id='%s' version='1.0'>")
+        lsock = socket.create_server(("127.0.0.1", 0))
+        self.addCleanup(lsock.close)
+
+        def server():
+            conn, _ = lsock.accept()
+            conn.settimeout(10)
+            buf = b""
+
+            def until(pattern):
+                nonlocal buf
+                while not re.search(pattern, buf):
+                    data = conn.recv(4096)
+                    if not data:
+                        raise EOFError(pattern)
+                    buf += data
+                buf = b""
+            try:
+                until(rb"<stream:stream[^>]*>")
+                conn.sendall((hdr % "s1" + "<stream:features><mechanisms xmlns="
+                              "'urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN"
+                              "</mechanism></mechanisms></stream:features>").encode())
+                until(rb"</auth>")
+                conn.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+                until(rb"<stream:stream[^>]*>")
+                conn.sendall((hdr % "s2" + "<stream:features><compression xmlns="
+                              "'http://jabber.org/features/compress'><method>zlib"
+                              "</method></compression><bind xmlns='urn:ietf:params:"
+                              "xml:ns:xmpp-bind'/></stream:features>").encode())
+                until(rb"</compress>")
+                conn.sendall(b"<failure xmlns='http://jabber.org/protocol/compress'>"
+                             b"<setup-failed/></failure>")
+                while conn.recv(4096):  # until replay goes
+                    pass
+            except (OSError, EOFError):
+                pass
+            finally:
+                conn.close()
+        t = threading.Thread(target=server, daemon=True)
+        t.start()
+        r = run_xmitm("replay", rec, "--server", "127.0.0.1:%d" % lsock.getsockname()[1],
+                      "--tls", "none", "--password", USERS["alice"], "--timeout", "3")
+        t.join(10)
+        self.check(r, 2)
+        self.assertIn("the server no longer offers SCRAM-SHA-1; authenticating with PLAIN",
+                      r.stdout)
+        self.assertEqual(r.stderr, "xmitm: replay: #1 alice@localhost: the server offered "
+                         "XEP-0138 zlib compression, which the recording negotiated, but "
+                         "refused it: <failure><setup-failed/></failure>\n")
 
 
 if __name__ == "__main__":
