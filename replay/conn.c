@@ -300,7 +300,7 @@ xm_conn_send (Conn *c, const char *data, gsize len)
   else
     g_byte_array_append (c->out, bytes, n);
   if (c->state == NEG_ESTABLISHED)
-    xm_replay_show (c->r, c, XM_DIR_C2S, data, len);
+    xm_replay_show (c->r, c, TRUE, data, len);
   flush (c);
 }
 

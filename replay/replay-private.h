@@ -163,6 +163,8 @@ void xm_replay_progress (Replay *r);
 const char *xm_replay_map_live (const char *value, gpointer replay);
 const char *xm_replay_password (Replay *r, Conn *c);
 void xm_replay_say (Replay *r, const char *fmt, ...) G_GNUC_PRINTF (2, 3);
-void xm_replay_show (Replay *r, Conn *c, XmDir dir, const char *data, gsize len);
+/* -v: what replay sent (sent) or received on c, with the arrow of the
+ * recording's directions (serve: what replay sends goes S->C). */
+void xm_replay_show (Replay *r, Conn *c, gboolean sent, const char *data, gsize len);
 
 G_END_DECLS

@@ -56,8 +56,10 @@ xm_replay_fatal (Replay *r, Conn *c, const char *fmt, ...)
 }
 
 void
-xm_replay_show (Replay *r, Conn *c, XmDir dir, const char *data, gsize len)
+xm_replay_show (Replay *r, Conn *c, gboolean sent, const char *data, gsize len)
 {
+  XmDir dir = sent == c->serving ? XM_DIR_S2C : XM_DIR_C2S;
+
   if (!r->opts->verbose)
     return;
   printf ("%s %s %.*s\n", c->label, xm_dir_arrow (dir), (int) len, data);
@@ -523,7 +525,7 @@ xm_replay_stanza (Conn *c, XmStanza *st)
   Replay *r = c->r;
   const XmNode *el = st->root;
 
-  xm_replay_show (r, c, XM_DIR_S2C, (const char *) st->raw, st->raw_len);
+  xm_replay_show (r, c, FALSE, (const char *) st->raw, st->raw_len);
   xm_replay_progress (r);
   if (!r->opts->serve && xm_stanza_is_ping (el))
     {
@@ -560,7 +562,7 @@ xm_replay_features (Conn *c, XmStanza *st, XmFeaturesStage stage)
   static const char *const names[] = { "before TLS", "after TLS", "after authentication",
                                         "after compression" };
 
-  xm_replay_show (r, c, XM_DIR_S2C, (const char *) st->raw, st->raw_len);
+  xm_replay_show (r, c, FALSE, (const char *) st->raw, st->raw_len);
   if (rec == NULL)
     return;
   /* --tls chose otherwise than the recording: its features do not apply. */

@@ -402,7 +402,7 @@ class ReplayTest(unittest.TestCase):
             self.assertIn("replay: SAME: the client behaved as recorded", r.stdout)
 
     def test_serve_changed_client(self):
-        err, r = self.serve_session(self.tls_rec, body="a changed body")
+        err, r = self.serve_session(self.tls_rec, "-v", body="a changed body")
         # The client still gets the recorded server's answers and completes.
         self.assertIsNone(err, r.stdout + r.stderr)
         self.check(r, 1)
@@ -413,6 +413,13 @@ class ReplayTest(unittest.TestCase):
         self.assertIn("-   <body>hello bob &lt;&amp;&gt;</body>", r.stdout)
         self.assertIn("+   <body>a changed body</body>", r.stdout)
         self.assertIn("1 different, 0 missing, 0 unexpected", r.stdout)
+        # -v: arrows as in the recording: what the client sends is C->S,
+        # what --serve plays to it S->C.
+        self.assertRegex(r.stdout, r"\n#2 alice@localhost C->S <message[^\n]*"
+                         r"<body>a changed body</body>")
+        self.assertRegex(r.stdout, r"\n#1 bob@localhost S->C <message[^\n]*"
+                         r"<body>hello bob &lt;&amp;&gt;</body>")
+        self.assertNotRegex(r.stdout, r"S->C <message[^\n]*a changed body")
 
     def test_serve_needs_the_password_for_scram(self):
         err, r = self.serve_session(self.plain_rec, creds=False)
