@@ -115,6 +115,7 @@ struct _Replay {
   int listen_fd;
   XmWatch *listen_watch;
   gboolean any_client;
+  gboolean said_plus;     /* serve: said that -PLUS left the features */
   GMainLoop *loop;
   gint64 last_progress;
   guint tick;

@@ -1,6 +1,7 @@
 /* serve.c: `xmitm replay --serve`: the recorded server, played to clients.
  *
- * Each client gets the recorded stream features, STARTTLS with a
+ * Each client gets the recorded stream features (less SCRAM-*-PLUS and
+ * XEP-0440: no channel binding here), STARTTLS with a
  * certificate from xmitm's CA, XEP-0138 zlib compression where the recorded
  * server offered it, and its authentication accepted (PLAIN as
  * is; SCRAM with the password from --password/--credentials, since the
@@ -16,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "net.h"
+#include "rewrite.h"
 #include "replay-private.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -52,7 +54,30 @@ send_features (Conn *c)
     f = sc->features[fallback[stage][i]];
   c->zlib_offered = f && c->deflate == NULL && xm_features_offer_zlib (f->root);
   if (f)
-    xm_conn_send (c, (const char *) f->raw, f->raw_len);
+    {
+      /* A recording keeps what the server offered, channel binding
+       * (SCRAM-*-PLUS, XEP-0440) included; --serve does not do it, and a
+       * client that took it up would fail. */
+      g_autofree char *removed = NULL;
+      g_autoptr (GBytes) cut = xm_rewrite_features (f->raw, f->raw_len,
+                                                    XM_REWRITE_STRIP_PLUS, &removed);
+      gsize len;
+      const char *data;
+
+      if (cut == NULL)
+        {
+          xm_conn_send (c, (const char *) f->raw, f->raw_len);
+          return;
+        }
+      data = g_bytes_get_data (cut, &len);
+      xm_conn_send (c, data, len);
+      if (!c->r->said_plus)
+        {
+          c->r->said_plus = TRUE;
+          xm_replay_say (c->r, "replay: removed %s from the recorded stream features "
+                         "(--serve does not do channel binding)", removed);
+        }
+    }
   else
     send_str (c, c->authed ? "<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
                              "</stream:features>"

@@ -649,9 +649,8 @@ class ReplayTest(unittest.TestCase):
                           "replay goes on uncompressed", r.stdout)
             self.assertIn("authenticated with SCRAM-SHA-1\n", r.stdout)
 
-        # --serve: gloox compresses against the recorded server. (PLAIN: the
-        # recorded features keep ejabberd's SCRAM-*-PLUS, which --serve does
-        # not do and gloox would pick.)
+        # --serve: gloox compresses against the recorded server (PLAIN here;
+        # SCRAM in test_serve_offers_no_channel_binding).
         for compress in (True, False):
             p, port, ca = self.serve(rec)
             g = gloox(port, self.ZLIB_JID, pw, "--tls", "--ca", ca, "--mech", "PLAIN",
@@ -667,6 +666,27 @@ class ReplayTest(unittest.TestCase):
                              % (", compressed with zlib \\(XEP-0138\\)" if compress else ""))
             self.assertEqual("this one goes on uncompressed" in out, not compress, out)
             self.assertIn("0 different, 0 missing, 0 unexpected", out)
+
+    def test_serve_offers_no_channel_binding(self):
+        """ejabberd over TLS offered SCRAM-*-PLUS; --serve does not do
+        channel binding, so it leaves them out and gloox, left to choose,
+        takes SCRAM-SHA-1."""
+        rec = self.zlib_recording()
+        with open(rec) as f:
+            self.assertIn("SCRAM-SHA-1-PLUS", f.read())
+        p, port, ca = self.serve(rec)
+        g = gloox(port, self.ZLIB_JID, USERS["alice"], "--tls", "--ca", ca,
+                  "--send-to", self.ZLIB_JID, "--body", self.ZLIB_BODY,
+                  "--expect-body", self.ZLIB_BODY)
+        out, errs = p.communicate(timeout=60)
+        self.assertEqual(g.returncode, 0, g.stdout + g.stderr + out + errs)
+        self.assertIn("AUTH SCRAM-SHA-1", g.stdout.splitlines(), g.stdout)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 0)
+        self.assertEqual(out.count("replay: removed SCRAM-SHA-512-PLUS, SCRAM-SHA-256-PLUS, "
+                                   "SCRAM-SHA-1-PLUS from the recorded stream features "
+                                   "(--serve does not do channel binding)\n"), 1, out)
+        self.assertIn("authenticated with SCRAM-SHA-1\n", out)
+        self.assertIn("0 different, 0 missing, 0 unexpected", out)
 
     def test_zlib_refused_is_an_error(self):
         rec = self.zlib_recording()
