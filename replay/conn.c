@@ -1185,6 +1185,7 @@ xm_conn_check_timeout (Conn *c, gint64 now)
         {
           xm_replay_say (c->r, "%s: gave up: the client did not finish negotiating "
                          "within %u s", c->label, c->r->opts->timeout_s * 2);
+          xm_serve_release (c);
           xm_conn_close (c);
         }
       return;

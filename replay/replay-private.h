@@ -148,6 +148,9 @@ void xm_conn_check_timeout (Conn *c, gint64 now);
 /* serve.c */
 gboolean xm_serve_listen (Replay *r, GError **error);
 void xm_serve_stop (Replay *r);
+/* c is no longer the client of its recorded connection (it failed to log
+ * in or left before its session started): another client may take it. */
+void xm_serve_release (Conn *c);
 
 /* replay.c, called by conn.c and serve.c */
 gboolean xm_replay_is_send (Replay *r, const XmStep *step);

@@ -286,6 +286,7 @@ xm_replay_lost (Conn *c, const char *why)
     {
       if (r->opts->verbose || c->claimed)
         xm_replay_say (r, "%s: the client left during negotiation (%s)", c->label, why);
+      xm_serve_release (c);
       xm_conn_close (c);
       return;
     }
@@ -867,7 +868,22 @@ give_up (Replay *r)
       gave++;
     }
   if (gave == 0 && r->opts->serve)
-    give_up_absent (r);
+    {
+      /* A client that logged in and went quiet before its session started
+       * (no stream restart, no first stanza): it will not play it. */
+      for (guint k = 0; k < r->conns->len; k++)
+        {
+          Conn *c = r->conns->pdata[k];
+          if (c->claimed && c->state != NEG_ESTABLISHED && c->state != NEG_CLOSED)
+            {
+              xm_replay_say (r, "%s: gave up: the client did not start its session "
+                             "within %u s", c->label, r->opts->timeout_s);
+              xm_serve_release (c);
+              xm_conn_close (c);
+            }
+        }
+      give_up_absent (r);
+    }
   xm_replay_progress (r);
 }
 

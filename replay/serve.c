@@ -184,6 +184,35 @@ take (Conn *c, const char *user)
   return TRUE;
 }
 
+void
+xm_serve_release (Conn *c)
+{
+  if (!c->serving || !c->claimed)
+    return;
+  g_hash_table_remove (c->r->claimed, c->sc);
+  c->claimed = FALSE;
+}
+
+/* A login that failed after take(). Every recorded connection logged in
+ * (one that did not has no steps to play), so this is a difference; the
+ * recorded connection is free again for another try, and if none comes it
+ * is reported missing when --timeout passes. */
+static void
+login_failed (Conn *c, const char *condition, const char *why)
+{
+  Replay *r = c->r;
+  g_autofree char *h = g_strdup_printf ("C->S login as %s with %s failed (%s); the "
+                                        "recorded client logged in", c->account,
+                                        c->mechanism ? c->mechanism : "?", why);
+
+  xm_replay_report (c, h, NULL);
+  r->compared++;
+  r->differ++;
+  xm_serve_release (c);
+  xm_replay_progress (r);
+  sasl_failure (c, condition, why);
+}
+
 static void
 success (Conn *c, const char *data)
 {
@@ -242,7 +271,7 @@ on_auth (Conn *c, const XmNode *el)
                                          p->len - (nul2 + 1 - p->data));
         if (want && strcmp (want, pw) != 0)
           {
-            sasl_failure (c, "not-authorized", "not the password xmitm replay was given");
+            login_failed (c, "not-authorized", "not the password xmitm replay was given");
             return;
           }
       }
@@ -301,10 +330,7 @@ on_response (Conn *c, const XmNode *el)
   g_clear_pointer (&c->scram_server, xm_scram_server_free);
   if (final == NULL)
     {
-      g_autofree char *h = g_strdup_printf ("authentication failed: %s", error->message);
-      xm_replay_report (c, h, NULL);
-      c->r->differ++;
-      sasl_failure (c, "not-authorized", error->message);
+      login_failed (c, "not-authorized", error->message);
       return;
     }
   success (c, final);
@@ -382,13 +408,18 @@ on_stanza (XmStanza *st, gpointer data)
     }
   if (xm_node_is (el, NS_SASL, "abort"))
     {
-      sasl_failure (c, "aborted", "");
+      g_clear_pointer (&c->scram_server, xm_scram_server_free);
+      if (c->claimed)
+        login_failed (c, "aborted", "the client aborted it");
+      else
+        sasl_failure (c, "aborted", "");
       return;
     }
   xm_replay_say (c->r, "%s: unexpected <%s/> during negotiation; closing", c->label,
                  el->name);
   send_str (c, "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
                "</stream:error></stream:stream>");
+  xm_serve_release (c);
   xm_conn_close (c);
 }
 

@@ -421,6 +421,29 @@ class ReplayTest(unittest.TestCase):
                          r"<body>hello bob &lt;&amp;&gt;</body>")
         self.assertNotRegex(r.stdout, r"S->C <message[^\n]*a changed body")
 
+    def test_serve_failed_login(self):
+        """Logins with the wrong password, where the recorded ones
+        succeeded: named differences, and --serve still ends on --timeout."""
+        p, port, _ = self.serve(self.plain_rec, "--timeout", "1")
+        for user, mech in (("bob", "PLAIN"), ("alice", "SCRAM-SHA-1")):
+            reason = client.run("%s@localhost" % user, "not-the-password", "127.0.0.1",
+                                port, mech=mech, timeout=10)
+            self.assertIn("authentication failed", reason or "")
+        out, errs = p.communicate(timeout=30)
+        r = subprocess.CompletedProcess(p.args, p.returncode, out, errs)
+        self.check(r, 1)
+        self.assertIn("#1 bob@localhost: C->S login as bob@localhost with PLAIN failed "
+                      "(not the password xmitm replay was given); the recorded client "
+                      "logged in\n", out)
+        self.assertIn("#2 alice@localhost: C->S login as alice@localhost with "
+                      "SCRAM-SHA-1 failed (the client's SCRAM proof is wrong (another "
+                      "password)); the recorded client logged in\n", out)
+        self.assertRegex(out, r"#1 bob@localhost: no client logged in as bob@localhost: "
+                         r"its \d+ recorded client stanzas never came")
+        self.assertIn("#2 alice@localhost: no client logged in as alice@localhost", out)
+        self.assertIn("replay: DIFFERENT", out)
+        self.assertEqual(errs, "")
+
     def test_serve_needs_the_password_for_scram(self):
         err, r = self.serve_session(self.plain_rec, creds=False)
         self.assertIsNotNone(err)
