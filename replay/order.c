@@ -177,3 +177,22 @@ xm_order_not_before (const XmOrder *o, guint item)
   gap = CLAMP (gap, 0, 60 * G_USEC_PER_SEC);
   return prev->done_at + gap;
 }
+
+gint
+xm_arrival_overtakes (const XmArrival *rec, guint n, guint j)
+{
+  guint h = 0;
+
+  g_return_val_if_fail (j < n && !rec[j].arrived, -1);
+  while (rec[h].arrived)
+    h++;
+  if (h == j)
+    return -1;
+  /* Only within the run of presences that the first pending one is in. */
+  if (!rec[j].presence)
+    return (gint) h;
+  for (guint i = h; i < j; i++)
+    if (!rec[i].presence)
+      return (gint) h;
+  return -1;
+}

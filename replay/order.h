@@ -66,4 +66,23 @@ gboolean xm_order_finished (const XmOrder *order);
  * (the previous item's completion plus the recorded gap); 0 otherwise. */
 gint64 xm_order_not_before (const XmOrder *order, guint item);
 
+/* ---- arrivals: how far what the peer sends may stray from the record ----
+ *
+ * One connection's recorded peer stanzas (what the server sent; with
+ * --serve, what the client sent), in recorded order. Presence may arrive
+ * in another order within its run: the presences recorded between the same
+ * two other stanzas (presence broadcasts and probe answers come in whatever
+ * order the server's routing gives them). Anything else arrives in recorded
+ * order: a stanza that comes before one recorded ahead of it that has not
+ * arrived yet is out of order. */
+typedef struct {
+  gboolean presence; /* a <presence/> */
+  gboolean arrived;  /* matched, or given up on */
+} XmArrival;
+
+/* Whether something arriving now may be matched with recorded[j] (which
+ * has not arrived) without leaving the window: -1 if so, else the index of
+ * the first recorded stanza that has not arrived and that it overtakes. */
+gint xm_arrival_overtakes (const XmArrival *recorded, guint n, guint j);
+
 G_END_DECLS

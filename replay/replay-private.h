@@ -122,6 +122,7 @@ struct _Replay {
   int status;             /* XM_REPLAY_* so far */
   gboolean stopping;
   guint64 compared, same, differ, missing, unexpected, not_sent;
+  guint64 reordered;       /* came out of the recorded order (order.h) */
 };
 
 /* conn.c */

@@ -444,14 +444,21 @@ answer_live (Conn *c, const XmNode *el, gboolean error)
   xm_conn_send (c, xml, strlen (xml));
 }
 
-/* Compares one server stanza with the pending recorded ones. */
+/* Compares one stanza from the peer with the pending recorded ones: an
+ * equal one within the window of arrival order (order.h) is as recorded;
+ * one beyond it came out of order; else the recorded stanza it is the live
+ * counterpart of differs; else it is not in the recording. */
 static void
 match (Conn *c, XmStanza *st)
 {
   Replay *r = c->r;
   const XmNode *el = st->root;
   g_autoptr (XmCanon) actual = NULL;
-  XmStep *paired = NULL;
+  g_autoptr (GArray) arrivals = g_array_new (FALSE, FALSE, sizeof (XmArrival));
+  g_autoptr (GPtrArray) recorded = g_ptr_array_new ();
+  XmArrival *a;
+  XmStep *paired = NULL, *paired_within = NULL;
+  gint equal = -1, overtaken = -1;
 
   actual = xm_canon_new (el, xm_replay_map_live, r);
   xm_canon_normalise (actual, r->opts->ignore);
@@ -459,22 +466,65 @@ match (Conn *c, XmStanza *st)
   for (guint i = 0; i < c->sc->steps->len; i++)
     {
       XmStep *step = c->sc->steps->pdata[i];
+      XmArrival one;
+
+      if (!is_peer_stanza (r, step))
+        continue;
+      one.presence = strcmp (step->stanza->root->name, "presence") == 0;
+      one.arrived = step_done (r, step);
+      g_array_append_val (arrivals, one);
+      g_ptr_array_add (recorded, step);
+    }
+  a = (XmArrival *) (void *) arrivals->data;
+  for (guint j = 0; j < recorded->len && equal < 0; j++)
+    {
+      XmStep *step = recorded->pdata[j];
       XmCanon *e;
 
-      if (!is_peer_stanza (r, step) || step_done (r, step))
+      if (a[j].arrived)
         continue;
       e = expected_canon (r, step);
       if (xm_canon_equal (e, actual) && id_ok (r, c, e->id, actual->id))
+        equal = (gint) j;
+      else if (pairs_with (r, c, e, actual))
         {
-          commit_id (c, e->id, actual->id);
-          r->compared++;
+          if (paired == NULL)
+            paired = step;
+          if (paired_within == NULL && xm_arrival_overtakes (a, recorded->len, j) < 0)
+            paired_within = step;
+        }
+    }
+  if (equal >= 0)
+    {
+      XmStep *step = recorded->pdata[equal];
+      XmCanon *e = expected_canon (r, step);
+
+      overtaken = xm_arrival_overtakes (a, recorded->len, equal);
+      commit_id (c, e->id, actual->id);
+      r->compared++;
+      done (r, step);
+      if (overtaken < 0)
+        {
           r->same++;
-          done (r, step);
           return;
         }
-      if (paired == NULL && pairs_with (r, c, e, actual))
-        paired = step;
+      {
+        XmStep *first = recorded->pdata[overtaken];
+        g_autofree char *d = describe (e);
+        g_autofree char *fd = describe (expected_canon (r, first));
+        g_autofree char *when = format_time (step->time_us);
+        g_autofree char *fwhen = format_time (first->time_us);
+        g_autofree char *h = g_strdup_printf ("%s %s came before %s, which the "
+                                              "recording has first (recorded at %s, "
+                                              "this one at %s):", peer_arrow (r), d,
+                                              fd, fwhen, when);
+        report_tree (c, h, actual, "  ");
+        r->reordered++;
+      }
+      return;
     }
+  if (paired_within)
+    paired = paired_within;
   if (paired)
     {
       XmCanon *e = expected_canon (r, paired);
@@ -1073,14 +1123,14 @@ run (const char *path, XmReplayOptions *opts)
 
   if (r.status != XM_REPLAY_ERROR)
     {
-      guint64 diffs = r.differ + r.missing + r.unexpected + r.not_sent;
+      guint64 diffs = r.differ + r.missing + r.unexpected + r.not_sent + r.reordered;
       const char *peer = opts->serve ? "client" : "server";
 
       xm_replay_say (&r, "replay: %" G_GUINT64_FORMAT " %s stanzas compared: %"
                      G_GUINT64_FORMAT " as recorded, %" G_GUINT64_FORMAT
                      " different, %" G_GUINT64_FORMAT " missing, %" G_GUINT64_FORMAT
-                     " unexpected", r.compared, peer, r.same, r.differ, r.missing,
-                     r.unexpected);
+                     " unexpected, %" G_GUINT64_FORMAT " out of order", r.compared,
+                     peer, r.same, r.differ, r.missing, r.unexpected, r.reordered);
       r.status = diffs ? XM_REPLAY_DIFFERENT : XM_REPLAY_SAME;
       if (diffs)
         xm_replay_say (&r, "replay: DIFFERENT: the %s did not behave as recorded", peer);
@@ -1229,7 +1279,9 @@ xm_replay_main (int argc, char **argv)
     "the server sends is compared with what it sent then. Stream ids, SASL\n"
     "nonces, ids the server chose, bound resources, delay stamps, XEP-0359\n"
     "and MAM ids, caps hashes do not count; nor do attribute order,\n"
-    "namespace prefixes, or the order of children and of arriving stanzas.");
+    "namespace prefixes, the order of children, or the order in which\n"
+    "presences arrive between two other stanzas (anything else must come\n"
+    "in recorded order).");
   g_option_context_set_description (ctx,
     "Examples:\n"
     "  xmitm replay session.jsonl --server localhost:5222 --password secret\n"

@@ -137,6 +137,60 @@ def gloox(port, jid, password, *extra, timeout=15):
                           stdin=subprocess.DEVNULL, env=env)
 
 
+# A scripted session: alice logs in with PLAIN and binds, then evs.
+HDR_C = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+         "xmlns:stream='http://etherx.jabber.org/streams' to='localhost' "
+         "version='1.0'>")
+HDR_S = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+         "xmlns:stream='http://etherx.jabber.org/streams' from='localhost' "
+         "id='%s' version='1.0'>")
+FEAT_SASL = ("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+             "<mechanism>PLAIN</mechanism></mechanisms></stream:features>")
+FEAT_BIND = ("<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+             "</stream:features>")
+BIND = ("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+        "<resource>r</resource></bind></iq>")
+BOUND = ("<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
+         "<jid>alice@localhost/r</jid></bind></iq>")
+
+
+def write_recording(path, evs):
+    """A recording (with secrets) of alice's scripted login, then evs
+    (direction, event, XML), then both stream closes."""
+    plain = base64.b64encode(b"\0alice\0pw").decode()
+    evs = [("c2s", "stream-open", HDR_C), ("s2c", "stream-open", HDR_S % "s1"),
+           ("s2c", "stanza", FEAT_SASL),
+           ("c2s", "stanza", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+                             "mechanism='PLAIN'>%s</auth>" % plain),
+           ("s2c", "stanza", "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
+           ("c2s", "stream-open", HDR_C), ("s2c", "stream-open", HDR_S % "s2"),
+           ("s2c", "stanza", FEAT_BIND), ("c2s", "stanza", BIND),
+           ("s2c", "stanza", BOUND)] + evs + [
+           ("c2s", "stream-close", None), ("s2c", "stream-close", None)]
+    with open(path, "w") as f:
+        f.write(json.dumps({"format": "xmitm-recording", "format_version": 1,
+                            "secrets": "recorded"}) + "\n")
+        f.write(json.dumps({"t": 1, "conn": 1, "ev": "open"}) + "\n")
+        for t, (d, ev, xml) in enumerate(evs, 2):
+            e = {"t": t, "conn": 1, "ev": ev, "dir": d}
+            if xml:
+                e.update(xml=xml, name=re.match(r"(?:<\?xml[^>]*>)?<([\w:]+)", xml).group(1))
+            f.write(json.dumps(e) + "\n")
+
+
+def negotiate(conn, until, answer_bind=True):
+    """The fake server's side of write_recording's login."""
+    until(r"<stream:stream[^>]*>")
+    conn.sendall((HDR_S % "live1" + FEAT_SASL).encode())
+    until(r"</auth>")
+    conn.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+    until(r"<stream:stream[^>]*>")
+    conn.sendall((HDR_S % "live2" + FEAT_BIND).encode())
+    until(r"</iq>")
+    if answer_bind:
+        conn.sendall(BOUND.encode())
+
+
 class ReplayTest(unittest.TestCase):
     maxDiff = None
 
@@ -454,45 +508,36 @@ class ReplayTest(unittest.TestCase):
     # ---- what replay answers live ----
 
     def test_pings_and_acks_answered_live(self):
-        hdr_c = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                 "xmlns:stream='http://etherx.jabber.org/streams' to='localhost' "
-                 "version='1.0'>")
-        hdr_s = ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                 "xmlns:stream='http://etherx.jabber.org/streams' from='localhost' "
-                 "id='%s' version='1.0'>")
-        feat_sasl = ("<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
-                     "<mechanism>PLAIN</mechanism></mechanisms></stream:features>")
-        feat_bind = ("<stream:features><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
-                     "</stream:features>")
-        plain = base64.b64encode(b"\0alice\0pw").decode()
-        bind = ("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-                "<resource>r</resource></bind></iq>")
-        bound = ("<iq type='result' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'>"
-                 "<jid>alice@localhost/r</jid></bind></iq>")
         message = "<message to='bob@localhost' id='m1'><body>after the ping</body></message>"
-        evs = [("c2s", "stream-open", hdr_c), ("s2c", "stream-open", hdr_s % "s1"),
-               ("s2c", "stanza", feat_sasl),
-               ("c2s", "stanza", "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
-                                 "mechanism='PLAIN'>%s</auth>" % plain),
-               ("s2c", "stanza", "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
-               ("c2s", "stream-open", hdr_c), ("s2c", "stream-open", hdr_s % "s2"),
-               ("s2c", "stanza", feat_bind), ("c2s", "stanza", bind),
-               ("s2c", "stanza", bound), ("c2s", "stanza", message),
-               ("c2s", "stream-close", None), ("s2c", "stream-close", None)]
         rec = self.path("pinged.jsonl")
-        with open(rec, "w") as f:
-            f.write(json.dumps({"format": "xmitm-recording", "format_version": 1,
-                                "secrets": "recorded"}) + "\n")
-            f.write(json.dumps({"t": 1, "conn": 1, "ev": "open"}) + "\n")
-            for t, (d, ev, xml) in enumerate(evs, 2):
-                e = {"t": t, "conn": 1, "ev": ev, "dir": d}
-                if xml:
-                    e.update(xml=xml, name=re.match(r"(?:<\?xml[^>]*>)?<([\w:]+)", xml).group(1))
-                f.write(json.dumps(e) + "\n")
+        write_recording(rec, [("c2s", "stanza", message)])
+        got = {}
 
+        def script(conn, until):
+            negotiate(conn, until, answer_bind=False)
+            # Before answering the bind: a ping and an ack request.
+            conn.sendall(b"<iq type='get' id='ping-1' from='localhost'>"
+                         b"<ping xmlns='urn:xmpp:ping'/></iq><r xmlns='urn:xmpp:sm:3'/>")
+            got["pong"] = until(r"<iq [^>]*/>")
+            got["ack"] = until(r"<a [^>]*/>")
+            conn.sendall(BOUND.encode())
+            got["message"] = until(r"<message.*?</message>")
+            until(r"</stream:stream>")
+            conn.sendall(b"</stream:stream>")
+        r = self.against_script(rec, script, got)
+        self.check(r, 0)
+        self.assertNotIn("error", got)
+        self.assertRegex(got["pong"], r"<iq type='result' id='ping-1' to='localhost'/>")
+        self.assertEqual(got["ack"], "<a xmlns='urn:xmpp:sm:3' h='0'/>")
+        self.assertIn("after the ping", got["message"])
+        self.assertIn("#1 alice@localhost: connected, authenticated with PLAIN", r.stdout)
+
+    def against_script(self, rec, script, got):
+        """Replays rec against a scripted fake server: script(conn, until)
+        on the one connection it accepts; until(PATTERN) reads up to the
+        match and returns it. An error of the script lands in got."""
         lsock = socket.create_server(("127.0.0.1", 0))
         self.addCleanup(lsock.close)
-        got = {}
 
         def server():
             conn, _ = lsock.accept()
@@ -511,22 +556,7 @@ class ReplayTest(unittest.TestCase):
                         raise EOFError(pattern)
                     buf += data
             try:
-                until(r"<stream:stream[^>]*>")
-                conn.sendall((hdr_s % "live1" + feat_sasl).encode())
-                until(r"</auth>")
-                conn.sendall(b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
-                until(r"<stream:stream[^>]*>")
-                conn.sendall((hdr_s % "live2" + feat_bind).encode())
-                until(r"</iq>")
-                # Before answering the bind: a ping and an ack request.
-                conn.sendall(b"<iq type='get' id='ping-1' from='localhost'>"
-                             b"<ping xmlns='urn:xmpp:ping'/></iq><r xmlns='urn:xmpp:sm:3'/>")
-                got["pong"] = until(r"<iq [^>]*/>")
-                got["ack"] = until(r"<a [^>]*/>")
-                conn.sendall(bound.encode())
-                got["message"] = until(r"<message.*?</message>")
-                until(r"</stream:stream>")
-                conn.sendall(b"</stream:stream>")
+                script(conn, until)
             except (OSError, EOFError) as e:
                 got["error"] = repr(e)
             finally:
@@ -536,12 +566,40 @@ class ReplayTest(unittest.TestCase):
         r = run_xmitm("replay", rec, "--server", "127.0.0.1:%d" % lsock.getsockname()[1],
                       "--timeout", "3")
         t.join(10)
-        self.check(r, 0)
+        return r
+
+    # ---- the order in which stanzas arrive ----
+
+    def test_presence_reorders_within_its_run_messages_do_not(self):
+        presences = ["<presence from='%s@localhost/x' to='alice@localhost/r'/>" % u
+                     for u in ("bob", "carol")]
+        messages = ["<message from='%s@localhost/x' to='alice@localhost/r' type='chat' "
+                    "id='m%d'><body>%s</body></message>" % (u, i, u)
+                    for i, u in enumerate(("bob", "carol"), 1)]
+        rec = self.path("order.jsonl")
+        write_recording(rec, [("c2s", "stanza", "<presence/>")]
+                        + [("s2c", "stanza", x) for x in presences + messages])
+        got = {}
+
+        def script(conn, until):
+            negotiate(conn, until)
+            until(r"<presence/>")
+            # Presence in another order: as recorded. carol's message
+            # before bob's: out of order.
+            conn.sendall("".join(presences[::-1] + messages[::-1]).encode())
+            until(r"</stream:stream>")
+            conn.sendall(b"</stream:stream>")
+        r = self.against_script(rec, script, got)
         self.assertNotIn("error", got)
-        self.assertRegex(got["pong"], r"<iq type='result' id='ping-1' to='localhost'/>")
-        self.assertEqual(got["ack"], "<a xmlns='urn:xmpp:sm:3' h='0'/>")
-        self.assertIn("after the ping", got["message"])
-        self.assertIn("#1 alice@localhost: connected, authenticated with PLAIN", r.stdout)
+        self.check(r, 1)
+        self.assertRegex(r.stdout, r"#1 alice@localhost: S->C message type='chat' "
+                         r"from='carol@localhost/x' id='m2' came before message "
+                         r"type='chat' from='bob@localhost/x' id='m1', which the "
+                         r"recording has first \(recorded at [\d:.]+, this one at "
+                         r"[\d:.]+\):\n      <message ")
+        self.assertIn("7 as recorded, 0 different, 0 missing, 0 unexpected, "
+                      "1 out of order", r.stdout)
+        self.assertNotIn("presence", r.stdout)
 
     # ---- DIGEST-MD5, recomputed ----
 

@@ -156,6 +156,96 @@ test_requests_answered_later (void)
   }
 }
 
+/* What arrives on bob's connection, as recorded:
+ *  0 iq roster result
+ *  1 presence: his own        3 presence from carol
+ *  2 presence from alice      4 message from alice
+ *  5 presence from alice      6 message from carol
+ *  7 iq disco result */
+#define P TRUE
+#define O FALSE
+static const gboolean bob_presence[] = { O, P, P, P, O, P, O, O };
+
+static void
+arrive (XmArrival *rec, guint j)
+{
+  g_assert_cmpint (xm_arrival_overtakes (rec, G_N_ELEMENTS (bob_presence), j), ==, -1);
+  rec[j].arrived = TRUE;
+}
+
+static void
+bob_arrivals (XmArrival *rec)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (bob_presence); i++)
+    rec[i] = (XmArrival) { .presence = bob_presence[i] };
+}
+
+static void
+test_arrivals_in_order (void)
+{
+  XmArrival rec[G_N_ELEMENTS (bob_presence)];
+
+  bob_arrivals (rec);
+  for (guint j = 0; j < G_N_ELEMENTS (rec); j++)
+    arrive (rec, j);
+}
+
+static void
+test_presence_run_in_any_order (void)
+{
+  XmArrival rec[G_N_ELEMENTS (bob_presence)];
+  const guint n = G_N_ELEMENTS (rec);
+
+  bob_arrivals (rec);
+  /* Nothing overtakes the roster result, presence neither. */
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 1), ==, 0);
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 4), ==, 0);
+  arrive (rec, 0);
+  /* The presences between the roster result and the message: any order. */
+  arrive (rec, 3);
+  arrive (rec, 1);
+  /* Not past the message, though: neither the message nor the presence
+   * recorded after it goes before alice's first presence. */
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 4), ==, 2);
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 5), ==, 2);
+  arrive (rec, 2);
+  /* A run of one presence, between two messages. */
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 5), ==, 4);
+  arrive (rec, 4);
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 6), ==, 5);
+  arrive (rec, 5);
+  arrive (rec, 6);
+  arrive (rec, 7);
+}
+
+static void
+test_messages_and_iqs_in_order (void)
+{
+  XmArrival rec[G_N_ELEMENTS (bob_presence)];
+  const guint n = G_N_ELEMENTS (rec);
+
+  bob_arrivals (rec);
+  arrive (rec, 0);
+  arrive (rec, 1);
+  arrive (rec, 2);
+  arrive (rec, 3);
+  arrive (rec, 4);
+  /* carol's message and the disco result do not trade places... */
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 7), ==, 5);
+  arrive (rec, 5);
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 7), ==, 6);
+  /* ... and once one came early (replay reports it and marks it arrived),
+   * the one it overtook is in order again. */
+  rec[7].arrived = TRUE;
+  arrive (rec, 6);
+  /* What was given up on (missing) opens the window as well. */
+  bob_arrivals (rec);
+  g_assert_cmpint (xm_arrival_overtakes (rec, n, 4), ==, 0);
+  for (guint j = 0; j < 4; j++)
+    rec[j].arrived = TRUE;
+  arrive (rec, 4);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -164,5 +254,8 @@ main (int argc, char **argv)
   g_test_add_func ("/replay-order/sends-keep-their-order", test_sends_keep_their_order);
   g_test_add_func ("/replay-order/recorded-pace", test_recorded_pace);
   g_test_add_func ("/replay-order/requests-answered-later", test_requests_answered_later);
+  g_test_add_func ("/replay-order/arrivals-in-order", test_arrivals_in_order);
+  g_test_add_func ("/replay-order/presence-run-in-any-order", test_presence_run_in_any_order);
+  g_test_add_func ("/replay-order/messages-and-iqs-in-order", test_messages_and_iqs_in_order);
   return g_test_run ();
 }
