@@ -183,6 +183,44 @@ xm_node_text (const XmNode *el)
   return g_string_free (s, FALSE);
 }
 
+/* ---- writing XML ---- */
+
+void
+xm_xml_escape (GString *buf, const char *s, gsize len, gboolean attr)
+{
+  const char *p = s, *end = s + len, *run = s;
+
+  for (; p < end; p++)
+    {
+      const char *rep = NULL;
+      char num[8];
+
+      switch (*p)
+        {
+        case '&': rep = "&amp;"; break;
+        case '<': rep = "&lt;"; break;
+        case '>': rep = "&gt;"; break;
+        case '\'': rep = attr ? "&apos;" : NULL; break;
+        case '\t': rep = attr ? "&#9;" : NULL; break;
+        case '\n': rep = attr ? "&#10;" : NULL; break;
+        case '\r': rep = "&#13;"; break;
+        default:
+          if ((guchar) *p < 0x20 && *p != '\t' && *p != '\n')
+            {
+              g_snprintf (num, sizeof num, "&#%d;", (guchar) *p);
+              rep = num;
+            }
+        }
+      if (rep)
+        {
+          g_string_append_len (buf, run, p - run);
+          g_string_append (buf, rep);
+          run = p + 1;
+        }
+    }
+  g_string_append_len (buf, run, p - run);
+}
+
 /* ---- secrets ---- */
 
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"

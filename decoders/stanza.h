@@ -81,6 +81,11 @@ XmNode *xm_node_first_element (const XmNode *el);
 char *xm_node_text (const XmNode *el) G_GNUC_WARN_UNUSED_RESULT;
 gboolean xm_node_is (const XmNode *el, const char *ns, const char *name);
 
+/* Appends len bytes of s escaped for XML: &, <, > always, CR and other
+ * control characters as character references; in an attribute value
+ * (attr, quoted with ') also ', tab and newline. */
+void xm_xml_escape (GString *out, const char *s, gsize len, gboolean attr);
+
 /* The element's text as a secret: a SASL <auth/>, <response/> (RFC 6120,
  * XEP-0388 <initial-response/>) or an XEP-0078 <password/>. Printers hide it
  * and recordings redact it unless asked. */

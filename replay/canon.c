@@ -702,20 +702,7 @@ xm_canon_equal (const XmCanon *a, const XmCanon *b)
 static void
 text_escape (GString *out, const char *s, gboolean attr)
 {
-  for (; *s; s++)
-    switch (*s)
-      {
-      case '&': g_string_append (out, "&amp;"); break;
-      case '<': g_string_append (out, "&lt;"); break;
-      case '>': g_string_append (out, "&gt;"); break;
-      case '\'':
-        g_string_append (out, attr ? "&apos;" : "'");
-        break;
-      case '\n':
-        g_string_append (out, attr ? "&#10;" : "\n");
-        break;
-      default: g_string_append_c (out, *s);
-      }
+  xm_xml_escape (out, s, strlen (s), attr);
 }
 
 static const char *

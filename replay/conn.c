@@ -25,25 +25,6 @@ static void connect_next (Conn *c);
 
 /* ---- serialising recorded stanzas with live values ---- */
 
-static void
-escape (GString *out, const char *s, gboolean attr)
-{
-  for (; *s; s++)
-    switch (*s)
-      {
-      case '&': g_string_append (out, "&amp;"); break;
-      case '<': g_string_append (out, "&lt;"); break;
-      case '>': g_string_append (out, "&gt;"); break;
-      case '\'':
-        g_string_append (out, attr ? "&apos;" : "'");
-        break;
-      case '"':
-        g_string_append (out, attr ? "&quot;" : "\"");
-        break;
-      default: g_string_append_c (out, *s);
-      }
-}
-
 static const char *
 live_value (Conn *c, const char *value, gboolean *changed)
 {
@@ -71,7 +52,7 @@ serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *chan
       if (d->prefix)
         g_string_append (out, d->prefix);
       g_string_append (out, "='");
-      escape (out, d->uri, TRUE);
+      xm_xml_escape (out, d->uri, strlen (d->uri), TRUE);
       g_string_append_c (out, '\'');
     }
   for (guint i = 0; i < el->n_attrs; i++)
@@ -97,7 +78,7 @@ serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *chan
       if (a->prefix)
         g_string_append_printf (out, "%s:", a->prefix);
       g_string_append_printf (out, "%s='", a->name);
-      escape (out, v, TRUE);
+      xm_xml_escape (out, v, strlen (v), TRUE);
       g_string_append_c (out, '\'');
     }
   if (el->children == NULL)
@@ -110,7 +91,10 @@ serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *chan
     if (n->type == XM_NODE_ELEMENT)
       serialise (c, n, FALSE, out, changed);
     else
-      escape (out, live_value (c, n->text, changed), FALSE);
+      {
+        const char *t = live_value (c, n->text, changed);
+        xm_xml_escape (out, t, strlen (t), FALSE);
+      }
   g_string_append (out, "</");
   if (el->prefix)
     g_string_append_printf (out, "%s:", el->prefix);

@@ -91,42 +91,6 @@ append_time (const XmPrinterOptions *opts, gint64 time_us, GString *buf)
 }
 
 static void
-append_escaped (GString *buf, const char *s, gsize len, gboolean attr)
-{
-  const char *p = s, *end = s + len, *run = s;
-
-  for (; p < end; p++)
-    {
-      const char *rep = NULL;
-      char num[8];
-
-      switch (*p)
-        {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '\'': rep = attr ? "&apos;" : NULL; break;
-        case '\t': rep = attr ? "&#9;" : NULL; break;
-        case '\n': rep = attr ? "&#10;" : NULL; break;
-        case '\r': rep = "&#13;"; break;
-        default:
-          if ((guchar) *p < 0x20 && *p != '\t' && *p != '\n')
-            {
-              g_snprintf (num, sizeof num, "&#%d;", (guchar) *p);
-              rep = num;
-            }
-        }
-      if (rep)
-        {
-          g_string_append_len (buf, run, p - run);
-          g_string_append (buf, rep);
-          run = p + 1;
-        }
-    }
-  g_string_append_len (buf, run, p - run);
-}
-
-static void
 append_qname (GString *buf, const char *prefix, const char *name)
 {
   if (prefix)
@@ -150,7 +114,7 @@ append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
       g_string_append_printf (buf, " %sxmlns%s%s%s=%s'", c->attr,
                               d->prefix ? ":" : "", d->prefix ? d->prefix : "",
                               c->reset, c->value);
-      append_escaped (buf, d->uri, strlen (d->uri), TRUE);
+      xm_xml_escape (buf, d->uri, strlen (d->uri), TRUE);
       g_string_append_printf (buf, "'%s", c->reset);
     }
   for (guint i = 0; i < el->n_attrs; i++)
@@ -166,7 +130,7 @@ append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
           continue;
         }
       g_string_append_printf (buf, "%s=%s'", c->reset, c->value);
-      append_escaped (buf, a->value, strlen (a->value), TRUE);
+      xm_xml_escape (buf, a->value, strlen (a->value), TRUE);
       g_string_append_printf (buf, "'%s", c->reset);
     }
   g_string_append_printf (buf, "%s%s>%s", c->tag, empty ? "/" : "", c->reset);
@@ -206,14 +170,14 @@ append_text (const XmPrinterOptions *opts, const Palette *c, const XmNode *el,
     {
       gsize n = utf8_prefix_len (t->text, t->text_len, opts->max_text);
       g_string_append (buf, c->text);
-      append_escaped (buf, t->text, n, FALSE);
+      xm_xml_escape (buf, t->text, n, FALSE);
       g_string_append_printf (buf, "%s%s…[+%" G_GSIZE_FORMAT
                               " bytes, --full-text shows all]%s",
                               c->reset, c->meta, t->text_len - n, c->reset);
       return;
     }
   g_string_append (buf, c->text);
-  append_escaped (buf, t->text, t->text_len, FALSE);
+  xm_xml_escape (buf, t->text, t->text_len, FALSE);
   g_string_append (buf, c->reset);
 }
 
