@@ -758,8 +758,11 @@ on_stream_close (guint64 offset, gpointer data)
   xm_replay_peer_close (c);
 }
 
-static void
-on_problem (XmFramerProblem kind, guint64 offset, const char *message, gpointer data)
+/* Both roles: XML that cannot be framed ends the connection (replay
+ * compares stanzas, it has nothing to go on without them). */
+void
+xm_conn_framer_problem (XmFramerProblem kind, guint64 offset, const char *message,
+                        gpointer data)
 {
   Conn *c = data;
 
@@ -771,7 +774,7 @@ static const XmFramerEvents framer_events = {
   .stream_open = on_stream_open,
   .stanza = on_stanza,
   .stream_close = on_stream_close,
-  .problem = on_problem,
+  .problem = xm_conn_framer_problem,
 };
 
 /* ---- input ---- */

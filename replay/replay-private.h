@@ -164,6 +164,9 @@ void xm_replay_features (Conn *c, XmStanza *stanza, XmFeaturesStage stage);
 /* The peer closed its stream. */
 void xm_replay_peer_close (Conn *c);
 void xm_replay_lost (Conn *c, const char *why);
+/* The framer's problem callback of a connection, in either role. */
+void xm_conn_framer_problem (XmFramerProblem kind, guint64 offset,
+                             const char *message, gpointer data);
 void xm_replay_progress (Replay *r);
 const char *xm_replay_map_live (const char *value, gpointer replay);
 const char *xm_replay_password (Replay *r, Conn *c);

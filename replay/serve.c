@@ -434,20 +434,11 @@ on_stream_close (guint64 offset, gpointer data)
   xm_replay_peer_close (c);
 }
 
-static void
-on_problem (XmFramerProblem kind, guint64 offset, const char *message, gpointer data)
-{
-  Conn *c = data;
-
-  if (kind == XM_FRAMER_MALFORMED || kind == XM_FRAMER_RESTRICTED)
-    xm_replay_lost (c, message);
-}
-
 static const XmFramerEvents serve_events = {
   .stream_open = on_stream_open,
   .stanza = on_stanza,
   .stream_close = on_stream_close,
-  .problem = on_problem,
+  .problem = xm_conn_framer_problem,
 };
 
 /* ---- listening ---- */
