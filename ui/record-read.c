@@ -49,18 +49,6 @@ xm_record_info_clear (XmRecordInfo *info)
   g_clear_pointer (&info->xmitm_version, g_free);
 }
 
-gboolean
-xm_record_sniff (const guint8 *head, gsize len)
-{
-  static const char key[] = "\"format\":\"" XM_RECORD_FORMAT "\"";
-  gsize n = MIN (len, 256);
-
-  while (n && head[0] == ' ')
-    head++, n--;
-  return n > 0 && head[0] == '{'
-         && g_strstr_len ((const char *) head, n, key) != NULL;
-}
-
 /* ---- framer callbacks: the rebuilt stanza goes straight to the sink ---- */
 
 static void

@@ -50,9 +50,6 @@ void xm_record_info_clear (XmRecordInfo *info);
 
 typedef void (*XmRecordWarnFunc) (const char *message, gpointer user_data);
 
-/* TRUE if head (a file's first bytes) looks like a recording. */
-gboolean xm_record_sniff (const guint8 *head, gsize len);
-
 /* Reads the recording at path and sends its events to sink in order. Fails
  * (FALSE, error) only when the file cannot be read or is not a recording at
  * all (empty, garbage, no header). Damage inside (a line that is not JSON,

@@ -301,16 +301,6 @@ test_round_trip_redacted (void)
   round_trip (FALSE);
 }
 
-static void
-test_sniff (void)
-{
-  const char *rec = "{\"format\":\"xmitm-recording\",\"format_version\":1}\n";
-
-  g_assert_true (xm_record_sniff ((const guint8 *) rec, strlen (rec)));
-  g_assert_false (xm_record_sniff ((const guint8 *) "{\"a\":1}", 7));
-  g_assert_false (xm_record_sniff ((const guint8 *) "", 0));
-}
-
 int
 main (int argc, char **argv)
 {
@@ -318,6 +308,5 @@ main (int argc, char **argv)
   g_test_add_func ("/record/redact", test_redact);
   g_test_add_func ("/record/round-trip/secrets", test_round_trip_secrets);
   g_test_add_func ("/record/round-trip/redacted", test_round_trip_redacted);
-  g_test_add_func ("/record/sniff", test_sniff);
   return g_test_run ();
 }
