@@ -173,8 +173,7 @@ class RecordingTest(unittest.TestCase):
         lines = [json.loads(line) for line in live.splitlines()]
         self.assertEqual(lines[0]["format"], "xmitm-recording")
         _, evs = events(rec)
-        strip = lambda e: {k: v for k, v in e.items()}  # noqa: E731
-        self.assertEqual([strip(e) for e in lines[1:]], [strip(e) for e in evs])
+        self.assertEqual(lines[1:], evs)
         r = run_xmitm("show", "--json", rec)
         self.assertEqual(r.returncode, 0, r.stderr)
         shown = [json.loads(line) for line in r.stdout.decode().splitlines()]
@@ -450,6 +449,14 @@ class RecordingTest(unittest.TestCase):
         # The capture is of xmitm's upstream side: the same bytes.
         self.assertGreater(os.path.getsize(cap), 1000, err)
         self.assertEqual(stanzas(cap), stanzas(rec))
+        # The same capture as pcapng (what dumpcap and tshark write).
+        capng = self.path("c.pcapng")
+        r = subprocess.run(["editcap", "-F", "pcapng", cap, capng], capture_output=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(capng, "rb") as f:
+            self.assertEqual(f.read(4), b"\x0a\x0d\x0d\x0a")
+        self.assertEqual(stanzas(capng), stanzas(rec))
         r = run_xmitm("show", "--color=never", cap)
         self.assertIn("<body>recorded &lt;&amp;&gt; \u2603 message</body>",
                       r.stdout.decode())
