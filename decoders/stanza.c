@@ -36,8 +36,9 @@ xm_stanza_new (void)
   return s;
 }
 
-gpointer
-xm_stanza_alloc (XmStanza *stanza, gsize size)
+/* Uninitialized memory from the arena. */
+static gpointer
+arena_alloc (XmStanza *stanza, gsize size)
 {
   Block *b = stanza->arena;
 
@@ -52,6 +53,13 @@ xm_stanza_alloc (XmStanza *stanza, gsize size)
     }
   gpointer p = b->data + b->used;
   b->used += size;
+  return p;
+}
+
+gpointer
+xm_stanza_alloc (XmStanza *stanza, gsize size)
+{
+  gpointer p = arena_alloc (stanza, size);
   memset (p, 0, size);
   return p;
 }
@@ -59,7 +67,7 @@ xm_stanza_alloc (XmStanza *stanza, gsize size)
 char *
 xm_stanza_strndup (XmStanza *stanza, const char *s, gsize len)
 {
-  char *d = xm_stanza_alloc (stanza, len + 1);
+  char *d = arena_alloc (stanza, len + 1);
   memcpy (d, s, len);
   d[len] = '\0';
   return d;
@@ -100,6 +108,7 @@ xm_stanza_clear (XmStanza *stanza)
   stanza->raw_len = 0;
   stanza->offset = 0;
   stanza->oversized = FALSE;
+  stanza->shallow = FALSE;
 }
 
 XmStanza *
