@@ -1674,6 +1674,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   XmSession *s = g_new0 (XmSession, 1);
   XmEvent ev = { .kind = XM_EVENT_CONN_OPEN, .dir = XM_DIR_NONE };
   g_autofree char *text = NULL, *upstream = NULL;
+  gboolean lazy = TRUE;
 
   s->ref_count = 1;
   s->proxy = proxy;
@@ -1686,6 +1687,8 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   s->sasl = xm_sasl_new ();
   s->rewrite_flags = (cfg->keep_channel_binding ? 0 : XM_REWRITE_STRIP_PLUS)
                      | (cfg->no_compression ? XM_REWRITE_STRIP_COMPRESSION : 0);
+  for (guint i = 0; cfg->sinks && i < cfg->sinks->len; i++)
+    lazy = lazy && !xm_sink_needs_children (g_ptr_array_index (cfg->sinks, i));
   for (int i = 0; i < 2; i++)
     {
       s->leg[i].s = s;
@@ -1695,6 +1698,8 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       s->flow[i].dir = i == 0 ? XM_DIR_C2S : XM_DIR_S2C;
       s->flow[i].framer = xm_framer_new (&framer_events, &s->flow[i]);
       xm_framer_set_max_stanza (s->flow[i].framer, cfg->max_stanza);
+      /* nothing looks inside messages and presences: skip their trees */
+      xm_framer_set_lazy (s->flow[i].framer, lazy);
     }
   if (dest)
     {
