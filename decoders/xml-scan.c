@@ -52,10 +52,8 @@ is_xml_char (guint32 v)
          || (v >= 0xe000 && v <= 0xfffd) || (v >= 0x10000 && v <= 0x10ffff);
 }
 
-/* A UTF-8 sequence of an XML character at p: its length, 0 if invalid, -1
- * if it may be valid but is cut short by e. */
-static int
-utf8_char (const guint8 *p, const guint8 *e)
+int
+xm_utf8_decode (const guint8 *p, const guint8 *e, guint32 *cp)
 {
   guint8 c = p[0];
   guint32 v;
@@ -77,9 +75,22 @@ utf8_char (const guint8 *p, const guint8 *e)
         return 0;
       v = v << 6 | (p[i] & 0x3f);
     }
-  if ((n == 3 && v < 0x800) || (n == 4 && v < 0x10000) || !is_xml_char (v))
+  if ((n == 3 && (v < 0x800 || (v >= 0xd800 && v <= 0xdfff)))
+      || (n == 4 && (v < 0x10000 || v > 0x10ffff)))
     return 0;
+  *cp = v;
   return n;
+}
+
+/* A UTF-8 sequence of an XML character at p: its length, 0 if invalid, -1
+ * if it may be valid but is cut short by e. */
+static int
+utf8_char (const guint8 *p, const guint8 *e)
+{
+  guint32 v = 0;
+  int n = xm_utf8_decode (p, e, &v);
+
+  return n > 0 && !is_xml_char (v) ? 0 : n;
 }
 
 /* A character reference's value, or G_MAXUINT32 if it is not one. */
@@ -505,69 +516,24 @@ give_up:
 
 /* ---- the root of a plain element ---- */
 
-/* Unescapes and normalizes an attribute value as XML 1.0 §3.3.3 says for
- * CDATA attributes: references replaced, each literal tab, newline, CR or
- * CRLF becomes one space. */
-static const char *
-attr_value (XmStanza *st, const guint8 *v, gsize len)
-{
-  char *out, *o;
-  gsize i = 0;
-
-  /* most values need nothing done */
-  while (i < len && v[i] != '&' && v[i] >= ' ')
-    i++;
-  if (i == len)
-    return xm_stanza_strndup (st, (const char *) v, len);
-  out = xm_stanza_alloc (st, len + 1);
-  memcpy (out, v, i);
-  o = out + i;
-  while (i < len)
-    {
-      guint8 c = v[i];
-      guint32 u;
-      int n;
-
-      if (c == '&' && (n = entity (v + i, v + len, &u)) > 0)
-        {
-          o += g_unichar_to_utf8 (u, o);
-          i += n;
-        }
-      else if (c == '\r')
-        {
-          *o++ = ' ';
-          i += (i + 1 < len && v[i + 1] == '\n') ? 2 : 1;
-        }
-      else
-        {
-          *o++ = (c == '\t' || c == '\n') ? ' ' : (char) c;
-          i++;
-        }
-    }
-  *o = '\0';
-  return out;
-}
-
 XmNode *
 xm_scan_build_root (XmStanza *st, const guint8 *buf, gsize len,
                     const char *default_ns)
 {
   XmNode *el = xm_stanza_alloc (st, sizeof (XmNode));
-  XmAttr attrs[MAX_ATTRS];
   const guint8 *p = buf + 1, *q;
-  const char *xmlns = NULL;
-  gboolean has_xmlns = FALSE;
-  guint n = 0;
 
   el->type = XM_NODE_ELEMENT;
   for (q = p; name_class[*q] != N_NO; q++)
     ;
   el->name = xm_stanza_strndup (st, (const char *) p, q - p);
-  p = q;
-  for (;;)
+  if (default_ns)
+    el->ns = xm_stanza_strndup (st, default_ns, strlen (default_ns));
+  /* attributes (plain: well-formed), for the default namespace */
+  for (p = q;;)
     {
       const guint8 *an, *v;
-      guint8 quote;
+      gsize alen;
 
       while (is_space (*p))
         p++;
@@ -575,30 +541,18 @@ xm_scan_build_root (XmStanza *st, const guint8 *buf, gsize len,
         break;
       for (an = p; name_class[*p] != N_NO; p++)
         ;
-      q = p;
+      alen = p - an;
       while (*p != '"' && *p != '\'')
         p++;
-      quote = *p++;
-      for (v = p; *p != quote; p++)
-        ;
-      if (q - an == 5 && memcmp (an, "xmlns", 5) == 0)
+      v = p + 1;
+      p = memchr (v, *p, len - (v - buf));
+      if (alen == 5 && memcmp (an, "xmlns", 5) == 0)
         {
-          has_xmlns = TRUE;
-          xmlns = xm_stanza_strndup (st, (const char *) v, p - v);
-        }
-      else
-        {
-          XmAttr *a = &attrs[n++];
-          memset (a, 0, sizeof *a);
-          if (q - an > 4 && memcmp (an, "xml:", 4) == 0)
-            {
-              a->ns = XML_NS;
-              a->prefix = "xml";
-              a->name = xm_stanza_strndup (st, (const char *) an + 4, q - an - 4);
-            }
-          else
-            a->name = xm_stanza_strndup (st, (const char *) an, q - an);
-          a->value = attr_value (st, v, p - v);
+          const char *uri = xm_stanza_strndup (st, (const char *) v, p - v);
+          el->n_ns_decls = 1;
+          el->ns_decls = xm_stanza_alloc (st, sizeof (XmNsDecl));
+          el->ns_decls[0].uri = uri;
+          el->ns = *uri ? uri : NULL;
         }
       p++;
     }
@@ -610,21 +564,6 @@ xm_scan_build_root (XmStanza *st, const guint8 *buf, gsize len,
       while (*lt != '<')
         lt--;
       el->content_end = lt - buf;
-    }
-  if (has_xmlns)
-    {
-      el->n_ns_decls = 1;
-      el->ns_decls = xm_stanza_alloc (st, sizeof (XmNsDecl));
-      el->ns_decls[0].uri = xmlns;
-      el->ns = *xmlns ? xmlns : NULL;
-    }
-  else if (default_ns)
-    el->ns = xm_stanza_strndup (st, default_ns, strlen (default_ns));
-  if (n)
-    {
-      el->attrs = xm_stanza_alloc (st, n * sizeof (XmAttr));
-      memcpy (el->attrs, attrs, n * sizeof (XmAttr));
-      el->n_attrs = n;
     }
   return el;
 }

@@ -63,11 +63,16 @@ XmScanResult xm_scan_element (XmScan *scan, const guint8 *buf, gsize len,
 gboolean xm_scan_is_plain (const XmScan *scan);
 
 /* For a plain element buf[0..len) that xm_scan_element() reported done:
- * builds its root element in stanza's arena (name, namespace, attributes
- * unescaped and normalized as XML requires, namespace declarations) with no
- * children, as the framer's expat path would. default_ns is the default
- * namespace in scope (the stream header's), NULL if none. */
+ * builds its root element in stanza's arena with its name, namespace and
+ * namespace declaration, no attributes and no children (what lazy framing
+ * promises, xm_framer_set_lazy). default_ns is the default namespace in
+ * scope (the stream header's), NULL if none. */
 XmNode *xm_scan_build_root (XmStanza *stanza, const guint8 *buf, gsize len,
                             const char *default_ns);
+
+/* The UTF-8 sequence at p (p < e) of one Unicode scalar value: its length
+ * with the value in *cp, 0 if the bytes are not one (overlong, surrogate,
+ * out of range, stray continuation byte), -1 if e cuts it short. */
+int xm_utf8_decode (const guint8 *p, const guint8 *e, guint32 *cp);
 
 G_END_DECLS

@@ -730,8 +730,8 @@ negotiate (XmSession *s, Flow *flow, const XmStanza *st)
 {
   const XmNode *root = st->root;
 
-  if (root == NULL)
-    return;
+  if (root == NULL || (st->shallow && flow->dir == XM_DIR_S2C))
+    return; /* a shallow stanza is a message or presence: it negotiates nothing */
   if (flow->dir == XM_DIR_C2S)
     {
       if (xm_node_is (root, NS_TLS, "starttls"))
@@ -845,7 +845,7 @@ on_stanza (XmStanza *stanza, gpointer user_data)
   flow->wire_pending = 0;
   flow->inflated_pending = 0;
   emit (s, &ev);
-  if (stanza->root)
+  if (stanza->root && !stanza->shallow)
     sasl = xm_sasl_decode (s->sasl, stanza->root, flow->dir == XM_DIR_C2S);
   if (sasl)
     {

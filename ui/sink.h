@@ -11,10 +11,11 @@ typedef struct {
   void (*event) (XmSink *sink, const XmEvent *event);
   void (*flush) (XmSink *sink);
   void (*free) (XmSink *sink);
-  /* TRUE if the sink looks inside stanzas (child elements, text). Sinks
-   * that use only a stanza's bytes, name and attributes leave it FALSE, so
-   * that a proxy feeding only such sinks frames lazily (xm_framer_set_lazy):
-   * message and presence stanzas then come with a shallow root. */
+  /* TRUE if the sink looks inside stanzas (attributes, child elements,
+   * text). Sinks that use only a stanza's bytes and root name leave it
+   * FALSE, so that a proxy feeding only such sinks frames lazily
+   * (xm_framer_set_lazy): message and presence stanzas then come with a
+   * shallow root. */
   gboolean needs_children;
 } XmSinkVTable;
 
