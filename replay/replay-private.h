@@ -40,6 +40,12 @@ typedef struct {
   XmCa *ca;                /* serve: signs the certificate clients see */
 } XmReplayOptions;
 
+typedef enum {
+  XM_LOGIN_SASL,        /* RFC 6120 §6 */
+  XM_LOGIN_SASL2,       /* XEP-0388 */
+  XM_LOGIN_IQ_AUTH,     /* XEP-0078 */
+} XmLogin;
+
 typedef struct _Replay Replay;
 typedef struct _Conn Conn;
 
@@ -49,7 +55,8 @@ typedef enum {
   NEG_TLS,          /* TLS handshake (direct, or after <proceed/>) */
   NEG_STREAM,       /* header sent, waiting for the server's features */
   NEG_STARTTLS,     /* <starttls/> sent, waiting for <proceed/> */
-  NEG_SASL,         /* <auth/> sent */
+  NEG_SASL,         /* <auth/> (or XEP-0388 <authenticate/>) sent */
+  NEG_IQ_AUTH,      /* XEP-0078: a jabber:iq:auth get or set sent */
   NEG_COMPRESS,     /* <compress/> sent, waiting for <compressed/> */
   NEG_ESTABLISHED,  /* authenticated stream: replaying stanzas */
   NEG_CLOSED,
@@ -82,6 +89,13 @@ struct _Conn {
   guint headers_sent;
   guint live_streams;     /* server stream headers seen */
   char *mechanism;
+  XmLogin login;          /* how the client logs in (serve: the failure's
+                           * shape) */
+  char *stream_id;        /* of the current stream (XEP-0078 digest) */
+  char *iq_auth_id;       /* serve: the live id of the XEP-0078 set */
+  gboolean iq_auth_digest; /* XEP-0078: the server offers <digest/> */
+  gboolean iq_auth_password; /* ... and <password/> */
+  char *digest_nonce;     /* serve: DIGEST-MD5, the nonce challenged */
   XmScram *scram;
   char *rspauth;          /* DIGEST-MD5: what the server must prove */
   guint digest_step;
@@ -159,6 +173,8 @@ void xm_replay_claimed (Conn *c);
 void xm_replay_report (Conn *c, const char *headline, const char *body);
 void xm_replay_fatal (Replay *r, Conn *c, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
 void xm_replay_established (Conn *c);
+/* The recorded full JID rec was bound as live (XEP-0388 bind2). */
+void xm_replay_bound (Conn *c, const char *rec, const char *live);
 void xm_replay_stanza (Conn *c, XmStanza *stanza);
 void xm_replay_features (Conn *c, XmStanza *stanza, XmFeaturesStage stage);
 /* The peer closed its stream. */

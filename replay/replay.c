@@ -253,16 +253,29 @@ xm_replay_established (Conn *c)
   XmStep *step = c->sc->steps->pdata[0];
 
   g_assert (step->kind == XM_STEP_CONNECT);
+  const char *how = c->login == XM_LOGIN_SASL2 ? " (XEP-0388 SASL2)" : "";
+
   if (r->opts->serve)
-    xm_replay_say (r, "%s: client %s connected%s, authenticated with %s%s", c->label,
+    xm_replay_say (r, "%s: client %s connected%s, authenticated with %s%s%s", c->label,
                    c->peer, c->tls ? " over TLS" : "",
-                   c->mechanism ? c->mechanism : "nothing",
+                   c->mechanism ? c->mechanism : "nothing", how,
                    c->deflate ? ", compressed with zlib (XEP-0138)" : "");
   else
-    xm_replay_say (r, "%s: connected%s, authenticated with %s%s", c->label,
+    xm_replay_say (r, "%s: connected%s, authenticated with %s%s%s", c->label,
                    c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing",
-                   c->deflate ? ", compressed with zlib (XEP-0138)" : "");
+                   how, c->deflate ? ", compressed with zlib (XEP-0138)" : "");
   done (r, step);
+}
+
+void
+xm_replay_bound (Conn *c, const char *rec, const char *live)
+{
+  if (c->live_jid)
+    return;
+  c->live_jid = g_strdup (live);
+  map_value (c->r, rec, live);
+  if (strcmp (rec, live) != 0)
+    xm_replay_say (c->r, "%s: bound %s (recorded: %s)", c->label, live, rec);
 }
 
 void

@@ -114,6 +114,90 @@ async def session(host, port, users, tls=False, ca=None, timeout=20, body=BODY):
     await bob.disconnect(wait=5)
 
 
+class LegacyProsody(peers.Prosody):
+    """prosody with mod_legacyauth: XEP-0078 jabber:iq:auth (plaintext
+    passwords: prosody 0.12 offers no <digest/>)."""
+    MODULES = peers.Prosody.MODULES + ["legacyauth"]
+
+
+async def legacy_session(host, port, user, password, body, digest=False,
+                         timeout=15):
+    """slixmpp logging in with XEP-0078 jabber:iq:auth instead of SASL:
+    its xep_0078 plugin awaits nothing (slixmpp 1.8 holds the iq back until
+    the session starts, and reads the fields from a future), so the same
+    steps are done here: get the fields, set username, resource and the
+    password (or, with digest, SHA-1 of stream id and password). Then
+    roster, presence, a message to herself, and the close."""
+    import hashlib
+    from slixmpp.xmlstream.handler import Callback
+    from slixmpp.xmlstream.matcher import MatcherId
+    loop = asyncio.get_running_loop()
+    x = client._Client("%s@localhost/legacy" % user, password, host, port, "localhost")
+    done, got = loop.create_future(), loop.create_future()
+
+    def send_iq(iq):
+        fut = loop.create_future()
+        x.register_handler(Callback("legacy %s" % iq["id"], MatcherId(iq["id"]),
+                                    lambda r: fut.done() or fut.set_result(r), once=True))
+        x.send_raw(str(iq))
+        return fut
+
+    async def legacy(features):
+        iq = x.Iq()
+        iq["type"], iq["to"] = "get", "localhost"
+        iq["auth"]["username"] = user
+        fields = await send_iq(iq)
+        iq = x.Iq()
+        iq["type"] = "set"
+        iq["auth"]["username"] = user
+        iq["auth"]["resource"] = "legacy"
+        if digest:
+            iq["auth"]["digest"] = hashlib.sha1((x.stream_id + password).encode()).hexdigest()
+        else:
+            iq["auth"]["password"] = password
+        answer = await send_iq(iq)
+        if answer["type"] != "result" or fields["type"] != "result":
+            if not done.done():
+                done.set_exception(RuntimeError("XEP-0078 login refused"))
+            return True
+        x.authenticated = True
+        x.features.add("auth")
+        x.boundjid = slixmpp.JID("%s@localhost/legacy" % user)
+        x.event("session_bind", x.boundjid)
+        x.sessionstarted = True
+        x.event("session_start")
+        return True
+
+    import slixmpp
+    x.register_plugin("xep_0078")
+    x.unregister_feature("auth", x.plugin["xep_0078"].order)
+    x.unregister_feature("mechanisms", x.plugin["feature_mechanisms"].order)
+    x.register_feature("auth", legacy, restart=False, order=15)
+
+    async def start(_):
+        await x.get_roster(timeout=timeout)
+        x.send_presence()
+        x.send_message(mto="%s@localhost" % user, mbody=body, mtype="chat")
+
+    def message(m):
+        if m["type"] == "chat" and not got.done():
+            got.set_result(m["body"])
+    x.add_event_handler("session_start", start)
+    x.add_event_handler("message", message)
+    x.connect((host, port), disable_starttls=True)
+    x.default_domain = "localhost"
+    try:
+        await asyncio.wait_for(asyncio.wait([done, got], return_when=asyncio.FIRST_COMPLETED),
+                               timeout)
+        if done.done():
+            done.result()
+        if not got.done():
+            raise RuntimeError("no message back")
+        return got.result()
+    finally:
+        await x.disconnect(wait=5)
+
+
 def run_xmitm(*args, timeout=90):
     return subprocess.run([XMITM] + [str(a) for a in args], capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
@@ -633,6 +717,66 @@ class ReplayTest(unittest.TestCase):
             self.check(r, 2)
             self.assertIn("authentication as alice@localhost with DIGEST-MD5 failed: "
                           "the server said <not-authorized/>", r.stderr)
+
+    # ---- XEP-0078 jabber:iq:auth ----
+
+    def test_legacy_auth_against_prosody_and_served(self):
+        """slixmpp logs in with jabber:iq:auth to a prosody with
+        mod_legacyauth, through xmitm proxy --record: replayed against a
+        fresh one the login is done again (exit 0), with a wrong password
+        refused (exit 2); served, the same client logs in (password and
+        digest) and the session compares equal."""
+        rec = self.path("legacy.jsonl")
+        pw = USERS["alice"]
+        with LegacyProsody(users={"alice": pw}) as server:
+            x = peers.Xmitm("127.0.0.1", server.port, extra_args=["--record", rec, "-q"])
+            x.start()
+            try:
+                got = asyncio.run(legacy_session("127.0.0.1", x.port, "alice", pw, "legacy"))
+            finally:
+                x.cleanup()
+            self.assertEqual(got, "legacy")
+        with open(rec) as f:
+            evs = [json.loads(line) for line in f][1:]
+        self.assertIn("XEP-0078", {e.get("protocol") for e in evs if e["ev"] == "sasl"})
+        self.assertFalse(any(e["ev"] == "stanza" and e["name"] == "auth" for e in evs))
+        self.assertTrue(any("<password>********</password>" in e.get("xml", "") for e in evs))
+        with LegacyProsody(users={"alice": pw}) as server:
+            r = self.replay(rec, server, "--password", pw, creds=False)
+            self.check(r, 0, server)
+            self.assertIn("#1 alice@localhost: connected, authenticated with XEP-0078 "
+                          "password\n", r.stdout)
+            self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
+            r = self.replay(rec, server, "--password", "not-hers", creds=False)
+            self.check(r, 2, server)
+            self.assertEqual(r.stderr, "xmitm: replay: #1 alice@localhost: authentication "
+                             "as alice@localhost with XEP-0078 password failed: the server "
+                             "said <not-authorized/> (check --password or --credentials)\n")
+            r = self.replay(rec, server, creds=False)
+            self.check(r, 2, server)
+            self.assertIn("alice@localhost logged in with XEP-0078 (jabber:iq:auth) "
+                          "password: give --password PW", r.stderr)
+        for digest in (False, True):
+            p, port, _ = self.serve(rec)
+            got = asyncio.run(legacy_session("127.0.0.1", port, "alice", pw, "legacy",
+                                             digest=digest))
+            out, errs = p.communicate(timeout=60)
+            self.assertEqual(got, "legacy")
+            self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 0)
+            self.assertRegex(out, r"#1 alice@localhost: client 127\.0\.0\.1:\d+ connected, "
+                             r"authenticated with XEP-0078 %s\n"
+                             % ("digest" if digest else "password"))
+            self.assertIn("0 different, 0 missing, 0 unexpected", out)
+        # A wrong digest is a failed login.
+        p, port, _ = self.serve(rec, "--timeout", "1")
+        with self.assertRaises(Exception):
+            asyncio.run(legacy_session("127.0.0.1", port, "alice", "wrong", "legacy",
+                                       digest=True, timeout=5))
+        out, errs = p.communicate(timeout=60)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 1)
+        self.assertIn("#1 alice@localhost: C->S login as alice@localhost with XEP-0078 "
+                      "digest failed (not the digest of the password xmitm replay was "
+                      "given)", out)
 
     # ---- PLAIN recorded with secrets ----
 
