@@ -51,6 +51,7 @@ sys.path.insert(0, HERE)
 import client  # noqa: E402
 import peers  # noqa: E402
 from ejabberd import Ejabberd  # noqa: E402
+from sasl2_peers import HT, Sasl2Server, sasl2_client  # noqa: E402
 
 XMITM = os.environ.get("XMITM")
 GLOOX_CLIENT = os.environ.get("GLOOX_CLIENT")
@@ -777,6 +778,112 @@ class ReplayTest(unittest.TestCase):
         self.assertIn("#1 alice@localhost: C->S login as alice@localhost with XEP-0078 "
                       "digest failed (not the digest of the password xmitm replay was "
                       "given)", out)
+
+    # ---- XEP-0388 SASL2 (scripted peers: no packaged server or client
+    # speaks it here, see sasl2_peers.py) ----
+
+    def sasl2_recording(self, name, *extra, tokens=None, **client):
+        """A SASL2 session recorded through xmitm proxy against the scripted
+        server: (recording, what the client got, the recording's events)."""
+        rec = self.path(name)
+        with Sasl2Server({"alice": USERS["alice"]}, tokens) as server:
+            x = peers.Xmitm("127.0.0.1", server.port,
+                            extra_args=["--record", rec, "-q"] + list(extra))
+            x.start()
+            try:
+                got = sasl2_client(x.port, "alice", **client)
+            finally:
+                x.cleanup()
+        with open(rec) as f:
+            evs = [json.loads(line) for line in f][1:]
+        return rec, got, evs
+
+    def test_sasl2_scram_replayed_and_served(self):
+        pw = USERS["alice"]
+        rec, got, evs = self.sasl2_recording("sasl2.jsonl", password=pw, request_token=True)
+        # What the proxy recorded: SASL2 decoded, the FAST token hidden.
+        sasl = [e for e in evs if e["ev"] == "sasl"]
+        self.assertEqual({e["protocol"] for e in sasl}, {"SASL2"})
+        self.assertIn("SCRAM-SHA-256", {e.get("mechanism") for e in sasl})
+        xml = "".join(e.get("xml", "") for e in evs)
+        self.assertNotIn(got["token"], xml)
+        self.assertIn("token='%s'" % ("*" * len(got["token"])), xml)
+        self.assertIn("<authorization-identifier>%s</authorization-identifier>" % got["jid"], xml)
+        with Sasl2Server({"alice": pw}) as server:
+            r = self.replay(rec, server, "--password", pw, creds=False)
+            self.check(r, 0)
+            self.assertIn("#1 alice@localhost: connected, authenticated with SCRAM-SHA-256 "
+                          "(XEP-0388 SASL2)\n", r.stdout)
+            # bind2 bound a new resource; the echo from it compares equal.
+            self.assertRegex(r.stdout, r"#1 alice@localhost: bound alice@localhost/"
+                             r"sasl2test\.\w+ \(recorded: %s\)" % re.escape(got["jid"]))
+            # The features, the roster result, the echo, the close.
+            self.assertIn("4 server stanzas compared: 4 as recorded, 0 different, "
+                          "0 missing, 0 unexpected", r.stdout)
+            self.assertEqual(r.stderr, "")
+            r = self.replay(rec, server, "--password", "not-hers", creds=False)
+            self.check(r, 2)
+            self.assertEqual(r.stderr, "xmitm: replay: #1 alice@localhost: authentication "
+                             "as alice@localhost with SCRAM-SHA-256 failed: the server said "
+                             "<not-authorized/> (check --password or --credentials)\n")
+            self.assertEqual([m for m, _, ok in server.logins], ["SCRAM-SHA-256"] * 2)
+        # Served: the scripted client logs in with SCRAM (the signature
+        # checks out), is bound to the recorded JID, and compares equal.
+        p, port, _ = self.serve(rec, "--password", pw, creds=False)
+        served = sasl2_client(port, "alice", password=pw, request_token=True)
+        out, errs = p.communicate(timeout=60)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 0)
+        self.assertEqual(served["jid"], got["jid"])
+        self.assertRegex(out, r"#1 alice@localhost: client 127\.0\.0\.1:\d+ connected, "
+                         r"authenticated with SCRAM-SHA-256 \(XEP-0388 SASL2\)\n")
+        self.assertIn("0 different, 0 missing, 0 unexpected", out)
+        # A wrong password: the client sees the failure, replay a difference.
+        p, port, _ = self.serve(rec, "--password", pw, "--timeout", "1", creds=False)
+        with self.assertRaises(PermissionError):
+            sasl2_client(port, "alice", password="not-hers")
+        out, errs = p.communicate(timeout=60)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 1)
+        self.assertIn("C->S login as alice@localhost with SCRAM-SHA-256 failed", out)
+
+    def test_sasl2_token_reused_when_recorded_with_secrets(self):
+        pw = USERS["alice"]
+        # With --record-secrets the FAST token the server issues is kept.
+        _, first, evs = self.sasl2_recording("sasl2-issue.jsonl", "--record-secrets",
+                                             password=pw, request_token=True)
+        token = first["token"]
+        self.assertIn("token='%s'" % token, "".join(e.get("xml", "") for e in evs))
+        # A token login (XEP-0484 HT-SHA-256-NONE), recorded with secrets:
+        # replayed as recorded, no password needed.
+        tokens = {token: "alice"}
+        rec, got, evs = self.sasl2_recording("sasl2-token.jsonl", "--record-secrets",
+                                             tokens=tokens, mech=HT, token=token)
+        with Sasl2Server({"alice": pw}, tokens) as server:
+            r = self.replay(rec, server, creds=False)
+            self.check(r, 0)
+            self.assertIn("#1 alice@localhost: connected, authenticated with %s "
+                          "(XEP-0388 SASL2)\n" % HT, r.stdout)
+            self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
+            self.assertEqual(server.logins, [(HT, "alice", True)])
+        # A server that does not know the token refuses it: exit 2.
+        with Sasl2Server({"alice": pw}) as server:
+            r = self.replay(rec, server, creds=False)
+            self.check(r, 2)
+            self.assertIn("authentication as alice@localhost with %s failed: the server "
+                          "said <not-authorized/>" % HT, r.stderr)
+        # Served: the same token logs in; another one is a difference.
+        p, port, _ = self.serve(rec, creds=False)
+        served = sasl2_client(port, "alice", mech=HT, token=token)
+        out, errs = p.communicate(timeout=60)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 0)
+        self.assertEqual(served["jid"], got["jid"])
+        self.assertIn("authenticated with %s (XEP-0388 SASL2)" % HT, out)
+        p, port, _ = self.serve(rec, "--timeout", "1", creds=False)
+        with self.assertRaises(PermissionError):
+            sasl2_client(port, "alice", mech=HT, token="another-token")
+        out, errs = p.communicate(timeout=60)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 1)
+        self.assertIn("C->S login as alice@localhost with %s failed (not the payload the "
+                      "recording kept)" % HT, out)
 
     # ---- PLAIN recorded with secrets ----
 
