@@ -1286,7 +1286,8 @@ xm_replay_main (int argc, char **argv)
 
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_summary (ctx,
-    "Replays the client side of a recording (xmitm proxy --record FILE)\n"
+    "Replays the client side of a recording (xmitm proxy --record FILE),\n"
+    "or of a packet capture of cleartext XMPP (pcap, pcapng),\n"
     "against a server: every recorded connection is opened anew,\n"
     "authenticated again, its client stanzas sent in recorded order, and what\n"
     "the server sends is compared with what it sent then. Stream ids, SASL\n"

@@ -39,6 +39,7 @@ import os
 import re
 import socket
 import threading
+import time
 import shutil
 import subprocess
 import sys
@@ -884,6 +885,50 @@ class ReplayTest(unittest.TestCase):
         self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 1)
         self.assertIn("C->S login as alice@localhost with %s failed (not the payload the "
                       "recording kept)" % HT, out)
+
+    # ---- a packet capture instead of a recording ----
+
+    def capture(self, name, server, tls):
+        """tcpdump of client.py's session with server (no xmitm)."""
+        cap = self.path(name)
+        tcpdump = subprocess.Popen(
+            ["tcpdump", "-Z", "root", "--immediate-mode", "-i", "lo", "-U", "-w", cap,
+             "-s", "0", "tcp port %d" % server.port],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: tcpdump.poll() is None and tcpdump.kill())
+        self.assertIn("listening on", tcpdump.stderr.readline().decode())
+        reason = client.run("alice@localhost", USERS["alice"], "127.0.0.1", server.port,
+                            tls=tls, ca=server.cert if tls else None, timeout=20,
+                            send_to="alice@localhost", body="captured",
+                            expect_body="captured")
+        self.assertIsNone(reason)
+        time.sleep(0.5)
+        tcpdump.terminate()
+        tcpdump.wait(10)
+        tcpdump.stderr.close()
+        return cap
+
+    def test_capture_replayed(self):
+        if shutil.which("tcpdump") is None:
+            raise RuntimeError("tcpdump not found: apt-get install tcpdump")
+        with peers.Prosody(users=USERS) as server:
+            cap = self.capture("plain.pcap", server, tls=False)
+        with peers.Prosody(users=USERS) as server:
+            r = self.replay(cap, server, "--password", USERS["alice"], creds=False)
+            self.check(r, 0, server)
+        self.assertIn("#1 alice@localhost: connected, authenticated with SCRAM-", r.stdout)
+        self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
+        self.assertIn("replay: SAME", r.stdout)
+        # STARTTLS: the capture cannot be read past it.
+        with peers.Prosody(users=USERS, tls_required=True) as server:
+            cap = self.capture("tls.pcap", server, tls=True)
+            r = self.replay(cap, server, "--password", USERS["alice"], creds=False)
+        self.check(r, 2)
+        self.assertEqual(r.stderr, "xmitm: replay: %s is a packet capture of XMPP over "
+                         "TLS (connection #1 negotiated STARTTLS): a capture cannot be "
+                         "decrypted, so replay cannot go past the TLS handshake; capture "
+                         "a session without TLS, or record it through xmitm proxy "
+                         "--record\n" % cap)
 
     # ---- PLAIN recorded with secrets ----
 
