@@ -719,6 +719,31 @@ class ReplayTest(unittest.TestCase):
             self.check(r, 2)
             self.assertIn("authentication as alice@localhost with DIGEST-MD5 failed: "
                           "the server said <not-authorized/>", r.stderr)
+        # Served: xmitm plays ejabberd's DIGEST-MD5 (challenge, the
+        # response checked, rspauth) to slixmpp.
+        p, port, ca = self.serve(rec, "--password", users["alice"], creds=False)
+        reason = client.run("alice@localhost", users["alice"], "127.0.0.1", port,
+                            mech="DIGEST-MD5", tls=True, ca=ca, tls_name="localhost",
+                            timeout=20, send_to="alice@localhost", body="digest",
+                            expect_body="digest")
+        out, errs = p.communicate(timeout=60)
+        self.assertIsNone(reason, out + errs)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 0)
+        self.assertRegex(out, r"#1 alice@localhost: client 127\.0\.0\.1:\d+ connected "
+                         r"over TLS, authenticated with DIGEST-MD5\n")
+        self.assertIn("0 different, 0 missing, 0 unexpected", out)
+        # Another password: the response does not check out.
+        p, port, ca = self.serve(rec, "--password", users["alice"], "--timeout", "1",
+                                 creds=False)
+        reason = client.run("alice@localhost", "not-hers", "127.0.0.1", port,
+                            mech="DIGEST-MD5", tls=True, ca=ca, tls_name="localhost",
+                            timeout=10)
+        out, errs = p.communicate(timeout=60)
+        self.assertIn("authentication failed", reason or "")
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 1)
+        self.assertIn("#1 alice@localhost: C->S login as alice@localhost with DIGEST-MD5 "
+                      "failed (the client's DIGEST-MD5 response is wrong (another "
+                      "password)); the recorded client logged in\n", out)
 
     # ---- XEP-0078 jabber:iq:auth ----
 
