@@ -114,6 +114,7 @@ struct _Conn {
   GHashTable *id_rec2live, *id_live2rec; /* server-chosen ids */
   GString *report;        /* differences, for --junit */
   guint differences;
+  guint missed;           /* the peer's recorded stanzas that did not come */
   char *error;            /* for --junit */
 };
 
@@ -126,6 +127,9 @@ struct _Replay {
   GHashTable *ids_rec2live; /* serve: ids the live clients chose, for what
                              * other connections receive */
   GHashTable *claimed;    /* serve: XmScriptConn* a client took */
+  GHashTable *logged_in;  /* serve: XmScriptConn* a client logged in as */
+  GHashTable *played;     /* serve: XmScriptConn* whose session a client
+                           * started */
   int listen_fd;
   XmWatch *listen_watch;
   gboolean any_client;
@@ -137,6 +141,9 @@ struct _Replay {
   gboolean stopping;
   guint64 compared, same, differ, missing, unexpected, not_sent;
   guint64 reordered;       /* came out of the recorded order (order.h) */
+  guint64 unplayed, unplayed_stanzas; /* serve: recorded connections no
+                                       * client played, and their client
+                                       * stanzas (not compared) */
 };
 
 /* conn.c */

@@ -243,6 +243,8 @@ missing (Replay *r, Conn *c, XmStep *step)
     }
   r->missing++;
   r->compared++;
+  if (is_peer_stanza (r, step))
+    c->missed++;
   done (r, step);
 }
 
@@ -264,6 +266,8 @@ xm_replay_established (Conn *c)
     xm_replay_say (r, "%s: connected%s, authenticated with %s%s%s", c->label,
                    c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing",
                    how, c->deflate ? ", compressed with zlib (XEP-0138)" : "");
+  if (r->played)
+    g_hash_table_add (r->played, c->sc);
   done (r, step);
 }
 
@@ -886,17 +890,21 @@ give_up_absent (Replay *r)
           XmStep *step = sc->steps->pdata[k];
           if (!step_done (r, step))
             {
-              n += !xm_replay_is_send (r, step) && step->kind != XM_STEP_CONNECT;
+              n += is_peer_stanza (r, step);
               done (r, step);
             }
         }
       {
-        g_autofree char *h = g_strdup_printf ("no client logged in as %s: its %u "
-                                              "recorded client stanzas never came",
-                                              c->account ? c->account : "?", n);
+        const char *who = c->account ? c->account : "?";
+        g_autofree char *h = g_hash_table_contains (r->logged_in, sc)
+          ? g_strdup_printf ("a client logged in as %s but did not start its "
+                             "session: its %u recorded client stanzas never came", who, n)
+          : g_strdup_printf ("no client logged in as %s: its %u recorded client "
+                             "stanzas never came", who, n);
         report (c, h, NULL);
       }
-      r->missing += n;
+      r->unplayed++;
+      r->unplayed_stanzas += n;
     }
 }
 
@@ -925,8 +933,9 @@ give_up (Replay *r)
       if (xm_replay_is_send (r, step) || step_done (r, step))
         continue;
       c = conn_of (r, step->conn);
-      if (c == NULL)
-        continue; /* serve: that client has not come (yet) */
+      if (c == NULL || (c->serving && c->state != NEG_ESTABLISHED))
+        continue; /* serve: that client has not come (yet), or has not
+                   * started its session */
       missing (r, c, step);
       gave++;
     }
@@ -1095,6 +1104,8 @@ run (const char *path, XmReplayOptions *opts)
 
       /* Clients connect when they like: only what they send is waited for. */
       r.claimed = g_hash_table_new (NULL, NULL);
+      r.logged_in = g_hash_table_new (NULL, NULL);
+      r.played = g_hash_table_new (NULL, NULL);
       r.ids_rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
       for (guint i = 0; i < r.script->steps->len; i++)
         {
@@ -1136,14 +1147,51 @@ run (const char *path, XmReplayOptions *opts)
 
   if (r.status != XM_REPLAY_ERROR)
     {
-      guint64 diffs = r.differ + r.missing + r.unexpected + r.not_sent + r.reordered;
+      guint64 diffs = r.differ + r.missing + r.unexpected + r.not_sent + r.reordered
+                      + r.unplayed;
       const char *peer = opts->serve ? "client" : "server";
+
+      /* Who went quiet, in numbers. */
+      for (guint k = 0; k < r.conns->len; k++)
+        {
+          Conn *c = r.conns->pdata[k];
+          guint total = 0;
+          g_autofree char *line = NULL;
+
+          if (c->missed == 0)
+            continue;
+          for (guint i = 0; i < c->sc->steps->len; i++)
+            total += is_peer_stanza (&r, c->sc->steps->pdata[i]);
+          line = opts->serve
+            ? g_strdup_printf ("%s: %s logged in but sent only %u of %u recorded "
+                               "client stanzas", c->label,
+                               c->account ? c->account : "the client",
+                               total - c->missed, total)
+            : g_strdup_printf ("%s: the server sent only %u of %u recorded stanzas",
+                               c->label, total - c->missed, total);
+          xm_replay_say (&r, "%s", line);
+          g_string_append_printf (c->report, "%s\n", line);
+        }
 
       xm_replay_say (&r, "replay: %" G_GUINT64_FORMAT " %s stanzas compared: %"
                      G_GUINT64_FORMAT " as recorded, %" G_GUINT64_FORMAT
                      " different, %" G_GUINT64_FORMAT " missing, %" G_GUINT64_FORMAT
                      " unexpected, %" G_GUINT64_FORMAT " out of order", r.compared,
                      peer, r.same, r.differ, r.missing, r.unexpected, r.reordered);
+      if (opts->serve)
+        {
+          guint total = 0;
+
+          for (guint i = 0; i < r.script->conns->len; i++)
+            total += ((XmScriptConn *) r.script->conns->pdata[i])->steps->len > 0;
+          xm_replay_say (&r, "replay: %u recorded connection%s: %u played, %"
+                         G_GUINT64_FORMAT " not played", total, total == 1 ? "" : "s",
+                         g_hash_table_size (r.played), r.unplayed);
+          if (r.unplayed_stanzas)
+            xm_replay_say (&r, "replay: %" G_GUINT64_FORMAT " client stanzas of "
+                           "connections not played were not compared",
+                           r.unplayed_stanzas);
+        }
       r.status = diffs ? XM_REPLAY_DIFFERENT : XM_REPLAY_SAME;
       if (diffs)
         xm_replay_say (&r, "replay: DIFFERENT: the %s did not behave as recorded", peer);
@@ -1169,6 +1217,8 @@ run (const char *path, XmReplayOptions *opts)
   g_hash_table_unref (r.live2rec);
   g_hash_table_unref (r.client_ids);
   g_clear_pointer (&r.claimed, g_hash_table_unref);
+  g_clear_pointer (&r.logged_in, g_hash_table_unref);
+  g_clear_pointer (&r.played, g_hash_table_unref);
   g_clear_pointer (&r.ids_rec2live, g_hash_table_unref);
   g_main_loop_unref (r.loop);
   xm_script_free (r.script);

@@ -240,6 +240,7 @@ login_failed (Conn *c, const char *condition, const char *why)
 static void
 established (Conn *c)
 {
+  g_hash_table_add (c->r->logged_in, c->sc);
   c->authed = TRUE;
   c->stage = XM_FEATURES_AUTH;
   c->state = NEG_ESTABLISHED;
@@ -292,6 +293,7 @@ success (Conn *c, const char *data)
       return;
     }
   /* RFC 6120 §6.4.6: the stream restarts after <success/>. */
+  g_hash_table_add (c->r->logged_in, c->sc);
   send_sasl (c, "success", data);
   c->authed = TRUE;
   c->stage = XM_FEATURES_AUTH;

@@ -581,8 +581,71 @@ class ReplayTest(unittest.TestCase):
         self.assertRegex(out, r"#1 bob@localhost: no client logged in as bob@localhost: "
                          r"its \d+ recorded client stanzas never came")
         self.assertIn("#2 alice@localhost: no client logged in as alice@localhost", out)
+        self.assertIn("replay: 2 client stanzas compared: 0 as recorded, 2 different", out)
+        self.assertIn("replay: 2 recorded connections: 0 played, 2 not played\n", out)
         self.assertIn("replay: DIFFERENT", out)
         self.assertEqual(errs, "")
+
+    def test_serve_report_says_who_went_quiet(self):
+        """A client that logs in and goes quiet, and one that stops half
+        way: the report says which, with counts, and tells the recorded
+        connections played from those not played (not compared)."""
+        rec = self.path("quiet.jsonl")
+        write_recording(rec, [("c2s", "stanza", "<presence/>"),
+                              ("c2s", "stanza", "<message to='bob@localhost' id='m1'>"
+                                                "<body>one</body></message>")])
+        plain = base64.b64encode(b"\0alice\0pw").decode()
+
+        def quiet_client(port, stanzas):
+            """Logs in with PLAIN; with stanzas, restarts, binds and sends
+            them; then says nothing until --serve closes."""
+            with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+                buf = b""
+
+                def until(pattern):
+                    nonlocal buf
+                    while not re.search(pattern, buf):
+                        data = s.recv(4096)
+                        if not data:
+                            raise EOFError(pattern)
+                        buf += data
+                    buf = b""
+                s.sendall(HDR_C.encode())
+                until(rb"</stream:features>")
+                s.sendall(("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism="
+                           "'PLAIN'>%s</auth>" % plain).encode())
+                until(rb"<success")
+                if stanzas:
+                    s.sendall(HDR_C.encode())
+                    until(rb"</stream:features>")
+                    s.sendall(BIND.encode())
+                    until(rb"</iq>")
+                    s.sendall("".join(stanzas).encode())
+                while s.recv(4096):
+                    pass
+
+        p, port, _ = self.serve(rec, "--timeout", "1", creds=False)
+        quiet_client(port, None)
+        out, errs = p.communicate(timeout=60)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 1)
+        self.assertIn("#1 alice@localhost: a client logged in as alice@localhost but did "
+                      "not start its session: its 3 recorded client stanzas never came\n",
+                      out)
+        self.assertNotIn("no client logged in", out)
+        self.assertIn("replay: 0 client stanzas compared", out)
+        self.assertIn("replay: 1 recorded connection: 0 played, 1 not played\n", out)
+        self.assertIn("replay: 3 client stanzas of connections not played were not "
+                      "compared\n", out)
+
+        p, port, _ = self.serve(rec, "--timeout", "1", creds=False)
+        quiet_client(port, ["<presence/>"])
+        out, errs = p.communicate(timeout=60)
+        self.check(subprocess.CompletedProcess(p.args, p.returncode, out, errs), 1)
+        self.assertIn("#1 alice@localhost: C->S message id='m1' did not arrive", out)
+        self.assertIn("#1 alice@localhost: alice@localhost logged in but sent only 2 of 3 "
+                      "recorded client stanzas\n", out)
+        self.assertIn("replay: 1 recorded connection: 1 played, 0 not played\n", out)
+        self.assertNotIn("not compared", out)
 
     def test_serve_needs_the_password_for_scram(self):
         err, r = self.serve_session(self.plain_rec, creds=False)
