@@ -388,7 +388,13 @@ class ReplayTest(unittest.TestCase):
         with peers.Prosody(users=USERS) as server:
             for pace in ("recorded", "fast"):
                 r = self.replay(self.plain_rec, server, "--pace", pace)
-                self.check(r, 0, server)
+                if pace == "fast" and r.returncode == 1:
+                    # fast waits for nothing: what several connections cause
+                    # may reach one out of order (README), nothing else.
+                    self.assertRegex(r.stdout, r"0 different, 0 missing, 0 unexpected, "
+                                     r"[1-9]\d* out of order")
+                else:
+                    self.check(r, 0, server)
                 self.assertIn("pace %s" % pace, r.stdout)
 
     # ---- a changed server state: a difference, named ----
