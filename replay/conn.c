@@ -1,7 +1,8 @@
 /* conn.c: one replayed connection to the server: the socket, TLS (over
  * memory BIOs, as the proxy does), XEP-0138 zlib (between TLS and the
  * framer), and stream negotiation as the recording negotiated it (RFC 6120
- * §5 STARTTLS, §6 SASL, §4.3.3 restarts, XEP-0138 compression). Once the
+ * §5 STARTTLS, §6 SASL, §4.3.3 restarts, XEP-0138 compression, XEP-0388
+ * SASL2, XEP-0078 jabber:iq:auth). Once the
  * stream is authenticated, stanzas go to replay.c. */
 #include "config.h"
 

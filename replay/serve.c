@@ -3,9 +3,13 @@
  * Each client gets the recorded stream features (less SCRAM-*-PLUS and
  * XEP-0440: no channel binding here), STARTTLS with a
  * certificate from xmitm's CA, XEP-0138 zlib compression where the recorded
- * server offered it, and its authentication accepted (PLAIN as
- * is; SCRAM with the password from --password/--credentials, since the
- * client checks the server's signature). The account it authenticates as
+ * server offered it, and its authentication accepted and checked: SASL or
+ * XEP-0388 SASL2 (PLAIN; SCRAM and DIGEST-MD5 with the password from
+ * --password/--credentials, since the client checks the server's proof; a
+ * payload replay cannot compute, such as an XEP-0484 token, against the
+ * one recorded with secrets) or XEP-0078 jabber:iq:auth (password or
+ * digest). SASL2 and XEP-0078 start the session without a stream restart.
+ * The account it authenticates as
  * picks the recorded connection it plays; from then on replay.c sends the
  * recorded server stanzas as the client's stanzas arrive. */
 #include "config.h"

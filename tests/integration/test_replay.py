@@ -24,6 +24,14 @@ Serve mode (--serve): the same slixmpp script, run against the recorded
 server (STARTTLS with xmitm's CA, SCRAM), completes and exits 0; a changed
 message body exits 1 naming the body; without a password SCRAM exits 2.
 
+XEP-0078: slixmpp logs in with jabber:iq:auth to prosody's mod_legacyauth
+(recorded, replayed, served with password and digest). XEP-0388 SASL2
+(SCRAM, and a FAST token reused from a recording with secrets) against the
+scripted peers of sasl2_peers.py: no packaged server or client speaks it.
+A tcpdump capture of a cleartext session replays like a recording; one of
+STARTTLS exits 2. DIGEST-MD5 served to slixmpp. The --serve report names a
+client that logged in and went quiet, and counts played connections.
+
 XEP-0138 zlib: a gloox session (tests/integration/gloox_client.cpp, found
 through $GLOOX_CLIENT) compressed after SASL over STARTTLS, recorded against
 an ejabberd, replays compressed against a fresh ejabberd (exit 0); an
