@@ -85,7 +85,18 @@ struct _XmFramer {
   GByteArray *held;    /* an element the scanner reads across feeds */
   guint64 held_base;   /* its stream offset */
   char *default_ns;    /* the stream header's default namespace */
+  GByteArray *header;  /* the stream header's bytes, to rebuild the parser */
+  gboolean released;   /* parser given back while between stanzas */
+  gboolean replaying;  /* feeding the header again: no events */
 };
+
+/* Idle lazy framers give their expat parser (about 10 KiB) back to this
+ * pool; a framer that needs one again takes it, resets it and feeds it the
+ * stream header again (a microsecond or two), so that idle connections
+ * hold no parser and busy ones allocate none. */
+#define PARSER_POOL_MAX 64
+static XML_Parser parser_pool[PARSER_POOL_MAX];
+static guint parser_pool_len;
 
 static void start_document (XmFramer *f, guint64 offset);
 
@@ -111,7 +122,7 @@ problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...
   g_autofree char *msg = NULL;
   va_list ap;
 
-  if (f->ev->problem == NULL)
+  if (f->ev->problem == NULL || f->replaying)
     return;
   va_start (ap, fmt);
   msg = g_strdup_vprintf (fmt, ap);
@@ -128,7 +139,8 @@ stop_parser (XmFramer *f, StopKind kind, guint64 offset)
     return;
   f->stop = kind;
   f->stop_offset = offset;
-  XML_StopParser (f->parser, XML_FALSE);
+  if (f->parser)
+    XML_StopParser (f->parser, XML_FALSE);
 }
 
 /* Move the start of the pending item forward, dropping carried bytes. */
@@ -305,6 +317,8 @@ emit_item (XmFramer *f, guint64 end, gboolean header)
       st->raw = f->carry->data;
     }
 
+  if (header && f->lazy)
+    g_byte_array_append (f->header, st->raw, st->raw_len);
   f->in_callback = TRUE;
   if (header)
     {
@@ -350,6 +364,13 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
 
   if (f->stop != STOP_NONE)
     return;
+  if (f->replaying)
+    {
+      /* the header of a rebuilt parser: reported long ago */
+      f->depth = 1;
+      g_array_set_size (f->pending_ns, 0);
+      return;
+    }
   off = ev_offset (f);
   end = ev_end (f);
   f->last_progress = end;
@@ -588,14 +609,15 @@ on_ns_start (void *ud, const XML_Char *prefix, const XML_Char *uri)
 }
 
 static void
-start_document (XmFramer *f, guint64 offset)
+setup_parser (XmFramer *f)
 {
-  if (f->parser == NULL)
+  if (f->parser == NULL && parser_pool_len)
+    f->parser = parser_pool[--parser_pool_len];
+  else if (f->parser == NULL)
     f->parser = XML_ParserCreateNS ("UTF-8", NS_SEP);
-  else
-    XML_ParserReset (f->parser, "UTF-8");
   if (f->parser == NULL)
     g_error ("xmitm: out of memory creating an XML parser");
+  XML_ParserReset (f->parser, "UTF-8");
 
   XML_SetUserData (f->parser, f);
   XML_SetReturnNSTriplet (f->parser, XML_TRUE);
@@ -613,7 +635,26 @@ start_document (XmFramer *f, guint64 offset)
    * stanza cap (a token longer than the cap stalls decoding). */
   XML_SetReparseDeferralEnabled (f->parser, XML_FALSE);
 #endif
+}
 
+static void
+release_parser (XmFramer *f)
+{
+  if (f->parser == NULL)
+    return;
+  if (parser_pool_len < PARSER_POOL_MAX)
+    parser_pool[parser_pool_len++] = f->parser;
+  else
+    XML_ParserFree (f->parser);
+  f->parser = NULL;
+}
+
+static void
+start_document (XmFramer *f, guint64 offset)
+{
+  setup_parser (f);
+  f->released = FALSE;
+  g_byte_array_set_size (f->header, 0);
   f->doc_base = offset;
   f->expat_fed = 0;
   f->mark = offset;
@@ -713,6 +754,19 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
 
   f->piece = data;
   f->piece_len = len;
+  if (f->released)
+    {
+      /* A parser again, between stanzas as before: feed it the header. */
+      setup_parser (f);
+      f->released = FALSE;
+      f->replaying = TRUE;
+      f->depth = 0;
+      XML_Parse (f->parser, (const char *) f->header->data, (int) f->header->len,
+                 XML_FALSE);
+      f->replaying = FALSE;
+      f->depth = 1;
+      f->expat_fed = f->header->len;
+    }
   f->piece_base = base;
   f->doc_base = base - f->expat_fed;
   f->expat_fed += len;
@@ -808,6 +862,7 @@ xm_framer_new (const XmFramerEvents *events, gpointer user_data)
   f->text = g_string_new (NULL);
   f->pending_ns = g_array_new (FALSE, FALSE, sizeof (XmNsDecl));
   f->held = g_byte_array_new ();
+  f->header = g_byte_array_new ();
   xm_scan_init (&f->scan);
   f->need_reset = TRUE;
   return f;
@@ -826,6 +881,7 @@ xm_framer_free (XmFramer *f)
   g_string_free (f->text, TRUE);
   g_array_unref (f->pending_ns);
   g_byte_array_unref (f->held);
+  g_byte_array_unref (f->header);
   xm_scan_clear (&f->scan);
   g_free (f->default_ns);
   g_free (f);
@@ -850,7 +906,7 @@ xm_framer_set_lazy (XmFramer *f, gboolean lazy)
 static gboolean
 fast_ready (XmFramer *f)
 {
-  return f->lazy && f->parser && !f->need_reset && !f->stalled && f->depth == 1
+  return f->lazy && (f->parser || f->released) && !f->need_reset && !f->stalled && f->depth == 1
          && !f->in_stanza && f->stop == STOP_NONE && f->carry->len == 0
          && !f->pending_oversized && !f->oversized && !f->in_stray;
 }
@@ -1047,6 +1103,11 @@ xm_framer_feed (XmFramer *f, const guint8 *data, gsize len)
   g_return_val_if_fail (!f->in_callback, 0);
   pos = feed_internal (f, data, len, f->consumed, &to_caller);
   f->consumed += pos;
+  if (f->parser && f->header->len && fast_ready (f))
+    {
+      release_parser (f);
+      f->released = TRUE;
+    }
   return pos;
 }
 
@@ -1075,7 +1136,7 @@ xm_framer_offset (const XmFramer *f)
 guint64
 xm_framer_pending_offset (const XmFramer *f)
 {
-  if (f->need_reset || f->stalled || f->parser == NULL
+  if (f->need_reset || f->stalled || (f->parser == NULL && !f->released)
       || (f->in_stanza && f->oversized) || f->pending_oversized)
     return f->consumed;
   return MIN (f->mark, f->consumed);
