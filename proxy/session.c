@@ -130,6 +130,7 @@ struct _XmSession {
   gboolean client_header_seen;
 
   gboolean closed;
+  gboolean batching;   /* handling one read: plaintext for TLS is gathered */
 };
 
 static guint8 scratch[READ_CHUNK];
@@ -139,6 +140,54 @@ static void update_events (XmSession *s);
 static void connect_next (XmSession *s);
 static gboolean send_to (Leg *leg, const guint8 *data, gsize len);
 static gboolean send_plain (Leg *leg, const guint8 *data, gsize len);
+
+/* Plaintext bound for a TLS leg, gathered while one read is handled and
+ * encrypted at its end (or at 64 KiB): a few large records and one send
+ * instead of a record and a send per incoming record, which for a client
+ * that writes a record per stanza would be one per stanza. One leg at a
+ * time: the process handles one read at a time. */
+#define COALESCE_MAX (64 * 1024)
+static GByteArray *coalesce;
+static Leg *coalesce_leg;
+
+static void
+coalesce_flush (void)
+{
+  Leg *leg = coalesce_leg;
+
+  if (leg == NULL)
+    return;
+  coalesce_leg = NULL;
+  send_plain (leg, coalesce->data, coalesce->len);
+  g_byte_array_set_size (coalesce, 0);
+}
+
+static void
+coalesce_flush_leg (const Leg *leg)
+{
+  if (coalesce_leg == leg)
+    coalesce_flush ();
+}
+
+/* send_plain(), or later in this read. */
+static void
+queue_plain (Leg *leg, const guint8 *data, gsize len)
+{
+  if (!leg->s->batching || leg->tls == NULL || !xm_tls_is_ready (leg->tls)
+      || leg->fd < 0 || leg->shut)
+    {
+      send_plain (leg, data, len);
+      return;
+    }
+  if (coalesce_leg != leg)
+    coalesce_flush ();
+  if (coalesce == NULL)
+    coalesce = g_byte_array_sized_new (COALESCE_MAX);
+  coalesce_leg = leg;
+  g_byte_array_append (coalesce, data, len);
+  if (coalesce->len >= COALESCE_MAX)
+    coalesce_flush ();
+}
 static void tls_pump (Leg *leg);
 static void start_connect (XmSession *s, const char *host, guint16 port);
 
@@ -285,6 +334,9 @@ close_session (XmSession *s, const char *reason, gboolean abort)
 
   if (s->closed)
     return;
+  /* what this read gathered goes out first, as it would have */
+  if (coalesce_leg && coalesce_leg->s == s)
+    coalesce_flush ();
   s->closed = TRUE;
   g_cancellable_cancel (s->cancel);
   g_clear_handle_id (&s->connect_timer, g_source_remove);
@@ -374,6 +426,7 @@ flush_tls (Leg *leg)
 static void
 shutdown_write (Leg *leg)
 {
+  coalesce_flush_leg (leg);
   if (leg->shut || leg->fd < 0)
     return;
   if (out_pending (leg) || tls_pending (leg)
@@ -947,6 +1000,7 @@ send_plain (Leg *leg, const guint8 *data, gsize len)
 {
   g_autoptr (GError) error = NULL;
 
+  coalesce_flush_leg (leg); /* bytes keep their order */
   if (leg->tls == NULL)
     return send_to (leg, data, len);
   if (leg->fd < 0 || leg->shut)
@@ -1121,7 +1175,7 @@ forward (XmSession *s, Flow *flow, const guint8 *data, gsize len, guint64 base)
 
   if (flow->dir == XM_DIR_C2S || !s->rewrite_flags || flow->mode != FLOW_XML)
     {
-      send_plain (&s->leg[flow->dir == XM_DIR_C2S ? SERVER : CLIENT], data, len);
+      queue_plain (&s->leg[flow->dir == XM_DIR_C2S ? SERVER : CLIENT], data, len);
       return;
     }
   el = xm_framer_pending_element (flow->framer);
@@ -1645,7 +1699,12 @@ on_leg_event (XmWatch *watch, guint32 revents, gpointer user_data)
         flush_out (leg);
       if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s->closed
           && (xm_watch_get_events (watch) & EPOLLIN))
-        read_leg (leg);
+        {
+          s->batching = TRUE;
+          read_leg (leg);
+          s->batching = FALSE;
+          coalesce_flush ();
+        }
       else if ((revents & EPOLLERR) && !s->closed)
         {
           int err = 0;
