@@ -928,7 +928,7 @@ fast_element (XmFramer *f, const guint8 *el, gsize len, guint64 base,
   flush_ws (f);
   if (plain && len <= f->max_stanza)
     {
-      XmNode *root = xm_scan_build_root (f->stanza, el, len, f->default_ns);
+      XmNode *root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
 
       if (shallow_ok (f, root))
         {

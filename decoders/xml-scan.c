@@ -39,6 +39,39 @@ static const guint8 name_class[256] = {
   [':'] = N_COLON, [0x80 ... 0xff] = N_HIGH,
 };
 
+/* 16 bytes at a time where SSE2 is (every x86-64): a byte needs a look if
+ * it is below 0x20 or above 0x7f (one signed compare), or one of the given
+ * three. Callers finish with a table loop either way. */
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+const guint8 *
+xm_skip_plain (const guint8 *p, const guint8 *e, char a, char b, char c)
+{
+  const __m128i space = _mm_set1_epi8 (0x20), va = _mm_set1_epi8 (a),
+                vb = _mm_set1_epi8 (b), vc = _mm_set1_epi8 (c);
+
+  while (e - p >= 16)
+    {
+      __m128i x = _mm_loadu_si128 ((const __m128i *) p);
+      __m128i hit = _mm_or_si128 (
+        _mm_or_si128 (_mm_cmplt_epi8 (x, space), _mm_cmpeq_epi8 (x, va)),
+        _mm_or_si128 (_mm_cmpeq_epi8 (x, vb), _mm_cmpeq_epi8 (x, vc)));
+      int mask = _mm_movemask_epi8 (hit);
+      if (mask)
+        return p + __builtin_ctz ((unsigned) mask);
+      p += 16;
+    }
+  return p;
+}
+#else
+const guint8 *
+xm_skip_plain (const guint8 *p, const guint8 *e, char a, char b, char c)
+{
+  return p;
+}
+#endif
+
 static inline gboolean
 is_space (guint8 c)
 {
@@ -237,6 +270,7 @@ value (XmScan *s, const guint8 **q, const guint8 *e, guint8 quote, gboolean *amp
 
   for (;;)
     {
+      p = xm_skip_plain (p, e, '<', '&', (char) quote);
       while (p < e && value_class[*p] == C_TEXT)
         p++;
       if (p >= e)
@@ -294,6 +328,8 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
   name_len = p - name_start;
   if (root)
     {
+      s->root_name_len = name_len;
+      s->root_xmlns = 0;
       const guint8 *local = colon ? colon + 1 : name_start;
       /* A stream header where a stanza should be: the stream restarted. */
       if (p - local == 6 && memcmp (local, "stream", 6) == 0)
@@ -354,6 +390,11 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
         if (alen == 5 && memcmp (an, "xmlns", 5) == 0)
           {
             gsize vlen = p - 1 - v;
+            if (root)
+              {
+                s->root_xmlns = v - buf;
+                s->root_xmlns_len = vlen;
+              }
             /* Reserved URIs are expat's errors; escaped URIs are rare
              * enough to leave to expat. */
             if (amp || (vlen == strlen (XML_NS) && memcmp (v, XML_NS, vlen) == 0)
@@ -428,6 +469,8 @@ xm_scan_element (XmScan *s, const guint8 *buf, gsize len, gsize *end)
     {
       gboolean empty = FALSE;
 
+      s->plain = TRUE;
+      s->root_end = 0;
       r = start_tag (s, buf, &p, e, TRUE, &empty);
       if (r == TAG_MORE)
         return tag_more (s, buf, buf, e);
@@ -440,6 +483,7 @@ xm_scan_element (XmScan *s, const guint8 *buf, gsize len, gsize *end)
 
   for (;;)
     {
+      p = xm_skip_plain (p, e, '<', '&', '>');
       while (p < e && text_class[*p] == C_TEXT)
         p++;
       if (p >= e)
@@ -517,47 +561,26 @@ give_up:
 /* ---- the root of a plain element ---- */
 
 XmNode *
-xm_scan_build_root (XmStanza *st, const guint8 *buf, gsize len,
-                    const char *default_ns)
+xm_scan_build_root (const XmScan *scan, XmStanza *st, const guint8 *buf,
+                    gsize len, const char *default_ns)
 {
   XmNode *el = xm_stanza_alloc (st, sizeof (XmNode));
-  const guint8 *p = buf + 1, *q;
 
   el->type = XM_NODE_ELEMENT;
-  for (q = p; name_class[*q] != N_NO; q++)
-    ;
-  el->name = xm_stanza_strndup (st, (const char *) p, q - p);
-  if (default_ns)
-    el->ns = xm_stanza_strndup (st, default_ns, strlen (default_ns));
-  /* attributes (plain: well-formed), for the default namespace */
-  for (p = q;;)
+  el->name = xm_stanza_strndup (st, (const char *) buf + 1, scan->root_name_len);
+  if (scan->root_xmlns)
     {
-      const guint8 *an, *v;
-      gsize alen;
-
-      while (is_space (*p))
-        p++;
-      if (*p == '>' || *p == '/')
-        break;
-      for (an = p; name_class[*p] != N_NO; p++)
-        ;
-      alen = p - an;
-      while (*p != '"' && *p != '\'')
-        p++;
-      v = p + 1;
-      p = memchr (v, *p, len - (v - buf));
-      if (alen == 5 && memcmp (an, "xmlns", 5) == 0)
-        {
-          const char *uri = xm_stanza_strndup (st, (const char *) v, p - v);
-          el->n_ns_decls = 1;
-          el->ns_decls = xm_stanza_alloc (st, sizeof (XmNsDecl));
-          el->ns_decls[0].uri = uri;
-          el->ns = *uri ? uri : NULL;
-        }
-      p++;
+      const char *uri = xm_stanza_strndup (st, (const char *) buf + scan->root_xmlns,
+                                           scan->root_xmlns_len);
+      el->n_ns_decls = 1;
+      el->ns_decls = xm_stanza_alloc (st, sizeof (XmNsDecl));
+      el->ns_decls[0].uri = uri;
+      el->ns = *uri ? uri : NULL;
     }
-  el->content_start = el->content_end = (*p == '/' ? p + 2 : p + 1) - buf;
-  if (*p != '/')
+  else if (default_ns)
+    el->ns = xm_stanza_strndup (st, default_ns, strlen (default_ns));
+  el->content_start = el->content_end = scan->root_end;
+  if (scan->root_end < len)
     {
       /* content ends where the end tag (the last '<') begins */
       const guint8 *lt = buf + len - 1;

@@ -46,6 +46,9 @@ typedef struct {
   guint depth;        /* elements open at pos */
   gboolean plain;     /* nothing outside the subset before pos */
   gsize root_end;     /* just past the root's start tag, 0 until read */
+  gsize root_name_len;
+  gsize root_xmlns;    /* offset of the root's xmlns value, 0 if none */
+  gsize root_xmlns_len;
   guint32 *stack;     /* offset and length of each open element's name */
   guint stack_size;   /* entries allocated (pairs) */
 } XmScan;
@@ -62,17 +65,22 @@ XmScanResult xm_scan_element (XmScan *scan, const guint8 *buf, gsize len,
                               gsize *end);
 gboolean xm_scan_is_plain (const XmScan *scan);
 
-/* For a plain element buf[0..len) that xm_scan_element() reported done:
+/* For a plain element buf[0..len) that xm_scan_element() just reported done:
  * builds its root element in stanza's arena with its name, namespace and
  * namespace declaration, no attributes and no children (what lazy framing
  * promises, xm_framer_set_lazy). default_ns is the default namespace in
  * scope (the stream header's), NULL if none. */
-XmNode *xm_scan_build_root (XmStanza *stanza, const guint8 *buf, gsize len,
-                            const char *default_ns);
+XmNode *xm_scan_build_root (const XmScan *scan, XmStanza *stanza,
+                            const guint8 *buf, gsize len, const char *default_ns);
 
 /* The UTF-8 sequence at p (p < e) of one Unicode scalar value: its length
  * with the value in *cp, 0 if the bytes are not one (overlong, surrogate,
  * out of range, stray continuation byte), -1 if e cuts it short. */
 int xm_utf8_decode (const guint8 *p, const guint8 *e, guint32 *cp);
+
+/* Skips bytes from p that need no second look: returns the first one below
+ * 0x20 or above 0x7f or equal to a, b or c, or a point shortly before e
+ * (the caller checks the last bytes itself). Fast where SSE2 is. */
+const guint8 *xm_skip_plain (const guint8 *p, const guint8 *e, char a, char b, char c);
 
 G_END_DECLS

@@ -242,6 +242,7 @@ json_string (GString *b, const char *data, gsize len)
       const guint8 *run = s;
       gsize n;
 
+      s = xm_skip_plain (s, e, '"', '\\', 0x7f);
       while (s < e && json_class[*s] == 0)
         s++;
       n = s - run;
