@@ -223,19 +223,17 @@ static const guint8 json_class[256] = {
   ['"'] = 1, ['\\'] = 1, [0x7f] = 2, [0x80 ... 0xff] = 3,
 };
 
-/* Appends data as a JSON string. Returns FALSE, with b as it was, if data
- * is not UTF-8 (JSON cannot hold it) or holds a NUL. */
-static gboolean
-json_string (GString *b, const char *data, gsize len)
+/* The writers below put bytes at a cursor in space the caller reserved
+ * (one g_string_set_size per event, no append calls per member). */
+
+/* data as a JSON string at o; NULL if data is not UTF-8 (JSON cannot hold
+ * it) or holds a NUL. Needs 2 + 6 * len bytes. */
+static char *
+json_string (char *o, const char *data, gsize len)
 {
   static const char hex[] = "0123456789abcdef";
   const guint8 *s = (const guint8 *) data, *e = s + len;
-  gsize start = b->len;
-  char *o;
 
-  /* worst case: every byte a \u00XX */
-  g_string_set_size (b, start + 2 + 6 * len);
-  o = b->str + start;
   *o++ = '"';
   while (s < e)
     {
@@ -260,7 +258,7 @@ json_string (GString *b, const char *data, gsize len)
           break;
         case 2:
           if (*s == 0)
-            goto invalid;
+            return NULL;
           memcpy (o, "\\u00", 4);
           o[4] = hex[*s >> 4];
           o[5] = hex[*s & 15];
@@ -272,7 +270,7 @@ json_string (GString *b, const char *data, gsize len)
             guint32 cp;
             int k = xm_utf8_decode (s, e, &cp);
             if (k <= 0)
-              goto invalid;
+              return NULL;
             memcpy (o, s, k);
             o += k;
             s += k;
@@ -281,68 +279,49 @@ json_string (GString *b, const char *data, gsize len)
         }
     }
   *o++ = '"';
-  g_string_set_size (b, o - b->str);
-  return TRUE;
-
-invalid:
-  g_string_set_size (b, start);
-  return FALSE;
+  return o;
 }
 
-static void
-json_member (GString *b, const char *name)
-{
-  g_string_append_c (b, ',');
-  g_string_append_c (b, '"');
-  g_string_append (b, name);
-  g_string_append_c (b, '"');
-  g_string_append_c (b, ':');
-}
+#define PUT(o, lit) (memcpy ((o), (lit), sizeof (lit) - 1), (o) + sizeof (lit) - 1)
 
-static void
-json_uint (GString *b, guint64 v)
+static char *
+json_uint (char *o, guint64 v)
 {
-  char digits[24];
-
-  char *o = digits + sizeof digits;
+  char digits[24], *d = digits + sizeof digits;
+  gsize n;
 
   do
-    *--o = (char) ('0' + v % 10);
+    *--d = (char) ('0' + v % 10);
   while ((v /= 10) != 0);
-  g_string_append_len (b, o, digits + sizeof digits - o);
+  n = digits + sizeof digits - d;
+  memcpy (o, d, n);
+  return o + n;
 }
 
-static void
-json_int (GString *b, const char *name, gint64 v)
-{
-  json_member (b, name);
-  if (v < 0)
-    {
-      g_string_append_c (b, '-');
-      json_uint (b, -(guint64) v);
-    }
-  else
-    json_uint (b, (guint64) v);
-}
-
-/* The members every event starts with, up to its own. */
-static void
-json_head (GString *b, const XmEvent *ev)
+/* The members every event starts with, up to its own (at most 120 bytes). */
+static char *
+json_head (char *o, const XmEvent *ev)
 {
   const char *name = xm_record_event_names[ev->kind];
+  gsize n = strlen (name);
 
-  g_string_append (b, "{\"t\":");
-  json_uint (b, (guint64) MAX (ev->time_us, 0));
-  json_int (b, "conn", ev->conn);
-  g_string_append (b, ",\"ev\":\"");
-  g_string_append (b, name);
-  g_string_append_c (b, '"');
-  if (ev->dir != XM_DIR_NONE)
-    g_string_append (b, ev->dir == XM_DIR_C2S ? ",\"dir\":\"c2s\"" : ",\"dir\":\"s2c\"");
+  o = PUT (o, "{\"t\":");
+  o = json_uint (o, (guint64) MAX (ev->time_us, 0));
+  o = PUT (o, ",\"conn\":");
+  o = json_uint (o, ev->conn);
+  o = PUT (o, ",\"ev\":\"");
+  memcpy (o, name, n);
+  o += n;
+  *o++ = '"';
+  if (ev->dir == XM_DIR_C2S)
+    o = PUT (o, ",\"dir\":\"c2s\"");
+  else if (ev->dir == XM_DIR_S2C)
+    o = PUT (o, ",\"dir\":\"s2c\"");
   if (ev->flags & XM_EVENT_FLAG_TLS)
-    g_string_append (b, ",\"tls\":true");
+    o = PUT (o, ",\"tls\":true");
   if (ev->flags & XM_EVENT_FLAG_ZLIB)
-    g_string_append (b, ",\"zlib\":true");
+    o = PUT (o, ",\"zlib\":true");
+  return o;
 }
 
 static void
@@ -351,50 +330,66 @@ fast_stanza (const XmEvent *ev, gboolean secrets, GString *b)
   static GString *redacted;
   const XmStanza *st = ev->stanza;
   const guint8 *xml = st->raw;
-  gsize xml_len = st->raw_len, hidden = 0;
+  gsize xml_len = st->raw_len, hidden = 0, start = b->len, name_len = 0;
+  char *o;
 
-  json_head (b, ev);
-  json_int (b, "len", st->raw_len);
+  if (st->raw && st->root)
+    name_len = (st->root->prefix ? strlen (st->root->prefix) + 1 : 0)
+               + strlen (st->root->name);
+  if (st->raw && !secrets && !st->shallow)
+    {
+      /* shallow stanzas are messages and presences: no secrets there */
+      if (redacted == NULL)
+        redacted = g_string_new (NULL);
+      g_string_truncate (redacted, 0);
+      hidden = xm_stanza_redact (st, redacted);
+      if (hidden)
+        xml = (const guint8 *) redacted->str, xml_len = redacted->len;
+    }
+  g_string_set_size (b, start + 256 + 6 * (name_len + xml_len));
+  o = json_head (b->str + start, ev);
+  o = PUT (o, ",\"len\":");
+  o = json_uint (o, st->raw_len);
   if (st->raw == NULL)
-    g_string_append (b, ",\"oversized\":true");
+    o = PUT (o, ",\"oversized\":true");
   else
     {
+      char *x;
+
       if (st->root)
         {
-          json_member (b, "name");
-          if (st->root->prefix)
-            {
-              g_autofree char *q = g_strconcat (st->root->prefix, ":", st->root->name, NULL);
-              json_string (b, q, strlen (q));
-            }
-          else
-            json_string (b, st->root->name, strlen (st->root->name));
+          g_autofree char *q = st->root->prefix
+            ? g_strconcat (st->root->prefix, ":", st->root->name, NULL) : NULL;
+          o = PUT (o, ",\"name\":");
+          o = json_string (o, q ? q : st->root->name, name_len);
         }
-      /* shallow stanzas are messages and presences: no secrets there */
-      if (!secrets && !st->shallow)
-        {
-          if (redacted == NULL)
-            redacted = g_string_new (NULL);
-          g_string_truncate (redacted, 0);
-          hidden = xm_stanza_redact (st, redacted);
-          if (hidden)
-            xml = (const guint8 *) redacted->str, xml_len = redacted->len;
-        }
-      json_member (b, "xml");
-      if (!json_string (b, (const char *) xml, xml_len))
+      x = json_string (PUT (o, ",\"xml\":"), (const char *) xml, xml_len);
+      if (x)
+        o = x;
+      else
         {
           /* JSON holds no such bytes: base64 instead */
           g_autofree char *b64 = g_base64_encode (xml, xml_len);
-          g_string_truncate (b, b->len - strlen (",\"xml\":"));
-          json_member (b, "xml_base64");
-          json_string (b, b64, strlen (b64));
+          gsize off = o - b->str;
+          g_string_set_size (b, off + 32 + strlen (b64));
+          o = PUT (b->str + off, ",\"xml_base64\":\"");
+          memcpy (o, b64, strlen (b64));
+          o += strlen (b64);
+          *o++ = '"';
         }
       if (hidden)
-        json_int (b, "redacted", hidden);
+        {
+          o = PUT (o, ",\"redacted\":");
+          o = json_uint (o, hidden);
+        }
     }
   if (ev->kind == XM_EVENT_STANZA && ev->wire_len)
-    json_int (b, "wire", ev->wire_len);
-  g_string_append (b, "}\n");
+    {
+      o = PUT (o, ",\"wire\":");
+      o = json_uint (o, ev->wire_len);
+    }
+  o = PUT (o, "}\n");
+  g_string_set_size (b, o - b->str);
 }
 
 void
@@ -409,9 +404,15 @@ xm_record_format (const XmEvent *ev, gboolean secrets, GString *buf)
       fast_stanza (ev, secrets, buf);
       return;
     case XM_EVENT_KEEPALIVE:
-      json_head (buf, ev);
-      json_int (buf, "count", ev->count);
-      g_string_append (buf, "}\n");
+      {
+        gsize start = buf->len;
+        char *o;
+
+        g_string_set_size (buf, start + 160);
+        o = PUT (json_head (buf->str + start, ev), ",\"count\":");
+        o = PUT (json_uint (o, ev->count), "}\n");
+        g_string_set_size (buf, o - buf->str);
+      }
       return;
     default:
       break;
