@@ -245,14 +245,20 @@ name (const guint8 **q, const guint8 *e, const guint8 **colon, gboolean *high)
     return TAG_GIVE_UP;
   *colon = NULL;
   *high = FALSE;
-  for (; p < e && (k = name_class[*p]) != N_NO; p++)
+  for (;;)
     {
+      /* the common case: letters, digits, '.', '-', '_' */
+      while (p < e && name_class[*p] - 1u <= N_MORE - 1u)
+        p++;
+      if (p >= e || (k = name_class[*p]) == N_NO)
+        break;
       if (k == N_COLON && *colon == NULL)
         *colon = p;
       else if (k == N_COLON)
         *high = TRUE; /* two colons: expat's error, not ours to judge */
       else if (k == N_HIGH)
         return TAG_GIVE_UP;
+      p++;
     }
   if (p >= e)
     return TAG_MORE;

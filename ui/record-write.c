@@ -305,8 +305,19 @@ json_head (char *o, const XmEvent *ev)
   const char *name = xm_record_event_names[ev->kind];
   gsize n = strlen (name);
 
+  /* events of one read share their time: format it once */
+  static gint64 last_t = -1;
+  static char last_digits[24];
+  static gsize last_n;
+
+  if (ev->time_us != last_t)
+    {
+      last_t = ev->time_us;
+      last_n = json_uint (last_digits, (guint64) MAX (ev->time_us, 0)) - last_digits;
+    }
   o = PUT (o, "{\"t\":");
-  o = json_uint (o, (guint64) MAX (ev->time_us, 0));
+  memcpy (o, last_digits, last_n);
+  o += last_n;
   o = PUT (o, ",\"conn\":");
   o = json_uint (o, ev->conn);
   o = PUT (o, ",\"ev\":\"");
