@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""Writes hand-made seed inputs for the fuzz targets into a directory (one
+subdirectory per target), from the framer's seed vectors (tests/data/seeds/)
+and the protocol exchanges of the RFCs and XEPs. The corpora in
+tests/fuzz/corpus/ started from these and from real sessions, then grew and
+were minimised by libFuzzer (docs/fuzzing.md); this script is kept to show
+how the seeds are laid out, not run by the build.
+
+    tests/fuzz/make-seeds.py OUTDIR
+"""
+import hashlib
+import os
+import struct
+import sys
+import zlib
+
+TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SEEDS = os.path.join(TOP, "tests", "data", "seeds")
+
+
+def write(outdir, target, data):
+    d = os.path.join(outdir, target)
+    os.makedirs(d, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def framer_seeds(outdir):
+    files = sorted(f for f in os.listdir(SEEDS) if f.endswith(".xml"))
+    for f in files:
+        data = open(os.path.join(SEEDS, f), "rb").read()
+        write(outdir, "xml-framer", b"\x00" + data)
+        write(outdir, "xml-framer", b"\x80" + data)
+    # One direction across its restarts (<proceed/>, <success/>).
+    for session in sorted({f[:3] for f in files}):
+        for d in ("c2s", "s2c"):
+            parts = [open(os.path.join(SEEDS, f), "rb").read() for f in files
+                     if f.startswith(session + "-" + d)]
+            write(outdir, "xml-framer", b"\x01" + b"".join(parts))
+            write(outdir, "xml-framer", b"\x65" + b"".join(parts))
+
+
+SASL_MECHS = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512", "SCRAM-SHA-1-PLUS",
+              "SCRAM-SHA-256-PLUS", "SCRAM-SHA3-512", "SCRAM-SHA-224", "SCRAM-SHA-384",
+              "DIGEST-MD5", "CRAM-MD5", "OAUTHBEARER", "X-OAUTH2", "X-GOOGLE-TOKEN",
+              "X-YANDEX-OAUTH", "EXTERNAL", "ANONYMOUS", "GSSAPI", "HT-SHA-256-NONE"]
+# element indexes of fuzz-sasl.c
+AUTH, CHALLENGE, RESPONSE, SUCCESS, FAILURE, ABORT = range(6)
+AUTHENTICATE, CHALLENGE2, RESPONSE2, SUCCESS2, CONTINUE2, FAILURE2 = range(6, 12)
+IQ_SET, IQ_RESULT, IQ_ERROR, IQ_FIELDS = range(12, 16)
+C2S = 0x10
+RAW = 0x20
+
+
+def sasl_input(mech, msgs):
+    out = bytes([SASL_MECHS.index(mech)])
+    for h, payload in msgs:
+        if len(payload) > 255:
+            out += bytes([h | 0x40]) + struct.pack("<H", len(payload))
+        else:
+            out += bytes([h, len(payload)])
+        out += payload
+    return out
+
+
+def sasl_seeds(outdir):
+    nonce = b"fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j"
+    scram1 = [
+        (AUTH | C2S, b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"),
+        (CHALLENGE, b"r=" + nonce + b",s=QSXCR+Q6sek8bf92,i=4096"),
+        (RESPONSE | C2S, b"c=biws,r=" + nonce + b",p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+        (SUCCESS, b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ="),
+    ]
+    n256 = b"rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+    scram256 = [
+        (AUTHENTICATE | C2S, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"),
+        (CHALLENGE2, b"r=" + n256 + b",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"),
+        (RESPONSE2 | C2S, b"c=biws,r=" + n256 + b",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="),
+        (SUCCESS2, b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
+    ]
+    plus = [
+        (AUTH | C2S, b"p=tls-exporter,,n=user,r=rOprNGfwEbeRWgbNEkqO"),
+        (CHALLENGE, b"r=" + n256 + b",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"),
+        (RESPONSE | C2S, b"c=cD10bHMtZXhwb3J0ZXIsLAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,r="
+         + n256 + b",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="),
+        (FAILURE, b"channel binding"),
+    ]
+    digest = [
+        (AUTH | C2S, b""),
+        (CHALLENGE, b'nonce="1367436244",qop="auth",charset=utf-8,algorithm=md5-sess'),
+        (RESPONSE | C2S, b'username="user2",nonce="1367436244",cnonce="CsTYG/gkOhwPH8KoOjFGQ+7bOMOnrVtNUNT6YPQEVP8=",'
+         b'nc=00000001,digest-uri="xmpp/localhost",qop=auth,response=87fc2f40516ba09c4d5a98c6d632023d,charset=utf-8'),
+        (CHALLENGE, b"rspauth=58b34b04d977227fe232c2580c721791"),
+        (RESPONSE | C2S, b""),
+        (SUCCESS, b""),
+    ]
+    write(outdir, "sasl", sasl_input("SCRAM-SHA-1", scram1))
+    write(outdir, "sasl", sasl_input("SCRAM-SHA-256", scram256))
+    write(outdir, "sasl", sasl_input("SCRAM-SHA-256-PLUS", plus))
+    write(outdir, "sasl", sasl_input("DIGEST-MD5", digest))
+    write(outdir, "sasl", sasl_input("PLAIN", [(AUTH | C2S, b"\x00juliet\x00pencil"), (SUCCESS, b"")]))
+    write(outdir, "sasl", sasl_input("PLAIN", [(AUTH | C2S, b"admin@example.com\x00juliet\x00pencil"),
+                                               (FAILURE | RAW, b"wrong password")]))
+    write(outdir, "sasl", sasl_input("X-YANDEX-OAUTH", [(AUTH | C2S, b"login\x00token123")]))
+    write(outdir, "sasl", sasl_input("X-OAUTH2", [(AUTH | C2S, b"\x00user@gmail.com\x00ya29.token")]))
+    write(outdir, "sasl", sasl_input("OAUTHBEARER", [
+        (AUTH | C2S, b"n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01"),
+        (CHALLENGE, b'{"status":"invalid_token","scope":"example_scope"}'),
+        (RESPONSE | C2S, b"\x01"), (FAILURE2 | RAW, b"no")]))
+    write(outdir, "sasl", sasl_input("EXTERNAL", [(AUTH | C2S, b"juliet@example.com"), (SUCCESS, b"")]))
+    write(outdir, "sasl", sasl_input("ANONYMOUS", [(AUTH | C2S, b"trace"), (ABORT | C2S, b"")]))
+    write(outdir, "sasl", sasl_input("HT-SHA-256-NONE", [(AUTHENTICATE | C2S, b"juliet\x00" + bytes(32)),
+                                                         (CONTINUE2, b"next"), (SUCCESS2, b"")]))
+    write(outdir, "sasl", sasl_input("PLAIN", [(IQ_FIELDS, b"juliet"), (IQ_SET | C2S | RAW, b"secret"),
+                                               (IQ_RESULT, b""), (IQ_SET | C2S | RAW, b"x"), (IQ_ERROR, b"")]))
+
+
+def inflate_seeds(outdir):
+    files = sorted(f for f in os.listdir(SEEDS) if f.endswith(".xml"))
+    text = b"".join(open(os.path.join(SEEDS, f), "rb").read() for f in files[:6])
+    # deflate mode: plaintext, compressed by the target
+    write(outdir, "inflate", bytes([0x01 | 0x06, 0]) + text[:2000])
+    write(outdir, "inflate", bytes([0x01 | 0x18, 0]) + text[:300])
+    # raw mode: XEP-0138 streams (sync flush per stanza), and a bomb
+    for opt, data in ((0x06, text), (0x00, text[:500]), (0x02, b"\x00" * 3000000)):
+        z = zlib.compressobj()
+        out = b""
+        for i in range(0, len(data), 700):
+            out += z.compress(data[i:i + 700]) + z.flush(zlib.Z_SYNC_FLUSH)
+        write(outdir, "inflate", bytes([opt, 0]) + out)
+    write(outdir, "inflate", bytes([0x06, 0]) + zlib.compress(b"<presence/>"))
+
+
+def main():
+    outdir = sys.argv[1]
+    framer_seeds(outdir)
+    sasl_seeds(outdir)
+    inflate_seeds(outdir)
+
+
+if __name__ == "__main__":
+    main()
