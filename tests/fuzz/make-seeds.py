@@ -132,11 +132,66 @@ def inflate_seeds(outdir):
     write(outdir, "inflate", bytes([0x06, 0]) + zlib.compress(b"<presence/>"))
 
 
+def observer_record(direction, data, gap=False, deflate=False):
+    h = direction | (2 if gap else 0) | (4 if deflate else 0)
+    if len(data) > 255:
+        return bytes([h | 8]) + struct.pack("<H", len(data)) + data
+    return bytes([h, len(data)]) + data
+
+
+def pieces(data, size=200):
+    return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+
+
+def observer_seeds(outdir):
+    def phase(session, n):
+        c = os.path.join(SEEDS, "%s-c2s-%d.xml" % (session, n))
+        s = os.path.join(SEEDS, "%s-s2c-%d.xml" % (session, n))
+        return (open(c, "rb").read() if os.path.exists(c) else b"",
+                open(s, "rb").read() if os.path.exists(s) else b"")
+
+    for session in ("000", "001", "002", "003", "004"):
+        out = b"\x03"
+        for n in (1, 2, 3):
+            c, s = phase(session, n)
+            cp, sp = pieces(c), pieces(s)
+            for i in range(max(len(cp), len(sp))):
+                if i < len(cp):
+                    out += observer_record(0, cp[i])
+                if i < len(sp):
+                    out += observer_record(1, sp[i])
+        write(outdir, "observer", out)
+    # XEP-0138: plaintext up to <compressed/>, then both directions deflated.
+    c1, s1 = phase("004", 1)
+    c2, s2 = phase("004", 2)
+    hdr_c = c1[:c1.index(b">", c1.index(b"<stream:stream")) + 1]
+    hdr_s = s1[:s1.index(b">", s1.index(b"<stream:stream")) + 1]
+    out = b"\x03" + observer_record(0, hdr_c) + observer_record(1, hdr_s)
+    out += observer_record(1, b"<stream:features><compression xmlns='http://jabber.org/features/compress'>"
+                              b"<method>zlib</method></compression></stream:features>")
+    out += observer_record(0, b"<compress xmlns='http://jabber.org/protocol/compress'><method>zlib</method></compress>")
+    out += observer_record(1, b"<compressed xmlns='http://jabber.org/protocol/compress'/>")
+    for piece in pieces(c1, 300):
+        out += observer_record(0, piece, deflate=True)
+    for piece in pieces(s1, 300):
+        out += observer_record(1, piece, deflate=True)
+    for piece in pieces(c2, 300):
+        out += observer_record(0, piece, deflate=True)
+    write(outdir, "observer", out)
+    # mid-stream start, a gap, resync on a new header
+    out = b"\x00" + observer_record(0, c2[40:]) + observer_record(1, s2[30:])
+    out += observer_record(0, b"", gap=True) + observer_record(0, c2)
+    write(outdir, "observer", out)
+    # direct TLS
+    write(outdir, "observer", b"\x03" + observer_record(0, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"))
+
+
 def main():
     outdir = sys.argv[1]
     framer_seeds(outdir)
     sasl_seeds(outdir)
     inflate_seeds(outdir)
+    observer_seeds(outdir)
 
 
 if __name__ == "__main__":
