@@ -811,15 +811,7 @@ reader_finish (Reader *rd)
 gboolean
 xm_capture_read (const char *path, XmSink *sink, GError **error)
 {
-  char errbuf[PCAP_ERRBUF_SIZE] = "";
-  guint8 head[24];
-  gsize n;
   FILE *fp;
-  pcap_t *pc;
-  Reader rd = { 0 };
-  struct pcap_pkthdr *h;
-  const guint8 *data;
-  int rc;
 
   fp = g_fopen (path, "rb");
   if (fp == NULL)
@@ -829,6 +821,21 @@ xm_capture_read (const char *path, XmSink *sink, GError **error)
                    "cannot open %s: %s", path, g_strerror (err));
       return FALSE;
     }
+  return xm_capture_read_stream (fp, path, sink, error);
+}
+
+gboolean
+xm_capture_read_stream (FILE *fp, const char *path, XmSink *sink, GError **error)
+{
+  char errbuf[PCAP_ERRBUF_SIZE] = "";
+  guint8 head[24];
+  gsize n;
+  pcap_t *pc;
+  Reader rd = { 0 };
+  struct pcap_pkthdr *h;
+  const guint8 *data;
+  int rc;
+
   n = fread (head, 1, sizeof head, fp);
   if (ferror (fp))
     {
