@@ -186,12 +186,92 @@ def observer_seeds(outdir):
     write(outdir, "observer", b"\x03" + observer_record(0, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"))
 
 
+def ip_checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while total > 0xffff:
+        total = (total & 0xffff) + (total >> 16)
+    return (~total) & 0xffff
+
+
+def tcp_packet(v6, src, dst, sport, dport, seq, ack, flags, payload):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+    if v6:
+        return struct.pack("!IHBB", 6 << 28, len(tcp), 6, 64) + src + dst + tcp
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
+    return ip + tcp
+
+
+LINKS = {  # linktype: header before the IP packet (v6 flag)
+    1: lambda v6: b"\x02" * 6 + b"\x04" * 6 + (b"\x86\xdd" if v6 else b"\x08\x00"),
+    113: lambda v6: struct.pack("!HHH8sH", 0, 772, 6, b"", 0x86dd if v6 else 0x0800),
+    276: lambda v6: struct.pack("!HHIHBB8s", 0x86dd if v6 else 0x0800, 0, 1, 772, 0, 6, b""),
+    101: lambda v6: b"",
+    0: lambda v6: struct.pack("<I", 10 if v6 else 2),
+    108: lambda v6: struct.pack("!I", 10 if v6 else 2),
+}
+
+
+def capture(records, linktype=1, v6=False):
+    """A pcap of one TCP connection to port 5222 carrying the observer
+    records (direction, bytes), with its handshake and close."""
+    cli, srv = ((b"\xfd" + b"\0" * 14 + b"\x01", b"\xfd" + b"\0" * 14 + b"\x02") if v6
+                else (b"\x7f\0\0\x01", b"\x7f\0\0\x02"))
+    seq = [1000, 5000]
+    pkts = []
+
+    def send(d, flags, payload=b""):
+        src, dst, sp, dp = (cli, srv, 40000, 5222) if d == 0 else (srv, cli, 5222, 40000)
+        pkts.append(tcp_packet(v6, src, dst, sp, dp, seq[d], seq[1 - d], flags, payload))
+        seq[d] = (seq[d] + len(payload) + (1 if flags & 0x03 else 0)) & 0xffffffff
+
+    send(0, 0x02)
+    send(1, 0x12)
+    for d, data in records:
+        send(d, 0x18, data)
+    send(0, 0x11)
+    send(1, 0x11)
+    out = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, linktype)
+    for i, p in enumerate(pkts):
+        frame = LINKS[linktype](v6) + p
+        out += struct.pack("<IIII", 1700000000 + i, i, len(frame), len(frame)) + frame
+    return out
+
+
+def pcap_seeds(outdir):
+    c1 = open(os.path.join(SEEDS, "004-c2s-1.xml"), "rb").read()
+    s1 = open(os.path.join(SEEDS, "004-s2c-1.xml"), "rb").read()
+    c2 = open(os.path.join(SEEDS, "004-c2s-2.xml"), "rb").read()
+    s2 = open(os.path.join(SEEDS, "004-s2c-2.xml"), "rb").read()
+    plain = [(0, c1[:300]), (1, s1[:400]), (0, c1[300:]), (1, s1[400:]), (0, c2), (1, s2)]
+    for lt in LINKS:
+        write(outdir, "pcap-read", capture(plain[:4], lt, v6=(lt in (1, 101))))
+    write(outdir, "pcap-read", capture(plain))
+    # XEP-0138: both directions deflated after <compressed/>
+    hdr_c = c1[:c1.index(b">", c1.index(b"<stream:stream")) + 1]
+    hdr_s = s1[:s1.index(b">", s1.index(b"<stream:stream")) + 1]
+    zc, zs = zlib.compressobj(), zlib.compressobj()
+    recs = [(0, hdr_c), (1, hdr_s),
+            (0, b"<compress xmlns='http://jabber.org/protocol/compress'><method>zlib</method></compress>"),
+            (1, b"<compressed xmlns='http://jabber.org/protocol/compress'/>"),
+            (0, zc.compress(c2) + zc.flush(zlib.Z_SYNC_FLUSH)),
+            (1, zs.compress(s2) + zs.flush(zlib.Z_SYNC_FLUSH))]
+    write(outdir, "pcap-read", capture(recs))
+    # STARTTLS, then a TLS record
+    c0 = open(os.path.join(SEEDS, "001-c2s-1.xml"), "rb").read()
+    s0 = open(os.path.join(SEEDS, "001-s2c-1.xml"), "rb").read()
+    write(outdir, "pcap-read", capture([(0, c0), (1, s0), (0, b"\x16\x03\x01\x00\x05hello")]))
+
+
 def main():
     outdir = sys.argv[1]
     framer_seeds(outdir)
     sasl_seeds(outdir)
     inflate_seeds(outdir)
     observer_seeds(outdir)
+    pcap_seeds(outdir)
 
 
 if __name__ == "__main__":
