@@ -124,11 +124,21 @@ payload_text (const uint8_t *p, size_t len, gboolean raw)
     }
   else
     {
+      /* XML 1.0 Char: no C0 controls but tab, LF, CR; no U+FFFE, U+FFFF. */
       char *valid = g_utf8_make_valid ((const char *) p, len);
-      for (char *c = valid; *c; c++)
-        if ((guchar) *c < 0x20 && *c != '\t' && *c != '\n' && *c != '\r')
-          *c = '?';
-      xm_xml_escape (out, valid, strlen (valid), FALSE);
+      GString *chars = g_string_new (NULL);
+
+      for (const char *c = valid; *c; c = g_utf8_next_char (c))
+        {
+          gunichar u = g_utf8_get_char (c);
+
+          if ((u < 0x20 && u != '\t' && u != '\n' && u != '\r')
+              || u == 0xfffe || u == 0xffff)
+            u = '?';
+          g_string_append_unichar (chars, u);
+        }
+      xm_xml_escape (out, chars->str, chars->len, FALSE);
+      g_string_free (chars, TRUE);
       g_free (valid);
     }
   return g_string_free (out, FALSE);
