@@ -108,7 +108,9 @@ fuzz_deps() {
 }
 
 # Each target in turn, one process, at the lowest priority: the corpus in
-# the repository is read, never written.
+# the repository is read, never written. A one-minute time-out per input:
+# libFuzzer measures wall time, and a process at nice 19 on a busy machine
+# (or one stopped for a while) is not a slow input.
 fuzz() {
   local secs=${1:-60} failed=()
   [ $# -gt 0 ] && shift
@@ -126,7 +128,7 @@ fuzz() {
     mkdir -p "$new" "$crashes"
     echo "dev.sh: fuzzing $t for ${secs}s"
     if ! nice -n 19 "build-fuzz/tests/fuzz/fuzz-$t" -max_total_time="$secs" \
-        -max_len="${FUZZ_MAX_LEN[$t]:-8192}" -timeout=10 -print_final_stats=1 \
+        -max_len="${FUZZ_MAX_LEN[$t]:-8192}" -timeout=60 -print_final_stats=1 \
         -dict=tests/fuzz/xmpp.dict -artifact_prefix="$crashes/" \
         "$new" "tests/fuzz/corpus/$t" 2> "build-fuzz/fuzz-$t.log"; then
       failed+=("$t")
