@@ -410,12 +410,13 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
           flush_ws (f);
           if (f->pending_oversized)
             {
-              /* its bytes are gone: it cannot be parsed again */
+              /* Its start tag outgrew the cap over several chunks: its
+               * bytes were dropped, there is nothing to restart from. */
               problem (f, XM_FRAMER_OVERSIZED, off,
                        "stream header larger than %" G_GSIZE_FORMAT " bytes: "
                        "decoding of this direction stops until the stream "
                        "restarts", f->max_stanza);
-              stop_parser (f, STOP_FATAL, off);
+              stop_parser (f, STOP_FATAL, end);
               return;
             }
           stop_parser (f, STOP_IMPLICIT, off);
@@ -800,10 +801,17 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
           else
             {
               /* The new header began in an earlier chunk: re-feed it. */
-              gsize keep = MIN ((gsize) (base - at), f->carry->len);
-              g_autofree guint8 *tmp = g_memdup2 (f->carry->data + (f->carry->len - keep),
-                                                  keep);
+              gsize keep = (gsize) (base - at);
+              g_autofree guint8 *tmp = NULL;
               gboolean dummy = FALSE;
+
+              if (keep > f->carry->len)
+                {
+                  /* Not carried (cannot happen: see on_start). */
+                  stall (f);
+                  return len;
+                }
+              tmp = g_memdup2 (f->carry->data + (f->carry->len - keep), keep);
               start_document (f, at);
               parse_piece (f, tmp, keep, at, &dummy);
               return 0;
