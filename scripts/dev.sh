@@ -90,7 +90,7 @@ FUZZ_PACKAGES=(
 
 # Longest input libFuzzer makes per target (tests/fuzz/fuzz-NAME.c).
 declare -A FUZZ_MAX_LEN=(
-  [xml-framer]=8192 [sasl]=4096 [inflate]=32768 [observer]=16384
+  [xml-framer]=8192 [xml-scan]=8192 [sasl]=4096 [inflate]=32768 [observer]=16384
   [record-read]=16384 [pcap-read]=32768
 )
 
@@ -116,7 +116,7 @@ fuzz() {
   [ $# -gt 0 ] && shift
   local targets=("$@")
   if [ ${#targets[@]} -eq 0 ]; then
-    targets=(xml-framer sasl inflate observer record-read pcap-read)
+    targets=(xml-framer xml-scan sasl inflate observer record-read pcap-read)
   fi
   fuzz_deps
   if [ ! -f build-fuzz/build.ninja ]; then
