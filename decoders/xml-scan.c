@@ -540,7 +540,8 @@ xm_scan_element (XmScan *s, const guint8 *buf, gsize len, gsize *end)
               r = start_tag (s, buf, &p, e, FALSE, &empty);
             if (r == TAG_MORE)
               return tag_more (s, buf, tag, e);
-            if (r == TAG_GIVE_UP || s->depth > XM_SCAN_MAX_DEPTH)
+            /* an element at level depth + 1, empty or not */
+            if (r == TAG_GIVE_UP || s->depth + (empty ? 1 : 0) > XM_SCAN_MAX_DEPTH)
               goto give_up;
             if (s->depth == 0)
               goto done;

@@ -35,8 +35,9 @@ typedef enum {
   XM_SCAN_GIVE_UP, /* let a real XML parser read it */
 } XmScanResult;
 
-/* Open elements deeper than this are a give-up. */
-#define XM_SCAN_MAX_DEPTH 256
+/* An element deeper than this (the stanza's root is level 1) is a give-up:
+ * the framer's own limit, which expat then reports. */
+#define XM_SCAN_MAX_DEPTH 64
 /* A start or end tag not complete after this many bytes is a give-up. */
 #define XM_SCAN_MAX_TAG (64 * 1024)
 

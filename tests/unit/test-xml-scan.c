@@ -336,6 +336,13 @@ static const char *const streams[] = {
   HEADER "<!DOCTYPE x [<!ENTITY a 'b'>]><message/>",
   HEADER "<message><a><b><c><d><e/></d></c></b></a></message>",
   HEADER "<message to=\"x'y\" id='a\"b'/>",
+  /* 64 levels, then 65 (the framer's limit) with an empty element */
+  HEADER "<message><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a>"
+  "<a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a><a>"
+  "<a><a><a><a><a><a><a><b/></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a>"
+  "</a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a>"
+  "</a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a></a>"
+  "</a></message><message/>",
   HEADER "<message><body>]]</body></message><message><body>]]&gt;</body></message>",
 };
 
