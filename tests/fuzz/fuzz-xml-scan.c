@@ -84,8 +84,9 @@ run (const guint8 *data, gsize len, gboolean lazy, guint seed, gsize cap)
     xm_framer_set_max_stanza (f, cap);
   while (pos < len)
     {
-      gsize n = seed % 4 == 0 ? len - pos
-                : MIN (len - pos, (gsize) g_rand_int_range (rand, 1, 1 + 64 * (seed % 4)));
+      /* (not inside MIN(), which would draw twice) */
+      gsize r = seed % 4 == 0 ? len : (gsize) g_rand_int_range (rand, 1, 1 + 64 * (seed % 4));
+      gsize n = MIN (len - pos, r);
       gsize to = pos + n;
       while (pos < to)
         pos += xm_framer_feed (f, data + pos, to - pos);
