@@ -849,6 +849,7 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
         }
     }
 
+  flush_ws (f); /* keepalives that came before it did come */
   problem (f, XM_FRAMER_MALFORMED, off,
            "not well-formed XML (%s): decoding of this direction stops "
            "until the stream restarts; bytes are still forwarded",
@@ -1035,6 +1036,14 @@ fast_feed (XmFramer *f, const guint8 *data, gsize len, guint64 base,
             pos++;
           if (pos < len && data[pos] != '<')
             return start; /* stray text, whitespace and all: expat's */
+          if (pos == len && data[len - 1] == '\r')
+            pos--; /* expat holds back a last CR (CRLF?): so does this */
+          if (pos == len - 1 && data[pos] == '\r')
+            {
+              f->ws_pending += pos - start;
+              f->mark = base + pos;
+              return pos;
+            }
           f->ws_pending += pos - start;
           f->mark = base + pos;
           continue;

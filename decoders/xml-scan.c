@@ -252,6 +252,8 @@ name (const guint8 **q, const guint8 *e, const guint8 **colon, gboolean *high)
         p++;
       if (p >= e || (k = name_class[*p]) == N_NO)
         break;
+      if (k == N_COLON && (p + 1 < e && name_class[p[1]] != N_START))
+        return TAG_GIVE_UP; /* no local name after the colon: expat's error */
       if (k == N_COLON && *colon == NULL)
         *colon = p;
       else if (k == N_COLON)

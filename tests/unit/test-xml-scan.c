@@ -53,6 +53,8 @@ static const ScanCase scan_cases[] = {
   { "<p:a xmlns:p='urn:x'/>", XM_SCAN_DONE, FALSE, -1 },
   { "<a xmlns:p='urn:x'/>", XM_SCAN_DONE, FALSE, -1 },
   { "<a p:b='1'/>", XM_SCAN_DONE, FALSE, -1 },
+  { "<a xml:-b='1'/>", XM_SCAN_GIVE_UP, FALSE, 0 },
+  { "<a:/>", XM_SCAN_GIVE_UP, FALSE, 0 },
   { "<a xmlns='http://www.w3.org/XML/1998/namespace'/>", XM_SCAN_DONE, FALSE, -1 },
   { "<a xmlns='urn:&amp;'/>", XM_SCAN_DONE, FALSE, -1 },
   { "<\xc3\xa9/>", XM_SCAN_GIVE_UP, FALSE, 0 },
@@ -298,8 +300,10 @@ check_same (GRand *rand, const guint8 *data, gsize len, gsize max_stanza)
         {
           g_autofree char *in = g_strndup ((const char *) data, len);
           g_autofree char *esc = g_strescape (in, NULL);
-          g_printerr ("input: \"%s\"\nround %u\nfull framer:\n%s\nlazy framer:\n%s\n",
-                      esc, round, want, got);
+          g_printerr ("input: \"%s\"\nround %u, cuts:", esc, round);
+          for (guint i = 0; i < n; i++)
+            g_printerr (" %" G_GSIZE_FORMAT, cuts[i]);
+          g_printerr ("\nfull framer:\n%s\nlazy framer:\n%s\n", want, got);
           g_assert_not_reached ();
         }
     }
