@@ -350,6 +350,19 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
       return;
     }
 
+  if (f->depth > XM_FRAMER_MAX_DEPTH)
+    {
+      /* No stanza needs this; expat would keep a tag per level even inside
+       * a stanza over the size cap, and the tree would be walked and
+       * indented level by level. */
+      problem (f, XM_FRAMER_OVERSIZED, off,
+               "elements nested more than %d deep: decoding of this direction "
+               "stops until the stream restarts; bytes are still forwarded",
+               XM_FRAMER_MAX_DEPTH);
+      stop_parser (f, STOP_FATAL, off);
+      return;
+    }
+
   if (f->depth == 1)
     {
       if (g_str_has_prefix (name, STREAM_NS "\x01stream")
