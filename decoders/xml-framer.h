@@ -27,6 +27,8 @@ typedef enum {
   XM_FRAMER_OVERSIZED,  /* stanza over the size cap: skipped, not decoded;
                          * or nested too deep: decoding stops until restart */
   XM_FRAMER_STRAY_TEXT, /* non-whitespace text between stanzas */
+  XM_FRAMER_BAD_HEADER, /* the stream header is not <stream:stream> in the
+                         * streams namespace: still taken as the header */
 } XmFramerProblem;
 
 typedef struct _XmFramer XmFramer;

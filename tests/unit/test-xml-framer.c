@@ -16,7 +16,7 @@
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_XML "http://www.w3.org/XML/1998/namespace"
 
-#define N_PROBLEM_KINDS (XM_FRAMER_STRAY_TEXT + 1)
+#define N_PROBLEM_KINDS (XM_FRAMER_BAD_HEADER + 1)
 
 /* A server stream header as most tests use it. */
 #define HEADER_BODY                                                          \
@@ -1382,6 +1382,60 @@ test_depth_oversized (void)
   g_assert_cmpstr (rec (s, 0)->body, ==, "a");
 }
 
+/* A stream header that is not <stream:stream> in the streams namespace:
+ * reported, and taken as the header anyway. */
+static guint bad_opens, bad_stanzas, bad_problems[N_PROBLEM_KINDS];
+
+static void
+bad_on_open (XmStanza *header, gpointer user_data)
+{
+  bad_opens++;
+}
+
+static void
+bad_on_stanza (XmStanza *st, gpointer user_data)
+{
+  bad_stanzas++;
+}
+
+static void
+bad_on_problem (XmFramerProblem kind, guint64 offset, const char *message,
+                gpointer user_data)
+{
+  g_assert_cmpuint ((guint) kind, <, N_PROBLEM_KINDS);
+  if ((guint) kind < N_PROBLEM_KINDS)
+    bad_problems[kind]++;
+  if (kind == XM_FRAMER_BAD_HEADER)
+    g_assert_nonnull (strstr (message, NS_STREAMS));
+}
+
+static void
+test_bad_header (void)
+{
+  static const XmFramerEvents ev = {
+    .stream_open = bad_on_open, .stanza = bad_on_stanza,
+    .problem = bad_on_problem,
+  };
+  static const char *const vecs[] = {
+    "<stream to='x' version='1.0'>" R_MSG_A,
+    "<stream:stream xmlns:stream='urn:other' to='x'>" R_MSG_A,
+    "<features xmlns='" NS_STREAMS "'>" R_MSG_A,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (vecs); i++)
+    {
+      g_autoptr (XmFramer) f = xm_framer_new (&ev, NULL);
+
+      bad_opens = bad_stanzas = 0;
+      memset (bad_problems, 0, sizeof bad_problems);
+      g_assert_cmpuint (xm_framer_feed (f, (const guint8 *) vecs[i],
+                                        strlen (vecs[i])), ==, strlen (vecs[i]));
+      g_assert_cmpuint (bad_opens, ==, 1);
+      g_assert_cmpuint (bad_stanzas, ==, 1);
+      g_assert_cmpuint (bad_problems[XM_FRAMER_BAD_HEADER], ==, 1);
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* 8. References                                                             */
 /* ------------------------------------------------------------------------ */
@@ -1669,6 +1723,7 @@ main (int argc, char *argv[])
   g_test_add_func ("/framer/oversized/start-tag-split", test_oversized_tag_split);
   g_test_add_func ("/framer/depth", test_depth);
   g_test_add_func ("/framer/depth/oversized", test_depth_oversized);
+  g_test_add_func ("/framer/bad-header", test_bad_header);
   g_test_add_func ("/framer/pending-offset", test_pending_offset);
   g_test_add_func ("/framer/ref", test_ref);
   g_test_add_func ("/framer/offset", test_offset);
