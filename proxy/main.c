@@ -753,6 +753,8 @@ main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
   signal (SIGPIPE, SIG_IGN);
+  /* proxy and replay hold two sockets per connection. */
+  xm_raise_fd_limit ();
 
   if (argc < 2)
     {
