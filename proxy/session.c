@@ -1306,6 +1306,10 @@ read_leg (Leg *leg)
         }
       if (!s->failing)
         {
+          if (leg->tls && xm_tls_input_incomplete (leg->tls))
+            note (s, dir, XM_NOTE_WARNING, "the %s closed the connection in "
+                  "the middle of a TLS record: what it held cannot be "
+                  "decrypted and was not forwarded", side_name (leg->side));
           note (s, dir, XM_NOTE_INFO, "the %s closed its sending side",
                 side_name (leg->side));
           if (leg->side == SERVER)

@@ -295,6 +295,13 @@ xm_tls_certificate_sent (const XmTls *t)
   return t->flight_sent;
 }
 
+gboolean
+xm_tls_input_incomplete (const XmTls *t)
+{
+  /* Not read yet, or read by OpenSSL into a record it cannot finish. */
+  return BIO_ctrl_pending (t->rbio) > 0 || SSL_has_pending (t->ssl);
+}
+
 const char *
 xm_tls_client_sni (const XmTls *t)
 {

@@ -26,6 +26,7 @@ import re
 import resource
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -318,6 +319,98 @@ class GoodClient:
             recv_until(self.sock, b"</stream:stream>", 10, self.buf)
         finally:
             self.sock.close()
+
+
+class MemTls:
+    """TLS over a socket through memory BIOs, so a test can send part of a
+    record, or bytes it already read (first) can start the handshake."""
+
+    def __init__(self, sock, ctx, server_side, server_hostname=None, first=b""):
+        self.sock = sock
+        self.inc = ssl.MemoryBIO()
+        self.out = ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out, server_side=server_side,
+                                server_hostname=server_hostname)
+        if first:
+            self.inc.write(first)
+
+    def flush(self):
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _fill(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError("the peer closed the connection")
+        self.inc.write(data)
+
+    def handshake(self):
+        while True:
+            try:
+                self.obj.do_handshake()
+                self.flush()
+                return
+            except ssl.SSLWantReadError:
+                self.flush()
+                self._fill()
+
+    def hello(self):
+        """The ClientHello (client side), not sent."""
+        try:
+            self.obj.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return self.out.read()
+
+    def records(self, data):
+        """data as TLS records, not sent."""
+        self.obj.write(data)
+        return self.out.read()
+
+    def write(self, data):
+        self.obj.write(data)
+        self.flush()
+
+    def read(self):
+        """Plaintext; b'' on close_notify or EOF."""
+        while True:
+            try:
+                return self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                try:
+                    self._fill()
+                except EOFError:
+                    return b""
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+                return b""
+
+
+def tls_echo_handler(cert, key):
+    """A direct-TLS upstream (prosody's certificate) that echoes what it
+    decrypts; on CUT it sends half a record of its own and closes."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+
+    def handler(c, first):
+        if not first.startswith(b"\x16"):
+            return echo_handler(c, first)
+        t = MemTls(c, ctx, True, first=first)
+        t.handshake()
+        while True:
+            data = t.read()
+            if not data:
+                break
+            if b"CUT" in data:
+                rec = t.records(b"<message><body>cut short by the server"
+                                b"</body></message>")
+                c.sendall(rec[:len(rec) // 2])
+                c.shutdown(socket.SHUT_WR)
+                recv_all(c, 10)
+                return
+            t.write(data)
+        c.shutdown(socket.SHUT_WR)
+    return handler
 
 
 class Ctx:
@@ -650,6 +743,101 @@ class HostileTest(unittest.TestCase):
             self.assert_both(out, n, " message, ")
         self.assert_both(out, unbound, "error: not well-formed XML (unbound "
                          "prefix, line 1 column 21 of this stream)")
+
+    # ------------------------------------------------------------------
+    # TLS
+
+    def tls_client(self, ctx, sock):
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.load_verify_locations(ctx.x.ca_cert)
+        return MemTls(sock, c, False, server_hostname="localhost")
+
+    def tls_start(self, *extra):
+        p = self.prosody
+        return self.start("--upstream-ca", p.cert, "--tls-timeout", "2", *extra,
+                          handler=tls_echo_handler(p.cert, p.key))
+
+    def test_garbage_instead_of_client_hello(self):
+        """Binary garbage as the first bytes is not TLS, so it is taken as
+        XML: malformed, forwarded byte for byte.  A TLS record header with
+        garbage after it ends that connection with one error line.  (After
+        STARTTLS, and a handshake header with a short body: test_tls.py
+        test_garbage_instead_of_client_hello.)"""
+        ctx = self.tls_start()
+        junk = bytes(range(256)) * 64
+        n1 = self.echo(ctx, junk[1:], header=b"\x01")
+        s = self.hostile(ctx)
+        s.sendall(b"\x16\x03\x01\x02\x00" + junk[:512])
+        data, how = recv_all(s, 10)
+        n2 = self.conn_no(ctx, s)
+        line = self.wait_closed_line(ctx, n2)
+        out = self.finish(ctx)
+        self.assert_both(out, n1, "error: not well-formed XML (not well-formed "
+                         "(invalid token), line 1 column 0 of this stream)")
+        self.assertIn("closed: the client did not speak TLS where it should "
+                      "have: not TLS", line)
+        self.assertIn("error: the client did not speak TLS where it should "
+                      "have: not TLS", "\n".join(conn_lines(out, n2)))
+
+    def test_tls_record_cut_in_half(self):
+        """Half a ClientHello, then the close: one error line, the session
+        ends.  Half a ClientHello, then nothing: the handshake times out
+        (--tls-timeout).  Mid-session, half an application data record and
+        the close, from the client and from the server: the whole records
+        before it are decrypted and forwarded, the cut one is reported (it
+        cannot be decrypted), the session ends."""
+        ctx = self.tls_start()
+        hello = self.tls_client(ctx, None).hello()
+
+        s = self.hostile(ctx)
+        s.sendall(hello[:len(hello) // 2])
+        s.shutdown(socket.SHUT_WR)
+        recv_all(s, 10)
+        closed_hs = self.wait_closed_line(ctx, self.conn_no(ctx, s))
+
+        s2 = self.hostile(ctx)
+        s2.sendall(hello[:len(hello) // 2])
+        data, how = recv_all(s2, 10)
+        timed_out = self.wait_closed_line(ctx, self.conn_no(ctx, s2))
+
+        # Mid-session, the client cuts a record.
+        s3 = self.hostile(ctx)
+        t3 = self.tls_client(ctx, s3)
+        t3.handshake()
+        t3.write(HEADER)
+        self.assertEqual(t3.read(), HEADER)
+        rec = t3.records(b"<message><body>never whole</body></message>")
+        s3.sendall(rec[:len(rec) // 2])
+        s3.shutdown(socket.SHUT_WR)
+        self.assertEqual(t3.read(), b"")
+        n3 = self.conn_no(ctx, s3)
+        self.wait_closed_line(ctx, n3)
+
+        # Mid-session, the server cuts a record.
+        s4 = self.hostile(ctx)
+        t4 = self.tls_client(ctx, s4)
+        t4.handshake()
+        t4.write(HEADER)
+        self.assertEqual(t4.read(), HEADER)
+        t4.write(b"<message><body>CUT</body></message>")
+        self.assertEqual(t4.read(), b"")
+        s4.shutdown(socket.SHUT_WR)
+        n4 = self.conn_no(ctx, s4)
+        self.wait_closed_line(ctx, n4)
+
+        out = self.finish(ctx)
+        self.assertIn("closed: the client closed the connection during the "
+                      "TLS handshake", closed_hs)
+        self.assertIn("closed: the TLS handshake with the client did not "
+                      "finish within 2 s", timed_out)
+        self.assertIn("C->S warning: the client closed the connection in the "
+                      "middle of a TLS record: what it held cannot be "
+                      "decrypted and was not forwarded",
+                      "\n".join(conn_lines(out, n3)))
+        self.assertIn("S->C warning: the server closed the connection in the "
+                      "middle of a TLS record: what it held cannot be "
+                      "decrypted and was not forwarded",
+                      "\n".join(conn_lines(out, n4)))
 
 
 if __name__ == "__main__":
