@@ -21,6 +21,7 @@ What each test holds xmitm to is in its docstring and in docs/hostile.md.
 
 import base64
 import hashlib
+import json
 import os
 import re
 import resource
@@ -1464,6 +1465,96 @@ class HostileTest(unittest.TestCase):
         env = dict(os.environ, G_DEBUG="fatal-criticals")
         return subprocess.run([XMITM] + list(args), capture_output=True,
                               timeout=timeout, env=env)
+
+    def test_corrupted_recording(self):
+        """A recording damaged every way a file can be: lines that are not
+        JSON or not objects, members of the wrong type, numbers far out of
+        range, a stanza without a direction, recorded XML that is a billion
+        laughs, 100,000 levels deep, not well-formed or holds a NUL, binary
+        garbage, and a last line cut short.  show and export read it (exit
+        0), name each damaged line on stderr, print the rest; replay refuses
+        it with exit 2.  (A cut, an empty, a garbage and a foreign file:
+        test_recording.py test_sigkill_keeps_every_complete_line and
+        test_bad_files.)"""
+        tmp = tempfile.mkdtemp(prefix="xmitm-hostile-rec-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "damaged.jsonl")
+
+        def ev(**kw):
+            return json.dumps(kw).encode()
+        ents = "".join('<!ENTITY l%d "%s">' % (i, "&l%d;" % (i - 1) * 10
+                                                 if i else "lol")
+                       for i in range(10))
+        lines = [
+            b'{"format":"xmitm-recording","format_version":1,"source":"proxy"}',
+            ev(t=1, conn=1, ev="open", text="client 127.0.0.1:1"),
+            ev(t=2, conn=1, ev="stream-open", dir="c2s",
+               xml=HEADER.decode()),
+            ev(t=3, conn=1, ev="stanza", dir="c2s",
+               xml="<!DOCTYPE m [%s]><message><body>&l9;</body></message>"
+               % ents),
+            ev(t=4, conn=1, ev="stanza", dir="c2s",
+               xml="<message>" + "<a>" * 100000 + "</a>" * 100000
+               + "</message>"),
+            ev(t=5, conn=1, ev="stanza", dir="c2s",
+               xml="<message><body>not closed"),
+            ev(t=6, conn=1, ev="stanza", dir="c2s",
+               xml="<message><body>\u0000</body></message>"),
+            ev(t=7, conn=1, ev="stanza", dir="sideways", xml="<message/>"),
+            ev(t=1e300, conn=1e300, ev="note", text="far future"),
+            ev(t=8, conn=1, ev="sasl", dir="c2s", protocol="SASL",
+               fields=[1, "x", None, {"name": None, "value": 5}],
+               notes=[None, 5, "a note"]),
+            ev(t=9, conn=1, ev="sasl", dir="c2s", fields="not an array",
+               notes={"not": "an array"}),
+            ev(t=10, conn=1, ev="layer", dir="s2c", layer="tls",
+               cert="not an object", verified=7),
+            ev(t=11, conn=1, ev="note", level="panic", text=None),
+            ev(t=12, conn=1, ev="keepalive", dir="c2s", count="many"),
+            b"[1, 2, 3]",
+            b"\x00\x01\x02 binary \xff\xfe",
+            os.urandom(2048).replace(b"\n", b" "),
+            b'{"t": 13' + b', "x": 1' * 100000 + b'}',
+            ev(t=14, conn=1, ev="stanza", dir="c2s",
+               xml="<message><body>the last good one</body></message>"),
+            ev(t=15, conn=1, ev="close", text="done", c2s_bytes=-1,
+               s2c_bytes=1e300),
+        ]
+        with open(path, "wb") as f:
+            f.write(b"\n".join(lines) + b'\n{"t":16,"conn":1,"ev":"sta')
+        show = self.run_file("show", "--color=never", path)
+        err = show.stderr.decode("utf-8", "replace")
+        self.assertEqual(show.returncode, 0, err)
+        self.assertNotIn("CRITICAL", err)
+        self.assertNotIn("Sanitizer", err)
+        for no, what in ((4, "the recorded stanza is not well-formed XML; "
+                          "skipped"),
+                         (5, "the recorded stanza is not well-formed XML; "
+                          "skipped"),
+                         (6, "the recorded stanza is not well-formed XML; "
+                          "skipped"),
+                         (7, "the recorded stanza is not well-formed XML; "
+                          "skipped"),
+                         (8, "a stanza without a direction; skipped"),
+                         (15, "not a JSON object (not an object); skipped"),
+                         (16, "not a JSON object ("),
+                         (17, "not a JSON object ("),
+                         (21, "the last line is cut short")):
+            self.assertIn("damaged.jsonl: line %d: %s" % (no, what), err)
+        out = show.stdout.decode("utf-8", "replace")
+        self.assertIn("<body>the last good one</body>", out)
+        self.assertIn("closed: done", out)
+        self.assertNotIn("lollol", out)
+        self.assertLess(len(out), 100000)
+        exp = self.run_file("export", "--pcap", os.path.join(tmp, "o.pcap"),
+                            path)
+        self.assertEqual(exp.returncode, 0, exp.stderr)
+        self.assertNotIn(b"CRITICAL", exp.stderr)
+        rep = self.run_file("replay", path, "--server", "127.0.0.1:9",
+                            "--password", "x")
+        self.assertEqual(rep.returncode, 2, rep)
+        self.assertNotIn(b"CRITICAL", rep.stderr)
+        self.assertNotIn(b"Sanitizer", rep.stderr)
 
     def test_damaged_pcap(self):
         """A capture of cleartext XMPP with a retransmission that differs
