@@ -148,7 +148,8 @@ accept_transparent (XmProxy *proxy, int fd, const struct sockaddr *peer)
     }
   s = xm_session_start (proxy, ++proxy->next_id, fd, peer, (struct sockaddr *) &dest,
                         proxy->config.tproxy ? "TPROXY" : "NAT redirect");
-  g_hash_table_add (proxy->sessions, s);
+  if (s)
+    g_hash_table_add (proxy->sessions, s);
 }
 
 static gboolean
@@ -212,7 +213,8 @@ on_accept (XmWatch *watch, guint32 revents, gpointer data)
         }
       XmSession *s = xm_session_start (proxy, ++proxy->next_id, fd,
                                        (struct sockaddr *) &ss, NULL, NULL);
-      g_hash_table_add (proxy->sessions, s);
+      if (s)
+        g_hash_table_add (proxy->sessions, s);
     }
 }
 

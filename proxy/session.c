@@ -1728,7 +1728,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       g_autofree char *why = g_strdup_printf ("cannot watch the client socket: %s",
                                               g_strerror (errno));
       close_session (s, why, FALSE);
-      return s;
+      return NULL; /* closed: it frees itself; the proxy must not keep it */
     }
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
    * first bytes; with a separate direct-TLS upstream the first bytes say
