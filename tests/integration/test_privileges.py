@@ -139,10 +139,11 @@ class PrivilegesTest(unittest.TestCase):
             env=dict(os.environ, XDG_DATA_HOME=os.path.join(d, "data")),
             stderr=subprocess.PIPE, preexec_fn=umask0)
         self.addCleanup(lambda: r.poll() is None and r.kill())
-        deadline = time.monotonic() + 10
-        while (not all(os.path.exists(p) for p in paths)
-               and time.monotonic() < deadline):
-            time.sleep(0.05)
+        # Its SIGTERM handler is set up after the listening line.
+        line = r.stderr.readline()
+        self.assertIn(b"xmitm: listening on", line)
+        time.sleep(0.3)
+        self.assertTrue(all(os.path.exists(p) for p in paths))
         r.terminate()
         self.assertEqual(r.wait(10), 0, r.stderr.read())
         r.stderr.close()
