@@ -60,6 +60,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmFramer, xm_framer_free)
  * skipped: no tree and no copy of their bytes is kept. */
 void xm_framer_set_max_stanza (XmFramer *framer, gsize max_bytes);
 
+/* Lazy trees: message and presence stanzas of the stream's default
+ * namespace that keep to plain XML (xml-scan.h) are framed without expat and
+ * handed out shallow (stanza->shallow: the root element with its name and
+ * namespace only, no attributes, no children). Everything else still gets
+ * its full tree. For consumers that only need a stanza's bytes and name:
+ * recorders, or a proxy that prints nothing. Off by default. */
+void xm_framer_set_lazy (XmFramer *framer, gboolean lazy);
+
 /* Feeds len bytes. Returns how many were consumed: len, unless a callback
  * called xm_framer_restart_after(), in which case the return value is the
  * offset just past the element being reported and the rest of the chunk has

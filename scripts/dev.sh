@@ -9,6 +9,13 @@
 #                         AddressSanitizer + UndefinedBehaviorSanitizer
 #   scripts/dev.sh deps   only install the Debian packages
 #   scripts/dev.sh build  only build (into build/)
+#   scripts/dev.sh fuzz [SECONDS [TARGET...]]
+#                         install clang and libFuzzer, build the fuzz targets
+#                         (build-fuzz/, -Dfuzzing=true) and run each one (or
+#                         those named) for SECONDS (default 60) on its corpus
+#                         with the XMPP dictionary (docs/fuzzing.md); new
+#                         inputs go to build-fuzz/corpus-new/, crashes to
+#                         build-fuzz/crashes/ (non-zero exit if any)
 #
 # Needs root or sudo for apt-get. Test traffic stays on loopback and in
 # network namespaces the tests create and remove (transparent mode).
@@ -74,6 +81,69 @@ deps() {
   fi
 }
 
+# Only for `dev.sh fuzz`: the build packages and clang with its libFuzzer
+# runtime (not needed by `dev.sh test`, which replays the corpora with gcc).
+FUZZ_PACKAGES=(
+  build-essential meson ninja-build pkg-config
+  libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
+  clang libclang-rt-14-dev
+)
+
+# Longest input libFuzzer makes per target (tests/fuzz/fuzz-NAME.c).
+declare -A FUZZ_MAX_LEN=(
+  [xml-framer]=8192 [xml-scan]=8192 [sasl]=4096 [inflate]=32768 [observer]=16384
+  [record-read]=16384 [pcap-read]=32768
+)
+
+fuzz_deps() {
+  local missing=()
+  for p in "${FUZZ_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "dev.sh: installing ${missing[*]}"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+      --no-install-recommends "${missing[@]}"
+  fi
+}
+
+# Each target in turn, one process, at the lowest priority: the corpus in
+# the repository is read, never written. A one-minute time-out per input:
+# libFuzzer measures wall time, and a process at nice 19 on a busy machine
+# (or one stopped for a while) is not a slow input.
+fuzz() {
+  local secs=${1:-60} failed=()
+  [ $# -gt 0 ] && shift
+  local targets=("$@")
+  if [ ${#targets[@]} -eq 0 ]; then
+    targets=(xml-framer xml-scan sasl inflate observer record-read pcap-read)
+  fi
+  fuzz_deps
+  if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang meson setup build-fuzz -Dfuzzing=true -Dbuildtype=debugoptimized
+  fi
+  ninja -C build-fuzz
+  for t in "${targets[@]}"; do
+    local new="build-fuzz/corpus-new/$t" crashes="build-fuzz/crashes/$t"
+    mkdir -p "$new" "$crashes"
+    echo "dev.sh: fuzzing $t for ${secs}s"
+    if ! nice -n 19 "build-fuzz/tests/fuzz/fuzz-$t" -max_total_time="$secs" \
+        -max_len="${FUZZ_MAX_LEN[$t]:-8192}" -timeout=60 -print_final_stats=1 \
+        -dict=tests/fuzz/xmpp.dict -artifact_prefix="$crashes/" \
+        "$new" "tests/fuzz/corpus/$t" 2> "build-fuzz/fuzz-$t.log"; then
+      failed+=("$t")
+      tail -n 40 "build-fuzz/fuzz-$t.log"
+    fi
+    grep -E "^#[0-9]+ +DONE|^Done" "build-fuzz/fuzz-$t.log" | tail -n 1 || true
+  done
+  if [ ${#failed[@]} -gt 0 ]; then
+    echo "dev.sh: fuzzing found problems in: ${failed[*]} (inputs in build-fuzz/crashes/)"
+    return 1
+  fi
+  echo "dev.sh: fuzzing done; new inputs in build-fuzz/corpus-new/ (docs/fuzzing.md)"
+}
+
 build() {
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
@@ -112,7 +182,10 @@ case "${1:-}" in
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
       run_tests build-asan
     echo "dev.sh: all tests passed (plain and sanitizer builds)" ;;
+  fuzz)
+    shift
+    fuzz "$@" ;;
   *)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac

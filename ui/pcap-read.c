@@ -2,10 +2,11 @@
  *
  * Per packet: link layer, IPv4/IPv6, TCP; the connection it belongs to is
  * looked up by its address/port pair. Each direction of an XMPP connection
- * has a TCP reassembler (tcp-reasm.h) whose in-order bytes go through the
- * same decoding a live session does (proxy/session.c): a framer per
- * direction, SASL decoding, and the negotiation steps that change layers.
- * The time of an event is that of the packet whose bytes completed it. */
+ * has a TCP reassembler (tcp-reasm.h) whose in-order bytes go to the
+ * connection's observer (observer.h), which decodes them as a live session
+ * does (proxy/session.c): a framer per direction, SASL decoding, and the
+ * negotiation steps that change layers. The time of an event is that of
+ * the packet whose bytes completed it. */
 #include "config.h"
 
 #include <errno.h>
@@ -17,24 +18,11 @@
 #include <glib/gstdio.h>
 
 #include "pcap-read.h"
-#include "inflate.h"
+#include "observer.h"
 #include "tcp-reasm.h"
-#include "xml-framer.h"
 
-#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
-#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_COMPRESS "http://jabber.org/protocol/compress"
-
-/* Inflated bytes without a complete stanza (xmitm's --max-inflate default). */
-#define MAX_INFLATE (8 * 1024 * 1024)
 /* Notes about single bad packets, per capture, before they are only counted. */
 #define MAX_PACKET_NOTES 10
-/* Stream header openings looked for after a gap; one byte less than the
- * longest is kept between chunks. */
-#define CARRY_MAX 13
-
-static const char *const stream_starts[] = { "<?xml", "<stream:stream" };
-
 /* TCP header flags */
 #define TH_FIN 0x01
 #define TH_SYN 0x02
@@ -69,12 +57,6 @@ typedef enum {
   CONN_CLOSED,
 } ConnState;
 
-typedef enum {
-  SWITCH_NONE,
-  SWITCH_STARTTLS,
-  SWITCH_ZLIB,
-} Switch;
-
 typedef struct _Reader Reader;
 typedef struct _Conn Conn;
 
@@ -82,18 +64,7 @@ typedef struct {
   Conn *c;
   XmDir dir;
   XmTcpReasm *reasm;
-  XmFramer *framer;
-  guint flags;         /* XM_EVENT_FLAG_* */
   gboolean syn;        /* its SYN is in the capture: offset 0 is the start */
-  gboolean started;    /* its first bytes were looked at */
-  gboolean resync;     /* bytes are missing: wait for a stream header */
-  gboolean stopped;    /* nothing more of it is decoded */
-  gboolean zlib;
-  XmInflate *inflate;
-  guint64 wire_pending;     /* compressed bytes since the last stanza */
-  guint64 inflated_pending; /* inflated bytes since the last stanza */
-  guint8 carry[CARRY_MAX];  /* tail of the last chunk while resyncing */
-  gsize carry_len;
 } Flow;
 
 struct _Conn {
@@ -106,9 +77,7 @@ struct _Conn {
   guint32 isn[2];
   gboolean seen_payload;
   Flow flow[2];        /* by XmDir */
-  XmSasl *sasl;
-  Switch pending;
-  gboolean encrypted;  /* TLS from here on: nothing more is decoded */
+  XmObserver *obs;     /* while the connection is open XMPP */
   gboolean cut_noted;
 };
 
@@ -124,8 +93,6 @@ struct _Reader {
   guint packet_notes;
   gboolean frag_noted;
 };
-
-static void decode (Flow *f, const guint8 *data, gsize len);
 
 /* ---- events ---- */
 
@@ -196,349 +163,7 @@ packet_note (Reader *rd, const char *fmt, ...)
                   ? " (further packets that cannot be decoded are not reported)" : "");
 }
 
-static void
-layer (Conn *c, XmDir dir, const char *what, const char *text)
-{
-  XmLayerInfo info = { .layer = what };
-  XmEvent ev = { .kind = XM_EVENT_LAYER, .dir = dir, .text = text, .layer = &info };
-
-  emit (c->rd, c, &ev);
-}
-
-/* ---- negotiation (as in proxy/session.c) ---- */
-
-/* RFC 6120 §5.4.3.3: after <proceed/> TLS starts at the next byte; §6.4.6:
- * after SASL <success/> both streams restart; XEP-0138 §6: after
- * <compressed/> both directions are zlib streams. Only the server's
- * elements change layers. XEP-0388 (SASL2) has no stream restart. */
-static void
-negotiate (Conn *c, Flow *f, const XmStanza *st)
-{
-  const XmNode *root = st->root;
-
-  if (root == NULL || f->dir != XM_DIR_S2C)
-    return;
-  if (xm_node_is (root, NS_TLS, "proceed") && !f->zlib)
-    {
-      xm_framer_restart_after (f->framer);
-      c->pending = SWITCH_STARTTLS;
-    }
-  else if (xm_node_is (root, NS_SASL, "success"))
-    {
-      xm_framer_restart_after (f->framer);
-      xm_framer_reset (c->flow[XM_DIR_C2S].framer);
-      layer (c, XM_DIR_S2C, "stream-restart", "SASL success: both streams restart");
-    }
-  else if (xm_node_is (root, NS_COMPRESS, "compressed") && !f->zlib)
-    {
-      xm_framer_restart_after (f->framer);
-      c->pending = SWITCH_ZLIB;
-    }
-  else if (xm_node_is (root, NS_COMPRESS, "failure"))
-    {
-      const XmNode *why = xm_node_first_element (root);
-      note (c, XM_DIR_S2C, XM_NOTE_INFO,
-            "the server refused compression (%s): the stream stays uncompressed",
-            why ? why->name : "no reason given");
-    }
-}
-
-static void
-apply_starttls (Conn *c)
-{
-  c->pending = SWITCH_NONE;
-  c->encrypted = TRUE;
-  layer (c, XM_DIR_S2C, "starttls", "STARTTLS: the server sent <proceed/>; TLS "
-         "starts at the next byte");
-  note (c, XM_DIR_NONE, XM_NOTE_WARNING,
-        "the rest of this connection is TLS, which a capture cannot decrypt: "
-        "decoding of this connection stops (run the session through xmitm to "
-        "see it)");
-}
-
-static void
-apply_zlib (Conn *c)
-{
-  c->pending = SWITCH_NONE;
-  for (int i = 0; i < 2; i++)
-    {
-      Flow *f = &c->flow[i];
-
-      f->zlib = TRUE;
-      f->flags |= XM_EVENT_FLAG_ZLIB;
-      f->inflate = xm_inflate_new (XM_INFLATE_DEFAULT_MAX_RATIO);
-      xm_framer_reset (f->framer);
-    }
-  layer (c, XM_DIR_S2C, "zlib", "XEP-0138: both directions are zlib streams from "
-         "the next byte; xmitm inflates them");
-}
-
-/* ---- framer callbacks ---- */
-
-static void
-on_stream_open (XmStanza *header, gpointer user_data)
-{
-  Flow *f = user_data;
-  XmEvent ev = { .kind = XM_EVENT_STREAM_OPEN, .dir = f->dir, .flags = f->flags,
-                 .stanza = header };
-
-  emit (f->c->rd, f->c, &ev);
-}
-
-static void
-on_stanza (XmStanza *stanza, gpointer user_data)
-{
-  Flow *f = user_data;
-  Conn *c = f->c;
-  XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = f->dir, .flags = f->flags,
-                 .stanza = stanza, .wire_len = f->wire_pending };
-  g_autoptr (XmSaslDecode) sasl = NULL;
-
-  f->wire_pending = 0;
-  f->inflated_pending = 0;
-  emit (c->rd, c, &ev);
-  if (stanza->root)
-    sasl = xm_sasl_decode (c->sasl, stanza->root, f->dir == XM_DIR_C2S);
-  if (sasl)
-    {
-      XmEvent dev = { .kind = XM_EVENT_SASL, .dir = f->dir, .flags = f->flags,
-                      .sasl = sasl };
-      emit (c->rd, c, &dev);
-    }
-  negotiate (c, f, stanza);
-}
-
-static void
-on_keepalive (gsize n, gpointer user_data)
-{
-  Flow *f = user_data;
-  XmEvent ev = { .kind = XM_EVENT_KEEPALIVE, .dir = f->dir, .flags = f->flags,
-                 .count = n };
-
-  emit (f->c->rd, f->c, &ev);
-}
-
-static void
-on_stream_close (guint64 offset, gpointer user_data)
-{
-  Flow *f = user_data;
-  XmEvent ev = { .kind = XM_EVENT_STREAM_CLOSE, .dir = f->dir, .flags = f->flags };
-
-  emit (f->c->rd, f->c, &ev);
-}
-
-static void
-on_problem (XmFramerProblem kind, guint64 offset, const char *message,
-            gpointer user_data)
-{
-  Flow *f = user_data;
-
-  note (f->c, f->dir, kind == XM_FRAMER_MALFORMED ? XM_NOTE_ERROR : XM_NOTE_WARNING,
-        "%s (at byte %" G_GUINT64_FORMAT " of this direction)", message, offset);
-}
-
-static const XmFramerEvents framer_events = {
-  on_stream_open, on_stanza, on_keepalive, on_stream_close, on_problem,
-};
-
-/* ---- decoding a direction ---- */
-
-static gboolean
-on_inflated (const guint8 *data, gsize len, gpointer user_data)
-{
-  Flow *f = user_data;
-
-  f->inflated_pending += len;
-  if (f->inflated_pending > MAX_INFLATE)
-    {
-      note (f->c, f->dir, XM_NOTE_WARNING,
-            "zlib: more than %d inflated bytes without a complete stanza: "
-            "decoding of this direction stops", MAX_INFLATE);
-      f->stopped = TRUE;
-      return FALSE;
-    }
-  while (len > 0)
-    {
-      gsize n = xm_framer_feed (f->framer, data, len);
-      data += n;
-      len -= n;
-    }
-  return TRUE;
-}
-
-static void
-inflate_copy (Flow *f, const guint8 *data, gsize len)
-{
-  g_autofree char *msg = NULL;
-
-  f->wire_pending += len;
-  switch (xm_inflate_feed (f->inflate, data, len, on_inflated, f, &msg))
-    {
-    case XM_INFLATE_ERROR:
-      note (f->c, f->dir, XM_NOTE_ERROR, "zlib: %s: decoding of this direction "
-            "stops", msg);
-      f->stopped = TRUE;
-      break;
-    case XM_INFLATE_LIMIT:
-      if (msg)
-        note (f->c, f->dir, XM_NOTE_WARNING, "zlib: %s: decoding of this "
-              "direction stops", msg);
-      f->stopped = TRUE;
-      break;
-    case XM_INFLATE_OK:
-    case XM_INFLATE_STALLED:
-      break;
-    }
-}
-
-/* Whitespace, then the opening of a stream? YES, NO, or MAYBE when there is
- * nothing but whitespace yet. A chunk that ends inside the opening counts
- * as YES. */
-typedef enum { NO, YES, MAYBE } Tri;
-
-static Tri
-opens_stream (const guint8 *data, gsize len)
-{
-  gsize i = 0;
-
-  if (len >= 3 && memcmp (data, "\xef\xbb\xbf", 3) == 0)
-    i = 3;
-  while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r'
-                     || data[i] == '\n'))
-    i++;
-  if (i == len)
-    return MAYBE;
-  for (guint k = 0; k < G_N_ELEMENTS (stream_starts); k++)
-    {
-      gsize n = MIN (len - i, strlen (stream_starts[k]));
-      if (memcmp (data + i, stream_starts[k], n) == 0)
-        return YES;
-    }
-  return NO;
-}
-
-static gboolean
-looks_like_tls (const guint8 *data, gsize len)
-{
-  /* A TLS handshake record (RFC 8446 §5.1): type 22, version 3.x. */
-  return len >= 1 && data[0] == 0x16 && (len == 1 || data[1] == 0x03);
-}
-
-/* While resyncing: finds the first stream opening in the carry followed by
- * data. TRUE with *carry_at (where it starts in the carry, or carry_len if
- * it starts in data) and *data_at (where it starts in data, 0 if in the
- * carry). FALSE: none; the tail of the bytes is kept in the carry. */
-static gboolean
-find_stream_start (Flow *f, const guint8 *data, gsize len, gsize *carry_at,
-                   gsize *data_at)
-{
-  guint8 win[2 * CARRY_MAX];
-  gsize head = MIN (len, CARRY_MAX), wn = f->carry_len + head;
-  gsize best = G_MAXSIZE;
-
-  memcpy (win, f->carry, f->carry_len);
-  memcpy (win + f->carry_len, data, head);
-  for (gsize i = 0; i < f->carry_len; i++)
-    for (guint k = 0; k < G_N_ELEMENTS (stream_starts); k++)
-      {
-        gsize n = strlen (stream_starts[k]);
-        if (i + n <= wn && memcmp (win + i, stream_starts[k], n) == 0)
-          {
-            *carry_at = i;
-            *data_at = 0;
-            return TRUE;
-          }
-      }
-  for (guint k = 0; k < G_N_ELEMENTS (stream_starts); k++)
-    {
-      const guint8 *p = memmem (data, len, stream_starts[k], strlen (stream_starts[k]));
-      if (p)
-        best = MIN (best, (gsize) (p - data));
-    }
-  if (best != G_MAXSIZE)
-    {
-      *carry_at = f->carry_len;
-      *data_at = best;
-      return TRUE;
-    }
-  /* Keep the last CARRY_MAX bytes of carry + data. */
-  if (len >= CARRY_MAX)
-    {
-      memcpy (f->carry, data + len - CARRY_MAX, CARRY_MAX);
-      f->carry_len = CARRY_MAX;
-    }
-  else
-    {
-      gsize keep = MIN (wn, CARRY_MAX);
-      memmove (f->carry, win + wn - keep, keep);
-      f->carry_len = keep;
-    }
-  return FALSE;
-}
-
-static gboolean
-decoding (const Flow *f)
-{
-  return !f->stopped && !f->c->encrypted && f->c->state == CONN_XMPP;
-}
-
-/* In-order bytes of a direction, through the framer (and inflater). A
- * negotiation element can end mid-chunk; what follows it belongs to the
- * next layer. */
-static void
-decode (Flow *f, const guint8 *data, gsize len)
-{
-  Conn *c = f->c;
-
-  while (len > 0 && decoding (f))
-    {
-      gsize take;
-
-      if (f->resync)
-        {
-          gsize carry_at, data_at;
-
-          if (!find_stream_start (f, data, len, &carry_at, &data_at))
-            return;
-          f->resync = FALSE;
-          xm_framer_reset (f->framer);
-          note (c, f->dir, XM_NOTE_INFO, "a stream header: decoding of this "
-                "direction resumes");
-          if (carry_at < f->carry_len)
-            {
-              guint8 tmp[CARRY_MAX];
-              gsize n = f->carry_len - carry_at;
-
-              memcpy (tmp, f->carry + carry_at, n);
-              f->carry_len = 0;
-              decode (f, tmp, n);
-              continue;
-            }
-          f->carry_len = 0;
-          data += data_at;
-          len -= data_at;
-          continue;
-        }
-      if (!f->zlib)
-        take = xm_framer_feed (f->framer, data, len);
-      else
-        {
-          inflate_copy (f, data, len);
-          take = len;
-        }
-      data += take;
-      len -= take;
-      if (c->pending == SWITCH_STARTTLS)
-        {
-          apply_starttls (c);
-          return;
-        }
-      if (c->pending == SWITCH_ZLIB)
-        apply_zlib (c);
-    }
-}
-
-/* ---- reassembler callbacks ---- */
+/* ---- reassembler and observer callbacks ---- */
 
 static void
 on_tcp_data (const guint8 *data, gsize len, guint64 offset, gpointer user_data)
@@ -546,29 +171,11 @@ on_tcp_data (const guint8 *data, gsize len, guint64 offset, gpointer user_data)
   Flow *f = user_data;
   Conn *c = f->c;
 
-  if (!decoding (f))
+  if (c->obs == NULL)
     return;
-  if (!f->started)
-    {
-      f->started = TRUE;
-      if (looks_like_tls (data, len))
-        {
-          c->encrypted = TRUE;
-          note (c, f->dir, XM_NOTE_WARNING,
-                "this connection is encrypted (it starts with a TLS record: "
-                "direct TLS, XEP-0368): a capture cannot be decrypted, its data "
-                "is skipped");
-          return;
-        }
-      if (!f->syn && !f->resync && opens_stream (data, len) != YES)
-        {
-          f->resync = TRUE;
-          note (c, f->dir, XM_NOTE_INFO,
-                "the capture starts in the middle of this direction's stream: "
-                "decoding waits for a stream header");
-        }
-    }
-  decode (f, data, len);
+  if (f->syn)
+    xm_observer_from_start (c->obs, f->dir);
+  xm_observer_feed (c->obs, f->dir, data, len);
 }
 
 static void
@@ -579,31 +186,20 @@ on_tcp_problem (XmTcpReasmProblem kind, guint64 offset, guint64 len,
   Conn *c = f->c;
 
   if (kind == XM_TCP_REASM_CONFLICT)
-    {
-      note (c, f->dir, XM_NOTE_WARNING, "TCP: %s (this direction)", message);
-      return;
-    }
-  if (!decoding (f))
-    note (c, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
-          "capture)", message);
-  else if (f->zlib)
-    {
-      note (c, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
-            "capture): a zlib stream cannot go on past missing bytes, decoding "
-            "of this direction stops", message);
-      f->stopped = TRUE;
-    }
-  else
-    {
-      note (c, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
-            "capture): decoding of this direction waits for a new stream header",
-            message);
-      f->resync = TRUE;
-      f->carry_len = 0;
-    }
+    note (c, f->dir, XM_NOTE_WARNING, "TCP: %s (this direction)", message);
+  else if (c->obs)
+    xm_observer_gap (c->obs, f->dir, message);
 }
 
 static const XmTcpReasmEvents reasm_events = { on_tcp_data, on_tcp_problem };
+
+static void
+on_observed (XmEvent *ev, gpointer user_data)
+{
+  Conn *c = user_data;
+
+  emit (c->rd, c, ev);
+}
 
 /* ---- connections ---- */
 
@@ -675,8 +271,6 @@ static void
 flow_clear (Flow *f)
 {
   g_clear_pointer (&f->reasm, xm_tcp_reasm_free);
-  g_clear_pointer (&f->framer, xm_framer_free);
-  g_clear_pointer (&f->inflate, xm_inflate_free);
 }
 
 static void
@@ -686,7 +280,7 @@ conn_free (gpointer p)
 
   for (int i = 0; i < 2; i++)
     flow_clear (&c->flow[i]);
-  g_clear_pointer (&c->sasl, xm_sasl_free);
+  g_clear_pointer (&c->obs, xm_observer_free);
   g_free (c);
 }
 
@@ -723,7 +317,7 @@ recognize (Conn *c, int client)
   c->state = CONN_XMPP;
   c->client = client;
   c->id = ++rd->next_id;
-  c->sasl = xm_sasl_new ();
+  c->obs = xm_observer_new (on_observed, c);
   g_ptr_array_add (rd->open, c);
   for (int i = 0; i < 2; i++)
     {
@@ -733,7 +327,6 @@ recognize (Conn *c, int client)
       f->c = c;
       f->dir = i;
       f->reasm = xm_tcp_reasm_new (&reasm_events, f);
-      f->framer = xm_framer_new (&framer_events, f);
       if (c->syn[side])
         {
           f->syn = TRUE;
@@ -745,21 +338,6 @@ recognize (Conn *c, int client)
   emit (rd, c, &ev);
 }
 
-/* Bytes a direction holds that make no complete item: the end came first. */
-static void
-note_unfinished (Flow *f)
-{
-  guint64 pending;
-
-  if (!decoding (f) || f->resync || xm_framer_is_stalled (f->framer))
-    return;
-  pending = xm_framer_offset (f->framer) - xm_framer_pending_offset (f->framer);
-  if (pending)
-    note (f->c, f->dir, XM_NOTE_WARNING, "the last %" G_GUINT64_FORMAT " byte%s "
-          "of this direction are an incomplete element (not decoded)",
-          pending, pending == 1 ? "" : "s");
-}
-
 static void
 close_conn (Conn *c, const char *reason)
 {
@@ -768,8 +346,7 @@ close_conn (Conn *c, const char *reason)
 
   for (int i = 0; i < 2; i++)
     xm_tcp_reasm_flush (c->flow[i].reasm);
-  for (int i = 0; i < 2; i++)
-    note_unfinished (&c->flow[i]);
+  xm_observer_finish (c->obs);
   for (int i = 0; i < 2; i++)
     ev.bytes[i] = xm_tcp_reasm_delivered (c->flow[i].reasm);
   c->state = CONN_CLOSED;
@@ -777,7 +354,7 @@ close_conn (Conn *c, const char *reason)
   g_ptr_array_remove (rd->open, c);
   for (int i = 0; i < 2; i++)
     flow_clear (&c->flow[i]);
-  g_clear_pointer (&c->sasl, xm_sasl_free);
+  g_clear_pointer (&c->obs, xm_observer_free);
 }
 
 static gboolean
@@ -879,15 +456,15 @@ tcp_packet (Reader *rd, const Packet *pkt)
         }
       else if (pkt->len > 0)
         {
-          Tri t = opens_stream (pkt->payload, pkt->len);
+          XmOpens t = xm_observer_opens_stream (pkt->payload, pkt->len);
 
           c->seen_payload = TRUE;
-          if (t == NO)
+          if (t == XM_OPENS_NO)
             {
               c->state = CONN_IGNORED;
               return;
             }
-          if (t == MAYBE)
+          if (t == XM_OPENS_MAYBE)
             return;
           recognize (c, c->client >= 0 ? c->client : side);
         }
@@ -1234,15 +811,7 @@ reader_finish (Reader *rd)
 gboolean
 xm_capture_read (const char *path, XmSink *sink, GError **error)
 {
-  char errbuf[PCAP_ERRBUF_SIZE] = "";
-  guint8 head[24];
-  gsize n;
   FILE *fp;
-  pcap_t *pc;
-  Reader rd = { 0 };
-  struct pcap_pkthdr *h;
-  const guint8 *data;
-  int rc;
 
   fp = g_fopen (path, "rb");
   if (fp == NULL)
@@ -1252,6 +821,21 @@ xm_capture_read (const char *path, XmSink *sink, GError **error)
                    "cannot open %s: %s", path, g_strerror (err));
       return FALSE;
     }
+  return xm_capture_read_stream (fp, path, sink, error);
+}
+
+gboolean
+xm_capture_read_stream (FILE *fp, const char *path, XmSink *sink, GError **error)
+{
+  char errbuf[PCAP_ERRBUF_SIZE] = "";
+  guint8 head[24];
+  gsize n;
+  pcap_t *pc;
+  Reader rd = { 0 };
+  struct pcap_pkthdr *h;
+  const guint8 *data;
+  int rc;
+
   n = fread (head, 1, sizeof head, fp);
   if (ferror (fp))
     {

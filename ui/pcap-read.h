@@ -12,6 +12,7 @@
  * the capture as a whole carry connection number 0. */
 #pragma once
 
+#include <stdio.h>
 #include "sink.h"
 
 G_BEGIN_DECLS
@@ -38,5 +39,10 @@ gboolean xm_capture_sniff (const guint8 *head, gsize len);
  * Link types: Ethernet (with 802.1Q/802.1ad tags), Linux cooked (SLL, SLL2),
  * raw IPv4/IPv6, BSD loopback (NULL, LOOP). */
 gboolean xm_capture_read (const char *path, XmSink *sink, GError **error);
+
+/* The same from an open stream (a file, or memory through fmemopen), which
+ * is closed in any case; path names it in messages. */
+gboolean xm_capture_read_stream (FILE *fp, const char *path, XmSink *sink,
+                                 GError **error);
 
 G_END_DECLS

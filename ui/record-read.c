@@ -421,14 +421,8 @@ gboolean
 xm_record_read (const char *path, XmSink *sink, XmRecordInfo *info,
                 XmRecordWarnFunc warn_fn, gpointer warn_data, GError **error)
 {
-  Reader r = { .path = path, .sink = sink, .info = info, .warn = warn_fn,
-               .warn_data = warn_data };
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
-  gboolean ok = TRUE;
   FILE *in;
+  gboolean ok;
 
   memset (info, 0, sizeof *info);
   in = fopen (path, "re");
@@ -439,6 +433,25 @@ xm_record_read (const char *path, XmSink *sink, XmRecordInfo *info,
                    "cannot open %s: %s", path, g_strerror (err));
       return FALSE;
     }
+  ok = xm_record_read_stream (in, path, sink, info, warn_fn, warn_data, error);
+  fclose (in);
+  return ok;
+}
+
+gboolean
+xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
+                       XmRecordInfo *info, XmRecordWarnFunc warn_fn,
+                       gpointer warn_data, GError **error)
+{
+  Reader r = { .path = path, .sink = sink, .info = info, .warn = warn_fn,
+               .warn_data = warn_data };
+  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  gboolean ok = TRUE;
+
+  memset (info, 0, sizeof *info);
   r.framers = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) xm_framer_free);
 
   while ((n = getline (&line, &cap, in)) > 0)
@@ -509,7 +522,6 @@ xm_record_read (const char *path, XmSink *sink, XmRecordInfo *info,
     }
   xm_sink_flush (sink);
   free (line);
-  fclose (in);
   g_hash_table_unref (r.framers);
   return ok;
 }

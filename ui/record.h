@@ -59,4 +59,10 @@ gboolean xm_record_read (const char *path, XmSink *sink, XmRecordInfo *info,
                          XmRecordWarnFunc warn, gpointer warn_data,
                          GError **error);
 
+/* The same from an open stream (a file, or memory through fmemopen); path
+ * names it in messages. The stream is read to its end, not closed. */
+gboolean xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
+                                XmRecordInfo *info, XmRecordWarnFunc warn,
+                                gpointer warn_data, GError **error);
+
 G_END_DECLS

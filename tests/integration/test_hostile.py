@@ -1007,7 +1007,9 @@ class HostileTest(unittest.TestCase):
         out = self.finish(ctx)
         for n in conns:
             self.assert_both(out, n, "error: not well-formed XML (not "
-                             "well-formed (invalid token), line 1 column ")
+                             "well-formed (invalid token)): decoding of this "
+                             "direction stops until the stream restarts; bytes "
+                             "are still forwarded")
             self.assertNotIn(" message, ", "\n".join(conn_lines(out, n)))
 
     def test_nul_bytes(self):
@@ -1046,7 +1048,9 @@ class HostileTest(unittest.TestCase):
         for n in (none, wrong):
             self.assert_both(out, n, " message, ")
         self.assert_both(out, unbound, "error: not well-formed XML (unbound "
-                         "prefix, line 1 column 21 of this stream)")
+                         "prefix): decoding of this direction stops until the "
+                         "stream restarts; bytes are still forwarded (at byte "
+                         "21 of this direction)")
 
     # ------------------------------------------------------------------
     # TLS
@@ -1077,7 +1081,9 @@ class HostileTest(unittest.TestCase):
         line = self.wait_closed_line(ctx, n2)
         out = self.finish(ctx)
         self.assert_both(out, n1, "error: not well-formed XML (not well-formed "
-                         "(invalid token), line 1 column 0 of this stream)")
+                         "(invalid token)): decoding of this direction stops "
+                         "until the stream restarts; bytes are still forwarded "
+                         "(at byte 0 of this direction)")
         self.assertIn("closed: the client did not speak TLS where it should "
                       "have: not TLS", line)
         self.assertIn("error: the client did not speak TLS where it should "

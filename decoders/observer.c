@@ -1,0 +1,553 @@
+/* observer.c: see observer.h. What ui/pcap-read.c does with a connection's
+ * bytes once TCP reassembly has put them in order. */
+#include "config.h"
+
+#include <string.h>
+
+#include "observer.h"
+#include "inflate.h"
+#include "xml-framer.h"
+
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
+#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
+#define NS_COMPRESS "http://jabber.org/protocol/compress"
+
+/* Inflated bytes without a complete stanza (xmitm's --max-inflate default). */
+#define MAX_INFLATE (8 * 1024 * 1024)
+/* Stream header openings looked for after a gap; one byte less than the
+ * longest is kept between chunks. */
+#define CARRY_MAX 13
+
+static const char *const stream_starts[] = { "<?xml", "<stream:stream" };
+
+typedef enum {
+  SWITCH_NONE,
+  SWITCH_STARTTLS,
+  SWITCH_ZLIB,
+} Switch;
+
+typedef struct {
+  XmObserver *obs;
+  XmDir dir;
+  XmFramer *framer;
+  guint flags;         /* XM_EVENT_FLAG_* */
+  gboolean from_start; /* offset 0 is the start of the stream */
+  gboolean started;    /* its first bytes were looked at */
+  gboolean resync;     /* bytes are missing: wait for a stream header */
+  gboolean stopped;    /* nothing more of it is decoded */
+  gboolean zlib;
+  XmInflate *inflate;
+  guint64 wire_pending;     /* compressed bytes since the last stanza */
+  guint64 inflated_pending; /* inflated bytes since the last stanza */
+  guint8 carry[CARRY_MAX];  /* tail of the last chunk while resyncing */
+  gsize carry_len;
+} Flow;
+
+struct _XmObserver {
+  XmObserverEmit emit;
+  gpointer user_data;
+  Flow flow[2];        /* by XmDir */
+  XmSasl *sasl;
+  Switch pending;
+  gboolean encrypted;  /* TLS from here on: nothing more is decoded */
+  gboolean finished;
+};
+
+static void decode (Flow *f, const guint8 *data, gsize len);
+
+/* ---- events ---- */
+
+static void
+emit (XmObserver *obs, XmEvent *ev)
+{
+  obs->emit (ev, obs->user_data);
+}
+
+static void
+note (XmObserver *obs, XmDir dir, XmNoteLevel level, const char *fmt, ...)
+  G_GNUC_PRINTF (4, 5);
+
+static void
+note (XmObserver *obs, XmDir dir, XmNoteLevel level, const char *fmt, ...)
+{
+  g_autofree char *text = NULL;
+  XmEvent ev = { .kind = XM_EVENT_NOTE, .dir = dir, .level = level };
+  va_list ap;
+
+  va_start (ap, fmt);
+  text = g_strdup_vprintf (fmt, ap);
+  va_end (ap);
+  ev.text = text;
+  emit (obs, &ev);
+}
+
+static void
+layer (XmObserver *obs, XmDir dir, const char *what, const char *text)
+{
+  XmLayerInfo info = { .layer = what };
+  XmEvent ev = { .kind = XM_EVENT_LAYER, .dir = dir, .text = text, .layer = &info };
+
+  emit (obs, &ev);
+}
+
+/* ---- negotiation (as in proxy/session.c) ---- */
+
+/* RFC 6120 §5.4.3.3: after <proceed/> TLS starts at the next byte; §6.4.6:
+ * after SASL <success/> both streams restart; XEP-0138 §6: after
+ * <compressed/> both directions are zlib streams. Only the server's
+ * elements change layers. XEP-0388 (SASL2) has no stream restart. */
+static void
+negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
+{
+  const XmNode *root = st->root;
+
+  if (root == NULL || f->dir != XM_DIR_S2C)
+    return;
+  if (xm_node_is (root, NS_TLS, "proceed") && !f->zlib)
+    {
+      xm_framer_restart_after (f->framer);
+      obs->pending = SWITCH_STARTTLS;
+    }
+  else if (xm_node_is (root, NS_SASL, "success"))
+    {
+      xm_framer_restart_after (f->framer);
+      xm_framer_reset (obs->flow[XM_DIR_C2S].framer);
+      layer (obs, XM_DIR_S2C, "stream-restart", "SASL success: both streams restart");
+    }
+  else if (xm_node_is (root, NS_COMPRESS, "compressed") && !f->zlib)
+    {
+      xm_framer_restart_after (f->framer);
+      obs->pending = SWITCH_ZLIB;
+    }
+  else if (xm_node_is (root, NS_COMPRESS, "failure"))
+    {
+      const XmNode *why = xm_node_first_element (root);
+      note (obs, XM_DIR_S2C, XM_NOTE_INFO,
+            "the server refused compression (%s): the stream stays uncompressed",
+            why ? why->name : "no reason given");
+    }
+}
+
+static void
+apply_starttls (XmObserver *obs)
+{
+  obs->pending = SWITCH_NONE;
+  obs->encrypted = TRUE;
+  layer (obs, XM_DIR_S2C, "starttls", "STARTTLS: the server sent <proceed/>; TLS "
+         "starts at the next byte");
+  note (obs, XM_DIR_NONE, XM_NOTE_WARNING,
+        "the rest of this connection is TLS, which a capture cannot decrypt: "
+        "decoding of this connection stops (run the session through xmitm to "
+        "see it)");
+}
+
+static void
+apply_zlib (XmObserver *obs)
+{
+  obs->pending = SWITCH_NONE;
+  for (int i = 0; i < 2; i++)
+    {
+      Flow *f = &obs->flow[i];
+
+      f->zlib = TRUE;
+      f->flags |= XM_EVENT_FLAG_ZLIB;
+      f->inflate = xm_inflate_new (XM_INFLATE_DEFAULT_MAX_RATIO);
+      xm_framer_reset (f->framer);
+    }
+  layer (obs, XM_DIR_S2C, "zlib", "XEP-0138: both directions are zlib streams from "
+         "the next byte; xmitm inflates them");
+}
+
+/* ---- framer callbacks ---- */
+
+static void
+on_stream_open (XmStanza *header, gpointer user_data)
+{
+  Flow *f = user_data;
+  XmEvent ev = { .kind = XM_EVENT_STREAM_OPEN, .dir = f->dir, .flags = f->flags,
+                 .stanza = header };
+
+  emit (f->obs, &ev);
+}
+
+static void
+on_stanza (XmStanza *stanza, gpointer user_data)
+{
+  Flow *f = user_data;
+  XmObserver *obs = f->obs;
+  XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = f->dir, .flags = f->flags,
+                 .stanza = stanza, .wire_len = f->wire_pending };
+  g_autoptr (XmSaslDecode) sasl = NULL;
+
+  f->wire_pending = 0;
+  f->inflated_pending = 0;
+  emit (obs, &ev);
+  if (stanza->root)
+    sasl = xm_sasl_decode (obs->sasl, stanza->root, f->dir == XM_DIR_C2S);
+  if (sasl)
+    {
+      XmEvent dev = { .kind = XM_EVENT_SASL, .dir = f->dir, .flags = f->flags,
+                      .sasl = sasl };
+      emit (obs, &dev);
+    }
+  negotiate (obs, f, stanza);
+}
+
+static void
+on_keepalive (gsize n, gpointer user_data)
+{
+  Flow *f = user_data;
+  XmEvent ev = { .kind = XM_EVENT_KEEPALIVE, .dir = f->dir, .flags = f->flags,
+                 .count = n };
+
+  emit (f->obs, &ev);
+}
+
+static void
+on_stream_close (guint64 offset, gpointer user_data)
+{
+  Flow *f = user_data;
+  XmEvent ev = { .kind = XM_EVENT_STREAM_CLOSE, .dir = f->dir, .flags = f->flags };
+
+  emit (f->obs, &ev);
+}
+
+static void
+on_problem (XmFramerProblem kind, guint64 offset, const char *message,
+            gpointer user_data)
+{
+  Flow *f = user_data;
+
+  note (f->obs, f->dir, kind == XM_FRAMER_MALFORMED ? XM_NOTE_ERROR : XM_NOTE_WARNING,
+        "%s (at byte %" G_GUINT64_FORMAT " of this direction)", message, offset);
+}
+
+static const XmFramerEvents framer_events = {
+  on_stream_open, on_stanza, on_keepalive, on_stream_close, on_problem,
+};
+
+/* ---- decoding a direction ---- */
+
+static gboolean
+on_inflated (const guint8 *data, gsize len, gpointer user_data)
+{
+  Flow *f = user_data;
+
+  f->inflated_pending += len;
+  if (f->inflated_pending > MAX_INFLATE)
+    {
+      note (f->obs, f->dir, XM_NOTE_WARNING,
+            "zlib: more than %d inflated bytes without a complete stanza: "
+            "decoding of this direction stops", MAX_INFLATE);
+      f->stopped = TRUE;
+      return FALSE;
+    }
+  while (len > 0)
+    {
+      gsize n = xm_framer_feed (f->framer, data, len);
+      data += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+static void
+inflate_copy (Flow *f, const guint8 *data, gsize len)
+{
+  g_autofree char *msg = NULL;
+
+  f->wire_pending += len;
+  switch (xm_inflate_feed (f->inflate, data, len, on_inflated, f, &msg))
+    {
+    case XM_INFLATE_ERROR:
+      note (f->obs, f->dir, XM_NOTE_ERROR, "zlib: %s: decoding of this direction "
+            "stops", msg);
+      f->stopped = TRUE;
+      break;
+    case XM_INFLATE_LIMIT:
+      if (msg)
+        note (f->obs, f->dir, XM_NOTE_WARNING, "zlib: %s: decoding of this "
+              "direction stops", msg);
+      f->stopped = TRUE;
+      break;
+    case XM_INFLATE_OK:
+    case XM_INFLATE_STALLED:
+      break;
+    }
+}
+
+XmOpens
+xm_observer_opens_stream (const guint8 *data, gsize len)
+{
+  gsize i = 0;
+
+  if (len >= 3 && memcmp (data, "\xef\xbb\xbf", 3) == 0)
+    i = 3;
+  while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\r'
+                     || data[i] == '\n'))
+    i++;
+  if (i == len)
+    return XM_OPENS_MAYBE;
+  for (guint k = 0; k < G_N_ELEMENTS (stream_starts); k++)
+    {
+      gsize n = MIN (len - i, strlen (stream_starts[k]));
+      if (memcmp (data + i, stream_starts[k], n) == 0)
+        return XM_OPENS_YES;
+    }
+  return XM_OPENS_NO;
+}
+
+static gboolean
+looks_like_tls (const guint8 *data, gsize len)
+{
+  /* A TLS handshake record (RFC 8446 §5.1): type 22, version 3.x. */
+  return len >= 1 && data[0] == 0x16 && (len == 1 || data[1] == 0x03);
+}
+
+/* While resyncing: finds the first stream opening in the carry followed by
+ * data. TRUE with *carry_at (where it starts in the carry, or carry_len if
+ * it starts in data) and *data_at (where it starts in data, 0 if in the
+ * carry). FALSE: none; the tail of the bytes is kept in the carry. */
+static gboolean
+find_stream_start (Flow *f, const guint8 *data, gsize len, gsize *carry_at,
+                   gsize *data_at)
+{
+  guint8 win[2 * CARRY_MAX];
+  gsize head = MIN (len, CARRY_MAX), wn = f->carry_len + head;
+  gsize best = G_MAXSIZE;
+
+  memcpy (win, f->carry, f->carry_len);
+  memcpy (win + f->carry_len, data, head);
+  for (gsize i = 0; i < f->carry_len; i++)
+    for (guint k = 0; k < G_N_ELEMENTS (stream_starts); k++)
+      {
+        gsize n = strlen (stream_starts[k]);
+        if (i + n <= wn && memcmp (win + i, stream_starts[k], n) == 0)
+          {
+            *carry_at = i;
+            *data_at = 0;
+            return TRUE;
+          }
+      }
+  for (guint k = 0; k < G_N_ELEMENTS (stream_starts); k++)
+    {
+      const guint8 *p = memmem (data, len, stream_starts[k], strlen (stream_starts[k]));
+      if (p)
+        best = MIN (best, (gsize) (p - data));
+    }
+  if (best != G_MAXSIZE)
+    {
+      *carry_at = f->carry_len;
+      *data_at = best;
+      return TRUE;
+    }
+  /* Keep the last CARRY_MAX bytes of carry + data. */
+  if (len >= CARRY_MAX)
+    {
+      memcpy (f->carry, data + len - CARRY_MAX, CARRY_MAX);
+      f->carry_len = CARRY_MAX;
+    }
+  else
+    {
+      gsize keep = MIN (wn, CARRY_MAX);
+      memmove (f->carry, win + wn - keep, keep);
+      f->carry_len = keep;
+    }
+  return FALSE;
+}
+
+static gboolean
+decoding (const Flow *f)
+{
+  return !f->stopped && !f->obs->encrypted && !f->obs->finished;
+}
+
+/* In-order bytes of a direction, through the framer (and inflater). A
+ * negotiation element can end mid-chunk; what follows it belongs to the
+ * next layer. */
+static void
+decode (Flow *f, const guint8 *data, gsize len)
+{
+  XmObserver *obs = f->obs;
+
+  while (len > 0 && decoding (f))
+    {
+      gsize take;
+
+      if (f->resync)
+        {
+          gsize carry_at, data_at;
+
+          if (!find_stream_start (f, data, len, &carry_at, &data_at))
+            return;
+          f->resync = FALSE;
+          xm_framer_reset (f->framer);
+          note (obs, f->dir, XM_NOTE_INFO, "a stream header: decoding of this "
+                "direction resumes");
+          if (carry_at < f->carry_len)
+            {
+              guint8 tmp[CARRY_MAX];
+              gsize n = f->carry_len - carry_at;
+
+              memcpy (tmp, f->carry + carry_at, n);
+              f->carry_len = 0;
+              decode (f, tmp, n);
+              continue;
+            }
+          f->carry_len = 0;
+          data += data_at;
+          len -= data_at;
+          continue;
+        }
+      if (!f->zlib)
+        take = xm_framer_feed (f->framer, data, len);
+      else
+        {
+          inflate_copy (f, data, len);
+          take = len;
+        }
+      data += take;
+      len -= take;
+      if (obs->pending == SWITCH_STARTTLS)
+        {
+          apply_starttls (obs);
+          return;
+        }
+      if (obs->pending == SWITCH_ZLIB)
+        apply_zlib (obs);
+    }
+}
+
+/* ---- the connection ---- */
+
+XmObserver *
+xm_observer_new (XmObserverEmit emit_func, gpointer user_data)
+{
+  XmObserver *obs = g_new0 (XmObserver, 1);
+
+  obs->emit = emit_func;
+  obs->user_data = user_data;
+  obs->sasl = xm_sasl_new ();
+  for (int i = 0; i < 2; i++)
+    {
+      Flow *f = &obs->flow[i];
+
+      f->obs = obs;
+      f->dir = i;
+      f->framer = xm_framer_new (&framer_events, f);
+    }
+  return obs;
+}
+
+void
+xm_observer_free (XmObserver *obs)
+{
+  if (obs == NULL)
+    return;
+  for (int i = 0; i < 2; i++)
+    {
+      xm_framer_free (obs->flow[i].framer);
+      g_clear_pointer (&obs->flow[i].inflate, xm_inflate_free);
+    }
+  xm_sasl_free (obs->sasl);
+  g_free (obs);
+}
+
+void
+xm_observer_from_start (XmObserver *obs, XmDir dir)
+{
+  g_return_if_fail (dir == XM_DIR_C2S || dir == XM_DIR_S2C);
+  obs->flow[dir].from_start = TRUE;
+}
+
+gboolean
+xm_observer_decoding (const XmObserver *obs, XmDir dir)
+{
+  g_return_val_if_fail (dir == XM_DIR_C2S || dir == XM_DIR_S2C, FALSE);
+  return decoding (&obs->flow[dir]);
+}
+
+void
+xm_observer_feed (XmObserver *obs, XmDir dir, const guint8 *data, gsize len)
+{
+  Flow *f;
+
+  g_return_if_fail (dir == XM_DIR_C2S || dir == XM_DIR_S2C);
+  f = &obs->flow[dir];
+  if (!decoding (f) || len == 0)
+    return;
+  if (!f->started)
+    {
+      f->started = TRUE;
+      if (looks_like_tls (data, len))
+        {
+          obs->encrypted = TRUE;
+          note (obs, f->dir, XM_NOTE_WARNING,
+                "this connection is encrypted (it starts with a TLS record: "
+                "direct TLS, XEP-0368): a capture cannot be decrypted, its data "
+                "is skipped");
+          return;
+        }
+      if (!f->from_start && !f->resync
+          && xm_observer_opens_stream (data, len) != XM_OPENS_YES)
+        {
+          f->resync = TRUE;
+          note (obs, f->dir, XM_NOTE_INFO,
+                "the capture starts in the middle of this direction's stream: "
+                "decoding waits for a stream header");
+        }
+    }
+  decode (f, data, len);
+}
+
+void
+xm_observer_gap (XmObserver *obs, XmDir dir, const char *message)
+{
+  Flow *f;
+
+  g_return_if_fail (dir == XM_DIR_C2S || dir == XM_DIR_S2C);
+  f = &obs->flow[dir];
+  if (!decoding (f))
+    note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
+          "capture)", message);
+  else if (f->zlib)
+    {
+      note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
+            "capture): a zlib stream cannot go on past missing bytes, decoding "
+            "of this direction stops", message);
+      f->stopped = TRUE;
+    }
+  else
+    {
+      note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
+            "capture): decoding of this direction waits for a new stream header",
+            message);
+      f->resync = TRUE;
+      f->carry_len = 0;
+    }
+}
+
+/* Bytes a direction holds that make no complete item: the end came first. */
+static void
+note_unfinished (Flow *f)
+{
+  guint64 pending;
+
+  if (!decoding (f) || f->resync || xm_framer_is_stalled (f->framer))
+    return;
+  pending = xm_framer_offset (f->framer) - xm_framer_pending_offset (f->framer);
+  if (pending)
+    note (f->obs, f->dir, XM_NOTE_WARNING, "the last %" G_GUINT64_FORMAT " byte%s "
+          "of this direction are an incomplete element (not decoded)",
+          pending, pending == 1 ? "" : "s");
+}
+
+void
+xm_observer_finish (XmObserver *obs)
+{
+  if (obs->finished)
+    return;
+  for (int i = 0; i < 2; i++)
+    note_unfinished (&obs->flow[i]);
+  obs->finished = TRUE;
+}

@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""Writes hand-made seed inputs for the fuzz targets into a directory (one
+subdirectory per target), from the framer's seed vectors (tests/data/seeds/)
+and the protocol exchanges of the RFCs and XEPs. The corpora in
+tests/fuzz/corpus/ started from these and from real sessions, then grew and
+were minimised by libFuzzer (docs/fuzzing.md); this script is kept to show
+how the seeds are laid out, not run by the build.
+
+    tests/fuzz/make-seeds.py OUTDIR
+"""
+import hashlib
+import os
+import struct
+import sys
+import zlib
+
+TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+SEEDS = os.path.join(TOP, "tests", "data", "seeds")
+
+
+def write(outdir, target, data):
+    d = os.path.join(outdir, target)
+    os.makedirs(d, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def framer_seeds(outdir):
+    files = sorted(f for f in os.listdir(SEEDS) if f.endswith(".xml"))
+    for f in files:
+        data = open(os.path.join(SEEDS, f), "rb").read()
+        write(outdir, "xml-framer", b"\x00" + data)
+        write(outdir, "xml-framer", b"\x80" + data)
+    # One direction across its restarts (<proceed/>, <success/>).
+    for session in sorted({f[:3] for f in files}):
+        for d in ("c2s", "s2c"):
+            parts = [open(os.path.join(SEEDS, f), "rb").read() for f in files
+                     if f.startswith(session + "-" + d)]
+            write(outdir, "xml-framer", b"\x01" + b"".join(parts))
+            write(outdir, "xml-framer", b"\x65" + b"".join(parts))
+
+
+SASL_MECHS = ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512", "SCRAM-SHA-1-PLUS",
+              "SCRAM-SHA-256-PLUS", "SCRAM-SHA3-512", "SCRAM-SHA-224", "SCRAM-SHA-384",
+              "DIGEST-MD5", "CRAM-MD5", "OAUTHBEARER", "X-OAUTH2", "X-GOOGLE-TOKEN",
+              "X-YANDEX-OAUTH", "EXTERNAL", "ANONYMOUS", "GSSAPI", "HT-SHA-256-NONE"]
+# element indexes of fuzz-sasl.c
+AUTH, CHALLENGE, RESPONSE, SUCCESS, FAILURE, ABORT = range(6)
+AUTHENTICATE, CHALLENGE2, RESPONSE2, SUCCESS2, CONTINUE2, FAILURE2 = range(6, 12)
+IQ_SET, IQ_RESULT, IQ_ERROR, IQ_FIELDS = range(12, 16)
+C2S = 0x10
+RAW = 0x20
+
+
+def sasl_input(mech, msgs):
+    out = bytes([SASL_MECHS.index(mech)])
+    for h, payload in msgs:
+        if len(payload) > 255:
+            out += bytes([h | 0x40]) + struct.pack("<H", len(payload))
+        else:
+            out += bytes([h, len(payload)])
+        out += payload
+    return out
+
+
+def sasl_seeds(outdir):
+    nonce = b"fyko+d2lbbFgONRv9qkxdawL3rfcNHYJY1ZVvWVs7j"
+    scram1 = [
+        (AUTH | C2S, b"n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"),
+        (CHALLENGE, b"r=" + nonce + b",s=QSXCR+Q6sek8bf92,i=4096"),
+        (RESPONSE | C2S, b"c=biws,r=" + nonce + b",p=v0X8v3Bz2T0CJGbJQyF0X+HI4Ts="),
+        (SUCCESS, b"v=rmF9pqV8S7suAoZWja4dJRkFsKQ="),
+    ]
+    n256 = b"rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0"
+    scram256 = [
+        (AUTHENTICATE | C2S, b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO"),
+        (CHALLENGE2, b"r=" + n256 + b",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"),
+        (RESPONSE2 | C2S, b"c=biws,r=" + n256 + b",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="),
+        (SUCCESS2, b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="),
+    ]
+    plus = [
+        (AUTH | C2S, b"p=tls-exporter,,n=user,r=rOprNGfwEbeRWgbNEkqO"),
+        (CHALLENGE, b"r=" + n256 + b",s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"),
+        (RESPONSE | C2S, b"c=cD10bHMtZXhwb3J0ZXIsLAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=,r="
+         + n256 + b",p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="),
+        (FAILURE, b"channel binding"),
+    ]
+    digest = [
+        (AUTH | C2S, b""),
+        (CHALLENGE, b'nonce="1367436244",qop="auth",charset=utf-8,algorithm=md5-sess'),
+        (RESPONSE | C2S, b'username="user2",nonce="1367436244",cnonce="CsTYG/gkOhwPH8KoOjFGQ+7bOMOnrVtNUNT6YPQEVP8=",'
+         b'nc=00000001,digest-uri="xmpp/localhost",qop=auth,response=87fc2f40516ba09c4d5a98c6d632023d,charset=utf-8'),
+        (CHALLENGE, b"rspauth=58b34b04d977227fe232c2580c721791"),
+        (RESPONSE | C2S, b""),
+        (SUCCESS, b""),
+    ]
+    write(outdir, "sasl", sasl_input("SCRAM-SHA-1", scram1))
+    write(outdir, "sasl", sasl_input("SCRAM-SHA-256", scram256))
+    write(outdir, "sasl", sasl_input("SCRAM-SHA-256-PLUS", plus))
+    write(outdir, "sasl", sasl_input("DIGEST-MD5", digest))
+    write(outdir, "sasl", sasl_input("PLAIN", [(AUTH | C2S, b"\x00juliet\x00pencil"), (SUCCESS, b"")]))
+    write(outdir, "sasl", sasl_input("PLAIN", [(AUTH | C2S, b"admin@example.com\x00juliet\x00pencil"),
+                                               (FAILURE | RAW, b"wrong password")]))
+    write(outdir, "sasl", sasl_input("X-YANDEX-OAUTH", [(AUTH | C2S, b"login\x00token123")]))
+    write(outdir, "sasl", sasl_input("X-OAUTH2", [(AUTH | C2S, b"\x00user@gmail.com\x00ya29.token")]))
+    write(outdir, "sasl", sasl_input("OAUTHBEARER", [
+        (AUTH | C2S, b"n,a=user@example.com,\x01host=server.example.com\x01port=143\x01auth=Bearer vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==\x01\x01"),
+        (CHALLENGE, b'{"status":"invalid_token","scope":"example_scope"}'),
+        (RESPONSE | C2S, b"\x01"), (FAILURE2 | RAW, b"no")]))
+    write(outdir, "sasl", sasl_input("EXTERNAL", [(AUTH | C2S, b"juliet@example.com"), (SUCCESS, b"")]))
+    write(outdir, "sasl", sasl_input("ANONYMOUS", [(AUTH | C2S, b"trace"), (ABORT | C2S, b"")]))
+    write(outdir, "sasl", sasl_input("HT-SHA-256-NONE", [(AUTHENTICATE | C2S, b"juliet\x00" + bytes(32)),
+                                                         (CONTINUE2, b"next"), (SUCCESS2, b"")]))
+    write(outdir, "sasl", sasl_input("PLAIN", [(IQ_FIELDS, b"juliet"), (IQ_SET | C2S | RAW, b"secret"),
+                                               (IQ_RESULT, b""), (IQ_SET | C2S | RAW, b"x"), (IQ_ERROR, b"")]))
+
+
+def inflate_seeds(outdir):
+    files = sorted(f for f in os.listdir(SEEDS) if f.endswith(".xml"))
+    text = b"".join(open(os.path.join(SEEDS, f), "rb").read() for f in files[:6])
+    # deflate mode: plaintext, compressed by the target
+    write(outdir, "inflate", bytes([0x01 | 0x06, 0]) + text[:2000])
+    write(outdir, "inflate", bytes([0x01 | 0x18, 0]) + text[:300])
+    # raw mode: XEP-0138 streams (sync flush per stanza), and a bomb
+    for opt, data in ((0x06, text), (0x00, text[:500]), (0x02, b"\x00" * 3000000)):
+        z = zlib.compressobj()
+        out = b""
+        for i in range(0, len(data), 700):
+            out += z.compress(data[i:i + 700]) + z.flush(zlib.Z_SYNC_FLUSH)
+        write(outdir, "inflate", bytes([opt, 0]) + out)
+    write(outdir, "inflate", bytes([0x06, 0]) + zlib.compress(b"<presence/>"))
+
+
+def observer_record(direction, data, gap=False, deflate=False):
+    h = direction | (2 if gap else 0) | (4 if deflate else 0)
+    if len(data) > 255:
+        return bytes([h | 8]) + struct.pack("<H", len(data)) + data
+    return bytes([h, len(data)]) + data
+
+
+def pieces(data, size=200):
+    return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+
+
+def observer_seeds(outdir):
+    def phase(session, n):
+        c = os.path.join(SEEDS, "%s-c2s-%d.xml" % (session, n))
+        s = os.path.join(SEEDS, "%s-s2c-%d.xml" % (session, n))
+        return (open(c, "rb").read() if os.path.exists(c) else b"",
+                open(s, "rb").read() if os.path.exists(s) else b"")
+
+    for session in ("000", "001", "002", "003", "004"):
+        out = b"\x03"
+        for n in (1, 2, 3):
+            c, s = phase(session, n)
+            cp, sp = pieces(c), pieces(s)
+            for i in range(max(len(cp), len(sp))):
+                if i < len(cp):
+                    out += observer_record(0, cp[i])
+                if i < len(sp):
+                    out += observer_record(1, sp[i])
+        write(outdir, "observer", out)
+    # XEP-0138: plaintext up to <compressed/>, then both directions deflated.
+    c1, s1 = phase("004", 1)
+    c2, s2 = phase("004", 2)
+    hdr_c = c1[:c1.index(b">", c1.index(b"<stream:stream")) + 1]
+    hdr_s = s1[:s1.index(b">", s1.index(b"<stream:stream")) + 1]
+    out = b"\x03" + observer_record(0, hdr_c) + observer_record(1, hdr_s)
+    out += observer_record(1, b"<stream:features><compression xmlns='http://jabber.org/features/compress'>"
+                              b"<method>zlib</method></compression></stream:features>")
+    out += observer_record(0, b"<compress xmlns='http://jabber.org/protocol/compress'><method>zlib</method></compress>")
+    out += observer_record(1, b"<compressed xmlns='http://jabber.org/protocol/compress'/>")
+    for piece in pieces(c1, 300):
+        out += observer_record(0, piece, deflate=True)
+    for piece in pieces(s1, 300):
+        out += observer_record(1, piece, deflate=True)
+    for piece in pieces(c2, 300):
+        out += observer_record(0, piece, deflate=True)
+    write(outdir, "observer", out)
+    # mid-stream start, a gap, resync on a new header
+    out = b"\x00" + observer_record(0, c2[40:]) + observer_record(1, s2[30:])
+    out += observer_record(0, b"", gap=True) + observer_record(0, c2)
+    write(outdir, "observer", out)
+    # direct TLS
+    write(outdir, "observer", b"\x03" + observer_record(0, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"))
+
+
+def ip_checksum(b):
+    if len(b) % 2:
+        b += b"\0"
+    total = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while total > 0xffff:
+        total = (total & 0xffff) + (total >> 16)
+    return (~total) & 0xffff
+
+
+def tcp_packet(v6, src, dst, sport, dport, seq, ack, flags, payload):
+    tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+    if v6:
+        return struct.pack("!IHBB", 6 << 28, len(tcp), 6, 64) + src + dst + tcp
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 1, 0x4000, 64, 6, 0, src, dst)
+    ip = ip[:10] + struct.pack("!H", ip_checksum(ip)) + ip[12:]
+    return ip + tcp
+
+
+LINKS = {  # linktype: header before the IP packet (v6 flag)
+    1: lambda v6: b"\x02" * 6 + b"\x04" * 6 + (b"\x86\xdd" if v6 else b"\x08\x00"),
+    113: lambda v6: struct.pack("!HHH8sH", 0, 772, 6, b"", 0x86dd if v6 else 0x0800),
+    276: lambda v6: struct.pack("!HHIHBB8s", 0x86dd if v6 else 0x0800, 0, 1, 772, 0, 6, b""),
+    101: lambda v6: b"",
+    0: lambda v6: struct.pack("<I", 10 if v6 else 2),
+    108: lambda v6: struct.pack("!I", 10 if v6 else 2),
+}
+
+
+def capture(records, linktype=1, v6=False):
+    """A pcap of one TCP connection to port 5222 carrying the observer
+    records (direction, bytes), with its handshake and close."""
+    cli, srv = ((b"\xfd" + b"\0" * 14 + b"\x01", b"\xfd" + b"\0" * 14 + b"\x02") if v6
+                else (b"\x7f\0\0\x01", b"\x7f\0\0\x02"))
+    seq = [1000, 5000]
+    pkts = []
+
+    def send(d, flags, payload=b""):
+        src, dst, sp, dp = (cli, srv, 40000, 5222) if d == 0 else (srv, cli, 5222, 40000)
+        pkts.append(tcp_packet(v6, src, dst, sp, dp, seq[d], seq[1 - d], flags, payload))
+        seq[d] = (seq[d] + len(payload) + (1 if flags & 0x03 else 0)) & 0xffffffff
+
+    send(0, 0x02)
+    send(1, 0x12)
+    for d, data in records:
+        send(d, 0x18, data)
+    send(0, 0x11)
+    send(1, 0x11)
+    out = struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, linktype)
+    for i, p in enumerate(pkts):
+        frame = LINKS[linktype](v6) + p
+        out += struct.pack("<IIII", 1700000000 + i, i, len(frame), len(frame)) + frame
+    return out
+
+
+def pcap_seeds(outdir):
+    c1 = open(os.path.join(SEEDS, "004-c2s-1.xml"), "rb").read()
+    s1 = open(os.path.join(SEEDS, "004-s2c-1.xml"), "rb").read()
+    c2 = open(os.path.join(SEEDS, "004-c2s-2.xml"), "rb").read()
+    s2 = open(os.path.join(SEEDS, "004-s2c-2.xml"), "rb").read()
+    plain = [(0, c1[:300]), (1, s1[:400]), (0, c1[300:]), (1, s1[400:]), (0, c2), (1, s2)]
+    for lt in LINKS:
+        write(outdir, "pcap-read", capture(plain[:4], lt, v6=(lt in (1, 101))))
+    write(outdir, "pcap-read", capture(plain))
+    # XEP-0138: both directions deflated after <compressed/>
+    hdr_c = c1[:c1.index(b">", c1.index(b"<stream:stream")) + 1]
+    hdr_s = s1[:s1.index(b">", s1.index(b"<stream:stream")) + 1]
+    zc, zs = zlib.compressobj(), zlib.compressobj()
+    recs = [(0, hdr_c), (1, hdr_s),
+            (0, b"<compress xmlns='http://jabber.org/protocol/compress'><method>zlib</method></compress>"),
+            (1, b"<compressed xmlns='http://jabber.org/protocol/compress'/>"),
+            (0, zc.compress(c2) + zc.flush(zlib.Z_SYNC_FLUSH)),
+            (1, zs.compress(s2) + zs.flush(zlib.Z_SYNC_FLUSH))]
+    write(outdir, "pcap-read", capture(recs))
+    # STARTTLS, then a TLS record
+    c0 = open(os.path.join(SEEDS, "001-c2s-1.xml"), "rb").read()
+    s0 = open(os.path.join(SEEDS, "001-s2c-1.xml"), "rb").read()
+    write(outdir, "pcap-read", capture([(0, c0), (1, s0), (0, b"\x16\x03\x01\x00\x05hello")]))
+
+
+def main():
+    outdir = sys.argv[1]
+    framer_seeds(outdir)
+    sasl_seeds(outdir)
+    inflate_seeds(outdir)
+    observer_seeds(outdir)
+    pcap_seeds(outdir)
+
+
+if __name__ == "__main__":
+    main()
