@@ -76,6 +76,16 @@ def fd_count(pid):
         return None
 
 
+def vm_peak(pid):
+    """VmPeak (the largest virtual size so far) in bytes: memory reserved but
+    not touched (no RSS) shows there."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmPeak:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def fd_listing(pid):
     out = []
     try:
@@ -933,6 +943,7 @@ class HostileTest(unittest.TestCase):
         after = b"<message id='after'><body>after the big one</body></message>"
         rss = rb.RssSampler(ctx.x.proc.pid)
         self.addCleanup(rss.stop)
+        vm0 = vm_peak(ctx.x.proc.pid)
         t0 = time.monotonic()
         s.sendall(HEADER + big + after)
         s.shutdown(socket.SHUT_WR)
@@ -944,6 +955,10 @@ class HostileTest(unittest.TestCase):
                          "the upstream did not get every byte (%s)\n%s"
                          % (how, ctx.x.describe()))
         self.assert_rss(ctx, rss.peak("start"), "the 100 MB stanza")
+        vm1 = vm_peak(ctx.x.proc.pid)
+        self.assertLessEqual(vm1 - vm0, 64 * MiB, "xmitm's virtual size grew "
+                             "by %.0f MiB for the 100 MB stanza: it reserved "
+                             "memory in proportion to it" % ((vm1 - vm0) / MiB))
         n = self.conn_no(ctx, s)
         self.wait_closed_line(ctx, n)
         out = self.finish(ctx)
