@@ -332,8 +332,14 @@ redact_node (const XmNode *el, GString *out)
   if (xm_node_is_secret (el) && el->content_end > el->content_start
       && el->content_end <= out->len)
     {
-      memset (out->str + el->content_start, '*', el->content_end - el->content_start);
-      n += el->content_end - el->content_start;
+      /* Whitespace stays: a blank payload prints as an empty element, and
+       * must from the recording too. */
+      for (gsize i = el->content_start; i < el->content_end; i++)
+        if (!is_xml_space (out->str[i]))
+          {
+            out->str[i] = '*';
+            n++;
+          }
     }
   for (guint i = 0; i < el->n_attrs; i++)
     {

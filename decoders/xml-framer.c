@@ -356,6 +356,15 @@ emit_item (XmFramer *f, guint64 end, gboolean header)
   f->oversized = FALSE;
 }
 
+/* {http://etherx.jabber.org/streams}stream, as expat names it. */
+static gboolean
+is_stream_name (const char *name)
+{
+  return g_str_has_prefix (name, STREAM_NS "\x01stream")
+         && (name[sizeof STREAM_NS + 6] == '\0'
+             || name[sizeof STREAM_NS + 6] == NS_SEP);
+}
+
 static void XMLCALL
 on_start (void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -386,7 +395,11 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
           stop_parser (f, STOP_FATAL, end);
           return;
         }
-      f->stanza->root = build_element (f, name, atts, NULL);
+      g_autofree char *bad = NULL;
+      guint64 at = f->mark;
+      const XmNode *h;
+
+      h = f->stanza->root = build_element (f, name, atts, NULL);
       f->depth = 1;
       for (guint i = 0; i < f->stanza->root->n_ns_decls; i++)
         if (f->stanza->root->ns_decls[i].prefix == NULL)
@@ -395,15 +408,36 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
             g_free (f->default_ns);
             f->default_ns = *uri ? g_strdup (uri) : NULL;
           }
+      if (!is_stream_name (name))
+        bad = g_strdup_printf ("the stream header is <%s%s%s> %s%s%s, not "
+                               "<stream:stream> in the namespace " STREAM_NS
+                               " (RFC 6120 §4.8.1); taken as the stream header "
+                               "anyway", h->prefix ? h->prefix : "",
+                               h->prefix ? ":" : "", h->name,
+                               h->ns ? "in the namespace '" : "in no namespace",
+                               h->ns ? h->ns : "", h->ns ? "'" : "");
       emit_item (f, end, TRUE);
+      if (bad)
+        problem (f, XM_FRAMER_BAD_HEADER, at, "%s", bad);
+      return;
+    }
+
+  if (f->depth > XM_FRAMER_MAX_DEPTH)
+    {
+      /* No stanza needs this; expat would keep a tag per level even inside
+       * a stanza over the size cap, and the tree would be walked and
+       * indented level by level. */
+      problem (f, XM_FRAMER_OVERSIZED, off,
+               "elements nested more than %d deep: decoding of this direction "
+               "stops until the stream restarts; bytes are still forwarded",
+               XM_FRAMER_MAX_DEPTH);
+      stop_parser (f, STOP_FATAL, off);
       return;
     }
 
   if (f->depth == 1)
     {
-      if (g_str_has_prefix (name, STREAM_NS "\x01stream")
-          && (name[sizeof STREAM_NS + 6] == '\0'
-              || name[sizeof STREAM_NS + 6] == NS_SEP))
+      if (is_stream_name (name))
         {
           /* A new stream header inside the stream: the peer restarted the
            * stream without our being told (e.g. we missed a negotiation). */

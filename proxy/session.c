@@ -1360,6 +1360,10 @@ read_leg (Leg *leg)
         }
       if (!s->failing)
         {
+          if (leg->tls && xm_tls_input_incomplete (leg->tls))
+            note (s, dir, XM_NOTE_WARNING, "the %s closed the connection in "
+                  "the middle of a TLS record: what it held cannot be "
+                  "decrypted and was not forwarded", side_name (leg->side));
           note (s, dir, XM_NOTE_INFO, "the %s closed its sending side",
                 side_name (leg->side));
           if (leg->side == SERVER)
@@ -1788,7 +1792,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       g_autofree char *why = g_strdup_printf ("cannot watch the client socket: %s",
                                               g_strerror (errno));
       close_session (s, why, FALSE);
-      return s;
+      return NULL; /* closed: it frees itself; the proxy must not keep it */
     }
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
    * first bytes; with a separate direct-TLS upstream the first bytes say

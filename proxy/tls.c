@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "files.h"
 #include "tls.h"
 
 G_DEFINE_QUARK (xm-tls-error-quark, xm_tls_error)
@@ -171,12 +172,14 @@ xm_tls_init (const XmTlsConfig *config, GError **error)
 
   if (config->keylog)
     {
-      keylog_fd = open (config->keylog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+      /* Secrets: 0600, even if the file was there before. */
+      g_autoptr (GError) local = NULL;
+
+      keylog_fd = xm_append_private (config->keylog, &local);
       if (keylog_fd < 0)
         {
           g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_PROTOCOL,
-                       "cannot open the key log %s: %s", config->keylog,
-                       g_strerror (errno));
+                       "cannot open the key log: %s", local->message);
           return FALSE;
         }
       SSL_CTX_set_keylog_callback (server_ctx, keylog_line);
@@ -326,6 +329,13 @@ gboolean
 xm_tls_certificate_sent (const XmTls *t)
 {
   return t->flight_sent;
+}
+
+gboolean
+xm_tls_input_incomplete (const XmTls *t)
+{
+  /* Not read yet, or read by OpenSSL into a record it cannot finish. */
+  return BIO_ctrl_pending (t->rbio) > 0 || SSL_has_pending (t->ssl);
 }
 
 const char *

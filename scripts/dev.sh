@@ -28,6 +28,7 @@ cd "$top"
 PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
+  libcap-dev
   openssl prosody python3 python3-slixmpp tshark tcpdump
   ejabberd g++ libgloox-dev
   iptables nftables iproute2

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <json-glib/json-glib.h>
@@ -127,8 +128,37 @@ int_member (JsonObject *o, const char *name)
   if (json_node_get_value_type (n) == G_TYPE_INT64)
     return json_node_get_int (n);
   if (json_node_get_value_type (n) == G_TYPE_DOUBLE)
-    return (gint64) json_node_get_double (n);
+    {
+      /* A damaged file may hold any number: never convert out of range. */
+      double d = json_node_get_double (n);
+
+      if (isnan (d))
+        return 0;
+      if (d >= 9.2e18)
+        return G_MAXINT64;
+      if (d <= -9.2e18)
+        return G_MININT64;
+      return (gint64) d;
+    }
   return 0;
+}
+
+/* The member if it is an array (an object), else NULL: a damaged file
+ * may put anything anywhere. */
+static JsonArray *
+array_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+}
+
+static JsonObject *
+object_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
 }
 
 static gboolean
@@ -214,17 +244,16 @@ sasl_from (JsonObject *o)
   static const char *const protocols[] = { "SASL", "SASL2", "XEP-0078" };
   int p = lookup (protocols, G_N_ELEMENTS (protocols), str_member (o, "protocol"));
   XmSaslDecode *d = xm_sasl_decode_new (p >= 0 ? protocols[p] : "SASL");
-  JsonArray *fields = json_object_has_member (o, "fields")
-                      ? json_object_get_array_member (o, "fields") : NULL;
-  JsonArray *notes = json_object_has_member (o, "notes")
-                     ? json_object_get_array_member (o, "notes") : NULL;
+  JsonArray *fields = array_member (o, "fields");
+  JsonArray *notes = array_member (o, "notes");
 
   d->element = g_strdup (str_member (o, "element"));
   d->mechanism = g_strdup (str_member (o, "mechanism"));
   d->step = g_strdup (str_member (o, "step"));
   for (guint i = 0; fields && i < json_array_get_length (fields); i++)
     {
-      JsonObject *fo = json_array_get_object_element (fields, i);
+      JsonNode *fn = json_array_get_element (fields, i);
+      JsonObject *fo = JSON_NODE_HOLDS_OBJECT (fn) ? json_node_get_object (fn) : NULL;
       XmSaslField *f;
       const char *value;
 
@@ -242,7 +271,10 @@ sasl_from (JsonObject *o)
     }
   for (guint i = 0; notes && i < json_array_get_length (notes); i++)
     {
-      const char *n = json_array_get_string_element (notes, i);
+      JsonNode *nn = json_array_get_element (notes, i);
+      const char *n = JSON_NODE_HOLDS_VALUE (nn)
+                      && json_node_get_value_type (nn) == G_TYPE_STRING
+                      ? json_node_get_string (nn) : NULL;
       if (n)
         g_ptr_array_add (d->notes, g_strdup (n));
     }
@@ -256,8 +288,7 @@ emit_layer (Reader *r, XmEvent *ev, JsonObject *o)
   XmLayerInfo info = { 0 };
   JsonNode *verified = json_object_get_member (o, "verified");
 
-  if (json_object_has_member (o, "cert"))
-    cert = json_object_get_object_member (o, "cert");
+  cert = object_member (o, "cert");
   info.layer = str_member (o, "layer");
   info.leg = str_member (o, "leg");
   info.tls_version = str_member (o, "tls_version");

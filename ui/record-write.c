@@ -357,7 +357,8 @@ fast_stanza (const XmEvent *ev, gboolean secrets, GString *b)
       if (hidden)
         xml = (const guint8 *) redacted->str, xml_len = redacted->len;
     }
-  g_string_set_size (b, start + 256 + 6 * (name_len + xml_len));
+  /* an oversized stanza has no bytes to write, only its length */
+  g_string_set_size (b, start + 256 + 6 * (name_len + (st->raw ? xml_len : 0)));
   o = json_head (b->str + start, ev);
   o = PUT (o, ",\"len\":");
   o = json_uint (o, st->raw_len);

@@ -85,6 +85,14 @@ test_redact (void)
       "<success xmlns='urn:xmpp:sasl:2'><additional-data>dj1h</additional-data>"
       "<token xmlns='urn:xmpp:fast:0' expiry='2026-12-01T00:00:00Z' token=\"****\"/>"
       "</success>", 4 },
+    /* Whitespace stays (the printer shows a blank payload as an empty
+     * element, live and from the recording alike). */
+    { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+      "AGFs aWNl\nAHNlY3JldA==</auth>",
+      "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+      "**** ****\n************</auth>", 20 },
+    { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+      "  \n\t </auth>", "", 0 },
     /* Nothing secret, or nothing to hide. */
     { "<message to='a@b'><body>AGFsaWNlAHNlY3JldA==</body></message>", "", 0 },
     { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'/>", "", 0 },
