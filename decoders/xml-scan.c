@@ -186,6 +186,23 @@ entity (const guint8 *p, const guint8 *e, guint32 *value)
   return (int) i + 1;
 }
 
+/* A '&' or a non-ASCII byte at p, in text or an attribute value: how many
+ * bytes it takes, -1 if e cuts it short. What is no predefined reference or
+ * no UTF-8 XML character makes the element not plain (expat's to judge),
+ * and counts one byte. */
+static int
+reference_or_char (XmScan *s, const guint8 *p, const guint8 *e)
+{
+  int n = *p == '&' ? entity (p, e, NULL) : utf8_char (p, e);
+
+  if (n == 0)
+    {
+      s->plain = FALSE;
+      n = 1;
+    }
+  return n;
+}
+
 void
 xm_scan_init (XmScan *s)
 {
@@ -293,20 +310,10 @@ value (XmScan *s, const guint8 **q, const guint8 *e, guint8 quote, gboolean *amp
             }
           break;
         case C_AMP:
-          *amp = TRUE;
-          n = entity (p, e, NULL);
-          if (n < 0)
-            return TAG_MORE;
-          if (n == 0)
-            s->plain = FALSE, n = 1;
-          p += n;
-          break;
         case C_HIGH:
-          n = utf8_char (p, e);
-          if (n < 0)
+          *amp = *amp || *p == '&';
+          if ((n = reference_or_char (s, p, e)) < 0)
             return TAG_MORE;
-          if (n == 0)
-            s->plain = FALSE, n = 1;
           p += n;
           break;
         default: /* '<' or a control character: expat's error */
@@ -508,19 +515,9 @@ xm_scan_element (XmScan *s, const guint8 *buf, gsize len, gsize *end)
           p++;
           break;
         case C_AMP:
-          n = entity (p, e, NULL);
-          if (n < 0)
-            goto more;
-          if (n == 0)
-            s->plain = FALSE, n = 1;
-          p += n;
-          break;
         case C_HIGH:
-          n = utf8_char (p, e);
-          if (n < 0)
+          if ((n = reference_or_char (s, p, e)) < 0)
             goto more;
-          if (n == 0)
-            s->plain = FALSE, n = 1;
           p += n;
           break;
         case C_CTRL:
