@@ -398,6 +398,10 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
       if (*p != '"' && *p != '\'')
         return TAG_GIVE_UP;
       quote = *p++;
+      /* xmlns:p declarations, prefixes other than xml: (known before the
+       * value, so that an unfinished tag is not waited for as plain) */
+      if (high || (colon && !(colon - an == 3 && memcmp (an, "xml", 3) == 0)))
+        s->plain = FALSE;
       {
         const guint8 *v = p;
         if ((r = value (s, &p, e, quote, &amp)) != TAG_OK)
@@ -416,8 +420,6 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
                 || (vlen == strlen (XMLNS_NS) && memcmp (v, XMLNS_NS, vlen) == 0))
               s->plain = FALSE;
           }
-        else if (high || (colon && !(colon - an == 3 && memcmp (an, "xml", 3) == 0)))
-          s->plain = FALSE; /* xmlns:p declarations, other prefixes */
       }
       if (n_attrs == MAX_ATTRS)
         s->plain = FALSE;
