@@ -384,6 +384,11 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
       if ((r = name (&p, e, &colon, &high)) != TAG_OK)
         return r;
       alen = p - an;
+      /* xmlns:p declarations, prefixes other than xml: (known before the
+       * rest of the tag, so that an unfinished one is not waited for as
+       * plain: expat judges the name as soon as it is complete) */
+      if (high || (colon && !(colon - an == 3 && memcmp (an, "xml", 3) == 0)))
+        s->plain = FALSE;
       while (p < e && is_space (*p))
         p++;
       if (p >= e)
@@ -398,10 +403,6 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
       if (*p != '"' && *p != '\'')
         return TAG_GIVE_UP;
       quote = *p++;
-      /* xmlns:p declarations, prefixes other than xml: (known before the
-       * value, so that an unfinished tag is not waited for as plain) */
-      if (high || (colon && !(colon - an == 3 && memcmp (an, "xml", 3) == 0)))
-        s->plain = FALSE;
       {
         const guint8 *v = p;
         if ((r = value (s, &p, e, quote, &amp)) != TAG_OK)
