@@ -247,10 +247,11 @@ push (XmScan *s, gsize off, gsize len)
 
 typedef enum { TAG_OK, TAG_MORE, TAG_GIVE_UP } TagResult;
 
-/* A name at *q: advances past it; sets *colon to its first colon, *high
- * when it has two. */
+/* A name at *q: advances past it; sets *colon to its colon, if any. A name
+ * expat would refuse as soon as it is read (two colons, nothing after the
+ * colon) or one with non-ASCII characters is a give-up. */
 static TagResult
-name (const guint8 **q, const guint8 *e, const guint8 **colon, gboolean *high)
+name (const guint8 **q, const guint8 *e, const guint8 **colon)
 {
   const guint8 *p = *q;
   guint8 k;
@@ -261,7 +262,6 @@ name (const guint8 **q, const guint8 *e, const guint8 **colon, gboolean *high)
   if (name_class[*p] != N_START)
     return TAG_GIVE_UP;
   *colon = NULL;
-  *high = FALSE;
   for (;;)
     {
       /* the common case: letters, digits, '.', '-', '_' */
@@ -274,7 +274,7 @@ name (const guint8 **q, const guint8 *e, const guint8 **colon, gboolean *high)
       if (k == N_COLON && *colon == NULL)
         *colon = p;
       else if (k == N_COLON)
-        *high = TRUE; /* two colons: expat's error, not ours to judge */
+        return TAG_GIVE_UP; /* two colons: expat's error, at once */
       else if (k == N_HIGH)
         return TAG_GIVE_UP;
       p++;
@@ -334,11 +334,10 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
   const guint8 *attr[MAX_ATTRS];
   gsize attr_len[MAX_ATTRS];
   guint n_attrs = 0;
-  gboolean high;
   gsize name_len;
   TagResult r;
 
-  if ((r = name (&p, e, &colon, &high)) != TAG_OK)
+  if ((r = name (&p, e, &colon)) != TAG_OK)
     return r;
   name_len = p - name_start;
   if (root)
@@ -350,7 +349,7 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
       if (p - local == 6 && memcmp (local, "stream", 6) == 0)
         return TAG_GIVE_UP;
     }
-  if (colon || high)
+  if (colon)
     s->plain = FALSE;
 
   for (;;)
@@ -381,13 +380,13 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
       if (!spaced)
         return TAG_GIVE_UP;
       an = p;
-      if ((r = name (&p, e, &colon, &high)) != TAG_OK)
+      if ((r = name (&p, e, &colon)) != TAG_OK)
         return r;
       alen = p - an;
       /* xmlns:p declarations, prefixes other than xml: (known before the
        * rest of the tag, so that an unfinished one is not waited for as
        * plain: expat judges the name as soon as it is complete) */
-      if (high || (colon && !(colon - an == 3 && memcmp (an, "xml", 3) == 0)))
+      if ((colon && !(colon - an == 3 && memcmp (an, "xml", 3) == 0)))
         s->plain = FALSE;
       while (p < e && is_space (*p))
         p++;
@@ -445,11 +444,10 @@ static TagResult
 end_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e)
 {
   const guint8 *p = *q + 2, *n = p, *colon;
-  gboolean high;
   TagResult r;
   gsize off, len;
 
-  if ((r = name (&p, e, &colon, &high)) != TAG_OK)
+  if ((r = name (&p, e, &colon)) != TAG_OK)
     return r;
   off = s->stack[2 * (s->depth - 1)];
   len = s->stack[2 * (s->depth - 1) + 1];
