@@ -75,6 +75,8 @@ struct _XmFramer {
   gsize ws_pending;
   gboolean stray_reported;
   gboolean in_stray;   /* the last text between stanzas was not whitespace */
+  gboolean in_cdata;   /* inside a CDATA section (expat reports its text as
+                        * it comes, so no bytes are held back) */
 
   StopKind stop;
   guint64 stop_offset;
@@ -581,6 +583,18 @@ skip_restricted (XmFramer *f, const char *what)
 }
 
 static void XMLCALL
+on_cdata_start (void *ud)
+{
+  ((XmFramer *) ud)->in_cdata = TRUE;
+}
+
+static void XMLCALL
+on_cdata_end (void *ud)
+{
+  ((XmFramer *) ud)->in_cdata = FALSE;
+}
+
+static void XMLCALL
 on_comment (void *ud, const XML_Char *data)
 {
   XmFramer *f = ud;
@@ -659,6 +673,7 @@ setup_parser (XmFramer *f)
   XML_SetElementHandler (f->parser, on_start, on_end);
   XML_SetCharacterDataHandler (f->parser, on_text);
   XML_SetCommentHandler (f->parser, on_comment);
+  XML_SetCdataSectionHandler (f->parser, on_cdata_start, on_cdata_end);
   XML_SetProcessingInstructionHandler (f->parser, on_pi);
   XML_SetStartDoctypeDeclHandler (f->parser, on_doctype);
   XML_SetEntityDeclHandler (f->parser, on_entity_decl);
@@ -705,6 +720,7 @@ start_document (XmFramer *f, guint64 offset)
   f->ws_pending = 0;
   f->stray_reported = FALSE;
   f->in_stray = FALSE;
+  f->in_cdata = FALSE;
   g_byte_array_set_size (f->held, 0);
   xm_scan_clear (&f->scan);
   g_clear_pointer (&f->default_ns, g_free);
@@ -951,7 +967,7 @@ fast_ready (XmFramer *f)
 {
   return f->lazy && (f->parser || f->released) && !f->need_reset && !f->stalled && f->depth == 1
          && !f->in_stanza && f->stop == STOP_NONE && f->carry->len == 0
-         && !f->pending_oversized && !f->oversized && !f->in_stray;
+         && !f->pending_oversized && !f->oversized && !f->in_stray && !f->in_cdata;
 }
 
 static gboolean
