@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <json-glib/json-glib.h>
@@ -127,7 +128,18 @@ int_member (JsonObject *o, const char *name)
   if (json_node_get_value_type (n) == G_TYPE_INT64)
     return json_node_get_int (n);
   if (json_node_get_value_type (n) == G_TYPE_DOUBLE)
-    return (gint64) json_node_get_double (n);
+    {
+      /* 1e999 is inf to the parser; casting what does not fit is undefined. */
+      double d = json_node_get_double (n);
+
+      if (isnan (d))
+        return 0;
+      if (d >= 9223372036854775808.0)
+        return G_MAXINT64;
+      if (d < -9223372036854775808.0)
+        return G_MININT64;
+      return (gint64) d;
+    }
   return 0;
 }
 

@@ -301,6 +301,51 @@ test_round_trip_redacted (void)
   round_trip (FALSE);
 }
 
+/* Numbers a JSON parser reads as doubles that fit no integer (1e999 is
+ * inf): clamped, not cast (undefined behaviour, found by fuzz-record-read).
+ * Read from memory through xm_record_read_stream. */
+typedef struct {
+  XmSink sink;
+  XmEvent last;
+  guint n;
+} Last;
+
+static void
+last_event (XmSink *sink, const XmEvent *ev)
+{
+  Last *l = (Last *) sink;
+
+  l->last = *ev;
+  l->n++;
+}
+
+static const XmSinkVTable last_vtable = { last_event, NULL, NULL };
+
+static void
+test_read_huge_numbers (void)
+{
+  static const char rec[] =
+    "{\"format\":\"xmitm-recording\",\"format_version\":1,\"source\":\"test\"}\n"
+    "{\"t\":-1e999,\"conn\":1,\"ev\":\"close\",\"text\":\"x\","
+    "\"c2s_bytes\":1e999,\"s2c_bytes\":9.3e18}\n";
+  Last l = { { &last_vtable } };
+  g_autoptr (GError) error = NULL;
+  XmRecordInfo info;
+  FILE *in = fmemopen ((void *) rec, strlen (rec), "r");
+
+  g_assert_nonnull (in);
+  g_assert_true (xm_record_read_stream (in, "mem", &l.sink, &info, NULL, NULL,
+                                        &error));
+  g_assert_no_error (error);
+  fclose (in);
+  g_assert_cmpuint (l.n, ==, 1);
+  g_assert_cmpint (l.last.kind, ==, XM_EVENT_CONN_CLOSE);
+  g_assert_cmpint (l.last.time_us, ==, G_MININT64);
+  g_assert_cmpuint (l.last.bytes[XM_DIR_C2S], ==, G_MAXINT64);
+  g_assert_cmpuint (l.last.bytes[XM_DIR_S2C], ==, G_MAXINT64);
+  xm_record_info_clear (&info);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -308,5 +353,6 @@ main (int argc, char **argv)
   g_test_add_func ("/record/redact", test_redact);
   g_test_add_func ("/record/round-trip/secrets", test_round_trip_secrets);
   g_test_add_func ("/record/round-trip/redacted", test_round_trip_redacted);
+  g_test_add_func ("/record/read/huge-numbers", test_read_huge_numbers);
   return g_test_run ();
 }
