@@ -118,6 +118,24 @@ str_member (JsonObject *o, const char *name)
   return json_node_get_string (n);
 }
 
+/* An object or array member of the right kind, NULL otherwise (json-glib's
+ * own getters complain, with a critical, about a member of another kind). */
+static JsonObject *
+object_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+}
+
+static JsonArray *
+array_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+}
+
 static gint64
 int_member (JsonObject *o, const char *name)
 {
@@ -226,22 +244,22 @@ sasl_from (JsonObject *o)
   static const char *const protocols[] = { "SASL", "SASL2", "XEP-0078" };
   int p = lookup (protocols, G_N_ELEMENTS (protocols), str_member (o, "protocol"));
   XmSaslDecode *d = xm_sasl_decode_new (p >= 0 ? protocols[p] : "SASL");
-  JsonArray *fields = json_object_has_member (o, "fields")
-                      ? json_object_get_array_member (o, "fields") : NULL;
-  JsonArray *notes = json_object_has_member (o, "notes")
-                     ? json_object_get_array_member (o, "notes") : NULL;
+  JsonArray *fields = array_member (o, "fields");
+  JsonArray *notes = array_member (o, "notes");
 
   d->element = g_strdup (str_member (o, "element"));
   d->mechanism = g_strdup (str_member (o, "mechanism"));
   d->step = g_strdup (str_member (o, "step"));
   for (guint i = 0; fields && i < json_array_get_length (fields); i++)
     {
-      JsonObject *fo = json_array_get_object_element (fields, i);
+      JsonNode *fn = json_array_get_element (fields, i);
+      JsonObject *fo;
       XmSaslField *f;
       const char *value;
 
-      if (fo == NULL)
+      if (!JSON_NODE_HOLDS_OBJECT (fn))
         continue;
+      fo = json_node_get_object (fn);
       f = g_new0 (XmSaslField, 1);
       value = str_member (fo, "value");
       f->name = g_strdup (str_member (fo, "name") ? str_member (fo, "name") : "?");
@@ -254,9 +272,10 @@ sasl_from (JsonObject *o)
     }
   for (guint i = 0; notes && i < json_array_get_length (notes); i++)
     {
-      const char *n = json_array_get_string_element (notes, i);
-      if (n)
-        g_ptr_array_add (d->notes, g_strdup (n));
+      JsonNode *n = json_array_get_element (notes, i);
+
+      if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
+        g_ptr_array_add (d->notes, g_strdup (json_node_get_string (n)));
     }
   return d;
 }
@@ -264,12 +283,10 @@ sasl_from (JsonObject *o)
 static void
 emit_layer (Reader *r, XmEvent *ev, JsonObject *o)
 {
-  JsonObject *cert = NULL;
+  JsonObject *cert = object_member (o, "cert");
   XmLayerInfo info = { 0 };
   JsonNode *verified = json_object_get_member (o, "verified");
 
-  if (json_object_has_member (o, "cert"))
-    cert = json_object_get_object_member (o, "cert");
   info.layer = str_member (o, "layer");
   info.leg = str_member (o, "leg");
   info.tls_version = str_member (o, "tls_version");
