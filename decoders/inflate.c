@@ -77,12 +77,16 @@ xm_inflate_feed (XmInflate *inf, const guint8 *data, gsize len,
             }
           if (rc != Z_OK && rc != Z_BUF_ERROR)
             {
+              /* What inflated before the bad bytes is good: hand it out. */
+              guint64 at = inf->total_in + (chunk - inf->z.avail_in);
+
+              if (produced)
+                out (inf->out, produced, user_data);
               inf->total_in += len;
               inf->stalled = TRUE;
               *message = g_strdup_printf ("not a valid zlib stream after %"
                                           G_GUINT64_FORMAT " compressed bytes (%s)",
-                                          inf->total_in,
-                                          inf->z.msg ? inf->z.msg : zError (rc));
+                                          at, inf->z.msg ? inf->z.msg : zError (rc));
               return XM_INFLATE_ERROR;
             }
           if (produced && !out (inf->out, produced, user_data))

@@ -15,17 +15,49 @@ struct Block {
   char data[];
 };
 
-#define BLOCK_MIN 4096
-#define BLOCK_KEEP_MAX (64 * 1024)
+#define BLOCK_MIN 1024
+#define BLOCK_GROW_MAX (64 * 1024)
+
+/* Cleared stanzas give their small blocks to a pool for the next stanza of
+ * any connection, so that framing allocates nothing per stanza and an idle
+ * connection holds no block. */
+#define POOL_MAX 256
+static _Thread_local Block *pool;
+static _Thread_local guint pool_len;
 
 static Block *
 block_new (gsize size)
 {
-  Block *b = g_malloc (sizeof (Block) + size);
+  Block *b;
+
+  if (size <= BLOCK_MIN && pool)
+    {
+      b = pool;
+      pool = b->next;
+      pool_len--;
+    }
+  else
+    {
+      size = MAX (size, BLOCK_MIN);
+      b = g_malloc (sizeof (Block) + size);
+      b->size = size;
+    }
   b->next = NULL;
   b->used = 0;
-  b->size = size;
   return b;
+}
+
+static void
+block_free (Block *b)
+{
+  if (b->size == BLOCK_MIN && pool_len < POOL_MAX)
+    {
+      b->next = pool;
+      pool = b;
+      pool_len++;
+    }
+  else
+    g_free (b);
 }
 
 XmStanza *
@@ -36,15 +68,16 @@ xm_stanza_new (void)
   return s;
 }
 
-gpointer
-xm_stanza_alloc (XmStanza *stanza, gsize size)
+/* Uninitialized memory from the arena. */
+static gpointer
+arena_alloc (XmStanza *stanza, gsize size)
 {
   Block *b = stanza->arena;
 
   size = (size + 7) & ~(gsize) 7;
   if (b == NULL || b->size - b->used < size)
     {
-      gsize want = b ? MIN (b->size * 2, BLOCK_KEEP_MAX) : BLOCK_MIN;
+      gsize want = b ? MIN (b->size * 2, BLOCK_GROW_MAX) : BLOCK_MIN;
       Block *nb = block_new (MAX (want, size));
       nb->next = b;
       stanza->arena = nb;
@@ -52,6 +85,13 @@ xm_stanza_alloc (XmStanza *stanza, gsize size)
     }
   gpointer p = b->data + b->used;
   b->used += size;
+  return p;
+}
+
+gpointer
+xm_stanza_alloc (XmStanza *stanza, gsize size)
+{
+  gpointer p = arena_alloc (stanza, size);
   memset (p, 0, size);
   return p;
 }
@@ -59,7 +99,7 @@ xm_stanza_alloc (XmStanza *stanza, gsize size)
 char *
 xm_stanza_strndup (XmStanza *stanza, const char *s, gsize len)
 {
-  char *d = xm_stanza_alloc (stanza, len + 1);
+  char *d = arena_alloc (stanza, len + 1);
   memcpy (d, s, len);
   d[len] = '\0';
   return d;
@@ -71,7 +111,7 @@ free_blocks (Block *b)
   while (b)
     {
       Block *next = b->next;
-      g_free (b);
+      block_free (b);
       b = next;
     }
 }
@@ -79,20 +119,8 @@ free_blocks (Block *b)
 void
 xm_stanza_clear (XmStanza *stanza)
 {
-  Block *b = stanza->arena;
-
-  if (b)
-    {
-      /* Keep the newest (largest) block unless it is unusually big. */
-      free_blocks (b->next);
-      b->next = NULL;
-      b->used = 0;
-      if (b->size > BLOCK_KEEP_MAX)
-        {
-          g_free (b);
-          stanza->arena = NULL;
-        }
-    }
+  free_blocks (stanza->arena);
+  stanza->arena = NULL;
   if (stanza->raw_copy)
     g_byte_array_set_size (stanza->raw_copy, 0);
   stanza->root = NULL;
@@ -100,6 +128,7 @@ xm_stanza_clear (XmStanza *stanza)
   stanza->raw_len = 0;
   stanza->offset = 0;
   stanza->oversized = FALSE;
+  stanza->shallow = FALSE;
 }
 
 XmStanza *
@@ -303,8 +332,14 @@ redact_node (const XmNode *el, GString *out)
   if (xm_node_is_secret (el) && el->content_end > el->content_start
       && el->content_end <= out->len)
     {
-      memset (out->str + el->content_start, '*', el->content_end - el->content_start);
-      n += el->content_end - el->content_start;
+      /* Whitespace stays: a blank payload prints as an empty element, and
+       * must from the recording too. */
+      for (gsize i = el->content_start; i < el->content_end; i++)
+        if (!is_xml_space (out->str[i]))
+          {
+            out->str[i] = '*';
+            n++;
+          }
     }
   for (guint i = 0; i < el->n_attrs; i++)
     {

@@ -62,6 +62,9 @@ struct _XmStanza {
   gsize raw_len;        /* length of the original bytes (always set) */
   guint64 offset;       /* offset of the first byte in the direction's stream */
   gboolean oversized;   /* larger than the cap: root and raw are NULL */
+  gboolean shallow;     /* root has its name and namespace only, no
+                         * attributes and no children (a lazy framer,
+                         * xm_framer_set_lazy, skipped the tree) */
   /*< private >*/
   gint ref_count;
   gpointer arena;

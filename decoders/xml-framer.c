@@ -7,13 +7,23 @@
  * Exact bytes without copies: an element that starts and ends inside one
  * fed chunk is handed out as a pointer into that chunk. Only the incomplete
  * tail of a chunk (from "mark", the start of the pending top-level item, to
- * the chunk's end) is copied into "carry", and only while it is pending. */
+ * the chunk's end) is copied into "carry", and only while it is pending.
+ *
+ * Lazy mode: between stanzas, the scanner (xml-scan.h) finds where the next
+ * element ends. Plain message and presence stanzas are handed out with a
+ * shallow root and expat never sees them; other complete elements are fed
+ * to expat exactly, so expat is always between stanzas when the scanner
+ * takes over again. What the scanner gives up on (a comment, stray text, a
+ * stream restart, broken XML) goes to expat with the rest of the chunk, as
+ * without lazy mode; the scanner takes over at a later feed that starts
+ * with expat between stanzas again. */
 #include "config.h"
 
 #include <string.h>
 #include <expat.h>
 
 #include "xml-framer.h"
+#include "xml-scan.h"
 
 #define NS_SEP '\x01'
 #define STREAM_NS "http://etherx.jabber.org/streams"
@@ -33,7 +43,10 @@ struct _XmFramer {
   gsize max_stanza;
 
   guint64 consumed; /* stream offset of the next byte the caller feeds */
-  guint64 doc_base; /* stream offset of byte 0 of the current document */
+  guint64 doc_base; /* stream offset of byte 0 of the current document, as
+                     * expat counts: bytes the scanner framed without expat
+                     * move it forward */
+  guint64 expat_fed; /* bytes of this document fed to expat */
   gboolean need_reset;
   gboolean stalled;
   gboolean in_callback;
@@ -61,10 +74,29 @@ struct _XmFramer {
 
   gsize ws_pending;
   gboolean stray_reported;
+  gboolean in_stray;   /* the last text between stanzas was not whitespace */
 
   StopKind stop;
   guint64 stop_offset;
+
+  /* Lazy mode */
+  gboolean lazy;
+  XmScan scan;
+  GByteArray *held;    /* an element the scanner reads across feeds */
+  guint64 held_base;   /* its stream offset */
+  char *default_ns;    /* the stream header's default namespace */
+  GByteArray *header;  /* the stream header's bytes, to rebuild the parser */
+  gboolean released;   /* parser given back while between stanzas */
+  gboolean replaying;  /* feeding the header again: no events */
 };
+
+/* Idle lazy framers give their expat parser (about 10 KiB) back to this
+ * pool; a framer that needs one again takes it, resets it and feeds it the
+ * stream header again (a microsecond or two), so that idle connections
+ * hold no parser and busy ones allocate none. */
+#define PARSER_POOL_MAX 64
+static XML_Parser parser_pool[PARSER_POOL_MAX];
+static guint parser_pool_len;
 
 static void start_document (XmFramer *f, guint64 offset);
 
@@ -90,7 +122,7 @@ problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...
   g_autofree char *msg = NULL;
   va_list ap;
 
-  if (f->ev->problem == NULL)
+  if (f->ev->problem == NULL || f->replaying)
     return;
   va_start (ap, fmt);
   msg = g_strdup_vprintf (fmt, ap);
@@ -107,7 +139,8 @@ stop_parser (XmFramer *f, StopKind kind, guint64 offset)
     return;
   f->stop = kind;
   f->stop_offset = offset;
-  XML_StopParser (f->parser, XML_FALSE);
+  if (f->parser)
+    XML_StopParser (f->parser, XML_FALSE);
 }
 
 /* Move the start of the pending item forward, dropping carried bytes. */
@@ -284,6 +317,8 @@ emit_item (XmFramer *f, guint64 end, gboolean header)
       st->raw = f->carry->data;
     }
 
+  if (header && f->lazy)
+    g_byte_array_append (f->header, st->raw, st->raw_len);
   f->in_callback = TRUE;
   if (header)
     {
@@ -321,6 +356,15 @@ emit_item (XmFramer *f, guint64 end, gboolean header)
   f->oversized = FALSE;
 }
 
+/* {http://etherx.jabber.org/streams}stream, as expat names it. */
+static gboolean
+is_stream_name (const char *name)
+{
+  return g_str_has_prefix (name, STREAM_NS "\x01stream")
+         && (name[sizeof STREAM_NS + 6] == '\0'
+             || name[sizeof STREAM_NS + 6] == NS_SEP);
+}
+
 static void XMLCALL
 on_start (void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -329,6 +373,13 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
 
   if (f->stop != STOP_NONE)
     return;
+  if (f->replaying)
+    {
+      /* the header of a rebuilt parser: reported long ago */
+      f->depth = 1;
+      g_array_set_size (f->pending_ns, 0);
+      return;
+    }
   off = ev_offset (f);
   end = ev_end (f);
   f->last_progress = end;
@@ -344,17 +395,49 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
           stop_parser (f, STOP_FATAL, end);
           return;
         }
-      f->stanza->root = build_element (f, name, atts, NULL);
+      g_autofree char *bad = NULL;
+      guint64 at = f->mark;
+      const XmNode *h;
+
+      h = f->stanza->root = build_element (f, name, atts, NULL);
       f->depth = 1;
+      for (guint i = 0; i < f->stanza->root->n_ns_decls; i++)
+        if (f->stanza->root->ns_decls[i].prefix == NULL)
+          {
+            const char *uri = f->stanza->root->ns_decls[i].uri;
+            g_free (f->default_ns);
+            f->default_ns = *uri ? g_strdup (uri) : NULL;
+          }
+      if (!is_stream_name (name))
+        bad = g_strdup_printf ("the stream header is <%s%s%s> %s%s%s, not "
+                               "<stream:stream> in the namespace " STREAM_NS
+                               " (RFC 6120 §4.8.1); taken as the stream header "
+                               "anyway", h->prefix ? h->prefix : "",
+                               h->prefix ? ":" : "", h->name,
+                               h->ns ? "in the namespace '" : "in no namespace",
+                               h->ns ? h->ns : "", h->ns ? "'" : "");
       emit_item (f, end, TRUE);
+      if (bad)
+        problem (f, XM_FRAMER_BAD_HEADER, at, "%s", bad);
+      return;
+    }
+
+  if (f->depth > XM_FRAMER_MAX_DEPTH)
+    {
+      /* No stanza needs this; expat would keep a tag per level even inside
+       * a stanza over the size cap, and the tree would be walked and
+       * indented level by level. */
+      problem (f, XM_FRAMER_OVERSIZED, off,
+               "elements nested more than %d deep: decoding of this direction "
+               "stops until the stream restarts; bytes are still forwarded",
+               XM_FRAMER_MAX_DEPTH);
+      stop_parser (f, STOP_FATAL, off);
       return;
     }
 
   if (f->depth == 1)
     {
-      if (g_str_has_prefix (name, STREAM_NS "\x01stream")
-          && (name[sizeof STREAM_NS + 6] == '\0'
-              || name[sizeof STREAM_NS + 6] == NS_SEP))
+      if (is_stream_name (name))
         {
           /* A new stream header inside the stream: the peer restarted the
            * stream without our being told (e.g. we missed a negotiation). */
@@ -375,6 +458,7 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
         }
       flush_ws (f);
       set_mark (f, off);
+      f->in_stray = FALSE;
       f->in_stanza = TRUE;
       f->item_start = off;
       f->oversized = f->pending_oversized;
@@ -467,7 +551,9 @@ on_text (void *ud, const XML_Char *s, int len)
     {
       if (all_space (s, len))
         f->ws_pending += end - ev_offset (f);
-      else if (!f->stray_reported)
+      else
+        f->in_stray = TRUE;
+      if (f->in_stray && !f->stray_reported)
         {
           f->stray_reported = TRUE;
           problem (f, XM_FRAMER_STRAY_TEXT, ev_offset (f),
@@ -558,14 +644,15 @@ on_ns_start (void *ud, const XML_Char *prefix, const XML_Char *uri)
 }
 
 static void
-start_document (XmFramer *f, guint64 offset)
+setup_parser (XmFramer *f)
 {
-  if (f->parser == NULL)
+  if (f->parser == NULL && parser_pool_len)
+    f->parser = parser_pool[--parser_pool_len];
+  else if (f->parser == NULL)
     f->parser = XML_ParserCreateNS ("UTF-8", NS_SEP);
-  else
-    XML_ParserReset (f->parser, "UTF-8");
   if (f->parser == NULL)
     g_error ("xmitm: out of memory creating an XML parser");
+  XML_ParserReset (f->parser, "UTF-8");
 
   XML_SetUserData (f->parser, f);
   XML_SetReturnNSTriplet (f->parser, XML_TRUE);
@@ -583,8 +670,28 @@ start_document (XmFramer *f, guint64 offset)
    * stanza cap (a token longer than the cap stalls decoding). */
   XML_SetReparseDeferralEnabled (f->parser, XML_FALSE);
 #endif
+}
 
+static void
+release_parser (XmFramer *f)
+{
+  if (f->parser == NULL)
+    return;
+  if (parser_pool_len < PARSER_POOL_MAX)
+    parser_pool[parser_pool_len++] = f->parser;
+  else
+    XML_ParserFree (f->parser);
+  f->parser = NULL;
+}
+
+static void
+start_document (XmFramer *f, guint64 offset)
+{
+  setup_parser (f);
+  f->released = FALSE;
+  g_byte_array_set_size (f->header, 0);
   f->doc_base = offset;
+  f->expat_fed = 0;
   f->mark = offset;
   f->last_progress = offset;
   g_byte_array_set_size (f->carry, 0);
@@ -597,6 +704,10 @@ start_document (XmFramer *f, guint64 offset)
   f->stalled = FALSE;
   f->ws_pending = 0;
   f->stray_reported = FALSE;
+  f->in_stray = FALSE;
+  g_byte_array_set_size (f->held, 0);
+  xm_scan_clear (&f->scan);
+  g_clear_pointer (&f->default_ns, g_free);
   xm_stanza_clear (f->stanza);
   f->cur = NULL;
   g_string_truncate (f->text, 0);
@@ -678,7 +789,22 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
 
   f->piece = data;
   f->piece_len = len;
+  if (f->released)
+    {
+      /* A parser again, between stanzas as before: feed it the header. */
+      setup_parser (f);
+      f->released = FALSE;
+      f->replaying = TRUE;
+      f->depth = 0;
+      XML_Parse (f->parser, (const char *) f->header->data, (int) f->header->len,
+                 XML_FALSE);
+      f->replaying = FALSE;
+      f->depth = 1;
+      f->expat_fed = f->header->len;
+    }
   f->piece_base = base;
+  f->doc_base = base - f->expat_fed;
+  f->expat_fed += len;
   st = XML_Parse (f->parser, (const char *) data, (int) len, XML_FALSE);
   if (st != XML_STATUS_ERROR)
     {
@@ -757,13 +883,11 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
         }
     }
 
+  flush_ws (f); /* keepalives that came before it did come */
   problem (f, XM_FRAMER_MALFORMED, off,
-           "not well-formed XML (%s, line %lu column %lu of this stream): "
-           "decoding of this direction stops until the stream restarts; "
-           "bytes are still forwarded",
-           XML_ErrorString (code),
-           (unsigned long) XML_GetCurrentLineNumber (f->parser),
-           (unsigned long) XML_GetCurrentColumnNumber (f->parser));
+           "not well-formed XML (%s): decoding of this direction stops "
+           "until the stream restarts; bytes are still forwarded",
+           XML_ErrorString (code));
   stall (f);
   return len;
 }
@@ -780,6 +904,9 @@ xm_framer_new (const XmFramerEvents *events, gpointer user_data)
   f->stanza = xm_stanza_new ();
   f->text = g_string_new (NULL);
   f->pending_ns = g_array_new (FALSE, FALSE, sizeof (XmNsDecl));
+  f->held = g_byte_array_new ();
+  f->header = g_byte_array_new ();
+  xm_scan_init (&f->scan);
   f->need_reset = TRUE;
   return f;
 }
@@ -796,6 +923,10 @@ xm_framer_free (XmFramer *f)
   xm_stanza_unref (f->stanza);
   g_string_free (f->text, TRUE);
   g_array_unref (f->pending_ns);
+  g_byte_array_unref (f->held);
+  g_byte_array_unref (f->header);
+  xm_scan_clear (&f->scan);
+  g_free (f->default_ns);
   g_free (f);
 }
 
@@ -806,31 +937,228 @@ xm_framer_set_max_stanza (XmFramer *f, gsize max_bytes)
   f->max_stanza = max_bytes;
 }
 
-gsize
-xm_framer_feed (XmFramer *f, const guint8 *data, gsize len)
+/* ---- lazy mode ---- */
+
+void
+xm_framer_set_lazy (XmFramer *f, gboolean lazy)
+{
+  f->lazy = lazy;
+}
+
+/* expat is between stanzas and holds no bytes: the scanner may take over. */
+static gboolean
+fast_ready (XmFramer *f)
+{
+  return f->lazy && (f->parser || f->released) && !f->need_reset && !f->stalled && f->depth == 1
+         && !f->in_stanza && f->stop == STOP_NONE && f->carry->len == 0
+         && !f->pending_oversized && !f->oversized && !f->in_stray;
+}
+
+static gboolean
+shallow_ok (const XmFramer *f, const XmNode *root)
+{
+  return g_strcmp0 (root->ns, f->default_ns) == 0
+         && (strcmp (root->name, "message") == 0
+             || strcmp (root->name, "presence") == 0);
+}
+
+/* Hands out the complete element el[0..len) at stream offset base: shallow
+ * when it may be, else parsed by expat (exactly these bytes). */
+static void
+fast_element (XmFramer *f, const guint8 *el, gsize len, guint64 base,
+              gboolean plain, gboolean *to_caller)
+{
+  flush_ws (f);
+  if (plain && len <= f->max_stanza)
+    {
+      XmNode *root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
+
+      if (shallow_ok (f, root))
+        {
+          f->stanza->root = root;
+          f->stanza->shallow = TRUE;
+          f->item_start = base;
+          f->piece = el;
+          f->piece_len = len;
+          f->piece_base = base;
+          emit_item (f, base + len, FALSE);
+          f->last_progress = base + len;
+          if (f->stop == STOP_RESTART_AFTER)
+            {
+              f->stop = STOP_NONE;
+              f->need_reset = TRUE;
+              *to_caller = TRUE;
+            }
+          return;
+        }
+      xm_stanza_clear (f->stanza);
+    }
+  parse_piece (f, el, len, base, to_caller);
+}
+
+/* expat alone, from stream offset base to the end of data. */
+static gsize
+expat_feed (XmFramer *f, const guint8 *data, gsize len, guint64 base,
+            gboolean *to_caller)
 {
   gsize pos = 0;
 
-  g_return_val_if_fail (!f->in_callback, 0);
+  while (pos < len && !*to_caller)
+    {
+      if (f->need_reset)
+        start_document (f, base + pos);
+      if (f->stalled)
+        return len;
+      pos += parse_piece (f, data + pos, MIN (len - pos, (gsize) G_MAXINT / 2),
+                          base + pos, to_caller);
+    }
+  return pos;
+}
+
+/* The scanner frames what it can of data (stream offset base). Returns how
+ * many bytes it consumed: all of them, or fewer when *to_caller is set, the
+ * framer is no longer fast_ready(), or expat must read on from there. */
+static gsize
+fast_feed (XmFramer *f, const guint8 *data, gsize len, guint64 base,
+           gboolean *to_caller)
+{
+  gsize pos = 0, end;
+
+  if (f->held->len)
+    {
+      gsize old = f->held->len;
+
+      g_byte_array_append (f->held, data, len);
+      switch (xm_scan_element (&f->scan, f->held->data, f->held->len, &end))
+        {
+        case XM_SCAN_MORE:
+          if (f->held->len <= f->max_stanza && xm_scan_is_plain (&f->scan))
+            return len;
+          /* expat deals with an oversized stanza, and reports what may be
+           * an error as soon as it would without lazy mode */
+          xm_scan_clear (&f->scan);
+          G_GNUC_FALLTHROUGH;
+        case XM_SCAN_GIVE_UP:
+          {
+            g_autoptr (GByteArray) held = f->held;
+            guint64 at = f->held_base;
+
+            f->held = g_byte_array_new ();
+            at += expat_feed (f, held->data, held->len, at, to_caller);
+            return (gsize) (MAX (at, base) - base);
+          }
+        case XM_SCAN_DONE:
+          fast_element (f, f->held->data, end, f->held_base,
+                        xm_scan_is_plain (&f->scan), to_caller);
+          g_byte_array_set_size (f->held, 0);
+          pos = end - old;
+          if (*to_caller || !fast_ready (f))
+            return pos;
+          break;
+        }
+    }
+
   while (pos < len)
     {
-      gboolean to_caller = FALSE;
+      guint8 c = data[pos];
+
+      if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
+        {
+          gsize start = pos;
+          while (pos < len && (data[pos] == ' ' || data[pos] == '\n'
+                               || data[pos] == '\t' || data[pos] == '\r'))
+            pos++;
+          if (pos < len && data[pos] != '<')
+            return start; /* stray text, whitespace and all: expat's */
+          if (pos == len && data[len - 1] == '\r')
+            pos--; /* expat holds back a last CR (CRLF?): so does this */
+          if (pos == len - 1 && data[pos] == '\r')
+            {
+              f->ws_pending += pos - start;
+              f->mark = base + pos;
+              return pos;
+            }
+          f->ws_pending += pos - start;
+          f->mark = base + pos;
+          continue;
+        }
+      if (c != '<')
+        return pos; /* stray text: expat reports it */
+      switch (xm_scan_element (&f->scan, data + pos, len - pos, &end))
+        {
+        case XM_SCAN_MORE:
+          if (len - pos > f->max_stanza || !xm_scan_is_plain (&f->scan))
+            {
+              xm_scan_clear (&f->scan);
+              return pos;
+            }
+          flush_ws (f);
+          g_byte_array_append (f->held, data + pos, len - pos);
+          f->held_base = base + pos;
+          f->mark = base + pos;
+          return len;
+        case XM_SCAN_DONE:
+          fast_element (f, data + pos, end, base + pos,
+                        xm_scan_is_plain (&f->scan), to_caller);
+          pos += end;
+          if (*to_caller || !fast_ready (f))
+            return pos;
+          break;
+        case XM_SCAN_GIVE_UP:
+          return pos;
+        }
+    }
+  flush_ws (f);
+  return pos;
+}
+
+static gsize
+feed_internal (XmFramer *f, const guint8 *data, gsize len, guint64 base,
+               gboolean *to_caller)
+{
+  gsize pos = 0;
+
+  while (pos < len)
+    {
       gsize chunk;
 
       if (f->need_reset)
-        start_document (f, f->consumed + pos);
+        start_document (f, base + pos);
       if (f->stalled)
+        return len;
+      if (f->held->len || fast_ready (f))
         {
-          pos = len;
-          break;
+          pos += fast_feed (f, data + pos, len - pos, base + pos, to_caller);
+          f->last_progress = MAX (f->last_progress, f->mark);
+          if (*to_caller || pos == len)
+            break;
+          if (!fast_ready (f))
+            continue;
+          /* the scanner gave up at pos: expat reads the rest of the chunk */
         }
       /* expat takes an int length */
       chunk = MIN (len - pos, (gsize) G_MAXINT / 2);
-      pos += parse_piece (f, data + pos, chunk, f->consumed + pos, &to_caller);
-      if (to_caller)
+      pos += parse_piece (f, data + pos, chunk, base + pos, to_caller);
+      if (*to_caller)
         break;
     }
+  return pos;
+}
+
+gsize
+xm_framer_feed (XmFramer *f, const guint8 *data, gsize len)
+{
+  gboolean to_caller = FALSE;
+  gsize pos;
+
+  g_return_val_if_fail (!f->in_callback, 0);
+  pos = feed_internal (f, data, len, f->consumed, &to_caller);
   f->consumed += pos;
+  if (f->parser && f->header->len && fast_ready (f))
+    {
+      release_parser (f);
+      f->released = TRUE;
+    }
   return pos;
 }
 
@@ -859,7 +1187,7 @@ xm_framer_offset (const XmFramer *f)
 guint64
 xm_framer_pending_offset (const XmFramer *f)
 {
-  if (f->need_reset || f->stalled || f->parser == NULL
+  if (f->need_reset || f->stalled || (f->parser == NULL && !f->released)
       || (f->in_stanza && f->oversized) || f->pending_oversized)
     return f->consumed;
   return MIN (f->mark, f->consumed);

@@ -9,7 +9,9 @@
  *
  * XMPP's restricted XML (RFC 6120 §11.1): a DOCTYPE or entity declaration
  * stops decoding of the stream before anything is expanded; comments and
- * processing instructions are reported and skipped. After a fatal problem the
+ * processing instructions are reported and skipped. Elements nested more
+ * than XM_FRAMER_MAX_DEPTH deep stop decoding too (expat keeps a tag per open
+ * level, and consumers walk and indent the tree). After a fatal problem the
  * framer ignores input until the stream restarts (xm_framer_reset, or an XML
  * declaration / new stream header seen in the input). */
 #pragma once
@@ -22,8 +24,11 @@ G_BEGIN_DECLS
 typedef enum {
   XM_FRAMER_MALFORMED,  /* not well-formed XML: decoding stops until restart */
   XM_FRAMER_RESTRICTED, /* DOCTYPE, entity, comment or PI (RFC 6120 §11.1) */
-  XM_FRAMER_OVERSIZED,  /* stanza over the size cap: skipped, not decoded */
+  XM_FRAMER_OVERSIZED,  /* stanza over the size cap: skipped, not decoded;
+                         * or nested too deep: decoding stops until restart */
   XM_FRAMER_STRAY_TEXT, /* non-whitespace text between stanzas */
+  XM_FRAMER_BAD_HEADER, /* the stream header is not <stream:stream> in the
+                         * streams namespace: still taken as the header */
 } XmFramerProblem;
 
 typedef struct _XmFramer XmFramer;
@@ -44,6 +49,8 @@ typedef struct {
 } XmFramerEvents;
 
 #define XM_FRAMER_DEFAULT_MAX_STANZA (1024 * 1024)
+/* Deepest element nesting decoded, the stanza's root being level 1. */
+#define XM_FRAMER_MAX_DEPTH 64
 
 XmFramer *xm_framer_new (const XmFramerEvents *events, gpointer user_data);
 void xm_framer_free (XmFramer *framer);
@@ -52,6 +59,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmFramer, xm_framer_free)
 /* Stanzas larger than max_bytes are reported (XM_FRAMER_OVERSIZED) and
  * skipped: no tree and no copy of their bytes is kept. */
 void xm_framer_set_max_stanza (XmFramer *framer, gsize max_bytes);
+
+/* Lazy trees: message and presence stanzas of the stream's default
+ * namespace that keep to plain XML (xml-scan.h) are framed without expat and
+ * handed out shallow (stanza->shallow: the root element with its name and
+ * namespace only, no attributes, no children). Everything else still gets
+ * its full tree. For consumers that only need a stanza's bytes and name:
+ * recorders, or a proxy that prints nothing. Off by default. */
+void xm_framer_set_lazy (XmFramer *framer, gboolean lazy);
 
 /* Feeds len bytes. Returns how many were consumed: len, unless a callback
  * called xm_framer_restart_after(), in which case the return value is the

@@ -18,6 +18,7 @@
 #include "pcap-read.h"
 #include "pcap-write.h"
 #include "printer.h"
+#include "privdrop.h"
 #include "proxy.h"
 #include "record.h"
 #include "replay.h"
@@ -292,7 +293,8 @@ cmd_proxy (int argc, char **argv)
   g_autofree char *listen = NULL, *upstream = NULL;
   g_autofree char *max_stanza = NULL, *upstream_tls = NULL;
   g_autofree char *ca_cert = NULL, *ca_key = NULL, *upstream_ca = NULL, *keylog = NULL;
-  g_autofree char *record = NULL, *pcap_out = NULL;
+  g_autofree char *record = NULL, *pcap_out = NULL, *user = NULL;
+  g_autofree char *dropped = NULL;
   gboolean upstream_insecure = FALSE, keep_cb = FALSE, no_compression = FALSE;
   gboolean record_secrets = FALSE;
   gboolean transparent = FALSE, tproxy = FALSE, keep_source = FALSE;
@@ -354,6 +356,10 @@ cmd_proxy (int argc, char **argv)
     { "mark", 0, 0, G_OPTION_ARG_INT64, &mark,
       "Set SO_MARK N on upstream connections, so a firewall rule can leave "
       "them alone (needs CAP_NET_ADMIN)", "N" },
+    { "user", 0, 0, G_OPTION_ARG_STRING, &user,
+      "Started as root: once the listener is bound and the files are open, "
+      "run as USER, keeping only CAP_NET_ADMIN for --mark and --keep-source "
+      "and no other capability", "USER" },
     { "record", 'w', 0, G_OPTION_ARG_FILENAME, &record,
       "Record every event of every connection to FILE (JSON Lines, mode 0600; "
       "see docs/recording.md); show it with xmitm show FILE", "FILE" },
@@ -484,6 +490,11 @@ cmd_proxy (int argc, char **argv)
   if (shown)
     g_ptr_array_add (sinks, shown);
   rc = 1;
+  if (user && !xm_privdrop_check (user, &error))
+    {
+      g_printerr ("xmitm: %s\n", error->message);
+      goto out;
+    }
   if (record)
     {
       XmSink *rec = xm_recorder_open (record, "proxy", record_secrets, &error);
@@ -546,12 +557,25 @@ cmd_proxy (int argc, char **argv)
         rc = usage_error ("%s (see --listen)", error->message);
       goto out;
     }
+  if (user)
+    {
+      /* Bound and open: from here on xmitm needs no more than this. */
+      dropped = xm_privdrop (user, cfg.use_mark || cfg.keep_source, &error);
+      if (dropped == NULL)
+        {
+          g_printerr ("xmitm: %s\n", error->message);
+          xm_proxy_free (r.proxy);
+          goto out;
+        }
+    }
   g_printerr ("xmitm: listening on %s, relaying to %s%s%s\n",
               listen ? listen : "127.0.0.1:5222",
               upstream ? upstream
                        : tproxy ? "each connection's original destination (TPROXY)"
                        : "each connection's original destination (NAT redirect)",
               record ? ", recording to " : "", record ? record : "");
+  if (dropped)
+    g_printerr ("xmitm: %s\n", dropped);
 
   r.loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_signal, &r);
@@ -753,6 +777,8 @@ main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
   signal (SIGPIPE, SIG_IGN);
+  /* proxy and replay hold two sockets per connection. */
+  xm_raise_fd_limit ();
 
   if (argc < 2)
     {

@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include "net.h"
 
@@ -101,6 +102,22 @@ xm_sockaddr_to_string (const struct sockaddr *sa)
       return g_strdup_printf ("[%s]:%u", buf, ntohs (in6->sin6_port));
     }
   return g_strdup ("(unknown address family)");
+}
+
+guint64
+xm_raise_fd_limit (void)
+{
+  struct rlimit rl;
+
+  if (getrlimit (RLIMIT_NOFILE, &rl) != 0)
+    return 0;
+  if (rl.rlim_cur < rl.rlim_max)
+    {
+      rl.rlim_cur = rl.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &rl) != 0)
+        getrlimit (RLIMIT_NOFILE, &rl);
+    }
+  return rl.rlim_cur == RLIM_INFINITY ? G_MAXUINT64 : (guint64) rl.rlim_cur;
 }
 
 void

@@ -45,6 +45,11 @@ gboolean xm_original_destination (int fd, gboolean tproxy,
 #define XM_NEED_CAP_NET_ADMIN "needs the CAP_NET_ADMIN capability (run it as " \
   "root, or give the binary the capability: setcap cap_net_admin+ep xmitm)"
 
+/* Raises the soft limit on open descriptors to the hard limit (each
+ * session holds two sockets; the usual soft limit of 1024 would stop xmitm
+ * at about 500 connections). Returns the soft limit now in force. */
+guint64 xm_raise_fd_limit (void);
+
 /* Marks fd non-blocking, close-on-exec, TCP_NODELAY. */
 void xm_socket_setup (int fd);
 

@@ -4,7 +4,7 @@
 #include <errno.h>
 #include <unistd.h>
 #include <netinet/in.h>
-#include <netinet/in.h>
+#include <sys/resource.h>
 
 #include "proxy.h"
 #include "net.h"
@@ -148,7 +148,8 @@ accept_transparent (XmProxy *proxy, int fd, const struct sockaddr *peer)
     }
   s = xm_session_start (proxy, ++proxy->next_id, fd, peer, (struct sockaddr *) &dest,
                         proxy->config.tproxy ? "TPROXY" : "NAT redirect");
-  g_hash_table_add (proxy->sessions, s);
+  if (s)
+    g_hash_table_add (proxy->sessions, s);
 }
 
 static gboolean
@@ -178,16 +179,32 @@ on_accept (XmWatch *watch, guint32 revents, gpointer data)
         {
           if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
             {
-              /* Out of descriptors: pause accepting rather than spin. */
+              /* Out of descriptors: pause accepting rather than spin; once
+               * per episode, say so and with how many connections. */
               if (!proxy->fd_warned)
-                g_printerr ("xmitm: cannot accept more connections: %s "
-                            "(raise the limit with ulimit -n); pausing\n",
-                            g_strerror (errno));
+                {
+                  struct rlimit rl = { 0 };
+                  int err = errno;
+
+                  getrlimit (RLIMIT_NOFILE, &rl);
+                  g_printerr ("xmitm: cannot accept more connections: %s (%u "
+                              "connections open, %llu descriptors allowed: raise "
+                              "the limit with ulimit -n); new connections wait "
+                              "until descriptors are free\n", g_strerror (err),
+                              g_hash_table_size (proxy->sessions),
+                              (unsigned long long) rl.rlim_cur);
+                }
               proxy->fd_warned = TRUE;
               xm_watch_set_events (watch, 0);
               proxy->pause_timer = g_timeout_add (ACCEPT_PAUSE_MS, resume_accept, proxy);
             }
           return;
+        }
+      if (proxy->fd_warned)
+        {
+          g_printerr ("xmitm: accepting connections again (%u open)\n",
+                      g_hash_table_size (proxy->sessions));
+          proxy->fd_warned = FALSE;
         }
       if (proxy->config.transparent)
         {
@@ -196,7 +213,8 @@ on_accept (XmWatch *watch, guint32 revents, gpointer data)
         }
       XmSession *s = xm_session_start (proxy, ++proxy->next_id, fd,
                                        (struct sockaddr *) &ss, NULL, NULL);
-      g_hash_table_add (proxy->sessions, s);
+      if (s)
+        g_hash_table_add (proxy->sessions, s);
     }
 }
 

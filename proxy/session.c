@@ -130,6 +130,7 @@ struct _XmSession {
   gboolean client_header_seen;
 
   gboolean closed;
+  gboolean batching;   /* handling one read: plaintext for TLS is gathered */
 };
 
 static guint8 scratch[READ_CHUNK];
@@ -139,6 +140,54 @@ static void update_events (XmSession *s);
 static void connect_next (XmSession *s);
 static gboolean send_to (Leg *leg, const guint8 *data, gsize len);
 static gboolean send_plain (Leg *leg, const guint8 *data, gsize len);
+
+/* Plaintext bound for a TLS leg, gathered while one read is handled and
+ * encrypted at its end (or at 64 KiB): a few large records and one send
+ * instead of a record and a send per incoming record, which for a client
+ * that writes a record per stanza would be one per stanza. One leg at a
+ * time: the process handles one read at a time. */
+#define COALESCE_MAX (64 * 1024)
+static GByteArray *coalesce;
+static Leg *coalesce_leg;
+
+static void
+coalesce_flush (void)
+{
+  Leg *leg = coalesce_leg;
+
+  if (leg == NULL)
+    return;
+  coalesce_leg = NULL;
+  send_plain (leg, coalesce->data, coalesce->len);
+  g_byte_array_set_size (coalesce, 0);
+}
+
+static void
+coalesce_flush_leg (const Leg *leg)
+{
+  if (coalesce_leg == leg)
+    coalesce_flush ();
+}
+
+/* send_plain(), or later in this read. */
+static void
+queue_plain (Leg *leg, const guint8 *data, gsize len)
+{
+  if (!leg->s->batching || leg->tls == NULL || !xm_tls_is_ready (leg->tls)
+      || leg->fd < 0 || leg->shut)
+    {
+      send_plain (leg, data, len);
+      return;
+    }
+  if (coalesce_leg != leg)
+    coalesce_flush ();
+  if (coalesce == NULL)
+    coalesce = g_byte_array_sized_new (COALESCE_MAX);
+  coalesce_leg = leg;
+  g_byte_array_append (coalesce, data, len);
+  if (coalesce->len >= COALESCE_MAX)
+    coalesce_flush ();
+}
 static void tls_pump (Leg *leg);
 static void start_connect (XmSession *s, const char *host, guint16 port);
 
@@ -285,6 +334,9 @@ close_session (XmSession *s, const char *reason, gboolean abort)
 
   if (s->closed)
     return;
+  /* what this read gathered goes out first, as it would have */
+  if (coalesce_leg && coalesce_leg->s == s)
+    coalesce_flush ();
   s->closed = TRUE;
   g_cancellable_cancel (s->cancel);
   g_clear_handle_id (&s->connect_timer, g_source_remove);
@@ -374,6 +426,7 @@ flush_tls (Leg *leg)
 static void
 shutdown_write (Leg *leg)
 {
+  coalesce_flush_leg (leg);
   if (leg->shut || leg->fd < 0)
     return;
   if (out_pending (leg) || tls_pending (leg)
@@ -730,8 +783,8 @@ negotiate (XmSession *s, Flow *flow, const XmStanza *st)
 {
   const XmNode *root = st->root;
 
-  if (root == NULL)
-    return;
+  if (root == NULL || (st->shallow && flow->dir == XM_DIR_S2C))
+    return; /* a shallow stanza is a message or presence: it negotiates nothing */
   if (flow->dir == XM_DIR_C2S)
     {
       if (xm_node_is (root, NS_TLS, "starttls"))
@@ -845,7 +898,7 @@ on_stanza (XmStanza *stanza, gpointer user_data)
   flow->wire_pending = 0;
   flow->inflated_pending = 0;
   emit (s, &ev);
-  if (stanza->root)
+  if (stanza->root && !stanza->shallow)
     sasl = xm_sasl_decode (s->sasl, stanza->root, flow->dir == XM_DIR_C2S);
   if (sasl)
     {
@@ -947,6 +1000,7 @@ send_plain (Leg *leg, const guint8 *data, gsize len)
 {
   g_autoptr (GError) error = NULL;
 
+  coalesce_flush_leg (leg); /* bytes keep their order */
   if (leg->tls == NULL)
     return send_to (leg, data, len);
   if (leg->fd < 0 || leg->shut)
@@ -1121,7 +1175,7 @@ forward (XmSession *s, Flow *flow, const guint8 *data, gsize len, guint64 base)
 
   if (flow->dir == XM_DIR_C2S || !s->rewrite_flags || flow->mode != FLOW_XML)
     {
-      send_plain (&s->leg[flow->dir == XM_DIR_C2S ? SERVER : CLIENT], data, len);
+      queue_plain (&s->leg[flow->dir == XM_DIR_C2S ? SERVER : CLIENT], data, len);
       return;
     }
   el = xm_framer_pending_element (flow->framer);
@@ -1306,6 +1360,10 @@ read_leg (Leg *leg)
         }
       if (!s->failing)
         {
+          if (leg->tls && xm_tls_input_incomplete (leg->tls))
+            note (s, dir, XM_NOTE_WARNING, "the %s closed the connection in "
+                  "the middle of a TLS record: what it held cannot be "
+                  "decrypted and was not forwarded", side_name (leg->side));
           note (s, dir, XM_NOTE_INFO, "the %s closed its sending side",
                 side_name (leg->side));
           if (leg->side == SERVER)
@@ -1645,7 +1703,12 @@ on_leg_event (XmWatch *watch, guint32 revents, gpointer user_data)
         flush_out (leg);
       if ((revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s->closed
           && (xm_watch_get_events (watch) & EPOLLIN))
-        read_leg (leg);
+        {
+          s->batching = TRUE;
+          read_leg (leg);
+          s->batching = FALSE;
+          coalesce_flush ();
+        }
       else if ((revents & EPOLLERR) && !s->closed)
         {
           int err = 0;
@@ -1674,6 +1737,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   XmSession *s = g_new0 (XmSession, 1);
   XmEvent ev = { .kind = XM_EVENT_CONN_OPEN, .dir = XM_DIR_NONE };
   g_autofree char *text = NULL, *upstream = NULL;
+  gboolean lazy = TRUE;
 
   s->ref_count = 1;
   s->proxy = proxy;
@@ -1686,6 +1750,8 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   s->sasl = xm_sasl_new ();
   s->rewrite_flags = (cfg->keep_channel_binding ? 0 : XM_REWRITE_STRIP_PLUS)
                      | (cfg->no_compression ? XM_REWRITE_STRIP_COMPRESSION : 0);
+  for (guint i = 0; cfg->sinks && i < cfg->sinks->len; i++)
+    lazy = lazy && !xm_sink_needs_children (g_ptr_array_index (cfg->sinks, i));
   for (int i = 0; i < 2; i++)
     {
       s->leg[i].s = s;
@@ -1695,6 +1761,8 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       s->flow[i].dir = i == 0 ? XM_DIR_C2S : XM_DIR_S2C;
       s->flow[i].framer = xm_framer_new (&framer_events, &s->flow[i]);
       xm_framer_set_max_stanza (s->flow[i].framer, cfg->max_stanza);
+      /* nothing looks inside messages and presences: skip their trees */
+      xm_framer_set_lazy (s->flow[i].framer, lazy);
     }
   if (dest)
     {
@@ -1724,7 +1792,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       g_autofree char *why = g_strdup_printf ("cannot watch the client socket: %s",
                                               g_strerror (errno));
       close_session (s, why, FALSE);
-      return s;
+      return NULL; /* closed: it frees itself; the proxy must not keep it */
     }
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
    * first bytes; with a separate direct-TLS upstream the first bytes say

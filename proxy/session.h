@@ -13,7 +13,7 @@ typedef struct _XmSession XmSession;
 /* Takes ownership of client_fd; the session frees itself once closed.
  * dest: where a redirected connection was going (transparent mode), with
  * how that was learnt ("NAT redirect", "TPROXY"); NULL for the configured
- * upstream. */
+ * upstream. NULL if the session closed at once (its close was emitted). */
 XmSession *xm_session_start (XmProxy *proxy, guint id, int client_fd,
                              const struct sockaddr *client_addr,
                              const struct sockaddr *dest, const char *how);

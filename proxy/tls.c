@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
+#include "files.h"
 #include "tls.h"
 
 G_DEFINE_QUARK (xm-tls-error-quark, xm_tls_error)
@@ -21,6 +22,7 @@ struct _XmTls {
   gboolean leaf_set;
   gboolean hello_seen; /* server role: a ClientHello was parsed */
   gboolean flight_sent; /* server role: our certificate went out */
+  guint trimmed;        /* BIOs replaced after the handshake (1 write, 2 read) */
   char *sni;       /* server role: what the client sent */
   guint8 *alpn;    /* server role: the client's offer, wire format */
   gsize alpn_len;
@@ -170,12 +172,14 @@ xm_tls_init (const XmTlsConfig *config, GError **error)
 
   if (config->keylog)
     {
-      keylog_fd = open (config->keylog, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+      /* Secrets: 0600, even if the file was there before. */
+      g_autoptr (GError) local = NULL;
+
+      keylog_fd = xm_append_private (config->keylog, &local);
       if (keylog_fd < 0)
         {
           g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_PROTOCOL,
-                       "cannot open the key log %s: %s", config->keylog,
-                       g_strerror (errno));
+                       "cannot open the key log: %s", local->message);
           return FALSE;
         }
       SSL_CTX_set_keylog_callback (server_ctx, keylog_line);
@@ -196,6 +200,8 @@ xm_tls_cleanup (void)
 
 /* ---- endpoints ---- */
 
+static BIO *mem_bio (void);
+
 static XmTls *
 tls_new (SSL_CTX *ctx, gboolean server)
 {
@@ -203,11 +209,8 @@ tls_new (SSL_CTX *ctx, gboolean server)
 
   t->server = server;
   t->ssl = SSL_new (ctx);
-  t->rbio = BIO_new (BIO_s_mem ());
-  t->wbio = BIO_new (BIO_s_mem ());
-  /* An empty BIO means "no data yet", not end of file. */
-  BIO_set_mem_eof_return (t->rbio, -1);
-  BIO_set_mem_eof_return (t->wbio, -1);
+  t->rbio = mem_bio ();
+  t->wbio = mem_bio ();
   SSL_set_bio (t->ssl, t->rbio, t->wbio);
   SSL_set_ex_data (t->ssl, ex_index, t);
   if (server)
@@ -277,10 +280,43 @@ xm_tls_output (XmTls *t, const guint8 **data)
   return n > 0 ? (gsize) n : 0;
 }
 
+/* A fresh, empty memory BIO. */
+static BIO *
+mem_bio (void)
+{
+  BIO *b = BIO_new (BIO_s_mem ());
+
+  /* An empty BIO means "no data yet", not end of file. */
+  BIO_set_mem_eof_return (b, -1);
+  return b;
+}
+
+/* The handshake grows both memory BIOs to its flights (certificate chains,
+ * a few KiB each); an idle connection should not keep that. Each BIO is
+ * replaced once, the first time it is empty after the handshake. */
+#define TRIMMED_W 1
+#define TRIMMED_R 2
+
 void
 xm_tls_output_done (XmTls *t)
 {
   (void) BIO_reset (t->wbio);
+  if (t->ready && !(t->trimmed & TRIMMED_W))
+    {
+      t->trimmed |= TRIMMED_W;
+      t->wbio = mem_bio ();
+      SSL_set0_wbio (t->ssl, t->wbio);
+    }
+}
+
+static void
+trim_rbio (XmTls *t)
+{
+  if (!t->ready || (t->trimmed & TRIMMED_R) || BIO_ctrl_pending (t->rbio) != 0)
+    return;
+  t->trimmed |= TRIMMED_R;
+  t->rbio = mem_bio ();
+  SSL_set0_rbio (t->ssl, t->rbio);
 }
 
 gboolean
@@ -293,6 +329,13 @@ gboolean
 xm_tls_certificate_sent (const XmTls *t)
 {
   return t->flight_sent;
+}
+
+gboolean
+xm_tls_input_incomplete (const XmTls *t)
+{
+  /* Not read yet, or read by OpenSSL into a record it cannot finish. */
+  return BIO_ctrl_pending (t->rbio) > 0 || SSL_has_pending (t->ssl);
 }
 
 const char *
@@ -391,6 +434,8 @@ xm_tls_read (XmTls *t, guint8 *buf, gsize len, GError **error)
   switch (SSL_get_error (t->ssl, r))
     {
     case SSL_ERROR_WANT_READ:
+      trim_rbio (t);
+      return 0;
     case SSL_ERROR_WANT_WRITE:
       return 0;
     case SSL_ERROR_ZERO_RETURN:

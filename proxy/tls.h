@@ -63,6 +63,8 @@ XmTlsStatus xm_tls_handshake (XmTls *tls, GError **error);
 gboolean xm_tls_is_ready (const XmTls *tls);
 /* Server role: xmitm's certificate flight has gone out to the client. */
 gboolean xm_tls_certificate_sent (const XmTls *tls);
+/* Bytes of a TLS record came in that is not complete yet. */
+gboolean xm_tls_input_incomplete (const XmTls *tls);
 
 /* Server role, after XM_TLS_PAUSED: what the client asked for. */
 const char *xm_tls_client_sni (const XmTls *tls);

@@ -689,3 +689,102 @@ xm_digest_md5_rspauth (const char *msg, gsize len)
 
   return g_strdup (g_hash_table_lookup (t, "rspauth"));
 }
+
+/* ---- DIGEST-MD5, the server's side ---- */
+
+char *
+xm_digest_md5_challenge (const char *realm, const char *nonce, char **nonce_out)
+{
+  g_autofree char *own = nonce ? NULL : random_nonce ();
+  GString *out = g_string_new (NULL);
+
+  if (nonce == NULL)
+    nonce = own;
+  if (realm && *realm)
+    append_quoted (out, "realm", realm);
+  append_quoted (out, "nonce", nonce);
+  g_string_append (out, ",qop=\"auth\",charset=utf-8,algorithm=md5-sess");
+  if (nonce_out)
+    *nonce_out = g_strdup (nonce);
+  return g_string_free (out, FALSE);
+}
+
+char *
+xm_digest_md5_response_user (const char *response, gsize len)
+{
+  g_autoptr (GHashTable) t = digest_parse (response, len);
+
+  return g_strdup (g_hash_table_lookup (t, "username"));
+}
+
+char *
+xm_digest_md5_server_check (const char *response, gsize len, const char *nonce,
+                            const char *password, const char *service,
+                            GError **error)
+{
+  g_autoptr (GHashTable) t = digest_parse (response, len);
+  const char *username = g_hash_table_lookup (t, "username");
+  const char *realm = g_hash_table_lookup (t, "realm");
+  const char *got_nonce = g_hash_table_lookup (t, "nonce");
+  const char *cnonce = g_hash_table_lookup (t, "cnonce");
+  const char *nc = g_hash_table_lookup (t, "nc");
+  const char *qop = g_hash_table_lookup (t, "qop");
+  const char *uri = g_hash_table_lookup (t, "digest-uri");
+  const char *got = g_hash_table_lookup (t, "response");
+  const char *authzid = g_hash_table_lookup (t, "authzid");
+  g_autofree char *prefix = g_strconcat (service, "/", NULL);
+  char want[33], auth[33];
+
+  if (username == NULL || got_nonce == NULL || cnonce == NULL || nc == NULL
+      || uri == NULL || got == NULL)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_PROTOCOL,
+                   "the client's DIGEST-MD5 response lacks %s (RFC 2831 §2.1.2)",
+                   username == NULL ? "username" : got_nonce == NULL ? "nonce"
+                   : cnonce == NULL ? "cnonce" : nc == NULL ? "nc"
+                   : uri == NULL ? "digest-uri" : "response");
+      return NULL;
+    }
+  if (strcmp (got_nonce, nonce) != 0)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_PROTOCOL,
+                   "the client's DIGEST-MD5 response names another nonce");
+      return NULL;
+    }
+  if (qop && strcmp (qop, "auth") != 0)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_UNSUPPORTED,
+                   "the client's DIGEST-MD5 qop is '%s', not 'auth'", qop);
+      return NULL;
+    }
+  if (!g_str_has_prefix (uri, prefix))
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_PROTOCOL,
+                   "the client's DIGEST-MD5 digest-uri '%s' is not for %s", uri,
+                   service);
+      return NULL;
+    }
+  digest_value (username, realm ? realm : "", password, nonce, cnonce, authzid, nc,
+                "auth", uri, "AUTHENTICATE", want);
+  if (g_ascii_strcasecmp (want, got) != 0)
+    {
+      g_set_error (error, XM_AUTH_ERROR, XM_AUTH_ERROR_SERVER,
+                   "the client's DIGEST-MD5 response is wrong (another password)");
+      return NULL;
+    }
+  digest_value (username, realm ? realm : "", password, nonce, cnonce, authzid, nc,
+                "auth", uri, "", auth);
+  return g_strdup_printf ("rspauth=%s", auth);
+}
+
+/* ---- XEP-0078 ---- */
+
+char *
+xm_auth_legacy_digest (const char *stream_id, const char *password)
+{
+  g_autofree char *s = g_strconcat (stream_id, password, NULL);
+  char *hex = g_compute_checksum_for_string (G_CHECKSUM_SHA1, s, -1);
+
+  OPENSSL_cleanse (s, strlen (s));
+  return hex;
+}

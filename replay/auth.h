@@ -1,4 +1,5 @@
-/* auth.h: the client side of SASL mechanisms replay computes anew.
+/* auth.h: SASL mechanisms (and XEP-0078 digests) replay computes anew:
+ * the client's side, and the server's for replay --serve.
  *
  * Pure: strings in, strings out, no I/O. SCRAM (RFC 5802, RFC 7677) and
  * DIGEST-MD5 (RFC 2831) are recomputed from the password for each session,
@@ -96,5 +97,31 @@ char *xm_digest_md5_response (const char *challenge, gsize len,
 /* The value of rspauth= in the server's second challenge (or in the
  * additional data of its success), NULL if there is none. New string. */
 char *xm_digest_md5_rspauth (const char *msg, gsize len) G_GNUC_WARN_UNUSED_RESULT;
+
+/* ---- DIGEST-MD5, the server's side (replay --serve) ---- */
+
+/* The digest-challenge (RFC 2831 §2.1.1): realm (if given), nonce (NULL
+ * for a random one, returned in nonce_out), qop "auth", charset utf-8,
+ * algorithm md5-sess. A new string. */
+char *xm_digest_md5_challenge (const char *realm, const char *nonce,
+                               char **nonce_out) G_GNUC_WARN_UNUSED_RESULT;
+/* The username a digest-response names, NULL if none. New string. */
+char *xm_digest_md5_response_user (const char *response, gsize len)
+  G_GNUC_WARN_UNUSED_RESULT;
+/* Checks a digest-response to the challenge with nonce, for service
+ * (digest-uri service/...), against password: the response-auth to send
+ * back ("rspauth=...", RFC 2831 §2.1.3), or NULL with error
+ * (XM_AUTH_ERROR_SERVER when the response value is wrong). */
+char *xm_digest_md5_server_check (const char *response, gsize len,
+                                  const char *nonce, const char *password,
+                                  const char *service, GError **error)
+  G_GNUC_WARN_UNUSED_RESULT;
+
+/* ---- XEP-0078 jabber:iq:auth ---- */
+
+/* §3 digest: hex SHA-1 (lower case) of the stream id followed by the
+ * password. */
+char *xm_auth_legacy_digest (const char *stream_id, const char *password)
+  G_GNUC_WARN_UNUSED_RESULT;
 
 G_END_DECLS

@@ -1,7 +1,8 @@
 /* conn.c: one replayed connection to the server: the socket, TLS (over
  * memory BIOs, as the proxy does), XEP-0138 zlib (between TLS and the
  * framer), and stream negotiation as the recording negotiated it (RFC 6120
- * §5 STARTTLS, §6 SASL, §4.3.3 restarts, XEP-0138 compression). Once the
+ * §5 STARTTLS, §6 SASL, §4.3.3 restarts, XEP-0138 compression, XEP-0388
+ * SASL2, XEP-0078 jabber:iq:auth). Once the
  * stream is authenticated, stanzas go to replay.c. */
 #include "config.h"
 
@@ -19,6 +20,10 @@
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define NS_COMPRESS "http://jabber.org/protocol/compress"
+#define NS_SASL2 "urn:xmpp:sasl:2"
+#define NS_FAST "urn:xmpp:fast:0"
+#define NS_IQ_AUTH "jabber:iq:auth"
+#define NS_SM "urn:xmpp:sm:3"
 
 static void on_socket (XmWatch *watch, guint32 revents, gpointer data);
 static void connect_next (Conn *c);
@@ -159,6 +164,9 @@ xm_conn_free (Conn *c)
   g_clear_pointer (&c->scram, xm_scram_free);
   g_free (c->rspauth);
   g_free (c->mechanism);
+  g_free (c->stream_id);
+  g_free (c->iq_auth_id);
+  g_free (c->digest_nonce);
   g_free (c->label);
   g_free (c->account);
   g_free (c->peer);
@@ -331,6 +339,30 @@ send_header (Conn *c)
   c->state = NEG_STREAM;
 }
 
+/* XEP-0388 <authenticate/>: the mechanism, the initial response (b64,
+ * NULL for none), and whatever else the recorded one asked for inline
+ * (user agent, bind2, XEP-0198, FAST), as recorded. */
+static char *
+sasl2_authenticate (Conn *c, const char *mechanism, const char *b64)
+{
+  GString *out = g_string_new (NULL);
+  const XmNode *rec = c->sc->sasl2_authenticate ? c->sc->sasl2_authenticate->root : NULL;
+  g_autofree char *m = g_markup_escape_text (mechanism, -1);
+
+  g_string_append_printf (out, "<authenticate xmlns='" NS_SASL2 "' mechanism='%s'>", m);
+  if (b64)
+    g_string_append_printf (out, "<initial-response>%s</initial-response>", b64);
+  for (const XmNode *n = rec ? rec->children : NULL; n; n = n->next)
+    if (n->type == XM_NODE_ELEMENT && !xm_node_is (n, NS_SASL2, "initial-response"))
+      {
+        gboolean changed;
+        g_autofree char *x = xm_conn_rewrite (c, n, &changed);
+        g_string_append (out, x);
+      }
+  g_string_append (out, "</authenticate>");
+  return g_string_free (out, FALSE);
+}
+
 static void
 send_sasl (Conn *c, const char *element, const guint8 *data, gsize len,
            const char *mechanism)
@@ -338,7 +370,11 @@ send_sasl (Conn *c, const char *element, const guint8 *data, gsize len,
   g_autofree char *b64 = len ? g_base64_encode (data, len) : g_strdup ("=");
   g_autofree char *xml = NULL;
 
-  if (mechanism)
+  if (mechanism && c->sc->sasl2)
+    xml = sasl2_authenticate (c, mechanism, data ? b64 : NULL);
+  else if (c->sc->sasl2)
+    xml = g_strdup_printf ("<%s xmlns='" NS_SASL2 "'>%s</%s>", element, b64, element);
+  else if (mechanism)
     xml = g_strdup_printf ("<auth xmlns='" NS_SASL "' mechanism='%s'>%s</auth>",
                            mechanism, data ? b64 : "");
   else
@@ -359,6 +395,17 @@ offered (const XmNode *mechs, const char *name)
   return FALSE;
 }
 
+/* XEP-0388 offers its mechanisms in <authentication/>, and XEP-0484 its
+ * token mechanisms inline: <inline><fast><mechanism/>. */
+static gboolean
+offered_sasl2 (const XmNode *auth, const char *name)
+{
+  XmNode *in = auth ? xm_node_child (auth, NS_SASL2, "inline") : NULL;
+  XmNode *fast = in ? xm_node_child (in, NS_FAST, "fast") : NULL;
+
+  return offered (auth, name) || offered (fast, name);
+}
+
 static const char *
 authcid (Conn *c)
 {
@@ -376,6 +423,160 @@ authcid (Conn *c)
   return "";
 }
 
+/* ---- XEP-0078 jabber:iq:auth ---- */
+
+static XmNode *
+iq_auth_query (const XmNode *iq)
+{
+  return iq ? xm_node_child (iq, NS_IQ_AUTH, "query") : NULL;
+}
+
+/* The recorded text of a secret child of the recorded set, when the
+ * recording kept it. New string or NULL. */
+static char *
+recorded_secret (Conn *c, const char *name)
+{
+  XmNode *q = iq_auth_query (c->sc->iq_auth_set->root);
+  XmNode *el = q ? xm_node_child (q, NS_IQ_AUTH, name) : NULL;
+  char *t;
+
+  if (el == NULL || !c->r->script->secrets)
+    return NULL;
+  t = xm_node_text (el);
+  return t;
+}
+
+/* §3: the recorded set again, with the password or a digest of the live
+ * stream id computed anew. */
+static void
+send_iq_auth_set (Conn *c)
+{
+  const XmNode *iq = c->sc->iq_auth_set->root;
+  XmNode *q = iq_auth_query (iq);
+  g_autofree char *recorded_pw = recorded_secret (c, "password");
+  const char *password = xm_replay_password (c->r, c);
+  gboolean digest = xm_node_child (q, NS_IQ_AUTH, "digest") != NULL;
+  GString *out = g_string_new ("<iq type='set'");
+  g_autofree char *xml = NULL;
+
+  if (password == NULL)
+    password = recorded_pw;
+  /* What the server offers now, if it said (the answer to the get). */
+  if (digest && !c->iq_auth_digest && c->iq_auth_password)
+    digest = FALSE;
+  else if (!digest && !c->iq_auth_password && c->iq_auth_digest)
+    digest = TRUE;
+  if (password == NULL)
+    {
+      xm_replay_fatal (c->r, c, "%s logged in with XEP-0078 (jabber:iq:auth) %s: "
+                       "give --password PW or --credentials FILE%s",
+                       c->account ? c->account : c->label,
+                       digest ? "digest, which replay computes anew from the password"
+                              : "password",
+                       digest || c->r->script->secrets ? ""
+                       : ", or record with --record-secrets to reuse it");
+      g_string_free (out, TRUE);
+      return;
+    }
+  g_free (c->mechanism);
+  c->mechanism = g_strdup (digest ? "XEP-0078 digest" : "XEP-0078 password");
+  for (guint i = 0; i < iq->n_attrs; i++)
+    if (iq->attrs[i].ns == NULL && strcmp (iq->attrs[i].name, "type") != 0)
+      {
+        g_string_append_printf (out, " %s='", iq->attrs[i].name);
+        xm_xml_escape (out, iq->attrs[i].value, strlen (iq->attrs[i].value), TRUE);
+        g_string_append_c (out, '\'');
+      }
+  g_string_append (out, "><query xmlns='" NS_IQ_AUTH "'>");
+  for (const XmNode *n = q ? q->children : NULL; n; n = n->next)
+    {
+      if (n->type != XM_NODE_ELEMENT)
+        continue;
+      if (strcmp (n->name, "password") == 0 || strcmp (n->name, "digest") == 0)
+        continue;
+      {
+        gboolean changed;
+        g_autofree char *x = xm_conn_rewrite (c, n, &changed);
+        g_string_append (out, x);
+      }
+    }
+  if (digest)
+    {
+      g_autofree char *d = xm_auth_legacy_digest (c->stream_id ? c->stream_id : "",
+                                                  password);
+      g_string_append_printf (out, "<digest>%s</digest>", d);
+    }
+  else
+    {
+      g_string_append (out, "<password>");
+      xm_xml_escape (out, password, strlen (password), FALSE);
+      g_string_append (out, "</password>");
+    }
+  g_string_append (out, "</query></iq>");
+  xml = g_string_free (out, FALSE);
+  xm_conn_send (c, xml, strlen (xml));
+}
+
+static void
+start_iq_auth (Conn *c)
+{
+  c->state = NEG_IQ_AUTH;
+  c->login = XM_LOGIN_IQ_AUTH;
+  if (c->sc->iq_auth_set == NULL)
+    {
+      xm_replay_fatal (c->r, c, "the recording's XEP-0078 login has no set to replay");
+      return;
+    }
+  if (c->sc->iq_auth_get)
+    {
+      /* §3: ask which fields the server takes first, as recorded. */
+      xm_conn_send (c, (const char *) c->sc->iq_auth_get->raw, c->sc->iq_auth_get->raw_len);
+      return;
+    }
+  send_iq_auth_set (c);
+}
+
+static void
+on_iq_auth_answer (Conn *c, const XmNode *el)
+{
+  const char *id = xm_node_attr (el, "id");
+  gboolean to_set = g_strcmp0 (id, xm_node_attr (c->sc->iq_auth_set->root, "id")) == 0;
+
+  if (!to_set && (c->sc->iq_auth_get == NULL
+                  || g_strcmp0 (id, xm_node_attr (c->sc->iq_auth_get->root, "id")) != 0))
+    {
+      xm_replay_fatal (c->r, c, "unexpected <iq id='%s'/> from the server during "
+                       "XEP-0078 authentication", id ? id : "");
+      return;
+    }
+  if (xm_stanza_is_iq (el, "error", NULL))
+    {
+      XmNode *err = xm_node_child (el, NULL, "error");
+      const XmNode *cond = err ? xm_node_first_element (err) : NULL;
+
+      xm_replay_fatal (c->r, c, "authentication as %s with %s failed: the server "
+                       "said <%s/> (check --password or --credentials)",
+                       c->account ? c->account : authcid (c),
+                       to_set ? c->mechanism : "XEP-0078 (jabber:iq:auth)",
+                       cond ? cond->name : "error");
+      return;
+    }
+  if (!to_set)
+    {
+      XmNode *q = iq_auth_query (el);
+
+      c->iq_auth_digest = q && xm_node_child (q, NS_IQ_AUTH, "digest");
+      c->iq_auth_password = q && xm_node_child (q, NS_IQ_AUTH, "password");
+      send_iq_auth_set (c);
+      return;
+    }
+  /* §3: authenticated, the resource bound: no restart, no bind. */
+  c->authed = TRUE;
+  c->stage = XM_FEATURES_AUTH;
+  c->state = NEG_ESTABLISHED;
+  xm_replay_established (c);
+}
+
 static void
 start_auth (Conn *c, const XmNode *features)
 {
@@ -384,10 +585,9 @@ start_auth (Conn *c, const XmNode *features)
   const char *password = xm_replay_password (c->r, c);
   g_autoptr (GError) error = NULL;
 
-  if (c->sc->sasl2)
+  if (c->sc->iq_auth)
     {
-      xm_replay_fatal (c->r, c, "the recording authenticated with XEP-0388 SASL2, "
-                       "which replay does not do yet");
+      start_iq_auth (c);
       return;
     }
   if (mech == NULL)
@@ -395,7 +595,18 @@ start_auth (Conn *c, const XmNode *features)
       xm_replay_fatal (c->r, c, "the recording has no SASL authentication to replay");
       return;
     }
-  if (!offered (mechs, mech))
+  if (c->sc->sasl2)
+    {
+      mechs = xm_node_child (features, NS_SASL2, "authentication");
+      c->login = XM_LOGIN_SASL2;
+      if (mechs == NULL)
+        {
+          xm_replay_fatal (c->r, c, "the recording authenticated with XEP-0388 SASL2, "
+                           "which the server does not offer now");
+          return;
+        }
+    }
+  if (c->sc->sasl2 ? !offered_sasl2 (mechs, mech) : !offered (mechs, mech))
     {
       static const char *const fallback[] = { "SCRAM-SHA-512", "SCRAM-SHA-256",
                                               "SCRAM-SHA-1", "PLAIN" };
@@ -532,10 +743,44 @@ on_challenge (Conn *c, const XmNode *el)
   send_sasl (c, "response", (const guint8 *) answer, strlen (answer), NULL);
 }
 
+/* A descendant of el named ns:name, or NULL. */
+static const XmNode *
+find_element (const XmNode *el, const char *ns, const char *name)
+{
+  for (const XmNode *n = el->children; n; n = n->next)
+    if (n->type == XM_NODE_ELEMENT)
+      {
+        const XmNode *f = xm_node_is (n, ns, name) ? n : find_element (n, ns, name);
+        if (f)
+          return f;
+      }
+  return NULL;
+}
+
+/* XEP-0388 <success/>: no stream restart; the authorization identifier
+ * is the JID bound inline (bind2), and XEP-0198 may be enabled inline. */
+static void
+sasl2_established (Conn *c, const XmNode *el)
+{
+  XmNode *aid = xm_node_child (el, NS_SASL2, "authorization-identifier");
+  g_autofree char *live = aid ? xm_node_text (aid) : NULL;
+
+  if (live && c->sc->jid && strchr (g_strstrip (live), '/'))
+    xm_replay_bound (c, c->sc->jid, live);
+  if (find_element (el, NS_SM, "enabled"))
+    c->sm_enabled = TRUE;
+  c->state = NEG_ESTABLISHED;
+  xm_replay_established (c);
+}
+
 static void
 on_success (Conn *c, const XmNode *el)
 {
-  g_autoptr (GByteArray) p = payload (el);
+  XmNode *additional = c->sc->sasl2 ? xm_node_child (el, NS_SASL2, "additional-data")
+                                    : NULL;
+  g_autoptr (GByteArray) p = c->sc->sasl2 ? additional ? payload (additional)
+                                                       : g_byte_array_new ()
+                                          : payload (el);
   g_autoptr (GError) error = NULL;
 
   if (c->scram && !xm_scram_verify (c->scram, (const char *) p->data, p->len, &error))
@@ -555,6 +800,11 @@ on_success (Conn *c, const XmNode *el)
     }
   c->authed = TRUE;
   c->stage = XM_FEATURES_AUTH;
+  if (c->sc->sasl2)
+    {
+      sasl2_established (c, el);
+      return;
+    }
   /* RFC 6120 §6.4.6: both sides restart the stream. */
   xm_framer_restart_after (c->framer);
   send_header (c);
@@ -655,6 +905,8 @@ on_stream_open (XmStanza *header, gpointer data)
   const char *id = xm_node_attr (header->root, "id");
   guint k = c->live_streams++;
 
+  g_free (c->stream_id);
+  c->stream_id = g_strdup (id);
   if (id && k < c->sc->stream_ids->len)
     {
       const char *rec = c->sc->stream_ids->pdata[k];
@@ -694,19 +946,36 @@ on_stanza (XmStanza *st, gpointer data)
         }
       break;
     case NEG_SASL:
-      if (xm_node_is (el, NS_SASL, "challenge"))
+      {
+        const char *ns = c->sc->sasl2 ? NS_SASL2 : NS_SASL;
+
+        if (xm_node_is (el, ns, "challenge"))
+          {
+            on_challenge (c, el);
+            return;
+          }
+        if (xm_node_is (el, ns, "success"))
+          {
+            on_success (c, el);
+            return;
+          }
+        if (xm_node_is (el, ns, "failure"))
+          {
+            on_failure (c, el);
+            return;
+          }
+        if (xm_node_is (el, NS_SASL2, "continue"))
+          {
+            xm_replay_fatal (c->r, c, "the server asks for XEP-0388 tasks "
+                             "(<continue/>), which replay does not do");
+            return;
+          }
+      }
+      break;
+    case NEG_IQ_AUTH:
+      if (xm_stanza_is_iq (el, "result", "error"))
         {
-          on_challenge (c, el);
-          return;
-        }
-      if (xm_node_is (el, NS_SASL, "success"))
-        {
-          on_success (c, el);
-          return;
-        }
-      if (xm_node_is (el, NS_SASL, "failure"))
-        {
-          on_failure (c, el);
+          on_iq_auth_answer (c, el);
           return;
         }
       break;
@@ -1159,6 +1428,7 @@ xm_conn_check_timeout (Conn *c, gint64 now)
     [NEG_STREAM] = "the server's stream features",
     [NEG_STARTTLS] = "the server's <proceed/>",
     [NEG_SASL] = "the server's answer to authentication",
+    [NEG_IQ_AUTH] = "the server's answer to XEP-0078 authentication",
     [NEG_COMPRESS] = "the server's <compressed/>",
   };
   g_autofree char *where = NULL;

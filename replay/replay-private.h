@@ -40,6 +40,12 @@ typedef struct {
   XmCa *ca;                /* serve: signs the certificate clients see */
 } XmReplayOptions;
 
+typedef enum {
+  XM_LOGIN_SASL,        /* RFC 6120 §6 */
+  XM_LOGIN_SASL2,       /* XEP-0388 */
+  XM_LOGIN_IQ_AUTH,     /* XEP-0078 */
+} XmLogin;
+
 typedef struct _Replay Replay;
 typedef struct _Conn Conn;
 
@@ -49,7 +55,8 @@ typedef enum {
   NEG_TLS,          /* TLS handshake (direct, or after <proceed/>) */
   NEG_STREAM,       /* header sent, waiting for the server's features */
   NEG_STARTTLS,     /* <starttls/> sent, waiting for <proceed/> */
-  NEG_SASL,         /* <auth/> sent */
+  NEG_SASL,         /* <auth/> (or XEP-0388 <authenticate/>) sent */
+  NEG_IQ_AUTH,      /* XEP-0078: a jabber:iq:auth get or set sent */
   NEG_COMPRESS,     /* <compress/> sent, waiting for <compressed/> */
   NEG_ESTABLISHED,  /* authenticated stream: replaying stanzas */
   NEG_CLOSED,
@@ -82,6 +89,13 @@ struct _Conn {
   guint headers_sent;
   guint live_streams;     /* server stream headers seen */
   char *mechanism;
+  XmLogin login;          /* how the client logs in (serve: the failure's
+                           * shape) */
+  char *stream_id;        /* of the current stream (XEP-0078 digest) */
+  char *iq_auth_id;       /* serve: the live id of the XEP-0078 set */
+  gboolean iq_auth_digest; /* XEP-0078: the server offers <digest/> */
+  gboolean iq_auth_password; /* ... and <password/> */
+  char *digest_nonce;     /* serve: DIGEST-MD5, the nonce challenged */
   XmScram *scram;
   char *rspauth;          /* DIGEST-MD5: what the server must prove */
   guint digest_step;
@@ -100,6 +114,7 @@ struct _Conn {
   GHashTable *id_rec2live, *id_live2rec; /* server-chosen ids */
   GString *report;        /* differences, for --junit */
   guint differences;
+  guint missed;           /* the peer's recorded stanzas that did not come */
   char *error;            /* for --junit */
 };
 
@@ -112,6 +127,9 @@ struct _Replay {
   GHashTable *ids_rec2live; /* serve: ids the live clients chose, for what
                              * other connections receive */
   GHashTable *claimed;    /* serve: XmScriptConn* a client took */
+  GHashTable *logged_in;  /* serve: XmScriptConn* a client logged in as */
+  GHashTable *played;     /* serve: XmScriptConn* whose session a client
+                           * started */
   int listen_fd;
   XmWatch *listen_watch;
   gboolean any_client;
@@ -123,6 +141,9 @@ struct _Replay {
   gboolean stopping;
   guint64 compared, same, differ, missing, unexpected, not_sent;
   guint64 reordered;       /* came out of the recorded order (order.h) */
+  guint64 unplayed, unplayed_stanzas; /* serve: recorded connections no
+                                       * client played, and their client
+                                       * stanzas (not compared) */
 };
 
 /* conn.c */
@@ -159,6 +180,8 @@ void xm_replay_claimed (Conn *c);
 void xm_replay_report (Conn *c, const char *headline, const char *body);
 void xm_replay_fatal (Replay *r, Conn *c, const char *fmt, ...) G_GNUC_PRINTF (3, 4);
 void xm_replay_established (Conn *c);
+/* The recorded full JID rec was bound as live (XEP-0388 bind2). */
+void xm_replay_bound (Conn *c, const char *rec, const char *live);
 void xm_replay_stanza (Conn *c, XmStanza *stanza);
 void xm_replay_features (Conn *c, XmStanza *stanza, XmFeaturesStage stage);
 /* The peer closed its stream. */

@@ -243,6 +243,8 @@ missing (Replay *r, Conn *c, XmStep *step)
     }
   r->missing++;
   r->compared++;
+  if (is_peer_stanza (r, step))
+    c->missed++;
   done (r, step);
 }
 
@@ -253,16 +255,31 @@ xm_replay_established (Conn *c)
   XmStep *step = c->sc->steps->pdata[0];
 
   g_assert (step->kind == XM_STEP_CONNECT);
+  const char *how = c->login == XM_LOGIN_SASL2 ? " (XEP-0388 SASL2)" : "";
+
   if (r->opts->serve)
-    xm_replay_say (r, "%s: client %s connected%s, authenticated with %s%s", c->label,
+    xm_replay_say (r, "%s: client %s connected%s, authenticated with %s%s%s", c->label,
                    c->peer, c->tls ? " over TLS" : "",
-                   c->mechanism ? c->mechanism : "nothing",
+                   c->mechanism ? c->mechanism : "nothing", how,
                    c->deflate ? ", compressed with zlib (XEP-0138)" : "");
   else
-    xm_replay_say (r, "%s: connected%s, authenticated with %s%s", c->label,
+    xm_replay_say (r, "%s: connected%s, authenticated with %s%s%s", c->label,
                    c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing",
-                   c->deflate ? ", compressed with zlib (XEP-0138)" : "");
+                   how, c->deflate ? ", compressed with zlib (XEP-0138)" : "");
+  if (r->played)
+    g_hash_table_add (r->played, c->sc);
   done (r, step);
+}
+
+void
+xm_replay_bound (Conn *c, const char *rec, const char *live)
+{
+  if (c->live_jid)
+    return;
+  c->live_jid = g_strdup (live);
+  map_value (c->r, rec, live);
+  if (strcmp (rec, live) != 0)
+    xm_replay_say (c->r, "%s: bound %s (recorded: %s)", c->label, live, rec);
 }
 
 void
@@ -873,17 +890,21 @@ give_up_absent (Replay *r)
           XmStep *step = sc->steps->pdata[k];
           if (!step_done (r, step))
             {
-              n += !xm_replay_is_send (r, step) && step->kind != XM_STEP_CONNECT;
+              n += is_peer_stanza (r, step);
               done (r, step);
             }
         }
       {
-        g_autofree char *h = g_strdup_printf ("no client logged in as %s: its %u "
-                                              "recorded client stanzas never came",
-                                              c->account ? c->account : "?", n);
+        const char *who = c->account ? c->account : "?";
+        g_autofree char *h = g_hash_table_contains (r->logged_in, sc)
+          ? g_strdup_printf ("a client logged in as %s but did not start its "
+                             "session: its %u recorded client stanzas never came", who, n)
+          : g_strdup_printf ("no client logged in as %s: its %u recorded client "
+                             "stanzas never came", who, n);
         report (c, h, NULL);
       }
-      r->missing += n;
+      r->unplayed++;
+      r->unplayed_stanzas += n;
     }
 }
 
@@ -912,8 +933,9 @@ give_up (Replay *r)
       if (xm_replay_is_send (r, step) || step_done (r, step))
         continue;
       c = conn_of (r, step->conn);
-      if (c == NULL)
-        continue; /* serve: that client has not come (yet) */
+      if (c == NULL || (c->serving && c->state != NEG_ESTABLISHED))
+        continue; /* serve: that client has not come (yet), or has not
+                   * started its session */
       missing (r, c, step);
       gave++;
     }
@@ -1082,6 +1104,8 @@ run (const char *path, XmReplayOptions *opts)
 
       /* Clients connect when they like: only what they send is waited for. */
       r.claimed = g_hash_table_new (NULL, NULL);
+      r.logged_in = g_hash_table_new (NULL, NULL);
+      r.played = g_hash_table_new (NULL, NULL);
       r.ids_rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
       for (guint i = 0; i < r.script->steps->len; i++)
         {
@@ -1123,14 +1147,51 @@ run (const char *path, XmReplayOptions *opts)
 
   if (r.status != XM_REPLAY_ERROR)
     {
-      guint64 diffs = r.differ + r.missing + r.unexpected + r.not_sent + r.reordered;
+      guint64 diffs = r.differ + r.missing + r.unexpected + r.not_sent + r.reordered
+                      + r.unplayed;
       const char *peer = opts->serve ? "client" : "server";
+
+      /* Who went quiet, in numbers. */
+      for (guint k = 0; k < r.conns->len; k++)
+        {
+          Conn *c = r.conns->pdata[k];
+          guint total = 0;
+          g_autofree char *line = NULL;
+
+          if (c->missed == 0)
+            continue;
+          for (guint i = 0; i < c->sc->steps->len; i++)
+            total += is_peer_stanza (&r, c->sc->steps->pdata[i]);
+          line = opts->serve
+            ? g_strdup_printf ("%s: %s logged in but sent only %u of %u recorded "
+                               "client stanzas", c->label,
+                               c->account ? c->account : "the client",
+                               total - c->missed, total)
+            : g_strdup_printf ("%s: the server sent only %u of %u recorded stanzas",
+                               c->label, total - c->missed, total);
+          xm_replay_say (&r, "%s", line);
+          g_string_append_printf (c->report, "%s\n", line);
+        }
 
       xm_replay_say (&r, "replay: %" G_GUINT64_FORMAT " %s stanzas compared: %"
                      G_GUINT64_FORMAT " as recorded, %" G_GUINT64_FORMAT
                      " different, %" G_GUINT64_FORMAT " missing, %" G_GUINT64_FORMAT
                      " unexpected, %" G_GUINT64_FORMAT " out of order", r.compared,
                      peer, r.same, r.differ, r.missing, r.unexpected, r.reordered);
+      if (opts->serve)
+        {
+          guint total = 0;
+
+          for (guint i = 0; i < r.script->conns->len; i++)
+            total += ((XmScriptConn *) r.script->conns->pdata[i])->steps->len > 0;
+          xm_replay_say (&r, "replay: %u recorded connection%s: %u played, %"
+                         G_GUINT64_FORMAT " not played", total, total == 1 ? "" : "s",
+                         g_hash_table_size (r.played), r.unplayed);
+          if (r.unplayed_stanzas)
+            xm_replay_say (&r, "replay: %" G_GUINT64_FORMAT " client stanzas of "
+                           "connections not played were not compared",
+                           r.unplayed_stanzas);
+        }
       r.status = diffs ? XM_REPLAY_DIFFERENT : XM_REPLAY_SAME;
       if (diffs)
         xm_replay_say (&r, "replay: DIFFERENT: the %s did not behave as recorded", peer);
@@ -1156,6 +1217,8 @@ run (const char *path, XmReplayOptions *opts)
   g_hash_table_unref (r.live2rec);
   g_hash_table_unref (r.client_ids);
   g_clear_pointer (&r.claimed, g_hash_table_unref);
+  g_clear_pointer (&r.logged_in, g_hash_table_unref);
+  g_clear_pointer (&r.played, g_hash_table_unref);
   g_clear_pointer (&r.ids_rec2live, g_hash_table_unref);
   g_main_loop_unref (r.loop);
   xm_script_free (r.script);
@@ -1273,7 +1336,8 @@ xm_replay_main (int argc, char **argv)
 
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_summary (ctx,
-    "Replays the client side of a recording (xmitm proxy --record FILE)\n"
+    "Replays the client side of a recording (xmitm proxy --record FILE),\n"
+    "or of a packet capture of cleartext XMPP (pcap, pcapng),\n"
     "against a server: every recorded connection is opened anew,\n"
     "authenticated again, its client stanzas sent in recorded order, and what\n"
     "the server sends is compared with what it sent then. Stream ids, SASL\n"

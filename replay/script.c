@@ -1,8 +1,10 @@
 /* script.c: see script.h. */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
+#include "pcap-read.h"
 #include "record.h"
 #include "script.h"
 
@@ -15,6 +17,7 @@
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_PING "urn:xmpp:ping"
 #define NS_SM "urn:xmpp:sm:3"
+#define NS_IQ_AUTH "jabber:iq:auth"
 
 /* One recorded event worth keeping. */
 typedef struct {
@@ -30,6 +33,7 @@ typedef struct {
   GArray *recs;         /* Rec, in file order */
   GHashTable *conns;    /* conn number -> XmScriptConn* */
   guint64 oversized;
+  GHashTable *encrypted; /* capture: conn numbers whose TLS hides the rest */
 } Loader;
 
 /* ---- stanza helpers ---- */
@@ -165,6 +169,11 @@ collect_event (XmSink *sink, const XmEvent *ev)
     case XM_EVENT_CONN_OPEN:
     case XM_EVENT_STREAM_CLOSE:
       break;
+    case XM_EVENT_NOTE:
+      /* A capture: TLS from the first byte (pcap-read.c's note). */
+      if (l->encrypted && ev->text && g_str_has_prefix (ev->text, "this connection is encrypted"))
+        g_hash_table_add (l->encrypted, GUINT_TO_POINTER (ev->conn));
+      return;
     case XM_EVENT_STREAM_OPEN:
     case XM_EVENT_STANZA:
       if (ev->stanza == NULL || ev->stanza->oversized || ev->stanza->root == NULL)
@@ -179,7 +188,11 @@ collect_event (XmSink *sink, const XmEvent *ev)
         return;
       r.layer = g_strdup (ev->layer->layer);
       if (strcmp (r.layer, "starttls") == 0)
-        c->starttls = TRUE;
+        {
+          c->starttls = TRUE;
+          if (l->encrypted)
+            g_hash_table_add (l->encrypted, GUINT_TO_POINTER (ev->conn));
+        }
       else if (strcmp (r.layer, "direct-tls") == 0)
         c->direct_tls = TRUE;
       else if (strcmp (r.layer, "zlib") == 0)
@@ -245,6 +258,11 @@ conn_free (gpointer p)
   g_free (c->authcid);
   g_free (c->authzid);
   g_clear_pointer (&c->initial_response, g_bytes_unref);
+  g_clear_pointer (&c->sasl2_authenticate, xm_stanza_unref);
+  g_clear_pointer (&c->sasl2_success, xm_stanza_unref);
+  g_clear_pointer (&c->iq_auth_get, xm_stanza_unref);
+  g_clear_pointer (&c->iq_auth_fields, xm_stanza_unref);
+  g_clear_pointer (&c->iq_auth_set, xm_stanza_unref);
   g_free (c->jid);
   g_ptr_array_unref (c->stream_ids);
   for (int i = 0; i < XM_FEATURES_N; i++)
@@ -298,15 +316,60 @@ compress_next (GArray *recs, guint i, guint conn)
   return FALSE;
 }
 
+static void
+replace_stanza (XmStanza **slot, XmStanza *st)
+{
+  if (*slot)
+    xm_stanza_unref (*slot);
+  *slot = xm_stanza_ref (st);
+}
+
+/* XEP-0078: an iq carrying a jabber:iq:auth query. */
+static gboolean
+is_iq_auth (const XmNode *el)
+{
+  return xm_stanza_is_iq (el, "get", "set") && xm_node_child (el, NS_IQ_AUTH, "query");
+}
+
+static char *
+child_text (const XmNode *el, const char *ns, const char *name)
+{
+  XmNode *child = el ? xm_node_child (el, ns, name) : NULL;
+  char *t;
+
+  if (child == NULL)
+    return NULL;
+  t = xm_node_text (child);
+  return g_strstrip (t);
+}
+
+/* XEP-0078 §3: the full JID the set logs in as: username@domain/resource. */
+static char *
+iq_auth_jid (const XmScriptConn *c)
+{
+  XmNode *q = xm_node_child (c->iq_auth_set->root, NS_IQ_AUTH, "query");
+  g_autofree char *user = child_text (q, NS_IQ_AUTH, "username");
+  g_autofree char *resource = child_text (q, NS_IQ_AUTH, "resource");
+
+  if (user == NULL || *user == '\0' || c->domain == NULL)
+    return NULL;
+  if (resource == NULL || *resource == '\0')
+    return g_strdup_printf ("%s@%s", user, c->domain);
+  return g_strdup_printf ("%s@%s/%s", user, c->domain, resource);
+}
+
 /* Where the negotiation of connection c ends: the index (in recs) of the
- * server's stream features that open the authenticated stream. Fills in
- * what was negotiated. -1 if the connection never got that far. */
+ * server's stream features that open the authenticated stream (or, without
+ * a stream restart, of XEP-0388 <success/> or the result of the XEP-0078
+ * set). Fills in what was negotiated. -1 if the connection never got that
+ * far. */
 static gssize
 negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
 {
   XmFeaturesStage stage = c->direct_tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
   gboolean authed = FALSE;
   gssize last_features = -1;
+  g_autofree char *iq_auth_id = NULL; /* XEP-0078: the pending request */
 
   for (guint i = 0; i < recs->len; i++)
     {
@@ -344,6 +407,40 @@ negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
             return i;
           continue;
         }
+      if (!authed && r->dir == XM_DIR_C2S && is_iq_auth (el))
+        {
+          gboolean set = xm_stanza_is_iq (el, "set", NULL);
+
+          c->iq_auth = TRUE;
+          replace_stanza (set ? &c->iq_auth_set : &c->iq_auth_get, r->stanza);
+          g_free (iq_auth_id);
+          iq_auth_id = g_strdup (xm_node_attr (el, "id"));
+          continue;
+        }
+      if (iq_auth_id && r->dir == XM_DIR_S2C && xm_stanza_is_iq (el, "result", "error")
+          && g_strcmp0 (xm_node_attr (el, "id"), iq_auth_id) == 0)
+        {
+          gboolean result = xm_stanza_is_iq (el, "result", NULL);
+
+          g_clear_pointer (&iq_auth_id, g_free);
+          if (c->iq_auth_set == NULL
+              || g_strcmp0 (xm_node_attr (c->iq_auth_set->root, "id"),
+                            xm_node_attr (el, "id")) != 0)
+            {
+              replace_stanza (&c->iq_auth_fields, r->stanza);
+              continue;
+            }
+          if (!result)
+            {
+              /* That login failed: the client may try again, or not. */
+              c->iq_auth = FALSE;
+              continue;
+            }
+          /* XEP-0078 §3: authenticated, no stream restart, no bind. */
+          g_free (c->jid);
+          c->jid = iq_auth_jid (c);
+          return i;
+        }
       if (!is_negotiation (el))
         return last_features;
       if (r->dir == XM_DIR_C2S && xm_node_is (el, NS_SASL, "auth"))
@@ -356,9 +453,30 @@ negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
         }
       if (r->dir == XM_DIR_C2S && xm_node_is (el, NS_SASL2, "authenticate"))
         {
+          XmNode *ir = xm_node_child (el, NS_SASL2, "initial-response");
+
           g_free (c->mechanism);
           c->mechanism = g_strdup (xm_node_attr (el, "mechanism"));
           c->sasl2 = TRUE;
+          c->iq_auth = FALSE;
+          replace_stanza (&c->sasl2_authenticate, r->stanza);
+          g_clear_pointer (&c->initial_response, g_bytes_unref);
+          if (script->secrets && ir)
+            c->initial_response = auth_payload (ir);
+        }
+      if (r->dir == XM_DIR_S2C && xm_node_is (el, NS_SASL2, "success"))
+        {
+          /* XEP-0388: no stream restart; the authorization identifier is
+           * the full JID when a resource was bound inline (bind2). */
+          g_autofree char *jid = child_text (el, NS_SASL2, "authorization-identifier");
+
+          replace_stanza (&c->sasl2_success, r->stanza);
+          if (jid && *jid)
+            {
+              g_free (c->jid);
+              c->jid = g_steal_pointer (&jid);
+            }
+          return i;
         }
       if (r->dir == XM_DIR_C2S && xm_node_is (el, NS_COMPRESS, "compress"))
         c->compress_stage = stage;
@@ -543,6 +661,59 @@ conn_cmp (gconstpointer a, gconstpointer b)
   return x->conn < y->conn ? -1 : x->conn > y->conn;
 }
 
+/* Whether path starts like a pcap or pcapng file. */
+static gboolean
+is_capture (const char *path)
+{
+  guint8 head[16];
+  gsize n = 0;
+  FILE *f = fopen (path, "rb");
+
+  if (f == NULL)
+    return FALSE;
+  n = fread (head, 1, sizeof head, f);
+  fclose (f);
+  return xm_capture_sniff (head, n);
+}
+
+/* A capture whose connections went into TLS: what came after cannot be
+ * read, so those sessions cannot be replayed. */
+static gboolean
+capture_tls_error (XmScript *s, Loader *l, GError **error)
+{
+  g_autoptr (GString) which = g_string_new (NULL);
+  gboolean starttls = FALSE;
+  guint max = 0;
+
+  /* In connection order. */
+  {
+    GHashTableIter it;
+    gpointer key;
+
+    g_hash_table_iter_init (&it, l->encrypted);
+    while (g_hash_table_iter_next (&it, &key, NULL))
+      max = MAX (max, GPOINTER_TO_UINT (key));
+  }
+  for (guint n = 1; n <= max; n++)
+    {
+      XmScriptConn *c;
+
+      if (!g_hash_table_contains (l->encrypted, GUINT_TO_POINTER (n)))
+        continue;
+      c = g_hash_table_lookup (l->conns, GUINT_TO_POINTER (n));
+      g_string_append_printf (which, "%s#%u", which->len ? ", " : "", n);
+      starttls |= c && c->starttls;
+    }
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+               "%s is a packet capture of XMPP over TLS (connection%s %s %s): a "
+               "capture cannot be decrypted, so replay cannot go past the TLS "
+               "handshake; capture a session without TLS, or record it through "
+               "xmitm proxy --record", s->path,
+               g_hash_table_size (l->encrypted) == 1 ? "" : "s", which->str,
+               starttls ? "negotiated STARTTLS" : "started with TLS");
+  return FALSE;
+}
+
 XmScript *
 xm_script_load (const char *path, XmPace pace, gboolean serve,
                 void (*warn) (const char *msg, gpointer data), gpointer warn_data,
@@ -566,10 +737,21 @@ xm_script_load (const char *path, XmPace pace, gboolean serve,
   sink->sink.vtable = &collect_vtable;
   sink->loader = &l;
 
-  ok = xm_record_read (path, &sink->sink, &info, warn, warn_data, error);
+  s->capture = is_capture (path);
+  if (s->capture)
+    {
+      /* A capture holds every byte: secrets included. */
+      l.encrypted = g_hash_table_new (NULL, NULL);
+      ok = xm_capture_read (path, &sink->sink, error);
+      info.secrets = TRUE;
+    }
+  else
+    ok = xm_record_read (path, &sink->sink, &info, warn, warn_data, error);
   xm_sink_free (&sink->sink);
   s->secrets = info.secrets;
   xm_record_info_clear (&info);
+  if (ok && s->capture && g_hash_table_size (l.encrypted) > 0)
+    ok = capture_tls_error (s, &l, error);
   if (ok)
     ok = build_steps (s, &l, error);
 
@@ -585,6 +767,7 @@ xm_script_load (const char *path, XmPace pace, gboolean serve,
     }
   g_array_unref (l.recs);
   g_hash_table_unref (l.conns);
+  g_clear_pointer (&l.encrypted, g_hash_table_unref);
   if (!ok)
     return NULL;
   return g_steal_pointer (&s);

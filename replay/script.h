@@ -54,7 +54,15 @@ struct _XmScriptConn {
   gboolean compression;   /* negotiated XEP-0138 */
   XmFeaturesStage compress_stage; /* whose features the client compressed on */
   char *mechanism;        /* the SASL mechanism, NULL if none */
-  gboolean sasl2;         /* XEP-0388 (not replayed) */
+  gboolean sasl2;         /* XEP-0388: authenticated with SASL2 */
+  XmStanza *sasl2_authenticate; /* its <authenticate/> (with its inline
+                                 * requests: bind2, XEP-0198, FAST ...) */
+  XmStanza *sasl2_success; /* the server's <success/> */
+  gboolean iq_auth;       /* XEP-0078 jabber:iq:auth instead of SASL */
+  XmStanza *iq_auth_get;  /* the client's get for the fields, if it asked */
+  XmStanza *iq_auth_fields; /* the server's answer to it */
+  XmStanza *iq_auth_set;  /* the client's set (username, password or
+                           * digest, resource) */
   char *authcid;          /* who authenticated, if the recording tells */
   char *authzid;
   GBytes *initial_response; /* recorded with secrets: the <auth/> payload */
@@ -68,14 +76,18 @@ typedef struct {
   GPtrArray *conns;       /* XmScriptConn*, by recorded number */
   GPtrArray *steps;       /* XmStep*, in order: steps->pdata[i]->order == i */
   XmOrder *order;
-  gboolean secrets;       /* recorded with --record-secrets */
+  gboolean secrets;       /* recorded with --record-secrets (a capture
+                           * holds everything: TRUE) */
+  gboolean capture;       /* read from a packet capture (pcap, pcapng) */
   gboolean serve;         /* replay plays the server: it sends the server's
                            * steps and waits for the client's */
   char *path;
   guint64 skipped;        /* stanzas left out (answered live) */
 } XmScript;
 
-/* Loads the recording at path. Warnings about damaged lines go to warn
+/* Loads the recording at path, or a packet capture of cleartext XMPP
+ * (pcap-read.h: a capture with TLS cannot be replayed past it, an error
+ * that says so). Warnings about damaged lines go to warn
  * (may be NULL). NULL with error when the file cannot be read or is not a
  * recording, or holds no client stream to replay. serve: replay plays the
  * server (the order's sends are the server's steps; pace is ignored: a

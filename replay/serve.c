@@ -3,9 +3,13 @@
  * Each client gets the recorded stream features (less SCRAM-*-PLUS and
  * XEP-0440: no channel binding here), STARTTLS with a
  * certificate from xmitm's CA, XEP-0138 zlib compression where the recorded
- * server offered it, and its authentication accepted (PLAIN as
- * is; SCRAM with the password from --password/--credentials, since the
- * client checks the server's signature). The account it authenticates as
+ * server offered it, and its authentication accepted and checked: SASL or
+ * XEP-0388 SASL2 (PLAIN; SCRAM and DIGEST-MD5 with the password from
+ * --password/--credentials, since the client checks the server's proof; a
+ * payload replay cannot compute, such as an XEP-0484 token, against the
+ * one recorded with secrets) or XEP-0078 jabber:iq:auth (password or
+ * digest). SASL2 and XEP-0078 start the session without a stream restart.
+ * The account it authenticates as
  * picks the recorded connection it plays; from then on replay.c sends the
  * recorded server stanzas as the client's stanzas arrive. */
 #include "config.h"
@@ -24,6 +28,9 @@
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_STREAMS "http://etherx.jabber.org/streams"
 #define NS_COMPRESS "http://jabber.org/protocol/compress"
+#define NS_SASL2 "urn:xmpp:sasl:2"
+#define NS_IQ_AUTH "jabber:iq:auth"
+#define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
 
 /* ---- negotiation, the server's side (RFC 6120 §4-§6) ---- */
 
@@ -100,6 +107,8 @@ on_stream_open (XmStanza *header, gpointer data)
   c->live_streams++;
   if (id == NULL)
     id = own_id = g_uuid_string_random ();
+  g_free (c->stream_id);
+  c->stream_id = g_strdup (id);
   from = g_markup_escape_text (c->sc->domain ? c->sc->domain : to ? to : "localhost", -1);
   xml = g_strdup_printf ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
                          "xmlns:stream='" NS_STREAMS "' version='1.0' xml:lang='en' "
@@ -117,13 +126,30 @@ on_stream_open (XmStanza *header, gpointer data)
     c->state = NEG_STREAM;
 }
 
+/* A failed login, in the shape of how the client logs in: SASL (RFC 6120
+ * §6.5), XEP-0388 (the SASL condition inside), or an XEP-0078 iq error. */
 static void
 sasl_failure (Conn *c, const char *condition, const char *text)
 {
   g_autofree char *t = g_markup_escape_text (text, -1);
-  g_autofree char *xml = g_strdup_printf ("<failure xmlns='" NS_SASL "'><%s/>"
-                                          "<text>%s</text></failure>", condition, t);
+  g_autofree char *xml = NULL;
 
+  if (c->login == XM_LOGIN_IQ_AUTH)
+    {
+      g_autofree char *id = g_markup_escape_text (c->iq_auth_id ? c->iq_auth_id : "", -1);
+      gboolean bad = strcmp (condition, "malformed-request") == 0;
+
+      xml = g_strdup_printf ("<iq type='error' id='%s'><error type='%s'><%s xmlns='"
+                             NS_STANZAS "'/><text xmlns='" NS_STANZAS "'>%s</text>"
+                             "</error></iq>", id, bad ? "modify" : "auth",
+                             bad ? "not-acceptable" : "not-authorized", t);
+    }
+  else if (c->login == XM_LOGIN_SASL2)
+    xml = g_strdup_printf ("<failure xmlns='" NS_SASL2 "'><%s xmlns='" NS_SASL "'/>"
+                           "<text>%s</text></failure>", condition, t);
+  else
+    xml = g_strdup_printf ("<failure xmlns='" NS_SASL "'><%s/>"
+                           "<text>%s</text></failure>", condition, t);
   send_str (c, xml);
   c->state = NEG_STREAM;
 }
@@ -131,11 +157,12 @@ sasl_failure (Conn *c, const char *condition, const char *text)
 static void
 send_sasl (Conn *c, const char *element, const char *data)
 {
+  const char *ns = c->login == XM_LOGIN_SASL2 ? NS_SASL2 : NS_SASL;
   g_autofree char *b64 = data && *data ? g_base64_encode ((const guchar *) data, strlen (data))
                                        : NULL;
-  g_autofree char *xml = b64 ? g_strdup_printf ("<%s xmlns='" NS_SASL "'>%s</%s>",
-                                                element, b64, element)
-                             : g_strdup_printf ("<%s xmlns='" NS_SASL "'/>", element);
+  g_autofree char *xml = b64 ? g_strdup_printf ("<%s xmlns='%s'>%s</%s>",
+                                                element, ns, b64, element)
+                             : g_strdup_printf ("<%s xmlns='%s'/>", element, ns);
   send_str (c, xml);
 }
 
@@ -159,7 +186,7 @@ static gboolean
 take (Conn *c, const char *user)
 {
   Replay *r = c->r;
-  g_autofree char *account = strchr (user, '@') ? g_strdup (user)
+  g_autofree char *account = strchr (user, '@') ? g_strndup (user, strcspn (user, "/"))
     : g_strdup_printf ("%s@%s", user, c->sc->domain ? c->sc->domain : "localhost");
   XmScriptConn *sc = claim (r, account);
 
@@ -213,10 +240,64 @@ login_failed (Conn *c, const char *condition, const char *why)
   sasl_failure (c, condition, why);
 }
 
+/* The session starts without a stream restart (XEP-0388, XEP-0078). */
+static void
+established (Conn *c)
+{
+  g_hash_table_add (c->r->logged_in, c->sc);
+  c->authed = TRUE;
+  c->stage = XM_FEATURES_AUTH;
+  c->state = NEG_ESTABLISHED;
+  xm_replay_established (c);
+}
+
+/* XEP-0388 <success/>: the mechanism's additional data, then what the
+ * recorded server granted (authorization identifier, bind2's <bound/>,
+ * XEP-0198, a FAST token), as recorded. */
+static void
+sasl2_success (Conn *c, const char *data)
+{
+  const XmNode *rec = c->sc->sasl2_success ? c->sc->sasl2_success->root : NULL;
+  GString *out = g_string_new ("<success xmlns='" NS_SASL2 "'>");
+  g_autofree char *xml = NULL;
+
+  if (data && *data)
+    {
+      g_autofree char *b64 = g_base64_encode ((const guchar *) data, strlen (data));
+      g_string_append_printf (out, "<additional-data>%s</additional-data>", b64);
+    }
+  if (rec == NULL)
+    {
+      g_autofree char *a = g_markup_escape_text (c->account, -1);
+      g_string_append_printf (out, "<authorization-identifier>%s"
+                              "</authorization-identifier>", a);
+    }
+  /* Without data of our own (a mechanism replay does not compute), the
+   * recorded data goes back: a token's proof is the same each time. */
+  for (const XmNode *n = rec ? rec->children : NULL; n; n = n->next)
+    if (n->type == XM_NODE_ELEMENT
+        && !(data && xm_node_is (n, NS_SASL2, "additional-data")))
+      {
+        gboolean changed;
+        g_autofree char *x = xm_conn_rewrite (c, n, &changed);
+        g_string_append (out, x);
+      }
+  g_string_append (out, "</success>");
+  xml = g_string_free (out, FALSE);
+  send_str (c, xml);
+  established (c);
+}
+
 static void
 success (Conn *c, const char *data)
 {
+  if (c->login == XM_LOGIN_SASL2)
+    {
+      sasl2_success (c, data);
+      return;
+    }
   /* RFC 6120 §6.4.6: the stream restarts after <success/>. */
+  g_hash_table_add (c->r->logged_in, c->sc);
   send_sasl (c, "success", data);
   c->authed = TRUE;
   c->stage = XM_FEATURES_AUTH;
@@ -242,11 +323,86 @@ payload (const XmNode *el)
   return out;
 }
 
-static void
-on_auth (Conn *c, const XmNode *el)
+/* serve: the recorded connection not yet taken whose login sent exactly
+ * this payload (a token mechanism, XEP-0484, or anything else replay
+ * cannot compute), if the recording kept it. */
+static XmScriptConn *
+recorded_payload (Replay *r, const char *mech, const GByteArray *p)
 {
-  const char *mech = xm_node_attr (el, "mechanism");
-  g_autoptr (GByteArray) p = payload (el);
+  for (guint i = 0; i < r->script->conns->len; i++)
+    {
+      XmScriptConn *sc = r->script->conns->pdata[i];
+      gsize len;
+      const guint8 *d;
+
+      if (sc->steps->len == 0 || sc->initial_response == NULL || sc->mechanism == NULL
+          || g_ascii_strcasecmp (sc->mechanism, mech) != 0
+          || g_hash_table_contains (r->claimed, sc))
+        continue;
+      d = g_bytes_get_data (sc->initial_response, &len);
+      if (len == p->len && (len == 0 || memcmp (d, p->data, len) == 0))
+        return sc;
+    }
+  return NULL;
+}
+
+/* Whether the recording has a login with mechanism whose payload it kept. */
+static gboolean
+kept_payloads (Replay *r, const char *mech)
+{
+  for (guint i = 0; i < r->script->conns->len; i++)
+    {
+      XmScriptConn *sc = r->script->conns->pdata[i];
+      if (sc->initial_response && sc->mechanism
+          && g_ascii_strcasecmp (sc->mechanism, mech) == 0)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A mechanism replay does not compute (XEP-0484 HT-* tokens, ...): the
+ * login is the recorded one if its payload is the recorded payload. The
+ * account is the one that payload logged in as, or the name before its
+ * first NUL (HT-*: username NUL hash). */
+static void
+on_opaque_auth (Conn *c, const char *mech, const GByteArray *p)
+{
+  XmScriptConn *sc = recorded_payload (c->r, mech, p);
+  const guint8 *nul = p->len ? memchr (p->data, 0, p->len) : NULL;
+  g_autofree char *user = nul ? g_strndup ((const char *) p->data, nul - p->data) : NULL;
+
+  if (sc)
+    {
+      g_autofree char *account = xm_script_conn_account (sc);
+      if (account && take (c, account))
+        success (c, NULL);
+      else if (account == NULL)
+        sasl_failure (c, "not-authorized", "xmitm replay: the recording does not say "
+                      "who logged in");
+      return;
+    }
+  if (user == NULL || *user == '\0')
+    {
+      sasl_failure (c, "invalid-mechanism", "xmitm replay --serve accepts PLAIN, "
+                    "SCRAM, DIGEST-MD5 and payloads recorded with --record-secrets");
+      return;
+    }
+  if (!take (c, user))
+    return;
+  if (kept_payloads (c->r, mech))
+    {
+      login_failed (c, "not-authorized", "not the payload the recording kept");
+      return;
+    }
+  /* Recorded without secrets: nothing to check it against. */
+  xm_replay_say (c->r, "%s: %s accepted unchecked (the recording did not keep "
+                 "its payload: record with --record-secrets)", c->label, mech);
+  success (c, NULL);
+}
+
+static void
+on_auth (Conn *c, const char *mech, GByteArray *p)
+{
   g_autoptr (GError) error = NULL;
 
   g_free (c->mechanism);
@@ -311,7 +467,172 @@ on_auth (Conn *c, const XmNode *el)
       c->state = NEG_SASL;
       return;
     }
-  sasl_failure (c, "invalid-mechanism", "xmitm replay --serve accepts PLAIN and SCRAM");
+  if (mech && g_ascii_strcasecmp (mech, "DIGEST-MD5") == 0)
+    {
+      /* RFC 2831 §2.1.1: the client starts with nothing; the challenge. */
+      g_autofree char *challenge = NULL;
+
+      g_clear_pointer (&c->digest_nonce, g_free);
+      challenge = xm_digest_md5_challenge (c->sc->domain ? c->sc->domain : "localhost",
+                                           NULL, &c->digest_nonce);
+      c->digest_step = 1;
+      send_sasl (c, "challenge", challenge);
+      c->state = NEG_SASL;
+      return;
+    }
+  if (mech && !xm_sasl_is_plus (mech))
+    {
+      on_opaque_auth (c, mech, p);
+      return;
+    }
+  sasl_failure (c, "invalid-mechanism", "xmitm replay --serve accepts PLAIN, SCRAM, "
+                "DIGEST-MD5 and payloads recorded with --record-secrets");
+}
+
+/* RFC 2831 §2.1.2-§2.1.3: the digest-response checked against the password,
+ * answered with rspauth; then the client's empty response. */
+static void
+on_digest_response (Conn *c, GByteArray *p)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *user = NULL, *rspauth = NULL;
+  const char *password;
+
+  if (c->digest_step == 2)
+    {
+      c->digest_step = 0;
+      success (c, NULL);
+      return;
+    }
+  user = xm_digest_md5_response_user ((const char *) p->data, p->len);
+  if (user == NULL || *user == '\0')
+    {
+      sasl_failure (c, "malformed-request", "the DIGEST-MD5 response names no username");
+      return;
+    }
+  if (!take (c, user))
+    return;
+  password = xm_replay_password (c->r, c);
+  if (password == NULL)
+    {
+      sasl_failure (c, "temporary-auth-failure", "xmitm replay has no password for this account");
+      xm_replay_fatal (c->r, c, "the client logs in with DIGEST-MD5, whose rspauth "
+                       "needs the password: give --password PW or --credentials FILE");
+      return;
+    }
+  rspauth = xm_digest_md5_server_check ((const char *) p->data, p->len, c->digest_nonce,
+                                        password, "xmpp", &error);
+  if (rspauth == NULL)
+    {
+      c->digest_step = 0;
+      login_failed (c, "not-authorized", error->message);
+      return;
+    }
+  c->digest_step = 2;
+  send_sasl (c, "challenge", rspauth);
+}
+
+/* ---- XEP-0078 jabber:iq:auth ---- */
+
+static char *
+query_text (const XmNode *q, const char *name)
+{
+  XmNode *el = xm_node_child (q, NS_IQ_AUTH, name);
+  char *t;
+
+  if (el == NULL)
+    return NULL;
+  t = xm_node_text (el);
+  return g_strstrip (t);
+}
+
+/* §3: the fields the server takes: as recorded, or all of them. */
+static void
+on_iq_auth_get (Conn *c, const XmNode *el)
+{
+  const char *id = xm_node_attr (el, "id");
+  const XmStanza *rec = c->sc->iq_auth_fields;
+  XmNode *q = rec ? xm_node_child (rec->root, NS_IQ_AUTH, "query") : NULL;
+  GString *out = g_string_new ("<iq type='result'");
+  g_autofree char *xml = NULL;
+
+  if (id)
+    {
+      g_string_append (out, " id='");
+      xm_xml_escape (out, id, strlen (id), TRUE);
+      g_string_append_c (out, '\'');
+    }
+  g_string_append_c (out, '>');
+  if (q)
+    {
+      gboolean changed;
+      g_autofree char *x = xm_conn_rewrite (c, q, &changed);
+      g_string_append (out, x);
+    }
+  else
+    g_string_append (out, "<query xmlns='" NS_IQ_AUTH "'><username/><password/>"
+                          "<digest/><resource/></query>");
+  g_string_append (out, "</iq>");
+  xml = g_string_free (out, FALSE);
+  send_str (c, xml);
+}
+
+static void
+on_iq_auth_set (Conn *c, const XmNode *el)
+{
+  XmNode *q = xm_node_child (el, NS_IQ_AUTH, "query");
+  g_autofree char *user = query_text (q, "username");
+  g_autofree char *resource = query_text (q, "resource");
+  g_autofree char *pw = query_text (q, "password");
+  g_autofree char *digest = query_text (q, "digest");
+  g_autofree char *recorded = NULL;
+  const char *want;
+
+  g_free (c->iq_auth_id);
+  c->iq_auth_id = g_strdup (xm_node_attr (el, "id"));
+  if (user == NULL || *user == '\0' || resource == NULL || *resource == '\0'
+      || (pw == NULL && digest == NULL))
+    {
+      sasl_failure (c, "malformed-request", "XEP-0078 needs username, resource, "
+                    "and password or digest");
+      return;
+    }
+  g_free (c->mechanism);
+  c->mechanism = g_strdup (digest ? "XEP-0078 digest" : "XEP-0078 password");
+  if (!take (c, user))
+    return;
+  want = xm_replay_password (c->r, c);
+  if (want == NULL && c->r->script->secrets && c->sc->iq_auth_set)
+    {
+      /* The password the recorded client sent in the clear. */
+      recorded = query_text (xm_node_child (c->sc->iq_auth_set->root, NS_IQ_AUTH, "query"),
+                             "password");
+      want = recorded;
+    }
+  if (want == NULL)
+    xm_replay_say (c->r, "%s: %s accepted unchecked (give --password PW or "
+                   "--credentials FILE to check it)", c->label, c->mechanism);
+  else if (digest)
+    {
+      g_autofree char *d = xm_auth_legacy_digest (c->stream_id ? c->stream_id : "", want);
+      if (g_ascii_strcasecmp (d, digest) != 0)
+        {
+          login_failed (c, "not-authorized", "not the digest of the password xmitm "
+                        "replay was given");
+          return;
+        }
+    }
+  else if (strcmp (want, pw) != 0)
+    {
+      login_failed (c, "not-authorized", "not the password xmitm replay was given");
+      return;
+    }
+  {
+    g_autofree char *id = g_markup_escape_text (c->iq_auth_id ? c->iq_auth_id : "", -1);
+    g_autofree char *xml = g_strdup_printf ("<iq type='result' id='%s'/>", id);
+    send_str (c, xml);
+  }
+  established (c);
 }
 
 static void
@@ -321,6 +642,11 @@ on_response (Conn *c, const XmNode *el)
   g_autoptr (GError) error = NULL;
   g_autofree char *final = NULL;
 
+  if (c->digest_step)
+    {
+      on_digest_response (c, p);
+      return;
+    }
   if (c->scram_server == NULL)
     {
       sasl_failure (c, "malformed-request", "no exchange in progress");
@@ -398,16 +724,43 @@ on_stanza (XmStanza *st, gpointer data)
     }
   if (xm_node_is (el, NS_SASL, "auth") && !c->authed)
     {
-      on_auth (c, el);
+      g_autoptr (GByteArray) p = payload (el);
+
+      c->login = XM_LOGIN_SASL;
+      on_auth (c, xm_node_attr (el, "mechanism"), p);
       return;
     }
-  if (xm_node_is (el, NS_SASL, "response") && c->state == NEG_SASL)
+  if (xm_node_is (el, NS_SASL2, "authenticate") && !c->authed)
+    {
+      XmNode *ir = xm_node_child (el, NS_SASL2, "initial-response");
+      g_autoptr (GByteArray) p = ir ? payload (ir) : g_byte_array_new ();
+
+      /* NUL-terminated, as payload() leaves it. */
+      g_byte_array_append (p, (const guint8 *) "", 1);
+      p->len--;
+      c->login = XM_LOGIN_SASL2;
+      on_auth (c, xm_node_attr (el, "mechanism"), p);
+      return;
+    }
+  if (!c->authed && xm_stanza_is_iq (el, "get", "set")
+      && xm_node_child (el, NS_IQ_AUTH, "query"))
+    {
+      c->login = XM_LOGIN_IQ_AUTH;
+      if (xm_stanza_is_iq (el, "get", NULL))
+        on_iq_auth_get (c, el);
+      else
+        on_iq_auth_set (c, el);
+      return;
+    }
+  if ((xm_node_is (el, NS_SASL, "response") || xm_node_is (el, NS_SASL2, "response"))
+      && c->state == NEG_SASL)
     {
       on_response (c, el);
       return;
     }
-  if (xm_node_is (el, NS_SASL, "abort"))
+  if (xm_node_is (el, NS_SASL, "abort") || xm_node_is (el, NS_SASL2, "abort"))
     {
+      c->digest_step = 0;
       g_clear_pointer (&c->scram_server, xm_scram_server_free);
       if (c->claimed)
         login_failed (c, "aborted", "the client aborted it");

@@ -28,6 +28,7 @@ cd "$top"
 PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
+  libcap-dev
   openssl prosody python3 python3-slixmpp tshark tcpdump
   ejabberd g++ libgloox-dev
   iptables nftables iproute2
@@ -90,7 +91,7 @@ FUZZ_PACKAGES=(
 
 # Longest input libFuzzer makes per target (tests/fuzz/fuzz-NAME.c).
 declare -A FUZZ_MAX_LEN=(
-  [xml-framer]=8192 [sasl]=4096 [inflate]=32768 [observer]=16384
+  [xml-framer]=8192 [xml-scan]=8192 [sasl]=4096 [inflate]=32768 [observer]=16384
   [record-read]=16384 [pcap-read]=32768
 )
 
@@ -116,7 +117,7 @@ fuzz() {
   [ $# -gt 0 ] && shift
   local targets=("$@")
   if [ ${#targets[@]} -eq 0 ]; then
-    targets=(xml-framer sasl inflate observer record-read pcap-read)
+    targets=(xml-framer xml-scan sasl inflate observer record-read pcap-read)
   fi
   fuzz_deps
   if [ ! -f build-fuzz/build.ninja ]; then

@@ -8,10 +8,10 @@
 
 #include "files.h"
 
-int
-xm_create_private (const char *path, GError **error)
+static int
+open_private (const char *path, int flags, GError **error)
 {
-  int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0600);
   struct stat st;
 
   if (fd < 0)
@@ -31,4 +31,16 @@ xm_create_private (const char *path, GError **error)
       return -1;
     }
   return fd;
+}
+
+int
+xm_create_private (const char *path, GError **error)
+{
+  return open_private (path, O_TRUNC, error);
+}
+
+int
+xm_append_private (const char *path, GError **error)
+{
+  return open_private (path, O_APPEND, error);
 }

@@ -11,4 +11,9 @@ G_BEGIN_DECLS
  * they are. */
 int xm_create_private (const char *path, GError **error);
 
+/* Opens path for appending (created if need be), mode 0600; an existing
+ * regular file readable by others is made 0600 too. Returns the fd, or -1
+ * with error set. */
+int xm_append_private (const char *path, GError **error);
+
 G_END_DECLS

@@ -652,7 +652,7 @@ filter_sink_free (XmSink *sink)
 }
 
 static const XmSinkVTable filter_sink_vtable = {
-  filter_sink_event, filter_sink_flush, filter_sink_free,
+  filter_sink_event, filter_sink_flush, filter_sink_free, .needs_children = TRUE,
 };
 
 XmSink *

@@ -387,7 +387,7 @@ printer_free (XmSink *sink)
 }
 
 static const XmSinkVTable printer_vtable = {
-  printer_event, printer_flush, printer_free,
+  printer_event, printer_flush, printer_free, .needs_children = TRUE,
 };
 
 XmSink *

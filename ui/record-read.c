@@ -118,24 +118,6 @@ str_member (JsonObject *o, const char *name)
   return json_node_get_string (n);
 }
 
-/* An object or array member of the right kind, NULL otherwise (json-glib's
- * own getters complain, with a critical, about a member of another kind). */
-static JsonObject *
-object_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = json_object_get_member (o, name);
-
-  return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
-}
-
-static JsonArray *
-array_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = json_object_get_member (o, name);
-
-  return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
-}
-
 static gint64
 int_member (JsonObject *o, const char *name)
 {
@@ -147,18 +129,36 @@ int_member (JsonObject *o, const char *name)
     return json_node_get_int (n);
   if (json_node_get_value_type (n) == G_TYPE_DOUBLE)
     {
-      /* 1e999 is inf to the parser; casting what does not fit is undefined. */
+      /* A damaged file may hold any number: never convert out of range. */
       double d = json_node_get_double (n);
 
       if (isnan (d))
         return 0;
-      if (d >= 9223372036854775808.0)
+      if (d >= 9.2e18)
         return G_MAXINT64;
-      if (d < -9223372036854775808.0)
+      if (d <= -9.2e18)
         return G_MININT64;
       return (gint64) d;
     }
   return 0;
+}
+
+/* The member if it is an array (an object), else NULL: a damaged file
+ * may put anything anywhere. */
+static JsonArray *
+array_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+}
+
+static JsonObject *
+object_member (JsonObject *o, const char *name)
+{
+  JsonNode *n = json_object_get_member (o, name);
+
+  return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
 }
 
 static gboolean
@@ -253,13 +253,12 @@ sasl_from (JsonObject *o)
   for (guint i = 0; fields && i < json_array_get_length (fields); i++)
     {
       JsonNode *fn = json_array_get_element (fields, i);
-      JsonObject *fo;
+      JsonObject *fo = JSON_NODE_HOLDS_OBJECT (fn) ? json_node_get_object (fn) : NULL;
       XmSaslField *f;
       const char *value;
 
-      if (!JSON_NODE_HOLDS_OBJECT (fn))
+      if (fo == NULL)
         continue;
-      fo = json_node_get_object (fn);
       f = g_new0 (XmSaslField, 1);
       value = str_member (fo, "value");
       f->name = g_strdup (str_member (fo, "name") ? str_member (fo, "name") : "?");
@@ -272,10 +271,12 @@ sasl_from (JsonObject *o)
     }
   for (guint i = 0; notes && i < json_array_get_length (notes); i++)
     {
-      JsonNode *n = json_array_get_element (notes, i);
-
-      if (JSON_NODE_HOLDS_VALUE (n) && json_node_get_value_type (n) == G_TYPE_STRING)
-        g_ptr_array_add (d->notes, g_strdup (json_node_get_string (n)));
+      JsonNode *nn = json_array_get_element (notes, i);
+      const char *n = JSON_NODE_HOLDS_VALUE (nn)
+                      && json_node_get_value_type (nn) == G_TYPE_STRING
+                      ? json_node_get_string (nn) : NULL;
+      if (n)
+        g_ptr_array_add (d->notes, g_strdup (n));
     }
   return d;
 }
@@ -283,10 +284,11 @@ sasl_from (JsonObject *o)
 static void
 emit_layer (Reader *r, XmEvent *ev, JsonObject *o)
 {
-  JsonObject *cert = object_member (o, "cert");
+  JsonObject *cert = NULL;
   XmLayerInfo info = { 0 };
   JsonNode *verified = json_object_get_member (o, "verified");
 
+  cert = object_member (o, "cert");
   info.layer = str_member (o, "layer");
   info.leg = str_member (o, "leg");
   info.tls_version = str_member (o, "tls_version");

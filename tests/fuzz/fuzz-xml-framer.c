@@ -111,7 +111,7 @@ on_problem (XmFramerProblem kind, guint64 offset, const char *message,
             gpointer user_data)
 {
   g_assert (message != NULL);
-  g_assert (kind <= XM_FRAMER_STRAY_TEXT);
+  g_assert (kind <= XM_FRAMER_BAD_HEADER);
 }
 
 static const XmFramerEvents events = {

@@ -18,6 +18,7 @@ SIGTERM / SIGINT, stopping prosody and removing its files on the way out.
 
 import os
 import queue
+import re
 import shutil
 import signal
 import socket
@@ -114,6 +115,22 @@ def wait_listening(port, proc=None, timeout=20.0, host=LOOPBACK, probe=False,
             raise RuntimeError("nothing listens on %s:%d after %.0f s\n%s"
                                % (host, port, timeout, describe()))
         time.sleep(0.02)
+
+
+# What AddressSanitizer, LeakSanitizer and UBSan print when they find
+# something (the ASan+UBSan build of scripts/dev.sh test).
+_SANITIZER = re.compile(r"ERROR: (Leak|Address|Thread|Memory)Sanitizer|"
+                        r"SUMMARY: (Leak|Address|UndefinedBehavior)Sanitizer|"
+                        r"\bruntime error: ")
+
+
+def sanitizer_report(text):
+    """The sanitizer report in a process's stderr, or None."""
+    m = _SANITIZER.search(text or "")
+    if m is None:
+        return None
+    start = text.rfind("\n", 0, max(0, m.start() - 200)) + 1
+    return text[start:start + 6000]
 
 
 def _tail(path, lines=30):
@@ -552,7 +569,11 @@ class Xmitm:
     stdout and stderr go to files in a temp dir; start() waits until the
     listen port is in LISTEN state (read from /proc, no probe connection).
     stop() sends SIGTERM and returns the exit status; output() / errors()
-    return what it printed on stdout / stderr.
+    return what it printed on stdout / stderr.  cleanup() (every test
+    registers it) fails the test if xmitm's stderr holds a sanitizer
+    report (LeakSanitizer runs at a normal exit: the ASan build's leak
+    check), or if SIGTERM did not make it exit within the timeout (it was
+    killed, so no leak check could run).
 
     upstream_host=None leaves out --upstream (transparent mode);
     listen_host replaces 127.0.0.1; netns runs it in that network namespace
@@ -578,6 +599,8 @@ class Xmitm:
         self.start_timeout = start_timeout
         self.proc = None
         self.returncode = None
+        self.problem = None      # a sanitizer report, or a kill by stop()
+        self._problem_raised = False
         self.dir = tempfile.mkdtemp(prefix="xmitm-run-")
         # Each instance makes its own CA in its temp dir, never in ~.
         self.env = dict(env if env is not None else os.environ)
@@ -639,9 +662,15 @@ class Xmitm:
                 except subprocess.TimeoutExpired:
                     self.proc.kill()
                     self.proc.wait()
+                    self.problem = ("xmitm did not exit within %.0f s of "
+                                    "SIGTERM and was killed\n%s"
+                                    % (timeout, self.describe()))
             self.returncode = self.proc.returncode
             self._out.close()
             self._err.close()
+            report = sanitizer_report(self.errors())
+            if report:
+                self.problem = "xmitm's sanitizer report:\n" + report
         return self.returncode
 
     def _read(self, path):
@@ -659,8 +688,12 @@ class Xmitm:
 
     def cleanup(self):
         self.stop()
+        problem = self.problem
         if not os.environ.get("XMITM_KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+        if problem and not self._problem_raised:
+            self._problem_raised = True
+            raise AssertionError(problem)
 
     def __enter__(self):
         return self.start()

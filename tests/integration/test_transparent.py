@@ -306,15 +306,18 @@ class TransparentTest(unittest.TestCase):
         kind, secs, rest = r.stdout.strip().split(" ", 2)
         return (float(secs) if kind == "CLOSED" else None), rest
 
-    def run_scenario(self, name, exchange=True):
+    def run_scenario(self, name, exchange=True, extra=(), check=None):
         role, blocks, undo, listen, args, family, how, seen_as = \
             SCENARIOS[name]
+        args = list(args) + list(extra)
         subs = dict(GATEWAY)
         unpriv = "owner" in name
         if unpriv:
             subs.update(OWNER)
         self.rules(role, blocks, subs)
         x = self.xmitm(role, listen, *args, unprivileged_user=unpriv)
+        if check:
+            check(x)
         dst = self.server_addr(family)
         if exchange:
             seen, body = self.exchange(dst, x.ca_cert, x.describe)
@@ -423,6 +426,24 @@ class TransparentTest(unittest.TestCase):
 
     def test_tproxy_keep_source_nft_v6(self):
         self.run_scenario("keep-source-nft-v6")
+
+    def test_tproxy_keep_source_as_nobody(self):
+        """Started as root with --user nobody: TPROXY with --keep-source
+        works as nobody with CAP_NET_ADMIN alone (each upstream socket
+        needs IP_TRANSPARENT and a bind to the client's address)."""
+        def dropped(x):
+            deadline = time.monotonic() + 5
+            while ("running as user" not in x.errors()
+                   and time.monotonic() < deadline):
+                time.sleep(0.05)
+            with open("/proc/%d/status" % x.proc.pid) as f:
+                st = dict(l.split(":", 1) for l in f)
+            self.assertEqual(st["Uid"].split(), [str(NOBODY)] * 4)
+            for field in ("CapEff", "CapPrm", "CapBnd"):
+                self.assertEqual(int(st[field], 16), 1 << 12, (field, st))
+            self.assertIn("capabilities kept: CAP_NET_ADMIN", x.errors())
+        self.run_scenario("keep-source-iptables-v4", extra=["--user", "nobody"],
+                          check=dropped)
 
     def test_local_nat_mark_iptables_v4(self):
         self.run_scenario("nat-local-iptables-mark-v4")

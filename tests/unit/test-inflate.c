@@ -2,6 +2,7 @@
  * garbage, and a decompression bomb. */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <zlib.h>
 
@@ -149,6 +150,32 @@ test_garbage (void)
   g_assert_null (msg2);
   g_assert_cmpuint (xm_inflate_total_in (inf), ==, z->len + 19);
   g_string_free (k.text, TRUE);
+
+  /* Good bytes and garbage in one feed: what inflated before the error
+   * still comes out, and the message says where the error was. */
+  {
+    g_autoptr (XmInflate) inf3 = xm_inflate_new (0);
+    g_autoptr (GByteArray) both = g_byte_array_new ();
+    g_autofree char *want = all_stanzas ();
+    g_autofree char *m = NULL;
+    const char *where;
+    guint64 at = 0;
+    Sink k3 = { g_string_new (NULL) };
+
+    g_byte_array_append (both, z->data, z->len);
+    g_byte_array_append (both, (const guint8 *) "\xff\xfe garbage garbage", 19);
+    g_assert_cmpint (xm_inflate_feed (inf3, both->data, both->len, collect, &k3, &m),
+                     ==, XM_INFLATE_ERROR);
+    g_assert_cmpstr (k3.text->str, ==, want);
+    /* zlib reads a byte or so of the garbage before it knows. */
+    where = strstr (m, "after ");
+    g_assert_nonnull (where);
+    g_assert_cmpint (sscanf (where, "after %" G_GUINT64_FORMAT " compressed", &at), ==, 1);
+    g_assert_cmpuint (at, >, z->len);
+    g_assert_cmpuint (at, <=, z->len + 3);
+    g_assert_cmpuint (xm_inflate_total_in (inf3), ==, both->len);
+    g_string_free (k3.text, TRUE);
+  }
 
   /* Not zlib at all (plaintext XML where zlib was expected). */
   {

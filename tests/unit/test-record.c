@@ -4,6 +4,7 @@
 
 #include <string.h>
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 
 #include "printer.h"
 #include "record.h"
@@ -84,6 +85,14 @@ test_redact (void)
       "<success xmlns='urn:xmpp:sasl:2'><additional-data>dj1h</additional-data>"
       "<token xmlns='urn:xmpp:fast:0' expiry='2026-12-01T00:00:00Z' token=\"****\"/>"
       "</success>", 4 },
+    /* Whitespace stays (the printer shows a blank payload as an empty
+     * element, live and from the recording alike). */
+    { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+      "AGFs aWNl\nAHNlY3JldA==</auth>",
+      "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+      "**** ****\n************</auth>", 20 },
+    { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>"
+      "  \n\t </auth>", "", 0 },
     /* Nothing secret, or nothing to hide. */
     { "<message to='a@b'><body>AGFsaWNlAHNlY3JldA==</body></message>", "", 0 },
     { "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'/>", "", 0 },
@@ -216,6 +225,91 @@ static const char *const c2s[] = {
   "</stream:stream>",
 };
 
+/* Each line is exactly what json-glib writes for the same members (the
+ * recorder writes stanzas and keepalives by hand). */
+static void
+assert_json_glib_text (const char *lines)
+{
+  g_auto (GStrv) v = g_strsplit (lines, "\n", -1);
+
+  for (guint i = 0; v[i] && *v[i]; i++)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (JsonNode) node = json_from_string (v[i], &error);
+      g_autofree char *again = NULL;
+
+      g_assert_no_error (error);
+      again = json_to_string (node, FALSE);
+      g_assert_cmpstr (again, ==, v[i]);
+    }
+}
+
+/* Bytes no framer hands out (control characters, NUL, invalid UTF-8) and
+ * every flag, formatted by hand, read back by json-glib. */
+static void
+test_format_by_hand (void)
+{
+  static const struct { const char *raw; gsize len; const char *member; } cases[] = {
+    /* (not 0x1f: json-glib 1.6 writes it unescaped, which JSON forbids) */
+    { "<a>\x01\x1e\"\\\b\f\n\r\t/\xc3\xa9\x7f</a>", 0, "xml" },
+    { "<a>\0</a>", 8, "xml_base64" },
+    { "<a>\xff</a>", 0, "xml_base64" },
+  };
+  GString *out = g_string_new (NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      XmStanza *st = xm_stanza_new ();
+      XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = XM_DIR_S2C, .conn = 7,
+                     .time_us = T0, .stanza = st, .wire_len = 99,
+                     .flags = XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB };
+      XmEvent ka = { .kind = XM_EVENT_KEEPALIVE, .dir = XM_DIR_C2S, .conn = 7,
+                     .time_us = T0, .count = 3 };
+      g_autoptr (JsonNode) node = NULL;
+      g_autoptr (GError) error = NULL;
+      JsonObject *o;
+      gsize len = cases[i].len ? cases[i].len : strlen (cases[i].raw);
+
+      st->raw = (const guint8 *) cases[i].raw;
+      st->raw_len = len;
+      g_string_truncate (out, 0);
+      xm_record_format (&ev, TRUE, out);
+      xm_record_format (&ka, TRUE, out);
+      assert_json_glib_text (out->str);
+      *strchr (out->str, '\n') = '\0';
+      node = json_from_string (out->str, &error);
+      g_assert_no_error (error);
+      o = json_node_get_object (node);
+      g_assert_cmpint (json_object_get_int_member (o, "len"), ==, len);
+      g_assert_cmpint (json_object_get_int_member (o, "wire"), ==, 99);
+      g_assert_true (json_object_get_boolean_member (o, "tls"));
+      g_assert_true (json_object_get_boolean_member (o, "zlib"));
+      g_assert_cmpstr (json_object_get_string_member (o, "dir"), ==, "s2c");
+      if (strcmp (cases[i].member, "xml") == 0)
+        g_assert_cmpstr (json_object_get_string_member (o, "xml"), ==, cases[i].raw);
+      else
+        {
+          gsize n;
+          g_autofree guchar *d =
+            g_base64_decode (json_object_get_string_member (o, "xml_base64"), &n);
+          g_assert_cmpmem (d, n, cases[i].raw, len);
+        }
+      xm_stanza_unref (st);
+    }
+  {
+    XmStanza *st = xm_stanza_new ();
+    XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = XM_DIR_S2C, .stanza = st };
+
+    st->raw = (const guint8 *) "\x1f";
+    st->raw_len = 1;
+    g_string_truncate (out, 0);
+    xm_record_format (&ev, TRUE, out);
+    g_assert_nonnull (strstr (out->str, "\"xml\":\"\\u001f\""));
+    xm_stanza_unref (st);
+  }
+  g_string_free (out, TRUE);
+}
+
 static void
 round_trip (gboolean secrets)
 {
@@ -260,6 +354,8 @@ round_trip (gboolean secrets)
   g_assert_cmpstr (info.source, ==, "test");
   g_assert_false (info.truncated);
   g_assert_cmpuint (info.bad_lines, ==, 0);
+
+  assert_json_glib_text (c.json->str);
 
   /* The same events: as JSON (written again with secrets: what was
    * redacted stays redacted) and as printed text. */
@@ -380,6 +476,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/record/redact", test_redact);
+  g_test_add_func ("/record/format-by-hand", test_format_by_hand);
   g_test_add_func ("/record/round-trip/secrets", test_round_trip_secrets);
   g_test_add_func ("/record/round-trip/redacted", test_round_trip_redacted);
   g_test_add_func ("/record/read/huge-numbers", test_read_huge_numbers);

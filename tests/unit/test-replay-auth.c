@@ -215,6 +215,64 @@ test_digest_md5_checks (void)
   g_assert_true (g_str_has_suffix (r, ",authzid=\"boss@x\""));
 }
 
+/* The server's side checks the RFC 2831 §4 response and answers with its
+ * rspauth; another password, another nonce, a bad digest-uri fail. */
+static void
+test_digest_md5_server (void)
+{
+  const char *response = "username=\"chris\",realm=\"elwood.innosoft.com\","
+                         "nonce=\"OA6MG9tEQGm2hh\",cnonce=\"OA6MHXh6VqTrRk\",nc=00000001,"
+                         "qop=auth,digest-uri=\"imap/elwood.innosoft.com\","
+                         "response=d388dad90d4bbd760a152321f2143af7,charset=utf-8";
+  g_autoptr (GError) error = NULL;
+  g_autofree char *ok = NULL, *user = NULL, *challenge = NULL, *nonce = NULL;
+  g_autofree char *answer = NULL, *rspauth = NULL, *back = NULL;
+
+  ok = xm_digest_md5_server_check (response, strlen (response), "OA6MG9tEQGm2hh",
+                                   "secret", "imap", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (ok, ==, "rspauth=ea40f60335c427b5527b84dbabcdfffd");
+  user = xm_digest_md5_response_user (response, strlen (response));
+  g_assert_cmpstr (user, ==, "chris");
+  {
+    static const char *const bad[][4] = {
+      { "OA6MG9tEQGm2hh", "not-secret", "imap", "another password" },
+      { "other-nonce", "secret", "imap", "another nonce" },
+      { "OA6MG9tEQGm2hh", "secret", "xmpp", "is not for xmpp" },
+    };
+    for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autoptr (GError) e = NULL;
+        g_autofree char *no = xm_digest_md5_server_check (response, strlen (response),
+                                                          bad[i][0], bad[i][1],
+                                                          bad[i][2], &e);
+        g_assert_null (no);
+        if (strstr (e->message, bad[i][3]) == NULL)
+          g_error ("'%s' lacks '%s'", e->message, bad[i][3]);
+      }
+  }
+  /* Both sides of this file: a challenge, the client's answer, checked. */
+  challenge = xm_digest_md5_challenge ("localhost", NULL, &nonce);
+  g_assert_true (strstr (challenge, nonce) != NULL);
+  g_assert_true (strstr (challenge, "algorithm=md5-sess") != NULL);
+  answer = xm_digest_md5_response (challenge, strlen (challenge), NULL, "alice", "pw",
+                                   "xmpp", "localhost", NULL, &rspauth, &error);
+  g_assert_no_error (error);
+  back = xm_digest_md5_server_check (answer, strlen (answer), nonce, "pw", "xmpp", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (back, "rspauth="));
+  g_assert_cmpstr (back + strlen ("rspauth="), ==, rspauth);
+}
+
+/* XEP-0078 §3 example: stream id 3EE948B0, password Calli0pe. */
+static void
+test_legacy_digest (void)
+{
+  g_autofree char *d = xm_auth_legacy_digest ("3EE948B0", "Calli0pe");
+
+  g_assert_cmpstr (d, ==, "48fc78be9ec8f86d8ce1c39c320c97c21d62334d");
+}
+
 static void
 test_plain (void)
 {
@@ -244,6 +302,8 @@ main (int argc, char **argv)
   g_test_add_func ("/replay-auth/scram-random-nonce", test_scram_random_nonce);
   g_test_add_func ("/replay-auth/digest-md5-rfc2831", test_digest_md5_rfc2831);
   g_test_add_func ("/replay-auth/digest-md5-checks", test_digest_md5_checks);
+  g_test_add_func ("/replay-auth/digest-md5-server", test_digest_md5_server);
+  g_test_add_func ("/replay-auth/legacy-digest", test_legacy_digest);
   g_test_add_func ("/replay-auth/plain", test_plain);
   return g_test_run ();
 }

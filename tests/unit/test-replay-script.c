@@ -247,6 +247,68 @@ test_compression (void)
     }
 }
 
+/* XEP-0078: the get, its fields, the set and its result are the
+ * negotiation; the JID is username@domain/resource; no restart. */
+static void
+test_iq_auth (void)
+{
+  g_autofree char *path = write_recording ("redacted",
+    EV (2, 1, "c2s", "stream-open", C_OPEN)
+    EV (3, 1, "s2c", "stream-open", S_OPEN ("s1"))
+    STANZA (4, 1, "s2c", FEATURES_SASL)
+    STANZA (5, 1, "c2s", "<iq type='get' id='a1'><query xmlns='jabber:iq:auth'><username>bob</username></query></iq>")
+    STANZA (6, 1, "s2c", "<iq type='result' id='a1'><query xmlns='jabber:iq:auth'><username/><password/><digest/><resource/></query></iq>")
+    STANZA (7, 1, "c2s", "<iq type='set' id='a2'><query xmlns='jabber:iq:auth'><username>bob</username><digest>0123</digest><resource>r</resource></query></iq>")
+    STANZA (8, 1, "s2c", "<iq type='result' id='a2'/>")
+    STANZA (9, 1, "c2s", "<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>")
+    STANZA (10, 1, "s2c", "<iq type='result' id='g1'><query xmlns='jabber:iq:roster'/></iq>"));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, FALSE, NULL, NULL, &error);
+  XmScriptConn *c;
+
+  g_assert_no_error (error);
+  c = s->conns->pdata[0];
+  g_assert_true (c->iq_auth);
+  g_assert_null (c->mechanism);
+  g_assert_cmpstr (xm_node_attr (c->iq_auth_get->root, "id"), ==, "a1");
+  g_assert_cmpstr (xm_node_attr (c->iq_auth_fields->root, "id"), ==, "a1");
+  g_assert_cmpstr (xm_node_attr (c->iq_auth_set->root, "id"), ==, "a2");
+  g_assert_cmpstr (c->jid, ==, "bob@x/r");
+  /* CONNECT, the roster get and its result. */
+  g_assert_cmpuint (s->steps->len, ==, 3);
+  remove_recording (path);
+}
+
+/* XEP-0388: <authenticate/> (its initial response when recorded with
+ * secrets) and <success/> end the negotiation; the authorization
+ * identifier is the bound JID. */
+static void
+test_sasl2 (void)
+{
+  g_autofree char *path = write_recording ("recorded",
+    EV (2, 1, "c2s", "stream-open", C_OPEN)
+    EV (3, 1, "s2c", "stream-open", S_OPEN ("s1"))
+    STANZA (4, 1, "s2c", "<stream:features><authentication xmlns='urn:xmpp:sasl:2'><mechanism>HT-SHA-256-NONE</mechanism></authentication></stream:features>")
+    STANZA (5, 1, "c2s", "<authenticate xmlns='urn:xmpp:sasl:2' mechanism='HT-SHA-256-NONE'><initial-response>Ym9iAGg=</initial-response><bind xmlns='urn:xmpp:bind:0'/></authenticate>")
+    STANZA (6, 1, "s2c", "<success xmlns='urn:xmpp:sasl:2'><authorization-identifier>bob@x/r9</authorization-identifier><bound xmlns='urn:xmpp:bind:0'/></success>")
+    STANZA (7, 1, "c2s", "<presence/>"));
+  g_autoptr (GError) error = NULL;
+  g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, FALSE, NULL, NULL, &error);
+  XmScriptConn *c;
+  gsize len;
+
+  g_assert_no_error (error);
+  c = s->conns->pdata[0];
+  g_assert_true (c->sasl2);
+  g_assert_cmpstr (c->mechanism, ==, "HT-SHA-256-NONE");
+  g_assert_cmpmem (g_bytes_get_data (c->initial_response, &len), len, "bob\0h", 5);
+  g_assert_nonnull (c->sasl2_authenticate);
+  g_assert_nonnull (c->sasl2_success);
+  g_assert_cmpstr (c->jid, ==, "bob@x/r9");
+  g_assert_cmpuint (s->steps->len, ==, 2);
+  remove_recording (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -255,5 +317,7 @@ main (int argc, char **argv)
   g_test_add_func ("/replay-script/redacted-payload-not-reused", test_redacted_payload_not_reused);
   g_test_add_func ("/replay-script/nothing-to-replay", test_nothing_to_replay);
   g_test_add_func ("/replay-script/compression", test_compression);
+  g_test_add_func ("/replay-script/iq-auth", test_iq_auth);
+  g_test_add_func ("/replay-script/sasl2", test_sasl2);
   return g_test_run ();
 }

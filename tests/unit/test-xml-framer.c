@@ -16,7 +16,7 @@
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_XML "http://www.w3.org/XML/1998/namespace"
 
-#define N_PROBLEM_KINDS (XM_FRAMER_STRAY_TEXT + 1)
+#define N_PROBLEM_KINDS (XM_FRAMER_BAD_HEADER + 1)
 
 /* A server stream header as most tests use it. */
 #define HEADER_BODY                                                          \
@@ -1313,6 +1313,129 @@ test_oversized_split (void)
   check_every_split (vec, len, &opts, check_oversized);
 }
 
+/* Nesting: a stanza whose elements nest XM_FRAMER_MAX_DEPTH deep is decoded;
+ * one level more stops decoding of the direction (expat keeps a tag per open
+ * level, and the printer indents each), whatever the size cap. */
+static char *
+nested_vec_new (guint levels, const char *after)
+{
+  GString *v = g_string_new (HEADER "<message>");
+
+  for (guint i = 1; i < levels; i++)
+    g_string_append (v, "<a>");
+  for (guint i = 1; i < levels; i++)
+    g_string_append (v, "</a>");
+  g_string_append (v, "</message>");
+  g_string_append (v, after);
+  return g_string_free (v, FALSE);
+}
+
+static void
+check_deepest_decoded (const Seen *s, const char *data, gsize len)
+{
+  g_assert_cmpuint (n_problems (s), ==, 0);
+  g_assert_cmpuint (s->stanzas->len, ==, 2);
+  g_assert_cmpuint (n_decoded (s), ==, 2);
+  g_assert_cmpstr (rec (s, 1)->body, ==, "b");
+  g_assert_false (xm_framer_is_stalled (s->framer));
+  g_assert_cmpuint (xm_framer_offset (s->framer), ==, len);
+}
+
+static void
+check_too_deep (const Seen *s, const char *data, gsize len)
+{
+  g_assert_cmpuint (s->problems[XM_FRAMER_OVERSIZED], ==, 1);
+  g_assert_cmpuint (n_problems (s), ==, 1);
+  g_assert_cmpuint (s->stanzas->len, ==, 0);
+  g_assert_true (xm_framer_is_stalled (s->framer));
+  g_assert_cmpuint (xm_framer_offset (s->framer), ==, len);
+}
+
+static void
+test_depth (void)
+{
+  g_autofree char *deepest = nested_vec_new (XM_FRAMER_MAX_DEPTH, R_MSG_B);
+  g_autofree char *deeper = nested_vec_new (XM_FRAMER_MAX_DEPTH + 1, R_MSG_B);
+
+  check_every_split (deepest, strlen (deepest), NULL, check_deepest_decoded);
+  check_every_split (deeper, strlen (deeper), NULL, check_too_deep);
+}
+
+/* Inside a stanza already over the size cap (not decoded, still parsed):
+ * 100,000 levels stop at the depth cap, not at the end of the input. */
+static void
+test_depth_oversized (void)
+{
+  Opts opts = { .max_stanza = 1000 };
+  g_autofree char *vec = nested_vec_new (100000, R_MSG_B);
+  g_autoptr (Seen) s = run_whole (vec, strlen (vec), &opts);
+
+  g_assert_cmpuint (s->problems[XM_FRAMER_OVERSIZED], ==, 1);
+  g_assert_cmpuint (n_problems (s), ==, 1);
+  g_assert_cmpuint (s->stanzas->len, ==, 0);
+  g_assert_true (xm_framer_is_stalled (s->framer));
+
+  /* A restart decodes again. */
+  xm_framer_reset (s->framer);
+  feed_str (s, HEADER R_MSG_A);
+  g_assert_cmpuint (s->stanzas->len, ==, 1);
+  g_assert_cmpstr (rec (s, 0)->body, ==, "a");
+}
+
+/* A stream header that is not <stream:stream> in the streams namespace:
+ * reported, and taken as the header anyway. */
+static guint bad_opens, bad_stanzas, bad_problems[N_PROBLEM_KINDS];
+
+static void
+bad_on_open (XmStanza *header, gpointer user_data)
+{
+  bad_opens++;
+}
+
+static void
+bad_on_stanza (XmStanza *st, gpointer user_data)
+{
+  bad_stanzas++;
+}
+
+static void
+bad_on_problem (XmFramerProblem kind, guint64 offset, const char *message,
+                gpointer user_data)
+{
+  g_assert_cmpuint ((guint) kind, <, N_PROBLEM_KINDS);
+  if ((guint) kind < N_PROBLEM_KINDS)
+    bad_problems[kind]++;
+  if (kind == XM_FRAMER_BAD_HEADER)
+    g_assert_nonnull (strstr (message, NS_STREAMS));
+}
+
+static void
+test_bad_header (void)
+{
+  static const XmFramerEvents ev = {
+    .stream_open = bad_on_open, .stanza = bad_on_stanza,
+    .problem = bad_on_problem,
+  };
+  static const char *const vecs[] = {
+    "<stream to='x' version='1.0'>" R_MSG_A,
+    "<stream:stream xmlns:stream='urn:other' to='x'>" R_MSG_A,
+    "<features xmlns='" NS_STREAMS "'>" R_MSG_A,
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (vecs); i++)
+    {
+      g_autoptr (XmFramer) f = xm_framer_new (&ev, NULL);
+
+      bad_opens = bad_stanzas = 0;
+      memset (bad_problems, 0, sizeof bad_problems);
+      g_assert_cmpuint (xm_framer_feed (f, (const guint8 *) vecs[i],
+                                        strlen (vecs[i])), ==, strlen (vecs[i]));
+      g_assert_cmpuint (bad_opens, ==, 1);
+      g_assert_cmpuint (bad_stanzas, ==, 1);
+      g_assert_cmpuint (bad_problems[XM_FRAMER_BAD_HEADER], ==, 1);
+    }
+}
+
 /* A new stream header in mid-stream whose start tag outgrows the cap over
  * several chunks: its bytes were dropped as an oversized stanza's, so the
  * framer cannot restart there (it used to re-feed them from before its
@@ -1435,7 +1558,8 @@ test_offset (void)
   g_assert_cmpuint (xm_framer_offset (s->framer), ==, 0);
   for (gsize pos = 0; pos < len;)
     {
-      gsize n = MIN ((gsize) g_rand_int_range (rand, 0, 40), len - pos);
+      gsize r = (gsize) g_rand_int_range (rand, 0, 40); /* MIN() would draw twice */
+      gsize n = MIN (r, len - pos);
       gsize got = xm_framer_feed (s->framer, (const guint8 *) events_vec + pos, n);
       g_assert_cmpuint (got, ==, n);
       total += n;
@@ -1631,6 +1755,9 @@ main (int argc, char *argv[])
   g_test_add_func ("/framer/oversized", test_oversized);
   g_test_add_func ("/framer/oversized/split", test_oversized_split);
   g_test_add_func ("/framer/oversized/start-tag-split", test_oversized_tag_split);
+  g_test_add_func ("/framer/depth", test_depth);
+  g_test_add_func ("/framer/depth/oversized", test_depth_oversized);
+  g_test_add_func ("/framer/bad-header", test_bad_header);
   g_test_add_func ("/framer/oversized/restart-header-split",
                    test_oversized_restart_header_split);
   g_test_add_func ("/framer/pending-offset", test_pending_offset);

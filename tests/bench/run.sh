@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# xmitm's benchmark: xmitm next to SSLsplit and socat, measured the same way
+# in one run, with the workloads of issue 8. Prints markdown tables.
+#
+#   tests/bench/run.sh            full run: 3 reps x 5 s per stream cell,
+#                                 10,000 idle sessions (about 15 minutes)
+#   tests/bench/run.sh --quick    1 rep x 3 s, 2,000 sessions (about 4 minutes)
+#
+# Options: --reps N, --dur S, --conns N, --harness DIR, --out DIR.
+#
+# The peers and the anchors come from the shared XMPP MITM bench harness
+# (a STARTTLS client and an echo server in C, SSLsplit and socat as
+# anchors): ../shared/bench next to this repository, or --harness DIR /
+# $XMITM_BENCH_HARNESS. The middlebox gets CPU 1, the peers CPU 0.
+#
+# Workloads:
+#   stream  echo throughput (256 B stanzas, window 1024), bulk (4 KiB,
+#           window 64), latency (window 1): xmitm --quiet (frames every
+#           stanza of both directions) and --quiet --record (records every
+#           stanza), sslsplit, sslsplit -L (logs content), socat (no TLS)
+#   conns   N idle STARTTLS sessions held open: failures, RSS and CPU per
+#           session (xmitm and sslsplit)
+#   slow    a client that stops reading while the server floods it:
+#           xmitm's RSS growth (tests/bench/slow_reader.py)
+# Not part of `meson test`: numbers go to the README, not into assertions.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+harness=${XMITM_BENCH_HARNESS:-$top/../shared/bench}
+reps=3 dur=5 conns=10000 out=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) reps=1 dur=3 conns=2000; shift ;;
+    --reps) reps=$2; shift 2 ;;
+    --dur) dur=$2; shift 2 ;;
+    --conns) conns=$2; shift 2 ;;
+    --harness) harness=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ ! -x "$harness/run.sh" ]; then
+  echo "run.sh: no bench harness at $harness (give --harness DIR)" >&2
+  exit 2
+fi
+harness=$(cd "$harness" && pwd)
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+missing=()
+for p in socat sslsplit build-essential libssl-dev libexpat1-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# An optimized build of its own, so that the test builds stay as they are.
+bench_build=$top/build-bench
+[ -f "$bench_build/build.ninja" ] || meson setup "$bench_build" "$top" -Dbuildtype=release >/dev/null
+ninja -C "$bench_build" proxy/xmitm >/dev/null
+xmitm=$bench_build/proxy/xmitm
+
+# Each session holds two descriptors in a middlebox.
+ulimit -n "$(ulimit -Hn)"
+fd_cap=$(( ($(ulimit -Hn) - 64) / 2 ))
+if [ "$conns" -gt "$fd_cap" ]; then
+  echo "run.sh: $conns sessions need $((2 * conns)) descriptors, the limit here is" \
+       "$(ulimit -Hn): measuring $fd_cap sessions" >&2
+  conns=$fd_cap
+fi
+
+[ -n "$out" ] || out=$bench_build/results/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$out"
+proxy="$xmitm proxy --listen 127.0.0.1:{PORT} --upstream {SINK_HOST}:{SINK_PORT} --upstream-ca {SINK_CRT} --ca-cert {CA_CRT} --ca-key {CA_KEY}"
+
+{
+  echo "# xmitm benchmark, $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo
+  echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), kernel $(uname -r), $(openssl version | cut -d' ' -f1-2), xmitm $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?'); medians of $reps run(s) of $dur s; middlebox pinned to CPU 1, peers to CPU 0."
+  echo
+} > "$out/summary.md"
+
+"$harness/run.sh" --reps "$reps" --dur "$dur" --workloads tput,bulk,lat --out "$out/stream" \
+  --mb xmitm-quiet 16020 "$proxy --quiet" --mb-args '-A {CA_CRT}' \
+  --mb xmitm-record 16021 "$proxy --quiet --record {RUN}/session.jsonl" --mb-args '-A {CA_CRT}' \
+  socat sslsplit sslsplit-L xmitm-quiet xmitm-record
+
+"$harness/run.sh" --suite conns --conns "$conns" --reps 1 --out "$out/conns" \
+  --mb xmitm 16022 "$proxy --quiet" --mb-args '-A {CA_CRT}' \
+  sslsplit xmitm
+
+# Slow reader: the harness's sink and certificates, xmitm on CPU 1.
+certs=$harness/work/certs
+taskset -c 0 "$harness/peers/xmpp_sink" -p 16031 -c "$certs/sink.crt" -k "$certs/sink.key" -q \
+  >/dev/null 2>&1 &
+sink=$!
+taskset -c 1 $xmitm proxy --listen 127.0.0.1:16032 --upstream 127.0.0.1:16031 \
+  --upstream-ca "$certs/sink.crt" --ca-cert "$certs/ca.crt" --ca-key "$certs/ca.key" --quiet \
+  2>"$out/slow-xmitm.log" &
+mb=$!
+sleep 0.5
+slow=$(taskset -c 0 /usr/bin/python3 "$top/tests/bench/slow_reader.py" --port 16032 \
+         --ca "$certs/ca.crt" --pid "$mb" --seconds 15 || echo "RESULT failed")
+kill "$mb" "$sink" 2>/dev/null || true
+wait 2>/dev/null || true
+
+{
+  echo "## Stream workloads"
+  echo
+  sed -n '/^|/p' "$out/stream/summary.md" | head -40
+  echo
+  echo "## Idle sessions ($conns)"
+  echo
+  sed -n '/^|/p' "$out/conns/summary.md"
+  echo
+  echo "## Slow reader (15 s of 256 B stanzas echoed to a client that never reads)"
+  echo
+  echo "\`$slow\`"
+} >> "$out/summary.md"
+cat "$out/summary.md"
+echo
+echo "run.sh: everything is in $out"
