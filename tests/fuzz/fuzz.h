@@ -6,12 +6,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <glib.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-/* A GLib critical or warning in the code under test is a bug: make it
- * abort, so that the fuzzer (or the replay test) reports it. */
+static inline void
+fuzz_log (const gchar *domain, GLogLevelFlags level, const gchar *message,
+          gpointer user_data)
+{
+  g_log_default_handler (domain, level, message, user_data);
+  /* abort(), not GLib's fatal breakpoint: libFuzzer catches SIGABRT and
+   * saves the input, but not SIGTRAP. */
+  if (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING))
+    abort ();
+}
+
+/* A GLib critical or warning in the code under test (or in a library it
+ * calls wrongly) is a bug: make it abort, so that the fuzzer (or the replay
+ * test) reports it. */
 static inline void
 fuzz_glib_fatal (void)
 {
@@ -19,6 +32,7 @@ fuzz_glib_fatal (void)
 
   if (!done)
     {
+      g_log_set_default_handler (fuzz_log, NULL);
       g_log_set_always_fatal (G_LOG_FATAL_MASK | G_LOG_LEVEL_CRITICAL
                               | G_LOG_LEVEL_WARNING);
       done = TRUE;

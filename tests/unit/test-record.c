@@ -397,6 +397,80 @@ test_round_trip_redacted (void)
   round_trip (FALSE);
 }
 
+/* Numbers a JSON parser reads as doubles that fit no integer (1e999 is
+ * inf): clamped, not cast (undefined behaviour, found by fuzz-record-read).
+ * Read from memory through xm_record_read_stream. */
+typedef struct {
+  XmSink sink;
+  XmEvent last;
+  guint n;
+} Last;
+
+static void
+last_event (XmSink *sink, const XmEvent *ev)
+{
+  Last *l = (Last *) sink;
+
+  l->last = *ev;
+  l->n++;
+}
+
+static const XmSinkVTable last_vtable = { last_event, NULL, NULL };
+
+static void
+test_read_huge_numbers (void)
+{
+  static const char rec[] =
+    "{\"format\":\"xmitm-recording\",\"format_version\":1,\"source\":\"test\"}\n"
+    "{\"t\":-1e999,\"conn\":1,\"ev\":\"close\",\"text\":\"x\","
+    "\"c2s_bytes\":1e999,\"s2c_bytes\":9.3e18}\n";
+  Last l = { { &last_vtable } };
+  g_autoptr (GError) error = NULL;
+  XmRecordInfo info;
+  FILE *in = fmemopen ((void *) rec, strlen (rec), "r");
+
+  g_assert_nonnull (in);
+  g_assert_true (xm_record_read_stream (in, "mem", &l.sink, &info, NULL, NULL,
+                                        &error));
+  g_assert_no_error (error);
+  fclose (in);
+  g_assert_cmpuint (l.n, ==, 1);
+  g_assert_cmpint (l.last.kind, ==, XM_EVENT_CONN_CLOSE);
+  g_assert_cmpint (l.last.time_us, ==, G_MININT64);
+  g_assert_cmpuint (l.last.bytes[XM_DIR_C2S], ==, G_MAXINT64);
+  g_assert_cmpuint (l.last.bytes[XM_DIR_S2C], ==, G_MAXINT64);
+  xm_record_info_clear (&info);
+}
+
+/* Members of the wrong kind (an object where an array goes, a string for
+ * the certificate, numbers among the notes) are skipped quietly: no GLib
+ * critical (fatal in the tests), found by fuzz-record-read. */
+static void
+test_read_wrong_kinds (void)
+{
+  static const char rec[] =
+    "{\"format\":\"xmitm-recording\",\"format_version\":1,\"source\":\"test\"}\n"
+    "{\"t\":1,\"conn\":1,\"ev\":\"layer\",\"dir\":\"s2c\",\"text\":\"x\","
+    "\"layer\":\"tls\",\"cert\":\"CN=x\"}\n"
+    "{\"t\":2,\"conn\":1,\"ev\":\"sasl\",\"dir\":\"c2s\",\"protocol\":\"SASL\","
+    "\"fields\":{\"name\":\"n\"},\"notes\":\"no\"}\n"
+    "{\"t\":3,\"conn\":1,\"ev\":\"sasl\",\"dir\":\"c2s\",\"protocol\":\"SASL\","
+    "\"fields\":[1,\"x\",[],{\"name\":\"n\",\"value\":\"v\"}],"
+    "\"notes\":[1,{},[],null,\"kept\"]}\n";
+  Last l = { { &last_vtable } };
+  g_autoptr (GError) error = NULL;
+  XmRecordInfo info;
+  FILE *in = fmemopen ((void *) rec, strlen (rec), "r");
+
+  g_assert_nonnull (in);
+  g_assert_true (xm_record_read_stream (in, "mem", &l.sink, &info, NULL, NULL,
+                                        &error));
+  g_assert_no_error (error);
+  fclose (in);
+  g_assert_cmpuint (l.n, ==, 3);
+  xm_record_info_clear (&info);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -405,5 +479,7 @@ main (int argc, char **argv)
   g_test_add_func ("/record/format-by-hand", test_format_by_hand);
   g_test_add_func ("/record/round-trip/secrets", test_round_trip_secrets);
   g_test_add_func ("/record/round-trip/redacted", test_round_trip_redacted);
+  g_test_add_func ("/record/read/huge-numbers", test_read_huge_numbers);
+  g_test_add_func ("/record/read/wrong-kinds", test_read_wrong_kinds);
   return g_test_run ();
 }
