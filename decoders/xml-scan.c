@@ -166,8 +166,20 @@ entity (const guint8 *p, const guint8 *e, guint32 *value)
   guint32 v;
 
   for (i = 1; i < max && p[i] != ';'; i++)
-    if (p[i] != '#' && name_class[p[i]] != N_START && name_class[p[i]] != N_MORE)
-      return 0;
+    {
+      guint8 c = p[i];
+
+      if (p[1] == '#')
+        {
+          /* expat refuses a bad character reference at its first bad byte */
+          gboolean hex = i > 2 && p[2] == 'x';
+          if (!(i == 1 || (i == 2 && c == 'x') || g_ascii_isdigit (c)
+                || (hex && g_ascii_isxdigit (c))))
+            return 0;
+        }
+      else if (name_class[c] != N_START && name_class[c] != N_MORE)
+        return 0;
+    }
   if (i >= max)
     return avail < 12 ? -1 : 0;
   len = i - 1;
