@@ -177,8 +177,8 @@ entity (const guint8 *p, const guint8 *e, guint32 *value)
                 || (hex && g_ascii_isxdigit (c))))
             return 0;
         }
-      else if (name_class[c] != N_START && name_class[c] != N_MORE)
-        return 0;
+      else if (name_class[c] != N_START && (i == 1 || name_class[c] != N_MORE))
+        return 0; /* not a name: expat refuses it at this byte */
     }
   if (i >= max)
     return avail < 12 ? -1 : 0;
