@@ -254,6 +254,12 @@ class PrivilegesTest(unittest.TestCase):
         x, rec = self.start_as_root("--user", "nobody", "--mark", "7")
         self.assert_dropped(x, CAP_NET_ADMIN)
         self.conversation(x)
+        # Both clients are done; their sessions close as the server answers
+        # (stopping xmitm first would close them "stopping" instead).
+        deadline = time.monotonic() + 10
+        while (x.output().count("closed: both sides closed") < 2
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
         self.assertEqual(x.stop(), 0, x.describe())
         self.assertIn("capabilities kept: CAP_NET_ADMIN (for --mark and "
                       "--keep-source)\n", x.errors())
