@@ -447,6 +447,8 @@ def _parse_hostport(s):
 
 
 def _relay(a, b):
+    # (peers.relay's twin: this file is copied alone to run as nobody, so it
+    # imports nothing of the test directory)
     def pump(src, dst):
         try:
             while True:

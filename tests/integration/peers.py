@@ -124,6 +124,32 @@ _SANITIZER = re.compile(r"ERROR: (Leak|Address|Thread|Memory)Sanitizer|"
                         r"\bruntime error: ")
 
 
+def relay(a, b, timeout=None):
+    """Copies bytes both ways between sockets a and b until both sides are
+    done, passing half-closes on (a reset becomes a shutdown of both), then
+    closes both. Waits at most timeout seconds for the b -> a direction."""
+    def pump(src, dst):
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    break
+                dst.sendall(d)
+            dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+    t = threading.Thread(target=pump, args=(b, a), daemon=True)
+    t.start()
+    pump(a, b)
+    t.join(timeout)
+    a.close()
+    b.close()
+
+
 def sanitizer_report(text):
     """The sanitizer report in a process's stderr, or None."""
     m = _SANITIZER.search(text or "")

@@ -384,26 +384,7 @@ class Router:
         with self._lock:
             self.conns.append(u)
         u.sendall(first)
-
-        def pump(src, dst):
-            try:
-                while True:
-                    d = src.recv(65536)
-                    if not d:
-                        break
-                    dst.sendall(d)
-                dst.shutdown(socket.SHUT_WR)
-            except OSError:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
-        t = threading.Thread(target=pump, args=(u, c), daemon=True)
-        t.start()
-        pump(c, u)
-        t.join(60)
-        u.close()
+        peers.relay(c, u, timeout=60)
 
     def close(self):
         self.closing = True
