@@ -92,58 +92,6 @@ xm_record_format_header (const char *source, gboolean secrets, gint64 time_us,
   finish (b, buf);
 }
 
-/* The exact bytes as a string when they are UTF-8 (always, for XML that
- * expat accepted), else base64 under name_b64. */
-static void
-add_bytes (JsonBuilder *b, const char *name, const char *name_b64,
-           const guint8 *data, gsize len)
-{
-  if (g_utf8_validate_len ((const char *) data, len, NULL) && !memchr (data, 0, len))
-    {
-      g_autofree char *s = g_strndup ((const char *) data, len);
-      json_builder_set_member_name (b, name);
-      json_builder_add_string_value (b, s);
-    }
-  else
-    {
-      g_autofree char *s = g_base64_encode (data, len);
-      json_builder_set_member_name (b, name_b64);
-      json_builder_add_string_value (b, s);
-    }
-}
-
-static void
-add_stanza (JsonBuilder *b, const XmStanza *st, gboolean secrets)
-{
-  add_int (b, "len", st->raw_len);
-  if (st->raw == NULL)
-    {
-      add_true (b, "oversized");
-      return;
-    }
-  if (st->root)
-    {
-      GString *name = g_string_new (NULL);
-      if (st->root->prefix)
-        g_string_append_printf (name, "%s:", st->root->prefix);
-      g_string_append (name, st->root->name);
-      add_string (b, "name", name->str);
-      g_string_free (name, TRUE);
-    }
-  if (!secrets)
-    {
-      g_autoptr (GString) red = g_string_new (NULL);
-      gsize hidden = xm_stanza_redact (st, red);
-      if (hidden)
-        {
-          add_bytes (b, "xml", "xml_base64", (const guint8 *) red->str, red->len);
-          add_int (b, "redacted", hidden);
-          return;
-        }
-    }
-  add_bytes (b, "xml", "xml_base64", st->raw, st->raw_len);
-}
-
 static void
 add_layer (JsonBuilder *b, const XmLayerInfo *l)
 {
@@ -455,17 +403,9 @@ xm_record_format (const XmEvent *ev, gboolean secrets, GString *buf)
       add_int (b, "c2s_bytes", ev->bytes[XM_DIR_C2S]);
       add_int (b, "s2c_bytes", ev->bytes[XM_DIR_S2C]);
       break;
-    case XM_EVENT_STREAM_OPEN:
-      add_stanza (b, ev->stanza, secrets);
-      break;
+    case XM_EVENT_STREAM_OPEN: /* written by hand above */
     case XM_EVENT_STANZA:
-      add_stanza (b, ev->stanza, secrets);
-      if (ev->wire_len)
-        add_int (b, "wire", ev->wire_len);
-      break;
     case XM_EVENT_KEEPALIVE:
-      add_int (b, "count", ev->count);
-      break;
     case XM_EVENT_STREAM_CLOSE:
       break;
     case XM_EVENT_NOTE:
