@@ -12,8 +12,8 @@
  * processing instructions are reported and skipped. Elements nested more
  * than XM_FRAMER_MAX_DEPTH deep stop decoding too (expat keeps a tag per open
  * level, and consumers walk and indent the tree). After a fatal problem the
- * framer ignores input until the stream restarts (xm_framer_reset, or an XML
- * declaration / new stream header seen in the input). */
+ * framer ignores input until xm_framer_reset(). (Without one, an XML
+ * declaration or a new stream header in the input restarts the stream.) */
 #pragma once
 
 #include <glib.h>
