@@ -970,12 +970,14 @@ fast_ready (XmFramer *f)
          && !f->pending_oversized && !f->oversized && !f->in_stray && !f->in_cdata;
 }
 
+/* Lazy framing gives messages and presences in the stream's namespace a
+ * shallow root: nothing else is that common, and a peer may look inside
+ * anything else (negotiation, SASL, XEP-0078's iq). */
 static gboolean
-shallow_ok (const XmFramer *f, const XmNode *root)
+shallow_ok (const XmFramer *f, const guint8 *el)
 {
-  return g_strcmp0 (root->ns, f->default_ns) == 0
-         && (strcmp (root->name, "message") == 0
-             || strcmp (root->name, "presence") == 0);
+  return xm_scan_root_is (&f->scan, el, "message", 7, f->default_ns)
+         || xm_scan_root_is (&f->scan, el, "presence", 8, f->default_ns);
 }
 
 /* Hands out the complete element el[0..len) at stream offset base: shallow
@@ -985,29 +987,23 @@ fast_element (XmFramer *f, const guint8 *el, gsize len, guint64 base,
               gboolean plain, gboolean *to_caller)
 {
   flush_ws (f);
-  if (plain && len <= f->max_stanza)
+  if (plain && len <= f->max_stanza && shallow_ok (f, el))
     {
-      XmNode *root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
-
-      if (shallow_ok (f, root))
+      f->stanza->root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
+      f->stanza->shallow = TRUE;
+      f->item_start = base;
+      f->piece = el;
+      f->piece_len = len;
+      f->piece_base = base;
+      emit_item (f, base + len, FALSE);
+      f->last_progress = base + len;
+      if (f->stop == STOP_RESTART_AFTER)
         {
-          f->stanza->root = root;
-          f->stanza->shallow = TRUE;
-          f->item_start = base;
-          f->piece = el;
-          f->piece_len = len;
-          f->piece_base = base;
-          emit_item (f, base + len, FALSE);
-          f->last_progress = base + len;
-          if (f->stop == STOP_RESTART_AFTER)
-            {
-              f->stop = STOP_NONE;
-              f->need_reset = TRUE;
-              *to_caller = TRUE;
-            }
-          return;
+          f->stop = STOP_NONE;
+          f->need_reset = TRUE;
+          *to_caller = TRUE;
         }
-      xm_stanza_clear (f->stanza);
+      return;
     }
   parse_piece (f, el, len, base, to_caller);
 }

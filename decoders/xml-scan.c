@@ -39,39 +39,6 @@ static const guint8 name_class[256] = {
   [':'] = N_COLON, [0x80 ... 0xff] = N_HIGH,
 };
 
-/* 16 bytes at a time where SSE2 is (every x86-64): a byte needs a look if
- * it is below 0x20 or above 0x7f (one signed compare), or one of the given
- * three. Callers finish with a table loop either way. */
-#ifdef __SSE2__
-#include <emmintrin.h>
-
-const guint8 *
-xm_skip_plain (const guint8 *p, const guint8 *e, char a, char b, char c)
-{
-  const __m128i space = _mm_set1_epi8 (0x20), va = _mm_set1_epi8 (a),
-                vb = _mm_set1_epi8 (b), vc = _mm_set1_epi8 (c);
-
-  while (e - p >= 16)
-    {
-      __m128i x = _mm_loadu_si128 ((const __m128i *) p);
-      __m128i hit = _mm_or_si128 (
-        _mm_or_si128 (_mm_cmplt_epi8 (x, space), _mm_cmpeq_epi8 (x, va)),
-        _mm_or_si128 (_mm_cmpeq_epi8 (x, vb), _mm_cmpeq_epi8 (x, vc)));
-      int mask = _mm_movemask_epi8 (hit);
-      if (mask)
-        return p + __builtin_ctz ((unsigned) mask);
-      p += 16;
-    }
-  return p;
-}
-#else
-const guint8 *
-xm_skip_plain (const guint8 *p, const guint8 *e, char a, char b, char c)
-{
-  return p;
-}
-#endif
-
 static inline gboolean
 is_space (guint8 c)
 {
@@ -259,10 +226,21 @@ push (XmScan *s, gsize off, gsize len)
 
 typedef enum { TAG_OK, TAG_MORE, TAG_GIVE_UP } TagResult;
 
+/* Whether a[0..n) and b[0..n) are equal: names are a few bytes, shorter
+ * than a call to memcmp costs. */
+static inline gboolean
+same_bytes (const guint8 *a, const guint8 *b, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    if (a[i] != b[i])
+      return FALSE;
+  return TRUE;
+}
+
 /* A name at *q: advances past it; sets *colon to its colon, if any. A name
  * expat would refuse as soon as it is read (two colons, nothing after the
  * colon) or one with non-ASCII characters is a give-up. */
-static TagResult
+static inline __attribute__ ((always_inline)) TagResult
 name (const guint8 **q, const guint8 *e, const guint8 **colon)
 {
   const guint8 *p = *q;
@@ -299,7 +277,7 @@ name (const guint8 **q, const guint8 *e, const guint8 **colon)
 
 /* An attribute value from just past its opening quote: advances past the
  * closing quote. */
-static TagResult
+static inline __attribute__ ((always_inline)) TagResult
 value (XmScan *s, const guint8 **q, const guint8 *e, guint8 quote, gboolean *amp)
 {
   const guint8 *p = *q;
@@ -438,7 +416,7 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
       else
         {
           for (guint i = 0; i < n_attrs; i++)
-            if (attr_len[i] == alen && memcmp (attr[i], an, alen) == 0)
+            if (attr_len[i] == alen && same_bytes (attr[i], an, alen))
               s->plain = FALSE;
           attr[n_attrs] = an;
           attr_len[n_attrs++] = alen;
@@ -451,20 +429,23 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
 }
 
 /* The end tag at *q ("</"): advances past it and pops, or gives up when it
- * does not close the innermost open element. */
+ * does not close the innermost open element (whose name was checked when
+ * it was opened, so matching it byte for byte checks this one). */
 static TagResult
 end_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e)
 {
-  const guint8 *p = *q + 2, *n = p, *colon;
-  TagResult r;
-  gsize off, len;
+  const guint8 *p = *q + 2;
+  gsize off = s->stack[2 * (s->depth - 1)];
+  gsize len = s->stack[2 * (s->depth - 1) + 1];
+  gsize avail = (gsize) (e - p);
 
-  if ((r = name (&p, e, &colon)) != TAG_OK)
-    return r;
-  off = s->stack[2 * (s->depth - 1)];
-  len = s->stack[2 * (s->depth - 1) + 1];
-  if ((gsize) (p - n) != len || memcmp (n, buf + off, len) != 0)
+  if (!same_bytes (p, buf + off, MIN (avail, len)))
     return TAG_GIVE_UP;
+  if (avail <= len)
+    return TAG_MORE;
+  p += len;
+  if (name_class[*p] != N_NO)
+    return TAG_GIVE_UP; /* a longer name */
   while (p < e && is_space (*p))
     p++;
   if (p >= e)

@@ -24,6 +24,7 @@
  * lets expat read on from the element's start. */
 #pragma once
 
+#include <string.h>
 #include <glib.h>
 #include "stanza.h"
 
@@ -66,6 +67,23 @@ XmScanResult xm_scan_element (XmScan *scan, const guint8 *buf, gsize len,
                               gsize *end);
 gboolean xm_scan_is_plain (const XmScan *scan);
 
+/* For a plain element whose '<' is buf[0] that xm_scan_element() just
+ * reported done: whether its root is name (plain roots have no prefix) in
+ * the namespace xm_scan_build_root() would give it. */
+static inline gboolean
+xm_scan_root_is (const XmScan *scan, const guint8 *buf, const char *name,
+                 gsize name_len, const char *default_ns)
+{
+  if (scan->root_name_len != name_len || memcmp (buf + 1, name, name_len) != 0)
+    return FALSE;
+  if (scan->root_xmlns == 0)
+    return TRUE; /* the default namespace, as in scope */
+  if (scan->root_xmlns_len == 0)
+    return default_ns == NULL; /* xmlns='' undeclares */
+  return default_ns && strlen (default_ns) == scan->root_xmlns_len
+         && memcmp (buf + scan->root_xmlns, default_ns, scan->root_xmlns_len) == 0;
+}
+
 /* For a plain element buf[0..len) that xm_scan_element() just reported done:
  * builds its root element in stanza's arena with its name, namespace and
  * namespace declaration, no attributes and no children (what lazy framing
@@ -82,6 +100,38 @@ int xm_utf8_decode (const guint8 *p, const guint8 *e, guint32 *cp);
 /* Skips bytes from p that need no second look: returns the first one below
  * 0x20 or above 0x7f or equal to a, b or c, or a point shortly before e
  * (the caller checks the last bytes itself). Fast where SSE2 is. */
-const guint8 *xm_skip_plain (const guint8 *p, const guint8 *e, char a, char b, char c);
+#ifdef __SSE2__
+#include <emmintrin.h>
+
+/* Inline, so that callers' constants are loaded once, not per call: the
+ * calls are per attribute value and per run of text. */
+static inline const guint8 *
+xm_skip_plain (const guint8 *p, const guint8 *e, char a, char b, char c)
+{
+  const __m128i space = _mm_set1_epi8 (0x20), va = _mm_set1_epi8 (a),
+                vb = _mm_set1_epi8 (b), vc = _mm_set1_epi8 (c);
+
+  /* a byte needs a look if it is below 0x20 or above 0x7f (one signed
+   * compare) or one of the three */
+  while (e - p >= 16)
+    {
+      __m128i x = _mm_loadu_si128 ((const __m128i *) p);
+      __m128i hit = _mm_or_si128 (
+        _mm_or_si128 (_mm_cmplt_epi8 (x, space), _mm_cmpeq_epi8 (x, va)),
+        _mm_or_si128 (_mm_cmpeq_epi8 (x, vb), _mm_cmpeq_epi8 (x, vc)));
+      int mask = _mm_movemask_epi8 (hit);
+      if (mask)
+        return p + __builtin_ctz ((unsigned) mask);
+      p += 16;
+    }
+  return p;
+}
+#else
+static inline const guint8 *
+xm_skip_plain (const guint8 *p, const guint8 *e, char a, char b, char c)
+{
+  return p;
+}
+#endif
 
 G_END_DECLS
