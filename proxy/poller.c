@@ -80,6 +80,11 @@ get_source (void)
       poll_source->graveyard = g_ptr_array_new_with_free_func (g_free);
       poll_source->tag = g_source_add_unix_fd (&poll_source->source, epfd, G_IO_IN);
       g_source_set_name (&poll_source->source, "xmitm-epoll");
+      /* GLib blocks a source that cannot recurse while it dispatches, by
+       * taking its descriptor out of the poll set and putting it back: two
+       * writes to the context's wakeup eventfd and a read per round. No
+       * callback here runs the main loop, so there is nothing to guard. */
+      g_source_set_can_recurse (&poll_source->source, TRUE);
       g_source_attach (&poll_source->source, NULL);
     }
   return poll_source;
