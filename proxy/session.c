@@ -739,6 +739,8 @@ apply_starttls (XmSession *s, const guint8 *rest, gsize rest_len)
     {
       xm_tls_push (u->tls, rest, rest_len);
       tls_pump (u);
+      if (u->tls)
+        xm_tls_push_end (u->tls);
     }
 }
 
@@ -1377,6 +1379,8 @@ read_leg (Leg *leg)
     {
       xm_tls_push (leg->tls, scratch, n);
       tls_pump (leg);
+      if (leg->tls)
+        xm_tls_push_end (leg->tls);
     }
   else if (leg->side == CLIENT && s->flow[XM_DIR_C2S].bytes == 0
            && looks_like_tls (scratch, n))
@@ -1408,6 +1412,8 @@ start_direct_tls (XmSession *s, const guint8 *data, gsize len)
       c->tls = xm_tls_new_server ();
       xm_tls_push (c->tls, data, len);
       tls_pump (c);
+      if (c->tls)
+        xm_tls_push_end (c->tls);
       return;
     }
   g_free (s->tls_name);

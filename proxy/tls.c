@@ -13,16 +13,28 @@
 
 G_DEFINE_QUARK (xm-tls-error-quark, xm_tls_error)
 
+/* Ciphertext from the peer, as the read BIO hands it to OpenSSL: first what
+ * was kept from earlier pushes, then the caller's bytes, read in place
+ * between xm_tls_push() and xm_tls_push_end(). */
+typedef struct {
+  GByteArray *kept;      /* NULL when empty */
+  gsize kept_off;
+  const guint8 *borrowed;
+  gsize borrowed_len;
+} TlsIn;
+
 struct _XmTls {
   SSL *ssl;
-  BIO *rbio;       /* ciphertext from the peer */
-  BIO *wbio;       /* ciphertext for the peer */
+  BIO *rbio;       /* reads from in */
+  BIO *wbio;       /* appends to out */
+  TlsIn in;
+  GByteArray *out; /* ciphertext for the peer */
   gboolean server;
   gboolean ready;
   gboolean leaf_set;
   gboolean hello_seen; /* server role: a ClientHello was parsed */
   gboolean flight_sent; /* server role: our certificate went out */
-  guint trimmed;        /* BIOs replaced after the handshake (1 write, 2 read) */
+  gboolean out_trimmed; /* out let go once after the handshake */
   char *sni;       /* server role: what the client sent */
   guint8 *alpn;    /* server role: the client's offer, wire format */
   gsize alpn_len;
@@ -34,6 +46,12 @@ static SSL_CTX *server_ctx;
 static SSL_CTX *client_ctx;
 static int keylog_fd = -1;
 static int ex_index = -1;
+static BIO_METHOD *bio_method;
+
+static int bio_read (BIO *b, char *buf, int len);
+static int bio_write (BIO *b, const char *data, int len);
+static long bio_ctrl (BIO *b, int cmd, long num, void *ptr);
+static int bio_create (BIO *b);
 
 /* ---- contexts ---- */
 
@@ -145,6 +163,16 @@ xm_tls_init (const XmTlsConfig *config, GError **error)
   if (ex_index < 0)
     ex_index = SSL_get_ex_new_index (0, NULL, NULL, NULL, NULL);
 
+  if (bio_method == NULL)
+    {
+      bio_method = BIO_meth_new (BIO_get_new_index () | BIO_TYPE_SOURCE_SINK, "xmitm");
+      if (bio_method == NULL || !BIO_meth_set_read (bio_method, bio_read)
+          || !BIO_meth_set_write (bio_method, bio_write)
+          || !BIO_meth_set_ctrl (bio_method, bio_ctrl)
+          || !BIO_meth_set_create (bio_method, bio_create))
+        return ctx_failed (error, "cannot set up TLS I/O");
+    }
+
   server_ctx = SSL_CTX_new (TLS_server_method ());
   client_ctx = SSL_CTX_new (TLS_client_method ());
   if (server_ctx == NULL || client_ctx == NULL)
@@ -193,6 +221,7 @@ xm_tls_cleanup (void)
 {
   g_clear_pointer (&server_ctx, SSL_CTX_free);
   g_clear_pointer (&client_ctx, SSL_CTX_free);
+  g_clear_pointer (&bio_method, BIO_meth_free);
   if (keylog_fd >= 0)
     close (keylog_fd);
   keylog_fd = -1;
@@ -200,7 +229,104 @@ xm_tls_cleanup (void)
 
 /* ---- endpoints ---- */
 
-static BIO *mem_bio (void);
+/* ---- the BIOs ----
+ *
+ * OpenSSL's memory BIO clears the space it is about to write (a memset the
+ * size of every write) and all of it again on reset, and takes input by
+ * copying it in. These two do neither: OpenSSL reads the ciphertext where
+ * the session received it and writes records into a byte array the session
+ * sends from. */
+
+static int
+bio_read (BIO *b, char *buf, int len)
+{
+  XmTls *t = BIO_get_data (b);
+  TlsIn *in = &t->in;
+  gsize n = 0;
+
+  BIO_clear_retry_flags (b);
+  if (len <= 0)
+    return 0;
+  if (in->kept)
+    {
+      n = MIN ((gsize) len, in->kept->len - in->kept_off);
+      memcpy (buf, in->kept->data + in->kept_off, n);
+      in->kept_off += n;
+      if (in->kept_off == in->kept->len)
+        {
+          g_clear_pointer (&in->kept, g_byte_array_unref);
+          in->kept_off = 0;
+        }
+    }
+  else if (in->borrowed_len)
+    {
+      n = MIN ((gsize) len, in->borrowed_len);
+      memcpy (buf, in->borrowed, n);
+      in->borrowed += n;
+      in->borrowed_len -= n;
+    }
+  if (n == 0)
+    {
+      /* nothing yet, which is not the end of the stream */
+      BIO_set_retry_read (b);
+      return -1;
+    }
+  return (int) n;
+}
+
+static int
+bio_write (BIO *b, const char *data, int len)
+{
+  XmTls *t = BIO_get_data (b);
+
+  BIO_clear_retry_flags (b);
+  if (len <= 0)
+    return 0;
+  if (t->out == NULL)
+    t->out = g_byte_array_new ();
+  g_byte_array_append (t->out, (const guint8 *) data, (guint) len);
+  return len;
+}
+
+static gsize
+in_pending (const XmTls *t)
+{
+  return (t->in.kept ? t->in.kept->len - t->in.kept_off : 0) + t->in.borrowed_len;
+}
+
+static long
+bio_ctrl (BIO *b, int cmd, long num, void *ptr)
+{
+  XmTls *t = BIO_get_data (b);
+
+  switch (cmd)
+    {
+    case BIO_CTRL_PENDING:
+      return b == t->rbio ? (long) MIN (in_pending (t), (gsize) G_MAXLONG) : 0;
+    case BIO_CTRL_WPENDING:
+      return b == t->wbio && t->out ? (long) t->out->len : 0;
+    case BIO_CTRL_FLUSH:
+      return 1;
+    default:
+      return 0;
+    }
+}
+
+static int
+bio_create (BIO *b)
+{
+  BIO_set_init (b, 1);
+  return 1;
+}
+
+static BIO *
+our_bio (XmTls *t)
+{
+  BIO *b = BIO_new (bio_method);
+
+  BIO_set_data (b, t);
+  return b;
+}
 
 static XmTls *
 tls_new (SSL_CTX *ctx, gboolean server)
@@ -209,8 +335,8 @@ tls_new (SSL_CTX *ctx, gboolean server)
 
   t->server = server;
   t->ssl = SSL_new (ctx);
-  t->rbio = mem_bio ();
-  t->wbio = mem_bio ();
+  t->rbio = our_bio (t);
+  t->wbio = our_bio (t);
   SSL_set_bio (t->ssl, t->rbio, t->wbio);
   SSL_set_ex_data (t->ssl, ex_index, t);
   if (server)
@@ -255,6 +381,10 @@ xm_tls_free (XmTls *t)
   if (t == NULL)
     return;
   SSL_free (t->ssl); /* frees both BIOs */
+  if (t->in.kept)
+    g_byte_array_unref (t->in.kept);
+  if (t->out)
+    g_byte_array_unref (t->out);
   g_free (t->sni);
   g_free (t->alpn);
   g_free (t->alpn_pick);
@@ -265,58 +395,53 @@ xm_tls_free (XmTls *t)
 void
 xm_tls_push (XmTls *t, const guint8 *data, gsize len)
 {
-  BIO_write (t->rbio, data, (int) len);
+  g_return_if_fail (t->in.borrowed_len == 0);
+  t->in.borrowed = data;
+  t->in.borrowed_len = len;
+}
+
+void
+xm_tls_push_end (XmTls *t)
+{
+  TlsIn *in = &t->in;
+
+  if (in->borrowed_len == 0)
+    return;
+  /* a record cut by the end of a read: its start waits for the rest */
+  if (in->kept == NULL)
+    in->kept = g_byte_array_sized_new ((guint) in->borrowed_len);
+  g_byte_array_append (in->kept, in->borrowed, (guint) in->borrowed_len);
+  in->borrowed = NULL;
+  in->borrowed_len = 0;
 }
 
 gsize
 xm_tls_output (XmTls *t, const guint8 **data)
 {
-  char *p = NULL;
-  long n = BIO_get_mem_data (t->wbio, &p);
+  gsize n = t->out ? t->out->len : 0;
 
-  *data = (const guint8 *) p;
+  *data = n ? t->out->data : NULL;
   if (n > 0 && t->server && t->leaf_set)
     t->flight_sent = TRUE;
-  return n > 0 ? (gsize) n : 0;
+  return n;
 }
 
-/* A fresh, empty memory BIO. */
-static BIO *
-mem_bio (void)
-{
-  BIO *b = BIO_new (BIO_s_mem ());
-
-  /* An empty BIO means "no data yet", not end of file. */
-  BIO_set_mem_eof_return (b, -1);
-  return b;
-}
-
-/* The handshake grows both memory BIOs to its flights (certificate chains,
- * a few KiB each); an idle connection should not keep that. Each BIO is
- * replaced once, the first time it is empty after the handshake. */
-#define TRIMMED_W 1
-#define TRIMMED_R 2
-
+/* The handshake grows the output array to its flights (certificate
+ * chains, a few KiB): an idle connection should not keep that. It is let
+ * go the first time it is empty after the handshake; after that it keeps
+ * the size of the largest burst, as sending from it needs. */
 void
 xm_tls_output_done (XmTls *t)
 {
-  (void) BIO_reset (t->wbio);
-  if (t->ready && !(t->trimmed & TRIMMED_W))
-    {
-      t->trimmed |= TRIMMED_W;
-      t->wbio = mem_bio ();
-      SSL_set0_wbio (t->ssl, t->wbio);
-    }
-}
-
-static void
-trim_rbio (XmTls *t)
-{
-  if (!t->ready || (t->trimmed & TRIMMED_R) || BIO_ctrl_pending (t->rbio) != 0)
+  if (t->out == NULL)
     return;
-  t->trimmed |= TRIMMED_R;
-  t->rbio = mem_bio ();
-  SSL_set0_rbio (t->ssl, t->rbio);
+  if (t->ready && !t->out_trimmed)
+    {
+      t->out_trimmed = TRUE;
+      g_clear_pointer (&t->out, g_byte_array_unref);
+      return;
+    }
+  g_byte_array_set_size (t->out, 0);
 }
 
 gboolean
@@ -335,7 +460,7 @@ gboolean
 xm_tls_input_incomplete (const XmTls *t)
 {
   /* Not read yet, or read by OpenSSL into a record it cannot finish. */
-  return BIO_ctrl_pending (t->rbio) > 0 || SSL_has_pending (t->ssl);
+  return in_pending (t) > 0 || SSL_has_pending (t->ssl);
 }
 
 const char *
@@ -434,7 +559,6 @@ xm_tls_read (XmTls *t, guint8 *buf, gsize len, GError **error)
   switch (SSL_get_error (t->ssl, r))
     {
     case SSL_ERROR_WANT_READ:
-      trim_rbio (t);
       return 0;
     case SSL_ERROR_WANT_WRITE:
       return 0;

@@ -52,8 +52,12 @@ XmTls *xm_tls_new_client (const char *sni, const char *verify_name,
                           const guint8 *alpn, gsize alpn_len);
 void xm_tls_free (XmTls *tls);
 
-/* Ciphertext that arrived from the peer. */
+/* Ciphertext that arrived from the peer. TLS reads it in place: data must
+ * stay as it is until xm_tls_push_end(), which keeps what TLS has not read
+ * yet (the start of a record cut by the end of a read). In between, the
+ * handshake and xm_tls_read() take their input from it. */
 void xm_tls_push (XmTls *tls, const guint8 *data, gsize len);
+void xm_tls_push_end (XmTls *tls);
 /* Ciphertext waiting to be sent to the peer; after sending (or queueing)
  * it, call xm_tls_output_done(). */
 gsize xm_tls_output (XmTls *tls, const guint8 **data);
