@@ -789,7 +789,7 @@ negotiate (XmSession *s, Flow *flow, const XmStanza *st)
     return; /* a shallow stanza is a message or presence: it negotiates nothing */
   if (flow->dir == XM_DIR_C2S)
     {
-      if (xm_node_is (root, NS_TLS, "starttls"))
+      if (!st->shallow && xm_node_is (root, NS_TLS, "starttls"))
         s->starttls_requested = TRUE;
       else if (s->starttls_requested && s->leg[CLIENT].tls == NULL)
         note (s, XM_DIR_C2S, XM_NOTE_WARNING,
