@@ -17,7 +17,12 @@
 #   stream  echo throughput (256 B stanzas, window 1024), bulk (4 KiB,
 #           window 64), latency (window 1): xmitm --quiet (frames every
 #           stanza of both directions) and --quiet --record (records every
-#           stanza), sslsplit, sslsplit -L (logs content), socat (no TLS)
+#           stanza), sslsplit, sslsplit -L (logs content), socat (no TLS);
+#           and the two logging middleboxes again with /dev/null as their
+#           file, which leaves out what the page cache costs them
+#   storage what writing 2 GiB to a new file costs here (see README)
+#   decode  build-bench/tests/decode-bench: framing and recording cost per
+#           stanza without sockets or TLS
 #   conns   N idle STARTTLS sessions held open: failures, RSS and CPU per
 #           session (xmitm and sslsplit)
 #   slow    a client that stops reading while the server floods it:
@@ -85,7 +90,33 @@ proxy="$xmitm proxy --listen 127.0.0.1:{PORT} --upstream {SINK_HOST}:{SINK_PORT}
 "$harness/run.sh" --reps "$reps" --dur "$dur" --workloads tput,bulk,lat --out "$out/stream" \
   --mb xmitm-quiet 16020 "$proxy --quiet" --mb-args '-A {CA_CRT}' \
   --mb xmitm-record 16021 "$proxy --quiet --record {RUN}/session.jsonl" --mb-args '-A {CA_CRT}' \
-  socat sslsplit sslsplit-L xmitm-quiet xmitm-record
+  --mb sslsplit-L-null 16023 "sslsplit -k {CA_KEY} -c {CA_CRT} -L /dev/null autossl 127.0.0.1 {PORT} {SINK_HOST} {SINK_PORT}" \
+    --mb-args '-A {CA_CRT}' \
+  --mb xmitm-record-null 16024 "$proxy --quiet --record /dev/null" --mb-args '-A {CA_CRT}' \
+  socat sslsplit sslsplit-L xmitm-quiet xmitm-record sslsplit-L-null xmitm-record-null
+
+# What the page cache costs a process that writes a new file, here: CPU
+# seconds per GB for 2 GiB, on CPU 1. On a VM that gives freed memory back
+# to its host (virtio-balloon free page reporting), pages that were given
+# back fault in again from the host, and this is several times what it is
+# for pages the guest kept.
+storage=$(taskset -c 1 /usr/bin/python3 - "$out/storage.tmp" <<'PY'
+import os, sys, time
+path = sys.argv[1]
+buf = os.urandom(65536)
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+c0 = time.process_time(); t0 = time.perf_counter()
+for _ in range(32768):
+    os.write(fd, buf)
+cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+os.close(fd); os.unlink(path)
+gb = 32768 * 65536 / 1e9
+print("writing 2 GiB to a new file: %.2f ns of CPU per byte, %.2f GB/s" % (cpu / gb, gb / wall))
+PY
+)
+
+ninja -C "$bench_build" tests/decode-bench >/dev/null
+decode=$(taskset -c 1 "$bench_build/tests/decode-bench" -r 10)
 
 "$harness/run.sh" --suite conns --conns "$conns" --reps 1 --out "$out/conns" \
   --mb xmitm 16022 "$proxy --quiet" --mb-args '-A {CA_CRT}' \
@@ -118,6 +149,16 @@ wait 2>/dev/null || true
   echo "## Slow reader (15 s of 256 B stanzas echoed to a client that never reads)"
   echo
   echo "\`$slow\`"
+  echo
+  echo "## Storage"
+  echo
+  echo "$storage"
+  echo
+  echo "## Decoding alone (decode-bench, CPU 1)"
+  echo
+  echo '```'
+  echo "$decode"
+  echo '```'
 } >> "$out/summary.md"
 cat "$out/summary.md"
 echo
