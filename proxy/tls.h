@@ -1,4 +1,4 @@
-/* tls.h: one TLS endpoint over memory BIOs. The session moves ciphertext
+/* tls.h: one TLS endpoint over in-memory BIOs. The session moves ciphertext
  * between its socket and this object; OpenSSL never touches a socket, so
  * the main loop owns all I/O. */
 #pragma once
@@ -80,7 +80,7 @@ void xm_tls_set_leaf (XmTls *tls, X509 *leaf, EVP_PKEY *key, const char *alpn);
 /* Plaintext: > 0 bytes read; 0 nothing more now; -1 the peer closed TLS
  * (close_notify); -2 error (set). */
 gssize xm_tls_read (XmTls *tls, guint8 *buf, gsize len, GError **error);
-/* Encrypts all of data (memory BIOs never block). */
+/* Encrypts all of data (the output BIO never blocks). */
 gboolean xm_tls_write (XmTls *tls, const guint8 *data, gsize len, GError **error);
 void xm_tls_close_notify (XmTls *tls);
 
