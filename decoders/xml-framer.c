@@ -34,6 +34,7 @@ typedef enum {
   STOP_CLOSE,         /* </stream:stream>: next byte starts a new document */
   STOP_IMPLICIT,      /* a new stream header without a reset: restart there */
   STOP_FATAL,         /* DOCTYPE and the like: stall until reset */
+  STOP_HANDOVER,      /* lazy: a plain stanza follows, the scanner takes it */
 } StopKind;
 
 struct _XmFramer {
@@ -484,6 +485,31 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
   check_size (f, end);
 }
 
+/* Lazy: does a message or presence start after stream offset end, in the
+ * piece expat is reading? Then expat stops there and the scanner takes
+ * over; else expat would go on to the end of the piece, and to the end of
+ * every following piece that ends inside a stanza. */
+static gboolean
+plain_stanza_next (const XmFramer *f, guint64 end)
+{
+  const guint8 *p, *e = f->piece + f->piece_len;
+  gsize n;
+
+  if (end < f->piece_base || end >= f->piece_base + f->piece_len)
+    return FALSE;
+  p = f->piece + (end - f->piece_base);
+  while (p < e && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+    p++;
+  n = (gsize) (e - p);
+  if (n >= 10 && memcmp (p, "<presence", 9) == 0)
+    p += 9;
+  else if (n >= 9 && memcmp (p, "<message", 8) == 0)
+    p += 8;
+  else
+    return FALSE;
+  return *p == ' ' || *p == '>' || *p == '/' || *p == '\n' || *p == '\t' || *p == '\r';
+}
+
 static void XMLCALL
 on_end (void *ud, const XML_Char *name)
 {
@@ -526,6 +552,8 @@ on_end (void *ud, const XML_Char *name)
     {
       f->in_stanza = FALSE;
       emit_item (f, end, FALSE);
+      if (f->lazy && f->stop == STOP_NONE && f->header->len && plain_stanza_next (f, end))
+        stop_parser (f, STOP_HANDOVER, end);
     }
 }
 
@@ -866,6 +894,13 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
               parse_piece (f, tmp, keep, at, &dummy);
               return 0;
             }
+        case STOP_HANDOVER:
+          /* Between stanzas: expat is done with this document until it is
+           * needed again, when it replays the header (parse_piece). */
+          f->stop = STOP_NONE;
+          release_parser (f);
+          f->released = TRUE;
+          return (gsize) (at - base);
         case STOP_FATAL:
         case STOP_NONE:
         default:

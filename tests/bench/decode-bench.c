@@ -1,7 +1,8 @@
 /* decode-bench: what decoding costs per stanza, without sockets or TLS.
  *
  * Feeds the stream the shared bench harness's client sends (a header, then
- * 256-byte <message/> stanzas; -s to change) to xmitm's framer in 64 KiB
+ * 256-byte <message/> stanzas; -s to change; -i N makes every Nth an <iq/>,
+ * which expat reads, so that the two take turns) to xmitm's framer in 64 KiB
  * chunks, as the proxy reads them (after the header, which comes alone),
  * and prints nanoseconds per stanza for:
  *   full    expat builds every stanza's tree (the printer, filters)
@@ -55,9 +56,13 @@ static const XmFramerEvents events = { .stream_open = on_open, .stanza = on_stan
 
 static gsize header_len;
 
+static guint iq_every;
+static gboolean header_with_stanzas;
+
 static GByteArray *
 make_stream (guint n, guint size)
 {
+  static const char iq[] = "<iq type='result' id='ping%010u' to='bench@bench.local/bench'/>";
   static const char pre[] = "<message to='echo@bench.local' from='bench@bench.local/bench' type='chat' id='";
   static const char mid[] = "'><body>", post[] = "</body></message>";
   static const char words[] = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do "
@@ -78,6 +83,12 @@ make_stream (guint n, guint size)
   header_len = strlen (hdr);
   for (guint i = 0; i < n; i++)
     {
+      if (iq_every && i % iq_every == iq_every - 1)
+        {
+          g_autofree char *x = g_strdup_printf (iq, i);
+          g_byte_array_append (b, (const guint8 *) x, strlen (x));
+          continue;
+        }
       g_byte_array_append (b, (const guint8 *) pre, strlen (pre));
       g_snprintf (id, sizeof id, "%010u", i);
       g_byte_array_append (b, (const guint8 *) id, 10);
@@ -108,9 +119,10 @@ run (const GByteArray *stream, guint n, gboolean lazy, gboolean record, guint re
 
       xm_framer_set_lazy (f, lazy);
       /* the header comes alone (features follow it); then full reads */
-      xm_framer_feed (f, stream->data, header_len);
+      gsize off = header_with_stanzas ? 0 : xm_framer_feed (f, stream->data, header_len);
+
       t0 = g_get_monotonic_time ();
-      for (gsize off = header_len; off < stream->len;)
+      while (off < stream->len)
         {
           gsize chunk = MIN (stream->len - off, (gsize) 64 * 1024);
           off += xm_framer_feed (f, stream->data + off, chunk);
@@ -140,6 +152,10 @@ main (int argc, char **argv)
     { "size", 's', 0, G_OPTION_ARG_INT, &size, "Stanza size in bytes (256)", "BYTES" },
     { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, "Runs; the best is shown (5)", "N" },
     { "lazy", 'l', 0, G_OPTION_ARG_NONE, &only_lazy, "Lazy framing and record only", NULL },
+    { "with-header", 'H', 0, G_OPTION_ARG_NONE, &header_with_stanzas,
+      "The header in the first feed, with stanzas after it", NULL },
+    { "iq-every", 'i', 0, G_OPTION_ARG_INT, &iq_every,
+      "Every Nth stanza an <iq/>, which expat reads (0: none)", "N" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("- decoding cost per stanza");
@@ -159,7 +175,10 @@ main (int argc, char **argv)
       return 2;
     }
   stream = make_stream (n, size);
-  printf ("%u stanzas of %u B, 64 KiB feeds, best of %u\n", n, size, reps);
+  printf ("%u stanzas of %u B, 64 KiB feeds, best of %u", n, size, reps);
+  if (iq_every)
+    printf (", every %uth an iq", iq_every);
+  printf ("\n");
   if (!only_lazy)
     printf ("full    %7.1f ns/stanza\n", run (stream, n, FALSE, FALSE, reps, &line));
   printf ("lazy    %7.1f ns/stanza\n", run (stream, n, TRUE, FALSE, reps, &line));

@@ -398,6 +398,45 @@ test_lazy_streams (void)
   g_assert_cmpuint (shallow, >, 20);
 }
 
+/* expat reads what the scanner cannot (the header, a prefixed element, an
+ * element after a give-up) and stops after it when a message or presence
+ * follows, so that the scanner frames the rest of the same feed. Without
+ * that, a feed ending inside a stanza kept expat reading every following
+ * feed. */
+static void
+test_lazy_handover (void)
+{
+  g_autoptr (GString) in = g_string_new (HEADER "<stream:features><bind "
+                                         "xmlns='urn:ietf:params:xml:ns:xmpp-bind'/>"
+                                         "</stream:features>");
+  g_autoptr (GRand) rand = g_rand_new_with_seed (7);
+  g_autofree char *want = NULL, *got = NULL;
+  guint shallow = 0;
+  const guint n = 40;
+
+  for (guint i = 0; i < n; i++)
+    {
+      if (i == n / 2)
+        g_string_append (in, "<iq type='result' id='r'><x:y xmlns:x='urn:x'/></iq>");
+      g_string_append_printf (in, "<message id='m%u'><body>%u</body></message>\n", i, i);
+    }
+  /* one feed, then cut short of the end: expat meets a cut stanza last */
+  want = run ((const guint8 *) in->str, in->len, FALSE, NULL, 0, 0, NULL);
+  got = run ((const guint8 *) in->str, in->len, TRUE, NULL, 0, 0, &shallow);
+  g_assert_cmpstr (got, ==, want);
+  g_assert_cmpuint (shallow, ==, n);
+  {
+    gsize cut = in->len - 10;
+
+    shallow = 0;
+    g_free (got);
+    got = run ((const guint8 *) in->str, in->len, TRUE, &cut, 1, 0, &shallow);
+    g_assert_cmpstr (got, ==, want);
+    g_assert_cmpuint (shallow, ==, n);
+  }
+  check_same (rand, (const guint8 *) in->str, in->len, 0);
+}
+
 static void
 test_lazy_seeds (void)
 {
@@ -448,6 +487,7 @@ main (int argc, char **argv)
   g_test_add_func ("/scan/cases", test_scan_cases);
   g_test_add_func ("/scan/bytewise", test_scan_bytewise);
   g_test_add_func ("/scan/lazy/streams", test_lazy_streams);
+  g_test_add_func ("/scan/lazy/handover", test_lazy_handover);
   g_test_add_func ("/scan/lazy/seeds", test_lazy_seeds);
   g_test_add_func ("/scan/lazy/mutations", test_lazy_mutations);
   return g_test_run ();
