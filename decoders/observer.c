@@ -1,12 +1,12 @@
 /* observer.c: see observer.h. What ui/pcap-read.c does with a connection's
- * bytes once TCP reassembly has put them in order. */
+ * bytes once TCP reassembly has put them in order, and what proxy/session.c
+ * does with a copy of the plaintext it forwards. */
 #include "config.h"
 
 #include <string.h>
 
 #include "observer.h"
 #include "inflate.h"
-#include "xml-framer.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -20,12 +20,6 @@
 
 static const char *const stream_starts[] = { "<?xml", "<stream:stream" };
 
-typedef enum {
-  SWITCH_NONE,
-  SWITCH_STARTTLS,
-  SWITCH_ZLIB,
-} Switch;
-
 typedef struct {
   XmObserver *obs;
   XmDir dir;
@@ -34,7 +28,7 @@ typedef struct {
   gboolean from_start; /* offset 0 is the start of the stream */
   gboolean started;    /* its first bytes were looked at */
   gboolean resync;     /* bytes are missing: wait for a stream header */
-  gboolean stopped;    /* nothing more of it is decoded */
+  gboolean stopped;    /* nothing more of it is decoded (capture) */
   gboolean zlib;
   XmInflate *inflate;
   guint64 wire_pending;     /* compressed bytes since the last stanza */
@@ -46,10 +40,15 @@ typedef struct {
 struct _XmObserver {
   XmObserverEmit emit;
   gpointer user_data;
+  gboolean live;       /* the proxy: it forwards the bytes, intercepts TLS */
+  XmObserverElement element;
+  gsize max_inflate;
+  guint max_inflate_ratio;
   Flow flow[2];        /* by XmDir */
   XmSasl *sasl;
-  Switch pending;
-  gboolean encrypted;  /* TLS from here on: nothing more is decoded */
+  XmSwitch pending;
+  gboolean tls;        /* TLS from here on: <proceed/> switches nothing */
+  gboolean encrypted;  /* TLS a capture cannot read: nothing more is decoded */
   gboolean finished;
 };
 
@@ -90,23 +89,32 @@ layer (XmObserver *obs, XmDir dir, const char *what, const char *text)
   emit (obs, &ev);
 }
 
-/* ---- negotiation (as in proxy/session.c) ---- */
+/* How a note that decoding of a direction stops ends: the proxy still
+ * forwards the bytes. */
+static const char *
+still_forwarded (const XmObserver *obs)
+{
+  return obs->live ? "; the bytes are still forwarded" : "";
+}
+
+/* ---- negotiation ---- */
 
 /* RFC 6120 §5.4.3.3: after <proceed/> TLS starts at the next byte; §6.4.6:
  * after SASL <success/> both streams restart; XEP-0138 §6: after
  * <compressed/> both directions are zlib streams. Only the server's
- * elements change layers. XEP-0388 (SASL2) has no stream restart. */
+ * elements change layers (a shallow stanza is a message or presence: it
+ * negotiates nothing). XEP-0388 (SASL2) has no stream restart. */
 static void
 negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
 {
   const XmNode *root = st->root;
 
-  if (root == NULL || f->dir != XM_DIR_S2C)
+  if (root == NULL || st->shallow || f->dir != XM_DIR_S2C)
     return;
-  if (xm_node_is (root, NS_TLS, "proceed") && !f->zlib)
+  if (xm_node_is (root, NS_TLS, "proceed") && !obs->tls && !f->zlib)
     {
       xm_framer_restart_after (f->framer);
-      obs->pending = SWITCH_STARTTLS;
+      obs->pending = XM_SWITCH_STARTTLS;
     }
   else if (xm_node_is (root, NS_SASL, "success"))
     {
@@ -117,7 +125,7 @@ negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
   else if (xm_node_is (root, NS_COMPRESS, "compressed") && !f->zlib)
     {
       xm_framer_restart_after (f->framer);
-      obs->pending = SWITCH_ZLIB;
+      obs->pending = XM_SWITCH_ZLIB;
     }
   else if (xm_node_is (root, NS_COMPRESS, "failure"))
     {
@@ -131,7 +139,13 @@ negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
 static void
 apply_starttls (XmObserver *obs)
 {
-  obs->pending = SWITCH_NONE;
+  obs->tls = TRUE;
+  if (obs->live)
+    {
+      layer (obs, XM_DIR_S2C, "starttls", "STARTTLS: the server sent <proceed/>; "
+             "xmitm now runs TLS with the server, then with the client");
+      return;
+    }
   obs->encrypted = TRUE;
   layer (obs, XM_DIR_S2C, "starttls", "STARTTLS: the server sent <proceed/>; TLS "
          "starts at the next byte");
@@ -144,18 +158,33 @@ apply_starttls (XmObserver *obs)
 static void
 apply_zlib (XmObserver *obs)
 {
-  obs->pending = SWITCH_NONE;
   for (int i = 0; i < 2; i++)
     {
       Flow *f = &obs->flow[i];
 
       f->zlib = TRUE;
       f->flags |= XM_EVENT_FLAG_ZLIB;
-      f->inflate = xm_inflate_new (XM_INFLATE_DEFAULT_MAX_RATIO);
+      g_clear_pointer (&f->inflate, xm_inflate_free);
+      f->inflate = xm_inflate_new (obs->max_inflate_ratio);
       xm_framer_reset (f->framer);
     }
-  layer (obs, XM_DIR_S2C, "zlib", "XEP-0138: both directions are zlib streams from "
-         "the next byte; xmitm inflates them");
+  layer (obs, XM_DIR_S2C, "zlib", obs->live
+         ? "XEP-0138: both directions are zlib streams from the next byte; xmitm "
+           "forwards them as they are and inflates a copy"
+         : "XEP-0138: both directions are zlib streams from the next byte; xmitm "
+           "inflates them");
+}
+
+void
+xm_observer_switch (XmObserver *obs)
+{
+  XmSwitch sw = obs->pending;
+
+  obs->pending = XM_SWITCH_NONE;
+  if (sw == XM_SWITCH_STARTTLS)
+    apply_starttls (obs);
+  else if (sw == XM_SWITCH_ZLIB)
+    apply_zlib (obs);
 }
 
 /* ---- framer callbacks ---- */
@@ -182,7 +211,7 @@ on_stanza (XmStanza *stanza, gpointer user_data)
   f->wire_pending = 0;
   f->inflated_pending = 0;
   emit (obs, &ev);
-  if (stanza->root)
+  if (stanza->root && !stanza->shallow)
     sasl = xm_sasl_decode (obs->sasl, stanza->root, f->dir == XM_DIR_C2S);
   if (sasl)
     {
@@ -190,6 +219,8 @@ on_stanza (XmStanza *stanza, gpointer user_data)
                       .sasl = sasl };
       emit (obs, &dev);
     }
+  if (obs->element)
+    obs->element (f->dir, stanza, sasl, obs->user_data);
   negotiate (obs, f, stanza);
 }
 
@@ -234,11 +265,12 @@ on_inflated (const guint8 *data, gsize len, gpointer user_data)
   Flow *f = user_data;
 
   f->inflated_pending += len;
-  if (f->inflated_pending > MAX_INFLATE)
+  if (f->inflated_pending > f->obs->max_inflate)
     {
       note (f->obs, f->dir, XM_NOTE_WARNING,
-            "zlib: more than %d inflated bytes without a complete stanza: "
-            "decoding of this direction stops", MAX_INFLATE);
+            "zlib: more than %" G_GSIZE_FORMAT " inflated bytes without a complete "
+            "stanza%s: decoding of this direction stops%s", f->obs->max_inflate,
+            f->obs->live ? " (see --max-inflate)" : "", still_forwarded (f->obs));
       f->stopped = TRUE;
       return FALSE;
     }
@@ -261,19 +293,31 @@ inflate_copy (Flow *f, const guint8 *data, gsize len)
     {
     case XM_INFLATE_ERROR:
       note (f->obs, f->dir, XM_NOTE_ERROR, "zlib: %s: decoding of this direction "
-            "stops", msg);
+            "stops%s", msg, still_forwarded (f->obs));
       f->stopped = TRUE;
       break;
     case XM_INFLATE_LIMIT:
       if (msg)
         note (f->obs, f->dir, XM_NOTE_WARNING, "zlib: %s: decoding of this "
-              "direction stops", msg);
+              "direction stops%s", msg, f->obs->live
+              ? "; the bytes are still forwarded (see --max-inflate-ratio)" : "");
       f->stopped = TRUE;
       break;
     case XM_INFLATE_OK:
     case XM_INFLATE_STALLED:
       break;
     }
+}
+
+/* What the framer, or in a zlib stream the inflater, takes of the bytes:
+ * all of them, or up to a negotiation element that switches layers. */
+static gsize
+decode_step (Flow *f, const guint8 *data, gsize len)
+{
+  if (!f->zlib)
+    return xm_framer_feed (f->framer, data, len);
+  inflate_copy (f, data, len);
+  return len;
 }
 
 XmOpens
@@ -399,22 +443,10 @@ decode (Flow *f, const guint8 *data, gsize len)
           len -= data_at;
           continue;
         }
-      if (!f->zlib)
-        take = xm_framer_feed (f->framer, data, len);
-      else
-        {
-          inflate_copy (f, data, len);
-          take = len;
-        }
+      take = decode_step (f, data, len);
       data += take;
       len -= take;
-      if (obs->pending == SWITCH_STARTTLS)
-        {
-          apply_starttls (obs);
-          return;
-        }
-      if (obs->pending == SWITCH_ZLIB)
-        apply_zlib (obs);
+      xm_observer_switch (obs); /* after STARTTLS nothing more is decoded */
     }
 }
 
@@ -427,6 +459,8 @@ xm_observer_new (XmObserverEmit emit_func, gpointer user_data)
 
   obs->emit = emit_func;
   obs->user_data = user_data;
+  obs->max_inflate = MAX_INFLATE;
+  obs->max_inflate_ratio = XM_INFLATE_DEFAULT_MAX_RATIO;
   obs->sasl = xm_sasl_new ();
   for (int i = 0; i < 2; i++)
     {
@@ -435,6 +469,28 @@ xm_observer_new (XmObserverEmit emit_func, gpointer user_data)
       f->obs = obs;
       f->dir = i;
       f->framer = xm_framer_new (&framer_events, f);
+    }
+  return obs;
+}
+
+XmObserver *
+xm_observer_new_live (const XmObserverLive *live, XmObserverEmit emit_func,
+                      gpointer user_data)
+{
+  XmObserver *obs = xm_observer_new (emit_func, user_data);
+
+  obs->live = TRUE;
+  obs->element = live->element;
+  obs->max_inflate = live->max_inflate;
+  obs->max_inflate_ratio = live->max_inflate_ratio;
+  for (int i = 0; i < 2; i++)
+    {
+      Flow *f = &obs->flow[i];
+
+      f->from_start = TRUE;
+      f->started = TRUE;
+      xm_framer_set_max_stanza (f->framer, live->max_stanza);
+      xm_framer_set_lazy (f->framer, live->lazy);
     }
   return obs;
 }
@@ -550,4 +606,48 @@ xm_observer_finish (XmObserver *obs)
   for (int i = 0; i < 2; i++)
     note_unfinished (&obs->flow[i]);
   obs->finished = TRUE;
+}
+
+/* ---- inside the connection ---- */
+
+gsize
+xm_observer_decode (XmObserver *obs, XmDir dir, const guint8 *data, gsize len,
+                    XmSwitch *sw)
+{
+  gsize take;
+
+  *sw = XM_SWITCH_NONE;
+  g_return_val_if_fail (dir == XM_DIR_C2S || dir == XM_DIR_S2C, len);
+  g_return_val_if_fail (obs->live && obs->pending == XM_SWITCH_NONE, len);
+  /* Every byte goes through: a stalled framer or inflater ignores it. */
+  take = decode_step (&obs->flow[dir], data, len);
+  *sw = obs->pending;
+  return take;
+}
+
+void
+xm_observer_tls_started (XmObserver *obs)
+{
+  obs->tls = TRUE;
+}
+
+void
+xm_observer_tls_up (XmObserver *obs)
+{
+  for (int i = 0; i < 2; i++)
+    {
+      Flow *f = &obs->flow[i];
+
+      xm_framer_reset (f->framer);
+      f->zlib = FALSE;
+      g_clear_pointer (&f->inflate, xm_inflate_free);
+      f->flags |= XM_EVENT_FLAG_TLS;
+    }
+}
+
+const XmFramer *
+xm_observer_framer (const XmObserver *obs, XmDir dir)
+{
+  g_return_val_if_fail (dir == XM_DIR_C2S || dir == XM_DIR_S2C, NULL);
+  return obs->flow[dir].framer;
 }
