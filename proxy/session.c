@@ -1,7 +1,8 @@
 /* session.c: one client/upstream pair.
  *
- * Byte path per direction: recv into a shared scratch buffer, feed the bytes
- * to the direction's framer (which only reads them), then send the same
+ * Byte path per direction: recv into a shared scratch buffer, let the
+ * connection's observer (observer.h: a framer per direction, SASL, the
+ * negotiation steps) decode them (it only reads them), then send the same
  * bytes to the other leg. Only what the other leg cannot take right now is
  * copied, into that leg's bounded out queue; while the queue is above
  * OUT_HIGH the source leg is not read (back-pressure), so memory per
@@ -16,16 +17,13 @@
 
 #include "session.h"
 #include "net.h"
-#include "inflate.h"
+#include "observer.h"
 #include "poller.h"
 #include "rewrite.h"
 #include "tls.h"
-#include "xml-framer.h"
 
 #define NS_STREAM "http://etherx.jabber.org/streams"
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
-#define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
-#define NS_COMPRESS "http://jabber.org/protocol/compress"
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_STREAMS_ERR "urn:ietf:params:xml:ns:xmpp-streams"
 
@@ -51,35 +49,13 @@ typedef struct {
   GByteArray *plain_wait; /* plaintext for this leg until its TLS is up */
 } Leg;
 
-typedef enum {
-  FLOW_XML,
-  FLOW_ZLIB,   /* XEP-0138: forward as is, inflate a copy for the framer */
-} FlowMode;
-
-typedef struct {
-  XmSession *s;
-  XmDir dir;
-  XmFramer *framer;
-  FlowMode mode;
-  guint flags;         /* XM_EVENT_FLAG_* for events of this flow */
-  guint64 bytes;       /* plaintext bytes (what one side sent the other) */
-  XmInflate *inflate;  /* FLOW_ZLIB */
-  guint64 wire_pending;     /* compressed bytes since the last stanza */
-  guint64 inflated_pending; /* inflated bytes since the last stanza */
-} Flow;
-
-typedef enum {
-  SWITCH_NONE,
-  SWITCH_STARTTLS,     /* the server sent <proceed/>: TLS from the next byte */
-  SWITCH_ZLIB,         /* the server sent <compressed/>: zlib from the next byte */
-} Switch;
-
 struct _XmSession {
   gint ref_count;
   XmProxy *proxy;
   guint id;
   Leg leg[2];
-  Flow flow[2];
+  XmObserver *obs;     /* decodes a copy of both directions' plaintext */
+  guint64 bytes[2];    /* plaintext bytes by XmDir: what one side sent the other */
 
   char *client_name;
   char *upstream_name;
@@ -91,7 +67,6 @@ struct _XmSession {
   gint64 now;
 
   /* TLS interception (RFC 6120 §5, XEP-0368). */
-  Switch pending_switch;
   gboolean starttls_requested;
   gboolean direct_tls;
   char *tls_name;      /* the domain the client asked for */
@@ -100,7 +75,8 @@ struct _XmSession {
 
   /* Rewriting the server's <stream:features> (rewrite.h): while it may
    * apply, an incomplete top-level element from the server is held back
-   * until it is complete. Offsets are the server flow's framer offsets. */
+   * until it is complete. Offsets are the server direction's framer
+   * offsets. */
   guint rewrite_flags;
   gboolean rewrite_last;  /* the features with <bind/> went by: stop after */
   guint64 fwd_offset;     /* forwarded up to here */
@@ -109,7 +85,6 @@ struct _XmSession {
   guint64 replace_start, replace_end;
   gboolean stripped_plus; /* xmitm removed SCRAM-*-PLUS from what the client saw */
 
-  XmSasl *sasl;           /* decodes the authentication exchange */
   gboolean cb_downgrade;  /* the client sent GS2 flag 'y' after a strip */
 
   /* Upstream connect. */
@@ -203,10 +178,9 @@ session_unref (XmSession *s)
 {
   if (--s->ref_count > 0)
     return;
+  g_clear_pointer (&s->obs, xm_observer_free);
   for (int i = 0; i < 2; i++)
     {
-      g_clear_pointer (&s->flow[i].framer, xm_framer_free);
-      g_clear_pointer (&s->flow[i].inflate, xm_inflate_free);
       if (s->leg[i].out)
         g_byte_array_unref (s->leg[i].out);
       if (s->leg[i].plain_wait)
@@ -226,7 +200,6 @@ session_unref (XmSession *s)
   if (s->hold)
     g_byte_array_unref (s->hold);
   g_clear_pointer (&s->replace, g_bytes_unref);
-  g_clear_pointer (&s->sasl, xm_sasl_free);
   g_free (s);
 }
 
@@ -347,8 +320,8 @@ close_session (XmSession *s, const char *reason, gboolean abort)
   forget_own_endpoint (s);
 
   ev.text = reason;
-  ev.bytes[XM_DIR_C2S] = s->flow[XM_DIR_C2S].bytes;
-  ev.bytes[XM_DIR_S2C] = s->flow[XM_DIR_S2C].bytes;
+  ev.bytes[XM_DIR_C2S] = s->bytes[XM_DIR_C2S];
+  ev.bytes[XM_DIR_S2C] = s->bytes[XM_DIR_S2C];
   s->now = 0;
   emit (s, &ev);
 
@@ -615,6 +588,7 @@ start_upstream_tls (XmSession *s, const guint8 *alpn, gsize alpn_len)
 
   u->tls = xm_tls_new_client (s->tls_name, cfg->upstream_insecure ? NULL : s->tls_name,
                               alpn, alpn_len);
+  xm_observer_tls_started (s->obs);
   tls_pump (u);
 }
 
@@ -700,12 +674,7 @@ tls_ready (XmSession *s, Leg *leg)
       xm_tls_info (leg->tls, &info);
       layer (s, XM_DIR_NONE, line, &info);
       g_clear_handle_id (&s->tls_timer, g_source_remove);
-      for (int i = 0; i < 2; i++)
-        {
-          xm_framer_reset (s->flow[i].framer);
-          s->flow[i].mode = FLOW_XML;
-          s->flow[i].flags |= XM_EVENT_FLAG_TLS;
-        }
+      xm_observer_tls_up (s->obs);
     }
   if (s->closed)
     return;
@@ -724,11 +693,9 @@ apply_starttls (XmSession *s, const guint8 *rest, gsize rest_len)
 {
   Leg *c = &s->leg[CLIENT], *u = &s->leg[SERVER];
 
-  s->pending_switch = SWITCH_NONE;
   g_free (s->tls_name);
   s->tls_name = g_strdup (s->client_to ? s->client_to : s->dest_host);
-  simple_layer (s, XM_DIR_S2C, "starttls", "STARTTLS: the server sent <proceed/>; xmitm now runs "
-                        "TLS with the server, then with the client");
+  xm_observer_switch (s->obs);
   start_tls_timer (s);
   /* The client's handshake waits until the server's certificate is known,
    * so the forged leaf can carry the same names. */
@@ -744,7 +711,7 @@ apply_starttls (XmSession *s, const guint8 *rest, gsize rest_len)
     }
 }
 
-/* ---- negotiation: where layers change ---- */
+/* ---- decoding: what the proxy adds to the observer's ---- */
 
 /* The server's <stream:features>: strip what cannot or should not reach
  * the client (rewrite.h), and say so. */
@@ -776,80 +743,30 @@ rewrite_features (XmSession *s, const XmStanza *st)
           : "--no-compression");
 }
 
-/* Called for every stanza before it is forwarded. RFC 6120 §5.4.3.3: after
- * <proceed/> both sides start TLS at the next byte; §6.4.6: after SASL
- * <success/> both restart the stream; XEP-0138 §6: after <compressed/> both
- * directions are zlib streams. */
+/* The client's stream header: what a stream error for it answers to. */
 static void
-negotiate (XmSession *s, Flow *flow, const XmStanza *st)
+client_header (XmSession *s, const XmNode *h)
 {
-  const XmNode *root = st->root;
-
-  if (root == NULL || (st->shallow && flow->dir == XM_DIR_S2C))
-    return; /* a shallow stanza is a message or presence: it negotiates nothing */
-  if (flow->dir == XM_DIR_C2S)
-    {
-      if (!st->shallow && xm_node_is (root, NS_TLS, "starttls"))
-        s->starttls_requested = TRUE;
-      else if (s->starttls_requested && s->leg[CLIENT].tls == NULL)
-        note (s, XM_DIR_C2S, XM_NOTE_WARNING,
-              "the client sent <%s/> after <starttls/> before the server's "
-              "answer: pipelined plaintext (RFC 6120 §5.4.3.3); it is "
-              "forwarded as plaintext and kept out of TLS", root->name);
-      return;
-    }
-  if (xm_node_is (root, NS_STREAM, "features") && s->rewrite_flags)
-    rewrite_features (s, st);
-  else if (xm_node_is (root, NS_TLS, "proceed") && s->leg[SERVER].tls == NULL
-           && flow->mode == FLOW_XML)
-    {
-      xm_framer_restart_after (flow->framer);
-      s->pending_switch = SWITCH_STARTTLS;
-    }
-  else if (xm_node_is (root, NS_SASL, "success"))
-    {
-      xm_framer_restart_after (flow->framer);
-      xm_framer_reset (s->flow[XM_DIR_C2S].framer);
-      simple_layer (s, XM_DIR_S2C, "stream-restart", "SASL success: both streams restart");
-    }
-  else if (xm_node_is (root, NS_COMPRESS, "compressed") && flow->mode == FLOW_XML)
-    {
-      xm_framer_restart_after (flow->framer);
-      s->pending_switch = SWITCH_ZLIB;
-    }
-  else if (xm_node_is (root, NS_COMPRESS, "failure"))
-    {
-      const XmNode *why = xm_node_first_element (root);
-      note (s, XM_DIR_S2C, XM_NOTE_INFO,
-            "the server refused compression (%s): the stream stays uncompressed",
-            why ? why->name : "no reason given");
-    }
+  g_free (s->client_to);
+  s->client_to = g_strdup (xm_node_attr (h, "to"));
+  g_clear_pointer (&s->client_ns, g_free);
+  for (guint i = 0; i < h->n_ns_decls; i++)
+    if (h->ns_decls[i].prefix == NULL)
+      s->client_ns = g_strdup (h->ns_decls[i].uri);
+  s->client_header_seen = TRUE;
+  if (s->failing)
+    send_error_reply (s);
 }
 
-/* ---- framer callbacks ---- */
-
+/* Every event the observer decodes. */
 static void
-on_stream_open (XmStanza *header, gpointer user_data)
+on_observed (XmEvent *ev, gpointer user_data)
 {
-  Flow *flow = user_data;
-  XmSession *s = flow->s;
-  XmEvent ev = { .kind = XM_EVENT_STREAM_OPEN, .dir = flow->dir,
-                 .flags = flow->flags, .stanza = header };
+  XmSession *s = user_data;
 
-  emit (s, &ev);
-  if (flow->dir == XM_DIR_C2S && header->root)
-    {
-      const XmNode *h = header->root;
-      g_free (s->client_to);
-      s->client_to = g_strdup (xm_node_attr (h, "to"));
-      g_clear_pointer (&s->client_ns, g_free);
-      for (guint i = 0; i < h->n_ns_decls; i++)
-        if (h->ns_decls[i].prefix == NULL)
-          s->client_ns = g_strdup (h->ns_decls[i].uri);
-      s->client_header_seen = TRUE;
-      if (s->failing)
-        send_error_reply (s);
-    }
+  emit (s, ev);
+  if (ev->kind == XM_EVENT_STREAM_OPEN && ev->dir == XM_DIR_C2S && ev->stanza->root)
+    client_header (s, ev->stanza->root);
 }
 
 static const char *
@@ -868,13 +785,13 @@ sasl_field (const XmSaslDecode *d, const char *name)
  * channel binding says so ('y'), and a server that supports it must refuse
  * the login; name that cause instead of leaving a bare <failure/>. */
 static void
-explain_sasl (XmSession *s, Flow *flow, const XmSaslDecode *d)
+explain_sasl (XmSession *s, XmDir dir, const XmSaslDecode *d)
 {
   const char *flag = sasl_field (d, "gs2-cbind-flag");
 
-  if (flow->dir == XM_DIR_C2S && flag && strcmp (flag, "y") == 0 && s->stripped_plus)
+  if (dir == XM_DIR_C2S && flag && strcmp (flag, "y") == 0 && s->stripped_plus)
     s->cb_downgrade = TRUE;
-  if (flow->dir == XM_DIR_S2C && d->step && strcmp (d->step, "failure") == 0
+  if (dir == XM_DIR_S2C && d->step && strcmp (d->step, "failure") == 0
       && s->cb_downgrade)
     note (s, XM_DIR_S2C, XM_NOTE_ERROR,
           "this login failed because of channel binding: the client supports "
@@ -882,69 +799,38 @@ explain_sasl (XmSession *s, Flow *flow, const XmSaslDecode *d)
           "flag 'y', which a server that supports channel binding must "
           "refuse (RFC 5802 §6); through a man in the middle use PLAIN or a "
           "client setting that turns channel binding off");
-  else if (flow->dir == XM_DIR_S2C && s->stripped_plus && sasl_field (d, "d"))
+  else if (dir == XM_DIR_S2C && s->stripped_plus && sasl_field (d, "d"))
     note (s, XM_DIR_S2C, XM_NOTE_WARNING,
           "the server protects its mechanism list (XEP-0474 d=): a client "
           "that checks it will see that xmitm removed -PLUS and abort");
 }
 
+/* After the events of every top-level element (before it is forwarded, and
+ * before the observer negotiates on it): the notes only the proxy can give,
+ * and the rewrite of the server's features. */
 static void
-on_stanza (XmStanza *stanza, gpointer user_data)
+on_element (XmDir dir, const XmStanza *st, const XmSaslDecode *sasl, gpointer user_data)
 {
-  Flow *flow = user_data;
-  XmSession *s = flow->s;
-  XmEvent ev = { .kind = XM_EVENT_STANZA, .dir = flow->dir, .flags = flow->flags,
-                 .stanza = stanza, .wire_len = flow->wire_pending };
-  g_autoptr (XmSaslDecode) sasl = NULL;
+  XmSession *s = user_data;
+  const XmNode *root = st->root;
 
-  flow->wire_pending = 0;
-  flow->inflated_pending = 0;
-  emit (s, &ev);
-  if (stanza->root && !stanza->shallow)
-    sasl = xm_sasl_decode (s->sasl, stanza->root, flow->dir == XM_DIR_C2S);
   if (sasl)
+    explain_sasl (s, dir, sasl);
+  if (root == NULL)
+    return;
+  if (dir == XM_DIR_C2S)
     {
-      XmEvent dev = { .kind = XM_EVENT_SASL, .dir = flow->dir, .flags = flow->flags,
-                      .sasl = sasl };
-      emit (s, &dev);
-      explain_sasl (s, flow, sasl);
+      if (!st->shallow && xm_node_is (root, NS_TLS, "starttls"))
+        s->starttls_requested = TRUE;
+      else if (s->starttls_requested && s->leg[CLIENT].tls == NULL)
+        note (s, XM_DIR_C2S, XM_NOTE_WARNING,
+              "the client sent <%s/> after <starttls/> before the server's "
+              "answer: pipelined plaintext (RFC 6120 §5.4.3.3); it is "
+              "forwarded as plaintext and kept out of TLS", root->name);
     }
-  negotiate (s, flow, stanza);
+  else if (s->rewrite_flags && !st->shallow && xm_node_is (root, NS_STREAM, "features"))
+    rewrite_features (s, st);
 }
-
-static void
-on_keepalive (gsize n, gpointer user_data)
-{
-  Flow *flow = user_data;
-  XmEvent ev = { .kind = XM_EVENT_KEEPALIVE, .dir = flow->dir, .flags = flow->flags,
-                 .count = n };
-
-  emit (flow->s, &ev);
-}
-
-static void
-on_stream_close (guint64 offset, gpointer user_data)
-{
-  Flow *flow = user_data;
-  XmEvent ev = { .kind = XM_EVENT_STREAM_CLOSE, .dir = flow->dir, .flags = flow->flags };
-
-  emit (flow->s, &ev);
-}
-
-static void
-on_problem (XmFramerProblem kind, guint64 offset, const char *message,
-            gpointer user_data)
-{
-  Flow *flow = user_data;
-
-  note (flow->s, flow->dir,
-        kind == XM_FRAMER_MALFORMED ? XM_NOTE_ERROR : XM_NOTE_WARNING,
-        "%s (at byte %" G_GUINT64_FORMAT " of this direction)", message, offset);
-}
-
-static const XmFramerEvents framer_events = {
-  on_stream_open, on_stanza, on_keepalive, on_stream_close, on_problem,
-};
 
 /* ---- the byte path ---- */
 
@@ -1036,8 +922,8 @@ static void start_direct_tls (XmSession *s, const guint8 *data, gsize len);
 
 /* ---- forwarding the server's bytes while features may be rewritten ---- */
 
-/* Sends stream bytes [a, b) of the server flow: those before seg_base come
- * from the hold, the rest from seg. */
+/* Sends stream bytes [a, b) of the server direction: those before seg_base
+ * come from the hold, the rest from seg. */
 static void
 send_range (XmSession *s, guint64 a, guint64 b, const guint8 *seg, guint64 seg_base)
 {
@@ -1097,91 +983,34 @@ flush_hold (XmSession *s)
   s->rewrite_flags = 0;
 }
 
-/* ---- zlib ---- */
-
-static gboolean
-on_inflated (const guint8 *data, gsize len, gpointer user_data)
-{
-  Flow *flow = user_data;
-  const XmProxyConfig *cfg = xm_proxy_config (flow->s->proxy);
-
-  flow->inflated_pending += len;
-  if (flow->inflated_pending > cfg->max_inflate)
-    {
-      note (flow->s, flow->dir, XM_NOTE_WARNING,
-            "zlib: more than %" G_GSIZE_FORMAT " inflated bytes without a "
-            "complete stanza (see --max-inflate): decoding of this direction "
-            "stops; the bytes are still forwarded", cfg->max_inflate);
-      return FALSE;
-    }
-  while (len > 0)
-    {
-      gsize n = xm_framer_feed (flow->framer, data, len);
-      data += n;
-      len -= n;
-    }
-  return TRUE;
-}
-
-static void
-inflate_copy (XmSession *s, Flow *flow, const guint8 *data, gsize len)
-{
-  g_autofree char *msg = NULL;
-
-  flow->wire_pending += len;
-  switch (xm_inflate_feed (flow->inflate, data, len, on_inflated, flow, &msg))
-    {
-    case XM_INFLATE_ERROR:
-      note (s, flow->dir, XM_NOTE_ERROR, "zlib: %s: decoding of this direction "
-            "stops; the bytes are still forwarded", msg);
-      break;
-    case XM_INFLATE_LIMIT:
-      if (msg)
-        note (s, flow->dir, XM_NOTE_WARNING, "zlib: %s: decoding of this direction "
-              "stops; the bytes are still forwarded (see --max-inflate-ratio)", msg);
-      break;
-    case XM_INFLATE_OK:
-    case XM_INFLATE_STALLED:
-      break;
-    }
-}
-
+/* XEP-0138: what is held goes out uncompressed as it came, and rewriting
+ * ends; the observer inflates both directions from the next byte. */
 static void
 apply_zlib (XmSession *s)
 {
-  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
-
-  s->pending_switch = SWITCH_NONE;
   flush_hold (s);
-  for (int i = 0; i < 2; i++)
-    {
-      s->flow[i].mode = FLOW_ZLIB;
-      s->flow[i].flags |= XM_EVENT_FLAG_ZLIB;
-      s->flow[i].inflate = xm_inflate_new (cfg->max_inflate_ratio);
-      xm_framer_reset (s->flow[i].framer);
-    }
-  simple_layer (s, XM_DIR_S2C, "zlib", "XEP-0138: both directions are zlib streams from the "
-                        "next byte; xmitm forwards them as they are and inflates "
-                        "a copy");
+  xm_observer_switch (s->obs);
 }
 
-/* Sends on bytes [base, base + len) of flow (already decoded). While the
- * server's features may still be rewritten, hold back only what may be a
- * <stream:features/>: an element whose start tag is incomplete, or
- * features itself. */
+/* Sends on bytes [base, base + len) of direction dir (already decoded).
+ * While the server's features may still be rewritten, hold back only what
+ * may be a <stream:features/>: an element whose start tag is incomplete, or
+ * features itself. (Rewriting ends before a zlib stream: apply_zlib.) */
 static void
-forward (XmSession *s, Flow *flow, const guint8 *data, gsize len, guint64 base)
+forward (XmSession *s, XmDir dir, const guint8 *data, gsize len, guint64 base)
 {
+  const XmFramer *framer;
   const XmNode *el;
   guint64 upto;
 
-  if (flow->dir == XM_DIR_C2S || !s->rewrite_flags || flow->mode != FLOW_XML)
+  if (dir == XM_DIR_C2S || !s->rewrite_flags)
     {
-      queue_plain (&s->leg[flow->dir == XM_DIR_C2S ? SERVER : CLIENT], data, len);
+      queue_plain (&s->leg[dir == XM_DIR_C2S ? SERVER : CLIENT], data, len);
       return;
     }
-  el = xm_framer_pending_element (flow->framer);
-  upto = MIN (xm_framer_pending_offset (flow->framer), base + len);
+  framer = xm_observer_framer (s->obs, XM_DIR_S2C);
+  el = xm_framer_pending_element (framer);
+  upto = MIN (xm_framer_pending_offset (framer), base + len);
   if (el && !xm_node_is (el, NS_STREAM, "features"))
     upto = base + len;
   forward_held (s, data, len, base, MAX (upto, s->fwd_offset));
@@ -1196,30 +1025,27 @@ static void
 deliver (Leg *leg, const guint8 *data, gsize len)
 {
   XmSession *s = leg->s;
-  Flow *flow = &s->flow[leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C];
+  XmDir dir = leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C;
   gsize pos = 0;
 
   while (pos < len && !s->closed)
     {
-      gsize take = len - pos;
-      guint64 base = xm_framer_offset (flow->framer);
+      guint64 base = xm_framer_offset (xm_observer_framer (s->obs, dir));
+      XmSwitch sw;
+      gsize take = xm_observer_decode (s->obs, dir, data + pos, len - pos, &sw);
 
-      if (flow->mode == FLOW_XML)
-        take = xm_framer_feed (flow->framer, data + pos, len - pos);
-      else
-        inflate_copy (s, flow, data + pos, take);
-      flow->bytes += take;
+      s->bytes[dir] += take;
       if (!s->failing && !s->closed)
-        forward (s, flow, data + pos, take, base);
+        forward (s, dir, data + pos, take, base);
       pos += take;
       if (s->closed)
         return;
-      if (s->pending_switch == SWITCH_STARTTLS)
+      if (sw == XM_SWITCH_STARTTLS)
         {
           apply_starttls (s, data + pos, len - pos);
           return;
         }
-      if (s->pending_switch == SWITCH_ZLIB)
+      if (sw == XM_SWITCH_ZLIB)
         apply_zlib (s);
     }
 }
@@ -1382,7 +1208,7 @@ read_leg (Leg *leg)
       if (leg->tls)
         xm_tls_push_end (leg->tls);
     }
-  else if (leg->side == CLIENT && s->flow[XM_DIR_C2S].bytes == 0
+  else if (leg->side == CLIENT && s->bytes[XM_DIR_C2S] == 0
            && looks_like_tls (scratch, n))
     start_direct_tls (s, scratch, n);
   else
@@ -1743,7 +1569,10 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   XmSession *s = g_new0 (XmSession, 1);
   XmEvent ev = { .kind = XM_EVENT_CONN_OPEN, .dir = XM_DIR_NONE };
   g_autofree char *text = NULL, *upstream = NULL;
-  gboolean lazy = TRUE;
+  XmObserverLive live = { .max_stanza = cfg->max_stanza, .lazy = TRUE,
+                          .max_inflate = cfg->max_inflate,
+                          .max_inflate_ratio = cfg->max_inflate_ratio,
+                          .element = on_element };
 
   s->ref_count = 1;
   s->proxy = proxy;
@@ -1753,22 +1582,17 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
   memcpy (&s->client_addr, client_addr,
           client_addr->sa_family == AF_INET6 ? sizeof (struct sockaddr_in6)
                                              : sizeof (struct sockaddr_in));
-  s->sasl = xm_sasl_new ();
   s->rewrite_flags = (cfg->keep_channel_binding ? 0 : XM_REWRITE_STRIP_PLUS)
                      | (cfg->no_compression ? XM_REWRITE_STRIP_COMPRESSION : 0);
+  /* nothing looks inside messages and presences: skip their trees */
   for (guint i = 0; cfg->sinks && i < cfg->sinks->len; i++)
-    lazy = lazy && !xm_sink_needs_children (g_ptr_array_index (cfg->sinks, i));
+    live.lazy = live.lazy && !xm_sink_needs_children (g_ptr_array_index (cfg->sinks, i));
+  s->obs = xm_observer_new_live (&live, on_observed, s);
   for (int i = 0; i < 2; i++)
     {
       s->leg[i].s = s;
       s->leg[i].side = i;
       s->leg[i].fd = -1;
-      s->flow[i].s = s;
-      s->flow[i].dir = i == 0 ? XM_DIR_C2S : XM_DIR_S2C;
-      s->flow[i].framer = xm_framer_new (&framer_events, &s->flow[i]);
-      xm_framer_set_max_stanza (s->flow[i].framer, cfg->max_stanza);
-      /* nothing looks inside messages and presences: skip their trees */
-      xm_framer_set_lazy (s->flow[i].framer, lazy);
     }
   if (dest)
     {
