@@ -1,7 +1,7 @@
 /* test-observer.c: the two-direction decoding of a connection
  * (decoders/observer.c), driven from buffers: the events of a session with
  * a SASL restart, XEP-0138 compression, STARTTLS, a mid-stream start, a gap
- * and an unfinished element. */
+ * and an unfinished element; and live, as the proxy decodes. */
 #include <string.h>
 #include <zlib.h>
 
@@ -16,6 +16,7 @@
   "version='1.0'>"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_COMPRESS "http://jabber.org/protocol/compress"
+#define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 
 /* One line per event: "c2s stanza auth", "s2c layer stream-restart", ... */
 typedef struct {
@@ -27,15 +28,17 @@ on_event (XmEvent *ev, gpointer user_data)
 {
   Seen *s = user_data;
   const char *dir = ev->dir == XM_DIR_C2S ? "c2s" : ev->dir == XM_DIR_S2C ? "s2c" : "-";
+  const char *t = (ev->flags & XM_EVENT_FLAG_TLS) ? " [tls]" : "";
   const char *z = (ev->flags & XM_EVENT_FLAG_ZLIB) ? " [zlib]" : "";
 
   switch (ev->kind)
     {
     case XM_EVENT_STREAM_OPEN:
-      g_string_append_printf (s->log, "%s open%s\n", dir, z);
+      g_string_append_printf (s->log, "%s open%s%s\n", dir, t, z);
       break;
     case XM_EVENT_STANZA:
-      g_string_append_printf (s->log, "%s stanza %s%s\n", dir, ev->stanza->root->name, z);
+      g_string_append_printf (s->log, "%s stanza %s%s%s\n", dir, ev->stanza->root->name,
+                              t, z);
       break;
     case XM_EVENT_SASL:
       g_string_append_printf (s->log, "%s sasl %s\n", dir, ev->sasl->step);
@@ -206,6 +209,106 @@ test_resync_gap_unfinished (void)
   g_string_free (s.log, TRUE);
 }
 
+static void
+on_element (XmDir dir, const XmStanza *st, const XmSaslDecode *sasl, gpointer user_data)
+{
+  Seen *s = user_data;
+
+  g_string_append_printf (s->log, "%s element %s%s\n", dir == XM_DIR_C2S ? "c2s" : "s2c",
+                          st->root->name, sasl ? " +sasl" : "");
+}
+
+static void
+live_feed (XmObserver *obs, XmDir dir, const char *text)
+{
+  gsize len = strlen (text);
+  XmSwitch sw;
+
+  g_assert_cmpuint (xm_observer_decode (obs, dir, (const guint8 *) text, len, &sw), ==, len);
+  g_assert_cmpint (sw, ==, XM_SWITCH_NONE);
+}
+
+/* As the proxy decodes: xm_observer_decode() stops right after <proceed/>
+ * and <compressed/>, the caller switches; its element hook comes after an
+ * element's events; TLS it runs does not stop decoding, and a <proceed/>
+ * inside it switches nothing. */
+static void
+test_live (void)
+{
+  Seen s = { g_string_new (NULL) };
+  XmObserverLive live = { .max_stanza = 4096, .lazy = TRUE, .max_inflate = 1 << 20,
+                          .element = on_element };
+  XmObserver *obs = xm_observer_new_live (&live, on_event, &s);
+  const char *proceed = "<proceed xmlns='" NS_TLS "'/>";
+  const char *compressed = "<compressed xmlns='" NS_COMPRESS "'/>";
+  g_autofree char *chunk = g_strconcat (proceed, "\x16\x03\x01", NULL);
+  GByteArray *zchunk = g_byte_array_new ();
+  GByteArray *zbytes;
+  z_stream z = { 0 };
+  XmSwitch sw;
+
+  live_feed (obs, XM_DIR_C2S, C_HEADER "<starttls xmlns='" NS_TLS "'/>");
+  live_feed (obs, XM_DIR_S2C, S_HEADER);
+  g_assert_cmpuint (xm_observer_decode (obs, XM_DIR_S2C, (const guint8 *) chunk,
+                                        strlen (chunk), &sw), ==, strlen (proceed));
+  g_assert_cmpint (sw, ==, XM_SWITCH_STARTTLS);
+  xm_observer_switch (obs);
+  xm_observer_tls_started (obs);
+  xm_observer_tls_up (obs);
+  live_feed (obs, XM_DIR_C2S, C_HEADER "<auth xmlns='" NS_SASL "' mechanism='PLAIN'>"
+             "AGp1bGlldABw</auth>");
+  live_feed (obs, XM_DIR_S2C, S_HEADER "<proceed xmlns='" NS_TLS "'/>"
+             "<message><body>hi</body></message>");
+  /* The compressed stream starts in the chunk that holds <compressed/>. */
+  g_assert_cmpint (deflateInit (&z, Z_DEFAULT_COMPRESSION), ==, Z_OK);
+  zbytes = deflate_sync (&z, S_HEADER "<presence/>");
+  deflateEnd (&z);
+  g_byte_array_append (zchunk, (const guint8 *) compressed, strlen (compressed));
+  g_byte_array_append (zchunk, zbytes->data, zbytes->len);
+  g_assert_cmpuint (xm_observer_decode (obs, XM_DIR_S2C, zchunk->data, zchunk->len, &sw),
+                    ==, strlen (compressed));
+  g_assert_cmpint (sw, ==, XM_SWITCH_ZLIB);
+  xm_observer_switch (obs);
+  g_assert_cmpuint (xm_observer_decode (obs, XM_DIR_S2C, zbytes->data, zbytes->len, &sw),
+                    ==, zbytes->len);
+  g_assert_cmpint (sw, ==, XM_SWITCH_NONE);
+  live_feed (obs, XM_DIR_C2S, "\xff\xfe not zlib");
+  g_assert_cmpuint (xm_framer_offset (xm_observer_framer (obs, XM_DIR_S2C)), ==,
+                    3 * strlen (S_HEADER) + 2 * strlen (proceed)
+                    + strlen ("<message><body>hi</body></message>")
+                    + strlen (compressed) + strlen ("<presence/>"));
+  g_assert_true (g_str_has_prefix (s.log->str,
+                   "c2s open\n"
+                   "c2s stanza starttls\n"
+                   "c2s element starttls\n"
+                   "s2c open\n"
+                   "s2c stanza proceed\n"
+                   "s2c element proceed\n"
+                   "s2c layer starttls\n"
+                   "c2s open [tls]\n"
+                   "c2s stanza auth [tls]\n"
+                   "c2s sasl auth\n"
+                   "c2s element auth +sasl\n"
+                   "s2c open [tls]\n"
+                   "s2c stanza proceed [tls]\n"
+                   "s2c element proceed\n"
+                   "s2c stanza message [tls]\n"
+                   "s2c element message\n"
+                   "s2c stanza compressed [tls]\n"
+                   "s2c element compressed\n"
+                   "s2c layer zlib\n"
+                   "s2c open [tls] [zlib]\n"
+                   "s2c stanza presence [tls] [zlib]\n"
+                   "s2c element presence\n"
+                   "c2s note zlib: not a valid zlib stream"));
+  g_assert_true (g_str_has_suffix (s.log->str, ": decoding of this direction stops; "
+                                   "the bytes are still forwarded\n"));
+  g_byte_array_unref (zbytes);
+  g_byte_array_unref (zchunk);
+  xm_observer_free (obs);
+  g_string_free (s.log, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -214,5 +317,6 @@ main (int argc, char **argv)
   g_test_add_func ("/observer/zlib", test_zlib);
   g_test_add_func ("/observer/starttls", test_starttls);
   g_test_add_func ("/observer/resync-gap-unfinished", test_resync_gap_unfinished);
+  g_test_add_func ("/observer/live", test_live);
   return g_test_run ();
 }
