@@ -714,8 +714,9 @@ apply_starttls (XmSession *s, const guint8 *rest, gsize rest_len)
 /* ---- decoding: what the proxy adds to the observer's ---- */
 
 /* The server's <stream:features>: strip what cannot or should not reach
- * the client (rewrite.h), and say so. */
-static void
+ * the client (rewrite.h), and say so. (Out of line, as explain_sasl: the
+ * hook that calls them runs for every stanza.) */
+static G_GNUC_NO_INLINE void
 rewrite_features (XmSession *s, const XmStanza *st)
 {
   g_autofree char *removed = NULL;
@@ -743,10 +744,16 @@ rewrite_features (XmSession *s, const XmStanza *st)
           : "--no-compression");
 }
 
-/* The client's stream header: what a stream error for it answers to. */
-static void
-client_header (XmSession *s, const XmNode *h)
+/* The client's stream header (its event first): what a stream error for
+ * it answers to. */
+static G_GNUC_NO_INLINE void
+client_header (XmSession *s, XmEvent *ev)
 {
+  const XmNode *h = ev->stanza->root;
+
+  emit (s, ev);
+  if (h == NULL)
+    return;
   g_free (s->client_to);
   s->client_to = g_strdup (xm_node_attr (h, "to"));
   g_clear_pointer (&s->client_ns, g_free);
@@ -764,9 +771,10 @@ on_observed (XmEvent *ev, gpointer user_data)
 {
   XmSession *s = user_data;
 
-  emit (s, ev);
-  if (ev->kind == XM_EVENT_STREAM_OPEN && ev->dir == XM_DIR_C2S && ev->stanza->root)
-    client_header (s, ev->stanza->root);
+  if (ev->kind == XM_EVENT_STREAM_OPEN && ev->dir == XM_DIR_C2S)
+    client_header (s, ev);
+  else
+    emit (s, ev);
 }
 
 static const char *
@@ -784,7 +792,7 @@ sasl_field (const XmSaslDecode *d, const char *name)
 /* RFC 5802 §6, XEP-0474: once xmitm removed -PLUS, a client that supports
  * channel binding says so ('y'), and a server that supports it must refuse
  * the login; name that cause instead of leaving a bare <failure/>. */
-static void
+static G_GNUC_NO_INLINE void
 explain_sasl (XmSession *s, XmDir dir, const XmSaslDecode *d)
 {
   const char *flag = sasl_field (d, "gs2-cbind-flag");
@@ -805,13 +813,19 @@ explain_sasl (XmSession *s, XmDir dir, const XmSaslDecode *d)
           "that checks it will see that xmitm removed -PLUS and abort");
 }
 
-/* After the events of every top-level element (before it is forwarded, and
- * before the observer negotiates on it): the notes only the proxy can give,
- * and the rewrite of the server's features. */
-static void
-on_element (XmDir dir, const XmStanza *st, const XmSaslDecode *sasl, gpointer user_data)
+/* RFC 6120 §5.4.3.3: the client sent <starttls/> and TLS has not started:
+ * what it sends now is pipelined plaintext. */
+static gboolean
+pipelining (const XmSession *s)
 {
-  XmSession *s = user_data;
+  return s->starttls_requested && s->leg[CLIENT].tls == NULL;
+}
+
+/* The notes only the proxy can give about an element, and the rewrite of
+ * the server's features. */
+static G_GNUC_NO_INLINE void
+proxy_element (XmSession *s, XmDir dir, const XmStanza *st, const XmSaslDecode *sasl)
+{
   const XmNode *root = st->root;
 
   if (sasl)
@@ -822,7 +836,7 @@ on_element (XmDir dir, const XmStanza *st, const XmSaslDecode *sasl, gpointer us
     {
       if (!st->shallow && xm_node_is (root, NS_TLS, "starttls"))
         s->starttls_requested = TRUE;
-      else if (s->starttls_requested && s->leg[CLIENT].tls == NULL)
+      else if (pipelining (s))
         note (s, XM_DIR_C2S, XM_NOTE_WARNING,
               "the client sent <%s/> after <starttls/> before the server's "
               "answer: pipelined plaintext (RFC 6120 §5.4.3.3); it is "
@@ -830,6 +844,20 @@ on_element (XmDir dir, const XmStanza *st, const XmSaslDecode *sasl, gpointer us
     }
   else if (s->rewrite_flags && !st->shallow && xm_node_is (root, NS_STREAM, "features"))
     rewrite_features (s, st);
+}
+
+/* After the events of every top-level element (before it is forwarded, and
+ * before the observer negotiates on it). Most are a message or presence
+ * (shallow, so without a SASL decode), which matters here only as
+ * pipelined plaintext: this runs for every stanza. */
+static void
+on_element (XmDir dir, const XmStanza *st, const XmSaslDecode *sasl, gpointer user_data)
+{
+  XmSession *s = user_data;
+
+  if (st->shallow && !(dir == XM_DIR_C2S && pipelining (s)))
+    return;
+  proxy_element (s, dir, st, sasl);
 }
 
 /* ---- the byte path ---- */
