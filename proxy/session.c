@@ -1264,6 +1264,8 @@ start_direct_tls (XmSession *s, const guint8 *data, gsize len)
                             "direct TLS)");
       start_tls_timer (s);
       c->tls = xm_tls_new_server ();
+      /* a <proceed/> from the server cannot start STARTTLS over this */
+      xm_observer_tls_started (s->obs);
       xm_tls_push (c->tls, data, len);
       tls_pump (c);
       if (c->tls)
