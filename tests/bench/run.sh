@@ -3,8 +3,8 @@
 # in one run, with the workloads of issue 8. Prints markdown tables.
 #
 #   tests/bench/run.sh            full run: 3 reps x 5 s per stream cell,
-#                                 10,000 idle sessions (about 15 minutes)
-#   tests/bench/run.sh --quick    1 rep x 3 s, 2,000 sessions (about 4 minutes)
+#                                 10,000 idle sessions (about 20 minutes)
+#   tests/bench/run.sh --quick    1 rep x 3 s, 2,000 sessions (about 6 minutes)
 #
 # Options: --reps N, --dur S, --conns N, --harness DIR, --out DIR.
 #
