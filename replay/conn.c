@@ -1078,6 +1078,8 @@ feed_xml (Conn *c, const guint8 *data, gsize len)
             {
               xm_tls_push (c->tls, data, len);
               tls_progress (c);
+              if (c->tls)
+                xm_tls_push_end (c->tls);
             }
           return;
         }
@@ -1271,6 +1273,8 @@ read_socket (Conn *c)
         {
           xm_tls_push (c->tls, buf, n);
           tls_progress (c);
+          if (c->tls)
+            xm_tls_push_end (c->tls);
         }
       else
         feed_plain (c, buf, n);

@@ -307,9 +307,9 @@ class ReplayTest(unittest.TestCase):
             shutil.rmtree(cls.dir, ignore_errors=True)
 
     @classmethod
-    def record(cls, tls):
+    def record(cls, tls, body=BODY, name=None):
         """Records the session through xmitm; returns the recording's path."""
-        rec = os.path.join(cls.dir, "tls.jsonl" if tls else "plain.jsonl")
+        rec = os.path.join(cls.dir, name or ("tls.jsonl" if tls else "plain.jsonl"))
         with peers.Prosody(users=USERS, tls_required=tls) as server:
             extra = ["--record", rec, "-q"]
             if tls:
@@ -318,7 +318,7 @@ class ReplayTest(unittest.TestCase):
             x.start()
             try:
                 asyncio.run(session("127.0.0.1", x.port, USERS, tls=tls,
-                                    ca=x.ca_cert if tls else None))
+                                    ca=x.ca_cert if tls else None, body=body))
             finally:
                 rc = x.stop()
                 out = x.describe()
@@ -391,6 +391,17 @@ class ReplayTest(unittest.TestCase):
             self.check(r, 0, server)
             self.assertIn("#1 bob@localhost: connected, authenticated with SCRAM-", r.stdout)
             self.assertIn("stream features not compared (--tls differs", r.stdout)
+
+    def test_large_stanzas_over_tls(self):
+        # A 100 kB message (and its 100 kB answer) spans several reads: TLS
+        # records cut by the end of a read must wait for their rest.
+        rec = self.record(tls=True, body="x" * 100000, name="large-tls.jsonl")
+        with peers.Prosody(users=USERS, tls_required=True) as server:
+            r = self.replay(rec, server)
+            self.check(r, 0, server)
+        self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
+        self.assertIn("replay: SAME", r.stdout)
+        self.assertEqual(r.stderr, "")
 
     def test_paces(self):
         with peers.Prosody(users=USERS) as server:
