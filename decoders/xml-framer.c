@@ -485,6 +485,13 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
   check_size (f, end);
 }
 
+/* XML's white space (S, XML 1.0 §2.3). */
+static inline gboolean
+is_ws (guint8 c)
+{
+  return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+}
+
 /* Lazy: does a message or presence start after stream offset end, in the
  * piece expat is reading? Then expat stops there and the scanner takes
  * over; else expat would go on to the end of the piece, and to the end of
@@ -498,7 +505,7 @@ plain_stanza_next (const XmFramer *f, guint64 end)
   if (end < f->piece_base || end >= f->piece_base + f->piece_len)
     return FALSE;
   p = f->piece + (end - f->piece_base);
-  while (p < e && (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r'))
+  while (p < e && is_ws (*p))
     p++;
   n = (gsize) (e - p);
   if (n >= 10 && memcmp (p, "<presence", 9) == 0)
@@ -507,7 +514,7 @@ plain_stanza_next (const XmFramer *f, guint64 end)
     p += 8;
   else
     return FALSE;
-  return *p == ' ' || *p == '>' || *p == '/' || *p == '\n' || *p == '\t' || *p == '\r';
+  return is_ws (*p) || *p == '>' || *p == '/';
 }
 
 static void XMLCALL
@@ -561,7 +568,7 @@ static gboolean
 all_space (const char *s, int len)
 {
   for (int i = 0; i < len; i++)
-    if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+    if (!is_ws ((guint8) s[i]))
       return FALSE;
   return TRUE;
 }
@@ -1109,11 +1116,10 @@ fast_feed (XmFramer *f, const guint8 *data, gsize len, guint64 base,
     {
       guint8 c = data[pos];
 
-      if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
+      if (is_ws (c))
         {
           gsize start = pos;
-          while (pos < len && (data[pos] == ' ' || data[pos] == '\n'
-                               || data[pos] == '\t' || data[pos] == '\r'))
+          while (pos < len && is_ws (data[pos]))
             pos++;
           if (pos < len && data[pos] != '<')
             return start; /* stray text, whitespace and all: expat's */
