@@ -552,6 +552,12 @@ xm_tls_read (XmTls *t, guint8 *buf, gsize len, GError **error)
 {
   int r;
 
+  /* With no ciphertext left to read and nothing buffered, SSL_read() could
+   * only say "want read": skip the call (and its error-queue work), which
+   * is on the path of every forwarded record. */
+  if (t->ready && t->in.kept == NULL && t->in.borrowed_len == 0
+      && !SSL_has_pending (t->ssl))
+    return 0;
   ERR_clear_error ();
   r = SSL_read (t->ssl, buf, (int) MIN (len, (gsize) G_MAXINT));
   if (r > 0)
