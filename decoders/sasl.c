@@ -579,8 +579,38 @@ append_safe (GString *s, const char *str, guint flags)
   xm_sasl_escape (s, str, strlen (str), flags);
 }
 
+/* Where to cut a field's value to show at most max bytes of it: at a
+ * character or escape sequence (\\n, \\x00, \\u202E ...) boundary of the
+ * escaped text, at a whole byte of hex. Returns strlen (value) when the
+ * value fits or max is 0. */
+static gsize
+value_cut (const XmSaslField *f, gsize max)
+{
+  const char *v = f->value;
+  gsize len = strlen (v), i = 0;
+
+  if (max == 0 || len <= max)
+    return len;
+  if (f->binary)
+    return max & ~(gsize) 1;
+  while (i < len)
+    {
+      gsize unit;
+
+      if (v[i] == '\\')
+        unit = v[i + 1] == 'x' ? 4 : v[i + 1] == 'u' ? 6 : v[i + 1] == 'U' ? 10 : 2;
+      else
+        unit = g_utf8_skip[(guchar) v[i]];
+      if (i + unit > max)
+        break;
+      i += unit;
+    }
+  return i;
+}
+
 char *
-xm_sasl_decode_format (const XmSaslDecode *decode, gboolean show_secrets)
+xm_sasl_decode_format (const XmSaslDecode *decode, gboolean show_secrets,
+                       gsize max_value)
 {
   GString *s;
 
@@ -614,13 +644,18 @@ xm_sasl_decode_format (const XmSaslDecode *decode, gboolean show_secrets)
       if (f->secret && !show_secrets)
         g_string_append_printf (s, "<redacted, %" G_GSIZE_FORMAT " bytes>",
                                 f->raw_len);
-      else if (f->binary)
-        append_safe (s, f->value, 0);
       else
         {
-          g_string_append_c (s, '\'');
-          append_safe (s, f->value, XM_SASL_ESC_QUOTE);
-          g_string_append_c (s, '\'');
+          gsize len = strlen (f->value), cut = value_cut (f, max_value);
+
+          if (!f->binary)
+            g_string_append_c (s, '\'');
+          xm_sasl_escape (s, f->value, cut, f->binary ? 0 : XM_SASL_ESC_QUOTE);
+          if (!f->binary)
+            g_string_append_c (s, '\'');
+          if (cut < len)
+            g_string_append_printf (s, "…[+%" G_GSIZE_FORMAT " bytes, --full-text"
+                                    " shows all]", f->binary ? (len - cut) / 2 : len - cut);
         }
     }
   for (guint i = 0; i < decode->notes->len; i++)

@@ -75,9 +75,12 @@ XmSaslDecode *xm_sasl_decode (XmSasl *sasl, const XmNode *element,
  * follows the element in parentheses when they differ). Text values are in
  * single quotes (a quote inside is \'), binary ones are bare hex; notes
  * follow as " [note: ...]". The line holds no control character. Secrets are
- * shown only when show_secrets. Returns a new string. */
-char *xm_sasl_decode_format (const XmSaslDecode *decode, gboolean show_secrets)
-  G_GNUC_WARN_UNUSED_RESULT;
+ * shown only when show_secrets. A value longer than max_value bytes (as
+ * shown; 0: no limit) is cut there, at a character, escape or hex byte, and
+ * followed by "…[+N bytes, --full-text shows all]" (the bytes not shown; of
+ * the value itself when it is hex). Returns a new string. */
+char *xm_sasl_decode_format (const XmSaslDecode *decode, gboolean show_secrets,
+                             gsize max_value) G_GNUC_WARN_UNUSED_RESULT;
 
 /* The mechanism lists of stream features (RFC 6120 <mechanisms/>, XEP-0388
  * <authentication/>) offered: TRUE if name ends in "-PLUS". */

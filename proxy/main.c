@@ -78,7 +78,7 @@ add_output_entries (GArray *entries, OutputArgs *o, gboolean live)
     { "utc", 0, 0, G_OPTION_ARG_NONE, &o->utc,
       "Print timestamps as ISO 8601 UTC instead of local time", NULL },
     { "max-text", 0, 0, G_OPTION_ARG_INT, &o->max_text,
-      "Shorten text longer than N bytes (default 256; 0 shows all)", "N" },
+      "Shorten text and decoded SASL values longer than N bytes (default 256; 0 shows all)", "N" },
     { "full-text", 0, 0, G_OPTION_ARG_NONE, &o->full_text,
       "Show all text, however long (same as --max-text=0)", NULL },
     { "show-secrets", 0, 0, G_OPTION_ARG_NONE, &o->show_secrets,

@@ -349,7 +349,8 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
     case XM_EVENT_SASL:
       {
         /* Under the stanza it decodes, in words. */
-        g_autofree char *line = xm_sasl_decode_format (ev->sasl, opts->show_secrets);
+        g_autofree char *line = xm_sasl_decode_format (ev->sasl, opts->show_secrets,
+                                                       opts->max_text);
         g_string_append_printf (buf, "  %sdecoded:%s %s\n", c->secret, c->reset, line);
       }
       break;

@@ -274,12 +274,30 @@ test_color_modes (void)
   g_unsetenv ("NO_COLOR");
 }
 
+/* --max-text shortens the values of a SASL decode line as it does text. */
+static void
+test_sasl_max_text (void)
+{
+  XmPrinterOptions o;
+  g_autofree char *out = NULL;
+
+  xm_printer_options_init (&o);
+  o.show_secrets = TRUE;
+  o.max_text = 4;
+  out = render (&o);
+  g_assert_nonnull (strstr (out, "decoded: SASL PLAIN auth: authzid='' "
+                            "authcid='juli'…[+2 bytes, --full-text shows all] "
+                            "password='r0m3'…[+8 bytes, --full-text shows all]\n"));
+  g_assert_null (strstr (out, "juliet"));
+}
+
 int
 main (int argc, char **argv)
 {
   /* Local time must not depend on the machine running the test. */
   g_setenv ("TZ", "XMT-1", TRUE); /* POSIX: UTC+1, no tzdata needed */
   g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/printer/sasl-max-text", test_sasl_max_text);
   g_test_add_func ("/printer/golden/plain", test_plain);
   g_test_add_func ("/printer/golden/utc", test_utc);
   g_test_add_func ("/printer/golden/color", test_color);

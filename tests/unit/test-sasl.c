@@ -181,7 +181,7 @@ assert_no_notes (const XmSaslDecode *d)
 static void
 assert_format (const XmSaslDecode *d, gboolean show_secrets, const char *want)
 {
-  g_autofree char *line = xm_sasl_decode_format (d, show_secrets);
+  g_autofree char *line = xm_sasl_decode_format (d, show_secrets, 0);
 
   g_assert_cmpstr (line, ==, want);
 }
@@ -204,8 +204,8 @@ assert_printable_line (const char *s)
 static void
 assert_printable (const XmSaslDecode *d)
 {
-  g_autofree char *hidden = xm_sasl_decode_format (d, FALSE);
-  g_autofree char *shown = xm_sasl_decode_format (d, TRUE);
+  g_autofree char *hidden = xm_sasl_decode_format (d, FALSE, 0);
+  g_autofree char *shown = xm_sasl_decode_format (d, TRUE, 0);
 
   assert_printable_line (hidden);
   assert_printable_line (shown);
@@ -219,8 +219,8 @@ assert_printable (const XmSaslDecode *d)
 static void
 assert_secret (const XmSaslDecode *d, const char *secret)
 {
-  g_autofree char *hidden = xm_sasl_decode_format (d, FALSE);
-  g_autofree char *shown = xm_sasl_decode_format (d, TRUE);
+  g_autofree char *hidden = xm_sasl_decode_format (d, FALSE, 0);
+  g_autofree char *shown = xm_sasl_decode_format (d, TRUE, 0);
   g_autofree char *redacted =
     g_strdup_printf ("<redacted, %" G_GSIZE_FORMAT " bytes>", strlen (secret));
 
@@ -354,7 +354,7 @@ test_scram_plus (void)
   g_assert_cmpuint (get_field (cfin, "c.binding")->raw_len, ==, 32);
   assert_no_notes (cfin);
   {
-    g_autofree char *line = xm_sasl_decode_format (cfin, FALSE);
+    g_autofree char *line = xm_sasl_decode_format (cfin, FALSE, 0);
     g_assert_nonnull (strstr (line, " c.binding=01080f161d24"));
   }
 }
@@ -683,7 +683,7 @@ test_digest_md5_rfc2831 (void)
   for (guint i = 0; i < resp->fields->len; i++)
     g_assert_false (((XmSaslField *) resp->fields->pdata[i])->secret);
   {
-    g_autofree char *line = xm_sasl_decode_format (resp, FALSE);
+    g_autofree char *line = xm_sasl_decode_format (resp, FALSE, 0);
     g_assert_null (strstr (line, "redacted"));
   }
 
@@ -1217,7 +1217,7 @@ test_large_payload (void)
     {
       g_autoptr (XmSasl) sasl = xm_sasl_new ();
       g_autoptr (XmSaslDecode) d = decode_text (sasl, "auth", mechs[m], b64);
-      g_autofree char *line = xm_sasl_decode_format (d, FALSE);
+      g_autofree char *line = xm_sasl_decode_format (d, FALSE, 0);
 
       g_assert_nonnull (line);
       if (m == 0)
@@ -1298,6 +1298,52 @@ test_random_payloads (void)
       }
 }
 
+static void
+add_field (XmSaslDecode *d, const char *name, const char *value, gboolean binary)
+{
+  XmSaslField *f = g_new0 (XmSaslField, 1);
+
+  f->name = g_strdup (name);
+  f->value = g_strdup (value);
+  f->raw_len = binary ? strlen (value) / 2 : strlen (value);
+  f->binary = binary;
+  g_ptr_array_add (d->fields, f);
+}
+
+/* --max-text: long values are cut at a character, an escape sequence or a
+ * hex byte, never inside one, and say how much is left out. */
+static void
+test_format_max_value (void)
+{
+  static const struct {
+    gsize max;
+    const char *want;
+  } cases[] = {
+    { 0, "SASL X: t='abcd\xc3\xa9\\x00yz' h=00112233" },
+    { 64, "SASL X: t='abcd\xc3\xa9\\x00yz' h=00112233" },
+    { 12, "SASL X: t='abcd\xc3\xa9\\x00yz' h=00112233" },
+    { 11, "SASL X: t='abcd\xc3\xa9\\x00y'\xe2\x80\xa6[+1 bytes, --full-text shows all] "
+          "h=00112233" },
+    { 9, "SASL X: t='abcd\xc3\xa9'\xe2\x80\xa6[+6 bytes, --full-text shows all] "
+         "h=00112233" },
+    { 5, "SASL X: t='abcd'\xe2\x80\xa6[+8 bytes, --full-text shows all] "
+         "h=0011\xe2\x80\xa6[+2 bytes, --full-text shows all]" },
+    { 1, "SASL X: t='a'\xe2\x80\xa6[+11 bytes, --full-text shows all] "
+         "h=\xe2\x80\xa6[+4 bytes, --full-text shows all]" },
+  };
+  g_autoptr (XmSaslDecode) d = xm_sasl_decode_new ("SASL");
+
+  d->mechanism = g_strdup ("X");
+  /* as the decoder stores them: escaped text, and hex */
+  add_field (d, "t", "abcd\xc3\xa9\\x00yz", FALSE);
+  add_field (d, "h", "00112233", TRUE);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *line = xm_sasl_decode_format (d, TRUE, cases[i].max);
+      g_assert_cmpstr (line, ==, cases[i].want);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1331,5 +1377,6 @@ main (int argc, char **argv)
   g_test_add_func ("/sasl/unknown-mechanism", test_unknown_mechanism);
   g_test_add_func ("/sasl/large-payload", test_large_payload);
   g_test_add_func ("/sasl/random-payloads", test_random_payloads);
+  g_test_add_func ("/sasl/format/max-value", test_format_max_value);
   return g_test_run ();
 }
