@@ -33,6 +33,7 @@ import select
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -818,6 +819,56 @@ class RobustnessTest(unittest.TestCase):
                         % (n, sig.name, x.describe()))
         self.assert_clean_stderr(x)
         srv.close()
+
+    # ------------------------------------------------------------------
+    def test_signal_during_startup(self):
+        """A SIGTERM while xmitm is still starting (here: making its CA in
+        a fresh data dir) is held until the handlers are in place; then
+        xmitm stops the usual way, exit 0, instead of dying of it.
+
+        xmitm holds the signal by blocking it, so the test sends it once
+        /proc shows SIGTERM blocked: that is inside start-up.  Before the
+        fix it was never blocked, and a signal there killed xmitm."""
+        srv = self.server(echo_handler)
+        x = XmitmAt(LOOPBACK, LOOPBACK, srv.port)
+        self.addCleanup(x.cleanup)
+        x._out = open(x.stdout_path, "wb")
+        x._err = open(x.stderr_path, "wb")
+        x.proc = subprocess.Popen(x.command, stdin=subprocess.DEVNULL,
+                                  stdout=x._out, stderr=x._err, env=x.env)
+        sigterm_bit = 1 << (signal.SIGTERM - 1)
+        blocked = False
+        deadline = time.monotonic() + 20
+        while (not blocked and x.proc.poll() is None
+               and "listening on" not in x.errors()
+               and time.monotonic() < deadline):
+            try:
+                with open("/proc/%d/status" % x.proc.pid) as f:
+                    for line in f:
+                        if line.startswith("SigBlk:"):
+                            blocked = bool(int(line.split()[1], 16)
+                                           & sigterm_bit)
+            except OSError:
+                break
+        self.assertTrue(blocked, "xmitm never held SIGTERM back while "
+                        "starting: a signal then would kill it\n%s"
+                        % x.describe())
+        starting = "listening on" not in x.errors()
+        x.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = x.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        x.stop()
+        self.assertEqual(rc, 0, "xmitm did not exit 0 after a SIGTERM "
+                         "during start-up (status %s)\n%s"
+                         % (rc, x.describe()))
+        self.assertIn("listening on", x.errors(),
+                      "xmitm stopped before it finished starting")
+        self.assert_clean_stderr(x)
+        note("SIGTERM sent during start-up (%s): exit 0",
+             "before the listening line" if starting else
+             "as the listening line came")
 
     # ------------------------------------------------------------------
     def test_reset_propagates(self):
