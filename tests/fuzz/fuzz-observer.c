@@ -11,7 +11,14 @@
  * record is a gap (bytes missing) instead of data; bit 2: the bytes are
  * deflated here first, on that direction's own zlib stream with a sync
  * flush (what an XEP-0138 peer sends), so that mutations reach the
- * compressed layer. */
+ * compressed layer.
+ *
+ * Option bit 4 runs the observer as the proxy does (xm_observer_new_live):
+ * bytes go through xm_observer_decode(), which must stop right after a
+ * server's <proceed/> or <compressed/>; the target then switches as
+ * proxy/session.c does (for STARTTLS: TLS started, then up on both legs,
+ * and the rest of the record is the first plaintext inside TLS). Bit 5
+ * turns on lazy framing, bit 6 sets small stanza and inflate limits. */
 #include "config.h"
 
 #include <string.h>
@@ -25,8 +32,10 @@
 typedef struct {
   XmPrinterOptions popts;
   GString *buf;
+  gboolean live;
   gboolean zlib_seen;
   gboolean tls_seen;
+  gboolean zlib_on;     /* live: bytes after <compressed/> are deflated */
   z_stream z[2];
   gboolean z_init[2];
 } State;
@@ -51,7 +60,9 @@ on_event (XmEvent *ev, gpointer user_data)
       break;
     case XM_EVENT_LAYER:
       g_assert (ev->text != NULL && ev->layer != NULL);
-      g_assert (!s->tls_seen);
+      /* A capture's decoding ends at STARTTLS; a live session goes on
+       * inside TLS, where compression can be negotiated. */
+      g_assert (!s->tls_seen || (s->live && strcmp (ev->layer->layer, "starttls") != 0));
       if (strcmp (ev->layer->layer, "zlib") == 0)
         {
           g_assert (!s->zlib_seen);
@@ -79,6 +90,47 @@ on_event (XmEvent *ev, gpointer user_data)
   xm_record_format (ev, FALSE, s->buf);
   g_assert (s->buf->len > 0 && s->buf->str[s->buf->len - 1] == '\n');
   g_assert (memchr (s->buf->str, '\n', s->buf->len) == s->buf->str + s->buf->len - 1);
+}
+
+static void
+on_element (XmDir dir, const XmStanza *stanza, const XmSaslDecode *sasl,
+            gpointer user_data)
+{
+  g_assert (dir == XM_DIR_C2S || dir == XM_DIR_S2C);
+  g_assert (stanza != NULL);
+  g_assert (sasl == NULL || stanza->root != NULL);
+}
+
+/* What proxy/session.c's deliver() does with a chunk of plaintext. */
+static void
+live_feed (State *s, XmObserver *obs, XmDir dir, const guint8 *p, gsize len)
+{
+  while (len > 0)
+    {
+      XmSwitch sw;
+      gsize take = xm_observer_decode (obs, dir, p, len, &sw);
+
+      g_assert (take > 0 && take <= len);
+      if (sw != XM_SWITCH_NONE)
+        {
+          /* right after the element's last byte, which is plaintext; one
+           * STARTTLS per connection */
+          g_assert (dir == XM_DIR_S2C && !s->zlib_on && p[take - 1] == '>');
+          g_assert (sw != XM_SWITCH_STARTTLS || !s->tls_seen);
+          xm_observer_switch (obs);
+          if (sw == XM_SWITCH_STARTTLS)
+            {
+              xm_observer_tls_started (obs);
+              xm_observer_tls_up (obs);
+              s->zlib_seen = FALSE;
+              s->zlib_on = FALSE;
+            }
+          else
+            s->zlib_on = TRUE;
+        }
+      p += take;
+      len -= take;
+    }
 }
 
 static GByteArray *
@@ -120,11 +172,26 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   s.popts.color = (opt & 4) != 0;
   s.popts.show_secrets = (opt & 8) != 0;
   s.buf = g_string_new (NULL);
-  obs = xm_observer_new (on_event, &s);
-  if (opt & 1)
-    xm_observer_from_start (obs, XM_DIR_C2S);
-  if (opt & 2)
-    xm_observer_from_start (obs, XM_DIR_S2C);
+  s.live = (opt & 0x10) != 0;
+  if (s.live)
+    {
+      XmObserverLive live = {
+        .max_stanza = (opt & 0x40) ? 300 : 1 << 20,
+        .lazy = (opt & 0x20) != 0,
+        .max_inflate = (opt & 0x40) ? 2000 : 1 << 20,
+        .max_inflate_ratio = (opt & 0x40) ? 5 : 200,
+        .element = on_element,
+      };
+      obs = xm_observer_new_live (&live, on_event, &s);
+    }
+  else
+    {
+      obs = xm_observer_new (on_event, &s);
+      if (opt & 1)
+        xm_observer_from_start (obs, XM_DIR_C2S);
+      if (opt & 2)
+        xm_observer_from_start (obs, XM_DIR_S2C);
+    }
 
   while (in.left > 0)
     {
@@ -134,6 +201,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       const uint8_t *p;
       size_t len = fuzz_take (&in, want, &p);
 
+      if ((h & 2) && s.live)
+        continue; /* a proxy sees every byte: no gaps */
       if (h & 2)
         {
           char *msg = g_strdup_printf ("%zu bytes missing at offset 4000", want);
@@ -143,9 +212,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       else if (h & 4)
         {
           GByteArray *z = deflate_chunk (&s, dir, p, len);
-          xm_observer_feed (obs, dir, z->data, z->len);
+          if (s.live)
+            live_feed (&s, obs, dir, z->data, z->len);
+          else
+            xm_observer_feed (obs, dir, z->data, z->len);
           g_byte_array_unref (z);
         }
+      else if (s.live)
+        live_feed (&s, obs, dir, p, len);
       else
         xm_observer_feed (obs, dir, p, len);
       (void) xm_observer_decoding (obs, dir);

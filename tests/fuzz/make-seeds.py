@@ -161,6 +161,10 @@ def observer_seeds(outdir):
                 if i < len(sp):
                     out += observer_record(1, sp[i])
         write(outdir, "observer", out)
+        # live (as the proxy decodes), with full and with lazy framing:
+        # STARTTLS goes on into the phase inside TLS
+        write(outdir, "observer", b"\x10" + out[1:])
+        write(outdir, "observer", b"\x30" + out[1:])
     # XEP-0138: plaintext up to <compressed/>, then both directions deflated.
     c1, s1 = phase("004", 1)
     c2, s2 = phase("004", 2)
@@ -178,6 +182,8 @@ def observer_seeds(outdir):
     for piece in pieces(c2, 300):
         out += observer_record(0, piece, deflate=True)
     write(outdir, "observer", out)
+    write(outdir, "observer", b"\x30" + out[1:])
+    write(outdir, "observer", b"\x70" + out[1:])  # small limits
     # mid-stream start, a gap, resync on a new header
     out = b"\x00" + observer_record(0, c2[40:]) + observer_record(1, s2[30:])
     out += observer_record(0, b"", gap=True) + observer_record(0, c2)
