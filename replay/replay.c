@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "net.h"
 #include "replay.h"
 #include "replay-private.h"
@@ -986,12 +987,13 @@ xml_text (GString *out, const char *s)
   g_string_append (out, e);
 }
 
+/* Writes the report to fd, opened (and truncated) at the start. */
 static gboolean
-write_junit (Replay *r, const char *path, double seconds, GError **error)
+write_junit (Replay *r, int fd, const char *path, double seconds, GError **error)
 {
   GString *x = g_string_new ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
   guint failures = 0, errors = 0;
-  gboolean ok;
+  gboolean ok = TRUE;
 
   for (guint k = 0; k < r->conns->len; k++)
     {
@@ -1031,7 +1033,21 @@ write_junit (Replay *r, const char *path, double seconds, GError **error)
       g_string_append (x, "    </testcase>\n");
     }
   g_string_append (x, "  </testsuite>\n</testsuites>\n");
-  ok = g_file_set_contents (path, x->str, x->len, error);
+  for (gsize done = 0; done < x->len;)
+    {
+      gssize n = write (fd, x->str + done, x->len - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int err = n < 0 ? errno : EIO;
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                       "cannot write %s: %s", path, g_strerror (err));
+          ok = FALSE;
+          break;
+        }
+      done += (gsize) n;
+    }
   g_string_free (x, TRUE);
   return ok;
 }
@@ -1052,6 +1068,7 @@ run (const char *path, XmReplayOptions *opts)
     ? xm_hostport_to_string (opts->listen_host, opts->listen_port)
     : xm_hostport_to_string (opts->host, opts->port);
   Replay r = { .opts = opts, .listen_fd = -1 };
+  int junit_fd = -1;
   guint sends = 0, expects = 0;
   gint64 start = g_get_monotonic_time ();
   static const char *const pace_names[] = { "iq", "recorded", "fast" };
@@ -1062,6 +1079,18 @@ run (const char *path, XmReplayOptions *opts)
     {
       g_printerr ("xmitm: replay: %s\n", error->message);
       return XM_REPLAY_ERROR;
+    }
+  /* Opened now (a file that cannot be made fails before the replay),
+   * written at the end. */
+  if (opts->junit)
+    {
+      junit_fd = xm_create_private (opts->junit, &error);
+      if (junit_fd < 0)
+        {
+          g_printerr ("xmitm: replay: --junit: %s\n", error->message);
+          xm_script_free (r.script);
+          return XM_REPLAY_ERROR;
+        }
     }
   r.conns = g_ptr_array_new_with_free_func ((GDestroyNotify) xm_conn_free);
   r.rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -1198,12 +1227,21 @@ run (const char *path, XmReplayOptions *opts)
       else
         xm_replay_say (&r, "replay: SAME: the %s behaved as recorded", peer);
     }
-  if (opts->junit)
+  if (junit_fd >= 0)
     {
       g_autoptr (GError) jerr = NULL;
-      if (!write_junit (&r, opts->junit,
-                        (g_get_monotonic_time () - start) / (double) G_USEC_PER_SEC,
-                        &jerr))
+      gboolean ok = write_junit (&r, junit_fd, opts->junit,
+                                 (g_get_monotonic_time () - start)
+                                 / (double) G_USEC_PER_SEC, &jerr);
+
+      if (close (junit_fd) != 0 && ok)
+        {
+          int err = errno;
+          g_set_error (&jerr, G_FILE_ERROR, g_file_error_from_errno (err),
+                       "cannot write %s: %s", opts->junit, g_strerror (err));
+          ok = FALSE;
+        }
+      if (!ok)
         {
           g_printerr ("xmitm: replay: --junit: %s\n", jerr->message);
           r.status = XM_REPLAY_ERROR;
@@ -1313,7 +1351,8 @@ xm_replay_main (int argc, char **argv)
       "Call a server stanza missing after N seconds without progress; give up "
       "connecting or negotiating after N seconds (default 5)", "N" },
     { "junit", 0, 0, G_OPTION_ARG_FILENAME, &junit,
-      "Also write a JUnit XML report (a test case per connection) to FILE", "FILE" },
+      "Also write a JUnit XML report (a test case per connection) to FILE "
+      "(mode 0600, created at the start)", "FILE" },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose,
       "Print every stanza sent and received", NULL },
     { "serve", 0, 0, G_OPTION_ARG_NONE, &serve,
