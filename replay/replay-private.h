@@ -38,6 +38,7 @@ typedef struct {
   char *listen_host;
   guint16 listen_port;
   XmCa *ca;                /* serve: signs the certificate clients see */
+  char *user;              /* serve: run as this user once listening */
 } XmReplayOptions;
 
 typedef enum {

@@ -11,6 +11,7 @@
 
 #include "files.h"
 #include "net.h"
+#include "privdrop.h"
 #include "replay.h"
 #include "replay-private.h"
 
@@ -987,7 +988,8 @@ xml_text (GString *out, const char *s)
   g_string_append (out, e);
 }
 
-/* Writes the report to fd, opened (and truncated) at the start. */
+/* Writes the report to fd, opened (and truncated) at the start: with
+ * --user, before the privilege drop. */
 static gboolean
 write_junit (Replay *r, int fd, const char *path, double seconds, GError **error)
 {
@@ -1069,6 +1071,7 @@ run (const char *path, XmReplayOptions *opts)
     : xm_hostport_to_string (opts->host, opts->port);
   Replay r = { .opts = opts, .listen_fd = -1 };
   int junit_fd = -1;
+  g_autofree char *dropped = NULL;
   guint sends = 0, expects = 0;
   gint64 start = g_get_monotonic_time ();
   static const char *const pace_names[] = { "iq", "recorded", "fast" };
@@ -1080,8 +1083,8 @@ run (const char *path, XmReplayOptions *opts)
       g_printerr ("xmitm: replay: %s\n", error->message);
       return XM_REPLAY_ERROR;
     }
-  /* Opened now (a file that cannot be made fails before the replay),
-   * written at the end. */
+  /* Opened now (a file that cannot be made fails before the replay;
+   * --user drops root in between), written at the end. */
   if (opts->junit)
     {
       junit_fd = xm_create_private (opts->junit, &error);
@@ -1153,10 +1156,23 @@ run (const char *path, XmReplayOptions *opts)
           r.status = XM_REPLAY_ERROR;
           r.stopping = TRUE;
         }
+      /* Listening, the recording and the CA read, --junit open: from
+       * here on no privilege is needed. */
+      else if (opts->user
+               && (dropped = xm_privdrop (opts->user, FALSE, &error)) == NULL)
+        {
+          g_printerr ("xmitm: %s\n", error->message);
+          r.status = XM_REPLAY_ERROR;
+          r.stopping = TRUE;
+        }
       else
-        xm_replay_say (&r, "replay: %s: serving %u recorded connection%s on %s: %u "
-                       "server stanzas to send, %u client stanzas to compare", path,
-                       n, n == 1 ? "" : "s", where, expects, sends);
+        {
+          xm_replay_say (&r, "replay: %s: serving %u recorded connection%s on %s: %u "
+                         "server stanzas to send, %u client stanzas to compare", path,
+                         n, n == 1 ? "" : "s", where, expects, sends);
+          if (dropped)
+            g_printerr ("xmitm: %s\n", dropped);
+        }
     }
   else
     xm_replay_say (&r, "replay: %s: %u connection%s, %u client stanzas to send, %u "
@@ -1322,7 +1338,7 @@ xm_replay_main (int argc, char **argv)
   g_autofree char *tls = NULL, *upstream_ca = NULL, *pace = NULL, *junit = NULL;
   g_auto (GStrv) ignore = NULL;
   gboolean insecure = FALSE, verbose = FALSE, serve = FALSE;
-  g_autofree char *listen = NULL, *ca_cert = NULL, *ca_key = NULL;
+  g_autofree char *listen = NULL, *ca_cert = NULL, *ca_key = NULL, *user = NULL;
   gint timeout = 5;
   GOptionEntry entries[] = {
     { "server", 's', 0, G_OPTION_ARG_STRING, &server,
@@ -1364,6 +1380,9 @@ xm_replay_main (int argc, char **argv)
       "With --serve: sign the STARTTLS certificate with this CA instead of "
       "xmitm's own", "FILE" },
     { "ca-key", 0, 0, G_OPTION_ARG_FILENAME, &ca_key, "The key of --ca-cert", "FILE" },
+    { "user", 0, 0, G_OPTION_ARG_STRING, &user,
+      "With --serve, started as root: once the listener is bound and the "
+      "files are open, run as USER with no capability", "USER" },
     { NULL }
   };
   g_autoptr (GOptionContext) ctx = g_option_context_new ("FILE - replay a recording against a server");
@@ -1405,10 +1424,14 @@ xm_replay_main (int argc, char **argv)
     "once every recorded connection has been played, or nothing happened for\n"
     "--timeout seconds (60 before the first client).\n"
     "  xmitm replay session.jsonl --serve --listen 127.0.0.1:5223 --password secret\n"
+    "  xmitm replay /root/s.jsonl --serve --password secret --user nobody \\\n"
+    "      --junit /root/serve.xml\n"
+    "      as root: listens, reads the recording and the CA, creates the\n"
+    "      report, then runs as nobody (no capability) and writes it at the end\n"
     "\n"
     "Exit status: 0 when the server behaved as recorded, 1 on a difference,\n"
     "2 on an error (bad file or option, unreachable server, authentication\n"
-    "failed).\n");
+    "failed, --user not root or unknown).\n");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return usage_error ("%s (see xmitm replay --help)", error->message);
   if (argc != 2)
@@ -1424,8 +1447,8 @@ xm_replay_main (int argc, char **argv)
       opts.listen_host = listen_host;
       opts.serve = TRUE;
     }
-  else if (listen || ca_cert || ca_key)
-    return usage_error ("--listen, --ca-cert and --ca-key go with --serve");
+  else if (listen || ca_cert || ca_key || user)
+    return usage_error ("--listen, --ca-cert, --ca-key and --user go with --serve");
   else if (server == NULL)
     return usage_error ("--server HOST:PORT is required (see xmitm replay --help)");
   else if (!xm_parse_hostport (server, &host, &opts.port, &error))
@@ -1457,6 +1480,13 @@ xm_replay_main (int argc, char **argv)
       g_ptr_array_add (paths, p);
     }
   opts.ignore = paths;
+  /* Before anything is opened. */
+  if (user && !xm_privdrop_check (user, &error))
+    {
+      g_printerr ("xmitm: %s\n", error->message);
+      return XM_REPLAY_ERROR;
+    }
+  opts.user = user;
   if (credentials)
     {
       opts.credentials = load_credentials (credentials, &error);
