@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Least privilege: private files, a loopback listener by default, and
 `xmitm proxy --user NAME` (started as root, it runs as NAME with only the
-capabilities it needs).
+capabilities it needs), and `xmitm replay --serve --user NAME`.
 
 Run (as root: the --user tests start xmitm as root):
     XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_privileges.py
@@ -19,7 +19,12 @@ What is checked:
     recording it opened as root;
   * --user nobody --mark 7: CAP_NET_ADMIN alone is kept (effective,
     permitted, bounding), and SO_MARK works on each upstream connection;
-  * --user for an unknown user, or when not root: exit 1, one line.
+  * --user for an unknown user, or when not root: exit 1, one line;
+  * replay --serve --user nobody: the same drop once listening; a client's
+    login recorded through the proxy is played to the end (exit 0), the
+    recording, CA and --junit report in a directory only root may enter
+    (read and created before the drop, the report written after it);
+    an unknown user, or not root: exit 2, the proxy's line, nothing opened.
 (--tproxy --keep-source --user nobody in network namespaces:
 test_transparent.py test_tproxy_keep_source_as_nobody.)
 """
@@ -34,6 +39,7 @@ import tempfile
 import threading
 import time
 import unittest
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -197,11 +203,13 @@ class PrivilegesTest(unittest.TestCase):
         x.start()
         return x, rec
 
-    def assert_dropped(self, x, caps):
+    def assert_dropped(self, pid, errors, caps):
+        """Once errors() (its stderr so far) says so, process pid runs as
+        nobody with the capabilities caps and no other."""
         deadline = time.monotonic() + 5
-        while "running as user" not in x.errors() and time.monotonic() < deadline:
+        while "running as user" not in errors() and time.monotonic() < deadline:
             time.sleep(0.05)
-        st = status(x.proc.pid)
+        st = status(pid)
         self.assertEqual(st["Uid"], [str(NOBODY)] * 4, st)
         self.assertEqual(st["Gid"], [str(NOBODY)] * 4, st)
         self.assertEqual(st["Groups"], [str(NOBODY)], st)
@@ -237,7 +245,7 @@ class PrivilegesTest(unittest.TestCase):
         """--user nobody: nobody's ids, no capability at all, no_new_privs;
         TLS interception and the recording (opened as root) still work."""
         x, rec = self.start_as_root("--user", "nobody")
-        self.assert_dropped(x, 0)
+        self.assert_dropped(x.proc.pid, x.errors, 0)
         self.conversation(x)
         self.assertEqual(x.stop(), 0, x.describe())
         self.assertIn("xmitm: running as user nobody (uid 65534, gid 65534); "
@@ -252,7 +260,7 @@ class PrivilegesTest(unittest.TestCase):
         """--user nobody --mark 7: CAP_NET_ADMIN alone stays, and SO_MARK is
         set on every upstream connection (no `cannot set --mark`)."""
         x, rec = self.start_as_root("--user", "nobody", "--mark", "7")
-        self.assert_dropped(x, CAP_NET_ADMIN)
+        self.assert_dropped(x.proc.pid, x.errors, CAP_NET_ADMIN)
         self.conversation(x)
         # Both clients are done; their sessions close as the server answers
         # (stopping xmitm first would close them "stopping" instead).
@@ -289,6 +297,101 @@ class PrivilegesTest(unittest.TestCase):
                              "root, or leave out --user\n"))
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))   # nothing kept it
+
+    # ---- replay --serve --user ----
+
+    def record_alice(self, rec):
+        """alice's STARTTLS login recorded through the proxy into rec."""
+        x = peers.Xmitm("127.0.0.1", self.prosody.port, extra_args=[
+            "--upstream-ca", self.prosody.cert, "--record", rec, "-q"])
+        self.addCleanup(x.cleanup)
+        x.start()
+        self.assertIsNone(self.login(x, "alice"))
+        self.assertEqual(x.stop(), 0, x.describe())
+
+    def test_replay_serve_user_drops_everything(self):
+        """replay --serve --user nobody: the recording, the CA and the
+        --junit report live in a directory only root may enter; once
+        listening it runs as nobody with no capability, the client's login
+        is played to the end (exit 0) and the report, created as root
+        before the drop, holds the result."""
+        d = self.tmpdir()
+        os.chmod(d, 0o700)     # nobody cannot even look: files opened as root
+        rec = os.path.join(d, "rec.jsonl")
+        junit = os.path.join(d, "serve.xml")
+        self.record_alice(rec)
+        logs = self.tmpdir()
+        out_path, err_path = (os.path.join(logs, n) for n in ("stdout", "stderr"))
+        port = peers.free_port()
+        with open(out_path, "wb") as out, open(err_path, "wb") as err:
+            p = subprocess.Popen(
+                [XMITM, "replay", rec, "--serve", "--listen",
+                 "127.0.0.1:%d" % port, "--password", USERS["alice"],
+                 "--timeout", "3", "--junit", junit, "--user", "nobody"],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                env=dict(os.environ, XDG_DATA_HOME=os.path.join(d, "data")))
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+
+        def read(path):
+            with open(path) as f:
+                return f.read()
+
+        def describe():
+            return "stdout:\n%s\nstderr:\n%s" % (read(out_path), read(err_path))
+        peers.wait_listening(port, p, describe=describe)
+        self.assert_dropped(p.pid, lambda: read(err_path), 0)
+        self.assertIsNone(client.run(
+            self.prosody.jid("alice"), USERS["alice"], "127.0.0.1", port,
+            tls=True, ca=os.path.join(d, "data", "xmitm", "ca.pem"),
+            tls_name="localhost", timeout=20), describe())
+        self.assertEqual(p.wait(30), 0, describe())
+        self.assertIn("xmitm: running as user nobody (uid 65534, gid 65534); "
+                      "capabilities kept: none\n", read(err_path))
+        self.assertIn("replay: SAME: the client behaved as recorded\n",
+                      read(out_path))
+        self.assertIsNone(peers.sanitizer_report(read(err_path)), describe())
+        self.assertEqual(os.stat(junit).st_uid, 0)
+        self.assertEqual(mode(junit), 0o600)
+        root = ET.parse(junit).getroot()
+        self.assertEqual((root.tag, root.get("tests"), root.get("failures"),
+                          root.get("errors")), ("testsuites", "1", "0", "0"))
+        self.assertEqual([t.get("name") for t in root.iter("testcase")],
+                         ["#1 alice@localhost"])
+
+    def test_replay_serve_user_errors(self):
+        """replay --serve with an unknown user, or not started as root:
+        exit 2 (replay's error status), the proxy's line, and nothing
+        opened: no listener, no --junit file, the recording not read.
+        --user without --serve is a usage error."""
+        d = self.tmpdir()
+        os.chmod(d, 0o777)     # nobody could create the report here
+        junit = os.path.join(d, "serve.xml")
+        port = peers.free_port()
+        base = [XMITM, "replay", os.path.join(d, "no-such-recording.jsonl"),
+                "--serve", "--listen", "127.0.0.1:%d" % port, "--junit", junit]
+        r = subprocess.run(base + ["--user", "no-such-user-xmitm"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (2, "", "xmitm: --user: there is no user "
+                                 "'no-such-user-xmitm' on this system\n"))
+        r = subprocess.run(["setpriv", "--reuid=%d" % NOBODY,
+                            "--regid=%d" % NOBODY, "--clear-groups"] + base
+                           + ["--user", "nobody"],
+                           capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, XDG_DATA_HOME="/nonexistent"))
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (2, "", "xmitm: --user drops root's privileges, but "
+                                 "xmitm is not running as root (uid 65534); "
+                                 "start it as root, or leave out --user\n"))
+        self.assertFalse(os.path.exists(junit))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))   # nothing kept it
+        r = subprocess.run([XMITM, "replay", base[2], "--server",
+                            "127.0.0.1:1", "--user", "nobody"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual((r.returncode, r.stderr),
+                         (2, "xmitm: replay: --listen, --ca-cert, --ca-key "
+                             "and --user go with --serve\n"))
 
 
 if __name__ == "__main__":
