@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <locale.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -382,16 +381,12 @@ cmd_proxy (int argc, char **argv)
   g_autoptr (XmCa) ca = NULL;
   Running r = { 0 };
   guint sigint, sigterm;
-  sigset_t stop_signals;
   int rc = 0;
 
   /* A SIGINT or SIGTERM during start-up waits until the handlers are in
    * place (below, after the privilege drop), then stops xmitm the usual
-   * way. Threads started meanwhile inherit the mask. */
-  sigemptyset (&stop_signals);
-  sigaddset (&stop_signals, SIGINT);
-  sigaddset (&stop_signals, SIGTERM);
-  pthread_sigmask (SIG_BLOCK, &stop_signals, NULL);
+   * way. */
+  xm_stop_signals_hold ();
 
   output_args_init (&out);
   g_array_append_vals (all, entries, G_N_ELEMENTS (entries));
@@ -590,7 +585,7 @@ cmd_proxy (int argc, char **argv)
   r.loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_signal, &r);
   sigterm = g_unix_signal_add (SIGTERM, on_signal, &r);
-  pthread_sigmask (SIG_UNBLOCK, &stop_signals, NULL);
+  xm_stop_signals_release ();
   g_main_loop_run (r.loop);
 
   /* Let closed sessions finish freeing themselves. */

@@ -4,7 +4,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/capability.h>
@@ -180,4 +182,27 @@ xm_privdrop (const char *user, gboolean keep_net_admin, GError **error)
                           keep_net_admin
                             ? "CAP_NET_ADMIN (for --mark and --keep-source)"
                             : "none");
+}
+
+static void
+stop_signals_mask (int how)
+{
+  sigset_t set;
+
+  sigemptyset (&set);
+  sigaddset (&set, SIGINT);
+  sigaddset (&set, SIGTERM);
+  pthread_sigmask (how, &set, NULL);
+}
+
+void
+xm_stop_signals_hold (void)
+{
+  stop_signals_mask (SIG_BLOCK);
+}
+
+void
+xm_stop_signals_release (void)
+{
+  stop_signals_mask (SIG_UNBLOCK);
 }

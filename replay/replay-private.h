@@ -140,6 +140,7 @@ struct _Replay {
   guint tick;
   int status;             /* XM_REPLAY_* so far */
   gboolean stopping;
+  const char *interrupted; /* "SIGINT" or "SIGTERM": stopped by it */
   guint64 compared, same, differ, missing, unexpected, not_sent;
   guint64 reordered;       /* came out of the recorded order (order.h) */
   guint64 unplayed, unplayed_stanzas; /* serve: recorded connections no

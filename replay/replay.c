@@ -4,10 +4,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <glib-unix.h>
 
 #include "files.h"
 #include "net.h"
@@ -979,6 +981,46 @@ on_tick (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+/* SIGINT or SIGTERM: stop now. The comparison so far is printed, the
+ * connections not played to the end are errors in --junit, and the exit
+ * status is 2: the replay did not end. */
+static void
+interrupt (Replay *r, const char *name)
+{
+  guint before;
+
+  if (r->interrupted || r->stopping)
+    return;
+  r->interrupted = name;
+  xm_replay_say (r, "replay: stopped by %s", name);
+  before = r->conns->len;
+  if (r->opts->serve)
+    give_up_absent (r); /* adds the recorded connections no client took */
+  for (guint k = 0; k < r->conns->len; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+
+      if (c->error == NULL && (k >= before || !conn_finished (r, c)))
+        c->error = g_strdup_printf ("stopped by %s before this connection was "
+                                    "played to the end", name);
+    }
+  finish (r);
+}
+
+static gboolean
+on_sigint (gpointer data)
+{
+  interrupt (data, "SIGINT");
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_sigterm (gpointer data)
+{
+  interrupt (data, "SIGTERM");
+  return G_SOURCE_CONTINUE;
+}
+
 /* ---- --junit ---- */
 
 static void
@@ -1072,6 +1114,7 @@ run (const char *path, XmReplayOptions *opts)
   Replay r = { .opts = opts, .listen_fd = -1 };
   int junit_fd = -1;
   g_autofree char *dropped = NULL;
+  guint sigint, sigterm;
   guint sends = 0, expects = 0;
   gint64 start = g_get_monotonic_time ();
   static const char *const pace_names[] = { "iq", "recorded", "fast" };
@@ -1180,6 +1223,10 @@ run (const char *path, XmReplayOptions *opts)
                    r.conns->len, r.conns->len == 1 ? "" : "s", sends, expects, where,
                    pace_names[opts->pace]);
 
+  /* After the privilege drop: see xm_stop_signals_hold(). */
+  sigint = g_unix_signal_add (SIGINT, on_sigint, &r);
+  sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &r);
+  xm_stop_signals_release ();
   xm_poller_set_after_dispatch (pump, &r);
   r.tick = g_timeout_add (TICK_MS, on_tick, &r);
   xm_replay_progress (&r);
@@ -1188,6 +1235,8 @@ run (const char *path, XmReplayOptions *opts)
     g_main_loop_run (r.loop);
   xm_poller_set_after_dispatch (NULL, NULL);
   g_source_remove (r.tick);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
   xm_serve_stop (&r);
 
   if (r.status != XM_REPLAY_ERROR)
@@ -1238,7 +1287,14 @@ run (const char *path, XmReplayOptions *opts)
                            r.unplayed_stanzas);
         }
       r.status = diffs ? XM_REPLAY_DIFFERENT : XM_REPLAY_SAME;
-      if (diffs)
+      if (r.interrupted)
+        {
+          r.status = XM_REPLAY_ERROR;
+          xm_replay_say (&r, "replay: INTERRUPTED: stopped by %s before the replay "
+                         "ended; the counts above are what was compared until then",
+                         r.interrupted);
+        }
+      else if (diffs)
         xm_replay_say (&r, "replay: DIFFERENT: the %s did not behave as recorded", peer);
       else
         xm_replay_say (&r, "replay: SAME: the %s behaved as recorded", peer);
@@ -1392,6 +1448,7 @@ xm_replay_main (int argc, char **argv)
   g_autofree char *host = NULL, *listen_host = NULL;
   int rc;
 
+  xm_stop_signals_hold ();
   g_option_context_add_main_entries (ctx, entries, NULL);
   g_option_context_set_summary (ctx,
     "Replays the client side of a recording (xmitm proxy --record FILE),\n"
@@ -1431,7 +1488,7 @@ xm_replay_main (int argc, char **argv)
     "\n"
     "Exit status: 0 when the server behaved as recorded, 1 on a difference,\n"
     "2 on an error (bad file or option, unreachable server, authentication\n"
-    "failed, --user not root or unknown).\n");
+    "failed, --user not root or unknown, stopped by SIGINT or SIGTERM).\n");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return usage_error ("%s (see xmitm replay --help)", error->message);
   if (argc != 2)

@@ -45,6 +45,7 @@ import base64
 import json
 import os
 import re
+import signal
 import socket
 import threading
 import time
@@ -565,6 +566,26 @@ class ReplayTest(unittest.TestCase):
             self.assertIn("#2 alice@localhost: client", r.stdout)
             self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
             self.assertIn("replay: SAME: the client behaved as recorded", r.stdout)
+
+    def test_serve_interrupted(self):
+        """SIGTERM while --serve waits for its clients: it stops at once, says
+        so, exits 2 (the replay did not end), and --junit reports each
+        connection not played to the end as an error."""
+        junit = self.path("interrupted.xml")
+        p, port, ca = self.serve(self.tls_rec, "--junit", junit)
+        p.send_signal(signal.SIGTERM)
+        out, errs = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 2, out + errs)
+        self.assertIn("replay: stopped by SIGTERM", out)
+        self.assertIn("replay: INTERRUPTED: stopped by SIGTERM before the replay ended",
+                      out)
+        self.assertNotIn("SAME", out)
+        suites = ET.parse(junit).getroot()
+        self.assertEqual(suites.get("errors"), "2")
+        for c in suites.findall("./testsuite/testcase"):
+            self.assertEqual(c.find("error").get("message"),
+                             "stopped by SIGTERM before this connection was "
+                             "played to the end")
 
     def test_serve_changed_client(self):
         err, r = self.serve_session(self.tls_rec, "-v", body="a changed body")
