@@ -279,24 +279,29 @@ class PrivilegesTest(unittest.TestCase):
         """An unknown user, or not started as root: exit 1, one line, no
         listener."""
         port = peers.free_port()
-        base = [XMITM, "proxy", "--listen", "127.0.0.1:%d" % port,
-                "--upstream", "127.0.0.1:1"]
+        self.check_user_errors([XMITM, "proxy", "--listen", "127.0.0.1:%d" % port,
+                                "--upstream", "127.0.0.1:1"], 1)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))   # nothing kept it
+
+    def check_user_errors(self, base, status):
+        """base + --user for an unknown user, then as nobody: each exits
+        with status and prints one line on stderr, nothing on stdout."""
         r = subprocess.run(base + ["--user", "no-such-user-xmitm"],
                            capture_output=True, text=True, timeout=30)
-        self.assertEqual((r.returncode, r.stderr),
-                         (1, "xmitm: --user: there is no user "
-                             "'no-such-user-xmitm' on this system\n"))
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (status, "", "xmitm: --user: there is no user "
+                                      "'no-such-user-xmitm' on this system\n"))
         r = subprocess.run(["setpriv", "--reuid=%d" % NOBODY,
                             "--regid=%d" % NOBODY, "--clear-groups"] + base
                            + ["--user", "nobody"],
                            capture_output=True, text=True, timeout=30,
                            env=dict(os.environ, XDG_DATA_HOME="/nonexistent"))
-        self.assertEqual((r.returncode, r.stderr),
-                         (1, "xmitm: --user drops root's privileges, but xmitm "
-                             "is not running as root (uid 65534); start it as "
-                             "root, or leave out --user\n"))
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", port))   # nothing kept it
+        self.assertEqual((r.returncode, r.stdout, r.stderr),
+                         (status, "", "xmitm: --user drops root's privileges, "
+                                      "but xmitm is not running as root (uid "
+                                      "65534); start it as root, or leave out "
+                                      "--user\n"))
 
     # ---- replay --serve --user ----
 
@@ -369,20 +374,7 @@ class PrivilegesTest(unittest.TestCase):
         port = peers.free_port()
         base = [XMITM, "replay", os.path.join(d, "no-such-recording.jsonl"),
                 "--serve", "--listen", "127.0.0.1:%d" % port, "--junit", junit]
-        r = subprocess.run(base + ["--user", "no-such-user-xmitm"],
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual((r.returncode, r.stdout, r.stderr),
-                         (2, "", "xmitm: --user: there is no user "
-                                 "'no-such-user-xmitm' on this system\n"))
-        r = subprocess.run(["setpriv", "--reuid=%d" % NOBODY,
-                            "--regid=%d" % NOBODY, "--clear-groups"] + base
-                           + ["--user", "nobody"],
-                           capture_output=True, text=True, timeout=30,
-                           env=dict(os.environ, XDG_DATA_HOME="/nonexistent"))
-        self.assertEqual((r.returncode, r.stdout, r.stderr),
-                         (2, "", "xmitm: --user drops root's privileges, but "
-                                 "xmitm is not running as root (uid 65534); "
-                                 "start it as root, or leave out --user\n"))
+        self.check_user_errors(base, 2)
         self.assertFalse(os.path.exists(junit))
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))   # nothing kept it
