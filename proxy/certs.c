@@ -13,6 +13,7 @@
 #include <glib/gstdio.h>
 
 #include "certs.h"
+#include "files.h"
 
 G_DEFINE_QUARK (xm-cert-error-quark, xm_cert_error)
 
@@ -98,7 +99,7 @@ static gboolean
 write_private_file (const char *path, const char *data, gsize len, GError **error)
 {
   int fd = g_open (path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  gsize done = 0;
+  int err;
 
   if (fd < 0)
     {
@@ -107,21 +108,14 @@ write_private_file (const char *path, const char *data, gsize len, GError **erro
                    path, g_strerror (e));
       return FALSE;
     }
-  while (done < len)
+  err = xm_write_all (fd, data, len);
+  if (err)
     {
-      ssize_t w = write (fd, data + done, len - done);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0)
-        {
-          int e = errno;
-          close (fd);
-          g_unlink (path);
-          g_set_error (error, XM_CERT_ERROR, XM_CERT_ERROR_IO, "cannot write %s: %s",
-                       path, g_strerror (e));
-          return FALSE;
-        }
-      done += w;
+      close (fd);
+      g_unlink (path);
+      g_set_error (error, XM_CERT_ERROR, XM_CERT_ERROR_IO, "cannot write %s: %s",
+                   path, g_strerror (err));
+      return FALSE;
     }
   if (fsync (fd) < 0 || close (fd) < 0)
     {

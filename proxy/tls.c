@@ -59,24 +59,15 @@ static void
 keylog_line (const SSL *ssl, const char *line)
 {
   g_autofree char *l = g_strconcat (line, "\n", NULL);
-  gsize len = strlen (l), done = 0;
+  int err;
 
   /* One write per line on an O_APPEND fd: lines never interleave. */
-  while (keylog_fd >= 0 && done < len)
-    {
-      ssize_t w = write (keylog_fd, l + done, len - done);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0)
-        {
-          g_printerr ("xmitm: cannot write the key log: %s; no more key log lines\n",
-                      g_strerror (errno));
-          close (keylog_fd);
-          keylog_fd = -1;
-          return;
-        }
-      done += w;
-    }
+  if (keylog_fd < 0 || (err = xm_write_all (keylog_fd, l, strlen (l))) == 0)
+    return;
+  g_printerr ("xmitm: cannot write the key log: %s; no more key log lines\n",
+              g_strerror (err));
+  close (keylog_fd);
+  keylog_fd = -1;
 }
 
 static gboolean

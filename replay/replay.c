@@ -1038,6 +1038,7 @@ write_junit (Replay *r, int fd, const char *path, double seconds, GError **error
   GString *x = g_string_new ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
   guint failures = 0, errors = 0;
   gboolean ok = TRUE;
+  int err;
 
   for (guint k = 0; k < r->conns->len; k++)
     {
@@ -1077,20 +1078,12 @@ write_junit (Replay *r, int fd, const char *path, double seconds, GError **error
       g_string_append (x, "    </testcase>\n");
     }
   g_string_append (x, "  </testsuite>\n</testsuites>\n");
-  for (gsize done = 0; done < x->len;)
+  err = xm_write_all (fd, x->str, x->len);
+  if (err)
     {
-      gssize n = write (fd, x->str + done, x->len - done);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          int err = n < 0 ? errno : EIO;
-          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
-                       "cannot write %s: %s", path, g_strerror (err));
-          ok = FALSE;
-          break;
-        }
-      done += (gsize) n;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot write %s: %s", path, g_strerror (err));
+      ok = FALSE;
     }
   g_string_free (x, TRUE);
   return ok;

@@ -1,4 +1,4 @@
-/* files.c: private output files (recordings, captures). */
+/* files.c: private output files (recordings, captures), written whole. */
 #include "config.h"
 
 #include <errno.h>
@@ -43,4 +43,23 @@ int
 xm_append_private (const char *path, GError **error)
 {
   return open_private (path, O_APPEND, error);
+}
+
+int
+xm_write_all (int fd, const void *data, gsize len)
+{
+  const char *p = data;
+
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return n < 0 ? errno : EIO;
+      p += n;
+      len -= (gsize) n;
+    }
+  return 0;
 }

@@ -16,4 +16,8 @@ int xm_create_private (const char *path, GError **error);
  * with error set. */
 int xm_append_private (const char *path, GError **error);
 
+/* Writes all of data to fd, again after EINTR and short writes. Returns 0,
+ * or the errno of the failure (EIO when write() took nothing). */
+int xm_write_all (int fd, const void *data, gsize len);
+
 G_END_DECLS

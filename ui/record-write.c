@@ -439,25 +439,14 @@ typedef struct {
 static void
 write_out (XmRecorder *r)
 {
-  const char *p = r->buf->str;
-  gsize left = r->buf->len;
+  int err = r->failed ? 0 : xm_write_all (r->fd, r->buf->str, r->buf->len);
 
-  while (left && !r->failed)
+  if (err)
     {
-      ssize_t n = write (r->fd, p, left);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        {
-          /* Reported once; the session goes on without its recording. */
-          g_printerr ("xmitm: writing %s failed: %s; recording stops here, "
-                      "the proxy goes on\n", r->name,
-                      n < 0 ? g_strerror (errno) : "nothing written");
-          r->failed = TRUE;
-          break;
-        }
-      p += n;
-      left -= n;
+      /* Reported once; the session goes on without its recording. */
+      g_printerr ("xmitm: writing %s failed: %s; recording stops here, "
+                  "the proxy goes on\n", r->name, g_strerror (err));
+      r->failed = TRUE;
     }
   g_string_truncate (r->buf, 0);
 }

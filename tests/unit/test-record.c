@@ -417,6 +417,22 @@ last_event (XmSink *sink, const XmEvent *ev)
 
 static const XmSinkVTable last_vtable = { last_event, NULL, NULL };
 
+/* Reads the recording rec from memory into l; it must read without error. */
+static void
+read_mem (const char *rec, Last *l)
+{
+  g_autoptr (GError) error = NULL;
+  XmRecordInfo info;
+  FILE *in = fmemopen ((void *) rec, strlen (rec), "r");
+
+  g_assert_nonnull (in);
+  g_assert_true (xm_record_read_stream (in, "mem", &l->sink, &info, NULL, NULL,
+                                        &error));
+  g_assert_no_error (error);
+  fclose (in);
+  xm_record_info_clear (&info);
+}
+
 static void
 test_read_huge_numbers (void)
 {
@@ -425,21 +441,13 @@ test_read_huge_numbers (void)
     "{\"t\":-1e999,\"conn\":1,\"ev\":\"close\",\"text\":\"x\","
     "\"c2s_bytes\":1e999,\"s2c_bytes\":9.3e18}\n";
   Last l = { { &last_vtable } };
-  g_autoptr (GError) error = NULL;
-  XmRecordInfo info;
-  FILE *in = fmemopen ((void *) rec, strlen (rec), "r");
 
-  g_assert_nonnull (in);
-  g_assert_true (xm_record_read_stream (in, "mem", &l.sink, &info, NULL, NULL,
-                                        &error));
-  g_assert_no_error (error);
-  fclose (in);
+  read_mem (rec, &l);
   g_assert_cmpuint (l.n, ==, 1);
   g_assert_cmpint (l.last.kind, ==, XM_EVENT_CONN_CLOSE);
   g_assert_cmpint (l.last.time_us, ==, G_MININT64);
   g_assert_cmpuint (l.last.bytes[XM_DIR_C2S], ==, G_MAXINT64);
   g_assert_cmpuint (l.last.bytes[XM_DIR_S2C], ==, G_MAXINT64);
-  xm_record_info_clear (&info);
 }
 
 /* Members of the wrong kind (an object where an array goes, a string for
@@ -458,17 +466,9 @@ test_read_wrong_kinds (void)
     "\"fields\":[1,\"x\",[],{\"name\":\"n\",\"value\":\"v\"}],"
     "\"notes\":[1,{},[],null,\"kept\"]}\n";
   Last l = { { &last_vtable } };
-  g_autoptr (GError) error = NULL;
-  XmRecordInfo info;
-  FILE *in = fmemopen ((void *) rec, strlen (rec), "r");
 
-  g_assert_nonnull (in);
-  g_assert_true (xm_record_read_stream (in, "mem", &l.sink, &info, NULL, NULL,
-                                        &error));
-  g_assert_no_error (error);
-  fclose (in);
+  read_mem (rec, &l);
   g_assert_cmpuint (l.n, ==, 3);
-  xm_record_info_clear (&info);
 }
 
 int
