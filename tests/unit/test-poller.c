@@ -1,0 +1,289 @@
+/* test-poller.c: the epoll source and its poll function, which puts the
+ * descriptors of GLib's other sources into the same epoll set so that one
+ * epoll_wait serves the main loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "poller.h"
+
+typedef struct {
+  int hits;
+  guint32 revents;
+  XmWatch *victim; /* removed by a foreign callback */
+  int fd;          /* drained by the callback */
+} Seen;
+
+static void
+on_watch (XmWatch *w, guint32 revents, gpointer data)
+{
+  Seen *seen = data;
+  char buf[64];
+
+  seen->hits++;
+  seen->revents = revents;
+  if (seen->fd >= 0)
+    (void) !read (seen->fd, buf, sizeof buf);
+}
+
+static gboolean
+on_foreign (int fd, GIOCondition cond, gpointer data)
+{
+  Seen *seen = data;
+  char buf[64];
+
+  seen->hits++;
+  seen->revents = cond;
+  if (seen->victim)
+    {
+      xm_watch_remove (seen->victim);
+      seen->victim = NULL;
+    }
+  if (seen->fd >= 0)
+    (void) !read (seen->fd, buf, sizeof buf);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_timeout (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the default context until *hits reaches want, or fails after 2 s. */
+static void
+run_until (const int *hits, int want)
+{
+  gboolean expired = FALSE;
+  guint t = g_timeout_add (2000, on_timeout, &expired);
+
+  while (*hits < want && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_source_remove (t);
+}
+
+static void
+spin (int rounds)
+{
+  for (int i = 0; i < rounds; i++)
+    g_main_context_iteration (NULL, FALSE);
+}
+
+static void
+socket_pair (int sv[2])
+{
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), ==, 0);
+}
+
+/* A socket watch and a GLib fd source each fire on their own event, and
+ * only on it. */
+static void
+test_socket_and_foreign (void)
+{
+  int sv[2], pv[2];
+  Seen ws = { .fd = -1 }, fs = { .fd = -1 };
+  XmWatch *w;
+  guint src;
+
+  socket_pair (sv);
+  g_assert_cmpint (pipe2 (pv, O_NONBLOCK | O_CLOEXEC), ==, 0);
+  ws.fd = sv[1];
+  fs.fd = pv[0];
+  w = xm_watch_add (sv[1], EPOLLIN, on_watch, &ws);
+  g_assert_nonnull (w);
+  src = g_unix_fd_add (pv[0], G_IO_IN, on_foreign, &fs);
+  spin (3);
+  g_assert_cmpint (ws.hits, ==, 0);
+  g_assert_cmpint (fs.hits, ==, 0);
+
+  g_assert_cmpint (write (pv[1], "x", 1), ==, 1);
+  run_until (&fs.hits, 1);
+  g_assert_cmpint (fs.revents & G_IO_IN, !=, 0);
+  g_assert_cmpint (ws.hits, ==, 0);
+
+  g_assert_cmpint (write (sv[0], "y", 1), ==, 1);
+  run_until (&ws.hits, 1);
+  g_assert_cmpint (ws.revents & EPOLLIN, !=, 0);
+  g_assert_cmpint (fs.hits, ==, 1);
+
+  /* Both at once. */
+  g_assert_cmpint (write (pv[1], "x", 1), ==, 1);
+  g_assert_cmpint (write (sv[0], "y", 1), ==, 1);
+  run_until (&ws.hits, 2);
+  run_until (&fs.hits, 2);
+
+  /* A closed writer: the foreign source hears the hang-up. */
+  close (pv[1]);
+  run_until (&fs.hits, 3);
+  g_assert_cmpint (fs.revents & G_IO_HUP, !=, 0);
+
+  g_source_remove (src);
+  xm_watch_remove (w);
+  close (pv[0]);
+  close (sv[0]);
+  close (sv[1]);
+}
+
+/* A timeout still ends the wait when no descriptor is ready. */
+static void
+test_timeout (void)
+{
+  int sv[2];
+  Seen ws = { .fd = -1 };
+  XmWatch *w;
+  gboolean fired = FALSE;
+  gint64 t0 = g_get_monotonic_time ();
+
+  socket_pair (sv);
+  w = xm_watch_add (sv[1], EPOLLIN, on_watch, &ws);
+  g_timeout_add (30, on_timeout, &fired);
+  while (!fired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (g_get_monotonic_time () - t0, >=, 25000);
+  g_assert_cmpint (ws.hits, ==, 0);
+  xm_watch_remove (w);
+  close (sv[0]);
+  close (sv[1]);
+}
+
+/* A source of the same priority as the epoll source but attached before
+ * it, so GLib dispatches it first in a round: what its callback removes may
+ * already sit in the events the poll function fetched. */
+static int early_pipe[2] = { -1, -1 };
+static Seen early = { .fd = -1 };
+static int idle_pair[2];
+static Seen idle_seen = { .fd = -1 };
+
+/* The early source removes the watch in the round where the poll function
+ * fetched the watch's event too. The event must not reach the callback,
+ * nor touch freed memory (ASan, MALLOC_PERTURB_). */
+static void
+test_remove_while_pending (void)
+{
+  int sv[2];
+  Seen ws = { .fd = -1 };
+  XmWatch *w;
+
+  socket_pair (sv);
+  w = xm_watch_add (sv[1], EPOLLIN, on_watch, &ws);
+  early.victim = w;
+  spin (2);
+  g_assert_cmpint (write (sv[0], "y", 1), ==, 1);
+  g_assert_cmpint (write (early_pipe[1], "x", 1), ==, 1);
+  run_until (&early.hits, 1);
+  g_assert_null (early.victim);
+  spin (5);
+  g_assert_cmpint (ws.hits, ==, 0);
+  close (sv[0]);
+  close (sv[1]);
+}
+
+/* A GLib source's descriptor is closed and its number comes back as a
+ * socket of ours. The poll function must not take the socket out of the
+ * epoll set when it sees the old descriptor gone. */
+static void
+test_foreign_fd_reused (void)
+{
+  int sv[2], pv[2], n;
+  Seen ws = { .fd = -1 }, fs = { .fd = -1 };
+  XmWatch *w;
+  guint src;
+
+  g_assert_cmpint (pipe2 (pv, O_NONBLOCK | O_CLOEXEC), ==, 0);
+  n = pv[0];
+  src = g_unix_fd_add (n, G_IO_IN, on_foreign, &fs);
+  spin (2); /* n is in the epoll set now */
+  g_source_remove (src);
+  close (pv[0]);
+  close (pv[1]);
+
+  socket_pair (sv);
+  if (sv[0] == n)
+    {
+      sv[0] = sv[1];
+      sv[1] = n;
+    }
+  else if (sv[1] != n)
+    {
+      g_assert_cmpint (dup3 (sv[1], n, O_CLOEXEC), ==, n);
+      close (sv[1]);
+      sv[1] = n;
+    }
+  ws.fd = n;
+  w = xm_watch_add (n, EPOLLIN, on_watch, &ws);
+  g_assert_nonnull (w);
+  spin (2);
+  g_assert_cmpint (write (sv[0], "y", 1), ==, 1);
+  run_until (&ws.hits, 1);
+
+  xm_watch_remove (w);
+  close (sv[0]);
+  close (sv[1]);
+}
+
+/* epoll refuses a regular file; the loop falls back to poll() for that
+ * round and both kinds of source still fire, without spinning on the
+ * foreign descriptors it had added before. */
+static void
+test_unpollable_foreign (void)
+{
+  int sv[2], pv[2], file;
+  Seen ws = { .fd = -1 }, ps = { .fd = -1 }, fs = { .fd = -1 };
+  XmWatch *w;
+  guint src_pipe, src_file;
+
+  socket_pair (sv);
+  ws.fd = sv[1];
+  w = xm_watch_add (sv[1], EPOLLIN, on_watch, &ws);
+  g_assert_cmpint (pipe2 (pv, O_NONBLOCK | O_CLOEXEC), ==, 0);
+  ps.fd = pv[0];
+  src_pipe = g_unix_fd_add (pv[0], G_IO_IN, on_foreign, &ps);
+  spin (2);
+
+  file = open ("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  g_assert_cmpint (file, >=, 0);
+  src_file = g_unix_fd_add (file, G_IO_IN, on_foreign, &fs);
+  run_until (&fs.hits, 1); /* a file is always readable */
+  g_source_remove (src_file);
+  close (file);
+
+  g_assert_cmpint (write (sv[0], "y", 1), ==, 1);
+  run_until (&ws.hits, 1);
+  g_assert_cmpint (write (pv[1], "x", 1), ==, 1);
+  run_until (&ps.hits, 1);
+  spin (5);
+  g_assert_cmpint (ws.hits, ==, 1);
+  g_assert_cmpint (ps.hits, ==, 1);
+
+  g_source_remove (src_pipe);
+  xm_watch_remove (w);
+  close (pv[0]);
+  close (pv[1]);
+  close (sv[0]);
+  close (sv[1]);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_assert_cmpint (pipe2 (early_pipe, O_NONBLOCK | O_CLOEXEC), ==, 0);
+  early.fd = early_pipe[0];
+  g_unix_fd_add (early_pipe[0], G_IO_IN, on_foreign, &early); /* before any watch */
+  /* Every test runs with the epoll source (and its poll function) in place,
+   * as the proxy does once it listens. */
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, idle_pair), ==, 0);
+  g_assert_nonnull (xm_watch_add (idle_pair[0], EPOLLIN, on_watch, &idle_seen));
+  g_test_add_func ("/poller/socket-and-foreign", test_socket_and_foreign);
+  g_test_add_func ("/poller/timeout", test_timeout);
+  g_test_add_func ("/poller/remove-while-pending", test_remove_while_pending);
+  g_test_add_func ("/poller/foreign-fd-reused", test_foreign_fd_reused);
+  g_test_add_func ("/poller/unpollable-foreign", test_unpollable_foreign);
+  return g_test_run ();
+}
