@@ -159,6 +159,7 @@ static int early_pipe[2] = { -1, -1 };
 static Seen early = { .fd = -1 };
 static int idle_pair[2];
 static Seen idle_seen = { .fd = -1 };
+static XmWatch *idle_watch;
 
 /* The early source removes the watch in the round where the poll function
  * fetched the watch's event too. The event must not reach the callback,
@@ -272,6 +273,8 @@ test_unpollable_foreign (void)
 int
 main (int argc, char **argv)
 {
+  int rc;
+
   g_test_init (&argc, &argv, NULL);
   g_assert_cmpint (pipe2 (early_pipe, O_NONBLOCK | O_CLOEXEC), ==, 0);
   early.fd = early_pipe[0];
@@ -279,11 +282,14 @@ main (int argc, char **argv)
   /* Every test runs with the epoll source (and its poll function) in place,
    * as the proxy does once it listens. */
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, idle_pair), ==, 0);
-  g_assert_nonnull (xm_watch_add (idle_pair[0], EPOLLIN, on_watch, &idle_seen));
+  idle_watch = xm_watch_add (idle_pair[0], EPOLLIN, on_watch, &idle_seen);
+  g_assert_nonnull (idle_watch);
   g_test_add_func ("/poller/socket-and-foreign", test_socket_and_foreign);
   g_test_add_func ("/poller/timeout", test_timeout);
   g_test_add_func ("/poller/remove-while-pending", test_remove_while_pending);
   g_test_add_func ("/poller/foreign-fd-reused", test_foreign_fd_reused);
   g_test_add_func ("/poller/unpollable-foreign", test_unpollable_foreign);
-  return g_test_run ();
+  rc = g_test_run ();
+  xm_watch_remove (idle_watch);
+  return rc;
 }
