@@ -125,6 +125,29 @@ static gboolean send_plain (Leg *leg, const guint8 *data, gsize len);
 static GByteArray *coalesce;
 static Leg *coalesce_leg;
 
+/* Once a session is past negotiation (steady(): TLS on both legs, nothing
+ * left to rewrite), plaintext is forwarded first and decoded after the
+ * send, off the round trip's path: the coalesce bytes from decode_from on
+ * came from decode_src and are still to be decoded. */
+static Leg *decode_src;
+static guint decode_from;
+static gboolean decoding_late; /* decode_late() runs */
+
+static void decode (Leg *leg, const guint8 *data, gsize len, gboolean forwarded);
+
+static void
+decode_late (void)
+{
+  Leg *src = decode_src;
+
+  if (src == NULL)
+    return;
+  decode_src = NULL;
+  decoding_late = TRUE;
+  decode (src, coalesce->data + decode_from, coalesce->len - decode_from, TRUE);
+  decoding_late = FALSE;
+}
+
 static void
 coalesce_flush (void)
 {
@@ -134,6 +157,7 @@ coalesce_flush (void)
     return;
   coalesce_leg = NULL;
   send_plain (leg, coalesce->data, coalesce->len);
+  decode_late ();
   g_byte_array_set_size (coalesce, 0);
 }
 
@@ -145,23 +169,40 @@ coalesce_flush_leg (const Leg *leg)
 }
 
 /* send_plain(), or later in this read. */
-static void
-queue_plain (Leg *leg, const guint8 *data, gsize len)
+static gboolean
+can_coalesce (const Leg *leg)
 {
-  if (!leg->s->batching || leg->tls == NULL || !xm_tls_is_ready (leg->tls)
-      || leg->fd < 0 || leg->shut)
-    {
-      send_plain (leg, data, len);
-      return;
-    }
+  return leg->s->batching && leg->tls && xm_tls_is_ready (leg->tls) && leg->fd >= 0
+         && !leg->shut && !decoding_late;
+}
+
+/* Appends to the coalesce buffer for leg; src is set when the bytes are
+ * not decoded yet. */
+static void
+coalesce_add (Leg *leg, const guint8 *data, gsize len, Leg *src)
+{
   if (coalesce_leg != leg)
     coalesce_flush ();
   if (coalesce == NULL)
     coalesce = g_byte_array_sized_new (COALESCE_MAX);
+  if (src && decode_src == NULL)
+    {
+      decode_src = src;
+      decode_from = coalesce->len;
+    }
   coalesce_leg = leg;
   g_byte_array_append (coalesce, data, len);
   if (coalesce->len >= COALESCE_MAX)
     coalesce_flush ();
+}
+
+static void
+queue_plain (Leg *leg, const guint8 *data, gsize len)
+{
+  if (!can_coalesce (leg))
+    send_plain (leg, data, len);
+  else
+    coalesce_add (leg, data, len, NULL);
 }
 static void tls_pump (Leg *leg);
 static void start_connect (XmSession *s, const char *host, guint16 port);
@@ -307,9 +348,14 @@ close_session (XmSession *s, const char *reason, gboolean abort)
 
   if (s->closed)
     return;
-  /* what this read gathered goes out first, as it would have */
+  /* what this read gathered goes out first, as it would have, and all it
+   * read is decoded before the end is reported */
   if (coalesce_leg && coalesce_leg->s == s)
     coalesce_flush ();
+  if (decode_src && decode_src->s == s)
+    decode_late ();
+  if (s->closed) /* by the flush */
+    return;
   s->closed = TRUE;
   g_cancellable_cancel (s->cancel);
   g_clear_handle_id (&s->connect_timer, g_source_remove);
@@ -1046,11 +1092,11 @@ forward (XmSession *s, XmDir dir, const guint8 *data, gsize len, guint64 base)
     flush_hold (s);
 }
 
-/* Plaintext that arrived on leg: decode a copy, forward the original. A
- * negotiation element can end mid-chunk; what follows it belongs to the
- * next layer. */
+/* Decodes a copy of plaintext that arrived on leg and, unless it went out
+ * already, forwards the original. A negotiation element can end mid-chunk;
+ * what follows it belongs to the next layer. */
 static void
-deliver (Leg *leg, const guint8 *data, gsize len)
+decode (Leg *leg, const guint8 *data, gsize len, gboolean forwarded)
 {
   XmSession *s = leg->s;
   XmDir dir = leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C;
@@ -1063,19 +1109,57 @@ deliver (Leg *leg, const guint8 *data, gsize len)
       gsize take = xm_observer_decode (s->obs, dir, data + pos, len - pos, &sw);
 
       s->bytes[dir] += take;
-      if (!s->failing && !s->closed)
+      if (!forwarded && !s->failing && !s->closed)
         forward (s, dir, data + pos, take, base);
       pos += take;
       if (s->closed)
         return;
       if (sw == XM_SWITCH_STARTTLS)
         {
-          apply_starttls (s, data + pos, len - pos);
+          /* Not when forwarded: TLS is up, and the observer takes
+           * <proceed/> only before it. */
+          if (!forwarded)
+            apply_starttls (s, data + pos, len - pos);
           return;
         }
       if (sw == XM_SWITCH_ZLIB)
-        apply_zlib (s);
+        apply_zlib (s); /* zlib bytes are forwarded as they come anyway */
     }
+}
+
+/* Past negotiation: no layer can change under the forwarded bytes (TLS is
+ * up on both legs; a zlib switch changes only what the observer inflates)
+ * and the features are no longer rewritten, so leg's plaintext may go out
+ * before it is decoded. */
+static gboolean
+steady (const Leg *leg)
+{
+  const XmSession *s = leg->s;
+  const Leg *to = &s->leg[1 - leg->side];
+
+  return !s->rewrite_flags && !s->failing && leg->tls && xm_tls_is_ready (leg->tls)
+         && can_coalesce (to);
+}
+
+/* What leg sent before is decoded, and forwarded, before anything else is
+ * said about leg. */
+static void
+settle (const Leg *leg)
+{
+  if (decode_src == leg)
+    coalesce_flush ();
+}
+
+static void
+deliver (Leg *leg, const guint8 *data, gsize len)
+{
+  if (steady (leg))
+    {
+      coalesce_add (&leg->s->leg[1 - leg->side], data, len, leg);
+      return;
+    }
+  settle (leg);
+  decode (leg, data, len, FALSE);
 }
 
 static void
@@ -1126,7 +1210,8 @@ tls_pump (Leg *leg)
       if (r == -1)
         {
           /* close_notify: the peer will send nothing more. */
-          if (!leg->eof)
+          settle (leg);
+          if (!leg->eof && !s->closed)
             {
               leg->eof = TRUE;
               note (s, leg->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C, XM_NOTE_INFO,
