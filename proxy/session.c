@@ -106,6 +106,12 @@ struct _XmSession {
 
   gboolean closed;
   gboolean batching;   /* handling one read: plaintext for TLS is gathered */
+
+  /* Busy: its TLS keeps its record buffers (see note_busy). */
+  gboolean hot;
+  guint streak;
+  gint64 last_busy;
+  GList hot_link;
 };
 
 static guint8 scratch[READ_CHUNK];
@@ -134,6 +140,69 @@ static guint decode_from;
 static gboolean decoding_late; /* decode_late() runs */
 
 static void decode (Leg *leg, const guint8 *data, gsize len, gboolean forwarded);
+
+/* OpenSSL's release-buffers mode (tls.c) frees a leg's record buffers,
+ * about 17 KiB each way, whenever they drain, and allocates them again for
+ * the next record: cheap memory for idle sessions, but a malloc and free
+ * per record, 8% of the instructions of an echo round trip, for busy ones.
+ * A session past negotiation that reads HOT_STREAK times in a row, each
+ * within HOT_GAP_US of the last, keeps its buffers until it has been quiet
+ * for COOL_S. A session setting up never gets there, so many idle sessions
+ * still cost what they did. */
+#define HOT_STREAK 32
+#define HOT_GAP_US (10 * 1000)
+#define COOL_S 1
+static GQueue hot_sessions; /* XmSession, linked by hot_link */
+static guint cool_timer;
+
+static void
+set_hot (XmSession *s, gboolean hot)
+{
+  s->hot = hot;
+  s->streak = 0;
+  for (int i = 0; i < 2; i++)
+    if (s->leg[i].tls)
+      xm_tls_keep_buffers (s->leg[i].tls, hot);
+  if (hot)
+    g_queue_push_tail_link (&hot_sessions, &s->hot_link);
+  else
+    g_queue_unlink (&hot_sessions, &s->hot_link);
+}
+
+static gboolean
+cool_down (gpointer data)
+{
+  gint64 now = g_get_real_time ();
+
+  for (GList *l = hot_sessions.head, *next; l; l = next)
+    {
+      XmSession *s = l->data;
+      next = l->next;
+      if (now - s->last_busy >= COOL_S * G_USEC_PER_SEC)
+        set_hot (s, FALSE);
+    }
+  if (hot_sessions.length)
+    return G_SOURCE_CONTINUE;
+  cool_timer = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* A read of steady plaintext (deliver). */
+static void
+note_busy (XmSession *s)
+{
+  if (!s->hot)
+    {
+      s->streak = s->now - s->last_busy < HOT_GAP_US ? s->streak + 1 : 0;
+      if (s->streak >= HOT_STREAK)
+        {
+          set_hot (s, TRUE);
+          if (cool_timer == 0)
+            cool_timer = g_timeout_add_seconds (COOL_S, cool_down, NULL);
+        }
+    }
+  s->last_busy = s->now;
+}
 
 static void
 decode_late (void)
@@ -357,6 +426,8 @@ close_session (XmSession *s, const char *reason, gboolean abort)
   if (s->closed) /* by the flush */
     return;
   s->closed = TRUE;
+  if (s->hot)
+    set_hot (s, FALSE);
   g_cancellable_cancel (s->cancel);
   g_clear_handle_id (&s->connect_timer, g_source_remove);
   g_clear_handle_id (&s->fail_timer, g_source_remove);
@@ -1155,6 +1226,7 @@ deliver (Leg *leg, const guint8 *data, gsize len)
 {
   if (steady (leg))
     {
+      note_busy (leg->s);
       coalesce_add (&leg->s->leg[1 - leg->side], data, len, leg);
       return;
     }
@@ -1682,6 +1754,8 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
 {
   const XmProxyConfig *cfg = xm_proxy_config (proxy);
   XmSession *s = g_new0 (XmSession, 1);
+
+  s->hot_link.data = s;
   XmEvent ev = { .kind = XM_EVENT_CONN_OPEN, .dir = XM_DIR_NONE };
   g_autofree char *text = NULL, *upstream = NULL;
   XmObserverLive live = { .max_stanza = cfg->max_stanza, .lazy = TRUE,

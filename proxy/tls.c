@@ -608,6 +608,20 @@ xm_tls_write (XmTls *t, const guint8 *data, gsize len, GError **error)
 }
 
 void
+xm_tls_keep_buffers (XmTls *t, gboolean keep)
+{
+  if (keep)
+    {
+      SSL_clear_mode (t->ssl, SSL_MODE_RELEASE_BUFFERS);
+      return;
+    }
+  SSL_set_mode (t->ssl, SSL_MODE_RELEASE_BUFFERS);
+  /* Refused while a record is half read or written; the mode then frees
+   * the buffers once it is through. */
+  SSL_free_buffers (t->ssl);
+}
+
+void
 xm_tls_close_notify (XmTls *t)
 {
   if (t->ready)

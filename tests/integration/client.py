@@ -52,8 +52,13 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
                      send_to=None, body=None, expect_body=None,
                      expect_contacts=(), expect_presence=(), timeout=20.0,
                      tls=False, direct_tls=False, ca=None, tls_name=None,
-                     mech=None, on_ready=None, on_received=None):
-    """Run one scripted session; None on success, else the reason (str)."""
+                     mech=None, on_ready=None, on_received=None,
+                     rounds=(), pause=0.0):
+    """Run one scripted session; None on success, else the reason (str).
+
+    rounds: after the session starts, for each count in it, send that many
+    messages to our own JID at once and wait for all of them to come back,
+    with pause seconds between rounds."""
     bare = slixmpp.JID(jid)
     tls_name = tls_name or bare.domain
     xmpp = _Client(jid, password, host, port, tls_name)
@@ -70,6 +75,7 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
                  for j in expect_presence}
     seen_bodies = []
     state = {"closing": False, "connected": False, "authed": False}
+    echo = {"want": set(), "done": None}
 
     def fail(reason):
         if not failed.done():
@@ -80,6 +86,9 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
             return
         b = msg['body']
         seen_bodies.append((str(msg['from']), b))
+        echo["want"].discard(b)
+        if not echo["want"] and echo["done"] and not echo["done"].done():
+            echo["done"].set_result(True)
         if expect_body is not None and b == expect_body \
                 and not got_message.done():
             got_message.set_result(str(msg['from']))
@@ -134,6 +143,18 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
             on_ready()
         for j, f in presences.items():
             await f
+        sent = 0
+        for i, count in enumerate(rounds):
+            if i:
+                await asyncio.sleep(pause)
+            bodies = ["round %d message %d" % (i + 1, sent + k + 1)
+                      for k in range(count)]
+            sent += count
+            echo["want"] = set(bodies)
+            echo["done"] = loop.create_future()
+            for b in bodies:
+                xmpp.send_message(mto=xmpp.boundjid, mbody=b, mtype='chat')
+            await echo["done"]
         if send_to is not None:
             xmpp.send_message(mto=send_to, mbody=body, mtype='chat')
         if expect_body is not None:

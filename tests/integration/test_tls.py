@@ -206,6 +206,22 @@ class TlsTest(unittest.TestCase):
         self.assertNotIn("alice-pw", out)
         self.assertRegex(out, r"\[secret: \d+ bytes hidden")
 
+    def test_busy_then_quiet_then_busy(self):
+        """A burst makes the session busy (its TLS keeps its record
+        buffers, and past negotiation plaintext is decoded after it is
+        sent); quiet for over a second it gives them back (SSL_free_buffers
+        in the middle of the session); then another burst. Every message
+        comes back and is shown, in order."""
+        x = self.xmitm()
+        reason = self.login(x, "alice", rounds=(100, 50), pause=2.5, timeout=40)
+        self.assertIsNone(reason, x.describe())
+        out = self.stop_ok(x)
+        for d in ("C->S", "S->C"):
+            shown = [int(n) for n in re.findall(
+                r"%s \[tls\] message.*\n(?:  .*\n)*?.*<body>round \d message (\d+)</body>"
+                % re.escape(d), out)]
+            self.assertEqual(shown, list(range(1, 151)), d)
+
     def test_openssl_s_client_verifies_forged_chain(self):
         x = self.xmitm()
         r = subprocess.run(
