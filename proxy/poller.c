@@ -19,15 +19,6 @@ struct _XmWatch {
   gpointer user_data;
 };
 
-/* A descriptor of another GLib source (the context's wakeup eventfd, say),
- * put into the epoll set by poll_func so that one epoll_wait serves the
- * whole main loop. */
-typedef struct {
-  int fd;
-  gushort events; /* G_IO_* as GLib asked for them */
-  gboolean seen;  /* in the current poll_func call's set */
-} Foreign;
-
 typedef struct {
   GSource source;
   int epfd;
@@ -38,7 +29,8 @@ typedef struct {
    * (-1: none fetched, dispatch asks epoll itself). */
   int n_ready;
   struct epoll_event ready[MAX_EVENTS];
-  GArray *foreign; /* of Foreign */
+  int wake_fd; /* the context's wakeup eventfd, in the epoll set; -1 not
+                * yet, -2 epoll refused it */
 } PollSource;
 
 static void (*after_dispatch) (gpointer);
@@ -46,10 +38,8 @@ static gpointer after_dispatch_data;
 
 static PollSource *poll_source;
 
-/* Marks a foreign descriptor's epoll entry; data.u64 holds its fd. Watches
- * are heap pointers, never this value. */
-#define FOREIGN_TAG 1u
-#define FOREIGN_KEY(fd) (((guint64) (guint32) (fd) << 32) | FOREIGN_TAG)
+/* The wakeup eventfd's epoll data. Watches are heap pointers, never this. */
+#define WAKE_TAG 1u
 
 static gboolean
 poll_dispatch (GSource *source, GSourceFunc cb, gpointer data)
@@ -64,7 +54,7 @@ poll_dispatch (GSource *source, GSourceFunc cb, gpointer data)
   for (int i = 0; i < n; i++)
     {
       XmWatch *w;
-      if ((evs[i].data.u64 & FOREIGN_TAG) != 0)
+      if (evs[i].data.u64 == WAKE_TAG)
         continue;
       w = evs[i].data.ptr;
       if (!w->dead)
@@ -85,134 +75,61 @@ poll_finalize (GSource *source)
 
   close (ps->epfd);
   g_ptr_array_unref (ps->graveyard);
-  g_array_unref (ps->foreign);
   g_main_context_set_poll_func (NULL, NULL);
   poll_source = NULL;
 }
 
-static Foreign *
-find_foreign (PollSource *ps, int fd)
-{
-  for (guint i = 0; i < ps->foreign->len; i++)
-    if (g_array_index (ps->foreign, Foreign, i).fd == fd)
-      return &g_array_index (ps->foreign, Foreign, i);
-  return NULL;
-}
-
-static void
-drop_foreign (PollSource *ps)
-{
-  for (guint i = 0; i < ps->foreign->len; i++)
-    epoll_ctl (ps->epfd, EPOLL_CTL_DEL, g_array_index (ps->foreign, Foreign, i).fd, NULL);
-  g_array_set_size (ps->foreign, 0);
-}
-
-/* Makes the epoll set hold exactly the descriptors other than epfd that
- * GLib polls this time, with their events; FALSE if one cannot be added
- * (epoll refuses regular files, for one), and then plain poll must do. */
-static gboolean
-sync_foreign (PollSource *ps, const GPollFD *ufds, guint nfds)
-{
-  for (guint i = 0; i < ps->foreign->len; i++)
-    g_array_index (ps->foreign, Foreign, i).seen = FALSE;
-  for (guint i = 0; i < nfds; i++)
-    {
-      struct epoll_event ev = { .data.u64 = FOREIGN_KEY (ufds[i].fd) };
-      Foreign *f;
-
-      if (ufds[i].fd == ps->epfd || ufds[i].fd < 0)
-        continue;
-      ev.events = ufds[i].events & (G_IO_IN | G_IO_OUT | G_IO_PRI);
-      f = find_foreign (ps, ufds[i].fd);
-      if (f != NULL && f->events == ufds[i].events)
-        {
-          f->seen = TRUE;
-          continue;
-        }
-      if (f != NULL)
-        {
-          if (epoll_ctl (ps->epfd, EPOLL_CTL_MOD, f->fd, &ev) < 0
-              && (errno != ENOENT || epoll_ctl (ps->epfd, EPOLL_CTL_ADD, f->fd, &ev) < 0))
-            goto fail;
-        }
-      else
-        {
-          Foreign nf = { .fd = ufds[i].fd };
-          if (epoll_ctl (ps->epfd, EPOLL_CTL_ADD, nf.fd, &ev) < 0)
-            goto fail;
-          g_array_append_val (ps->foreign, nf);
-          f = &g_array_index (ps->foreign, Foreign, ps->foreign->len - 1);
-        }
-      f->events = ufds[i].events;
-      f->seen = TRUE;
-    }
-  for (guint i = ps->foreign->len; i-- > 0;)
-    {
-      Foreign *f = &g_array_index (ps->foreign, Foreign, i);
-      if (!f->seen)
-        {
-          /* Gone from GLib's set, or just not polled at this priority. */
-          epoll_ctl (ps->epfd, EPOLL_CTL_DEL, f->fd, NULL);
-          g_array_remove_index_fast (ps->foreign, i);
-        }
-    }
-  return TRUE;
-
-fail:
-  /* Left in the set, they would keep epfd readable under plain poll. */
-  drop_foreign (ps);
-  return FALSE;
-}
-
-/* The main context's poll function. GLib would poll() epfd and the other
- * sources' descriptors, then poll_dispatch would ask epoll_wait which
- * sockets are ready: two system calls and a nested wake-up for each event.
- * Here the other descriptors join the epoll set and one blocking
- * epoll_wait answers for all; its socket events wait in ps->ready. */
+/* The main context's poll function. GLib would poll() epfd and its own
+ * wakeup eventfd, then poll_dispatch would ask epoll_wait which sockets are
+ * ready: two system calls and a nested wake-up for every event. While those
+ * two are all GLib polls, the eventfd sits in the epoll set too and one
+ * blocking epoll_wait answers for both; its socket events wait in
+ * ps->ready. Any other set (a GLib source with a descriptor of its own, or
+ * epfd left out because a source of higher priority is ready) takes plain
+ * poll(). Only the eventfd joins: it lives as long as the context, where a
+ * descriptor of another source could be closed and its number reused
+ * between two rounds, unseen. */
 static gint
 poll_func (GPollFD *ufds, guint nfds, gint timeout)
 {
   PollSource *ps = poll_source;
-  GPollFD *own = NULL;
-  int n, ready = 0;
+  GPollFD *own, *wake;
+  int n;
 
-  for (guint i = 0; ps != NULL && i < nfds; i++)
-    if (ufds[i].fd == ps->epfd)
-      own = &ufds[i];
-  /* epfd is left out while a source of higher priority is ready. */
-  if (own == NULL || !sync_foreign (ps, ufds, nfds))
+  if (ps == NULL || nfds != 2 || (ufds[0].fd != ps->epfd && ufds[1].fd != ps->epfd))
     {
-      if (own != NULL)
+      if (ps != NULL)
         ps->n_ready = -1; /* dispatch asks epoll itself */
+      return g_poll (ufds, nfds, timeout);
+    }
+  own = ufds[0].fd == ps->epfd ? &ufds[0] : &ufds[1];
+  wake = own == &ufds[0] ? &ufds[1] : &ufds[0];
+  if (ps->wake_fd == -1)
+    {
+      struct epoll_event ev = { .events = EPOLLIN, .data.u64 = WAKE_TAG };
+      ps->wake_fd = epoll_ctl (ps->epfd, EPOLL_CTL_ADD, wake->fd, &ev) == 0 ? wake->fd : -2;
+    }
+  if (wake->fd != ps->wake_fd || wake->events != G_IO_IN)
+    {
+      ps->n_ready = -1;
       return g_poll (ufds, nfds, timeout);
     }
 
   n = epoll_wait (ps->epfd, ps->ready, MAX_EVENTS, timeout);
-  if (n < 0)
-    {
-      ps->n_ready = -1;
-      return -1; /* errno is EINTR; GLib goes round again */
-    }
-  for (guint i = 0; i < nfds; i++)
-    ufds[i].revents = 0;
+  own->revents = wake->revents = 0;
   ps->n_ready = 0;
+  if (n < 0)
+    return -1; /* errno is EINTR; GLib goes round again */
   for (int i = 0; i < n; i++)
     {
-      if ((ps->ready[i].data.u64 & FOREIGN_TAG) == 0)
-        {
-          ps->ready[ps->n_ready++] = ps->ready[i];
-          continue;
-        }
-      for (guint j = 0; j < nfds; j++)
-        if ((guint64) ufds[j].fd == ps->ready[i].data.u64 >> 32)
-          ufds[j].revents = (ps->ready[i].events & ufds[j].events)
-                            | (ps->ready[i].events & (EPOLLERR | EPOLLHUP));
+      if (ps->ready[i].data.u64 == WAKE_TAG)
+        wake->revents = G_IO_IN;
+      else
+        ps->ready[ps->n_ready++] = ps->ready[i];
     }
   if (ps->n_ready > 0)
     own->revents = G_IO_IN;
-  for (guint i = 0; i < nfds; i++)
-    ready += ufds[i].revents != 0;
-  return ready;
+  return (own->revents != 0) + (wake->revents != 0);
 }
 
 static GSourceFuncs poll_funcs = {
@@ -230,7 +147,7 @@ get_source (void)
       poll_source = (PollSource *) g_source_new (&poll_funcs, sizeof (PollSource));
       poll_source->epfd = epfd;
       poll_source->graveyard = g_ptr_array_new_with_free_func (g_free);
-      poll_source->foreign = g_array_new (FALSE, FALSE, sizeof (Foreign));
+      poll_source->wake_fd = -1;
       poll_source->n_ready = -1;
       poll_source->tag = g_source_add_unix_fd (&poll_source->source, epfd, G_IO_IN);
       g_source_set_name (&poll_source->source, "xmitm-epoll");
@@ -252,12 +169,6 @@ xm_watch_add (int fd, guint32 events, XmWatchFunc func, gpointer user_data)
   XmWatch *w = g_new0 (XmWatch, 1);
   struct epoll_event ev = { .events = events, .data.ptr = w };
 
-  /* A foreign descriptor with this number was closed (or fd could not be
-   * open): the kernel dropped its entry, and a later EPOLL_CTL_DEL for it
-   * would now hit this watch's. */
-  for (guint i = 0; i < ps->foreign->len; i++)
-    if (g_array_index (ps->foreign, Foreign, i).fd == fd)
-      g_array_remove_index_fast (ps->foreign, i);
   w->fd = fd;
   w->events = events;
   w->func = func;

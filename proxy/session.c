@@ -237,7 +237,9 @@ coalesce_flush_leg (const Leg *leg)
     coalesce_flush ();
 }
 
-/* send_plain(), or later in this read. */
+/* Whether plaintext for leg can wait for the end of this read. (Not while
+ * decode_late() reads the buffer: nothing there sends, but an append
+ * could move it.) */
 static gboolean
 can_coalesce (const Leg *leg)
 {
@@ -265,6 +267,7 @@ coalesce_add (Leg *leg, const guint8 *data, gsize len, Leg *src)
     coalesce_flush ();
 }
 
+/* send_plain(), or later in this read. */
 static void
 queue_plain (Leg *leg, const guint8 *data, gsize len)
 {
@@ -273,6 +276,7 @@ queue_plain (Leg *leg, const guint8 *data, gsize len)
   else
     coalesce_add (leg, data, len, NULL);
 }
+
 static void tls_pump (Leg *leg);
 static void start_connect (XmSession *s, const char *host, guint16 port);
 
@@ -1754,8 +1758,6 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
 {
   const XmProxyConfig *cfg = xm_proxy_config (proxy);
   XmSession *s = g_new0 (XmSession, 1);
-
-  s->hot_link.data = s;
   XmEvent ev = { .kind = XM_EVENT_CONN_OPEN, .dir = XM_DIR_NONE };
   g_autofree char *text = NULL, *upstream = NULL;
   XmObserverLive live = { .max_stanza = cfg->max_stanza, .lazy = TRUE,
@@ -1764,6 +1766,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
                           .element = on_element };
 
   s->ref_count = 1;
+  s->hot_link.data = s;
   s->proxy = proxy;
   s->id = id;
   s->cancel = g_cancellable_new ();

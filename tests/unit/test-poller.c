@@ -1,10 +1,13 @@
-/* test-poller.c: the epoll source and its poll function, which puts the
- * descriptors of GLib's other sources into the same epoll set so that one
- * epoll_wait serves the main loop. */
+/* test-poller.c: the epoll source and its poll function, which puts GLib's
+ * wakeup eventfd into the same epoll set so that one epoll_wait serves the
+ * main loop, and falls back to poll() when GLib polls anything more. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <glib-unix.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,7 +17,6 @@
 typedef struct {
   int hits;
   guint32 revents;
-  XmWatch *victim; /* removed by a foreign callback */
   int fd;          /* drained by the callback */
 } Seen;
 
@@ -38,11 +40,6 @@ on_foreign (int fd, GIOCondition cond, gpointer data)
 
   seen->hits++;
   seen->revents = cond;
-  if (seen->victim)
-    {
-      xm_watch_remove (seen->victim);
-      seen->victim = NULL;
-    }
   if (seen->fd >= 0)
     (void) !read (seen->fd, buf, sizeof buf);
   return G_SOURCE_CONTINUE;
@@ -81,8 +78,72 @@ socket_pair (int sv[2])
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), ==, 0);
 }
 
-/* A socket watch and a GLib fd source each fire on their own event, and
- * only on it. */
+/* Descriptors of this process whose /proc/self/fd link reads like target:
+ * the first, or -1. */
+static int
+find_fd (const char *target)
+{
+  GDir *d = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+  int found = -1;
+
+  g_assert_nonnull (d);
+  while (found < 0 && (name = g_dir_read_name (d)))
+    {
+      g_autofree char *path = g_strconcat ("/proc/self/fd/", name, NULL);
+      g_autofree char *link = g_file_read_link (path, NULL);
+      if (link && strcmp (link, target) == 0)
+        found = atoi (name);
+    }
+  g_dir_close (d);
+  return found;
+}
+
+/* Whether the epoll set holds descriptor fd (/proc/self/fdinfo of epfd). */
+static gboolean
+in_epoll_set (int epfd, int fd)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/self/fdinfo/%d", epfd);
+  g_autofree char *info = NULL;
+  g_autofree char *want = g_strdup_printf ("tfd: %8d ", fd);
+
+  g_assert_true (g_file_get_contents (path, &info, NULL, NULL));
+  return strstr (info, want) != NULL;
+}
+
+static gpointer
+wake_later (gpointer data)
+{
+  g_usleep (50 * 1000);
+  *(gint *) data = 1;
+  g_main_context_wakeup (NULL);
+  return NULL;
+}
+
+/* With only watches, the poll function's own path runs: GLib's wakeup
+ * eventfd is in the epoll set, and a wakeup from another thread ends a
+ * blocking round. */
+static void
+test_one_wait (void)
+{
+  int epfd = find_fd ("anon_inode:[eventpoll]");
+  int wakefd = find_fd ("anon_inode:[eventfd]");
+  gint woken = 0;
+  GThread *t;
+
+  g_assert_cmpint (epfd, >=, 0);
+  g_assert_cmpint (wakefd, >=, 0);
+  spin (1);
+  g_assert_true (in_epoll_set (epfd, wakefd));
+  t = g_thread_new ("waker", wake_later, &woken);
+  while (!g_atomic_int_get (&woken))
+    g_main_context_iteration (NULL, TRUE);
+  g_thread_join (t);
+}
+
+/* A GLib source with a descriptor of its own makes the loop poll() for as
+ * long as it is there. A socket watch and the fd source each fire on their
+ * own event, and only on it. */
 static void
 test_socket_and_foreign (void)
 {
@@ -154,9 +215,28 @@ test_timeout (void)
 
 /* A source of the same priority as the epoll source but attached before
  * it, so GLib dispatches it first in a round: what its callback removes may
- * already sit in the events the poll function fetched. */
-static int early_pipe[2] = { -1, -1 };
-static Seen early = { .fd = -1 };
+ * already sit in the events the poll function fetched. It has no
+ * descriptor (the poll function's own path stays on), and is ready while
+ * it has a victim. */
+static XmWatch *victim;
+
+static gboolean
+early_prepare (GSource *source, gint *timeout)
+{
+  *timeout = -1;
+  return victim != NULL;
+}
+
+static gboolean
+early_dispatch (GSource *source, GSourceFunc cb, gpointer data)
+{
+  xm_watch_remove (victim);
+  victim = NULL;
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs early_funcs = { early_prepare, NULL, early_dispatch, NULL, NULL, NULL };
+
 static int idle_pair[2];
 static Seen idle_seen = { .fd = -1 };
 static XmWatch *idle_watch;
@@ -173,64 +253,19 @@ test_remove_while_pending (void)
 
   socket_pair (sv);
   w = xm_watch_add (sv[1], EPOLLIN, on_watch, &ws);
-  early.victim = w;
   spin (2);
   g_assert_cmpint (write (sv[0], "y", 1), ==, 1);
-  g_assert_cmpint (write (early_pipe[1], "x", 1), ==, 1);
-  run_until (&early.hits, 1);
-  g_assert_null (early.victim);
+  victim = w;
+  spin (1);
+  g_assert_null (victim);
   spin (5);
   g_assert_cmpint (ws.hits, ==, 0);
   close (sv[0]);
   close (sv[1]);
 }
 
-/* A GLib source's descriptor is closed and its number comes back as a
- * socket of ours. The poll function must not take the socket out of the
- * epoll set when it sees the old descriptor gone. */
-static void
-test_foreign_fd_reused (void)
-{
-  int sv[2], pv[2], n;
-  Seen ws = { .fd = -1 }, fs = { .fd = -1 };
-  XmWatch *w;
-  guint src;
-
-  g_assert_cmpint (pipe2 (pv, O_NONBLOCK | O_CLOEXEC), ==, 0);
-  n = pv[0];
-  src = g_unix_fd_add (n, G_IO_IN, on_foreign, &fs);
-  spin (2); /* n is in the epoll set now */
-  g_source_remove (src);
-  close (pv[0]);
-  close (pv[1]);
-
-  socket_pair (sv);
-  if (sv[0] == n)
-    {
-      sv[0] = sv[1];
-      sv[1] = n;
-    }
-  else if (sv[1] != n)
-    {
-      g_assert_cmpint (dup3 (sv[1], n, O_CLOEXEC), ==, n);
-      close (sv[1]);
-      sv[1] = n;
-    }
-  ws.fd = n;
-  w = xm_watch_add (n, EPOLLIN, on_watch, &ws);
-  g_assert_nonnull (w);
-  spin (2);
-  g_assert_cmpint (write (sv[0], "y", 1), ==, 1);
-  run_until (&ws.hits, 1);
-
-  xm_watch_remove (w);
-  close (sv[0]);
-  close (sv[1]);
-}
-
-/* epoll refuses a regular file; the loop falls back to poll() for that
- * round and both kinds of source still fire, without spinning on the
- * foreign descriptors it had added before. */
+/* A regular file (which epoll would refuse) as a GLib source: poll() sees
+ * it, and after it is gone the watches and a pipe source still fire. */
 static void
 test_unpollable_foreign (void)
 {
@@ -276,18 +311,16 @@ main (int argc, char **argv)
   int rc;
 
   g_test_init (&argc, &argv, NULL);
-  g_assert_cmpint (pipe2 (early_pipe, O_NONBLOCK | O_CLOEXEC), ==, 0);
-  early.fd = early_pipe[0];
-  g_unix_fd_add (early_pipe[0], G_IO_IN, on_foreign, &early); /* before any watch */
+  g_source_attach (g_source_new (&early_funcs, sizeof (GSource)), NULL); /* before any watch */
   /* Every test runs with the epoll source (and its poll function) in place,
    * as the proxy does once it listens. */
   g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, idle_pair), ==, 0);
   idle_watch = xm_watch_add (idle_pair[0], EPOLLIN, on_watch, &idle_seen);
   g_assert_nonnull (idle_watch);
+  g_test_add_func ("/poller/one-wait", test_one_wait);
   g_test_add_func ("/poller/socket-and-foreign", test_socket_and_foreign);
   g_test_add_func ("/poller/timeout", test_timeout);
   g_test_add_func ("/poller/remove-while-pending", test_remove_while_pending);
-  g_test_add_func ("/poller/foreign-fd-reused", test_foreign_fd_reused);
   g_test_add_func ("/poller/unpollable-foreign", test_unpollable_foreign);
   rc = g_test_run ();
   xm_watch_remove (idle_watch);
