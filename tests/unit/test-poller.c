@@ -20,10 +20,10 @@ typedef struct {
   int fd;          /* drained by the callback */
 } Seen;
 
+/* Counts an event and drains what it announced. */
 static void
-on_watch (XmWatch *w, guint32 revents, gpointer data)
+seen_event (Seen *seen, guint32 revents)
 {
-  Seen *seen = data;
   char buf[64];
 
   seen->hits++;
@@ -32,16 +32,16 @@ on_watch (XmWatch *w, guint32 revents, gpointer data)
     (void) !read (seen->fd, buf, sizeof buf);
 }
 
+static void
+on_watch (XmWatch *w, guint32 revents, gpointer data)
+{
+  seen_event (data, revents);
+}
+
 static gboolean
 on_foreign (int fd, GIOCondition cond, gpointer data)
 {
-  Seen *seen = data;
-  char buf[64];
-
-  seen->hits++;
-  seen->revents = cond;
-  if (seen->fd >= 0)
-    (void) !read (seen->fd, buf, sizeof buf);
+  seen_event (data, cond);
   return G_SOURCE_CONTINUE;
 }
 
