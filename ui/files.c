@@ -63,3 +63,38 @@ xm_write_all (int fd, const void *data, gsize len)
     }
   return 0;
 }
+
+/* Step and reach of the write-behind: at each step, the newest WB_REACH
+ * bytes before the file position are covered, so the newest step starts on
+ * its way to disk and the steps before it, written back since, leave the
+ * cache. A disk further behind than that leaves pages cached, as if
+ * nothing were done. */
+#define WB_STEP (2u << 20)
+#define WB_REACH (4u * WB_STEP)
+
+void
+xm_write_behind_init (XmWriteBehind *wb, int fd)
+{
+  struct stat st;
+
+  wb->fd = fstat (fd, &st) == 0 && S_ISREG (st.st_mode) ? fd : -1;
+  wb->pending = 0;
+}
+
+void
+xm_write_behind (XmWriteBehind *wb, gsize n)
+{
+  off_t pos, from;
+
+  wb->pending += n;
+  if (wb->fd < 0 || wb->pending < WB_STEP)
+    return;
+  wb->pending = 0;
+  /* the position, not a count: the file may have had bytes before ours */
+  pos = lseek (wb->fd, 0, SEEK_CUR);
+  from = pos > (off_t) WB_REACH ? pos - (off_t) WB_REACH : 0;
+  /* POSIX_FADV_DONTNEED starts write-back of the dirty pages in the range
+   * and drops the clean ones. A file system that refuses is left alone. */
+  if (pos < 0 || posix_fadvise (wb->fd, from, pos - from, POSIX_FADV_DONTNEED) != 0)
+    wb->fd = -1;
+}

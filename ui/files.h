@@ -20,4 +20,21 @@ int xm_append_private (const char *path, GError **error);
  * or the errno of the failure (EIO when write() took nothing). */
 int xm_write_all (int fd, const void *data, gsize len);
 
+/* Write-behind for a file written once from start to end (a recording, a
+ * capture). Every couple of MiB, the kernel is asked to start writing the
+ * newest part to disk and to drop from its cache what it has written back
+ * already: a long recording neither fills the page cache (pushing out what
+ * the server under test and everything else on the machine had there) nor
+ * piles up dirty pages that go to disk in one burst later. Pages are only
+ * dropped once they are on disk, so no data is at risk. Nothing happens
+ * for devices, pipes or terminals. */
+typedef struct {
+  int fd;        /* -1: not a regular file */
+  gsize pending; /* bytes written since the last step */
+} XmWriteBehind;
+
+void xm_write_behind_init (XmWriteBehind *wb, int fd);
+/* n more bytes went to the file with write(). */
+void xm_write_behind (XmWriteBehind *wb, gsize n);
+
 G_END_DECLS

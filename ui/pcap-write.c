@@ -37,6 +37,7 @@ typedef struct {
   XmSink sink;
   pcap_t *dead;
   pcap_dumper_t *dumper;
+  XmWriteBehind wb;
   char *path;
   gboolean secrets;
   gboolean failed;
@@ -181,6 +182,7 @@ write_packet (Writer *w, Conn *c, int from, guint8 tcp_flags,
   h.ts.tv_usec = time_us % G_USEC_PER_SEC;
   h.caplen = h.len = (bpf_u_int32) (ETH_LEN + ip_len + tcp_total);
   pcap_dump ((u_char *) w->dumper, &h, p);
+  xm_write_behind (&w->wb, 16 + h.caplen); /* record header and packet */
 
   c->seq[from] += (guint32) len + ((tcp_flags & (TCP_SYN | TCP_FIN)) ? 1 : 0);
 }
@@ -393,6 +395,7 @@ xm_pcap_writer_open (const char *path, gboolean secrets, GError **error)
   w = g_new0 (Writer, 1);
   w->dead = pcap_open_dead (DLT_EN10MB, SNAPLEN);
   w->dumper = pcap_dump_fopen (w->dead, f);
+  xm_write_behind_init (&w->wb, fd);
   if (w->dumper == NULL)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED,

@@ -434,6 +434,7 @@ typedef struct {
   gboolean secrets;
   gboolean failed;
   GString *buf;
+  XmWriteBehind wb;
 } XmRecorder;
 
 static void
@@ -441,6 +442,8 @@ write_out (XmRecorder *r)
 {
   int err = r->failed ? 0 : xm_write_all (r->fd, r->buf->str, r->buf->len);
 
+  if (!r->failed && !err)
+    xm_write_behind (&r->wb, r->buf->len);
   if (err)
     {
       /* Reported once; the session goes on without its recording. */
@@ -501,6 +504,7 @@ xm_recorder_new (int fd, gboolean own_fd, const char *name, const char *source,
   r->name = g_strdup (name);
   r->secrets = secrets;
   r->buf = g_string_sized_new (FLUSH_AT + 4096);
+  xm_write_behind_init (&r->wb, fd);
   xm_record_format_header (source, secrets, g_get_real_time (), r->buf);
   write_out (r);
   return &r->sink;
