@@ -34,7 +34,7 @@ struct _XmTls {
   gboolean leaf_set;
   gboolean hello_seen; /* server role: a ClientHello was parsed */
   gboolean flight_sent; /* server role: our certificate went out */
-  gboolean out_trimmed; /* out let go once after the handshake */
+  gboolean keep;        /* busy: keeps out and OpenSSL's record buffers */
   char *sni;       /* server role: what the client sent */
   guint8 *alpn;    /* server role: the client's offer, wire format */
   gsize alpn_len;
@@ -428,22 +428,19 @@ xm_tls_output (XmTls *t, const guint8 **data)
   return n;
 }
 
-/* The handshake grows the output array to its flights (certificate
- * chains, a few KiB): an idle connection should not keep that. It is let
- * go the first time it is empty after the handshake; after that it keeps
- * the size of the largest burst, as sending from it needs. */
+/* The output array grows to the largest burst: the handshake's flights (a
+ * few KiB), then whatever a read gave. Past the handshake, an endpoint lets
+ * it go once it is sent, so an idle session holds none; a busy one keeps it
+ * (xm_tls_keep_buffers), as it keeps OpenSSL's record buffers. */
 void
 xm_tls_output_done (XmTls *t)
 {
   if (t->out == NULL)
     return;
-  if (t->ready && !t->out_trimmed)
-    {
-      t->out_trimmed = TRUE;
-      g_clear_pointer (&t->out, g_byte_array_unref);
-      return;
-    }
-  g_byte_array_set_size (t->out, 0);
+  if (t->ready && !t->keep)
+    g_clear_pointer (&t->out, g_byte_array_unref);
+  else
+    g_byte_array_set_size (t->out, 0);
 }
 
 gboolean
@@ -610,11 +607,14 @@ xm_tls_write (XmTls *t, const guint8 *data, gsize len, GError **error)
 void
 xm_tls_keep_buffers (XmTls *t, gboolean keep)
 {
+  t->keep = keep;
   if (keep)
     {
       SSL_clear_mode (t->ssl, SSL_MODE_RELEASE_BUFFERS);
       return;
     }
+  if (t->out && t->out->len == 0)
+    g_clear_pointer (&t->out, g_byte_array_unref);
   SSL_set_mode (t->ssl, SSL_MODE_RELEASE_BUFFERS);
   /* Refused while a record is half read or written; the mode then frees
    * the buffers once it is through. */

@@ -83,8 +83,9 @@ gssize xm_tls_read (XmTls *tls, guint8 *buf, gsize len, GError **error);
 /* Encrypts all of data (the output BIO never blocks). */
 gboolean xm_tls_write (XmTls *tls, const guint8 *data, gsize len, GError **error);
 void xm_tls_close_notify (XmTls *tls);
-/* Whether tls keeps its record buffers between records (a busy session)
- * or frees them whenever they drain (the default, for idle ones). */
+/* Whether tls keeps its record buffers and its output array between
+ * records (a busy session) or frees them whenever they drain (the
+ * default, for idle ones). */
 void xm_tls_keep_buffers (XmTls *tls, gboolean keep);
 
 /* A sentence for the printer: version, cipher, SNI, ALPN, certificate. */
