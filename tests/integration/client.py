@@ -53,12 +53,13 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
                      expect_contacts=(), expect_presence=(), timeout=20.0,
                      tls=False, direct_tls=False, ca=None, tls_name=None,
                      mech=None, on_ready=None, on_received=None,
-                     rounds=(), pause=0.0):
+                     rounds=(), pause=0.0, pad=0):
     """Run one scripted session; None on success, else the reason (str).
 
     rounds: after the session starts, for each count in it, send that many
     messages to our own JID at once and wait for all of them to come back,
-    with pause seconds between rounds."""
+    with pause seconds between rounds; pad adds that many bytes to each
+    of their bodies."""
     bare = slixmpp.JID(jid)
     tls_name = tls_name or bare.domain
     xmpp = _Client(jid, password, host, port, tls_name)
@@ -147,7 +148,7 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
         for i, count in enumerate(rounds):
             if i:
                 await asyncio.sleep(pause)
-            bodies = ["round %d message %d" % (i + 1, sent + k + 1)
+            bodies = ["round %d message %d%s" % (i + 1, sent + k + 1, " x" * (pad // 2))
                       for k in range(count)]
             sent += count
             echo["want"] = set(bodies)
