@@ -39,10 +39,51 @@ static const guint8 name_class[256] = {
   [':'] = N_COLON, [0x80 ... 0xff] = N_HIGH,
 };
 
+/* Inside tags: the name characters of the common case (letters, digits,
+ * '.', '-', '_') and white space, one table test each. */
+enum { T_NAME = 1, T_SPACE = 2 };
+
+static const guint8 tag_class[256] = {
+  ['A' ... 'Z'] = T_NAME, ['a' ... 'z'] = T_NAME, ['_'] = T_NAME,
+  ['0' ... '9'] = T_NAME, ['.'] = T_NAME, ['-'] = T_NAME,
+  [' '] = T_SPACE, ['\n'] = T_SPACE, ['\t'] = T_SPACE, ['\r'] = T_SPACE,
+};
+
 static inline gboolean
 is_space (guint8 c)
 {
-  return c == ' ' || c == '\n' || c == '\t' || c == '\r';
+  return tag_class[c] & T_SPACE;
+}
+
+/* Past the white space at p, if any. */
+static inline const guint8 *
+skip_space (const guint8 *p, const guint8 *e)
+{
+  while (p < e && is_space (*p))
+    p++;
+  return p;
+}
+
+/* Past the name characters of the common case at p: four at a time while
+ * four are there, a bound check per four (names are a few bytes, too short
+ * for vectors to pay off). */
+static inline __attribute__ ((always_inline)) const guint8 *
+skip_name_chars (const guint8 *p, const guint8 *e)
+{
+  for (; e - p >= 4; p += 4)
+    {
+      if (!(tag_class[p[0]] & T_NAME))
+        return p;
+      if (!(tag_class[p[1]] & T_NAME))
+        return p + 1;
+      if (!(tag_class[p[2]] & T_NAME))
+        return p + 2;
+      if (!(tag_class[p[3]] & T_NAME))
+        return p + 3;
+    }
+  while (p < e && (tag_class[*p] & T_NAME))
+    p++;
+  return p;
 }
 
 static gboolean
@@ -237,6 +278,42 @@ same_bytes (const guint8 *a, const guint8 *b, gsize n)
   return TRUE;
 }
 
+/* An attribute name's first eight bytes (fewer if it is shorter) as a
+ * number: equal names have equal keys, and names of up to eight bytes with
+ * equal keys and lengths are equal. One load where e leaves eight bytes to
+ * read, the bytes one by one where it does not. */
+static inline guint64
+name_key (const guint8 *n, gsize len, const guint8 *e)
+{
+  guint64 key = 0;
+
+  if (e - n >= 8)
+    {
+      memcpy (&key, n, 8);
+      key = GUINT64_FROM_LE (key);
+      return len >= 8 ? key : key & ((G_GUINT64_CONSTANT (1) << (8 * len)) - 1);
+    }
+  for (gsize i = 0; i < MIN (len, 8u); i++)
+    key |= (guint64) n[i] << (8 * i);
+  return key;
+}
+
+/* Whether the n bytes at a, which has avail bytes readable, are those at b,
+ * which comes before a in the same buffer: one compare for names of up to
+ * eight bytes. */
+static inline gboolean
+same_name (const guint8 *a, const guint8 *b, gsize n, gsize avail)
+{
+  guint64 x, y;
+
+  if (n > 8 || avail < 8)
+    return same_bytes (a, b, n);
+  memcpy (&x, a, 8);
+  memcpy (&y, b, 8);
+  x = GUINT64_FROM_LE (x ^ y);
+  return (n == 8 ? x : x & ((G_GUINT64_CONSTANT (1) << (8 * n)) - 1)) == 0;
+}
+
 /* A name at *q: advances past it; sets *colon to its colon, if any. A name
  * expat would refuse as soon as it is read (two colons, nothing after the
  * colon) or one with non-ASCII characters is a give-up. */
@@ -254,9 +331,7 @@ name (const guint8 **q, const guint8 *e, const guint8 **colon)
   *colon = NULL;
   for (;;)
     {
-      /* the common case: letters, digits, '.', '-', '_' */
-      while (p < e && name_class[*p] - 1u <= N_MORE - 1u)
-        p++;
+      p = skip_name_chars (p, e);
       if (p >= e || (k = name_class[*p]) == N_NO)
         break;
       if (k == N_COLON && (p + 1 < e && name_class[p[1]] != N_START))
@@ -322,6 +397,7 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
 {
   const guint8 *name_start = *q + 1, *p = name_start, *colon;
   const guint8 *attr[MAX_ATTRS];
+  guint64 attr_key[MAX_ATTRS];
   gsize attr_len[MAX_ATTRS];
   guint n_attrs = 0;
   gsize name_len;
@@ -349,8 +425,8 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
       guint8 quote;
       gsize alen;
 
-      while (p < e && is_space (*p))
-        p++, spaced = TRUE;
+      if (p < e && is_space (*p))
+        p = skip_space (p + 1, e), spaced = TRUE;
       if (p >= e)
         return TAG_MORE;
       if (*p == '>' || *p == '/')
@@ -378,19 +454,21 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
        * plain: expat judges the name as soon as it is complete) */
       if ((colon && !(colon - an == 3 && memcmp (an, "xml", 3) == 0)))
         s->plain = FALSE;
-      while (p < e && is_space (*p))
-        p++;
-      if (p >= e)
-        return TAG_MORE;
-      if (*p != '=')
-        return TAG_GIVE_UP;
-      p++;
-      while (p < e && is_space (*p))
-        p++;
-      if (p >= e)
-        return TAG_MORE;
-      if (*p != '"' && *p != '\'')
-        return TAG_GIVE_UP;
+      if (e - p >= 2 && p[0] == '=' && (p[1] == '\'' || p[1] == '"'))
+        p++; /* the common case: name='value' */
+      else
+        {
+          p = skip_space (p, e);
+          if (p >= e)
+            return TAG_MORE;
+          if (*p != '=')
+            return TAG_GIVE_UP;
+          p = skip_space (p + 1, e);
+          if (p >= e)
+            return TAG_MORE;
+          if (*p != '"' && *p != '\'')
+            return TAG_GIVE_UP;
+        }
       quote = *p++;
       {
         const guint8 *v = p;
@@ -415,10 +493,14 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
         s->plain = FALSE;
       else
         {
+          guint64 key = name_key (an, alen, e);
+
           for (guint i = 0; i < n_attrs; i++)
-            if (attr_len[i] == alen && same_bytes (attr[i], an, alen))
+            if (attr_key[i] == key && attr_len[i] == alen
+                && (alen <= 8 || same_bytes (attr[i] + 8, an + 8, alen - 8)))
               s->plain = FALSE;
           attr[n_attrs] = an;
+          attr_key[n_attrs] = key;
           attr_len[n_attrs++] = alen;
         }
     }
@@ -439,7 +521,7 @@ end_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e)
   gsize len = s->stack[2 * (s->depth - 1) + 1];
   gsize avail = (gsize) (e - p);
 
-  if (!same_bytes (p, buf + off, MIN (avail, len)))
+  if (!same_name (p, buf + off, MIN (avail, len), avail))
     return TAG_GIVE_UP;
   if (avail <= len)
     return TAG_MORE;
