@@ -27,7 +27,12 @@
 #define NS_BIND "urn:ietf:params:xml:ns:xmpp-bind"
 #define NS_STREAMS_ERR "urn:ietf:params:xml:ns:xmpp-streams"
 
-#define READ_CHUNK (64 * 1024)
+/* What one recv takes. Large, so that a busy session makes few recv and
+ * send calls and wakes its peers seldom: each send wakes the reader on
+ * the other side, which on a VM is an interrupt sent to another CPU. In
+ * an echo run, 64 KiB made 3.3 times the sends of 256 KiB and recorded
+ * about 6% fewer stanzas a second. Shared by all sessions (scratch). */
+#define READ_CHUNK (256 * 1024)
 #define OUT_HIGH (256 * 1024)
 #define ERROR_REPLY_WAIT_MS 2000
 #define ERROR_LINGER_MS 5000
@@ -123,11 +128,11 @@ static gboolean send_to (Leg *leg, const guint8 *data, gsize len);
 static gboolean send_plain (Leg *leg, const guint8 *data, gsize len);
 
 /* Plaintext bound for a TLS leg, gathered while one read is handled and
- * encrypted at its end (or at 64 KiB): a few large records and one send
+ * encrypted at its end (or at READ_CHUNK): a few large records and one send
  * instead of a record and a send per incoming record, which for a client
  * that writes a record per stanza would be one per stanza. One leg at a
  * time: the process handles one read at a time. */
-#define COALESCE_MAX (64 * 1024)
+#define COALESCE_MAX READ_CHUNK
 static GByteArray *coalesce;
 static Leg *coalesce_leg;
 
