@@ -278,10 +278,10 @@ same_bytes (const guint8 *a, const guint8 *b, gsize n)
   return TRUE;
 }
 
-/* An attribute name's first eight bytes (fewer if it is shorter) as a
- * number: equal names have equal keys, and names of up to eight bytes with
- * equal keys and lengths are equal. One load where e leaves eight bytes to
- * read, the bytes one by one where it does not. */
+/* A name's first eight bytes (fewer if it is shorter) as a number: equal
+ * names have equal keys, and names of up to eight bytes with equal keys
+ * and lengths are equal. One load where e leaves eight bytes to read, the
+ * bytes one by one where it does not. */
 static inline guint64
 name_key (const guint8 *n, gsize len, const guint8 *e)
 {
@@ -298,20 +298,12 @@ name_key (const guint8 *n, gsize len, const guint8 *e)
   return key;
 }
 
-/* Whether the n bytes at a, which has avail bytes readable, are those at b,
- * which comes before a in the same buffer: one compare for names of up to
- * eight bytes. */
+/* Whether the n bytes at a and at b (both before e) are equal: one compare
+ * for names of up to eight bytes. */
 static inline gboolean
-same_name (const guint8 *a, const guint8 *b, gsize n, gsize avail)
+same_name (const guint8 *a, const guint8 *b, gsize n, const guint8 *e)
 {
-  guint64 x, y;
-
-  if (n > 8 || avail < 8)
-    return same_bytes (a, b, n);
-  memcpy (&x, a, 8);
-  memcpy (&y, b, 8);
-  x = GUINT64_FROM_LE (x ^ y);
-  return (n == 8 ? x : x & ((G_GUINT64_CONSTANT (1) << (8 * n)) - 1)) == 0;
+  return n <= 8 ? name_key (a, n, e) == name_key (b, n, e) : same_bytes (a, b, n);
 }
 
 /* A name at *q: advances past it; sets *colon to its colon, if any. A name
@@ -521,15 +513,14 @@ end_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e)
   gsize len = s->stack[2 * (s->depth - 1) + 1];
   gsize avail = (gsize) (e - p);
 
-  if (!same_name (p, buf + off, MIN (avail, len), avail))
+  if (!same_name (p, buf + off, MIN (avail, len), e))
     return TAG_GIVE_UP;
   if (avail <= len)
     return TAG_MORE;
   p += len;
   if (name_class[*p] != N_NO)
     return TAG_GIVE_UP; /* a longer name */
-  while (p < e && is_space (*p))
-    p++;
+  p = skip_space (p, e);
   if (p >= e)
     return TAG_MORE;
   if (*p != '>')
