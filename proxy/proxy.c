@@ -10,6 +10,7 @@
 #include "net.h"
 #include "poller.h"
 #include "session.h"
+#include "round.h"
 
 #define ACCEPT_BATCH 64
 #define ACCEPT_PAUSE_MS 500
@@ -25,7 +26,14 @@ struct _XmProxy {
   struct sockaddr_storage listen_addr;
   guint next_id;
   gboolean flush_pending; /* sinks hold events of this round */
+  XmRound *round;         /* what sessions share within a loop round */
 };
+
+XmRound *
+xm_proxy_round (XmProxy *proxy)
+{
+  return proxy->round;
+}
 
 static void
 flush_sinks (XmProxy *proxy)
@@ -233,6 +241,7 @@ xm_proxy_new (const XmProxyConfig *config, GError **error)
   getsockname (fd, (struct sockaddr *) &proxy->listen_addr, &sl);
   proxy->own = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   proxy->sessions = g_hash_table_new (NULL, NULL);
+  proxy->round = xm_round_new ();
   proxy->listen_watch = xm_watch_add (fd, EPOLLIN, on_accept, proxy);
   xm_poller_set_after_dispatch (after_dispatch, proxy);
   return proxy;
@@ -268,5 +277,6 @@ xm_proxy_free (XmProxy *proxy)
   flush_sinks (proxy);
   g_hash_table_unref (proxy->sessions);
   g_hash_table_unref (proxy->own);
+  xm_round_free (proxy->round);
   g_free (proxy);
 }

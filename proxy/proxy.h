@@ -41,6 +41,8 @@ void xm_proxy_shutdown (XmProxy *proxy, const char *reason);
 void xm_proxy_free (XmProxy *proxy);
 
 /* For sessions. */
+typedef struct _XmRound XmRound;
+XmRound *xm_proxy_round (XmProxy *proxy);
 const XmProxyConfig *xm_proxy_config (XmProxy *proxy);
 void xm_proxy_emit (XmProxy *proxy, const XmEvent *event);
 /* The local address ("ip:port") of an upstream socket, added or removed: a

@@ -1,18 +1,18 @@
-/* conn.c: one replayed connection to the server: the socket, TLS (over
- * memory BIOs, as the proxy does), XEP-0138 zlib (between TLS and the
- * framer), and stream negotiation as the recording negotiated it (RFC 6120
+/* conn.c: one replayed connection: a leg (stream/leg.h: the socket with
+ * TLS and XEP-0138 zlib layers, as the proxy's legs) and stream
+ * negotiation as the recording negotiated it (RFC 6120
  * §5 STARTTLS, §6 SASL, §4.3.3 restarts, XEP-0138 compression, XEP-0388
  * SASL2, XEP-0078 jabber:iq:auth). Once the
  * stream is authenticated, stanzas go to replay.c. */
 #include "config.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/socket.h>
-#include <zlib.h>
 
+#include "connect.h"
+#include "layer-tls.h"
+#include "layer-zlib.h"
 #include "net.h"
 #include "replay-private.h"
 
@@ -25,8 +25,7 @@
 #define NS_IQ_AUTH "jabber:iq:auth"
 #define NS_SM "urn:xmpp:sm:3"
 
-static void on_socket (XmWatch *watch, guint32 revents, gpointer data);
-static void connect_next (Conn *c);
+static const XmLegEvents leg_events;
 
 /* ---- serialising recorded stanzas with live values ---- */
 
@@ -125,23 +124,13 @@ xm_conn_new (Replay *r, XmScriptConn *sc)
 
   c->r = r;
   c->sc = sc;
-  c->fd = -1;
   c->account = xm_script_conn_account (sc);
   c->label = g_strdup_printf ("#%u %s", sc->conn, c->account ? c->account : "(unknown account)");
-  c->out = g_byte_array_new ();
+  c->leg = xm_leg_new ("server", &leg_events, c);
   c->id_rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   c->id_live2rec = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   c->report = g_string_new (NULL);
   return c;
-}
-
-static void
-close_socket (Conn *c)
-{
-  g_clear_pointer (&c->watch, xm_watch_remove);
-  if (c->fd >= 0)
-    close (c->fd);
-  c->fd = -1;
 }
 
 void
@@ -149,18 +138,9 @@ xm_conn_free (Conn *c)
 {
   if (c == NULL)
     return;
-  close_socket (c);
-  if (c->addrs)
-    freeaddrinfo (c->addrs);
-  g_clear_pointer (&c->tls, xm_tls_free);
+  g_clear_pointer (&c->connect, xm_connect_free);
+  g_clear_pointer (&c->leg, xm_leg_free);
   g_clear_pointer (&c->framer, xm_framer_free);
-  if (c->deflate)
-    {
-      deflateEnd (c->deflate);
-      g_free (c->deflate);
-    }
-  g_clear_pointer (&c->inflate, xm_inflate_free);
-  g_byte_array_unref (c->out);
   g_clear_pointer (&c->scram, xm_scram_free);
   g_free (c->rspauth);
   g_free (c->mechanism);
@@ -186,114 +166,34 @@ dead (Conn *c)
   return c->state == NEG_CLOSED || c->r->stopping;
 }
 
+gboolean
+xm_conn_tls (Conn *c)
+{
+  return xm_leg_find (c->leg, &xm_layer_tls_class) != NULL;
+}
+
+gboolean
+xm_conn_compressed (Conn *c)
+{
+  return xm_leg_find (c->leg, &xm_layer_zlib_class) != NULL;
+}
+
+gsize
+xm_conn_queued (Conn *c)
+{
+  return xm_leg_queued (c->leg);
+}
+
 /* ---- output ---- */
-
-static void
-flush (Conn *c)
-{
-  while (c->out->len > 0 && c->fd >= 0)
-    {
-      ssize_t n = send (c->fd, c->out->data, c->out->len, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
-      if (n < 0)
-        {
-          xm_replay_lost (c, g_strerror (errno));
-          return;
-        }
-      g_byte_array_remove_range (c->out, 0, n);
-    }
-  if (c->watch && (c->serving || c->state != NEG_CONNECTING))
-    xm_watch_set_events (c->watch, EPOLLIN | (c->out->len ? EPOLLOUT : 0));
-}
-
-static void
-tls_out (Conn *c)
-{
-  const guint8 *data;
-  gsize n = xm_tls_output (c->tls, &data);
-
-  if (n)
-    {
-      g_byte_array_append (c->out, data, n);
-      xm_tls_output_done (c->tls);
-    }
-}
-
-/* XEP-0138: data deflated, flushed to a byte boundary (Z_SYNC_FLUSH) so
- * the peer can inflate all of it now. NULL if zlib failed. */
-static GByteArray *
-deflate_bytes (Conn *c, const guint8 *data, gsize len)
-{
-  z_stream *z = c->deflate;
-  GByteArray *out = g_byte_array_new ();
-  guint8 buf[16384];
-
-  do
-    {
-      uInt chunk = (uInt) MIN (len, (gsize) G_MAXUINT32);
-
-      z->next_in = (Bytef *) data;
-      z->avail_in = chunk;
-      do
-        {
-          int rc;
-
-          z->next_out = buf;
-          z->avail_out = sizeof buf;
-          rc = deflate (z, Z_SYNC_FLUSH);
-          if (rc != Z_OK && rc != Z_BUF_ERROR)
-            {
-              g_byte_array_unref (out);
-              return NULL;
-            }
-          g_byte_array_append (out, buf, sizeof buf - z->avail_out);
-        }
-      while (z->avail_out == 0);
-      data += chunk;
-      len -= chunk;
-    }
-  while (len > 0);
-  return out;
-}
 
 void
 xm_conn_send (Conn *c, const char *data, gsize len)
 {
-  g_autoptr (GError) error = NULL;
-  g_autoptr (GByteArray) z = NULL;
-  const guint8 *bytes = (const guint8 *) data;
-  gsize n = len;
-
-  if (c->fd < 0)
+  if (!xm_leg_is_open (c->leg) || !xm_leg_alive (c->leg))
     return;
-  if (c->deflate)
-    {
-      z = deflate_bytes (c, bytes, n);
-      if (z == NULL)
-        {
-          xm_replay_lost (c, "XEP-0138: zlib compression failed");
-          return;
-        }
-      bytes = z->data;
-      n = z->len;
-    }
-  if (c->tls)
-    {
-      if (!xm_tls_write (c->tls, bytes, n, &error))
-        {
-          xm_replay_lost (c, error->message);
-          return;
-        }
-      tls_out (c);
-    }
-  else
-    g_byte_array_append (c->out, bytes, n);
+  xm_leg_send (c->leg, (const guint8 *) data, len);
   if (c->state == NEG_ESTABLISHED)
     xm_replay_show (c->r, c, TRUE, data, len);
-  flush (c);
 }
 
 void
@@ -301,15 +201,11 @@ xm_conn_close (Conn *c)
 {
   if (c->state == NEG_CLOSED)
     return;
-  if (c->tls && xm_tls_is_ready (c->tls) && c->fd >= 0)
-    {
-      xm_tls_close_notify (c->tls);
-      tls_out (c);
-    }
-  flush (c);
-  if (c->fd >= 0)
-    shutdown (c->fd, SHUT_RDWR);
-  close_socket (c);
+  /* TLS says close_notify first, when nothing is left to send */
+  if (xm_leg_is_open (c->leg))
+    xm_leg_shutdown (c->leg);
+  xm_leg_close (c->leg, FALSE);
+  g_clear_pointer (&c->connect, xm_connect_free);
   c->state = NEG_CLOSED;
 }
 
@@ -835,7 +731,7 @@ maybe_compress (Conn *c, const XmNode *features)
   static const char compress[] = "<compress xmlns='" NS_COMPRESS "'>"
                                  "<method>zlib</method></compress>";
 
-  if (!c->sc->compression || c->deflate
+  if (!c->sc->compression || xm_conn_compressed (c)
       || (c->sc->compress_stage == XM_FEATURES_AUTH) != c->authed)
     return FALSE;
   if (!xm_features_offer_zlib (features))
@@ -870,7 +766,7 @@ on_features (Conn *c, XmStanza *st)
   xm_replay_features (c, st, c->stage);
   if (dead (c))
     return;
-  if (c->want_tls && c->tls == NULL)
+  if (c->want_tls && !xm_conn_tls (c))
     {
       if (xm_node_child (el, NS_TLS, "starttls") == NULL)
         {
@@ -935,8 +831,7 @@ on_stanza (XmStanza *st, gpointer data)
     case NEG_STARTTLS:
       if (xm_node_is (el, NS_TLS, "proceed"))
         {
-          xm_framer_restart_after (c->framer);
-          c->tls_pending = TRUE;
+          xm_conn_restart_after (c, TRUE);
           return;
         }
       if (xm_node_is (el, NS_TLS, "failure"))
@@ -1048,167 +943,107 @@ static const XmFramerEvents framer_events = {
 
 /* ---- input ---- */
 
-static void tls_progress (Conn *c);
-static gboolean serve_leaf (Conn *c);
-static void feed_plain (Conn *c, const guint8 *data, gsize len);
+static void start_tls (Conn *c);
 
-static void
-start_inflate (Conn *c)
+/* Plaintext from the leg, for the framer. Where negotiation changes the
+ * stack (<proceed/>, <compressed/>), the framer stops after that element
+ * and the rest goes to the new layer. */
+static gsize
+on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
 {
-  c->zlib_pending = FALSE;
-  g_clear_pointer (&c->inflate, xm_inflate_free);
-  c->inflate = xm_inflate_new (XM_INFLATE_DEFAULT_MAX_RATIO);
-}
+  Conn *c = user_data;
+  gsize done = 0;
 
-/* XML for the framer: after TLS and zlib. */
-static void
-feed_xml (Conn *c, const guint8 *data, gsize len)
-{
-  while (len > 0 && !dead (c))
+  while (done < len && !dead (c))
     {
-      gsize n = xm_framer_feed (c->framer, data, len);
-      data += n;
-      len -= n;
-      if (c->tls_pending)
+      done += xm_framer_feed (c->framer, data + done, len - done);
+      if (c->layer_pushed)
         {
-          /* RFC 6120 §5.4.3.3: TLS starts right after <proceed/>. */
-          c->tls_pending = FALSE;
-          start_tls (c);
-          if (len && c->tls)
-            {
-              xm_tls_push (c->tls, data, len);
-              tls_progress (c);
-              if (c->tls)
-                xm_tls_push_end (c->tls);
-            }
-          return;
-        }
-      if (c->zlib_pending)
-        {
-          /* XEP-0138 §3: zlib starts right after <compressed/>. */
-          start_inflate (c);
-          if (len)
-            feed_plain (c, data, len);
-          return;
+          c->layer_pushed = FALSE;
+          return done;
         }
     }
-  if (c->tls_pending && !dead (c))
-    {
-      c->tls_pending = FALSE;
-      start_tls (c);
-    }
-  if (c->zlib_pending && !dead (c))
-    start_inflate (c);
+  return len;
 }
 
-static gboolean
-inflated (const guint8 *data, gsize len, gpointer user_data)
+static void
+on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
 {
   Conn *c = user_data;
 
-  feed_xml (c, data, len);
-  return !dead (c);
+  if (!dead (c))
+    xm_replay_lost (c, layer ? "the server closed TLS" : "the server closed the connection");
 }
 
-/* Bytes after TLS: inflated first once XEP-0138 compression is on. */
 static void
-feed_plain (Conn *c, const guint8 *data, gsize len)
+on_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
 {
-  g_autofree char *message = NULL;
-  XmInflateStatus st;
+  Conn *c = user_data;
+  g_autofree char *why = NULL;
 
-  if (c->inflate == NULL)
+  if (dead (c))
+    return;
+  if (layer == NULL || error->domain != XM_TLS_ERROR)
     {
-      feed_xml (c, data, len);
+      xm_replay_lost (c, error->message);
       return;
     }
-  st = xm_inflate_feed (c->inflate, data, len, inflated, c, &message);
-  if ((st == XM_INFLATE_ERROR || st == XM_INFLATE_LIMIT) && message && !dead (c))
+  /* the handshake */
+  why = xm_layer_tls_why (error, !c->serving,
+                          c->sc && c->sc->domain ? c->sc->domain : c->r->opts->host,
+                          c->r->opts->ca ? xm_ca_cert_path (c->r->opts->ca) : "");
+  if (c->serving)
+    xm_replay_fatal (c->r, c, "%s", why);
+  else
+    xm_replay_fatal (c->r, c, "TLS with the server failed: %s", why);
+}
+
+static const XmLegEvents leg_events = {
+  .data = on_data,
+  .eof = on_eof,
+  .failed = on_failed,
+};
+
+/* serve: the ClientHello is in; present a certificate from xmitm's CA for
+ * the name the client asked for. */
+static void
+serve_leaf (Conn *c, XmLayer *layer)
+{
+  const char *sni = xm_tls_client_sni (xm_layer_tls_engine (layer));
+  const char *name = sni ? sni : c->sc->domain ? c->sc->domain : "localhost";
+  g_autofree char *how = NULL;
+  g_autoptr (X509) leaf = xm_layer_tls_forge (c->r->opts->ca, name, NULL, &how);
+
+  if (leaf == NULL)
     {
-      g_autofree char *why = g_strdup_printf ("XEP-0138: %s", message);
-      xm_replay_lost (c, why);
+      xm_replay_fatal (c->r, c, "%s", how);
+      return;
     }
+  xm_layer_tls_set_leaf (layer, leaf, xm_ca_leaf_key (c->r->opts->ca), NULL);
 }
 
 static void
-tls_progress (Conn *c)
+on_tls (XmLayer *layer, XmLayerTlsEvent what, gpointer user_data)
 {
-  g_autoptr (GError) error = NULL;
-  guint8 buf[16384];
+  Conn *c = user_data;
 
-  if (!xm_tls_is_ready (c->tls))
+  if (what == XM_LAYER_TLS_HELLO)
     {
-      XmTlsStatus st = xm_tls_handshake (c->tls, &error);
-      if (st == XM_TLS_PAUSED)
-        {
-          if (!serve_leaf (c))
-            return;
-          st = xm_tls_handshake (c->tls, &error);
-        }
-      tls_out (c);
-      flush (c);
-      if (st == XM_TLS_FAILED && c->serving)
-        {
-          xm_replay_fatal (c->r, c, "TLS with the client failed: %s%s", error->message,
-                           g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_UNTRUSTED)
-                           ? " (make it trust xmitm's CA: xmitm ca export)" : "");
-          return;
-        }
-      if (st == XM_TLS_FAILED)
-        {
-          if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_VERIFY))
-            xm_replay_fatal (c->r, c, "TLS with the server failed: its certificate "
-                             "does not verify for %s (%s); --upstream-ca FILE "
-                             "trusts its CA, --upstream-insecure skips the check",
-                             c->sc->domain ? c->sc->domain : c->r->opts->host,
-                             error->message);
-          else
-            xm_replay_fatal (c->r, c, "TLS with the server failed: %s", error->message);
-          return;
-        }
-      if (st != XM_TLS_DONE)
-        return;
-      c->stage = c->authed ? XM_FEATURES_AUTH : XM_FEATURES_TLS;
-      if (c->serving)
-        {
-          /* RFC 6120 §5.4.3.3: the client opens a new stream. */
-          xm_framer_reset (c->framer);
-          c->state = NEG_IDLE;
-        }
-      if (c->r->opts->verbose)
-        {
-          g_autofree char *d = xm_tls_describe (c->tls);
-          xm_replay_say (c->r, "%s: TLS: %s", c->label, d);
-        }
-      if (!c->serving)
-        {
-          xm_framer_reset (c->framer);
-          send_header (c);
-        }
+      serve_leaf (c, layer);
+      return;
     }
-  while (!dead (c) && c->tls)
+  c->stage = c->authed ? XM_FEATURES_AUTH : XM_FEATURES_TLS;
+  if (c->r->opts->verbose)
     {
-      gssize n = xm_tls_read (c->tls, buf, sizeof buf, &error);
-      if (n > 0)
-        feed_plain (c, buf, n);
-      else if (n == 0)
-        break;
-      else if (n == -1)
-        {
-          xm_replay_lost (c, "the server closed TLS");
-          return;
-        }
-      else
-        {
-          xm_replay_lost (c, error->message);
-          return;
-        }
+      g_autofree char *d = xm_tls_describe (xm_layer_tls_engine (layer));
+      xm_replay_say (c->r, "%s: TLS: %s", c->label, d);
     }
-  if (c->tls)
-    {
-      tls_out (c);
-      flush (c);
-    }
+  /* RFC 6120 §5.4.3.3: the client opens a new stream. */
+  xm_framer_reset (c->framer);
+  if (c->serving)
+    c->state = NEG_IDLE;
+  else
+    send_header (c);
 }
 
 static void
@@ -1218,75 +1053,39 @@ start_tls (Conn *c)
   static const guint8 alpn[] = "\x0bxmpp-client";
 
   c->state = NEG_TLS;
+  c->layer_pushed = TRUE;
   if (c->serving)
-    c->tls = xm_tls_new_server ();
+    xm_leg_push (c->leg, xm_layer_tls_new_server (on_tls, c));
   else
     /* XEP-0368: direct TLS names its protocol with ALPN. */
-    c->tls = xm_tls_new_client (name, name, c->direct_tls ? alpn : NULL,
-                                c->direct_tls ? sizeof alpn - 1 : 0);
-  tls_progress (c);
-}
-
-/* serve: the ClientHello is in; present a certificate from xmitm's CA for
- * the name the client asked for. */
-static gboolean
-serve_leaf (Conn *c)
-{
-  const char *sni = xm_tls_client_sni (c->tls);
-  const char *name = sni ? sni : c->sc->domain ? c->sc->domain : "localhost";
-  g_autoptr (GError) error = NULL;
-  g_autoptr (X509) leaf = xm_ca_forge (c->r->opts->ca, name, NULL, &error);
-
-  if (leaf == NULL)
-    {
-      xm_replay_fatal (c->r, c, "cannot make a certificate for %s: %s", name,
-                       error->message);
-      return FALSE;
-    }
-  xm_tls_set_leaf (c->tls, leaf, xm_ca_leaf_key (c->r->opts->ca), NULL);
-  return TRUE;
-}
-
-static void
-read_socket (Conn *c)
-{
-  guint8 buf[16384];
-
-  while (c->fd >= 0 && !dead (c))
-    {
-      ssize_t n = recv (c->fd, buf, sizeof buf, 0);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-      if (n < 0)
-        {
-          xm_replay_lost (c, g_strerror (errno));
-          return;
-        }
-      if (n == 0)
-        {
-          xm_replay_lost (c, "the server closed the connection");
-          return;
-        }
-      if (c->tls)
-        {
-          xm_tls_push (c->tls, buf, n);
-          tls_progress (c);
-          if (c->tls)
-            xm_tls_push_end (c->tls);
-        }
-      else
-        feed_plain (c, buf, n);
-    }
+    xm_leg_push (c->leg, xm_layer_tls_new_client (name, name, c->direct_tls ? alpn : NULL,
+                                                  c->direct_tls ? sizeof alpn - 1 : 0,
+                                                  on_tls, c));
 }
 
 /* ---- connecting ---- */
 
 static void
-connected (Conn *c)
+on_connected (int fd, const char *error, gpointer data)
 {
-  xm_watch_set_events (c->watch, EPOLLIN);
+  Conn *c = data;
+  g_autoptr (GError) attach_error = NULL;
+  g_autofree char *where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);
+
+  if (fd < 0)
+    {
+      g_autofree char *why = g_strdup (error);
+      g_clear_pointer (&c->connect, xm_connect_free);
+      xm_replay_fatal (c->r, c, "cannot connect to %s: %s", where, why);
+      return;
+    }
+  g_clear_pointer (&c->connect, xm_connect_free);
+  if (!xm_leg_attach (c->leg, fd, &attach_error))
+    {
+      close (fd);
+      xm_replay_fatal (c->r, c, "cannot connect to %s: %s", where, attach_error->message);
+      return;
+    }
   c->state = NEG_STREAM;
   c->framer = xm_framer_new (&framer_events, c);
   if (c->direct_tls)
@@ -1295,74 +1094,15 @@ connected (Conn *c)
     send_header (c);
 }
 
-static void
-on_socket (XmWatch *watch, guint32 revents, gpointer data)
-{
-  Conn *c = data;
-
-  if (c->state == NEG_CONNECTING && !c->serving)
-    {
-      int err = 0;
-      socklen_t len = sizeof err;
-
-      if (getsockopt (c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-      if (err == 0 && !(revents & (EPOLLERR | EPOLLHUP)))
-        connected (c);
-      else
-        {
-          close_socket (c);
-          errno = err ? err : ECONNREFUSED;
-          connect_next (c);
-        }
-      return;
-    }
-  if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP))
-    read_socket (c);
-  if (c->fd >= 0 && (revents & EPOLLOUT))
-    flush (c);
-}
-
-static void
-connect_next (Conn *c)
-{
-  int last_errno = errno;
-  g_autofree char *where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);
-
-  while (c->next_addr)
-    {
-      struct addrinfo *ai = c->next_addr;
-      int fd;
-
-      c->next_addr = ai->ai_next;
-      fd = socket (ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-      if (fd < 0)
-        {
-          last_errno = errno;
-          continue;
-        }
-      xm_socket_setup (fd);
-      if (connect (fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)
-        {
-          last_errno = errno;
-          close (fd);
-          continue;
-        }
-      c->fd = fd;
-      c->watch = xm_watch_add (fd, EPOLLOUT, on_socket, c);
-      return;
-    }
-  xm_replay_fatal (c->r, c, "cannot connect to %s: %s", where,
-                   g_strerror (last_errno ? last_errno : ECONNREFUSED));
-}
+static const XmConnectEvents connect_events = {
+  .done = on_connected,
+};
 
 void
 xm_conn_start (Conn *c)
 {
-  struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
-  g_autofree char *port = g_strdup_printf ("%u", c->r->opts->port);
   XmTlsMode mode = c->r->opts->tls;
-  int rc;
+  XmConnect *connect;
 
   if (mode == XM_TLS_MODE_AUTO)
     mode = c->sc->direct_tls ? XM_TLS_MODE_DIRECT
@@ -1372,16 +1112,12 @@ xm_conn_start (Conn *c)
   c->stage = c->direct_tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
   c->started_us = g_get_monotonic_time ();
   c->state = NEG_CONNECTING;
-  rc = getaddrinfo (c->r->opts->host, port, &hints, &c->addrs);
-  if (rc != 0)
-    {
-      g_autofree char *where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);
-      xm_replay_fatal (c->r, c, "cannot connect to %s: %s", where, gai_strerror (rc));
-      return;
-    }
-  c->next_addr = c->addrs;
-  errno = 0;
-  connect_next (c);
+  /* The resolver does not block the loop; --timeout covers it. */
+  connect = xm_connect_start (c->r->opts->host, c->r->opts->port, 0, &connect_events, c);
+  if (c->state == NEG_CONNECTING && c->connect == NULL && !xm_leg_is_open (c->leg))
+    c->connect = connect;
+  else
+    xm_connect_free (connect);
 }
 
 Conn *
@@ -1391,17 +1127,20 @@ xm_conn_new_accepted (Replay *r, int fd, const char *peer, const XmFramerEvents 
 
   c->r = r;
   c->serving = TRUE;
-  c->fd = fd;
   c->peer = g_strdup (peer);
   c->label = g_strdup_printf ("client %s", peer);
-  c->out = g_byte_array_new ();
+  c->leg = xm_leg_new ("client", &leg_events, c);
   c->id_rec2live = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   c->id_live2rec = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   c->report = g_string_new (NULL);
   c->started_us = g_get_monotonic_time ();
   c->state = NEG_IDLE;
   c->framer = xm_framer_new (events, c);
-  c->watch = xm_watch_add (fd, EPOLLIN, on_socket, c);
+  if (!xm_leg_attach (c->leg, fd, NULL))
+    {
+      close (fd);
+      c->state = NEG_CLOSED;
+    }
   return c;
 }
 
@@ -1409,18 +1148,18 @@ void
 xm_conn_restart_after (Conn *c, gboolean tls)
 {
   xm_framer_restart_after (c->framer);
-  c->tls_pending = tls;
+  if (tls)
+    start_tls (c);
 }
 
 void
 xm_conn_compress (Conn *c)
 {
-  c->deflate = g_new0 (z_stream, 1);
-  /* RFC 1950 framing, as XEP-0138 §2 says. */
-  if (deflateInit (c->deflate, Z_DEFAULT_COMPRESSION) != Z_OK)
-    g_error ("xmitm: out of memory for a deflater");
+  /* XEP-0138 §3: what c sends is deflated from now on, and what it
+   * receives after the element being framed is inflated. */
   xm_framer_restart_after (c->framer);
-  c->zlib_pending = TRUE;
+  c->layer_pushed = TRUE;
+  xm_leg_push (c->leg, xm_layer_zlib_new (XM_INFLATE_DEFAULT_MAX_RATIO));
 }
 
 void

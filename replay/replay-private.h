@@ -8,8 +8,11 @@
 #include "inflate.h"
 #include "canon.h"
 #include "certs.h"
+#include "connect.h"
+#include "leg.h"
 #include "order.h"
 #include "poller.h"
+#include "sasl.h"
 #include "script.h"
 #include "tls.h"
 #include "xml-framer.h"
@@ -73,18 +76,13 @@ struct _Conn {
   XmScramServer *scram_server;
   char *label;            /* "#1 bob@localhost" */
   char *account;          /* bare JID, or NULL */
-  int fd;
-  XmWatch *watch;
-  struct addrinfo *addrs, *next_addr;
-  XmTls *tls;
+  XmLeg *leg;             /* the socket, with TLS and zlib layers */
+  XmConnect *connect;     /* while connecting */
   XmFramer *framer;
-  GByteArray *out;        /* bytes for the socket */
   NegState state;
-  gboolean want_tls, direct_tls, authed, tls_pending;
-  /* XEP-0138 zlib, between TLS and the framer, once negotiated. */
-  struct z_stream_s *deflate; /* what we send */
-  XmInflate *inflate;     /* what the peer sends */
-  gboolean zlib_pending;  /* inflate from the byte after the element framed */
+  gboolean want_tls, direct_tls, authed;
+  gboolean layer_pushed;  /* negotiation pushed a layer: the framer stopped
+                           * after the element, the rest is the layer's */
   gboolean zlib_offered;  /* serve: the features just sent offer zlib */
   XmFeaturesStage stage;
   guint headers_sent;
@@ -164,6 +162,11 @@ void xm_conn_free (Conn *c);
  * authenticated (xm_replay_established). */
 void xm_conn_start (Conn *c);
 void xm_conn_send (Conn *c, const char *data, gsize len);
+/* Whether c speaks TLS, or XEP-0138 zlib, now. */
+gboolean xm_conn_tls (Conn *c);
+gboolean xm_conn_compressed (Conn *c);
+/* Bytes c accepted that the socket has not taken yet. */
+gsize xm_conn_queued (Conn *c);
 void xm_conn_close (Conn *c);
 /* Serialises el with recorded values turned into live ones. New string. */
 char *xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed);

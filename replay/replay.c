@@ -263,13 +263,13 @@ xm_replay_established (Conn *c)
 
   if (r->opts->serve)
     xm_replay_say (r, "%s: client %s connected%s, authenticated with %s%s%s", c->label,
-                   c->peer, c->tls ? " over TLS" : "",
+                   c->peer, xm_conn_tls (c) ? " over TLS" : "",
                    c->mechanism ? c->mechanism : "nothing", how,
-                   c->deflate ? ", compressed with zlib (XEP-0138)" : "");
+                   xm_conn_compressed (c) ? ", compressed with zlib (XEP-0138)" : "");
   else
     xm_replay_say (r, "%s: connected%s, authenticated with %s%s%s", c->label,
-                   c->tls ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing",
-                   how, c->deflate ? ", compressed with zlib (XEP-0138)" : "");
+                   xm_conn_tls (c) ? " over TLS" : "", c->mechanism ? c->mechanism : "nothing",
+                   how, xm_conn_compressed (c) ? ", compressed with zlib (XEP-0138)" : "");
   if (r->played)
     g_hash_table_add (r->played, c->sc);
   done (r, step);

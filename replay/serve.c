@@ -51,15 +51,15 @@ send_features (Conn *c)
     [XM_FEATURES_AUTH] = { XM_FEATURES_AUTH, XM_FEATURES_AUTH, XM_FEATURES_AUTH },
   };
   XmFeaturesStage stage = c->authed ? XM_FEATURES_AUTH
-                          : c->tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
+                          : xm_conn_tls (c) ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
 
   /* Compressed where the recording compressed: what came after. */
-  if (c->deflate && sc->compression
+  if (xm_conn_compressed (c) && sc->compression
       && (sc->compress_stage == XM_FEATURES_AUTH) == c->authed)
     f = sc->features[XM_FEATURES_COMPRESSED];
   for (int i = 0; i < 3 && f == NULL; i++)
     f = sc->features[fallback[stage][i]];
-  c->zlib_offered = f && c->deflate == NULL && xm_features_offer_zlib (f->root);
+  c->zlib_offered = f && !xm_conn_compressed (c) && xm_features_offer_zlib (f->root);
   if (f)
     {
       /* A recording keeps what the server offered, channel binding
@@ -716,7 +716,7 @@ on_stanza (XmStanza *st, gpointer data)
       xm_replay_stanza (c, st);
       return;
     }
-  if (xm_node_is (el, NS_TLS, "starttls") && c->tls == NULL && c->deflate == NULL)
+  if (xm_node_is (el, NS_TLS, "starttls") && !xm_conn_tls (c) && !xm_conn_compressed (c))
     {
       send_str (c, "<proceed xmlns='" NS_TLS "'/>");
       xm_conn_restart_after (c, TRUE);

@@ -1,0 +1,211 @@
+/* intercept.c: TLS interception (RFC 6120 §5, XEP-0368). After the
+ * server's <proceed/> both legs get a TLS layer at that byte: the upstream
+ * one starts its handshake, the client's waits until the server's
+ * certificate is known, so the leaf xmitm forges for the client carries
+ * the same names. A client that opens with a ClientHello pauses there
+ * until its SNI and ALPN have been passed on upstream. */
+#include "config.h"
+
+#include <openssl/x509.h>
+
+#include "session-private.h"
+
+static char *
+name_string (X509_NAME *name)
+{
+  BIO *bio = BIO_new (BIO_s_mem ());
+  char *data = NULL, *out;
+  long len;
+
+  X509_NAME_print_ex (bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  len = BIO_get_mem_data (bio, &data);
+  out = g_strndup (data, len);
+  BIO_free (bio);
+  return out;
+}
+
+/* "AB:CD:..." of the certificate's SHA-256, or NULL. */
+static char *
+cert_sha256 (X509 *cert)
+{
+  guint8 md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  GString *hex;
+
+  if (cert == NULL || !X509_digest (cert, EVP_sha256 (), md, &n))
+    return NULL;
+  hex = g_string_sized_new (n * 3);
+  for (unsigned int i = 0; i < n; i++)
+    g_string_append_printf (hex, "%s%02X", i ? ":" : "", md[i]);
+  return g_string_free (hex, FALSE);
+}
+
+static gboolean
+on_tls_timeout (gpointer data)
+{
+  XmSession *s = data;
+  g_autofree char *why = NULL;
+
+  s->tls_timer = 0;
+  why = g_strdup_printf ("the TLS handshake with the %s did not finish within "
+                         "%u s", tls_pending (&s->side[SERVER]) ? "server" : "client",
+                         xm_proxy_config (s->proxy)->tls_timeout_s);
+  xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
+  xm_session_end (s, why, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_tls_timer (XmSession *s)
+{
+  s->tls_start = g_get_monotonic_time ();
+  if (s->tls_timer == 0)
+    s->tls_timer = g_timeout_add_seconds (xm_proxy_config (s->proxy)->tls_timeout_s,
+                                          on_tls_timeout, s);
+}
+
+static void on_tls (XmLayer *layer, XmLayerTlsEvent what, gpointer user_data);
+
+/* The upstream leg starts TLS: STARTTLS after <proceed/>, or direct TLS
+ * once the client's ClientHello told us the name. */
+void
+xm_intercept_upstream (XmSession *s, const guint8 *alpn, gsize alpn_len)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+  XmLayer *tls = xm_layer_tls_new_client (s->tls_name,
+                                          cfg->upstream_insecure ? NULL : s->tls_name,
+                                          alpn, alpn_len, on_tls, &s->side[SERVER]);
+
+  xm_observer_tls_started (s->obs);
+  xm_leg_push (s->side[SERVER].leg, tls);
+}
+
+/* The server's certificate is known: the client gets a leaf with its
+ * names, and its handshake goes on. */
+static void
+server_tls_up (XmSession *s, XmTls *tls, double ms)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+  g_autofree char *desc = xm_tls_describe (tls);
+  X509 *cert = xm_tls_peer_cert (tls);
+  g_autofree char *subject = cert ? name_string (X509_get_subject_name (cert)) : NULL;
+  g_autofree char *issuer = cert ? name_string (X509_get_issuer_name (cert)) : NULL;
+  g_autofree char *how = NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *fp = cert_sha256 (cert);
+  g_autoptr (X509) leaf = NULL;
+  XmLayerInfo info = { .layer = "tls", .leg = "server", .cert_subject = subject,
+                       .cert_issuer = issuer, .cert_sha256 = fp, .ms = ms,
+                       .verified = cfg->upstream_insecure ? NULL : s->tls_name };
+
+  line = g_strdup_printf ("TLS with the server up in %.1f ms: %s; certificate "
+                          "subject %s, issuer %s; %s%s%s", ms, desc,
+                          subject ? subject : "(none)", issuer ? issuer : "(none)",
+                          cfg->upstream_insecure
+                            ? "not verified (--upstream-insecure)"
+                            : "verified for '",
+                          cfg->upstream_insecure ? "" : s->tls_name,
+                          cfg->upstream_insecure ? "" : "'");
+  xm_tls_info (tls, &info);
+  xm_session_layer (s, XM_DIR_NONE, line, &info);
+  leaf = xm_layer_tls_forge (cfg->ca, s->tls_name, cert, &how);
+  if (leaf == NULL)
+    {
+      xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", how);
+      xm_session_end (s, how, FALSE);
+      return;
+    }
+  xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO, "certificate for the client %s", how);
+  xm_layer_tls_set_leaf (tls_layer (&s->side[CLIENT]), leaf, xm_ca_leaf_key (cfg->ca),
+                         xm_tls_alpn_selected (tls));
+}
+
+static void
+client_tls_up (XmSession *s, XmTls *tls, double ms)
+{
+  g_autofree char *desc = xm_tls_describe (tls);
+  g_autofree char *line = g_strdup_printf ("TLS with the client up in %.1f ms: "
+                                           "%s; it accepted xmitm's certificate",
+                                           ms, desc);
+  XmLayerInfo info = { .layer = "tls", .leg = "client", .ms = ms };
+
+  xm_tls_info (tls, &info);
+  xm_session_layer (s, XM_DIR_NONE, line, &info);
+  g_clear_handle_id (&s->tls_timer, g_source_remove);
+  xm_observer_tls_up (s->obs);
+}
+
+/* XEP-0368: the client opened with a ClientHello, and its SNI and ALPN
+ * are known: connect upstream with TLS as well. */
+static void
+client_hello (XmSession *s, XmTls *tls)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+
+  g_free (s->tls_name);
+  s->tls_name = g_strdup (xm_tls_client_sni (tls) ? xm_tls_client_sni (tls)
+                          : cfg->upstream_tls_host && !s->transparent
+                          ? cfg->upstream_tls_host : s->dest_host);
+  if (s->upstream == UPSTREAM_NONE)
+    {
+      if (cfg->upstream_tls_host && !s->transparent)
+        xm_upstream_connect (s, cfg->upstream_tls_host, cfg->upstream_tls_port);
+      else
+        xm_upstream_connect (s, s->dest_host, s->dest_port);
+    }
+  else if (s->upstream == UPSTREAM_CONNECTED && tls_layer (&s->side[SERVER]) == NULL)
+    {
+      gsize alen;
+      const guint8 *alpn = xm_tls_client_alpn (tls, &alen);
+      xm_intercept_upstream (s, alpn, alen);
+    }
+}
+
+static void
+on_tls (XmLayer *l, XmLayerTlsEvent what, gpointer user_data)
+{
+  Side *side = user_data;
+  XmSession *s = side->s;
+  XmTls *tls = xm_layer_tls_engine (l);
+
+  if (what == XM_LAYER_TLS_HELLO)
+    client_hello (s, tls);
+  else if (side->side == SERVER)
+    server_tls_up (s, tls, (g_get_monotonic_time () - s->tls_start) / 1000.0);
+  else
+    client_tls_up (s, tls, (g_get_monotonic_time () - s->tls_start) / 1000.0);
+}
+
+/* RFC 6120 §5.4.3.3: after the server's <proceed/>, TLS on both legs. */
+void
+xm_intercept_starttls (XmSession *s)
+{
+  XmLayer *client_tls;
+
+  g_free (s->tls_name);
+  s->tls_name = g_strdup (s->client_to ? s->client_to : s->dest_host);
+  s->intercept = INTERCEPT_STARTTLS;
+  xm_observer_switch (s->obs);
+  start_tls_timer (s);
+  /* The client's handshake waits until the server's certificate is known,
+   * so the forged leaf can carry the same names. */
+  client_tls = xm_layer_tls_new_server (on_tls, &s->side[CLIENT]);
+  xm_layer_tls_hold (client_tls);
+  xm_leg_push (s->side[CLIENT].leg, client_tls);
+  xm_intercept_upstream (s, NULL, 0);
+}
+
+/* XEP-0368: the client's first bytes are a ClientHello: its TLS starts
+ * (and pauses at the ClientHello, XM_LAYER_TLS_HELLO). */
+void
+xm_intercept_direct (XmSession *s)
+{
+  s->intercept = INTERCEPT_DIRECT;
+  xm_session_simple_layer (s, XM_DIR_C2S, "direct-tls", "the client opened with a TLS ClientHello (XEP-0368 "
+                        "direct TLS)");
+  start_tls_timer (s);
+  /* a <proceed/> from the server cannot start STARTTLS over this */
+  xm_observer_tls_started (s->obs);
+  xm_leg_push (s->side[CLIENT].leg, xm_layer_tls_new_server (on_tls, &s->side[CLIENT]));
+}
+

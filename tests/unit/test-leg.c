@@ -1,0 +1,428 @@
+/* test-leg.c: legs over a socketpair, driven by the main loop as the
+ * proxy and replay drive them: bytes through no layer, through TLS (a
+ * client-role layer against a server-role one presenting a leaf from a
+ * throwaway CA), through zlib, a layer pushed at an exact byte offset in
+ * the middle of a read, back-pressure, and failures named by the layer. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#include <zlib.h>
+
+#include "layer-tls.h"
+#include "layer-zlib.h"
+#include "leg.h"
+#include "net.h"
+
+typedef struct {
+  XmLeg *leg;
+  GByteArray *got;      /* plaintext delivered on top */
+  gboolean eof;
+  XmLayer *eof_layer;
+  GError *error;
+  XmLayer *error_layer;
+  gboolean tls_up;
+  gboolean hello;
+  /* switch: after this marker, push a zlib layer (the rest is its input) */
+  const char *switch_after;
+  gboolean switched;
+} End;
+
+static XmCa *ca;
+static char *ca_dir;
+
+static gsize
+on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
+{
+  End *e = user_data;
+
+  if (e->switch_after && !e->switched)
+    {
+      gsize m = strlen (e->switch_after);
+      const guint8 *at = memmem (data, len, e->switch_after, m);
+      if (at)
+        {
+          gsize used = (at - data) + m;
+          g_byte_array_append (e->got, data, used);
+          e->switched = TRUE;
+          xm_leg_push (leg, xm_layer_zlib_new (200));
+          return used;
+        }
+    }
+  g_byte_array_append (e->got, data, len);
+  return len;
+}
+
+static void
+on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
+{
+  End *e = user_data;
+
+  e->eof = TRUE;
+  e->eof_layer = layer;
+}
+
+static void
+on_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
+{
+  End *e = user_data;
+
+  g_clear_error (&e->error);
+  e->error = g_error_copy (error);
+  e->error_layer = layer;
+}
+
+static const XmLegEvents events = {
+  .data = on_data,
+  .eof = on_eof,
+  .failed = on_failed,
+};
+
+static void
+on_tls (XmLayer *layer, XmLayerTlsEvent what, gpointer user_data)
+{
+  End *e = user_data;
+
+  if (what == XM_LAYER_TLS_HELLO)
+    {
+      const char *sni = xm_tls_client_sni (xm_layer_tls_engine (layer));
+      g_autoptr (GError) error = NULL;
+      g_autoptr (X509) leaf = NULL;
+
+      e->hello = TRUE;
+      g_assert_cmpstr (sni, ==, "example.test");
+      leaf = xm_ca_forge (ca, sni, NULL, &error);
+      g_assert_no_error (error);
+      xm_layer_tls_set_leaf (layer, leaf, xm_ca_leaf_key (ca), NULL);
+    }
+  else
+    e->tls_up = TRUE;
+}
+
+static void
+ends_init (End *a, End *b)
+{
+  int sv[2];
+
+  memset (a, 0, sizeof *a);
+  memset (b, 0, sizeof *b);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+  for (int i = 0; i < 2; i++)
+    g_assert_cmpint (fcntl (sv[i], F_SETFL, O_NONBLOCK), ==, 0);
+  a->got = g_byte_array_new ();
+  b->got = g_byte_array_new ();
+  a->leg = xm_leg_new ("client", &events, a);
+  b->leg = xm_leg_new ("server", &events, b);
+  g_assert_true (xm_leg_attach (a->leg, sv[0], NULL));
+  g_assert_true (xm_leg_attach (b->leg, sv[1], NULL));
+}
+
+static void
+ends_clear (End *a, End *b)
+{
+  End *e[2] = { a, b };
+
+  for (int i = 0; i < 2; i++)
+    {
+      xm_leg_free (e[i]->leg);
+      g_byte_array_unref (e[i]->got);
+      g_clear_error (&e[i]->error);
+    }
+}
+
+static gboolean
+on_expire (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs the loop until done(data) or 5 s. */
+static void
+run_until (gboolean (*done) (gpointer), gpointer data)
+{
+  gboolean expired = FALSE;
+  guint t = g_timeout_add (5000, on_expire, &expired);
+
+  while (!done (data) && !expired)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (expired);
+  g_source_remove (t);
+}
+
+typedef struct {
+  End *e;
+  gsize want;
+} Want;
+
+static gboolean
+has_bytes (gpointer data)
+{
+  Want *w = data;
+  return w->e->got->len >= w->want || w->e->error;
+}
+
+static void
+expect (End *e, const char *text)
+{
+  Want w = { e, strlen (text) };
+
+  run_until (has_bytes, &w);
+  g_assert_no_error (e->error);
+  g_assert_cmpmem (e->got->data, e->got->len, text, strlen (text));
+  g_byte_array_set_size (e->got, 0);
+}
+
+static void
+send_str (End *e, const char *text)
+{
+  g_assert_true (xm_leg_send (e->leg, (const guint8 *) text, strlen (text)));
+}
+
+static void
+test_plain (void)
+{
+  End a, b;
+
+  ends_init (&a, &b);
+  send_str (&a, "<stream:stream to='example.test'>");
+  expect (&b, "<stream:stream to='example.test'>");
+  send_str (&b, "<stream:features/>");
+  expect (&a, "<stream:features/>");
+  ends_clear (&a, &b);
+}
+
+static gboolean
+both_up (gpointer data)
+{
+  End **e = data;
+  return (e[0]->tls_up && e[1]->tls_up) || e[0]->error || e[1]->error;
+}
+
+static void
+start_tls (End *a, End *b)
+{
+  End *e[2] = { a, b };
+  static const guint8 alpn[] = "\x0bxmpp-client";
+
+  xm_leg_push (b->leg, xm_layer_tls_new_server (on_tls, b));
+  xm_leg_push (a->leg, xm_layer_tls_new_client ("example.test", NULL, alpn,
+                                                sizeof alpn - 1, on_tls, a));
+  run_until (both_up, e);
+  g_assert_no_error (a->error);
+  g_assert_no_error (b->error);
+  g_assert_true (b->hello);
+  g_assert_nonnull (xm_leg_find (a->leg, &xm_layer_tls_class));
+}
+
+/* Plaintext sent before the handshake is over waits in the layer, and
+ * goes out, in order, once it is. */
+static void
+test_tls (void)
+{
+  End a, b;
+
+  ends_init (&a, &b);
+  send_str (&a, "<starttls/>");
+  expect (&b, "<starttls/>");
+  start_tls (&a, &b);
+  send_str (&a, "<auth>secret</auth>");
+  expect (&b, "<auth>secret</auth>");
+  send_str (&b, "<success/>");
+  expect (&a, "<success/>");
+  /* a large write comes back whole, over several records and reads */
+  {
+    GString *big = g_string_new (NULL);
+    while (big->len < 600 * 1024)
+      g_string_append (big, "<message><body>abcdefghijklmnopqrstuvwxyz</body></message>");
+    send_str (&b, big->str);
+    expect (&a, big->str);
+    g_string_free (big, TRUE);
+  }
+  ends_clear (&a, &b);
+}
+
+static gboolean
+got_eof (gpointer data)
+{
+  End *e = data;
+  return e->eof || e->error;
+}
+
+/* A shutdown says close_notify first; the peer's TLS layer reports it. */
+static void
+test_tls_shutdown (void)
+{
+  End a, b;
+
+  ends_init (&a, &b);
+  start_tls (&a, &b);
+  send_str (&a, "</stream:stream>");
+  xm_leg_shutdown (a.leg);
+  expect (&b, "</stream:stream>");
+  run_until (got_eof, &b);
+  g_assert_no_error (b.error);
+  g_assert_true (b.eof_layer == xm_leg_find (b.leg, &xm_layer_tls_class));
+  ends_clear (&a, &b);
+}
+
+static gboolean
+got_error (gpointer data)
+{
+  End *e = data;
+  return e->error != NULL;
+}
+
+/* A peer that answers a ClientHello with something else: the TLS layer
+ * fails, named, and the owner hears it once. */
+static void
+test_tls_garbage (void)
+{
+  End a, b;
+
+  ends_init (&a, &b);
+  xm_leg_push (a.leg, xm_layer_tls_new_client ("example.test", NULL, NULL, 0, on_tls, &a));
+  send_str (&b, "<stream:error><not-well-formed/></stream:error>");
+  run_until (got_error, &a);
+  g_assert_true (a.error_layer == xm_leg_find (a.leg, &xm_layer_tls_class));
+  g_assert_true (a.error->domain == XM_TLS_ERROR);
+  g_assert_false (xm_leg_alive (a.leg));
+  ends_clear (&a, &b);
+}
+
+/* The exact-byte switch: one write carries the last plaintext element and
+ * the first compressed bytes; the reader's callback pushes zlib right
+ * after the element, and the rest of the same read goes to zlib. */
+static void
+test_switch_at_offset (void)
+{
+  End a, b;
+  XmLayer *z;
+
+  ends_init (&a, &b);
+  b.switch_after = "<compressed/>";
+  send_str (&a, "<compressed/>");
+  z = xm_layer_zlib_new (200);
+  xm_leg_push (a.leg, z);
+  send_str (&a, "<stream:stream>");
+  /* both writes may arrive in one read: the switch is at the byte */
+  expect (&b, "<compressed/><stream:stream>");
+  g_assert_true (b.switched);
+  send_str (&b, "<stream:features/>");
+  expect (&a, "<stream:features/>");
+  ends_clear (&a, &b);
+}
+
+/* The same inside TLS: plaintext then zlib in one TLS record. */
+static void
+test_switch_inside_tls (void)
+{
+  End a, b;
+
+  ends_init (&a, &b);
+  start_tls (&a, &b);
+  b.switch_after = "<compressed/>";
+  {
+    /* one record: "<compressed/>" + deflate("<presence/>") */
+    z_stream zs = { 0 };
+    guint8 out[256];
+    GByteArray *rec = g_byte_array_new ();
+    g_assert_cmpint (deflateInit (&zs, Z_DEFAULT_COMPRESSION), ==, Z_OK);
+    zs.next_in = (Bytef *) "<presence/>";
+    zs.avail_in = strlen ("<presence/>");
+    zs.next_out = out;
+    zs.avail_out = sizeof out;
+    g_assert_cmpint (deflate (&zs, Z_SYNC_FLUSH), ==, Z_OK);
+    g_byte_array_append (rec, (const guint8 *) "<compressed/>", 13);
+    g_byte_array_append (rec, out, sizeof out - zs.avail_out);
+    deflateEnd (&zs);
+    g_assert_true (xm_leg_send (a.leg, rec->data, rec->len));
+    g_byte_array_free (rec, TRUE);
+  }
+  expect (&b, "<compressed/><presence/>");
+  g_assert_nonnull (xm_leg_find (b.leg, &xm_layer_zlib_class));
+  ends_clear (&a, &b);
+}
+
+/* What the peer does not read queues in the leg, and is counted there
+ * for the owner's back-pressure; it all arrives once the peer reads. */
+static void
+test_queue (void)
+{
+  End a, b;
+  g_autofree guint8 *block = g_malloc (1024 * 1024);
+  gsize total = 0;
+
+  ends_init (&a, &b);
+  memset (block, 'x', 1024 * 1024);
+  xm_leg_set_reading (b.leg, FALSE);
+  for (int i = 0; i < 4; i++, total += 1024 * 1024)
+    g_assert_true (xm_leg_send (a.leg, block, 1024 * 1024));
+  g_assert_cmpuint (xm_leg_queued (a.leg), >, 0);
+  g_assert_cmpuint (xm_leg_queued (a.leg), <=, total);
+  xm_leg_set_reading (b.leg, TRUE);
+  {
+    Want w = { &b, total };
+    run_until (has_bytes, &w);
+  }
+  g_assert_cmpuint (b.got->len, ==, total);
+  g_assert_cmpuint (xm_leg_queued (a.leg), ==, 0);
+  ends_clear (&a, &b);
+}
+
+/* A peer that is gone: the write fails as a write, on the socket. */
+static void
+test_write_failure (void)
+{
+  End a, b;
+  int fd;
+
+  ends_init (&a, &b);
+  fd = xm_leg_fd (b.leg);
+  xm_leg_close (b.leg, FALSE);
+  (void) fd;
+  for (int i = 0; i < 100 && a.error == NULL; i++)
+    xm_leg_send (a.leg, (const guint8 *) "<presence/>", 11);
+  g_assert_error (a.error, XM_LEG_ERROR, XM_LEG_ERROR_WRITE);
+  g_assert_null (a.error_layer);
+  g_assert_false (xm_leg_send (a.leg, (const guint8 *) "x", 1));
+  ends_clear (&a, &b);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *cert = NULL, *key = NULL;
+  XmTlsConfig tls = { .insecure = TRUE };
+  int rc;
+
+  g_test_init (&argc, &argv, NULL);
+  ca_dir = g_dir_make_tmp ("xmitm-leg-XXXXXX", &error);
+  g_assert_no_error (error);
+  cert = g_build_filename (ca_dir, "ca.pem", NULL);
+  key = g_build_filename (ca_dir, "ca-key.pem", NULL);
+  ca = xm_ca_open (cert, key, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_true (xm_tls_init (&tls, &error));
+  g_test_add_func ("/leg/plain", test_plain);
+  g_test_add_func ("/leg/tls", test_tls);
+  g_test_add_func ("/leg/tls-shutdown", test_tls_shutdown);
+  g_test_add_func ("/leg/tls-garbage", test_tls_garbage);
+  g_test_add_func ("/leg/switch-at-offset", test_switch_at_offset);
+  g_test_add_func ("/leg/switch-inside-tls", test_switch_inside_tls);
+  g_test_add_func ("/leg/queue", test_queue);
+  g_test_add_func ("/leg/write-failure", test_write_failure);
+  rc = g_test_run ();
+  xm_tls_cleanup ();
+  xm_ca_free (ca);
+  g_unlink (cert);
+  g_unlink (key);
+  g_rmdir (ca_dir);
+  g_free (ca_dir);
+  return rc;
+}
