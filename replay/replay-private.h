@@ -172,6 +172,16 @@ void xm_conn_close (Conn *c);
 char *xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed);
 void xm_conn_check_timeout (Conn *c, gint64 now);
 
+/* conn-auth.c: the client's authentication, as recorded */
+void xm_conn_auth_start (Conn *c, const XmNode *features);
+void xm_conn_auth_challenge (Conn *c, const XmNode *el);
+void xm_conn_auth_success (Conn *c, const XmNode *el);
+void xm_conn_auth_failure (Conn *c, const XmNode *el);
+/* XEP-0078: the answer to the get or the set. */
+void xm_conn_auth_iq_answer (Conn *c, const XmNode *el);
+/* conn.c, for conn-auth.c: a stream header, as recorded. */
+void xm_conn_send_header (Conn *c);
+
 /* serve.c */
 gboolean xm_serve_listen (Replay *r, GError **error);
 void xm_serve_stop (Replay *r);
