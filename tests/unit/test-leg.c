@@ -30,6 +30,7 @@ typedef struct {
   /* switch: after this marker, push a zlib layer (the rest is its input) */
   const char *switch_after;
   gboolean switched;
+  guint drained;
 } End;
 
 static XmCa *ca;
@@ -76,10 +77,19 @@ on_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
   e->error_layer = layer;
 }
 
+static void
+on_drained (XmLeg *leg, gpointer user_data)
+{
+  End *e = user_data;
+
+  e->drained++;
+}
+
 static const XmLegEvents events = {
   .data = on_data,
   .eof = on_eof,
   .failed = on_failed,
+  .drained = on_drained,
 };
 
 static void
@@ -371,6 +381,8 @@ test_queue (void)
   }
   g_assert_cmpuint (b.got->len, ==, total);
   g_assert_cmpuint (xm_leg_queued (a.leg), ==, 0);
+  /* the producer heard that the queue went out */
+  g_assert_cmpuint (a.drained, ==, 1);
   ends_clear (&a, &b);
 }
 
