@@ -472,6 +472,7 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
   Conn *c = user_data;
   gsize done = 0;
 
+  c->layer_pushed = FALSE; /* a push outside a read (direct TLS) is done */
   while (done < len && !dead (c))
     {
       done += xm_framer_feed (c->framer, data + done, len - done);

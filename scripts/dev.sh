@@ -170,7 +170,7 @@ case "${1:-}" in
   demo)
     deps
     build build
-    exec tests/integration/demo.sh "$top/build/proxy/xmitm" ;;
+    exec tests/integration/demo.sh "$top/build/cli/xmitm" ;;
   test)
     deps
     build build

@@ -64,8 +64,8 @@ fi
 # An optimized build of its own, so that the test builds stay as they are.
 bench_build=$top/build-bench
 [ -f "$bench_build/build.ninja" ] || meson setup "$bench_build" "$top" -Dbuildtype=release >/dev/null
-ninja -C "$bench_build" proxy/xmitm >/dev/null
-xmitm=$bench_build/proxy/xmitm
+ninja -C "$bench_build" cli/xmitm >/dev/null
+xmitm=$bench_build/cli/xmitm
 
 # Each session holds two descriptors in a middlebox.
 ulimit -n "$(ulimit -Hn)"

@@ -5,13 +5,13 @@
 # decrypted session on this terminal (SASL decoded, password redacted).
 # The demo's CA lives in its temp dir, not in ~/.local/share/xmitm.
 #
-#   tests/integration/demo.sh [path/to/xmitm]     (default build/proxy/xmitm)
+#   tests/integration/demo.sh [path/to/xmitm]     (default build/cli/xmitm)
 #
 # Needs prosody, openssl and python3-slixmpp (scripts/dev.sh demo installs them).
 # Exit status 0 when bob received alice's message.
 set -u
 
-XMITM_BIN=${1:-build/proxy/xmitm}
+XMITM_BIN=${1:-build/cli/xmitm}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
 BODY="Hello from the xmitm demo"

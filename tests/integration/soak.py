@@ -11,7 +11,7 @@ status says whether it stayed within the tolerances.
 
 Run (nice it on a shared machine):
 
-    XMITM=build/proxy/xmitm nice /usr/bin/python3 tests/integration/soak.py \\
+    XMITM=build/cli/xmitm nice /usr/bin/python3 tests/integration/soak.py \\
         --minutes 60 [--warmup-minutes 5] [--sample-seconds 30] \\
         [--rss-slack-mib 4] [--csv soak.csv]
 

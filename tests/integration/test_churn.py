@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Churn: 1,000 STARTTLS connections opened and closed through xmitm.
 
-Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_churn.py
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_churn.py
 Exit status 0 passed, 1 a failure (a missing binary or peer fails, it is
 never skipped).
 

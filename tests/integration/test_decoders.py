@@ -7,7 +7,7 @@ Clients: gloox (tests/integration/gloox_client.cpp, the one packaged client
 that negotiates XEP-0138 zlib) and slixmpp (client.py).  One ejabberd for the
 whole class (ejabberd.py; a few seconds to start).
 
-Run:  XMITM=build/proxy/xmitm GLOOX_CLIENT=build/tests/gloox_client \\
+Run:  XMITM=build/cli/xmitm GLOOX_CLIENT=build/tests/gloox_client \\
         /usr/bin/python3 tests/integration/test_decoders.py
 Exit status 0 all passed, 1 a failure (a missing binary or peer fails, it is
 never skipped).  XMITM_KEEP_TMP=1 keeps the temp dirs.

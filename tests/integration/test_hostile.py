@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The catalogue of hostile inputs (docs/hostile.md): one test per entry.
 
-Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_hostile.py
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_hostile.py
 Exit status 0 all passed, 1 a failure (a missing binary or peer fails, it is
 never skipped).  XMITM_KEEP_TMP=1 keeps the temp dirs.
 

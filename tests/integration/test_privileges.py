@@ -4,7 +4,7 @@
 capabilities it needs), and `xmitm replay --serve --user NAME`.
 
 Run (as root: the --user tests start xmitm as root):
-    XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_privileges.py
+    XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_privileges.py
 Exit status 0 all passed, 1 a failure (a missing binary, peer or root
 fails, it is never skipped).
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Recording, show, JSON output, Wireshark export, captures: real peers.
 
-Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_recording.py
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_recording.py
 
 Sessions are real slixmpp clients through xmitm to a throwaway prosody on
 loopback. What the tests hold xmitm to:

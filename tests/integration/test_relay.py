@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Real-peer integration tests of `xmitm proxy` (plaintext relay).
 
-Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_relay.py
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_relay.py
       (add -v, or a test name such as RelayTest.test_half_close)
 Exit status: 0 all passed, 1 a failure (including XMITM not set or not
 executable: a missing peer or binary is a failure, never a skip).

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Replay: a recording as a regression test, against real prosody servers.
 
-Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_replay.py
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_replay.py
 
 A real slixmpp session (two accounts: roster, presence, disco#info, a
 message and its answer) is recorded through `xmitm proxy --record` against a

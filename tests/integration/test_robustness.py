@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Robustness tests of `xmitm proxy` with raw peers on loopback.
 
-Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_robustness.py
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_robustness.py
       (add -v, or a test name such as RobustnessTest.test_ipv6_literals)
 Exit status: 0 all passed, 1 a failure (including XMITM not set or not
 executable, or no ::1 on the machine: nothing here is skipped).

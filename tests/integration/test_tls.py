@@ -4,7 +4,7 @@ its own self-signed certificate), slixmpp clients trusting xmitm's CA,
 openssl s_client, tshark with the key log; scripted peers for the failures
 no real peer produces.
 
-Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_tls.py
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_tls.py
 Exit status 0 all passed, 1 a failure (a missing binary or peer fails).
 """
 

@@ -21,7 +21,7 @@ Needs root, iproute2, iptables, nftables, prosody, setpriv (util-linux) or
 capsh (libcap2-bin).  Everything happens inside namespaces named
 xmt-*-PID that the test creates and deletes; nothing leaves the machine.
 
-Run:  XMITM=build/proxy/xmitm /usr/bin/python3 tests/integration/test_transparent.py
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_transparent.py
 Exit status 0 all passed, 1 a failure (a missing tool fails, never skips).
 """
 
