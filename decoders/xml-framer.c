@@ -20,78 +20,8 @@
 #include "config.h"
 
 #include <string.h>
-#include <expat.h>
 
-#include "xml-framer.h"
-#include "xml-scan.h"
-
-#define NS_SEP '\x01'
-#define STREAM_NS "http://etherx.jabber.org/streams"
-
-typedef enum {
-  STOP_NONE,
-  STOP_RESTART_AFTER, /* caller asked: return right after this element */
-  STOP_CLOSE,         /* </stream:stream>: next byte starts a new document */
-  STOP_IMPLICIT,      /* a new stream header without a reset: restart there */
-  STOP_FATAL,         /* DOCTYPE and the like: stall until reset */
-  STOP_HANDOVER,      /* lazy: a plain stanza follows, the scanner takes it */
-} StopKind;
-
-struct _XmFramer {
-  const XmFramerEvents *ev;
-  gpointer user_data;
-  XML_Parser parser;
-  gsize max_stanza;
-
-  guint64 consumed; /* stream offset of the next byte the caller feeds */
-  guint64 doc_base; /* stream offset of byte 0 of the current document, as
-                     * expat counts: bytes the scanner framed without expat
-                     * move it forward */
-  guint64 expat_fed; /* bytes of this document fed to expat */
-  gboolean need_reset;
-  gboolean stalled;
-  gboolean in_callback;
-
-  /* The piece expat is parsing now. */
-  const guint8 *piece;
-  gsize piece_len;
-  guint64 piece_base;
-
-  /* Bytes of the pending top-level item: [mark, piece_base) are in carry. */
-  guint64 mark;
-  GByteArray *carry;
-
-  int depth;           /* 0 before the header, 1 between stanzas */
-  gboolean in_stanza;
-  guint64 item_start;
-  gboolean oversized;
-  gboolean pending_oversized; /* the next stanza's start tag is already too big */
-  guint64 last_progress;
-
-  XmStanza *stanza;    /* the tree being built */
-  XmNode *cur;
-  GString *text;
-  GArray *pending_ns;  /* XmNsDecl, strings in stanza's arena */
-
-  gsize ws_pending;
-  gboolean stray_reported;
-  gboolean in_stray;   /* the last text between stanzas was not whitespace */
-  gboolean in_cdata;   /* inside a CDATA section (expat reports its text as
-                        * it comes, so no bytes are held back) */
-
-  StopKind stop;
-  guint64 stop_offset;
-
-  /* Lazy mode */
-  gboolean lazy;
-  XmScan scan;
-  GByteArray *held;    /* an element the scanner reads across feeds */
-  guint64 held_base;   /* its stream offset */
-  char *default_ns;    /* the stream header's default namespace */
-  GByteArray *header;  /* the stream header's bytes, to rebuild the parser */
-  gboolean released;   /* parser given back while between stanzas */
-  gboolean replaying;  /* feeding the header again: no events */
-};
+#include "xml-framer-private.h"
 
 /* Idle lazy framers give their expat parser (about 10 KiB) back to this
  * pool; a framer that needs one again takes it, resets it and feeds it the
@@ -103,24 +33,12 @@ static guint parser_pool_len;
 
 static void start_document (XmFramer *f, guint64 offset);
 
-static guint64
-ev_offset (XmFramer *f)
-{
-  return f->doc_base + (guint64) XML_GetCurrentByteIndex (f->parser);
-}
-
-static guint64
-ev_end (XmFramer *f)
-{
-  return ev_offset (f) + (guint64) XML_GetCurrentByteCount (f->parser);
-}
-
-static void
-problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...)
+void
+xm_framer_problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...)
   G_GNUC_PRINTF (4, 5);
 
-static void
-problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...)
+void
+xm_framer_problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...)
 {
   g_autofree char *msg = NULL;
   va_list ap;
@@ -135,8 +53,8 @@ problem (XmFramer *f, XmFramerProblem kind, guint64 offset, const char *fmt, ...
   f->in_callback = FALSE;
 }
 
-static void
-stop_parser (XmFramer *f, StopKind kind, guint64 offset)
+void
+xm_framer_stop_parser (XmFramer *f, StopKind kind, guint64 offset)
 {
   if (f->stop != STOP_NONE)
     return;
@@ -147,8 +65,8 @@ stop_parser (XmFramer *f, StopKind kind, guint64 offset)
 }
 
 /* Move the start of the pending item forward, dropping carried bytes. */
-static void
-set_mark (XmFramer *f, guint64 offset)
+void
+xm_framer_set_mark (XmFramer *f, guint64 offset)
 {
   if (offset <= f->mark)
     return;
@@ -160,8 +78,8 @@ set_mark (XmFramer *f, guint64 offset)
   f->mark = offset;
 }
 
-static void
-flush_ws (XmFramer *f)
+void
+xm_framer_flush_ws (XmFramer *f)
 {
   gsize n = f->ws_pending;
 
@@ -176,8 +94,8 @@ flush_ws (XmFramer *f)
     }
 }
 
-static void
-flush_text (XmFramer *f)
+void
+xm_framer_flush_text (XmFramer *f)
 {
   XmNode *t;
 
@@ -199,76 +117,6 @@ flush_text (XmFramer *f)
   g_string_truncate (f->text, 0);
 }
 
-/* Expat names are "uri SEP local SEP prefix" (XML_SetReturnNSTriplet). */
-static void
-split_name (XmStanza *st, const char *name, const char **ns,
-            const char **local, const char **prefix)
-{
-  const char *a = strchr (name, NS_SEP);
-  const char *b;
-
-  *ns = NULL;
-  *prefix = NULL;
-  if (a == NULL)
-    {
-      *local = xm_stanza_strndup (st, name, strlen (name));
-      return;
-    }
-  *ns = xm_stanza_strndup (st, name, a - name);
-  b = strchr (a + 1, NS_SEP);
-  if (b == NULL)
-    *local = xm_stanza_strndup (st, a + 1, strlen (a + 1));
-  else
-    {
-      *local = xm_stanza_strndup (st, a + 1, b - a - 1);
-      *prefix = xm_stanza_strndup (st, b + 1, strlen (b + 1));
-    }
-}
-
-static XmNode *
-build_element (XmFramer *f, const char *name, const char **atts, XmNode *parent)
-{
-  XmStanza *st = f->stanza;
-  XmNode *el = xm_stanza_alloc (st, sizeof (XmNode));
-  guint n = 0;
-
-  el->type = XM_NODE_ELEMENT;
-  split_name (st, name, &el->ns, &el->name, &el->prefix);
-  while (atts[2 * n])
-    n++;
-  if (n)
-    {
-      el->attrs = xm_stanza_alloc (st, n * sizeof (XmAttr));
-      for (guint i = 0; i < n; i++)
-        {
-          XmAttr *a = &el->attrs[i];
-          split_name (st, atts[2 * i], &a->ns, &a->name, &a->prefix);
-          a->value = xm_stanza_strndup (st, atts[2 * i + 1],
-                                        strlen (atts[2 * i + 1]));
-        }
-      el->n_attrs = n;
-    }
-  if (f->pending_ns->len)
-    {
-      el->n_ns_decls = f->pending_ns->len;
-      el->ns_decls = xm_stanza_alloc (st, el->n_ns_decls * sizeof (XmNsDecl));
-      memcpy (el->ns_decls, f->pending_ns->data,
-              el->n_ns_decls * sizeof (XmNsDecl));
-      g_array_set_size (f->pending_ns, 0);
-    }
-  el->parent = parent;
-  if (parent)
-    {
-      if (parent->last_child)
-        parent->last_child->next = el;
-      else
-        parent->children = el;
-      parent->last_child = el;
-    }
-  return el;
-}
-
-/* Forget the item being built: its bytes, its tree, its pending text. */
 static void
 drop_pending (XmFramer *f)
 {
@@ -284,21 +132,21 @@ go_oversized (XmFramer *f)
 {
   f->oversized = TRUE;
   drop_pending (f);
-  problem (f, XM_FRAMER_OVERSIZED, f->item_start,
+  xm_framer_problem (f, XM_FRAMER_OVERSIZED, f->item_start,
            "stanza larger than %" G_GSIZE_FORMAT " bytes: not decoded, "
            "still forwarded", f->max_stanza);
 }
 
-static void
-check_size (XmFramer *f, guint64 upto)
+void
+xm_framer_check_size (XmFramer *f, guint64 upto)
 {
   if (f->in_stanza && !f->oversized && upto - f->item_start > f->max_stanza)
     go_oversized (f);
 }
 
 /* Hand out the item that ends at stream offset end. */
-static void
-emit_item (XmFramer *f, guint64 end, gboolean header)
+void
+xm_framer_emit_item (XmFramer *f, guint64 end, gboolean header)
 {
   XmStanza *st = f->stanza;
   guint64 start = header ? f->mark : f->item_start;
@@ -360,338 +208,6 @@ emit_item (XmFramer *f, guint64 end, gboolean header)
 }
 
 /* {http://etherx.jabber.org/streams}stream, as expat names it. */
-static gboolean
-is_stream_name (const char *name)
-{
-  return g_str_has_prefix (name, STREAM_NS "\x01stream")
-         && (name[sizeof STREAM_NS + 6] == '\0'
-             || name[sizeof STREAM_NS + 6] == NS_SEP);
-}
-
-static void XMLCALL
-on_start (void *ud, const XML_Char *name, const XML_Char **atts)
-{
-  XmFramer *f = ud;
-  guint64 off, end;
-
-  if (f->stop != STOP_NONE)
-    return;
-  if (f->replaying)
-    {
-      /* the header of a rebuilt parser: reported long ago */
-      f->depth = 1;
-      g_array_set_size (f->pending_ns, 0);
-      return;
-    }
-  off = ev_offset (f);
-  end = ev_end (f);
-  f->last_progress = end;
-
-  if (f->depth == 0)
-    {
-      if (end - f->mark > f->max_stanza)
-        {
-          problem (f, XM_FRAMER_OVERSIZED, f->mark,
-                   "stream header larger than %" G_GSIZE_FORMAT " bytes: "
-                   "decoding of this direction stops until the stream restarts",
-                   f->max_stanza);
-          stop_parser (f, STOP_FATAL, end);
-          return;
-        }
-      g_autofree char *bad = NULL;
-      guint64 at = f->mark;
-      const XmNode *h;
-
-      h = f->stanza->root = build_element (f, name, atts, NULL);
-      f->depth = 1;
-      for (guint i = 0; i < f->stanza->root->n_ns_decls; i++)
-        if (f->stanza->root->ns_decls[i].prefix == NULL)
-          {
-            const char *uri = f->stanza->root->ns_decls[i].uri;
-            g_free (f->default_ns);
-            f->default_ns = *uri ? g_strdup (uri) : NULL;
-          }
-      if (!is_stream_name (name))
-        bad = g_strdup_printf ("the stream header is <%s%s%s> %s%s%s, not "
-                               "<stream:stream> in the namespace " STREAM_NS
-                               " (RFC 6120 §4.8.1); taken as the stream header "
-                               "anyway", h->prefix ? h->prefix : "",
-                               h->prefix ? ":" : "", h->name,
-                               h->ns ? "in the namespace '" : "in no namespace",
-                               h->ns ? h->ns : "", h->ns ? "'" : "");
-      emit_item (f, end, TRUE);
-      if (bad)
-        problem (f, XM_FRAMER_BAD_HEADER, at, "%s", bad);
-      return;
-    }
-
-  if (f->depth > XM_FRAMER_MAX_DEPTH)
-    {
-      /* No stanza needs this; expat would keep a tag per level even inside
-       * a stanza over the size cap, and the tree would be walked and
-       * indented level by level. */
-      problem (f, XM_FRAMER_OVERSIZED, off,
-               "elements nested more than %d deep: decoding of this direction "
-               "stops until the stream restarts; bytes are still forwarded",
-               XM_FRAMER_MAX_DEPTH);
-      stop_parser (f, STOP_FATAL, off);
-      return;
-    }
-
-  if (f->depth == 1)
-    {
-      if (is_stream_name (name))
-        {
-          /* A new stream header inside the stream: the peer restarted the
-           * stream without our being told (e.g. we missed a negotiation). */
-          flush_ws (f);
-          if (f->pending_oversized)
-            {
-              /* Its start tag outgrew the cap over several chunks: its
-               * bytes were dropped, there is nothing to restart from. */
-              problem (f, XM_FRAMER_OVERSIZED, off,
-                       "stream header larger than %" G_GSIZE_FORMAT " bytes: "
-                       "decoding of this direction stops until the stream "
-                       "restarts", f->max_stanza);
-              stop_parser (f, STOP_FATAL, end);
-              return;
-            }
-          stop_parser (f, STOP_IMPLICIT, off);
-          return;
-        }
-      flush_ws (f);
-      set_mark (f, off);
-      f->in_stray = FALSE;
-      f->in_stanza = TRUE;
-      f->item_start = off;
-      f->oversized = f->pending_oversized;
-      f->pending_oversized = FALSE;
-      if (!f->oversized)
-        {
-          f->cur = build_element (f, name, atts, NULL);
-          f->cur->content_start = f->cur->content_end = end - off;
-          f->cur->tag_start = 0;
-          f->stanza->root = f->cur;
-        }
-    }
-  else if (!f->oversized)
-    {
-      flush_text (f);
-      f->cur = build_element (f, name, atts, f->cur);
-      f->cur->content_start = f->cur->content_end = end - f->item_start;
-      f->cur->tag_start = off - f->item_start;
-    }
-  f->depth++;
-  check_size (f, end);
-}
-
-/* XML's white space (S, XML 1.0 §2.3). */
-static inline gboolean
-is_ws (guint8 c)
-{
-  return c == ' ' || c == '\n' || c == '\t' || c == '\r';
-}
-
-/* Lazy: does a message or presence start after stream offset end, in the
- * piece expat is reading? Then expat stops there and the scanner takes
- * over; else expat would go on to the end of the piece, and to the end of
- * every following piece that ends inside a stanza. */
-static gboolean
-plain_stanza_next (const XmFramer *f, guint64 end)
-{
-  const guint8 *p, *e = f->piece + f->piece_len;
-  gsize n;
-
-  if (end < f->piece_base || end >= f->piece_base + f->piece_len)
-    return FALSE;
-  p = f->piece + (end - f->piece_base);
-  while (p < e && is_ws (*p))
-    p++;
-  n = (gsize) (e - p);
-  if (n >= 10 && memcmp (p, "<presence", 9) == 0)
-    p += 9;
-  else if (n >= 9 && memcmp (p, "<message", 8) == 0)
-    p += 8;
-  else
-    return FALSE;
-  return is_ws (*p) || *p == '>' || *p == '/';
-}
-
-static void XMLCALL
-on_end (void *ud, const XML_Char *name)
-{
-  XmFramer *f = ud;
-  guint64 end;
-
-  if (f->stop != STOP_NONE)
-    return;
-  end = ev_end (f);
-  f->last_progress = end;
-  f->depth--;
-
-  if (f->depth == 0)
-    {
-      flush_ws (f);
-      if (f->ev->stream_close)
-        {
-          f->in_callback = TRUE;
-          f->ev->stream_close (ev_offset (f), f->user_data);
-          f->in_callback = FALSE;
-        }
-      set_mark (f, end);
-      stop_parser (f, STOP_CLOSE, end);
-      return;
-    }
-
-  check_size (f, end);
-  if (!f->oversized)
-    {
-      guint64 tag = ev_offset (f) - f->item_start;
-
-      flush_text (f);
-      /* An empty element's end comes at its start tag: content stays empty. */
-      if (tag > f->cur->content_start)
-        f->cur->content_end = tag;
-      if (f->depth > 1)
-        f->cur = f->cur->parent;
-    }
-  if (f->depth == 1)
-    {
-      f->in_stanza = FALSE;
-      emit_item (f, end, FALSE);
-      if (f->lazy && f->stop == STOP_NONE && f->header->len && plain_stanza_next (f, end))
-        stop_parser (f, STOP_HANDOVER, end);
-    }
-}
-
-static gboolean
-all_space (const char *s, int len)
-{
-  for (int i = 0; i < len; i++)
-    if (!is_ws ((guint8) s[i]))
-      return FALSE;
-  return TRUE;
-}
-
-static void XMLCALL
-on_text (void *ud, const XML_Char *s, int len)
-{
-  XmFramer *f = ud;
-  guint64 end;
-
-  if (f->stop != STOP_NONE)
-    return;
-  end = ev_end (f);
-  f->last_progress = end;
-
-  if (f->depth == 1)
-    {
-      if (all_space (s, len))
-        f->ws_pending += end - ev_offset (f);
-      else
-        f->in_stray = TRUE;
-      if (f->in_stray && !f->stray_reported)
-        {
-          f->stray_reported = TRUE;
-          problem (f, XM_FRAMER_STRAY_TEXT, ev_offset (f),
-                   "text between stanzas (only whitespace keepalives may "
-                   "appear there)");
-        }
-      set_mark (f, end);
-      return;
-    }
-  if (!f->oversized)
-    g_string_append_len (f->text, s, len);
-  check_size (f, end);
-}
-
-static void
-skip_restricted (XmFramer *f, const char *what)
-{
-  guint64 end = ev_end (f);
-
-  f->last_progress = end;
-  problem (f, XM_FRAMER_RESTRICTED, ev_offset (f),
-           "%s in the stream: XMPP forbids it (RFC 6120 §11.1); skipped", what);
-  if (f->depth == 1)
-    set_mark (f, end);
-}
-
-static void XMLCALL
-on_cdata_start (void *ud)
-{
-  ((XmFramer *) ud)->in_cdata = TRUE;
-}
-
-static void XMLCALL
-on_cdata_end (void *ud)
-{
-  ((XmFramer *) ud)->in_cdata = FALSE;
-}
-
-static void XMLCALL
-on_comment (void *ud, const XML_Char *data)
-{
-  XmFramer *f = ud;
-
-  if (f->stop == STOP_NONE)
-    skip_restricted (f, "comment");
-}
-
-static void XMLCALL
-on_pi (void *ud, const XML_Char *target, const XML_Char *data)
-{
-  XmFramer *f = ud;
-
-  if (f->stop == STOP_NONE)
-    skip_restricted (f, "processing instruction");
-}
-
-static void XMLCALL
-on_doctype (void *ud, const XML_Char *name, const XML_Char *sysid,
-            const XML_Char *pubid, int has_internal_subset)
-{
-  XmFramer *f = ud;
-
-  if (f->stop != STOP_NONE)
-    return;
-  /* Stop before the internal subset is read, so no entity is ever declared
-   * or expanded: a billion-laughs document costs nothing. */
-  problem (f, XM_FRAMER_RESTRICTED, ev_offset (f),
-           "DOCTYPE in the stream: XMPP forbids it (RFC 6120 §11.1); not "
-           "expanded, decoding of this direction stops until the stream "
-           "restarts");
-  stop_parser (f, STOP_FATAL, ev_offset (f));
-}
-
-static void XMLCALL
-on_entity_decl (void *ud, const XML_Char *name, int is_param,
-                const XML_Char *value, int value_len, const XML_Char *base,
-                const XML_Char *sysid, const XML_Char *pubid,
-                const XML_Char *notation)
-{
-  XmFramer *f = ud;
-
-  if (f->stop != STOP_NONE)
-    return;
-  problem (f, XM_FRAMER_RESTRICTED, ev_offset (f),
-           "entity declaration in the stream: not expanded, decoding stops");
-  stop_parser (f, STOP_FATAL, ev_offset (f));
-}
-
-static void XMLCALL
-on_ns_start (void *ud, const XML_Char *prefix, const XML_Char *uri)
-{
-  XmFramer *f = ud;
-  XmNsDecl d;
-
-  if (f->stop != STOP_NONE || f->oversized || f->pending_oversized)
-    return;
-  d.prefix = prefix ? xm_stanza_strndup (f->stanza, prefix, strlen (prefix)) : NULL;
-  d.uri = xm_stanza_strndup (f->stanza, uri ? uri : "", uri ? strlen (uri) : 0);
-  g_array_append_val (f->pending_ns, d);
-}
-
 static void
 setup_parser (XmFramer *f)
 {
@@ -705,14 +221,7 @@ setup_parser (XmFramer *f)
 
   XML_SetUserData (f->parser, f);
   XML_SetReturnNSTriplet (f->parser, XML_TRUE);
-  XML_SetElementHandler (f->parser, on_start, on_end);
-  XML_SetCharacterDataHandler (f->parser, on_text);
-  XML_SetCommentHandler (f->parser, on_comment);
-  XML_SetCdataSectionHandler (f->parser, on_cdata_start, on_cdata_end);
-  XML_SetProcessingInstructionHandler (f->parser, on_pi);
-  XML_SetStartDoctypeDeclHandler (f->parser, on_doctype);
-  XML_SetEntityDeclHandler (f->parser, on_entity_decl);
-  XML_SetStartNamespaceDeclHandler (f->parser, on_ns_start);
+  xm_framer_set_handlers (f->parser);
   XML_SetParamEntityParsing (f->parser, XML_PARAM_ENTITY_PARSING_NEVER);
 #ifdef HAVE_XML_SETREPARSEDEFERRALENABLED
   /* A live proxy must report a stanza as soon as its last byte arrives;
@@ -787,15 +296,15 @@ finish_piece (XmFramer *f)
     }
   else
     f->mark = end;
-  flush_ws (f);
+  xm_framer_flush_ws (f);
 
   if (f->in_stanza)
-    check_size (f, end);
+    xm_framer_check_size (f, end);
   else if (f->carry->len > f->max_stanza)
     {
       if (f->depth == 0)
         {
-          problem (f, XM_FRAMER_OVERSIZED, f->mark,
+          xm_framer_problem (f, XM_FRAMER_OVERSIZED, f->mark,
                    "stream header larger than %" G_GSIZE_FORMAT " bytes: "
                    "decoding of this direction stops until the stream restarts",
                    f->max_stanza);
@@ -807,7 +316,7 @@ finish_piece (XmFramer *f)
       if (!f->pending_oversized)
         {
           f->item_start = f->mark;
-          problem (f, XM_FRAMER_OVERSIZED, f->mark,
+          xm_framer_problem (f, XM_FRAMER_OVERSIZED, f->mark,
                    "stanza larger than %" G_GSIZE_FORMAT " bytes: not decoded, "
                    "still forwarded", f->max_stanza);
         }
@@ -820,7 +329,7 @@ finish_piece (XmFramer *f)
     {
       /* One token (a tag, say) longer than the cap: expat would buffer all
        * of it, so stop decoding instead of growing without bound. */
-      problem (f, XM_FRAMER_OVERSIZED, f->last_progress,
+      xm_framer_problem (f, XM_FRAMER_OVERSIZED, f->last_progress,
                "XML token larger than %" G_GSIZE_FORMAT " bytes: decoding of "
                "this direction stops until the stream restarts",
                f->max_stanza);
@@ -921,7 +430,7 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
       && off >= f->mark)
     {
       /* "<?xml" after the stream began: the peer restarted the stream. */
-      flush_ws (f);
+      xm_framer_flush_ws (f);
       if (off >= base)
         {
           start_document (f, off);
@@ -941,8 +450,8 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
         }
     }
 
-  flush_ws (f); /* keepalives that came before it did come */
-  problem (f, XM_FRAMER_MALFORMED, off,
+  xm_framer_flush_ws (f); /* keepalives that came before it did come */
+  xm_framer_problem (f, XM_FRAMER_MALFORMED, off,
            "not well-formed XML (%s): decoding of this direction stops "
            "until the stream restarts; bytes are still forwarded",
            XML_ErrorString (code));
@@ -1028,7 +537,7 @@ static void
 fast_element (XmFramer *f, const guint8 *el, gsize len, guint64 base,
               gboolean plain, gboolean *to_caller)
 {
-  flush_ws (f);
+  xm_framer_flush_ws (f);
   if (plain && len <= f->max_stanza && shallow_ok (f, el))
     {
       f->stanza->root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
@@ -1037,7 +546,7 @@ fast_element (XmFramer *f, const guint8 *el, gsize len, guint64 base,
       f->piece = el;
       f->piece_len = len;
       f->piece_base = base;
-      emit_item (f, base + len, FALSE);
+      xm_framer_emit_item (f, base + len, FALSE);
       f->last_progress = base + len;
       if (f->stop == STOP_RESTART_AFTER)
         {
@@ -1145,7 +654,7 @@ fast_feed (XmFramer *f, const guint8 *data, gsize len, guint64 base,
               xm_scan_clear (&f->scan);
               return pos;
             }
-          flush_ws (f);
+          xm_framer_flush_ws (f);
           g_byte_array_append (f->held, data + pos, len - pos);
           f->held_base = base + pos;
           f->mark = base + pos;
@@ -1161,7 +670,7 @@ fast_feed (XmFramer *f, const guint8 *data, gsize len, guint64 base,
           return pos;
         }
     }
-  flush_ws (f);
+  xm_framer_flush_ws (f);
   return pos;
 }
 
@@ -1220,7 +729,7 @@ xm_framer_restart_after (XmFramer *f)
 {
   g_return_if_fail (f->in_callback && f->depth == 1 && !f->in_stanza);
   /* Called while emit_item hands out f->stanza. */
-  stop_parser (f, STOP_RESTART_AFTER, f->stanza->offset + f->stanza->raw_len);
+  xm_framer_stop_parser (f, STOP_RESTART_AFTER, f->stanza->offset + f->stanza->raw_len);
 }
 
 void
