@@ -1558,6 +1558,79 @@ class HostileTest(unittest.TestCase):
         self.assertNotIn(b"CRITICAL", rep.stderr)
         self.assertNotIn(b"Sanitizer", rep.stderr)
 
+    def brief_proxy(self, *args):
+        """xmitm proxy with args, stopped (SIGTERM) once it listens, or its
+        refusal: (exit status, stderr)."""
+        p = subprocess.Popen(
+            [XMITM, "proxy", "--listen", "%s:%d" % (LOOPBACK, peers.free_port()),
+             "--upstream", "%s:1" % LOOPBACK, "-q"] + list(args),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=dict(os.environ, G_DEBUG="fatal-criticals"))
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        line = p.stderr.readline()
+        if b"listening on" in line:
+            time.sleep(0.3)     # its SIGTERM handler comes after the line
+            p.terminate()
+        err = line + p.stderr.read()
+        p.stderr.close()
+        return p.wait(10), err
+
+    def test_output_files_through_links(self):
+        """--record, --pcap, --keylog and replay's --junit named through a
+        symbolic link to someone else's file: refused with one line (exit 1,
+        replay 2), and the file behind the link keeps its content and mode.
+        Through a hard link: xmitm writes a new private file in its place,
+        and the file behind the link keeps its content and mode.  An
+        existing key log that others can read is refused, never chmod-ed."""
+        tmp = tempfile.mkdtemp(prefix="xmitm-hostile-links-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        victim = os.path.join(tmp, "victim")
+
+        def plant(name, how):
+            with open(victim, "w") as f:
+                f.write("precious\n")
+            os.chmod(victim, 0o644)
+            path = os.path.join(tmp, name)
+            how(victim, path)
+            return path
+
+        def intact(what):
+            with open(victim) as f:
+                self.assertEqual(f.read(), "precious\n", what)
+            self.assertEqual(os.stat(victim).st_mode & 0o7777, 0o644, what)
+
+        for opt in ("--record", "--pcap", "--keylog"):
+            link = plant("sym" + opt, os.symlink)
+            rc, err = self.brief_proxy(opt, link)
+            self.assertEqual(rc, 1, err)
+            self.assertIn(b"%s is a symbolic link: xmitm does not write "
+                          b"through one" % link.encode(), err)
+            intact(opt)
+        for opt in ("--record", "--pcap", "--keylog"):
+            path = plant("hard" + opt, os.link)
+            rc, err = self.brief_proxy(opt, path)
+            intact(opt + " through a hard link")
+            if opt == "--keylog":
+                # appended to, so it must be private and ours already
+                self.assertEqual(rc, 1, err)
+                self.assertIn(b"%s can be read or written by others (mode "
+                              b"0644): xmitm does not add secrets to it"
+                              % path.encode(), err)
+                continue
+            self.assertEqual(rc, 0, err)
+            st = os.stat(path)
+            self.assertEqual((st.st_mode & 0o7777, st.st_nlink), (0o600, 1),
+                             opt)
+
+        ctx = self.start(router=False)
+        self.finish(ctx)
+        link = plant("report.xml", os.symlink)
+        r = self.run_file("replay", ctx.rec, "--server", "%s:9" % LOOPBACK,
+                          "--password", "x", "--junit", link)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn(b"%s is a symbolic link" % link.encode(), r.stderr)
+        intact("--junit")
+
     def test_damaged_pcap(self):
         """A capture of cleartext XMPP with a retransmission that differs
         from the first copy (overlap), a segment missing, segments out of
