@@ -1121,6 +1121,13 @@ run (const char *path, XmReplayOptions *opts)
     }
   /* Opened now (a file that cannot be made fails before the replay;
    * --user drops root in between), written at the end. */
+  if (opts->junit && xm_same_file (opts->junit, path))
+    {
+      g_printerr ("xmitm: replay: --junit %s is %s itself: writing it would "
+                  "destroy the recording (name another file)\n", opts->junit, path);
+      xm_script_free (r.script);
+      return XM_REPLAY_ERROR;
+    }
   if (opts->junit)
     {
       junit_fd = xm_create_private (opts->junit, &error);

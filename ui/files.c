@@ -124,6 +124,15 @@ xm_append_private (const char *path, GError **error)
   return open_private (path, TRUE, error);
 }
 
+gboolean
+xm_same_file (const char *a, const char *b)
+{
+  struct stat sa, sb;
+
+  return stat (a, &sa) == 0 && stat (b, &sb) == 0
+         && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int
 xm_write_all (int fd, const void *data, gsize len)
 {

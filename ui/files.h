@@ -20,6 +20,10 @@ int xm_create_private (const char *path, GError **error);
  * changed). Symbolic links as above. Returns the fd, or -1 with error set. */
 int xm_append_private (const char *path, GError **error);
 
+/* TRUE when both paths exist and name the same file (the same device and
+ * inode, through any link): an output that is the input would destroy it. */
+gboolean xm_same_file (const char *a, const char *b);
+
 /* Writes all of data to fd, again after EINTR and short writes. Returns 0,
  * or the errno of the failure (EIO when write() took nothing). */
 int xm_write_all (int fd, const void *data, gsize len);

@@ -1631,6 +1631,36 @@ class HostileTest(unittest.TestCase):
         self.assertIn(b"%s is a symbolic link" % link.encode(), r.stderr)
         intact("--junit")
 
+    def test_output_is_the_input(self):
+        """`export --pcap F F` (and through a hard or symbolic link to F),
+        and `replay F --junit F`: refused with one line, exit 2, before
+        anything is written; F is left byte for byte."""
+        ctx = self.start(router=False)
+        self.finish(ctx)
+        with open(ctx.rec, "rb") as f:
+            before = f.read()
+        hard = os.path.join(ctx.tmp, "hard.jsonl")
+        os.link(ctx.rec, hard)
+        soft = os.path.join(ctx.tmp, "soft.jsonl")
+        os.symlink(ctx.rec, soft)
+        for out in (ctx.rec, hard, soft):
+            r = self.run_file("export", "--pcap", out, ctx.rec)
+            self.assertEqual(r.returncode, 2, r)
+            self.assertEqual(r.stderr.decode(), "xmitm: --pcap %s is %s itself: "
+                             "writing it would destroy the recording (name "
+                             "another file)\n" % (out, ctx.rec))
+            r = self.run_file("export", "--pcap", ctx.rec, out)
+            self.assertEqual(r.returncode, 2, r)
+            with open(ctx.rec, "rb") as f:
+                self.assertEqual(f.read(), before, out)
+        r = self.run_file("replay", ctx.rec, "--server", "%s:9" % LOOPBACK,
+                          "--password", "x", "--junit", hard)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn(b"--junit %s is %s itself" % (hard.encode(),
+                                                    ctx.rec.encode()), r.stderr)
+        with open(ctx.rec, "rb") as f:
+            self.assertEqual(f.read(), before, "replay --junit")
+
     def test_damaged_pcap(self):
         """A capture of cleartext XMPP with a retransmission that differs
         from the first copy (overlap), a segment missing, segments out of
