@@ -14,6 +14,8 @@ hold replay to:
     reports it);
   * a bad file, an unreachable server, a wrong or missing password exit 2
     with one clear message;
+  * the password from --password-file FILE, standard input or
+    XMITM_PASSWORD works as --password does (kept out of ps);
   * a PLAIN login recorded with --record-secrets replays without a password;
   * a DIGEST-MD5 login (ejabberd, the packaged server that offers it) is
     recomputed: exit 0, and exit 2 with the server's refusal for a wrong
@@ -516,6 +518,53 @@ class ReplayTest(unittest.TestCase):
             self.check(r, 2, server)
             self.assertIn("bob@localhost logged in with SCRAM-", r.stderr)
             self.assertIn("give --password PW or --credentials FILE", r.stderr)
+
+    def test_password_off_the_command_line(self):
+        """issue 25 defect 12: the password from --password-file FILE, from
+        standard input (--password-file -) or from XMITM_PASSWORD, so ps
+        never shows it; --help says the command line is visible.  A wrong
+        one from a file fails like a wrong --password; an empty or missing
+        file, or both options, is a usage error."""
+        pw = "same-Pw-for-all-3f9a"
+        good = self.path("pw.txt")
+        with open(good, "w") as f:
+            f.write(pw + "\r\n# the first line only\n")
+        wrong = self.path("wrong-pw.txt")
+        with open(wrong, "w") as f:
+            f.write("not-it\n")
+        empty = self.path("empty-pw.txt")
+        open(empty, "w").close()
+        base = ["replay", self.plain_rec]
+        with peers.Prosody(users={u: pw for u in USERS}) as server:
+            base += ["--server", "127.0.0.1:%d" % server.port]
+            r = run_xmitm(*base, "--password-file", good)
+            self.check(r, 0, server)
+            self.assertIn("replay: SAME", r.stdout)
+            r = subprocess.run([XMITM] + base + ["--password-file", "-"],
+                               input=pw + "\n", capture_output=True,
+                               text=True, timeout=90)
+            self.check(r, 0, server)
+            r = subprocess.run([XMITM] + base, capture_output=True, text=True,
+                               timeout=90, stdin=subprocess.DEVNULL,
+                               env=dict(os.environ, XMITM_PASSWORD=pw))
+            self.check(r, 0, server)
+            r = run_xmitm(*base, "--password-file", wrong)
+            self.check(r, 2, server)
+            self.assertIn("failed: the server said <not-authorized/>", r.stderr)
+        for extra, msg in (
+                (["--password-file", empty], "xmitm: replay: --password-file: %s holds "
+                 "no password (its first line is empty)\n" % empty),
+                (["--password-file", self.path("nowhere")], "xmitm: replay: "
+                 "--password-file: cannot open %s: No such file or directory\n"
+                 % self.path("nowhere")),
+                (["--password-file", good, "--password", pw], "xmitm: replay: give "
+                 "--password or --password-file, not both\n")):
+            r = run_xmitm("replay", self.plain_rec, "--server", "127.0.0.1:9",
+                          *extra)
+            self.assertEqual((r.returncode, r.stderr), (2, msg))
+        r = run_xmitm("replay", "--help")
+        self.assertIn("The command line, --password included, is visible to "
+                      "every user of the\nmachine (ps, /proc)", r.stdout)
 
     def test_tls_certificate_not_trusted(self):
         with peers.Prosody(users=USERS, tls_required=True) as server:
