@@ -1341,6 +1341,114 @@ class HostileTest(unittest.TestCase):
                             r" error: ", "a SASL payload made an XML error")
 
     # ------------------------------------------------------------------
+    # Secrets beyond SASL
+
+    def test_secrets_beyond_sasl(self):
+        """A real prosody (mod_register, a MUC): an account registered in
+        band (XEP-0077 <password>), a room made password-protected through
+        its owner form (the XEP-0004 text-private room secret) and joined
+        with the password (XEP-0045 <password>, prosody lets the client in);
+        scripted peers (echoed, so in both directions): an XEP-0114
+        <handshake>, XEP-0220 dialback keys, a text-private field in a
+        message.  Each is `[secret: N bytes hidden, ...]` in the output, and
+        none is in the output, the recording, `show` or `export --pcap`."""
+        muc = "conference.localhost"
+        prosody = peers.Prosody(
+            users={GOOD_USER: GOOD_PW}, debug_log=False, modules=["register"],
+            extra_config='allow_registration = true\nComponent "%s" "muc"\n'
+            % muc)
+        prosody.start()
+        self.addCleanup(prosody.stop)
+        ctx = self.start(router=Router(prosody.port))
+        reg_pw, room_pw, hs, key, pin = ("REG-secret-1f2e", "ROOM-secret-3d4c",
+                                         "a9993e364706816aba3e25717850c26c9cd0d89d",
+                                         "b4835385f37fe2895af6c196b59097b16862406db8055990",
+                                         "PIN-secret-5b6a-77")
+        secrets = (reg_pw, room_pw, hs, key, pin)
+        # XEP-0077 in band, then a login as the new account
+        owner = GoodClient(ctx.x.port)
+        owner.sock = socket.create_connection((LOOPBACK, ctx.x.port), 10)
+        self.addCleanup(owner.sock.close)
+        owner._header()
+        owner._send("<iq type='set' id='reg1'><query xmlns='jabber:iq:register'>"
+                    "<username>newbie</username><password>%s</password>"
+                    "</query></iq>" % reg_pw)
+        def tag(c, marker, what):
+            """The start tag holding marker."""
+            return c._wait(marker, what) + c._wait(">", what)
+        self.assertIn(b"type='result'", tag(owner, "'reg1'", "registration"))
+        owner._send(sasl("auth", b64(b"\0newbie\0" + reg_pw.encode()),
+                         "PLAIN"))
+        owner._wait("<success", "SASL success with the registered password")
+        owner._header()
+        owner._send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:"
+                    "ns:xmpp-bind'><resource>r</resource></bind></iq>")
+        owner._wait("</iq>", "bind")
+        # a room, made password-protected (the owner form's text-private
+        # field, submitted as clients do: without the field types)
+        room = "den@" + muc
+        owner._send("<presence to='%s/owner'><x xmlns='http://jabber.org/"
+                    "protocol/muc'/></presence>" % room)
+        owner._wait("status code='201'", "the new room")
+        owner._send("<iq type='get' id='cfg1' to='%s'><query xmlns='http://"
+                    "jabber.org/protocol/muc#owner'/></iq>" % room)
+        form = owner._wait("</iq>", "the room's configuration form")
+        self.assertRegex(form, rb"var=.muc#roomconfig_roomsecret.")
+        owner._send(
+            "<iq type='set' id='cfg2' to='%s'><query xmlns='http://jabber.org/"
+            "protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>"
+            "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#"
+            "roomconfig</value></field><field var='muc#roomconfig_password"
+            "protectedroom'><value>1</value></field><field var='muc#roomconfig"
+            "_roomsecret'><value>%s</value></field></x></query></iq>"
+            % (room, room_pw))
+        self.assertIn(b"type='result'", tag(owner, "'cfg2'", "configuration"))
+        # the well-behaved client joins with the password: prosody agrees
+        ctx.good._send("<presence to='%s/good'><x xmlns='http://jabber.org/"
+                       "protocol/muc'><password>%s</password></x></presence>"
+                       % (room, room_pw))
+        ctx.good._wait("status code='110'", "its own presence in the room")
+        ctx.good._send("<presence to='%s/good' type='unavailable'/>" % room)
+        ctx.good._wait("type='unavailable'", "leaving the room")
+        owner.close()
+        # scripted: a component's handshake, dialback, a private field
+        comp = self.echo(ctx, ("<handshake>%s</handshake>" % hs).encode(),
+                         header=HEADER.replace(b"jabber:client",
+                                               b"jabber:component:accept"))
+        dialback = self.echo(ctx, (
+            "<db:result from='a.test' to='b.test'>%s</db:result>"
+            "<db:verify from='b.test' to='a.test' id='i1'>%s</db:verify>"
+            "<db:result from='a.test' to='b.test' type='valid'/>"
+            % (key, key)).encode(), header=HEADER.replace(
+                b"jabber:client'", b"jabber:server' xmlns:db='jabber:server:"
+                b"dialback'"))
+        form = self.echo(ctx, ("<message id='f'><x xmlns='jabber:x:data' "
+                               "type='form'><field var='pin' type='text-private'>"
+                               "<value>%s</value></field></x></message>"
+                               % pin).encode())
+        out = self.finish(ctx)
+        with open(ctx.rec) as f:
+            rec = f.read()
+        for what, text in (("output", out), ("recording", rec)):
+            self.assertEqual([sec for sec in secrets if sec in text], [],
+                             "secrets in the %s" % what)
+        pcap = os.path.join(ctx.tmp, "out.pcap")
+        r = self.run_file("export", "--pcap", pcap, ctx.rec)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        with open(pcap, "rb") as f:
+            data = f.read()
+        self.assertEqual([sec for sec in secrets if sec.encode() in data], [],
+                         "secrets in the exported capture")
+        hidden = "[secret: %d bytes hidden, --show-secrets shows them]"
+        lines = out.splitlines()
+        for sec in (reg_pw, room_pw):
+            self.assertTrue(any(hidden % len(sec) in l for l in lines), sec)
+        for n, sec, count in ((comp, hs, 1), (dialback, key, 2),
+                              (form, pin, 1)):
+            self.assertEqual(out.count(hidden % len(sec)), 2 * count,
+                             "\n".join(conn_lines(out, n)))
+
+    # ------------------------------------------------------------------
     # Connections that do nothing
 
     SLOWLORIS = 5000
