@@ -3,7 +3,8 @@
  * The CA lives in $XDG_DATA_HOME/xmitm (ca.pem, ca-key.pem mode 0600) unless
  * the user names one. Leaves share one EC P-256 key made at start-up, so
  * forging a leaf costs one signature; they are cached per name and upstream
- * certificate. */
+ * certificate, the least recently used dropped beyond XM_CA_CACHE_LEAVES
+ * leaves or about XM_CA_CACHE_BYTES. */
 #pragma once
 
 #include <glib.h>
@@ -50,5 +51,14 @@ X509 *xm_ca_forge (XmCa *ca, const char *name, X509 *upstream, GError **error)
 
 /* Forging statistics: leaves made and cache hits. */
 void xm_ca_stats (const XmCa *ca, guint *made, guint *hits);
+
+/* The forged-leaf cache's bounds (an LRU; a leaf a session still uses stays
+ * alive through its own reference). */
+#define XM_CA_CACHE_LEAVES 1024u
+#define XM_CA_CACHE_BYTES ((gsize) 4 << 20)
+/* Leaves cached now, their estimated bytes, and leaves dropped so far. */
+void xm_ca_cache_stats (const XmCa *ca, guint *leaves, gsize *bytes, guint *evicted);
+/* Other bounds (tests); drops what is over them at once. */
+void xm_ca_set_cache_limits (XmCa *ca, guint max_leaves, gsize max_bytes);
 
 G_END_DECLS
