@@ -21,6 +21,7 @@ What each test holds xmitm to is in its docstring and in docs/hostile.md.
 
 import base64
 import hashlib
+import io
 import json
 import os
 import re
@@ -37,6 +38,7 @@ import threading
 import time
 import unittest
 import zlib
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -1339,6 +1341,53 @@ class HostileTest(unittest.TestCase):
         self.assertNotRegex("\n".join(l for l in out.splitlines()
                                       if re.search(r" #\d+ ", l)),
                             r" error: ", "a SASL payload made an XML error")
+
+    # ------------------------------------------------------------------
+    # xmitm's own XML
+
+    def test_injection_into_the_stream_error(self):
+        """The upstream cannot be reached: the <stream:error> xmitm answers
+        with carries the client's namespace and `to` escaped.  A header
+        with ', ", <, & and > in every attribute (the namespace too) gets a
+        reply that parses, holds the values as sent, and has no element
+        the client injected.  (Replay's recorded stream id and mechanism:
+        test_replay.py test_recorded_values_are_escaped.)"""
+        hostile = "x'\"<&>y"
+        esc = (hostile.replace("&", "&amp;").replace("<", "&lt;")
+               .replace(">", "&gt;").replace("'", "&apos;")
+               .replace('"', "&quot;"))
+        x = peers.Xmitm(LOOPBACK, peers.free_port(), extra_args=["-q"])
+        self.addCleanup(x.cleanup)
+        x.start()
+        for ns, to in (("jabber:client'><evil/><x a='", "localhost"),
+                       ("jabber:client" + hostile, hostile),
+                       ("jabber:client", "a.test'><evil/>")):
+            header = ("<?xml version='1.0'?><stream:stream xmlns='%s' "
+                      "xmlns:stream='%s' to='%s' from='%s' id='%s' "
+                      "version='%s' xml:lang='%s'>"
+                      % (ns.replace("&", "&amp;").replace("<", "&lt;")
+                         .replace(">", "&gt;").replace("'", "&apos;"),
+                         STREAM_NS, to.replace("&", "&amp;").replace(
+                             "<", "&lt;").replace(">", "&gt;").replace(
+                             "'", "&apos;"), esc, esc, esc, esc))
+            with socket.create_connection((LOOPBACK, x.port), 10) as s:
+                s.sendall(header.encode())
+                reply, how = recv_all(s, 15)
+            self.assertEqual(how, "eof", reply)
+            decls = []
+            try:
+                elems = [e for ev, e in ET.iterparse(
+                    io.BytesIO(reply), events=("start-ns", "start"))
+                    if ev == "start" or decls.append(e)]
+            except ET.ParseError as e:
+                self.fail("xmitm's reply is not well-formed XML (%s): %r"
+                          % (e, reply))
+            self.assertIn(("", ns), decls, reply)
+            root = elems[0]
+            self.assertEqual(root.get("from"), to, reply)
+            self.assertEqual([e.tag.split("}")[-1] for e in elems], [
+                "stream", "error", "remote-connection-failed", "text"], reply)
+        self.assertEqual(x.stop(), 0, x.describe())
 
     # ------------------------------------------------------------------
     # Secrets beyond SASL

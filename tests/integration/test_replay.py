@@ -45,6 +45,7 @@ it exits 2. gloox against --serve of that recording compresses too.
 import asyncio
 import base64
 import json
+import xml.etree.ElementTree as ET
 import os
 import re
 import signal
@@ -775,6 +776,60 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(got["ack"], "<a xmlns='urn:xmpp:sm:3' h='0'/>")
         self.assertIn("after the ping", got["message"])
         self.assertIn("#1 alice@localhost: connected, authenticated with PLAIN", r.stdout)
+
+    HOSTILE = "x'\"<&>y"     # every character XML must escape
+
+    def test_recorded_values_are_escaped(self):
+        """issue 25 defect 6: a recorded stream id (--serve) and SASL
+        mechanism (against a server) holding ', ", <, & and > are escaped
+        in the XML replay writes: it parses, and holds the value as
+        recorded, with no element injected."""
+        esc = (self.HOSTILE.replace("&", "&amp;").replace("<", "&lt;")
+               .replace(">", "&gt;").replace("'", "&apos;")
+               .replace('"', "&quot;"))
+        # --serve: the recorded stream id
+        rec = self.path("hostile-id.jsonl")
+        write_recording(rec, [("c2s", "stanza", "<presence/>")])
+        with open(rec) as f:
+            text = f.read().replace("id='s1'", "id='%s'" % esc)
+        with open(rec, "w") as f:
+            f.write(text)
+        p, port, _ = self.serve(rec, "--password", "pw", creds=False)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(HDR_C.encode())
+            got = b""
+            while b"</stream:features>" not in got:
+                data = s.recv(4096)
+                if not data:
+                    break
+                got += data
+        p.kill()
+        p.communicate(timeout=10)
+        root = ET.fromstring(got.decode().split("?>", 1)[1]
+                             + "</stream:stream>")
+        self.assertEqual(root.get("id"), self.HOSTILE, got)
+        self.assertEqual([e.tag for e in root], [
+            "{http://etherx.jabber.org/streams}features"], got)
+        # against a server: the recorded mechanism
+        rec = self.path("hostile-mech.jsonl")
+        write_recording(rec, [("c2s", "stanza", "<presence/>")])
+        with open(rec) as f:
+            text = f.read().replace("mechanism='PLAIN'", "mechanism='%s'"
+                                    % esc)
+        with open(rec, "w") as f:
+            f.write(text)
+        got = {}
+
+        def script(conn, until):
+            until(r"<stream:stream[^>]*>")
+            conn.sendall((HDR_S % "live1" + FEAT_SASL.replace(
+                "PLAIN", esc)).encode())
+            got["auth"] = until(r"<auth.*?(/>|</auth>)")
+        r = self.against_script(rec, script, got)
+        self.assertIn("auth", got, (r, got))
+        auth = ET.fromstring(got["auth"])
+        self.assertEqual(auth.get("mechanism"), self.HOSTILE, got["auth"])
+        self.assertEqual(list(auth), [], got["auth"])
 
     def against_script(self, rec, script, got):
         """Replays rec against a scripted fake server: script(conn, until)
