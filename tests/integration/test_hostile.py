@@ -1818,6 +1818,114 @@ class HostileTest(unittest.TestCase):
         with open(ctx.rec, "rb") as f:
             self.assertEqual(f.read(), before, "replay --junit")
 
+    def run_measured(self, *args, timeout=300):
+        """xmitm on a file, through a wrapper that reports its peak RSS:
+        (CompletedProcess with stdout dropped, peak RSS in bytes)."""
+        wrapper = ("import resource, subprocess, sys\n"
+                   "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+                   "sys.stderr.write('\\nrc=%d maxrss=%d\\n' % (r.returncode, "
+                   "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n")
+        r = subprocess.run([sys.executable, "-c", wrapper, XMITM] + list(args),
+                           capture_output=True, timeout=timeout,
+                           env=dict(os.environ, G_DEBUG="fatal-criticals"))
+        m = re.search(rb"\nrc=(-?\d+) maxrss=(\d+)\n$", r.stderr)
+        self.assertIsNotNone(m, r.stderr[-2000:])
+        r.returncode = int(m.group(1))
+        r.stderr = r.stderr[:m.start()]
+        return r, int(m.group(2)) * 1024
+
+    FILE_RSS = 100 * MiB     # what xmitm may take to read any file here
+
+    def test_memory_reading_files(self):
+        """issue 25 defect 10: a capture of 50,000 unfinished TCP flows, a
+        recording of 50,000 connections left open (the first one talks
+        again at the end, with a prefix its stream header bound), and a
+        recording with one 200 MB line: `xmitm show` stays under 100 MB
+        for each (it took about 13 KiB per open flow and 7 times the
+        longest line); the long line is skipped with its number (show,
+        export: exit 0; replay: exit 2), the lines after it are read."""
+        tmp = tempfile.mkdtemp(prefix="xmitm-hostile-mem-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        n = 50000
+        # the capture
+        cap = Capture()
+        for i in range(n):
+            a = cap.conn(1024 + i % 60000)
+            src = struct.pack("!I", 0x0a000000 + i + 1)
+            a.frame = (lambda orig, src: lambda *x, **k: orig(*x, **k).replace(
+                b"\x0a\x00\x00\x01", src, 1))(a.frame, src)
+            a.c2s(HEADER)
+        pcap = os.path.join(tmp, "flows.pcap")
+        with open(pcap, "wb") as f:
+            f.write(cap.bytes())
+        r, rss = self.run_measured("show", "--color=never", pcap)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertLess(rss, self.FILE_RSS, "xmitm show of %d unfinished "
+                        "flows took %.0f MiB" % (n, rss / MiB))
+        print("  [hostile] show of %d unfinished flows: peak RSS %.0f MiB"
+              % (n, rss / MiB), file=sys.stderr)
+
+        # the recording of connections left open
+        def ev(**kw):
+            return json.dumps(kw)
+        hdr_s = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                 "xmlns:db='jabber:server:dialback' xmlns:stream='%s' "
+                 "from='b.test' id='%%s' version='1.0'>" % STREAM_NS)
+        rec = os.path.join(tmp, "open.jsonl")
+        with open(rec, "w") as f:
+            f.write('{"format":"xmitm-recording","format_version":1,'
+                    '"source":"proxy"}\n')
+            for i in range(1, n + 1):
+                f.write(ev(t=i, conn=i, ev="open", text="c") + "\n")
+                f.write(ev(t=i, conn=i, ev="stream-open", dir="s2c",
+                           xml=hdr_s % ("id-%d" % i)) + "\n")
+                f.write(ev(t=i, conn=i, ev="stanza", dir="s2c",
+                           xml="<db:result from='b.test' to='a.test' "
+                               "type='valid'/>") + "\n")
+            f.write(ev(t=n + 1, conn=1, ev="stanza", dir="s2c",
+                       xml="<db:result from='b.test' to='a.test' "
+                           "type='invalid'/>") + "\n")
+        r, rss = self.run_measured("show", "--color=never", rec)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertLess(rss, self.FILE_RSS, "xmitm show of %d connections "
+                        "left open took %.0f MiB" % (n, rss / MiB))
+        print("  [hostile] show of %d connections left open: peak RSS %.0f "
+              "MiB" % (n, rss / MiB), file=sys.stderr)
+        out = subprocess.run([XMITM, "show", "--color=never", "--conn", "1",
+                              rec], capture_output=True, timeout=120)
+        self.assertEqual(out.stderr, b"")
+        self.assertIn(b"type='invalid'", out.stdout)
+
+        # one 200 MB line
+        big = os.path.join(tmp, "long-line.jsonl")
+        with open(big, "w") as f:
+            f.write('{"format":"xmitm-recording","format_version":1,'
+                    '"source":"proxy"}\n')
+            f.write(ev(t=1, conn=1, ev="open", text="c") + "\n")
+            long_line = ev(t=2, conn=1, ev="stanza", dir="c2s", xml="<message>"
+                           "<body>" + "x" * (200 * MiB) + "</body></message>")
+            f.write(long_line + "\n")
+            f.write(ev(t=3, conn=1, ev="stanza", dir="c2s", xml="<message>"
+                       "<body>after the long line</body></message>") + "\n")
+        want = (b"long-line.jsonl: line 3: %d bytes, longer than any event "
+                b"xmitm writes (64 MiB at most is read); skipped"
+                % (len(long_line) + 1))
+        for args in (("show", "--color=never", big),
+                     ("export", "--pcap", os.path.join(tmp, "o.pcap"), big)):
+            r, rss = self.run_measured(*args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(want, r.stderr)
+            self.assertLess(rss, self.FILE_RSS, "xmitm %s of a 200 MB line "
+                            "took %.0f MiB" % (args[0], rss / MiB))
+        out = subprocess.run([XMITM, "show", "--color=never", big],
+                             capture_output=True, timeout=120)
+        self.assertIn(b"after the long line", out.stdout)
+        r, rss = self.run_measured("replay", big, "--server", "127.0.0.1:9",
+                                   "--password", "x")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(want, r.stderr)
+        self.assertLess(rss, self.FILE_RSS)
+
     def test_damaged_pcap(self):
         """A capture of cleartext XMPP with a retransmission that differs
         from the first copy (overlap), a segment missing, segments out of
