@@ -373,6 +373,19 @@ xm_ca_set_cache_limits (XmCa *ca, guint max_leaves, gsize max_bytes)
   evict (ca);
 }
 
+char *
+xm_name_to_ascii (const char *name)
+{
+  char *ascii;
+
+  if (name == NULL)
+    return NULL;
+  if (g_hostname_is_ip_address (name) || !g_hostname_is_non_ascii (name))
+    return g_strdup (name);
+  ascii = g_hostname_to_ascii (name);
+  return ascii ? ascii : g_strdup (name);
+}
+
 /* The upstream's subjectAltName (copied whole: DNS names and the XmppAddr
  * and SRVName otherNames of RFC 6120 §13.7.1.2) plus name as a DNS name if
  * no DNS entry matches it. */

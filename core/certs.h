@@ -49,6 +49,14 @@ char *xm_ca_cert_pem (const XmCa *ca) G_GNUC_WARN_UNUSED_RESULT;
 X509 *xm_ca_forge (XmCa *ca, const char *name, X509 *upstream, GError **error)
   G_GNUC_WARN_UNUSED_RESULT;
 
+/* name as certificates carry it: an internationalised domain in Unicode
+ * (U-labels) becomes its A-labels (IDNA, RFC 5890; RFC 6125 §6.4.2 and
+ * RFC 6120 §13.7.1.2 compare reference identifiers in that form), for the
+ * upstream's verification, SNI and the forged leaf alike. ASCII names and
+ * IP addresses come back as they are (lower case); a name IDNA refuses too.
+ * Returns a new string. */
+char *xm_name_to_ascii (const char *name) G_GNUC_WARN_UNUSED_RESULT;
+
 /* Forging statistics: leaves made and cache hits. */
 void xm_ca_stats (const XmCa *ca, guint *made, guint *hits);
 

@@ -1390,6 +1390,82 @@ class HostileTest(unittest.TestCase):
         self.assertEqual(x.stop(), 0, x.describe())
 
     # ------------------------------------------------------------------
+    # Internationalised domains
+
+    def test_unicode_stream_to(self):
+        """issue 25 defect 8: a client's stream header says to='münchen.test'
+        (U-labels); the server's certificate names xn--mnchen-3ya.test (its
+        A-labels, RFC 6125 §6.4.2).  xmitm verifies the upstream against
+        the A-label name (and sends it as SNI), and the leaf it forges
+        carries it: the client's TLS check for the A-label passes, and a
+        message goes through both ways."""
+        alabel = "xn--mnchen-3ya.test"
+        tmp = tempfile.mkdtemp(prefix="xmitm-hostile-idna-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        r = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+             "-days", "30", "-subj", "/CN=%s" % alabel, "-addext",
+             "subjectAltName=DNS:%s" % alabel], capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(cert, key)
+        seen = {}
+
+        def handler(c, first):
+            got = recv_until(c, b"version='1.0'>", 10, first)
+            c.sendall(SERVER_HEADER + b"<stream:features><starttls xmlns="
+                      b"'urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>")
+            recv_until(c, b"tls'/>", 10, got)
+            c.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            t = MemTls(c, sctx, True)
+            t.handshake()
+            while True:
+                data = t.read()
+                if not data:
+                    break
+                t.write(data)
+            c.shutdown(socket.SHUT_WR)
+
+        sctx.sni_callback = lambda sock, name, ctx: seen.__setitem__(
+            "sni", name)
+        ctx = self.start("--upstream-ca", cert, handler=handler)
+        s = self.hostile(ctx)
+        s.sendall(("<?xml version='1.0'?><stream:stream to='münchen.test' "
+                   "xmlns='jabber:client' xmlns:stream='%s' version='1.0'>"
+                   "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+                   % STREAM_NS).encode())
+        got = recv_until(s, b"<proceed", 10)
+        self.assertIn(b"<proceed", got, ctx.x.describe())
+        recv_until(s, b"/>", 10, got[got.index(b"<proceed"):])
+        cctx = ssl.create_default_context(cafile=ctx.x.ca_cert)
+        t = MemTls(s, cctx, False, server_hostname=alabel)
+        try:
+            t.handshake()
+        except (ssl.SSLError, EOFError) as e:
+            self.fail("the client's TLS handshake for %s failed: %s\n%s"
+                      % (alabel, e, ctx.x.describe()))
+        leaf = t.obj.getpeercert()
+        self.assertIn(("DNS", alabel), leaf["subjectAltName"])
+        msg = b"<message><body>gr\xc3\xbc\xc3\x9fe</body></message>"
+        t.write(msg)
+        back = b""
+        while msg not in back:
+            data = t.read()
+            if not data:
+                break
+            back += data
+        self.assertIn(msg, back, ctx.x.describe())
+        s.shutdown(socket.SHUT_WR)
+        recv_all(s, 10)
+        self.assertEqual(seen.get("sni"), alabel)
+        n = self.conn_no(ctx, s)
+        self.wait_closed_line(ctx, n)
+        out = self.finish(ctx)
+        self.assertIn("grüße", "\n".join(l for l in out.splitlines()))
+
+    # ------------------------------------------------------------------
     # Secrets beyond SASL
 
     def test_secrets_beyond_sasl(self):
