@@ -53,7 +53,7 @@ X509 *xm_ca_forge (XmCa *ca, const char *name, X509 *upstream, GError **error)
  * (U-labels) becomes its A-labels (IDNA, RFC 5890; RFC 6125 §6.4.2 and
  * RFC 6120 §13.7.1.2 compare reference identifiers in that form), for the
  * upstream's verification, SNI and the forged leaf alike. ASCII names and
- * IP addresses come back as they are (lower case); a name IDNA refuses too.
+ * IP addresses come back as they are; so does a name IDNA refuses.
  * Returns a new string. */
 char *xm_name_to_ascii (const char *name) G_GNUC_WARN_UNUSED_RESULT;
 
