@@ -419,8 +419,11 @@ leaf_names (const char *name, X509 *upstream)
 }
 
 X509 *
-xm_ca_forge (XmCa *ca, const char *name, X509 *upstream, GError **error)
+xm_ca_forge (XmCa *ca, const char *uname, X509 *upstream, GError **error)
 {
+  /* Certificates name internationalised domains by their A-labels, whoever
+   * asks (the proxy, replay --serve with a recorded domain). */
+  g_autofree char *name = xm_name_to_ascii (uname);
   g_autofree char *cache_key = NULL;
   g_autoptr (X509) leaf = NULL;
   g_autoptr (GENERAL_NAMES) names = NULL;

@@ -42,7 +42,7 @@ X509 *xm_ca_cert (const XmCa *ca);          /* borrowed */
 EVP_PKEY *xm_ca_leaf_key (const XmCa *ca);  /* borrowed */
 char *xm_ca_cert_pem (const XmCa *ca) G_GNUC_WARN_UNUSED_RESULT;
 
-/* A leaf for name, signed by the CA. When upstream is given its subject CN
+/* A leaf for name (as xm_name_to_ascii() makes it), signed by the CA. When upstream is given its subject CN
  * and subjectAltName (DNS names, XmppAddr and SRVName otherNames) are
  * copied, and name is added as a DNS name if it is missing. Returns a new
  * reference (cached: the same leaf for the same name and upstream). */

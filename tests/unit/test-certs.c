@@ -5,6 +5,8 @@
 #include <string.h>
 #include <glib/gstdio.h>
 
+#include <openssl/x509v3.h>
+
 #include "certs.h"
 
 typedef struct {
@@ -135,6 +137,23 @@ test_held_leaf_survives (Fixture *fx, gconstpointer data)
   X509_free (held);
 }
 
+/* issue 25 defect 8: a name in Unicode gets a leaf for its A-labels. */
+static void
+test_unicode_name (Fixture *fx, gconstpointer data)
+{
+  g_autoptr (GError) error = NULL;
+  g_autoptr (X509) leaf = xm_ca_forge (fx->ca, "münchen.test", NULL, &error);
+  g_autofree char *ascii = xm_name_to_ascii ("MÜNCHEN.test");
+  g_autofree char *plain = xm_name_to_ascii ("Example.COM");
+  g_autofree char *ip = xm_name_to_ascii ("::1");
+
+  g_assert_no_error (error);
+  g_assert_cmpint (X509_check_host (leaf, "xn--mnchen-3ya.test", 0, 0, NULL), ==, 1);
+  g_assert_cmpstr (ascii, ==, "xn--mnchen-3ya.test");
+  g_assert_cmpstr (plain, ==, "Example.COM");
+  g_assert_cmpstr (ip, ==, "::1");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -143,5 +162,6 @@ main (int argc, char **argv)
   g_test_add ("/certs/cache/lru", Fixture, NULL, setup, test_lru, teardown);
   g_test_add ("/certs/cache/held-leaf-survives", Fixture, NULL, setup,
               test_held_leaf_survives, teardown);
+  g_test_add ("/certs/unicode-name", Fixture, NULL, setup, test_unicode_name, teardown);
   return g_test_run ();
 }
