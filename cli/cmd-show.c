@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "files.h"
 #include "pcap-read.h"
 #include "pcap-write.h"
 #include "printer.h"
@@ -149,6 +150,9 @@ xm_cli_cmd_export (int argc, char **argv)
     return xm_cli_usage_error ("--pcap OUT is required (see xmitm export --help)");
   if (argc != 2)
     return xm_cli_usage_error ("say which recording to export (see xmitm export --help)");
+  if (xm_same_file (pcap_out, argv[1]))
+    return xm_cli_usage_error ("--pcap %s is %s itself: writing it would destroy "
+                               "the recording (name another file)", pcap_out, argv[1]);
   sink = xm_pcap_writer_open (pcap_out, secrets, &error);
   if (sink == NULL)
     {

@@ -24,14 +24,59 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (BIGNUM, BN_free)
 #define CA_DAYS 3650
 #define LEAF_DAYS 365
 
+/* One cached leaf. The cache is bounded by count and by memory (issue 25:
+ * a client can ask for any number of SNI names under a wildcard upstream
+ * certificate); the least recently used leaf goes first. A leaf in use by
+ * a session holds its own reference and outlives its eviction. */
+typedef struct {
+  char *key;     /* "name\nsha256-of-upstream", also the hash table's key */
+  X509 *leaf;
+  gsize cost;    /* estimated bytes: DER size, the decoded form, the key */
+  GList link;    /* in XmCa.lru, newest at the head */
+} Leaf;
+
+/* The decoded X509 (its names, extensions, cached hashes) and the table's
+ * bookkeeping, beyond the DER bytes: measured at about 2.5 KiB per leaf in
+ * all with a 600-byte DER. */
+#define LEAF_OVERHEAD 2048
+
 struct _XmCa {
   char *cert_path;
   X509 *cert;
   EVP_PKEY *key;
   EVP_PKEY *leaf_key;
-  GHashTable *leaves; /* "name\nsha256-of-upstream" -> X509* */
-  guint made, hits;
+  GHashTable *leaves; /* Leaf.key -> Leaf* */
+  GQueue lru;         /* of Leaf, most recently used first */
+  gsize bytes;        /* sum of Leaf.cost */
+  guint max_leaves;
+  gsize max_bytes;
+  guint made, hits, evicted;
 };
+
+static void
+leaf_free (Leaf *l)
+{
+  X509_free (l->leaf);
+  g_free (l->key);
+  g_free (l);
+}
+
+/* Drops the least recently used leaves until the cache is within its
+ * bounds. */
+static void
+evict (XmCa *ca)
+{
+  while (ca->lru.length > 0
+         && (ca->lru.length > ca->max_leaves || ca->bytes > ca->max_bytes))
+    {
+      Leaf *old = ca->lru.tail->data;
+
+      g_queue_unlink (&ca->lru, &old->link);
+      ca->bytes -= old->cost;
+      ca->evicted++;
+      g_hash_table_remove (ca->leaves, old->key); /* frees old */
+    }
+}
 
 /* The newest OpenSSL error as words, and clear the queue. */
 static char *
@@ -223,8 +268,11 @@ xm_ca_open (const char *cert_path, const char *key_path, gboolean create,
 {
   g_autoptr (XmCa) ca = g_new0 (XmCa, 1);
 
-  ca->leaves = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                      (GDestroyNotify) X509_free);
+  ca->leaves = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                      (GDestroyNotify) leaf_free);
+  g_queue_init (&ca->lru);
+  ca->max_leaves = XM_CA_CACHE_LEAVES;
+  ca->max_bytes = XM_CA_CACHE_BYTES;
   ca->cert_path = g_strdup (cert_path);
   if (create && !g_file_test (cert_path, G_FILE_TEST_EXISTS)
       && !g_file_test (key_path, G_FILE_TEST_EXISTS))
@@ -309,6 +357,35 @@ xm_ca_stats (const XmCa *ca, guint *made, guint *hits)
   *hits = ca->hits;
 }
 
+void
+xm_ca_cache_stats (const XmCa *ca, guint *leaves, gsize *bytes, guint *evicted)
+{
+  *leaves = ca->lru.length;
+  *bytes = ca->bytes;
+  *evicted = ca->evicted;
+}
+
+void
+xm_ca_set_cache_limits (XmCa *ca, guint max_leaves, gsize max_bytes)
+{
+  ca->max_leaves = max_leaves;
+  ca->max_bytes = max_bytes;
+  evict (ca);
+}
+
+char *
+xm_name_to_ascii (const char *name)
+{
+  char *ascii;
+
+  if (name == NULL)
+    return NULL;
+  if (g_hostname_is_ip_address (name) || !g_hostname_is_non_ascii (name))
+    return g_strdup (name);
+  ascii = g_hostname_to_ascii (name);
+  return ascii ? ascii : g_strdup (name);
+}
+
 /* The upstream's subjectAltName (copied whole: DNS names and the XmppAddr
  * and SRVName otherNames of RFC 6120 §13.7.1.2) plus name as a DNS name if
  * no DNS entry matches it. */
@@ -342,12 +419,15 @@ leaf_names (const char *name, X509 *upstream)
 }
 
 X509 *
-xm_ca_forge (XmCa *ca, const char *name, X509 *upstream, GError **error)
+xm_ca_forge (XmCa *ca, const char *uname, X509 *upstream, GError **error)
 {
+  /* Certificates name internationalised domains by their A-labels, whoever
+   * asks (the proxy, replay --serve with a recorded domain). */
+  g_autofree char *name = xm_name_to_ascii (uname);
   g_autofree char *cache_key = NULL;
   g_autoptr (X509) leaf = NULL;
   g_autoptr (GENERAL_NAMES) names = NULL;
-  X509 *cached;
+  Leaf *cached;
   X509_NAME *subj;
   guint8 md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
@@ -366,8 +446,10 @@ xm_ca_forge (XmCa *ca, const char *name, X509 *upstream, GError **error)
   if (cached)
     {
       ca->hits++;
-      X509_up_ref (cached);
-      return cached;
+      g_queue_unlink (&ca->lru, &cached->link);
+      g_queue_push_head_link (&ca->lru, &cached->link);
+      X509_up_ref (cached->leaf);
+      return cached->leaf;
     }
 
   leaf = X509_new ();
@@ -395,7 +477,16 @@ xm_ca_forge (XmCa *ca, const char *name, X509 *upstream, GError **error)
       return NULL;
     }
   ca->made++;
+  cached = g_new0 (Leaf, 1);
+  cached->key = g_steal_pointer (&cache_key);
+  cached->leaf = leaf;
   X509_up_ref (leaf);
-  g_hash_table_insert (ca->leaves, g_steal_pointer (&cache_key), leaf);
+  cached->cost = (gsize) MAX (i2d_X509 (leaf, NULL), 0) + strlen (cached->key)
+                 + LEAF_OVERHEAD;
+  cached->link.data = cached;
+  g_hash_table_insert (ca->leaves, cached->key, cached);
+  g_queue_push_head_link (&ca->lru, &cached->link);
+  ca->bytes += cached->cost;
+  evict (ca);
   return g_steal_pointer (&leaf);
 }

@@ -256,10 +256,47 @@ xm_xml_escape (GString *buf, const char *s, gsize len, gboolean attr)
 #define NS_SASL2 "urn:xmpp:sasl:2"
 #define NS_IQ_AUTH "jabber:iq:auth"
 #define NS_FAST "urn:xmpp:fast:0"
+#define NS_REGISTER "jabber:iq:register"
+#define NS_MUC "http://jabber.org/protocol/muc"
+#define NS_DATA "jabber:x:data"
+#define NS_DIALBACK "jabber:server:dialback"
 
-/* Elements whose text carries a password or token (RFC 6120 §6.4.2 SASL
- * auth/response, XEP-0388 SASL2, XEP-0078 password). Every payload there is
- * hidden, whatever the mechanism: the field-level view is the SASL decode. */
+/* Data-form fields (XEP-0004) whose values are secrets even in a submitted
+ * form, which need not repeat the field's type: XEP-0077's and XEP-0133's
+ * password fields, XEP-0045's room secret. */
+static const char *const secret_vars[] = {
+  "password", "password-verify", "old-password", "muc#roomconfig_roomsecret",
+};
+
+/* A <value/> of a XEP-0004 field of type text-private (or a secret_vars
+ * field). */
+static gboolean
+is_private_value (const XmNode *el)
+{
+  const XmNode *f = el->parent;
+  const char *type, *var;
+
+  if (strcmp (el->name, "value") != 0 || f == NULL || g_strcmp0 (f->ns, NS_DATA) != 0
+      || strcmp (f->name, "field") != 0)
+    return FALSE;
+  type = xm_node_attr (f, "type");
+  if (type && strcmp (type, "text-private") == 0)
+    return TRUE;
+  var = xm_node_attr (f, "var");
+  if (var == NULL)
+    return FALSE;
+  for (gsize i = 0; i < G_N_ELEMENTS (secret_vars); i++)
+    if (strcmp (var, secret_vars[i]) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* Elements whose text carries a password, token or key: RFC 6120 §6.4.2
+ * SASL auth/response, XEP-0388 SASL2, XEP-0078 and XEP-0077 <password>,
+ * XEP-0045 room <password> (join, invitation, destroy), values of XEP-0004
+ * text-private fields, the XEP-0114 <handshake> (a digest of the component
+ * secret) and XEP-0220 dialback keys. Every payload there is hidden,
+ * whatever the mechanism: the field-level view is the SASL decode. */
 gboolean
 xm_node_is_secret (const XmNode *el)
 {
@@ -270,8 +307,19 @@ xm_node_is_secret (const XmNode *el)
   if (strcmp (el->ns, NS_SASL2) == 0)
     return strcmp (el->name, "initial-response") == 0
            || strcmp (el->name, "response") == 0;
-  if (strcmp (el->ns, NS_IQ_AUTH) == 0)
+  if (strcmp (el->ns, NS_IQ_AUTH) == 0 || strcmp (el->ns, NS_REGISTER) == 0)
     return strcmp (el->name, "password") == 0;
+  if (g_str_has_prefix (el->ns, NS_MUC)
+      && (el->ns[strlen (NS_MUC)] == '\0' || strcmp (el->ns + strlen (NS_MUC), "#user") == 0
+          || strcmp (el->ns + strlen (NS_MUC), "#owner") == 0))
+    return strcmp (el->name, "password") == 0;
+  if (strcmp (el->ns, NS_DATA) == 0)
+    return is_private_value (el);
+  if (strcmp (el->ns, "jabber:component:accept") == 0
+      || strcmp (el->ns, "jabber:component:connect") == 0)
+    return strcmp (el->name, "handshake") == 0;
+  if (strcmp (el->ns, NS_DIALBACK) == 0)
+    return strcmp (el->name, "result") == 0 || strcmp (el->name, "verify") == 0;
   return FALSE;
 }
 

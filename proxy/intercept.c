@@ -183,7 +183,9 @@ xm_intercept_starttls (XmSession *s)
   XmLayer *client_tls;
 
   g_free (s->tls_name);
-  s->tls_name = g_strdup (s->client_to ? s->client_to : s->dest_host);
+  /* RFC 6125 §6.4.2: an internationalised `to` is verified and forged as
+   * its A-labels. */
+  s->tls_name = xm_name_to_ascii (s->client_to ? s->client_to : s->dest_host);
   s->intercept = INTERCEPT_STARTTLS;
   xm_observer_switch (s->obs);
   start_tls_timer (s);

@@ -22,7 +22,7 @@ void
 xm_upstream_error_reply (XmSession *s)
 {
   g_autoptr (GString) xml = g_string_new (NULL);
-  g_autofree char *to = NULL, *text = NULL;
+  g_autofree char *to = NULL, *text = NULL, *ns = NULL;
 
   if (s->error_sent || closed (s))
     return;
@@ -34,6 +34,8 @@ xm_upstream_error_reply (XmSession *s)
   to = s->client_to ? g_markup_printf_escaped (" from='%s'", s->client_to)
                     : s->tls_name ? g_markup_printf_escaped (" from='%s'", s->tls_name)
                     : g_strdup ("");
+  /* The client's namespace, escaped like every value xmitm writes. */
+  ns = g_markup_escape_text (s->client_ns ? s->client_ns : "jabber:client", -1);
   /* RFC 6120 §4.9.1.1: even when the error comes first, a stream header. */
   g_string_append_printf (xml,
     "<?xml version='1.0'?>"
@@ -42,7 +44,7 @@ xm_upstream_error_reply (XmSession *s)
     "<stream:error><remote-connection-failed xmlns='" NS_STREAMS_ERR "'/>"
     "<text xmlns='" NS_STREAMS_ERR "'>%s</text></stream:error>"
     "</stream:stream>",
-    s->client_ns ? s->client_ns : "jabber:client", to, s->id, text);
+    ns, to, s->id, text);
   xm_session_note (s, XM_DIR_S2C, XM_NOTE_INFO,
         "xmitm sent the client a stream header and <stream:error> "
         "<remote-connection-failed/>, then closed the stream");

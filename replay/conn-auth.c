@@ -47,8 +47,8 @@ send_sasl (Conn *c, const char *element, const guint8 *data, gsize len,
   else if (c->sc->sasl2)
     xml = g_strdup_printf ("<%s xmlns='" NS_SASL2 "'>%s</%s>", element, b64, element);
   else if (mechanism)
-    xml = g_strdup_printf ("<auth xmlns='" NS_SASL "' mechanism='%s'>%s</auth>",
-                           mechanism, data ? b64 : "");
+    xml = g_markup_printf_escaped ("<auth xmlns='" NS_SASL "' mechanism='%s'>%s</auth>",
+                                   mechanism, data ? b64 : "");
   else
     xml = g_strdup_printf ("<%s xmlns='" NS_SASL "'>%s</%s>", element, b64, element);
   xm_conn_send (c, xml, strlen (xml));

@@ -225,7 +225,7 @@ xm_conn_send_header (Conn *c)
     }
   else
     {
-      g_autofree char *s = g_strdup_printf (
+      g_autofree char *s = g_markup_printf_escaped (
         "<?xml version='1.0'?><stream:stream to='%s' version='1.0' "
         "xmlns='jabber:client' xmlns:stream='" NS_STREAMS "'>",
         c->sc->domain ? c->sc->domain : c->r->opts->host);

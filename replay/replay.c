@@ -13,6 +13,7 @@
 
 #include "files.h"
 #include "net.h"
+#include "password.h"
 #include "privdrop.h"
 #include "replay.h"
 #include "replay-private.h"
@@ -1121,6 +1122,13 @@ run (const char *path, XmReplayOptions *opts)
     }
   /* Opened now (a file that cannot be made fails before the replay;
    * --user drops root in between), written at the end. */
+  if (opts->junit && xm_same_file (opts->junit, path))
+    {
+      g_printerr ("xmitm: replay: --junit %s is %s itself: writing it would "
+                  "destroy the recording (name another file)\n", opts->junit, path);
+      xm_script_free (r.script);
+      return XM_REPLAY_ERROR;
+    }
   if (opts->junit)
     {
       junit_fd = xm_create_private (opts->junit, &error);
@@ -1384,6 +1392,7 @@ int
 xm_replay_main (int argc, char **argv)
 {
   g_autofree char *server = NULL, *password = NULL, *credentials = NULL;
+  g_autofree char *password_file = NULL;
   g_autofree char *tls = NULL, *upstream_ca = NULL, *pace = NULL, *junit = NULL;
   g_auto (GStrv) ignore = NULL;
   gboolean insecure = FALSE, verbose = FALSE, serve = FALSE;
@@ -1396,7 +1405,11 @@ xm_replay_main (int argc, char **argv)
     { "password", 'p', 0, G_OPTION_ARG_STRING, &password,
       "The password of the recorded account(s): SCRAM, DIGEST-MD5 and PLAIN are "
       "computed anew (without it, only a PLAIN or token login recorded with "
-      "--record-secrets can be reused)", "PW" },
+      "--record-secrets can be reused). Other users see the command line "
+      "(ps): prefer --password-file or XMITM_PASSWORD", "PW" },
+    { "password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file,
+      "Read the password from the first line of FILE ('-': standard input)",
+      "FILE" },
     { "credentials", 0, 0, G_OPTION_ARG_FILENAME, &credentials,
       "Passwords of several accounts: one 'JID PASSWORD' per line", "FILE" },
     { "tls", 0, 0, G_OPTION_ARG_STRING, &tls,
@@ -1459,6 +1472,12 @@ xm_replay_main (int argc, char **argv)
     "  xmitm replay session.jsonl --server localhost:5222 --password secret\n"
     "  xmitm replay session.jsonl --server xmpp.example.net:5222 \\\n"
     "      --credentials accounts.txt --ignore //item/@name --junit replay.xml\n"
+    "\n"
+    "The command line, --password included, is visible to every user of the\n"
+    "machine (ps, /proc): give the password with --password-file FILE, or\n"
+    "--password-file - on standard input, or in the environment variable\n"
+    "XMITM_PASSWORD (used when neither option is given).\n"
+    "  xmitm replay session.jsonl --server localhost:5222 --password-file pw.txt\n"
     "\n"
     "Server pings (XEP-0199) and XEP-0198 acknowledgement requests are\n"
     "answered live and not compared.\n"
@@ -1543,6 +1562,23 @@ xm_replay_main (int argc, char **argv)
       if (opts.credentials == NULL)
         return usage_error ("--credentials: %s", error->message);
     }
+  if (password && password_file)
+    {
+      g_clear_pointer (&opts.credentials, g_hash_table_unref);
+      return usage_error ("give --password or --password-file, not both");
+    }
+  if (password_file)
+    {
+      password = xm_password_read (password_file, &error);
+      if (password == NULL)
+        {
+          g_clear_pointer (&opts.credentials, g_hash_table_unref);
+          return usage_error ("--password-file: %s", error->message);
+        }
+    }
+  else if (password == NULL && g_getenv ("XMITM_PASSWORD")
+           && *g_getenv ("XMITM_PASSWORD"))
+    password = g_strdup (g_getenv ("XMITM_PASSWORD"));
   opts.password = password;
   opts.verbose = verbose;
   opts.junit = junit;

@@ -97,7 +97,7 @@ on_stream_open (XmStanza *header, gpointer data)
 {
   Conn *c = data;
   const char *id = NULL;
-  g_autofree char *own_id = NULL, *xml = NULL, *from = NULL;
+  g_autofree char *own_id = NULL, *xml = NULL, *from = NULL, *eid = NULL;
   const char *to = xm_node_attr (header->root, "to");
 
   if (c->state == NEG_CLOSED)
@@ -110,9 +110,10 @@ on_stream_open (XmStanza *header, gpointer data)
   g_free (c->stream_id);
   c->stream_id = g_strdup (id);
   from = g_markup_escape_text (c->sc->domain ? c->sc->domain : to ? to : "localhost", -1);
+  eid = g_markup_escape_text (id, -1);   /* the recorded id: a file's word */
   xml = g_strdup_printf ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
                          "xmlns:stream='" NS_STREAMS "' version='1.0' xml:lang='en' "
-                         "from='%s' id='%s'>", from, id);
+                         "from='%s' id='%s'>", from, eid);
   send_str (c, xml);
   send_features (c);
   /* Offered compression: the session starts after it, or with the

@@ -9,40 +9,128 @@
 #include "files.h"
 
 static int
-open_private (const char *path, int flags, GError **error)
+fail (GError **error, int err, const char *what, const char *path)
 {
-  int fd = open (path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0600);
-  struct stat st;
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err), "%s %s: %s",
+               what, path, g_strerror (err));
+  return -1;
+}
 
-  if (fd < 0)
+/* A symbolic link the system made (/dev/stdout, /dev/fd/N, /proc/self/fd/N)
+ * may be followed; nobody else can plant one there. */
+static gboolean
+system_link (const char *path)
+{
+  return g_str_has_prefix (path, "/dev/") || g_str_has_prefix (path, "/proc/");
+}
+
+/* Never writes through a symbolic link someone could have planted (a link
+ * to another user's file, or to /etc/passwd when run as root), and never
+ * changes the mode of a file xmitm did not create: a new file is created
+ * with O_EXCL | O_NOFOLLOW, mode 0600. An existing regular file is replaced
+ * by a new one when truncating (the old inode, perhaps a hard link to
+ * someone else's file, is left as it was), and appended to only when it is
+ * xmitm's user's and private already. */
+static int
+open_private (const char *path, gboolean append, GError **error)
+{
+  int base = O_WRONLY | O_CLOEXEC | O_NOCTTY | (append ? O_APPEND : 0);
+
+  for (int tries = 0; tries < 4; tries++)
     {
-      int err = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
-                   "cannot create %s: %s", path, g_strerror (err));
-      return -1;
+      struct stat st;
+      int fd = open (path, base | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+
+      if (fd >= 0)
+        return fd;
+      if (errno != EEXIST)
+        return fail (error, errno, "cannot create", path);
+      if (lstat (path, &st) != 0)
+        {
+          if (errno == ENOENT)
+            continue;   /* removed meanwhile: create it */
+          return fail (error, errno, "cannot create", path);
+        }
+      if (S_ISLNK (st.st_mode))
+        {
+          /* Opened without O_CREAT or O_TRUNC, so a link to a regular file
+           * is refused before anything was done to it. */
+          fd = open (path, base);
+          if (fd < 0)
+            return fail (error, errno, "cannot open", path);
+          if (fstat (fd, &st) == 0 && !S_ISREG (st.st_mode) && !S_ISDIR (st.st_mode))
+            return fd;   /* a terminal, a pipe, a device */
+          if (system_link (path))
+            return fd;   /* /dev/stdout redirected to a file */
+          close (fd);
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+                       "%s is a symbolic link: xmitm does not write through one "
+                       "(name the file itself, or remove the link)", path);
+          return -1;
+        }
+      if (!S_ISREG (st.st_mode))
+        {
+          fd = open (path, base | O_NOFOLLOW);
+          if (fd < 0)
+            return fail (error, errno, "cannot open", path);
+          return fd;     /* /dev/null, /dev/full, a FIFO */
+        }
+      if (!append)
+        {
+          if (unlink (path) == 0 || errno == ENOENT)
+            continue;    /* and create a file of our own in its place */
+          return fail (error, errno, "cannot replace", path);
+        }
+      fd = open (path, base | O_NOFOLLOW);
+      if (fd < 0)
+        return fail (error, errno, "cannot open", path);
+      if (fstat (fd, &st) != 0)
+        {
+          int err = errno;
+          close (fd);
+          return fail (error, err, "cannot open", path);
+        }
+      if (S_ISREG (st.st_mode) && (st.st_uid != geteuid () || (st.st_mode & 0077)))
+        {
+          close (fd);
+          if (st.st_uid != geteuid ())
+            g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                         "%s belongs to another user (uid %u): xmitm does not "
+                         "add secrets to it (remove it, or name another file)",
+                         path, (unsigned) st.st_uid);
+          else
+            g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                         "%s can be read or written by others (mode %04o): "
+                         "xmitm does not add secrets to it (chmod 600 it, or "
+                         "name another file)", path, (unsigned) (st.st_mode & 07777));
+          return -1;
+        }
+      return fd;
     }
-  if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && (st.st_mode & 0077)
-      && fchmod (fd, 0600) != 0)
-    {
-      int err = errno;
-      close (fd);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
-                   "cannot make %s private (mode 0600): %s", path, g_strerror (err));
-      return -1;
-    }
-  return fd;
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+               "cannot create %s: it keeps being replaced", path);
+  return -1;
 }
 
 int
 xm_create_private (const char *path, GError **error)
 {
-  return open_private (path, O_TRUNC, error);
+  return open_private (path, FALSE, error);
 }
 
 int
 xm_append_private (const char *path, GError **error)
 {
-  return open_private (path, O_APPEND, error);
+  return open_private (path, TRUE, error);
+}
+
+gboolean
+xm_same_file (const char *a, const char *b)
+{
+  struct stat sa, sb;
+
+  return stat (a, &sa) == 0 && stat (b, &sb) == 0
+         && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int

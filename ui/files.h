@@ -5,16 +5,24 @@
 
 G_BEGIN_DECLS
 
-/* Creates or truncates path for writing, mode 0600; an existing regular
- * file is made 0600 too (O_TRUNC keeps its old mode). Returns the fd, or -1
- * with error set. Devices and pipes (/dev/stdout, a FIFO) are left as
- * they are. */
+/* Creates path for writing, mode 0600, with O_EXCL | O_NOFOLLOW. An existing
+ * regular file is replaced by a new one (unlinked first: never truncated
+ * or chmod-ed, so a hard link to someone else's file is left alone). A
+ * symbolic link is refused, unless it leads to a device, a pipe or a
+ * terminal, or the path is under /dev/ or /proc/ (/dev/stdout). Devices
+ * and pipes (/dev/null, a FIFO) are written as they are. Returns the fd,
+ * or -1 with error set. */
 int xm_create_private (const char *path, GError **error);
 
-/* Opens path for appending (created if need be), mode 0600; an existing
- * regular file readable by others is made 0600 too. Returns the fd, or -1
- * with error set. */
+/* Opens path for appending: created as above if it does not exist; an
+ * existing regular file must belong to xmitm's user and be private
+ * already (mode 0600 or less), else it is refused (its mode is never
+ * changed). Symbolic links as above. Returns the fd, or -1 with error set. */
 int xm_append_private (const char *path, GError **error);
+
+/* TRUE when both paths exist and name the same file (the same device and
+ * inode, through any link): an output that is the input would destroy it. */
+gboolean xm_same_file (const char *a, const char *b);
 
 /* Writes all of data to fd, again after EINTR and short writes. Returns 0,
  * or the errno of the failure (EIO when write() took nothing). */

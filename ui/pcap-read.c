@@ -79,6 +79,8 @@ struct _Conn {
   Flow flow[2];        /* by XmDir */
   XmObserver *obs;     /* while the connection is open XMPP */
   gboolean cut_noted;
+  GList lru;           /* in Reader.lru while open XMPP */
+  guint64 last_packet; /* its newest packet */
 };
 
 struct _Reader {
@@ -92,7 +94,19 @@ struct _Reader {
   int linktype;
   guint packet_notes;
   gboolean frag_noted;
+  GQueue lru;          /* open XMPP Conn, the most recently active first */
+  gsize buffered;      /* bytes all reassemblers hold for later segments */
 };
+
+/* Memory bounds (issue 25): an open XMPP connection costs about 13 KiB (a
+ * decoder per direction) whatever the capture holds of it, so a capture
+ * of many unfinished connections would cost far more than its size. Past
+ * MAX_OPEN_CONNS open at once, the one idle longest is closed, with a
+ * note; its later packets are not decoded. Reassembly buffers (4 MiB per
+ * direction at most) are bounded in total by MAX_BUFFERED: past it, the
+ * direction that grew stops waiting for missing segments (a gap). */
+#define MAX_OPEN_CONNS 4096
+#define MAX_BUFFERED (64u << 20)
 
 /* ---- events ---- */
 
@@ -304,6 +318,27 @@ flow_side (const Conn *c, XmDir dir)
   return dir == XM_DIR_C2S ? c->client : 1 - c->client;
 }
 
+static void close_conn (Conn *c, const char *reason);
+
+/* Room for one more open connection: past MAX_OPEN_CONNS, the idle
+ * longest are closed. */
+static void
+bound_open (Reader *rd)
+{
+  while (rd->lru.length >= MAX_OPEN_CONNS)
+    {
+      Conn *old = rd->lru.tail->data;
+      g_autofree char *reason = g_strdup_printf (
+        "closed by xmitm at packet %" G_GUINT64_FORMAT " of the capture: more "
+        "than %u of its connections were open at once, and this one had been "
+        "idle longest (its last packet was %" G_GUINT64_FORMAT "); later "
+        "packets of it are not decoded", rd->packet_no, MAX_OPEN_CONNS,
+        old->last_packet);
+
+      close_conn (old, reason);
+    }
+}
+
 /* c is XMPP, with client the endpoint of the client: number it, say so. */
 static void
 recognize (Conn *c, int client)
@@ -314,11 +349,15 @@ recognize (Conn *c, int client)
   g_autofree char *text = g_strdup_printf ("client %s, server %s (capture)", caddr, saddr);
   XmEvent ev = { .kind = XM_EVENT_CONN_OPEN, .dir = XM_DIR_NONE, .text = text };
 
+  bound_open (rd);
   c->state = CONN_XMPP;
   c->client = client;
   c->id = ++rd->next_id;
   c->obs = xm_observer_new (on_observed, c);
   g_ptr_array_add (rd->open, c);
+  c->lru.data = c;
+  c->last_packet = rd->packet_no;
+  g_queue_push_head_link (&rd->lru, &c->lru);
   for (int i = 0; i < 2; i++)
     {
       Flow *f = &c->flow[i];
@@ -338,12 +377,21 @@ recognize (Conn *c, int client)
   emit (rd, c, &ev);
 }
 
+static gsize
+conn_buffered (const Conn *c)
+{
+  return xm_tcp_reasm_buffered (c->flow[0].reasm)
+         + xm_tcp_reasm_buffered (c->flow[1].reasm);
+}
+
 static void
 close_conn (Conn *c, const char *reason)
 {
   Reader *rd = c->rd;
   XmEvent ev = { .kind = XM_EVENT_CONN_CLOSE, .dir = XM_DIR_NONE, .text = reason };
 
+  rd->buffered -= conn_buffered (c);
+  g_queue_unlink (&rd->lru, &c->lru);
   for (int i = 0; i < 2; i++)
     xm_tcp_reasm_flush (c->flow[i].reasm);
   xm_observer_finish (c->obs);
@@ -389,10 +437,26 @@ conn_packet (Conn *c, const Packet *pkt, int side)
             " payload bytes captured): this connection's streams have holes",
             c->rd->packet_no, pkt->len, pkt->wire_len);
     }
+  c->last_packet = c->rd->packet_no;
+  if (c->rd->lru.head != &c->lru)
+    {
+      g_queue_unlink (&c->rd->lru, &c->lru);
+      g_queue_push_head_link (&c->rd->lru, &c->lru);
+    }
+  c->rd->buffered -= conn_buffered (c);
   xm_tcp_reasm_feed (f->reasm, pkt->seq, flags, pkt->payload, pkt->len);
   /* What the other side will not retransmit: the capture missed it. */
   if ((pkt->flags & TH_ACK) && !(pkt->flags & TH_RST))
     xm_tcp_reasm_ack (c->flow[1 - dir].reasm, pkt->ack);
+  if (c->rd->buffered + conn_buffered (c) > MAX_BUFFERED)
+    {
+      note (c, dir, XM_NOTE_WARNING, "TCP: more than %u MiB held for segments "
+            "that came before the ones they follow, in all connections: this "
+            "direction stops waiting for its missing segments",
+            MAX_BUFFERED >> 20);
+      xm_tcp_reasm_flush (f->reasm);
+    }
+  c->rd->buffered += conn_buffered (c);
   if (pkt->flags & TH_RST)
     close_conn (c, dir == XM_DIR_C2S ? "reset (RST from client)"
                                      : "reset (RST from server)");
@@ -879,6 +943,7 @@ xm_capture_read_stream (FILE *fp, const char *path, XmSink *sink, GError **error
   rd.conns = g_hash_table_new (key_hash, key_equal);
   rd.all = g_ptr_array_new_with_free_func (conn_free);
   rd.open = g_ptr_array_new ();
+  g_queue_init (&rd.lru);
   while ((rc = pcap_next_ex (pc, &h, &data)) == 1)
     {
       rd.packet_no++;

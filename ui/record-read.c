@@ -14,6 +14,8 @@
 #include "record.h"
 #include "record-private.h"
 #include "xml-framer.h"
+#include "framer-cache.h"
+#include "line-read.h"
 
 #define STREAM_WRAPPER "<stream:stream xmlns='jabber:client' " \
   "xmlns:stream='http://etherx.jabber.org/streams'>"
@@ -24,7 +26,7 @@ typedef struct {
   XmRecordInfo *info;
   XmRecordWarnFunc warn;
   gpointer warn_data;
-  GHashTable *framers;   /* conn * 2 + dir -> XmFramer */
+  XmFramerCache *framers; /* by conn and dir, bounded (framer-cache.h) */
   XmEvent *ev;           /* being delivered by a framer callback */
   gboolean delivered;
   guint64 line;
@@ -85,25 +87,15 @@ static const XmFramerEvents framer_events = {
   .stanza = on_stanza,
 };
 
+/* Framers alive at once, and the longest line read (issue 25: a
+ * recording of 500,000 connections left open, or one 1 GB line). */
+#define MAX_LIVE_FRAMERS 1024
+#define MAX_LINE (64u << 20)
+
 static XmFramer *
 framer_for (Reader *r, guint conn, XmDir dir, gboolean fresh)
 {
-  gpointer key = GUINT_TO_POINTER (conn * 2 + (dir == XM_DIR_S2C));
-  XmFramer *f = g_hash_table_lookup (r->framers, key);
-
-  if (f && fresh)
-    {
-      g_hash_table_remove (r->framers, key);
-      f = NULL;
-    }
-  if (f == NULL)
-    {
-      f = xm_framer_new (&framer_events, r);
-      /* What was framed live is framed again, whatever its size. */
-      xm_framer_set_max_stanza (f, G_MAXSIZE / 4);
-      g_hash_table_insert (r->framers, key, f);
-    }
-  return f;
+  return xm_framer_cache_get (r->framers, conn, dir, fresh);
 }
 
 /* ---- JSON helpers ---- */
@@ -222,6 +214,8 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObject *o)
   r->ev = ev;
   r->delivered = FALSE;
   xm_framer_feed (framer_for (r, ev->conn, ev->dir, header), (const guint8 *) data, len);
+  if (header)
+    xm_framer_cache_header (r->framers, ev->conn, ev->dir, (const guint8 *) data, len);
   if (!r->delivered && !header)
     {
       /* No header recorded before it (the recording starts mid-stream):
@@ -347,6 +341,7 @@ handle_event (Reader *r, JsonObject *o)
     case XM_EVENT_CONN_CLOSE:
       ev.bytes[XM_DIR_C2S] = int_member (o, "c2s_bytes");
       ev.bytes[XM_DIR_S2C] = int_member (o, "s2c_bytes");
+      xm_framer_cache_drop (r->framers, ev.conn);
       break;
     case XM_EVENT_STREAM_OPEN:
     case XM_EVENT_STANZA:
@@ -447,20 +442,41 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
                .warn_data = warn_data };
   g_autoptr (JsonParser) parser = json_parser_new_immutable ();
   char *line = NULL;
-  size_t cap = 0;
-  ssize_t n;
+  XmLineReader lr;
+  guint64 dropped = 0;
+  gssize n;
   gboolean ok = TRUE;
 
   memset (info, 0, sizeof *info);
-  r.framers = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) xm_framer_free);
+  /* What was framed live is framed again, whatever its size. */
+  r.framers = xm_framer_cache_new (&framer_events, &r, G_MAXSIZE / 4, MAX_LIVE_FRAMERS);
+  xm_line_reader_init (&lr, in);
 
-  while ((n = getline (&line, &cap, in)) > 0)
+  while ((n = xm_line_read (&lr, MAX_LINE, &line, &dropped)) != 0)
     {
       g_autoptr (GError) perr = NULL;
-      gboolean complete = line[n - 1] == '\n';
+      gboolean complete;
       JsonNode *root;
 
       r.line++;
+      if (n < 0)
+        {
+          if (r.line == 1)
+            {
+              g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                           "%s is not an xmitm recording or a packet capture "
+                           "(its first line is %" G_GUINT64_FORMAT " bytes long)",
+                           path, dropped);
+              ok = FALSE;
+              break;
+            }
+          info->bad_lines++;
+          warn (&r, "line %" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT " bytes, "
+                "longer than any event xmitm writes (%u MiB at most is read); "
+                "skipped", r.line, dropped, MAX_LINE >> 20);
+          continue;
+        }
+      complete = line[n - 1] == '\n';
       if (complete)
         line[--n] = '\0';
       if (n == 0)
@@ -521,7 +537,7 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
       ok = FALSE;
     }
   xm_sink_flush (sink);
-  free (line);
-  g_hash_table_unref (r.framers);
+  xm_line_reader_clear (&lr);
+  xm_framer_cache_free (r.framers);
   return ok;
 }

@@ -192,6 +192,9 @@ class Prosody:
     interfaces: the addresses it listens on (default 127.0.0.1 only);
     netns: the name of a network namespace to run it in (`ip netns exec`;
     give port explicitly then).
+
+    modules: more modules to enable; extra_config: Lua appended after the
+    VirtualHost (options, or a Component such as a MUC).
     """
 
     MODULES = ["roster", "saslauth", "tls", "disco", "ping", "posix",
@@ -200,8 +203,10 @@ class Prosody:
     def __init__(self, users=None, group=None, domain="localhost",
                  tls_required=False, direct_tls_port=None, port=None,
                  start_timeout=20.0, debug_log=True, interfaces=(LOOPBACK,),
-                 netns=None):
+                 netns=None, modules=(), extra_config=""):
         self.users = dict(users or {})
+        self.modules = self.MODULES + list(modules)
+        self.extra_config = extra_config   # Lua appended after the VirtualHost
         self.interfaces = list(interfaces)
         self.netns = netns
         self.group = list(self.users) if group is None else list(group)
@@ -306,11 +311,12 @@ storage = "internal"
 ssl = {ssl}
 c2s_timeout = 60
 
-modules_enabled = {{ {", ".join(_lua(m) for m in self.MODULES)} }}
+modules_enabled = {{ {", ".join(_lua(m) for m in self.modules)} }}
 groups_file = {_lua(groups_file)}
 
 VirtualHost {_lua(self.domain)}
     ssl = {ssl}
+{self.extra_config}
 """
         with open(self.config, "w") as f:
             f.write(cfg)

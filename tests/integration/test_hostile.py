@@ -21,6 +21,7 @@ What each test holds xmitm to is in its docstring and in docs/hostile.md.
 
 import base64
 import hashlib
+import io
 import json
 import os
 import re
@@ -37,6 +38,7 @@ import threading
 import time
 import unittest
 import zlib
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -1341,6 +1343,237 @@ class HostileTest(unittest.TestCase):
                             r" error: ", "a SASL payload made an XML error")
 
     # ------------------------------------------------------------------
+    # xmitm's own XML
+
+    def test_injection_into_the_stream_error(self):
+        """The upstream cannot be reached: the <stream:error> xmitm answers
+        with carries the client's namespace and `to` escaped.  A header
+        with ', ", <, & and > in every attribute (the namespace too) gets a
+        reply that parses, holds the values as sent, and has no element
+        the client injected.  (Replay's recorded stream id and mechanism:
+        test_replay.py test_recorded_values_are_escaped.)"""
+        hostile = "x'\"<&>y"
+        esc = (hostile.replace("&", "&amp;").replace("<", "&lt;")
+               .replace(">", "&gt;").replace("'", "&apos;")
+               .replace('"', "&quot;"))
+        x = peers.Xmitm(LOOPBACK, peers.free_port(), extra_args=["-q"])
+        self.addCleanup(x.cleanup)
+        x.start()
+        for ns, to in (("jabber:client'><evil/><x a='", "localhost"),
+                       ("jabber:client" + hostile, hostile),
+                       ("jabber:client", "a.test'><evil/>")):
+            header = ("<?xml version='1.0'?><stream:stream xmlns='%s' "
+                      "xmlns:stream='%s' to='%s' from='%s' id='%s' "
+                      "version='%s' xml:lang='%s'>"
+                      % (ns.replace("&", "&amp;").replace("<", "&lt;")
+                         .replace(">", "&gt;").replace("'", "&apos;"),
+                         STREAM_NS, to.replace("&", "&amp;").replace(
+                             "<", "&lt;").replace(">", "&gt;").replace(
+                             "'", "&apos;"), esc, esc, esc, esc))
+            with socket.create_connection((LOOPBACK, x.port), 10) as s:
+                s.sendall(header.encode())
+                reply, how = recv_all(s, 15)
+            self.assertEqual(how, "eof", reply)
+            decls = []
+            try:
+                elems = [e for ev, e in ET.iterparse(
+                    io.BytesIO(reply), events=("start-ns", "start"))
+                    if ev == "start" or decls.append(e)]
+            except ET.ParseError as e:
+                self.fail("xmitm's reply is not well-formed XML (%s): %r"
+                          % (e, reply))
+            self.assertIn(("", ns), decls, reply)
+            root = elems[0]
+            self.assertEqual(root.get("from"), to, reply)
+            self.assertEqual([e.tag.split("}")[-1] for e in elems], [
+                "stream", "error", "remote-connection-failed", "text"], reply)
+        self.assertEqual(x.stop(), 0, x.describe())
+
+    # ------------------------------------------------------------------
+    # Internationalised domains
+
+    def test_unicode_stream_to(self):
+        """issue 25 defect 8: a client's stream header says to='münchen.test'
+        (U-labels); the server's certificate names xn--mnchen-3ya.test (its
+        A-labels, RFC 6125 §6.4.2).  xmitm verifies the upstream against
+        the A-label name (and sends it as SNI), and the leaf it forges
+        carries it: the client's TLS check for the A-label passes, and a
+        message goes through both ways."""
+        alabel = "xn--mnchen-3ya.test"
+        tmp = tempfile.mkdtemp(prefix="xmitm-hostile-idna-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+        r = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+             "-days", "30", "-subj", "/CN=%s" % alabel, "-addext",
+             "subjectAltName=DNS:%s" % alabel], capture_output=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        sctx.load_cert_chain(cert, key)
+        seen = {}
+
+        def handler(c, first):
+            got = recv_until(c, b"version='1.0'>", 10, first)
+            c.sendall(SERVER_HEADER + b"<stream:features><starttls xmlns="
+                      b"'urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>")
+            recv_until(c, b"tls'/>", 10, got)
+            c.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            t = MemTls(c, sctx, True)
+            t.handshake()
+            while True:
+                data = t.read()
+                if not data:
+                    break
+                t.write(data)
+            c.shutdown(socket.SHUT_WR)
+
+        sctx.sni_callback = lambda sock, name, ctx: seen.__setitem__(
+            "sni", name)
+        ctx = self.start("--upstream-ca", cert, handler=handler)
+        s = self.hostile(ctx)
+        s.sendall(("<?xml version='1.0'?><stream:stream to='münchen.test' "
+                   "xmlns='jabber:client' xmlns:stream='%s' version='1.0'>"
+                   "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+                   % STREAM_NS).encode())
+        got = recv_until(s, b"<proceed", 10)
+        self.assertIn(b"<proceed", got, ctx.x.describe())
+        recv_until(s, b"/>", 10, got[got.index(b"<proceed"):])
+        cctx = ssl.create_default_context(cafile=ctx.x.ca_cert)
+        t = MemTls(s, cctx, False, server_hostname=alabel)
+        try:
+            t.handshake()
+        except (ssl.SSLError, EOFError) as e:
+            self.fail("the client's TLS handshake for %s failed: %s\n%s"
+                      % (alabel, e, ctx.x.describe()))
+        leaf = t.obj.getpeercert()
+        self.assertIn(("DNS", alabel), leaf["subjectAltName"])
+        msg = b"<message><body>gr\xc3\xbc\xc3\x9fe</body></message>"
+        t.write(msg)
+        back = b""
+        while msg not in back:
+            data = t.read()
+            if not data:
+                break
+            back += data
+        self.assertIn(msg, back, ctx.x.describe())
+        s.shutdown(socket.SHUT_WR)
+        recv_all(s, 10)
+        self.assertEqual(seen.get("sni"), alabel)
+        n = self.conn_no(ctx, s)
+        self.wait_closed_line(ctx, n)
+        out = self.finish(ctx)
+        self.assertIn("grüße", "\n".join(l for l in out.splitlines()))
+
+    # ------------------------------------------------------------------
+    # Secrets beyond SASL
+
+    def test_secrets_beyond_sasl(self):
+        """A real prosody (mod_register, a MUC): an account registered in
+        band (XEP-0077 <password>), a room made password-protected through
+        its owner form (the XEP-0004 text-private room secret) and joined
+        with the password (XEP-0045 <password>, prosody lets the client in);
+        scripted peers (echoed, so in both directions): an XEP-0114
+        <handshake>, XEP-0220 dialback keys, a text-private field in a
+        message.  Each is `[secret: N bytes hidden, ...]` in the output, and
+        none is in the output, the recording, `show` or `export --pcap`."""
+        muc = "conference.localhost"
+        prosody = peers.Prosody(
+            users={GOOD_USER: GOOD_PW}, debug_log=False, modules=["register"],
+            extra_config='allow_registration = true\nComponent "%s" "muc"\n'
+            % muc)
+        prosody.start()
+        self.addCleanup(prosody.stop)
+        ctx = self.start(router=Router(prosody.port))
+        reg_pw, room_pw, hs, key, pin = ("REG-secret-1f2e", "ROOM-secret-3d4c",
+                                         "a9993e364706816aba3e25717850c26c9cd0d89d",
+                                         "b4835385f37fe2895af6c196b59097b16862406db8055990",
+                                         "PIN-secret-5b6a-77")
+        secrets = (reg_pw, room_pw, hs, key, pin)
+        # XEP-0077 in band, then a login as the new account
+        owner = GoodClient(ctx.x.port)
+        owner.sock = socket.create_connection((LOOPBACK, ctx.x.port), 10)
+        self.addCleanup(owner.sock.close)
+        owner._header()
+        owner._send("<iq type='set' id='reg1'><query xmlns='jabber:iq:register'>"
+                    "<username>newbie</username><password>%s</password>"
+                    "</query></iq>" % reg_pw)
+        def tag(c, marker, what):
+            """The start tag holding marker."""
+            return c._wait(marker, what) + c._wait(">", what)
+        self.assertIn(b"type='result'", tag(owner, "'reg1'", "registration"))
+        owner._send(sasl("auth", b64(b"\0newbie\0" + reg_pw.encode()),
+                         "PLAIN"))
+        owner._wait("<success", "SASL success with the registered password")
+        owner._header()
+        owner._send("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:"
+                    "ns:xmpp-bind'><resource>r</resource></bind></iq>")
+        owner._wait("</iq>", "bind")
+        # a room, made password-protected (the owner form's text-private
+        # field, submitted as clients do: without the field types)
+        room = "den@" + muc
+        owner._send("<presence to='%s/owner'><x xmlns='http://jabber.org/"
+                    "protocol/muc'/></presence>" % room)
+        owner._wait("status code='201'", "the new room")
+        owner._send("<iq type='get' id='cfg1' to='%s'><query xmlns='http://"
+                    "jabber.org/protocol/muc#owner'/></iq>" % room)
+        form = owner._wait("</iq>", "the room's configuration form")
+        self.assertRegex(form, rb"var=.muc#roomconfig_roomsecret.")
+        owner._send(
+            "<iq type='set' id='cfg2' to='%s'><query xmlns='http://jabber.org/"
+            "protocol/muc#owner'><x xmlns='jabber:x:data' type='submit'>"
+            "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#"
+            "roomconfig</value></field><field var='muc#roomconfig_password"
+            "protectedroom'><value>1</value></field><field var='muc#roomconfig"
+            "_roomsecret'><value>%s</value></field></x></query></iq>"
+            % (room, room_pw))
+        self.assertIn(b"type='result'", tag(owner, "'cfg2'", "configuration"))
+        # the well-behaved client joins with the password: prosody agrees
+        ctx.good._send("<presence to='%s/good'><x xmlns='http://jabber.org/"
+                       "protocol/muc'><password>%s</password></x></presence>"
+                       % (room, room_pw))
+        ctx.good._wait("status code='110'", "its own presence in the room")
+        ctx.good._send("<presence to='%s/good' type='unavailable'/>" % room)
+        ctx.good._wait("type='unavailable'", "leaving the room")
+        owner.close()
+        # scripted: a component's handshake, dialback, a private field
+        comp = self.echo(ctx, ("<handshake>%s</handshake>" % hs).encode(),
+                         header=HEADER.replace(b"jabber:client",
+                                               b"jabber:component:accept"))
+        dialback = self.echo(ctx, (
+            "<db:result from='a.test' to='b.test'>%s</db:result>"
+            "<db:verify from='b.test' to='a.test' id='i1'>%s</db:verify>"
+            "<db:result from='a.test' to='b.test' type='valid'/>"
+            % (key, key)).encode(), header=HEADER.replace(
+                b"jabber:client'", b"jabber:server' xmlns:db='jabber:server:"
+                b"dialback'"))
+        form = self.echo(ctx, ("<message id='f'><x xmlns='jabber:x:data' "
+                               "type='form'><field var='pin' type='text-private'>"
+                               "<value>%s</value></field></x></message>"
+                               % pin).encode())
+        out = self.finish(ctx)
+        with open(ctx.rec) as f:
+            rec = f.read()
+        for what, text in (("output", out), ("recording", rec)):
+            self.assertEqual([sec for sec in secrets if sec in text], [],
+                             "secrets in the %s" % what)
+        pcap = os.path.join(ctx.tmp, "out.pcap")
+        r = self.run_file("export", "--pcap", pcap, ctx.rec)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        with open(pcap, "rb") as f:
+            data = f.read()
+        self.assertEqual([sec for sec in secrets if sec.encode() in data], [],
+                         "secrets in the exported capture")
+        hidden = "[secret: %d bytes hidden, --show-secrets shows them]"
+        lines = out.splitlines()
+        for sec in (reg_pw, room_pw):
+            self.assertTrue(any(hidden % len(sec) in l for l in lines), sec)
+        for n, sec, count in ((comp, hs, 1), (dialback, key, 2),
+                              (form, pin, 1)):
+            self.assertEqual(out.count(hidden % len(sec)), 2 * count,
+                             "\n".join(conn_lines(out, n)))
+
+    # ------------------------------------------------------------------
     # Connections that do nothing
 
     SLOWLORIS = 5000
@@ -1557,6 +1790,217 @@ class HostileTest(unittest.TestCase):
         self.assertEqual(rep.returncode, 2, rep)
         self.assertNotIn(b"CRITICAL", rep.stderr)
         self.assertNotIn(b"Sanitizer", rep.stderr)
+
+    def brief_proxy(self, *args):
+        """xmitm proxy with args, stopped (SIGTERM) once it listens, or its
+        refusal: (exit status, stderr)."""
+        p = subprocess.Popen(
+            [XMITM, "proxy", "--listen", "%s:%d" % (LOOPBACK, peers.free_port()),
+             "--upstream", "%s:1" % LOOPBACK, "-q"] + list(args),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=dict(os.environ, G_DEBUG="fatal-criticals"))
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        line = p.stderr.readline()
+        if b"listening on" in line:
+            time.sleep(0.3)     # its SIGTERM handler comes after the line
+            p.terminate()
+        err = line + p.stderr.read()
+        p.stderr.close()
+        return p.wait(10), err
+
+    def test_output_files_through_links(self):
+        """--record, --pcap, --keylog and replay's --junit named through a
+        symbolic link to someone else's file: refused with one line (exit 1,
+        replay 2), and the file behind the link keeps its content and mode.
+        Through a hard link: xmitm writes a new private file in its place,
+        and the file behind the link keeps its content and mode.  An
+        existing key log that others can read is refused, never chmod-ed."""
+        tmp = tempfile.mkdtemp(prefix="xmitm-hostile-links-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        victim = os.path.join(tmp, "victim")
+
+        def plant(name, how):
+            with open(victim, "w") as f:
+                f.write("precious\n")
+            os.chmod(victim, 0o644)
+            path = os.path.join(tmp, name)
+            how(victim, path)
+            return path
+
+        def intact(what):
+            with open(victim) as f:
+                self.assertEqual(f.read(), "precious\n", what)
+            self.assertEqual(os.stat(victim).st_mode & 0o7777, 0o644, what)
+
+        for opt in ("--record", "--pcap", "--keylog"):
+            link = plant("sym" + opt, os.symlink)
+            rc, err = self.brief_proxy(opt, link)
+            self.assertEqual(rc, 1, err)
+            self.assertIn(b"%s is a symbolic link: xmitm does not write "
+                          b"through one" % link.encode(), err)
+            intact(opt)
+        for opt in ("--record", "--pcap", "--keylog"):
+            path = plant("hard" + opt, os.link)
+            rc, err = self.brief_proxy(opt, path)
+            intact(opt + " through a hard link")
+            if opt == "--keylog":
+                # appended to, so it must be private and ours already
+                self.assertEqual(rc, 1, err)
+                self.assertIn(b"%s can be read or written by others (mode "
+                              b"0644): xmitm does not add secrets to it"
+                              % path.encode(), err)
+                continue
+            self.assertEqual(rc, 0, err)
+            st = os.stat(path)
+            self.assertEqual((st.st_mode & 0o7777, st.st_nlink), (0o600, 1),
+                             opt)
+
+        ctx = self.start(router=False)
+        self.finish(ctx)
+        link = plant("report.xml", os.symlink)
+        r = self.run_file("replay", ctx.rec, "--server", "%s:9" % LOOPBACK,
+                          "--password", "x", "--junit", link)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn(b"%s is a symbolic link" % link.encode(), r.stderr)
+        intact("--junit")
+
+    def test_output_is_the_input(self):
+        """`export --pcap F F` (and through a hard or symbolic link to F),
+        and `replay F --junit F`: refused with one line, exit 2, before
+        anything is written; F is left byte for byte."""
+        ctx = self.start(router=False)
+        self.finish(ctx)
+        with open(ctx.rec, "rb") as f:
+            before = f.read()
+        hard = os.path.join(ctx.tmp, "hard.jsonl")
+        os.link(ctx.rec, hard)
+        soft = os.path.join(ctx.tmp, "soft.jsonl")
+        os.symlink(ctx.rec, soft)
+        for out in (ctx.rec, hard, soft):
+            r = self.run_file("export", "--pcap", out, ctx.rec)
+            self.assertEqual(r.returncode, 2, r)
+            self.assertEqual(r.stderr.decode(), "xmitm: --pcap %s is %s itself: "
+                             "writing it would destroy the recording (name "
+                             "another file)\n" % (out, ctx.rec))
+            r = self.run_file("export", "--pcap", ctx.rec, out)
+            self.assertEqual(r.returncode, 2, r)
+            with open(ctx.rec, "rb") as f:
+                self.assertEqual(f.read(), before, out)
+        r = self.run_file("replay", ctx.rec, "--server", "%s:9" % LOOPBACK,
+                          "--password", "x", "--junit", hard)
+        self.assertEqual(r.returncode, 2, r)
+        self.assertIn(b"--junit %s is %s itself" % (hard.encode(),
+                                                    ctx.rec.encode()), r.stderr)
+        with open(ctx.rec, "rb") as f:
+            self.assertEqual(f.read(), before, "replay --junit")
+
+    def run_measured(self, *args, timeout=300):
+        """xmitm on a file, through a wrapper that reports its peak RSS:
+        (CompletedProcess with stdout dropped, peak RSS in bytes)."""
+        wrapper = ("import resource, subprocess, sys\n"
+                   "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+                   "sys.stderr.write('\\nrc=%d maxrss=%d\\n' % (r.returncode, "
+                   "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n")
+        r = subprocess.run([sys.executable, "-c", wrapper, XMITM] + list(args),
+                           capture_output=True, timeout=timeout,
+                           env=dict(os.environ, G_DEBUG="fatal-criticals"))
+        m = re.search(rb"\nrc=(-?\d+) maxrss=(\d+)\n$", r.stderr)
+        self.assertIsNotNone(m, r.stderr[-2000:])
+        r.returncode = int(m.group(1))
+        r.stderr = r.stderr[:m.start()]
+        return r, int(m.group(2)) * 1024
+
+    FILE_RSS = 100 * MiB     # what xmitm may take to read any file here
+
+    def test_memory_reading_files(self):
+        """issue 25 defect 10: a capture of 50,000 unfinished TCP flows, a
+        recording of 50,000 connections left open (the first one talks
+        again at the end, with a prefix its stream header bound), and a
+        recording with one 200 MB line: `xmitm show` stays under 100 MB
+        for each (it took about 13 KiB per open flow and 7 times the
+        longest line); the long line is skipped with its number (show,
+        export: exit 0; replay: exit 2), the lines after it are read."""
+        tmp = tempfile.mkdtemp(prefix="xmitm-hostile-mem-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        n = 50000
+        # the capture
+        cap = Capture()
+        for i in range(n):
+            a = cap.conn(1024 + i % 60000)
+            src = struct.pack("!I", 0x0a000000 + i + 1)
+            a.frame = (lambda orig, src: lambda *x, **k: orig(*x, **k).replace(
+                b"\x0a\x00\x00\x01", src, 1))(a.frame, src)
+            a.c2s(HEADER)
+        pcap = os.path.join(tmp, "flows.pcap")
+        with open(pcap, "wb") as f:
+            f.write(cap.bytes())
+        r, rss = self.run_measured("show", "--color=never", pcap)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertLess(rss, self.FILE_RSS, "xmitm show of %d unfinished "
+                        "flows took %.0f MiB" % (n, rss / MiB))
+        print("  [hostile] show of %d unfinished flows: peak RSS %.0f MiB"
+              % (n, rss / MiB), file=sys.stderr)
+
+        # the recording of connections left open
+        def ev(**kw):
+            return json.dumps(kw)
+        hdr_s = ("<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
+                 "xmlns:db='jabber:server:dialback' xmlns:stream='%s' "
+                 "from='b.test' id='%%s' version='1.0'>" % STREAM_NS)
+        rec = os.path.join(tmp, "open.jsonl")
+        with open(rec, "w") as f:
+            f.write('{"format":"xmitm-recording","format_version":1,'
+                    '"source":"proxy"}\n')
+            for i in range(1, n + 1):
+                f.write(ev(t=i, conn=i, ev="open", text="c") + "\n")
+                f.write(ev(t=i, conn=i, ev="stream-open", dir="s2c",
+                           xml=hdr_s % ("id-%d" % i)) + "\n")
+                f.write(ev(t=i, conn=i, ev="stanza", dir="s2c",
+                           xml="<db:result from='b.test' to='a.test' "
+                               "type='valid'/>") + "\n")
+            f.write(ev(t=n + 1, conn=1, ev="stanza", dir="s2c",
+                       xml="<db:result from='b.test' to='a.test' "
+                           "type='invalid'/>") + "\n")
+        r, rss = self.run_measured("show", "--color=never", rec)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        self.assertLess(rss, self.FILE_RSS, "xmitm show of %d connections "
+                        "left open took %.0f MiB" % (n, rss / MiB))
+        print("  [hostile] show of %d connections left open: peak RSS %.0f "
+              "MiB" % (n, rss / MiB), file=sys.stderr)
+        out = subprocess.run([XMITM, "show", "--color=never", "--conn", "1",
+                              rec], capture_output=True, timeout=120)
+        self.assertEqual(out.stderr, b"")
+        self.assertIn(b"type='invalid'", out.stdout)
+
+        # one 200 MB line
+        big = os.path.join(tmp, "long-line.jsonl")
+        with open(big, "w") as f:
+            f.write('{"format":"xmitm-recording","format_version":1,'
+                    '"source":"proxy"}\n')
+            f.write(ev(t=1, conn=1, ev="open", text="c") + "\n")
+            long_line = ev(t=2, conn=1, ev="stanza", dir="c2s", xml="<message>"
+                           "<body>" + "x" * (200 * MiB) + "</body></message>")
+            f.write(long_line + "\n")
+            f.write(ev(t=3, conn=1, ev="stanza", dir="c2s", xml="<message>"
+                       "<body>after the long line</body></message>") + "\n")
+        want = (b"long-line.jsonl: line 3: %d bytes, longer than any event "
+                b"xmitm writes (64 MiB at most is read); skipped"
+                % (len(long_line) + 1))
+        for args in (("show", "--color=never", big),
+                     ("export", "--pcap", os.path.join(tmp, "o.pcap"), big)):
+            r, rss = self.run_measured(*args)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(want, r.stderr)
+            self.assertLess(rss, self.FILE_RSS, "xmitm %s of a 200 MB line "
+                            "took %.0f MiB" % (args[0], rss / MiB))
+        out = subprocess.run([XMITM, "show", "--color=never", big],
+                             capture_output=True, timeout=120)
+        self.assertIn(b"after the long line", out.stdout)
+        r, rss = self.run_measured("replay", big, "--server", "127.0.0.1:9",
+                                   "--password", "x")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(want, r.stderr)
+        self.assertLess(rss, self.FILE_RSS)
 
     def test_damaged_pcap(self):
         """A capture of cleartext XMPP with a retransmission that differs

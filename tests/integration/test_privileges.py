@@ -10,7 +10,10 @@ fails, it is never skipped).
 
 What is checked:
   * the CA key xmitm makes, recordings, captures and key logs are 0600 even
-    under umask 0, and existing ones are made 0600 (the CA directory 0700);
+    under umask 0; existing recordings and captures are replaced by new
+    0600 files, an existing key log is appended to only if it is private
+    (the CA directory 0700); symbolic links: test_hostile.py
+    test_output_files_through_links;
   * with no --listen, xmitm listens on 127.0.0.1:5222 only (in a network
     namespace of its own, so nothing else can hold the port);
   * --user nobody: after binding, every uid and gid is nobody's, no
@@ -114,17 +117,18 @@ class PrivilegesTest(unittest.TestCase):
         self.assertEqual(mode(os.path.join(ca_dir, "ca.pem")), 0o644)
 
     def test_output_files_are_private(self):
-        """--record, --pcap and --keylog under umask 0: new files 0600, and
-        existing world-readable ones made 0600."""
+        """--record, --pcap and --keylog under umask 0: new files 0600;
+        existing world-readable recordings and captures replaced by new
+        0600 files, an existing private key log appended to."""
         d = self.tmpdir()
         for existing in (False, True):
             paths = {k: os.path.join(d, "%s-%s" % (k, existing))
                      for k in ("record", "pcap", "keylog")}
             if existing:
-                for p in paths.values():
+                for k, p in paths.items():
                     with open(p, "w") as f:
                         f.write("old\n")
-                    os.chmod(p, 0o666)
+                    os.chmod(p, 0o600 if k == "keylog" else 0o666)
             x = peers.Xmitm("127.0.0.1", self.prosody.port, extra_args=[
                 "--upstream-ca", self.prosody.cert, "--record",
                 paths["record"], "--pcap", paths["pcap"], "--keylog",
@@ -136,6 +140,9 @@ class PrivilegesTest(unittest.TestCase):
             for k, p in paths.items():
                 self.assertEqual(mode(p), 0o600, "%s (existing: %s)"
                                  % (k, existing))
+            if existing:
+                with open(paths["keylog"]) as f:
+                    self.assertTrue(f.read().startswith("old\n"))
         # The same under umask 0, new files only.
         paths = [os.path.join(d, n) for n in ("r0", "p0", "k0")]
         r = subprocess.Popen(

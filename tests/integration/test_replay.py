@@ -14,6 +14,8 @@ hold replay to:
     reports it);
   * a bad file, an unreachable server, a wrong or missing password exit 2
     with one clear message;
+  * the password from --password-file FILE, standard input or
+    XMITM_PASSWORD works as --password does (kept out of ps);
   * a PLAIN login recorded with --record-secrets replays without a password;
   * a DIGEST-MD5 login (ejabberd, the packaged server that offers it) is
     recomputed: exit 0, and exit 2 with the server's refusal for a wrong
@@ -43,6 +45,7 @@ it exits 2. gloox against --serve of that recording compresses too.
 import asyncio
 import base64
 import json
+import xml.etree.ElementTree as ET
 import os
 import re
 import signal
@@ -517,6 +520,53 @@ class ReplayTest(unittest.TestCase):
             self.assertIn("bob@localhost logged in with SCRAM-", r.stderr)
             self.assertIn("give --password PW or --credentials FILE", r.stderr)
 
+    def test_password_off_the_command_line(self):
+        """issue 25 defect 12: the password from --password-file FILE, from
+        standard input (--password-file -) or from XMITM_PASSWORD, so ps
+        never shows it; --help says the command line is visible.  A wrong
+        one from a file fails like a wrong --password; an empty or missing
+        file, or both options, is a usage error."""
+        pw = "same-Pw-for-all-3f9a"
+        good = self.path("pw.txt")
+        with open(good, "w") as f:
+            f.write(pw + "\r\n# the first line only\n")
+        wrong = self.path("wrong-pw.txt")
+        with open(wrong, "w") as f:
+            f.write("not-it\n")
+        empty = self.path("empty-pw.txt")
+        open(empty, "w").close()
+        base = ["replay", self.plain_rec]
+        with peers.Prosody(users={u: pw for u in USERS}) as server:
+            base += ["--server", "127.0.0.1:%d" % server.port]
+            r = run_xmitm(*base, "--password-file", good)
+            self.check(r, 0, server)
+            self.assertIn("replay: SAME", r.stdout)
+            r = subprocess.run([XMITM] + base + ["--password-file", "-"],
+                               input=pw + "\n", capture_output=True,
+                               text=True, timeout=90)
+            self.check(r, 0, server)
+            r = subprocess.run([XMITM] + base, capture_output=True, text=True,
+                               timeout=90, stdin=subprocess.DEVNULL,
+                               env=dict(os.environ, XMITM_PASSWORD=pw))
+            self.check(r, 0, server)
+            r = run_xmitm(*base, "--password-file", wrong)
+            self.check(r, 2, server)
+            self.assertIn("failed: the server said <not-authorized/>", r.stderr)
+        for extra, msg in (
+                (["--password-file", empty], "xmitm: replay: --password-file: %s holds "
+                 "no password (its first line is empty)\n" % empty),
+                (["--password-file", self.path("nowhere")], "xmitm: replay: "
+                 "--password-file: cannot open %s: No such file or directory\n"
+                 % self.path("nowhere")),
+                (["--password-file", good, "--password", pw], "xmitm: replay: give "
+                 "--password or --password-file, not both\n")):
+            r = run_xmitm("replay", self.plain_rec, "--server", "127.0.0.1:9",
+                          *extra)
+            self.assertEqual((r.returncode, r.stderr), (2, msg))
+        r = run_xmitm("replay", "--help")
+        self.assertIn("The command line, --password included, is visible to "
+                      "every user of the\nmachine (ps, /proc)", r.stdout)
+
     def test_tls_certificate_not_trusted(self):
         with peers.Prosody(users=USERS, tls_required=True) as server:
             r = run_xmitm("replay", self.tls_rec, "--server", "127.0.0.1:%d" % server.port,
@@ -726,6 +776,60 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(got["ack"], "<a xmlns='urn:xmpp:sm:3' h='0'/>")
         self.assertIn("after the ping", got["message"])
         self.assertIn("#1 alice@localhost: connected, authenticated with PLAIN", r.stdout)
+
+    HOSTILE = "x'\"<&>y"     # every character XML must escape
+
+    def test_recorded_values_are_escaped(self):
+        """issue 25 defect 6: a recorded stream id (--serve) and SASL
+        mechanism (against a server) holding ', ", <, & and > are escaped
+        in the XML replay writes: it parses, and holds the value as
+        recorded, with no element injected."""
+        esc = (self.HOSTILE.replace("&", "&amp;").replace("<", "&lt;")
+               .replace(">", "&gt;").replace("'", "&apos;")
+               .replace('"', "&quot;"))
+        # --serve: the recorded stream id
+        rec = self.path("hostile-id.jsonl")
+        write_recording(rec, [("c2s", "stanza", "<presence/>")])
+        with open(rec) as f:
+            text = f.read().replace("id='s1'", "id='%s'" % esc)
+        with open(rec, "w") as f:
+            f.write(text)
+        p, port, _ = self.serve(rec, "--password", "pw", creds=False)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(HDR_C.encode())
+            got = b""
+            while b"</stream:features>" not in got:
+                data = s.recv(4096)
+                if not data:
+                    break
+                got += data
+        p.kill()
+        p.communicate(timeout=10)
+        root = ET.fromstring(got.decode().split("?>", 1)[1]
+                             + "</stream:stream>")
+        self.assertEqual(root.get("id"), self.HOSTILE, got)
+        self.assertEqual([e.tag for e in root], [
+            "{http://etherx.jabber.org/streams}features"], got)
+        # against a server: the recorded mechanism
+        rec = self.path("hostile-mech.jsonl")
+        write_recording(rec, [("c2s", "stanza", "<presence/>")])
+        with open(rec) as f:
+            text = f.read().replace("mechanism='PLAIN'", "mechanism='%s'"
+                                    % esc)
+        with open(rec, "w") as f:
+            f.write(text)
+        got = {}
+
+        def script(conn, until):
+            until(r"<stream:stream[^>]*>")
+            conn.sendall((HDR_S % "live1" + FEAT_SASL.replace(
+                "PLAIN", esc)).encode())
+            got["auth"] = until(r"<auth.*?(/>|</auth>)")
+        r = self.against_script(rec, script, got)
+        self.assertIn("auth", got, (r, got))
+        auth = ET.fromstring(got["auth"])
+        self.assertEqual(auth.get("mechanism"), self.HOSTILE, got["auth"])
+        self.assertEqual(list(auth), [], got["auth"])
 
     def against_script(self, rec, script, got):
         """Replays rec against a scripted fake server: script(conn, until)

@@ -47,7 +47,7 @@ test_private_mode (void)
   struct stat st;
   int fd;
 
-  /* an existing file readable by others is made private on truncation */
+  /* an existing file readable by others is replaced by a private one */
   g_assert_true (g_file_set_contents (path, "old", -1, NULL));
   g_assert_cmpint (chmod (path, 0644), ==, 0);
   fd = xm_create_private (path, &error);
@@ -58,6 +58,130 @@ test_private_mode (void)
   g_assert_cmpint (xm_write_all (fd, "hello\n", 6), ==, 0);
   close (fd);
   remove_dir (dir, "rec.jsonl");
+}
+
+static char *
+slurp (const char *path)
+{
+  char *data = NULL;
+
+  g_assert_true (g_file_get_contents (path, &data, NULL, NULL));
+  return data;
+}
+
+static int
+mode_of (const char *path)
+{
+  struct stat st;
+
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  return st.st_mode & 07777;
+}
+
+/* A symbolic link (planted where a recording, capture, report or key log
+ * will go) to someone else's file: refused, in both modes, and the file it
+ * points to keeps its content and its mode. A link to a device is written. */
+static void
+test_symlink_refused (void)
+{
+  char *dir = scratch_dir ();
+  g_autofree char *victim = g_build_filename (dir, "victim", NULL);
+  g_autofree char *link = g_build_filename (dir, "rec.jsonl", NULL);
+  g_autofree char *content = NULL;
+  g_autofree char *target = g_canonicalize_filename (victim, NULL);
+
+  g_assert_true (g_file_set_contents (victim, "precious\n", -1, NULL));
+  g_assert_cmpint (chmod (victim, 0644), ==, 0);
+  g_assert_cmpint (symlink (target, link), ==, 0);
+  for (int append = 0; append < 2; append++)
+    {
+      g_autoptr (GError) error = NULL;
+      int fd = append ? xm_append_private (link, &error)
+                      : xm_create_private (link, &error);
+
+      g_assert_cmpint (fd, ==, -1);
+      g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST);
+      g_assert_nonnull (strstr (error->message, "is a symbolic link"));
+    }
+  content = slurp (victim);
+  g_assert_cmpstr (content, ==, "precious\n");
+  g_assert_cmpint (mode_of (victim), ==, 0644);
+  g_unlink (link);
+
+  /* a link to a device (what /dev/stdout is) is still written */
+  g_assert_cmpint (symlink ("/dev/null", link), ==, 0);
+  for (int append = 0; append < 2; append++)
+    {
+      g_autoptr (GError) error = NULL;
+      int fd = append ? xm_append_private (link, &error)
+                      : xm_create_private (link, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpint (xm_write_all (fd, "x", 1), ==, 0);
+      close (fd);
+    }
+  g_assert_cmpint (mode_of ("/dev/null") & 0666, ==, 0666);
+  g_unlink (link);
+  remove_dir (dir, "victim");
+}
+
+/* A hard link to someone else's file: the recording replaces the name, the
+ * file behind the link keeps its content and mode. */
+static void
+test_hard_link_left_alone (void)
+{
+  char *dir = scratch_dir ();
+  g_autofree char *victim = g_build_filename (dir, "victim", NULL);
+  g_autofree char *path = g_build_filename (dir, "rec.jsonl", NULL);
+  g_autofree char *content = NULL, *ours = NULL;
+  g_autoptr (GError) error = NULL;
+  int fd;
+
+  g_assert_true (g_file_set_contents (victim, "precious\n", -1, NULL));
+  g_assert_cmpint (chmod (victim, 0644), ==, 0);
+  g_assert_cmpint (link (victim, path), ==, 0);
+  fd = xm_create_private (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (xm_write_all (fd, "mine\n", 5), ==, 0);
+  close (fd);
+  content = slurp (victim);
+  g_assert_cmpstr (content, ==, "precious\n");
+  g_assert_cmpint (mode_of (victim), ==, 0644);
+  ours = slurp (path);
+  g_assert_cmpstr (ours, ==, "mine\n");
+  g_assert_cmpint (mode_of (path), ==, 0600);
+  g_unlink (path);
+  remove_dir (dir, "victim");
+}
+
+/* Appending (the key log): an existing file others can read is refused and
+ * keeps its mode; a private one of ours is appended to. */
+static void
+test_append_existing (void)
+{
+  char *dir = scratch_dir ();
+  g_autofree char *path = g_build_filename (dir, "keys.log", NULL);
+  g_autofree char *content = NULL;
+  g_autoptr (GError) error = NULL;
+  int fd;
+
+  g_assert_true (g_file_set_contents (path, "old\n", -1, NULL));
+  g_assert_cmpint (chmod (path, 0644), ==, 0);
+  fd = xm_append_private (path, &error);
+  g_assert_cmpint (fd, ==, -1);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM);
+  g_assert_nonnull (strstr (error->message, "(mode 0644)"));
+  g_assert_cmpint (mode_of (path), ==, 0644);
+  g_clear_error (&error);
+
+  g_assert_cmpint (chmod (path, 0600), ==, 0);
+  fd = xm_append_private (path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (xm_write_all (fd, "new\n", 4), ==, 0);
+  close (fd);
+  content = slurp (path);
+  g_assert_cmpstr (content, ==, "old\nnew\n");
+  remove_dir (dir, "keys.log");
 }
 
 /* Pages of the file now in the page cache. */
@@ -183,6 +307,9 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/files/private-mode", test_private_mode);
+  g_test_add_func ("/files/symlink-refused", test_symlink_refused);
+  g_test_add_func ("/files/hard-link-left-alone", test_hard_link_left_alone);
+  g_test_add_func ("/files/append-existing", test_append_existing);
   g_test_add_func ("/files/write-behind/drops", test_write_behind_drops);
   g_test_add_func ("/files/write-behind/position", test_write_behind_position);
   g_test_add_func ("/files/write-behind/pipe", test_write_behind_pipe);

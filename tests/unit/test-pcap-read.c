@@ -1850,6 +1850,84 @@ test_sasl2_no_restart (void)
   cap_free (cap);
 }
 
+/* issue 25 defect 10: 5,000 connections that open a stream and never
+ * finish. At most 4,096 are open at once (each costs a decoder); past
+ * that the one idle longest is closed with a reason, so one that keeps
+ * talking stays open to the end. */
+static void
+test_many_unfinished (void)
+{
+  static const char header[] = "<?xml version='1.0'?><stream:stream to='x' "
+    "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+    "version='1.0'>";
+  Cap *cap = cap_new (DLT_EN10MB);
+  Conv *first = NULL;
+  g_autofree char *path = NULL;
+  Collector *k;
+  guint open = 0, max_open = 0, capped = 0, ended = 0;
+
+  for (guint i = 0; i < 5000; i++)
+    {
+      char addr[32];
+      Conv *c;
+
+      g_snprintf (addr, sizeof addr, "10.%u.%u.%u", i >> 16, (i >> 8) & 0xff, i & 0xff);
+      c = conv_new (ep4 (addr, 40000), ep4 ("10.255.0.1", 5222), 1400);
+      conv_handshake (c);
+      conv_send (c, 0, header, strlen (header));
+      cap_add (cap, c);
+      if (i == 0)
+        first = c;
+      else
+        conv_free (c);
+      if (i == 3000)
+        {
+          Seg *s = conv_seg (first, 0, F_ACK | F_PSH, "<presence/>", 11);
+          g_ptr_array_add (cap->frames, frame (cap, &first->ep[0], &first->ep[1], s));
+        }
+    }
+  conv_free (first);
+  path = cap_write (cap, "many.pcap", 0);
+  k = read_capture (path);
+  for (guint i = 0; i < k->recs->len; i++)
+    {
+      Rec *r = rec (k, i);
+
+      if (r->kind == XM_EVENT_CONN_OPEN)
+        {
+          open++;
+          max_open = MAX (max_open, open);
+        }
+      else if (r->kind == XM_EVENT_CONN_CLOSE)
+        {
+          open--;
+          if (g_str_has_prefix (r->text, "closed by xmitm at packet "))
+            {
+              g_assert_nonnull (strstr (r->text, ": more than 4096 of its "
+                                        "connections were open at once, and this "
+                                        "one had been idle longest (its last "
+                                        "packet was "));
+              g_assert_cmpuint (r->conn, !=, 1);
+              capped++;
+            }
+          else
+            {
+              g_assert_cmpstr (r->text, ==, "capture ended");
+              ended++;
+            }
+        }
+    }
+  g_assert_cmpuint (max_open, ==, 4096);
+  g_assert_cmpuint (capped, ==, 5000 - 4096);
+  g_assert_cmpuint (ended, ==, 4096);
+  {
+    g_autofree char *c2s = items (k, 1, XM_DIR_C2S);
+    g_assert_nonnull (strstr (c2s, "<presence/>"));
+  }
+  xm_sink_free (&k->sink);
+  cap_free (cap);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1879,6 +1957,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pcap-read/other-ports", test_other_ports);
   g_test_add_func ("/pcap-read/reset", test_reset);
   g_test_add_func ("/pcap-read/snaplen", test_snaplen);
+  g_test_add_func ("/pcap-read/many-unfinished", test_many_unfinished);
   rc = g_test_run ();
 
   {

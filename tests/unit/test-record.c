@@ -36,13 +36,25 @@ static const XmFramerEvents redact_events = { .stanza = redact_stanza };
 
 /* Frames header + stanza, returns the redacted text ("" if none hidden). */
 static char *
+redact_lazy (const char *stanza, gsize *hidden, gboolean lazy);
+
+static char *
 redact (const char *stanza, gsize *hidden)
+{
+  return redact_lazy (stanza, hidden, FALSE);
+}
+
+/* lazy: as the recorder of a proxy that prints nothing frames them
+ * (xm_framer_set_lazy). */
+static char *
+redact_lazy (const char *stanza, gsize *hidden, gboolean lazy)
 {
   static const char header[] = "<stream:stream xmlns='jabber:client' "
     "xmlns:stream='http://etherx.jabber.org/streams' to='example.net' version='1.0'>";
   RedactCtx c = { g_string_new (NULL), 0, 0 };
   g_autoptr (XmFramer) f = xm_framer_new (&redact_events, &c);
 
+  xm_framer_set_lazy (f, lazy);
   /* Split the stanza in two feeds: offsets must not depend on reads. */
   xm_framer_feed (f, (const guint8 *) header, strlen (header));
   xm_framer_feed (f, (const guint8 *) stanza, strlen (stanza) / 2);
@@ -106,6 +118,75 @@ test_redact (void)
       g_assert_cmpstr (got, ==, cases[i].out);
       g_assert_cmpuint (hidden, ==, cases[i].hidden);
     }
+}
+
+/* issue 25 defect 5: the secrets of XEP-0077, XEP-0045, XEP-0004
+ * text-private fields, XEP-0114 and XEP-0220, framed as the printer's
+ * framer does and as a lazy one does (where a message or presence could
+ * otherwise pass without its tree). */
+static void
+test_redact_other_secrets (void)
+{
+  static const struct {
+    const char *in, *out;
+    gsize hidden;
+  } cases[] = {
+    { "<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>u"
+      "</username><password>s3cret</password></query></iq>",
+      "<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>u"
+      "</username><password>******</password></query></iq>", 6 },
+    { "<presence to='r@muc/n'><x xmlns='http://jabber.org/protocol/muc'>"
+      "<password>cauldron</password></x></presence>",
+      "<presence to='r@muc/n'><x xmlns='http://jabber.org/protocol/muc'>"
+      "<password>********</password></x></presence>", 8 },
+    { "<message to='r@muc'><x xmlns='http://jabber.org/protocol/muc#user'>"
+      "<invite to='h@x'/><password>cauldron</password></x></message>",
+      "<message to='r@muc'><x xmlns='http://jabber.org/protocol/muc#user'>"
+      "<invite to='h@x'/><password>********</password></x></message>", 8 },
+    { "<iq type='set' id='o'><query xmlns='http://jabber.org/protocol/muc#owner'>"
+      "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_roomsecret'>"
+      "<value>roomPw</value></field><field var='x' type='text-private'><value>ab"
+      "</value><value>c</value></field><field var='muc#roomconfig_roomname'>"
+      "<value>name</value></field></x></query></iq>",
+      "<iq type='set' id='o'><query xmlns='http://jabber.org/protocol/muc#owner'>"
+      "<x xmlns='jabber:x:data' type='submit'><field var='muc#roomconfig_roomsecret'>"
+      "<value>******</value></field><field var='x' type='text-private'><value>**"
+      "</value><value>*</value></field><field var='muc#roomconfig_roomname'>"
+      "<value>name</value></field></x></query></iq>", 9 },
+    { "<message to='a@b'><x xmlns='jabber:x:data' type='form'><field var='pin' "
+      "type='text-private'><value>1234</value></field></x></message>",
+      "<message to='a@b'><x xmlns='jabber:x:data' type='form'><field var='pin' "
+      "type='text-private'><value>****</value></field></x></message>", 4 },
+    { "<handshake xmlns='jabber:component:accept'>"
+      "aaee83c26aeeafcbabeabfcbcd50df997e0a2a1e</handshake>",
+      "<handshake xmlns='jabber:component:accept'>"
+      "****************************************</handshake>", 40 },
+    { "<db:result xmlns:db='jabber:server:dialback' from='a.test' to='b.test'>"
+      "b4835385f37fe2895af6c196b59097b16862406db80559900d96bf6fa7d23df3"
+      "</db:result>",
+      "<db:result xmlns:db='jabber:server:dialback' from='a.test' to='b.test'>"
+      "****************************************************************"
+      "</db:result>", 64 },
+    { "<db:verify xmlns:db='jabber:server:dialback' from='a' to='b' id='i'>k3y"
+      "</db:verify>",
+      "<db:verify xmlns:db='jabber:server:dialback' from='a' to='b' id='i'>***"
+      "</db:verify>", 3 },
+    /* not secrets: a plain field, a <password/> elsewhere, the answers */
+    { "<message to='a@b'><x xmlns='jabber:x:data'><field var='n' type='text-single'>"
+      "<value>1</value></field></x><password>in no namespace of a secret"
+      "</password></message>", "", 0 },
+    { "<db:result xmlns:db='jabber:server:dialback' from='b' to='a' type='valid'/>",
+      "", 0 },
+  };
+
+  for (int lazy = 0; lazy < 2; lazy++)
+    for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        gsize hidden;
+        g_autofree char *got = redact_lazy (cases[i].in, &hidden, lazy);
+        g_assert_cmpstr (got, ==, cases[i].out);
+        g_assert_cmpuint (hidden, ==, cases[i].hidden);
+      }
 }
 
 /* ---- round trip ---- */
@@ -476,6 +557,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/record/redact", test_redact);
+  g_test_add_func ("/record/redact/other-secrets", test_redact_other_secrets);
   g_test_add_func ("/record/format-by-hand", test_format_by_hand);
   g_test_add_func ("/record/round-trip/secrets", test_round_trip_secrets);
   g_test_add_func ("/record/round-trip/redacted", test_round_trip_redacted);
