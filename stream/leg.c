@@ -150,14 +150,10 @@ flush_out (XmLeg *leg)
       leg->out_off += w;
     }
   /* Drained: give the memory back, idle legs should cost little. */
-  if (leg->out == NULL)
-    return;
   g_clear_pointer (&leg->out, g_byte_array_unref);
   leg->out_off = 0;
   if (leg->shut_pending)
     try_shutdown (leg);
-  if (leg->events->drained && xm_leg_alive (leg))
-    leg->events->drained (leg, leg->user_data);
 }
 
 gboolean

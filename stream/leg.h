@@ -52,9 +52,6 @@ typedef struct {
    * NULL; or the layer's error). Nothing more is read from the leg. */
   void (*failed) (XmLeg *leg, XmLayer *layer, const GError *error,
                   gpointer user_data);
-  /* The queue that built up has gone out to the socket: a producer that
-   * stopped at the high-water mark may go on. Optional. */
-  void (*drained) (XmLeg *leg, gpointer user_data);
   /* Each socket event's handling is over (reads, sends, callbacks): where
    * the owner settles what the event changed. Optional. */
   void (*io_done) (XmLeg *leg, gpointer user_data);
