@@ -102,6 +102,9 @@ framer_for (Reader *r, guint conn, XmDir dir, gboolean fresh)
   if (f == NULL)
     {
       f = xm_framer_new (&framer_events, r);
+      /* A sink that needs only bytes and names (show --json, export) gets
+       * plain messages and presences without an expat tree, as live. */
+      xm_framer_set_lazy (f, !xm_sink_needs_children (r->sink));
       /* What was framed live is framed again, whatever its size. */
       xm_framer_set_max_stanza (f, G_MAXSIZE / 4);
       g_hash_table_insert (r->framers, key, f);
