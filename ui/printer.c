@@ -151,6 +151,33 @@ append_time (const XmPrinterOptions *opts, gint64 time_us, GString *buf)
   g_string_append_len (buf, frac, opts->utc ? 8 : 7);
 }
 
+/* g_string_append and friends without a call when the text fits: the
+ * printer appends many short pieces (colour codes are often ""). */
+static inline void
+put_len (GString *buf, const char *s, gsize n)
+{
+  if (buf->len + n < buf->allocated_len)
+    {
+      memcpy (buf->str + buf->len, s, n);
+      buf->len += n;
+      buf->str[buf->len] = '\0';
+    }
+  else
+    g_string_append_len (buf, s, n);
+}
+
+static inline void
+put (GString *buf, const char *s)
+{
+  put_len (buf, s, strlen (s));
+}
+
+static inline void
+put_c (GString *buf, char c)
+{
+  put_len (buf, &c, 1);
+}
+
 /* Appends v in decimal. */
 static void
 append_uint (GString *buf, guint64 v)
@@ -161,17 +188,17 @@ append_uint (GString *buf, guint64 v)
   do
     d[--i] = '0' + v % 10;
   while ((v /= 10) != 0);
-  g_string_append_len (buf, d + i, sizeof d - i);
+  put_len (buf, d + i, sizeof d - i);
 }
 
 /* g_string_append of a few short pieces; NULL ends them. */
 static void
 append3 (GString *buf, const char *a, const char *b, const char *c)
 {
-  g_string_append (buf, a);
-  g_string_append (buf, b);
+  put (buf, a);
+  put (buf, b);
   if (c)
-    g_string_append (buf, c);
+    put (buf, c);
 }
 
 static void
@@ -179,38 +206,38 @@ append_qname (GString *buf, const char *prefix, const char *name)
 {
   if (prefix)
     {
-      g_string_append (buf, prefix);
-      g_string_append_c (buf, ':');
+      put (buf, prefix);
+      put_c (buf, ':');
     }
-  g_string_append (buf, name);
+  put (buf, name);
 }
 
 static void
 append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
                   gboolean show_secrets, GString *buf)
 {
-  g_string_append (buf, c->tag);
-  g_string_append_c (buf, '<');
+  put (buf, c->tag);
+  put_c (buf, '<');
   append_qname (buf, el->prefix, el->name);
-  g_string_append (buf, c->reset);
+  put (buf, c->reset);
   for (guint i = 0; i < el->n_ns_decls; i++)
     {
       const XmNsDecl *d = &el->ns_decls[i];
-      g_string_append_c (buf, ' ');
+      put_c (buf, ' ');
       append3 (buf, c->attr, "xmlns", NULL);
       if (d->prefix)
         append3 (buf, ":", d->prefix, NULL);
       append3 (buf, c->reset, "=", c->value);
-      g_string_append_c (buf, '\'');
+      put_c (buf, '\'');
       xm_xml_escape (buf, d->uri, strlen (d->uri), TRUE);
-      g_string_append_c (buf, '\'');
-      g_string_append (buf, c->reset);
+      put_c (buf, '\'');
+      put (buf, c->reset);
     }
   for (guint i = 0; i < el->n_attrs; i++)
     {
       const XmAttr *a = &el->attrs[i];
-      g_string_append_c (buf, ' ');
-      g_string_append (buf, c->attr);
+      put_c (buf, ' ');
+      put (buf, c->attr);
       append_qname (buf, a->prefix, a->name);
       if (xm_attr_is_secret (el, a) && !show_secrets)
         {
@@ -220,10 +247,10 @@ append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
           continue;
         }
       append3 (buf, c->reset, "=", c->value);
-      g_string_append_c (buf, '\'');
+      put_c (buf, '\'');
       xm_xml_escape (buf, a->value, strlen (a->value), TRUE);
-      g_string_append_c (buf, '\'');
-      g_string_append (buf, c->reset);
+      put_c (buf, '\'');
+      put (buf, c->reset);
     }
   append3 (buf, c->tag, empty ? "/>" : ">", c->reset);
 }
@@ -261,16 +288,16 @@ append_text (const XmPrinterOptions *opts, const Palette *c, const XmNode *el,
   if (opts->max_text && t->text_len > opts->max_text)
     {
       gsize n = utf8_prefix_len (t->text, t->text_len, opts->max_text);
-      g_string_append (buf, c->text);
+      put (buf, c->text);
       xm_xml_escape (buf, t->text, n, FALSE);
       g_string_append_printf (buf, "%s%s…[+%" G_GSIZE_FORMAT
                               " bytes, --full-text shows all]%s",
                               c->reset, c->meta, t->text_len - n, c->reset);
       return;
     }
-  g_string_append (buf, c->text);
+  put (buf, c->text);
   xm_xml_escape (buf, t->text, t->text_len, FALSE);
-  g_string_append (buf, c->reset);
+  put (buf, c->reset);
 }
 
 static gboolean
@@ -288,8 +315,8 @@ append_indent (GString *buf, int level)
   static const char spaces[] = "                                ";
 
   for (; level > 16; level -= 16)
-    g_string_append_len (buf, spaces, 32);
-  g_string_append_len (buf, spaces, 2 * level);
+    put_len (buf, spaces, 32);
+  put_len (buf, spaces, 2 * level);
 }
 
 static void
@@ -310,7 +337,7 @@ append_element (const XmPrinterOptions *opts, const Palette *c,
   if (!has_elements && !has_text)
     {
       append_start_tag (c, el, TRUE, opts->show_secrets, buf);
-      g_string_append_c (buf, '\n');
+      put_c (buf, '\n');
       return;
     }
   append_start_tag (c, el, FALSE, opts->show_secrets, buf);
@@ -320,10 +347,10 @@ append_element (const XmPrinterOptions *opts, const Palette *c,
       for (const XmNode *ch = el->children; ch; ch = ch->next)
         append_text (opts, c, el, ch, buf);
       append_end_tag (c, el, buf);
-      g_string_append_c (buf, '\n');
+      put_c (buf, '\n');
       return;
     }
-  g_string_append_c (buf, '\n');
+  put_c (buf, '\n');
   for (const XmNode *ch = el->children; ch; ch = ch->next)
     {
       if (ch->type == XM_NODE_ELEMENT)
@@ -332,29 +359,29 @@ append_element (const XmPrinterOptions *opts, const Palette *c,
         {
           append_indent (buf, level + 1);
           append_text (opts, c, el, ch, buf);
-          g_string_append_c (buf, '\n');
+          put_c (buf, '\n');
         }
     }
   append_indent (buf, level);
   append_end_tag (c, el, buf);
-  g_string_append_c (buf, '\n');
+  put_c (buf, '\n');
 }
 
 static void
 append_header (const XmPrinterOptions *opts, const Palette *c,
                const XmEvent *ev, gboolean with_dir, GString *buf)
 {
-  g_string_append (buf, c->time);
+  put (buf, c->time);
   append_time (opts, ev->time_us, buf);
   append3 (buf, c->reset, " ", c->conn);
-  g_string_append_c (buf, '#');
+  put_c (buf, '#');
   append_uint (buf, ev->conn);
   append3 (buf, c->reset, " ", NULL);
   if (with_dir && ev->dir != XM_DIR_NONE)
     {
       append3 (buf, ev->dir == XM_DIR_C2S ? c->c2s : c->s2c,
                xm_dir_arrow (ev->dir), c->reset);
-      g_string_append_c (buf, ' ');
+      put_c (buf, ' ');
     }
   if (ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB))
     {
@@ -362,7 +389,7 @@ append_header (const XmPrinterOptions *opts, const Palette *c,
 
       append3 (buf, c->meta,
                tls && zlib ? "[tls+zlib]" : tls ? "[tls]" : "[zlib]", c->reset);
-      g_string_append_c (buf, ' ');
+      put_c (buf, ' ');
     }
 }
 
@@ -395,7 +422,7 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
         {
           append_indent (buf, 1);
           append_start_tag (c, st->root, FALSE, opts->show_secrets, buf);
-          g_string_append_c (buf, '\n');
+          put_c (buf, '\n');
         }
       break;
 
@@ -408,16 +435,16 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
                                   c->warn, st->raw_len, c->reset);
           break;
         }
-      g_string_append (buf, c->meta);
+      put (buf, c->meta);
       append_qname (buf, st->root->prefix, st->root->name);
-      g_string_append (buf, ", ");
+      put (buf, ", ");
       append_uint (buf, st->raw_len);
-      g_string_append (buf, " bytes");
+      put (buf, " bytes");
       if (ev->wire_len)
         {
-          g_string_append (buf, " (");
+          put (buf, " (");
           append_uint (buf, ev->wire_len);
-          g_string_append (buf, " compressed)");
+          put (buf, " compressed)");
         }
       append3 (buf, c->reset, "\n", NULL);
       append_element (opts, c, st->root, 1, buf);
