@@ -24,6 +24,7 @@
 
 #include "xml-framer.h"
 #include "xml-scan.h"
+#include "plain-tree.h"
 
 #define NS_SEP '\x01'
 #define STREAM_NS "http://etherx.jabber.org/streams"
@@ -83,7 +84,9 @@ struct _XmFramer {
   guint64 stop_offset;
 
   /* Lazy mode */
-  gboolean lazy;
+  gboolean lazy;        /* plain messages and presences: shallow roots */
+  gboolean plain_trees; /* ... full trees built without expat */
+  gboolean fast;        /* either: the scanner frames what it can */
   XmScan scan;
   GByteArray *held;    /* an element the scanner reads across feeds */
   guint64 held_base;   /* its stream offset */
@@ -320,7 +323,7 @@ emit_item (XmFramer *f, guint64 end, gboolean header)
       st->raw = f->carry->data;
     }
 
-  if (header && f->lazy)
+  if (header && f->fast)
     g_byte_array_append (f->header, st->raw, st->raw_len);
   f->in_callback = TRUE;
   if (header)
@@ -559,7 +562,7 @@ on_end (void *ud, const XML_Char *name)
     {
       f->in_stanza = FALSE;
       emit_item (f, end, FALSE);
-      if (f->lazy && f->stop == STOP_NONE && f->header->len && plain_stanza_next (f, end))
+      if (f->fast && f->stop == STOP_NONE && f->header->len && plain_stanza_next (f, end))
         stop_parser (f, STOP_HANDOVER, end);
     }
 }
@@ -1001,13 +1004,21 @@ void
 xm_framer_set_lazy (XmFramer *f, gboolean lazy)
 {
   f->lazy = lazy;
+  f->fast = f->lazy || f->plain_trees;
+}
+
+void
+xm_framer_set_plain_trees (XmFramer *f, gboolean on)
+{
+  f->plain_trees = on;
+  f->fast = f->lazy || f->plain_trees;
 }
 
 /* expat is between stanzas and holds no bytes: the scanner may take over. */
 static gboolean
 fast_ready (XmFramer *f)
 {
-  return f->lazy && (f->parser || f->released) && !f->need_reset && !f->stalled && f->depth == 1
+  return f->fast && (f->parser || f->released) && !f->need_reset && !f->stalled && f->depth == 1
          && !f->in_stanza && f->stop == STOP_NONE && f->carry->len == 0
          && !f->pending_oversized && !f->oversized && !f->in_stray && !f->in_cdata;
 }
@@ -1031,8 +1042,13 @@ fast_element (XmFramer *f, const guint8 *el, gsize len, guint64 base,
   flush_ws (f);
   if (plain && len <= f->max_stanza && shallow_ok (f, el))
     {
-      f->stanza->root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
-      f->stanza->shallow = TRUE;
+      if (f->lazy)
+        {
+          f->stanza->root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
+          f->stanza->shallow = TRUE;
+        }
+      else
+        f->stanza->root = xm_plain_tree_build (f->stanza, el, len, f->default_ns);
       f->item_start = base;
       f->piece = el;
       f->piece_len = len;

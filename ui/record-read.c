@@ -103,8 +103,11 @@ framer_for (Reader *r, guint conn, XmDir dir, gboolean fresh)
     {
       f = xm_framer_new (&framer_events, r);
       /* A sink that needs only bytes and names (show --json, export) gets
-       * plain messages and presences without an expat tree, as live. */
+       * plain messages and presences with a shallow root, as live. */
       xm_framer_set_lazy (f, !xm_sink_needs_children (r->sink));
+      /* The printer and filters get full trees, built without expat for
+       * plain messages and presences (plain-tree.h). */
+      xm_framer_set_plain_trees (f, TRUE);
       /* What was framed live is framed again, whatever its size. */
       xm_framer_set_max_stanza (f, G_MAXSIZE / 4);
       g_hash_table_insert (r->framers, key, f);
