@@ -102,11 +102,9 @@ framer_for (Reader *r, guint conn, XmDir dir, gboolean fresh)
   if (f == NULL)
     {
       f = xm_framer_new (&framer_events, r);
-      /* A sink that needs only bytes and names (show --json, export) gets
-       * plain messages and presences with a shallow root, as live. */
-      xm_framer_set_lazy (f, !xm_sink_needs_children (r->sink));
-      /* The printer and filters get full trees, built without expat for
-       * plain messages and presences (plain-tree.h). */
+      /* Full trees, built without expat for plain messages and presences
+       * (plain-tree.h). Never shallow (lazy): readers such as replay's
+       * script look inside stanzas without saying so (needs_children). */
       xm_framer_set_plain_trees (f, TRUE);
       /* What was framed live is framed again, whatever its size. */
       xm_framer_set_max_stanza (f, G_MAXSIZE / 4);
