@@ -859,6 +859,9 @@ names_unbound (Replay *r, const XmNode *el)
   return FALSE;
 }
 
+/* Bytes queued for a socket above which no more stanzas are sent to it. */
+#define SEND_WINDOW (256 * 1024)
+
 static void
 pump (gpointer data)
 {
@@ -888,6 +891,10 @@ pump (gpointer data)
           if (c->serving ? !c->claimed || c->state != NEG_ESTABLISHED
               : step->kind == XM_STEP_CONNECT ? c->state != NEG_IDLE
               : c->state != NEG_ESTABLISHED)
+            continue;
+          /* What the socket has not taken yet stays small: the rest goes
+           * once it has (a later round), and no round runs long. */
+          if (step->kind != XM_STEP_CONNECT && c->out->len > SEND_WINDOW)
             continue;
           if (!xm_order_ready (r->script->order, step->order)
               || (!r->opts->serve && now < xm_order_not_before (r->script->order, step->order))
