@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "printer.h"
 
 /* ANSI SGR sequences; empty strings when colour is off. */
@@ -31,6 +32,8 @@ typedef struct {
   FILE *out;
   gboolean tty;         /* a terminal: each event is written at once */
   GString *buf;         /* events not written yet */
+  XmWriteBehind wb;     /* output to a regular file: written behind, as
+                         * recordings are (files.h) */
 } XmPrinter;
 
 void
@@ -496,10 +499,14 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
 static void
 write_out (XmPrinter *p)
 {
-  if (p->buf->len)
-    fwrite (p->buf->str, 1, p->buf->len, p->out);
+  gsize n = p->buf->len;
+
+  if (n)
+    fwrite (p->buf->str, 1, n, p->out);
   g_string_truncate (p->buf, 0);
   fflush (p->out);
+  if (n && !p->tty)
+    xm_write_behind (&p->wb, n);
 }
 
 static void
@@ -541,6 +548,7 @@ xm_printer_new (const XmPrinterOptions *opts, FILE *out)
   p->opts = *opts;
   p->out = out;
   p->tty = isatty (fileno (out));
+  xm_write_behind_init (&p->wb, fileno (out));
   p->buf = g_string_sized_new (BATCH + 4096);
   return &p->sink;
 }
