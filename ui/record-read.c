@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include "json-line.h"
@@ -418,6 +419,21 @@ read_header (Reader *r, JsonObj *o, GError **error)
   return TRUE;
 }
 
+/* xmitm replay holds SIGINT and SIGTERM blocked until its main loop runs
+ * (privdrop.h): one that came while a long recording is read stops the
+ * reading, so that it is honoured within a second at any size. Elsewhere
+ * they are not blocked and never pending here. */
+static const char *
+stop_signal_pending (void)
+{
+  sigset_t set;
+
+  if (sigpending (&set) != 0)
+    return NULL;
+  return sigismember (&set, SIGTERM) == 1 ? "SIGTERM"
+         : sigismember (&set, SIGINT) == 1 ? "SIGINT" : NULL;
+}
+
 gboolean
 xm_record_read (const char *path, XmSink *sink, XmRecordInfo *info,
                 XmRecordWarnFunc warn_fn, gpointer warn_data, GError **error)
@@ -451,6 +467,7 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
   size_t cap = 0;
   ssize_t n;
   gboolean ok = TRUE;
+  const char *stop;
 
   memset (info, 0, sizeof *info);
   r.jl = jl;
@@ -463,6 +480,14 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
       JsonObj *root;
 
       r.line++;
+      if (r.line % 4096 == 0 && (stop = stop_signal_pending ()))
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INTR, "stopped by %s "
+                       "while reading %s (at line %" G_GUINT64_FORMAT "): "
+                       "nothing was done", stop, path, r.line);
+          ok = FALSE;
+          break;
+        }
       if (complete)
         line[--n] = '\0';
       if (n == 0)
