@@ -11,7 +11,7 @@ accepts any password and echoes every message, replay against the sink
 import json
 import sys
 
-# Recorded by xmitm 7857026 (times and client port left out).
+# Recorded by xmitm 7857026 (times left out).
 NEGOTIATION = json.loads(r"""[
 {
 "conn":1,
