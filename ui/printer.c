@@ -114,9 +114,10 @@ format_secs (gboolean utc, gint64 secs)
     return TRUE;
   tc->len = 0;
   u = g_date_time_new_from_unix_utc (secs);
-  if (u == NULL)
-    return FALSE;
-  dt = utc ? g_date_time_ref (u) : g_date_time_to_timezone (u, tc->tz);
+  if (u)
+    dt = utc ? g_date_time_ref (u) : g_date_time_to_timezone (u, tc->tz);
+  if (dt == NULL && !utc)
+    dt = g_date_time_new_from_unix_local (secs); /* the edges of its range */
   if (dt == NULL)
     return FALSE;
   s = g_date_time_format (dt, utc ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S");
