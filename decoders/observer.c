@@ -491,6 +491,9 @@ xm_observer_new_live (const XmObserverLive *live, XmObserverEmit emit_func,
       f->started = TRUE;
       xm_framer_set_max_stanza (f->framer, live->max_stanza);
       xm_framer_set_lazy (f->framer, live->lazy);
+      /* Sinks that look inside stanzas get the full trees of plain
+       * messages and presences without expat (plain-tree.h). */
+      xm_framer_set_plain_trees (f->framer, TRUE);
     }
   return obs;
 }

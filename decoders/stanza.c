@@ -214,40 +214,46 @@ xm_node_text (const XmNode *el)
 
 /* ---- writing XML ---- */
 
+/* What each byte needs: 0 nothing, 1 escaping anywhere, 2 escaping in an
+ * attribute value only. */
+static const guint8 escape_kind[256] = {
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 1,
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 0, 0, /* & ' */
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, /* < > */
+};
+
 void
 xm_xml_escape (GString *buf, const char *s, gsize len, gboolean attr)
 {
-  const char *p = s, *end = s + len, *run = s;
+  const guchar *p = (const guchar *) s, *end = p + len, *run = p;
+  guint8 need = attr ? 2 : 1;
 
   for (; p < end; p++)
     {
-      const char *rep = NULL;
+      const char *rep;
       char num[8];
 
+      if (escape_kind[*p] == 0 || escape_kind[*p] > need)
+        continue;
       switch (*p)
         {
         case '&': rep = "&amp;"; break;
         case '<': rep = "&lt;"; break;
         case '>': rep = "&gt;"; break;
-        case '\'': rep = attr ? "&apos;" : NULL; break;
-        case '\t': rep = attr ? "&#9;" : NULL; break;
-        case '\n': rep = attr ? "&#10;" : NULL; break;
+        case '\'': rep = "&apos;"; break;
+        case '\t': rep = "&#9;"; break;
+        case '\n': rep = "&#10;"; break;
         case '\r': rep = "&#13;"; break;
         default:
-          if ((guchar) *p < 0x20 && *p != '\t' && *p != '\n')
-            {
-              g_snprintf (num, sizeof num, "&#%d;", (guchar) *p);
-              rep = num;
-            }
+          g_snprintf (num, sizeof num, "&#%d;", *p);
+          rep = num;
         }
-      if (rep)
-        {
-          g_string_append_len (buf, run, p - run);
-          g_string_append (buf, rep);
-          run = p + 1;
-        }
+      g_string_append_len (buf, (const char *) run, p - run);
+      g_string_append (buf, rep);
+      run = p + 1;
     }
-  g_string_append_len (buf, run, p - run);
+  g_string_append_len (buf, (const char *) run, p - run);
 }
 
 /* ---- secrets ---- */

@@ -271,7 +271,7 @@ on_end (void *ud, const XML_Char *name)
     {
       f->in_stanza = FALSE;
       xm_framer_emit_item (f, end, FALSE);
-      if (f->lazy && f->stop == STOP_NONE && f->header->len && plain_stanza_next (f, end))
+      if (f->fast && f->stop == STOP_NONE && f->header->len && plain_stanza_next (f, end))
         xm_framer_stop_parser (f, STOP_HANDOVER, end);
     }
 }

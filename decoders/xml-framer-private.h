@@ -68,7 +68,9 @@ struct _XmFramer {
   guint64 stop_offset;
 
   /* Lazy mode */
-  gboolean lazy;
+  gboolean lazy;        /* plain messages and presences: shallow roots */
+  gboolean plain_trees; /* ... full trees built without expat */
+  gboolean fast;        /* either: the scanner frames what it can */
   XmScan scan;
   GByteArray *held;    /* an element the scanner reads across feeds */
   guint64 held_base;   /* its stream offset */

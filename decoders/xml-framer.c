@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "xml-framer-private.h"
+#include "plain-tree.h"
 
 /* Idle lazy framers give their expat parser (about 10 KiB) back to this
  * pool; a framer that needs one again takes it, resets it and feeds it the
@@ -168,7 +169,7 @@ xm_framer_emit_item (XmFramer *f, guint64 end, gboolean header)
       st->raw = f->carry->data;
     }
 
-  if (header && f->lazy)
+  if (header && f->fast)
     g_byte_array_append (f->header, st->raw, st->raw_len);
   f->in_callback = TRUE;
   if (header)
@@ -510,13 +511,21 @@ void
 xm_framer_set_lazy (XmFramer *f, gboolean lazy)
 {
   f->lazy = lazy;
+  f->fast = f->lazy || f->plain_trees;
+}
+
+void
+xm_framer_set_plain_trees (XmFramer *f, gboolean on)
+{
+  f->plain_trees = on;
+  f->fast = f->lazy || f->plain_trees;
 }
 
 /* expat is between stanzas and holds no bytes: the scanner may take over. */
 static gboolean
 fast_ready (XmFramer *f)
 {
-  return f->lazy && (f->parser || f->released) && !f->need_reset && !f->stalled && f->depth == 1
+  return f->fast && (f->parser || f->released) && !f->need_reset && !f->stalled && f->depth == 1
          && !f->in_stanza && f->stop == STOP_NONE && f->carry->len == 0
          && !f->pending_oversized && !f->oversized && !f->in_stray && !f->in_cdata;
 }
@@ -545,8 +554,13 @@ fast_element (XmFramer *f, const guint8 *el, gsize len, guint64 base,
   xm_framer_flush_ws (f);
   if (plain && len <= f->max_stanza && shallow_ok (f, el, len))
     {
-      f->stanza->root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
-      f->stanza->shallow = TRUE;
+      if (f->lazy)
+        {
+          f->stanza->root = xm_scan_build_root (&f->scan, f->stanza, el, len, f->default_ns);
+          f->stanza->shallow = TRUE;
+        }
+      else
+        f->stanza->root = xm_plain_tree_build (f->stanza, el, len, f->default_ns);
       f->item_start = base;
       f->piece = el;
       f->piece_len = len;

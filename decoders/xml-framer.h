@@ -67,6 +67,11 @@ void xm_framer_set_max_stanza (XmFramer *framer, gsize max_bytes);
  * its full tree. For consumers that only need a stanza's bytes and name:
  * recorders, or a proxy that prints nothing. Off by default. */
 void xm_framer_set_lazy (XmFramer *framer, gboolean lazy);
+/* Plain trees: frame as lazily, but hand plain messages and presences out
+ * with their full tree, built from their bytes (plain-tree.h) as expat's
+ * events would build it. For consumers that look inside stanzas. Off by
+ * default; lazy mode wins when both are on. */
+void xm_framer_set_plain_trees (XmFramer *framer, gboolean on);
 
 /* Feeds len bytes. Returns how many were consumed: len, unless a callback
  * called xm_framer_restart_after(), in which case the return value is the

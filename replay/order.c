@@ -14,10 +14,28 @@ typedef struct {
   gint64 done_at;
 } Item;
 
+/* Items of one kind, in order, with a cursor: every one before it is
+ * done. Items are done in about the order they come, so moving the cursor
+ * costs next to nothing, and "is one of these before item still open?" is
+ * a comparison. */
+typedef struct {
+  GArray *items;   /* guint: item numbers, ascending */
+  guint open;      /* every one before it is done */
+} Run;
+
+/* A connection's server items: all, those that answer its iqs or that it
+ * answers, those it answers. */
+typedef struct {
+  guint conn;
+  Run all, answer_or_request, request;
+} ConnRuns;
+
 struct _XmOrder {
   XmPace pace;
   GArray *items;   /* Item */
   guint first_open; /* every item before it is done */
+  Run sends;       /* every XM_ORDER_SEND item */
+  GPtrArray *conns; /* ConnRuns*, one per connection with server items */
 };
 
 gboolean
@@ -41,7 +59,35 @@ xm_order_new (XmPace pace)
 
   o->pace = pace;
   o->items = g_array_new (FALSE, TRUE, sizeof (Item));
+  o->sends.items = g_array_new (FALSE, FALSE, sizeof (guint));
+  o->conns = g_ptr_array_new ();
   return o;
+}
+
+static void
+conn_runs_free (ConnRuns *cr)
+{
+  g_array_unref (cr->all.items);
+  g_array_unref (cr->answer_or_request.items);
+  g_array_unref (cr->request.items);
+  g_free (cr);
+}
+
+static ConnRuns *
+conn_runs (XmOrder *o, guint conn)
+{
+  ConnRuns *cr;
+
+  for (guint i = 0; i < o->conns->len; i++)
+    if (((ConnRuns *) o->conns->pdata[i])->conn == conn)
+      return o->conns->pdata[i];
+  cr = g_new0 (ConnRuns, 1);
+  cr->conn = conn;
+  cr->all.items = g_array_new (FALSE, FALSE, sizeof (guint));
+  cr->answer_or_request.items = g_array_new (FALSE, FALSE, sizeof (guint));
+  cr->request.items = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_ptr_array_add (o->conns, cr);
+  return cr;
 }
 
 void
@@ -50,6 +96,9 @@ xm_order_free (XmOrder *o)
   if (o == NULL)
     return;
   g_array_unref (o->items);
+  g_array_unref (o->sends.items);
+  g_ptr_array_foreach (o->conns, (GFunc) (void (*) (void)) conn_runs_free, NULL);
+  g_ptr_array_unref (o->conns);
   g_free (o);
 }
 
@@ -57,9 +106,22 @@ guint
 xm_order_add (XmOrder *o, guint conn, XmOrderKind kind, guint flags, gint64 time_us)
 {
   Item it = { .conn = conn, .kind = kind, .flags = flags, .time_us = time_us };
+  guint n = o->items->len;
 
   g_array_append_val (o->items, it);
-  return o->items->len - 1;
+  if (kind == XM_ORDER_SEND)
+    g_array_append_val (o->sends.items, n);
+  else
+    {
+      ConnRuns *cr = conn_runs (o, conn);
+
+      g_array_append_val (cr->all.items, n);
+      if (flags & (XM_ORDER_ANSWER | XM_ORDER_REQUEST))
+        g_array_append_val (cr->answer_or_request.items, n);
+      if (flags & XM_ORDER_REQUEST)
+        g_array_append_val (cr->request.items, n);
+    }
+  return n;
 }
 
 guint
@@ -102,20 +164,59 @@ advance (XmOrder *o)
     o->first_open++;
 }
 
+/* Is an item of run before item not done yet? */
+static gboolean
+open_before (XmOrder *o, Run *run, guint item)
+{
+  const guint *n = (const guint *) (void *) run->items->data;
+
+  while (run->open < run->items->len && ITEM (o, n[run->open])->done)
+    run->open++;
+  return run->open < run->items->len && n[run->open] < item;
+}
+
+/* Whether an earlier item that is not done depends on item (depends()),
+ * asked of the runs of each kind instead of item by item: what the
+ * default pace asks before every send, the cost does not grow with how
+ * many items are open before it. */
 gboolean
 xm_order_ready (XmOrder *o, guint item)
 {
   const Item *later;
+  ConnRuns *own = NULL;
 
   g_return_val_if_fail (item < o->items->len, FALSE);
   later = ITEM (o, item);
-  for (guint i = o->first_open; i < item; i++)
+  if (o->first_open >= item)
+    return TRUE;
+  if (open_before (o, &o->sends, item))
+    return FALSE;
+  if (later->kind != XM_ORDER_SEND)
+    return TRUE;
+  /* What is open before item is server items only. */
+  for (guint i = 0; i < o->conns->len; i++)
+    if (((ConnRuns *) o->conns->pdata[i])->conn == later->conn)
+      own = o->conns->pdata[i];
+  if (own && (later->flags & XM_ORDER_CLOSE) && open_before (o, &own->all, item))
+    return FALSE;
+  switch (o->pace)
     {
-      const Item *e = ITEM (o, i);
-      if (!e->done && depends (o, e, later))
+    case XM_PACE_RECORDED:
+      return FALSE; /* first_open, before item, is a server item */
+    case XM_PACE_FAST:
+      return !(own && open_before (o, &own->request, item));
+    case XM_PACE_IQ:
+    default:
+      if (own && open_before (o, &own->answer_or_request, item))
         return FALSE;
+      for (guint i = 0; i < o->conns->len; i++)
+        {
+          ConnRuns *cr = o->conns->pdata[i];
+          if (cr != own && open_before (o, &cr->all, item))
+            return FALSE;
+        }
+      return TRUE;
     }
-  return TRUE;
 }
 
 void

@@ -136,6 +136,7 @@ struct _Replay {
   GMainLoop *loop;
   gint64 last_progress;
   guint tick;
+  guint drain_more;       /* an idle source: pump again, to drain the rest */
   int status;             /* XM_REPLAY_* so far */
   gboolean stopping;
   const char *interrupted; /* "SIGINT" or "SIGTERM": stopped by it */

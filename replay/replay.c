@@ -17,12 +17,14 @@
 #include "privdrop.h"
 #include "replay.h"
 #include "replay-private.h"
+#include "peer-index.h"
 
 #define NS_SM "urn:xmpp:sm:3"
 #define TICK_MS 50
 #define SERVE_FIRST_WAIT_S 60
 
 static void drain (Conn *c);
+static void pump (gpointer data);
 
 /* ---- output ---- */
 
@@ -466,62 +468,72 @@ answer_live (Conn *c, const XmNode *el, gboolean error)
   xm_conn_send (c, xml, strlen (xml));
 }
 
+static gboolean
+peer_done (gpointer step, gpointer r)
+{
+  return step_done (r, step);
+}
+
+/* The connection's recorded peer stanzas, indexed by canonical key and by
+ * name (peer-index.h), built when the first stanza arrives. */
+static XmPeerIndex *
+peer_index (Replay *r, Conn *c)
+{
+  XmScriptConn *sc = c->sc;
+
+  if (sc->index == NULL)
+    {
+      XmPeerIndex *x = xm_peer_index_new (peer_done, r);
+
+      for (guint i = 0; i < sc->steps->len; i++)
+        {
+          XmStep *step = sc->steps->pdata[i];
+          XmCanon *e;
+
+          if (!is_peer_stanza (r, step))
+            continue;
+          e = expected_canon (r, step);
+          xm_peer_index_add (x, step, e ? e->key : "", e ? e->ns : "",
+                             e ? e->name : "",
+                             strcmp (step->stanza->root->name, "presence") == 0);
+        }
+      sc->index = x;
+      sc->index_free = (GDestroyNotify) xm_peer_index_free;
+    }
+  return sc->index;
+}
+
 /* Compares one stanza from the peer with the pending recorded ones: an
  * equal one within the window of arrival order (order.h) is as recorded;
  * one beyond it came out of order; else the recorded stanza it is the live
- * counterpart of differs; else it is not in the recording. */
+ * counterpart of differs; else it is not in the recording. The first in
+ * recorded order wins each time; the index makes finding it cost about
+ * the same whatever the recording's length. */
 static void
 match (Conn *c, XmStanza *st)
 {
   Replay *r = c->r;
   const XmNode *el = st->root;
   g_autoptr (XmCanon) actual = NULL;
-  g_autoptr (GArray) arrivals = g_array_new (FALSE, FALSE, sizeof (XmArrival));
-  g_autoptr (GPtrArray) recorded = g_ptr_array_new ();
-  XmArrival *a;
+  XmPeerIndex *x = peer_index (r, c);
+  XmPeerIter it;
   XmStep *paired = NULL, *paired_within = NULL;
   gint equal = -1, overtaken = -1;
+  guint j;
 
   actual = xm_canon_new (el, xm_replay_map_live, r);
   xm_canon_normalise (actual, r->opts->ignore);
 
-  for (guint i = 0; i < c->sc->steps->len; i++)
-    {
-      XmStep *step = c->sc->steps->pdata[i];
-      XmArrival one;
-
-      if (!is_peer_stanza (r, step))
-        continue;
-      one.presence = strcmp (step->stanza->root->name, "presence") == 0;
-      one.arrived = step_done (r, step);
-      g_array_append_val (arrivals, one);
-      g_ptr_array_add (recorded, step);
-    }
-  a = (XmArrival *) (void *) arrivals->data;
-  for (guint j = 0; j < recorded->len && equal < 0; j++)
-    {
-      XmStep *step = recorded->pdata[j];
-      XmCanon *e;
-
-      if (a[j].arrived)
-        continue;
-      e = expected_canon (r, step);
-      if (xm_canon_equal (e, actual) && id_ok (r, c, e->id, actual->id))
-        equal = (gint) j;
-      else if (pairs_with (r, c, e, actual))
-        {
-          if (paired == NULL)
-            paired = step;
-          if (paired_within == NULL && xm_arrival_overtakes (a, recorded->len, j) < 0)
-            paired_within = step;
-        }
-    }
+  xm_peer_index_by_key (x, actual->key, &it);
+  while (equal < 0 && xm_peer_iter_next (&it, &j))
+    if (id_ok (r, c, expected_canon (r, xm_peer_index_item (x, j))->id, actual->id))
+      equal = (gint) j;
   if (equal >= 0)
     {
-      XmStep *step = recorded->pdata[equal];
+      XmStep *step = xm_peer_index_item (x, equal);
       XmCanon *e = expected_canon (r, step);
 
-      overtaken = xm_arrival_overtakes (a, recorded->len, equal);
+      overtaken = xm_peer_index_overtakes (x, equal);
       commit_id (c, e->id, actual->id);
       r->compared++;
       done (r, step);
@@ -531,7 +543,7 @@ match (Conn *c, XmStanza *st)
           return;
         }
       {
-        XmStep *first = recorded->pdata[overtaken];
+        XmStep *first = xm_peer_index_item (x, overtaken);
         g_autofree char *d = describe (e);
         g_autofree char *fd = describe (expected_canon (r, first));
         g_autofree char *when = format_time (step->time_us);
@@ -544,6 +556,20 @@ match (Conn *c, XmStanza *st)
         r->reordered++;
       }
       return;
+    }
+  /* No equal one: the first counterpart within the window, else the
+   * first counterpart. */
+  xm_peer_index_by_name (x, actual->ns, actual->name, &it);
+  while (paired_within == NULL && xm_peer_iter_next (&it, &j))
+    {
+      XmStep *step = xm_peer_index_item (x, j);
+
+      if (!pairs_with (r, c, expected_canon (r, step), actual))
+        continue;
+      if (paired == NULL)
+        paired = step;
+      if (xm_peer_index_overtakes (x, j) < 0)
+        paired_within = step;
     }
   if (paired_within)
     paired = paired_within;
@@ -578,18 +604,56 @@ match (Conn *c, XmStanza *st)
   }
 }
 
-/* Matches what the connection received so far. */
-static void
-drain (Conn *c)
+/* Matches what the connection received so far; with a deadline (monotonic
+ * time, 0 for none) only until then. FALSE if some is left. */
+static gboolean
+drain_until (Conn *c, gint64 deadline)
 {
   XmStanza *st;
+  guint n = 0;
 
   while ((st = g_queue_pop_head (&c->received)))
     {
       if (!c->r->stopping)
         match (c, st);
       xm_stanza_unref (st);
+      if (deadline && ++n % 64 == 0 && g_get_monotonic_time () >= deadline)
+        return g_queue_is_empty (&c->received);
     }
+  return TRUE;
+}
+
+static void
+drain (Conn *c)
+{
+  drain_until (c, 0);
+}
+
+/* What a main-loop round matches at most: the rest waits for the next
+ * round, so that a long recording never keeps signals (SIGINT, SIGTERM)
+ * waiting. */
+#define DRAIN_SLICE_US (50 * 1000)
+
+static gboolean
+drain_again (gpointer data)
+{
+  Replay *r = data;
+
+  r->drain_more = 0;
+  pump (r);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+drain_slice (Replay *r)
+{
+  gint64 deadline = g_get_monotonic_time () + DRAIN_SLICE_US;
+  gboolean all = TRUE;
+
+  for (guint k = 0; k < r->conns->len; k++)
+    all = drain_until (r->conns->pdata[k], deadline) && all;
+  if (!all && r->drain_more == 0)
+    r->drain_more = g_idle_add (drain_again, r);
 }
 
 void
@@ -740,7 +804,9 @@ do_step (Replay *r, Conn *c, XmStep *step)
 static gboolean
 conn_finished (Replay *r, Conn *c)
 {
-  for (guint i = 0; i < c->sc->steps->len; i++)
+  /* From the last: steps are done in about recorded order, so one not done
+   * is found at once (pump asks every round). */
+  for (guint i = c->sc->steps->len; i-- > 0;)
     if (!step_done (r, c->sc->steps->pdata[i]))
       return FALSE;
   return TRUE;
@@ -796,6 +862,9 @@ names_unbound (Replay *r, const XmNode *el)
   return FALSE;
 }
 
+/* Bytes queued for a socket above which no more stanzas are sent to it. */
+#define SEND_WINDOW (256 * 1024)
+
 static void
 pump (gpointer data)
 {
@@ -805,8 +874,7 @@ pump (gpointer data)
   gboolean all_closed = TRUE;
 
   if (!binding (r))
-    for (guint k = 0; k < r->conns->len; k++)
-      drain (r->conns->pdata[k]);
+    drain_slice (r);
   while (again && !r->stopping)
     {
       again = FALSE;
@@ -826,6 +894,10 @@ pump (gpointer data)
           if (c->serving ? !c->claimed || c->state != NEG_ESTABLISHED
               : step->kind == XM_STEP_CONNECT ? c->state != NEG_IDLE
               : c->state != NEG_ESTABLISHED)
+            continue;
+          /* What the socket has not taken yet stays small: the rest goes
+           * once it has (a later round), and no round runs long. */
+          if (step->kind != XM_STEP_CONNECT && xm_conn_queued (c) > SEND_WINDOW)
             continue;
           if (!xm_order_ready (r->script->order, step->order)
               || (!r->opts->serve && now < xm_order_not_before (r->script->order, step->order))
@@ -1235,6 +1307,7 @@ run (const char *path, XmReplayOptions *opts)
   if (!r.stopping)
     g_main_loop_run (r.loop);
   xm_poller_set_after_dispatch (NULL, NULL);
+  g_clear_handle_id (&r.drain_more, g_source_remove);
   g_source_remove (r.tick);
   g_source_remove (sigint);
   g_source_remove (sigterm);

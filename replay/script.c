@@ -267,6 +267,8 @@ conn_free (gpointer p)
   g_ptr_array_unref (c->stream_ids);
   for (int i = 0; i < XM_FEATURES_N; i++)
     g_clear_pointer (&c->features[i], xm_stanza_unref);
+  if (c->index_free && c->index)
+    c->index_free (c->index);
   g_ptr_array_unref (c->steps);
   g_free (c);
 }

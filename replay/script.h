@@ -70,6 +70,8 @@ struct _XmScriptConn {
   GPtrArray *stream_ids;  /* char*: ids of the server's stream headers */
   XmStanza *features[XM_FEATURES_N]; /* the server's, at each stage */
   GPtrArray *steps;       /* XmStep* (borrowed from the script), in order */
+  gpointer index;         /* the replayer's (freed with index_free) */
+  GDestroyNotify index_free;
 };
 
 typedef struct {

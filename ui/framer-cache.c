@@ -73,6 +73,10 @@ make_framer (XmFramerCache *fc, Entry *e)
   while (fc->lru.length >= fc->max_live)
     free_framer (fc, fc->lru.tail->data);
   e->framer = xm_framer_new (fc->events, fc->user_data);
+  /* Full trees, built without expat for plain messages and presences
+   * (plain-tree.h). Never shallow (lazy): readers such as replay's script
+   * look inside stanzas without saying so (needs_children). */
+  xm_framer_set_plain_trees (e->framer, TRUE);
   xm_framer_set_max_stanza (e->framer, fc->max_stanza);
   e->link.data = e;
   g_queue_push_head_link (&fc->lru, &e->link);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "printer.h"
 
 /* ANSI SGR sequences; empty strings when colour is off. */
@@ -19,11 +20,20 @@ static const Palette colors = {
 };
 static const Palette plain = { "", "", "", "", "", "", "", "", "", "", "", "", "" };
 
+/* Output to a file or a pipe is written in batches of whole events, at
+ * least this large, and at each flush (the proxy flushes once per
+ * main-loop round, show at the end): never half an event, and no write
+ * per event. */
+#define BATCH (64 * 1024)
+
 typedef struct {
   XmSink sink;
   XmPrinterOptions opts;
   FILE *out;
-  GString *buf;
+  gboolean tty;         /* a terminal: each event is written at once */
+  GString *buf;         /* events not written yet */
+  XmWriteBehind wb;     /* output to a regular file: written behind, as
+                         * recordings are (files.h) */
 } XmPrinter;
 
 void
@@ -66,28 +76,133 @@ xm_color_mode_resolve (XmColorMode mode, FILE *out)
     }
 }
 
+/* The local time zone, looked up at most once a second: a lookup reads
+ * /etc/localtime's links (two fstatat and a readlink in GLib), far more
+ * than formatting an event. A change of TZ shows within a second. The
+ * text of the last second formatted is kept too: events come many to a
+ * second. The printer runs on one thread (the main loop's). */
+typedef struct {
+  GTimeZone *tz;
+  gint64 tz_until;      /* monotonic time to look the zone up again */
+  gboolean utc;
+  gint64 secs;          /* the second text holds; valid when len > 0 */
+  char text[48];
+  gsize len;
+} TimeCache;
+
+static TimeCache time_cache;
+
+/* Whole seconds as the printer shows them ("%H:%M:%S" local, or ISO 8601
+ * UTC); FALSE where GDateTime has no date (out of its range). */
+static gboolean
+format_secs (gboolean utc, gint64 secs)
+{
+  TimeCache *tc = &time_cache;
+  gint64 now = g_get_monotonic_time ();
+  g_autoptr (GDateTime) u = NULL;
+  g_autoptr (GDateTime) dt = NULL;
+  g_autofree char *s = NULL;
+
+  if (!utc && (tc->tz == NULL || now >= tc->tz_until))
+    {
+      g_clear_pointer (&tc->tz, g_time_zone_unref);
+      tc->tz = g_time_zone_new_local ();
+      tc->tz_until = now + G_USEC_PER_SEC;
+      tc->len = 0;
+    }
+  if (tc->len && tc->secs == secs && tc->utc == utc)
+    return TRUE;
+  tc->len = 0;
+  u = g_date_time_new_from_unix_utc (secs);
+  if (u)
+    dt = utc ? g_date_time_ref (u) : g_date_time_to_timezone (u, tc->tz);
+  if (dt == NULL && !utc)
+    dt = g_date_time_new_from_unix_local (secs); /* the edges of its range */
+  if (dt == NULL)
+    return FALSE;
+  s = g_date_time_format (dt, utc ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S");
+  if (s == NULL || strlen (s) >= sizeof tc->text)
+    return FALSE;
+  tc->len = strlen (s);
+  memcpy (tc->text, s, tc->len);
+  tc->secs = secs;
+  tc->utc = utc;
+  return TRUE;
+}
+
 static void
 append_time (const XmPrinterOptions *opts, gint64 time_us, GString *buf)
 {
-  g_autoptr (GDateTime) dt = NULL;
   gint64 secs = time_us / G_USEC_PER_SEC;
   int usec = (int) (time_us % G_USEC_PER_SEC);
-  g_autofree char *s = NULL;
+  char frac[8];
 
   if (usec < 0)
     {
       usec += G_USEC_PER_SEC;
       secs--;
     }
-  dt = opts->utc ? g_date_time_new_from_unix_utc (secs)
-                 : g_date_time_new_from_unix_local (secs);
-  if (dt == NULL)
+  if (!format_secs (opts->utc, secs))
     {
       g_string_append_printf (buf, "@%" G_GINT64_FORMAT, time_us);
       return;
     }
-  s = g_date_time_format (dt, opts->utc ? "%Y-%m-%dT%H:%M:%S" : "%H:%M:%S");
-  g_string_append_printf (buf, "%s.%06d%s", s, usec, opts->utc ? "Z" : "");
+  g_string_append_len (buf, time_cache.text, time_cache.len);
+  frac[0] = '.';
+  for (int i = 6; i >= 1; i--, usec /= 10)
+    frac[i] = '0' + usec % 10;
+  frac[7] = 'Z';
+  g_string_append_len (buf, frac, opts->utc ? 8 : 7);
+}
+
+/* g_string_append and friends without a call when the text fits: the
+ * printer appends many short pieces (colour codes are often ""). */
+static inline void
+put_len (GString *buf, const char *s, gsize n)
+{
+  if (buf->len + n < buf->allocated_len)
+    {
+      memcpy (buf->str + buf->len, s, n);
+      buf->len += n;
+      buf->str[buf->len] = '\0';
+    }
+  else
+    g_string_append_len (buf, s, n);
+}
+
+static inline void
+put (GString *buf, const char *s)
+{
+  put_len (buf, s, strlen (s));
+}
+
+static inline void
+put_c (GString *buf, char c)
+{
+  put_len (buf, &c, 1);
+}
+
+/* Appends v in decimal. */
+static void
+append_uint (GString *buf, guint64 v)
+{
+  char d[24];
+  int i = sizeof d;
+
+  do
+    d[--i] = '0' + v % 10;
+  while ((v /= 10) != 0);
+  put_len (buf, d + i, sizeof d - i);
+}
+
+/* g_string_append of a few short pieces; NULL ends them. */
+static void
+append3 (GString *buf, const char *a, const char *b, const char *c)
+{
+  put (buf, a);
+  put (buf, b);
+  if (c)
+    put (buf, c);
 }
 
 static void
@@ -95,32 +210,38 @@ append_qname (GString *buf, const char *prefix, const char *name)
 {
   if (prefix)
     {
-      g_string_append (buf, prefix);
-      g_string_append_c (buf, ':');
+      put (buf, prefix);
+      put_c (buf, ':');
     }
-  g_string_append (buf, name);
+  put (buf, name);
 }
 
 static void
 append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
                   gboolean show_secrets, GString *buf)
 {
-  g_string_append_printf (buf, "%s<", c->tag);
+  put (buf, c->tag);
+  put_c (buf, '<');
   append_qname (buf, el->prefix, el->name);
-  g_string_append (buf, c->reset);
+  put (buf, c->reset);
   for (guint i = 0; i < el->n_ns_decls; i++)
     {
       const XmNsDecl *d = &el->ns_decls[i];
-      g_string_append_printf (buf, " %sxmlns%s%s%s=%s'", c->attr,
-                              d->prefix ? ":" : "", d->prefix ? d->prefix : "",
-                              c->reset, c->value);
+      put_c (buf, ' ');
+      append3 (buf, c->attr, "xmlns", NULL);
+      if (d->prefix)
+        append3 (buf, ":", d->prefix, NULL);
+      append3 (buf, c->reset, "=", c->value);
+      put_c (buf, '\'');
       xm_xml_escape (buf, d->uri, strlen (d->uri), TRUE);
-      g_string_append_printf (buf, "'%s", c->reset);
+      put_c (buf, '\'');
+      put (buf, c->reset);
     }
   for (guint i = 0; i < el->n_attrs; i++)
     {
       const XmAttr *a = &el->attrs[i];
-      g_string_append_printf (buf, " %s", c->attr);
+      put_c (buf, ' ');
+      put (buf, c->attr);
       append_qname (buf, a->prefix, a->name);
       if (xm_attr_is_secret (el, a) && !show_secrets)
         {
@@ -129,19 +250,21 @@ append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
                                   strlen (a->value), c->reset);
           continue;
         }
-      g_string_append_printf (buf, "%s=%s'", c->reset, c->value);
+      append3 (buf, c->reset, "=", c->value);
+      put_c (buf, '\'');
       xm_xml_escape (buf, a->value, strlen (a->value), TRUE);
-      g_string_append_printf (buf, "'%s", c->reset);
+      put_c (buf, '\'');
+      put (buf, c->reset);
     }
-  g_string_append_printf (buf, "%s%s>%s", c->tag, empty ? "/" : "", c->reset);
+  append3 (buf, c->tag, empty ? "/>" : ">", c->reset);
 }
 
 static void
 append_end_tag (const Palette *c, const XmNode *el, GString *buf)
 {
-  g_string_append_printf (buf, "%s</", c->tag);
+  append3 (buf, c->tag, "</", NULL);
   append_qname (buf, el->prefix, el->name);
-  g_string_append_printf (buf, ">%s", c->reset);
+  append3 (buf, ">", c->reset, NULL);
 }
 
 static gsize
@@ -169,16 +292,16 @@ append_text (const XmPrinterOptions *opts, const Palette *c, const XmNode *el,
   if (opts->max_text && t->text_len > opts->max_text)
     {
       gsize n = utf8_prefix_len (t->text, t->text_len, opts->max_text);
-      g_string_append (buf, c->text);
+      put (buf, c->text);
       xm_xml_escape (buf, t->text, n, FALSE);
       g_string_append_printf (buf, "%s%s…[+%" G_GSIZE_FORMAT
                               " bytes, --full-text shows all]%s",
                               c->reset, c->meta, t->text_len - n, c->reset);
       return;
     }
-  g_string_append (buf, c->text);
+  put (buf, c->text);
   xm_xml_escape (buf, t->text, t->text_len, FALSE);
-  g_string_append (buf, c->reset);
+  put (buf, c->reset);
 }
 
 static gboolean
@@ -193,8 +316,11 @@ is_blank (const XmNode *t)
 static void
 append_indent (GString *buf, int level)
 {
-  for (int i = 0; i < level; i++)
-    g_string_append (buf, "  ");
+  static const char spaces[] = "                                ";
+
+  for (; level > 16; level -= 16)
+    put_len (buf, spaces, 32);
+  put_len (buf, spaces, 2 * level);
 }
 
 static void
@@ -215,7 +341,7 @@ append_element (const XmPrinterOptions *opts, const Palette *c,
   if (!has_elements && !has_text)
     {
       append_start_tag (c, el, TRUE, opts->show_secrets, buf);
-      g_string_append_c (buf, '\n');
+      put_c (buf, '\n');
       return;
     }
   append_start_tag (c, el, FALSE, opts->show_secrets, buf);
@@ -225,10 +351,10 @@ append_element (const XmPrinterOptions *opts, const Palette *c,
       for (const XmNode *ch = el->children; ch; ch = ch->next)
         append_text (opts, c, el, ch, buf);
       append_end_tag (c, el, buf);
-      g_string_append_c (buf, '\n');
+      put_c (buf, '\n');
       return;
     }
-  g_string_append_c (buf, '\n');
+  put_c (buf, '\n');
   for (const XmNode *ch = el->children; ch; ch = ch->next)
     {
       if (ch->type == XM_NODE_ELEMENT)
@@ -237,32 +363,38 @@ append_element (const XmPrinterOptions *opts, const Palette *c,
         {
           append_indent (buf, level + 1);
           append_text (opts, c, el, ch, buf);
-          g_string_append_c (buf, '\n');
+          put_c (buf, '\n');
         }
     }
   append_indent (buf, level);
   append_end_tag (c, el, buf);
-  g_string_append_c (buf, '\n');
+  put_c (buf, '\n');
 }
 
 static void
 append_header (const XmPrinterOptions *opts, const Palette *c,
                const XmEvent *ev, gboolean with_dir, GString *buf)
 {
-  g_string_append (buf, c->time);
+  put (buf, c->time);
   append_time (opts, ev->time_us, buf);
-  g_string_append_printf (buf, "%s %s#%u%s ", c->reset, c->conn, ev->conn, c->reset);
+  append3 (buf, c->reset, " ", c->conn);
+  put_c (buf, '#');
+  append_uint (buf, ev->conn);
+  append3 (buf, c->reset, " ", NULL);
   if (with_dir && ev->dir != XM_DIR_NONE)
-    g_string_append_printf (buf, "%s%s%s ",
-                            ev->dir == XM_DIR_C2S ? c->c2s : c->s2c,
-                            xm_dir_arrow (ev->dir), c->reset);
+    {
+      append3 (buf, ev->dir == XM_DIR_C2S ? c->c2s : c->s2c,
+               xm_dir_arrow (ev->dir), c->reset);
+      put_c (buf, ' ');
+    }
   if (ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB))
-    g_string_append_printf (buf, "%s[%s%s%s]%s ", c->meta,
-                            ev->flags & XM_EVENT_FLAG_TLS ? "tls" : "",
-                            (ev->flags & XM_EVENT_FLAG_TLS)
-                              && (ev->flags & XM_EVENT_FLAG_ZLIB) ? "+" : "",
-                            ev->flags & XM_EVENT_FLAG_ZLIB ? "zlib" : "",
-                            c->reset);
+    {
+      gboolean tls = ev->flags & XM_EVENT_FLAG_TLS, zlib = ev->flags & XM_EVENT_FLAG_ZLIB;
+
+      append3 (buf, c->meta,
+               tls && zlib ? "[tls+zlib]" : tls ? "[tls]" : "[zlib]", c->reset);
+      put_c (buf, ' ');
+    }
 }
 
 void
@@ -294,7 +426,7 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
         {
           append_indent (buf, 1);
           append_start_tag (c, st->root, FALSE, opts->show_secrets, buf);
-          g_string_append_c (buf, '\n');
+          put_c (buf, '\n');
         }
       break;
 
@@ -307,12 +439,18 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
                                   c->warn, st->raw_len, c->reset);
           break;
         }
-      g_string_append_printf (buf, "%s", c->meta);
+      put (buf, c->meta);
       append_qname (buf, st->root->prefix, st->root->name);
-      g_string_append_printf (buf, ", %" G_GSIZE_FORMAT " bytes", st->raw_len);
+      put (buf, ", ");
+      append_uint (buf, st->raw_len);
+      put (buf, " bytes");
       if (ev->wire_len)
-        g_string_append_printf (buf, " (%" G_GUINT64_FORMAT " compressed)", ev->wire_len);
-      g_string_append_printf (buf, "%s\n", c->reset);
+        {
+          put (buf, " (");
+          append_uint (buf, ev->wire_len);
+          put (buf, " compressed)");
+        }
+      append3 (buf, c->reset, "\n", NULL);
       append_element (opts, c, st->root, 1, buf);
       break;
 
@@ -357,24 +495,35 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
     }
 }
 
+/* What the printer holds, in one fwrite and a fflush: the stream's own
+ * buffer never holds part of an event once this returns. */
+static void
+write_out (XmPrinter *p)
+{
+  gsize n = p->buf->len;
+
+  if (n)
+    fwrite (p->buf->str, 1, n, p->out);
+  g_string_truncate (p->buf, 0);
+  fflush (p->out);
+  if (n && !p->tty)
+    xm_write_behind (&p->wb, n);
+}
+
 static void
 printer_event (XmSink *sink, const XmEvent *ev)
 {
   XmPrinter *p = (XmPrinter *) sink;
 
-  g_string_truncate (p->buf, 0);
   xm_printer_format (&p->opts, ev, p->buf);
-  if (p->buf->len)
-    {
-      fwrite (p->buf->str, 1, p->buf->len, p->out);
-      fflush (p->out);
-    }
+  if (p->tty || p->buf->len >= BATCH)
+    write_out (p);
 }
 
 static void
 printer_flush (XmSink *sink)
 {
-  fflush (((XmPrinter *) sink)->out);
+  write_out ((XmPrinter *) sink);
 }
 
 static void
@@ -382,7 +531,7 @@ printer_free (XmSink *sink)
 {
   XmPrinter *p = (XmPrinter *) sink;
 
-  fflush (p->out);
+  write_out (p);
   g_string_free (p->buf, TRUE);
   g_free (p);
 }
@@ -399,6 +548,8 @@ xm_printer_new (const XmPrinterOptions *opts, FILE *out)
   p->sink.vtable = &printer_vtable;
   p->opts = *opts;
   p->out = out;
-  p->buf = g_string_sized_new (4096);
+  p->tty = isatty (fileno (out));
+  xm_write_behind_init (&p->wb, fileno (out));
+  p->buf = g_string_sized_new (BATCH + 4096);
   return &p->sink;
 }

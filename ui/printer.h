@@ -1,7 +1,9 @@
 /* printer.h: the human-readable sink. Each event becomes a header line
  * (timestamp, connection number, direction) and, for stanzas, indented XML.
- * One event is written with a single write, so output of concurrent
- * connections never interleaves inside a stanza. */
+ * Events are written whole, so output of concurrent connections never
+ * interleaves inside a stanza: on a terminal each at once, to a file or a
+ * pipe in batches of whole events at each xm_sink_flush() (the proxy
+ * flushes once per main-loop round) or every 64 KiB. */
 #pragma once
 
 #include <stdio.h>

@@ -7,10 +7,10 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <json-glib/json-glib.h>
-
+#include "json-line.h"
 #include "record.h"
 #include "record-private.h"
 #include "xml-framer.h"
@@ -30,6 +30,7 @@ typedef struct {
   XmEvent *ev;           /* being delivered by a framer callback */
   gboolean delivered;
   guint64 line;
+  XmJsonLine *jl;        /* the line being read */
 } Reader;
 
 static void G_GNUC_PRINTF (2, 3)
@@ -41,6 +42,9 @@ warn (Reader *r, const char *fmt, ...)
   va_start (ap, fmt);
   msg = g_strdup_vprintf (fmt, ap);
   va_end (ap);
+  /* What was shown before the damage comes first, on a shared terminal
+   * or file too (the printer holds output for a file until a flush). */
+  xm_sink_flush (r->sink);
   if (r->warn)
     r->warn (msg, r->warn_data);
 }
@@ -100,29 +104,29 @@ framer_for (Reader *r, guint conn, XmDir dir, gboolean fresh)
 
 /* ---- JSON helpers ---- */
 
-static const char *
-str_member (JsonObject *o, const char *name)
-{
-  JsonNode *n = json_object_get_member (o, name);
+typedef const XmJsonValue JsonObj;
 
-  if (n == NULL || json_node_get_value_type (n) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (n);
+static const char *
+str_member (Reader *r, JsonObj *o, const char *name)
+{
+  JsonObj *n = xm_json_member (r->jl, o, name);
+
+  return n && n->type == XM_JSON_STRING ? n->str : NULL;
 }
 
 static gint64
-int_member (JsonObject *o, const char *name)
+int_member (Reader *r, JsonObj *o, const char *name)
 {
-  JsonNode *n = json_object_get_member (o, name);
+  JsonObj *n = xm_json_member (r->jl, o, name);
 
-  if (n == NULL || !JSON_NODE_HOLDS_VALUE (n))
+  if (n == NULL)
     return 0;
-  if (json_node_get_value_type (n) == G_TYPE_INT64)
-    return json_node_get_int (n);
-  if (json_node_get_value_type (n) == G_TYPE_DOUBLE)
+  if (n->type == XM_JSON_INT)
+    return n->i;
+  if (n->type == XM_JSON_DOUBLE)
     {
       /* A damaged file may hold any number: never convert out of range. */
-      double d = json_node_get_double (n);
+      double d = n->d;
 
       if (isnan (d))
         return 0;
@@ -137,30 +141,28 @@ int_member (JsonObject *o, const char *name)
 
 /* The member if it is an array (an object), else NULL: a damaged file
  * may put anything anywhere. */
-static JsonArray *
-array_member (JsonObject *o, const char *name)
+static JsonObj *
+array_member (Reader *r, JsonObj *o, const char *name)
 {
-  JsonNode *n = json_object_get_member (o, name);
+  JsonObj *n = xm_json_member (r->jl, o, name);
 
-  return n && JSON_NODE_HOLDS_ARRAY (n) ? json_node_get_array (n) : NULL;
+  return n && n->type == XM_JSON_ARRAY ? n : NULL;
 }
 
-static JsonObject *
-object_member (JsonObject *o, const char *name)
+static JsonObj *
+object_member (Reader *r, JsonObj *o, const char *name)
 {
-  JsonNode *n = json_object_get_member (o, name);
+  JsonObj *n = xm_json_member (r->jl, o, name);
 
-  return n && JSON_NODE_HOLDS_OBJECT (n) ? json_node_get_object (n) : NULL;
+  return n && n->type == XM_JSON_OBJECT ? n : NULL;
 }
 
 static gboolean
-bool_member (JsonObject *o, const char *name)
+bool_member (Reader *r, JsonObj *o, const char *name)
 {
-  JsonNode *n = json_object_get_member (o, name);
+  JsonObj *n = xm_json_member (r->jl, o, name);
 
-  return n && JSON_NODE_HOLDS_VALUE (n)
-         && json_node_get_value_type (n) == G_TYPE_BOOLEAN
-         && json_node_get_boolean (n);
+  return n && n->type == XM_JSON_BOOL && n->i;
 }
 
 static int
@@ -175,15 +177,16 @@ lookup (const char *const *names, int n, const char *s)
 /* The recorded bytes of a stanza: "xml", or "xml_base64" for bytes that
  * were not UTF-8. */
 static GBytes *
-xml_member (JsonObject *o)
+xml_member (Reader *r, JsonObj *o)
 {
-  const char *s = str_member (o, "xml");
+  const char *s = str_member (r, o, "xml");
   gsize len;
   guchar *data;
 
+  /* The line outlives the event: no copy. */
   if (s)
-    return g_bytes_new (s, strlen (s));
-  s = str_member (o, "xml_base64");
+    return g_bytes_new_static (s, strlen (s));
+  s = str_member (r, o, "xml_base64");
   if (s == NULL)
     return NULL;
   data = g_base64_decode (s, &len);
@@ -193,9 +196,9 @@ xml_member (JsonObject *o)
 /* ---- events ---- */
 
 static void
-emit_stanza (Reader *r, XmEvent *ev, JsonObject *o)
+emit_stanza (Reader *r, XmEvent *ev, JsonObj *o)
 {
-  g_autoptr (GBytes) xml = xml_member (o);
+  g_autoptr (GBytes) xml = xml_member (r, o);
   gboolean header = ev->kind == XM_EVENT_STREAM_OPEN;
   gsize len;
   const char *data;
@@ -204,7 +207,7 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObject *o)
     {
       /* Too large to decode live: recorded without its bytes. */
       g_autoptr (XmStanza) st = xm_stanza_new ();
-      st->raw_len = int_member (o, "len");
+      st->raw_len = int_member (r, o, "len");
       st->oversized = TRUE;
       ev->stanza = st;
       xm_sink_event (r->sink, ev);
@@ -233,42 +236,38 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObject *o)
 }
 
 static XmSaslDecode *
-sasl_from (JsonObject *o)
+sasl_from (Reader *r, JsonObj *o)
 {
   static const char *const protocols[] = { "SASL", "SASL2", "XEP-0078" };
-  int p = lookup (protocols, G_N_ELEMENTS (protocols), str_member (o, "protocol"));
+  int p = lookup (protocols, G_N_ELEMENTS (protocols), str_member (r, o, "protocol"));
   XmSaslDecode *d = xm_sasl_decode_new (p >= 0 ? protocols[p] : "SASL");
-  JsonArray *fields = array_member (o, "fields");
-  JsonArray *notes = array_member (o, "notes");
+  JsonObj *fields = array_member (r, o, "fields");
+  JsonObj *notes = array_member (r, o, "notes");
 
-  d->element = g_strdup (str_member (o, "element"));
-  d->mechanism = g_strdup (str_member (o, "mechanism"));
-  d->step = g_strdup (str_member (o, "step"));
-  for (guint i = 0; fields && i < json_array_get_length (fields); i++)
+  d->element = g_strdup (str_member (r, o, "element"));
+  d->mechanism = g_strdup (str_member (r, o, "mechanism"));
+  d->step = g_strdup (str_member (r, o, "step"));
+  for (JsonObj *fn = xm_json_first (r->jl, fields); fn; fn = xm_json_next (r->jl, fn))
     {
-      JsonNode *fn = json_array_get_element (fields, i);
-      JsonObject *fo = JSON_NODE_HOLDS_OBJECT (fn) ? json_node_get_object (fn) : NULL;
+      JsonObj *fo = fn->type == XM_JSON_OBJECT ? fn : NULL;
       XmSaslField *f;
       const char *value;
 
       if (fo == NULL)
         continue;
       f = g_new0 (XmSaslField, 1);
-      value = str_member (fo, "value");
-      f->name = g_strdup (str_member (fo, "name") ? str_member (fo, "name") : "?");
-      f->secret = bool_member (fo, "secret");
-      f->binary = bool_member (fo, "binary") && value != NULL;
+      value = str_member (r, fo, "value");
+      f->name = g_strdup (str_member (r, fo, "name") ? str_member (r, fo, "name") : "?");
+      f->secret = bool_member (r, fo, "secret");
+      f->binary = bool_member (r, fo, "binary") && value != NULL;
       /* A secret recorded without --record-secrets has no value. */
       f->value = g_strdup (value ? value : "[not recorded]");
-      f->raw_len = int_member (fo, "len");
+      f->raw_len = int_member (r, fo, "len");
       g_ptr_array_add (d->fields, f);
     }
-  for (guint i = 0; notes && i < json_array_get_length (notes); i++)
+  for (JsonObj *nn = xm_json_first (r->jl, notes); nn; nn = xm_json_next (r->jl, nn))
     {
-      JsonNode *nn = json_array_get_element (notes, i);
-      const char *n = JSON_NODE_HOLDS_VALUE (nn)
-                      && json_node_get_value_type (nn) == G_TYPE_STRING
-                      ? json_node_get_string (nn) : NULL;
+      const char *n = nn->type == XM_JSON_STRING ? nn->str : NULL;
       if (n)
         g_ptr_array_add (d->notes, g_strdup (n));
     }
@@ -276,40 +275,39 @@ sasl_from (JsonObject *o)
 }
 
 static void
-emit_layer (Reader *r, XmEvent *ev, JsonObject *o)
+emit_layer (Reader *r, XmEvent *ev, JsonObj *o)
 {
-  JsonObject *cert = NULL;
+  JsonObj *cert = NULL;
   XmLayerInfo info = { 0 };
-  JsonNode *verified = json_object_get_member (o, "verified");
+  JsonObj *verified = xm_json_member (r->jl, o, "verified");
 
-  cert = object_member (o, "cert");
-  info.layer = str_member (o, "layer");
-  info.leg = str_member (o, "leg");
-  info.tls_version = str_member (o, "tls_version");
-  info.cipher = str_member (o, "cipher");
-  info.sni = str_member (o, "sni");
-  info.alpn = str_member (o, "alpn");
+  cert = object_member (r, o, "cert");
+  info.layer = str_member (r, o, "layer");
+  info.leg = str_member (r, o, "leg");
+  info.tls_version = str_member (r, o, "tls_version");
+  info.cipher = str_member (r, o, "cipher");
+  info.sni = str_member (r, o, "sni");
+  info.alpn = str_member (r, o, "alpn");
   if (cert)
     {
-      info.cert_subject = str_member (cert, "subject");
-      info.cert_issuer = str_member (cert, "issuer");
-      info.cert_sha256 = str_member (cert, "sha256");
+      info.cert_subject = str_member (r, cert, "subject");
+      info.cert_issuer = str_member (r, cert, "issuer");
+      info.cert_sha256 = str_member (r, cert, "sha256");
     }
-  if (verified && JSON_NODE_HOLDS_VALUE (verified)
-      && json_node_get_value_type (verified) == G_TYPE_STRING)
-    info.verified = json_node_get_string (verified);
-  info.ms = int_member (o, "handshake_us") / 1000.0;
+  if (verified && verified->type == XM_JSON_STRING)
+    info.verified = verified->str;
+  info.ms = int_member (r, o, "handshake_us") / 1000.0;
   ev->layer = &info;
   xm_sink_event (r->sink, ev);
   ev->layer = NULL;
 }
 
 static void
-handle_event (Reader *r, JsonObject *o)
+handle_event (Reader *r, JsonObj *o)
 {
   XmEvent ev = { 0 };
-  const char *name = str_member (o, "ev");
-  const char *dir = str_member (o, "dir");
+  const char *name = str_member (r, o, "ev");
+  const char *dir = str_member (r, o, "dir");
   int kind = lookup (xm_record_event_names, G_N_ELEMENTS (xm_record_event_names), name);
 
   if (kind < 0)
@@ -321,26 +319,26 @@ handle_event (Reader *r, JsonObject *o)
       return;
     }
   ev.kind = kind;
-  ev.time_us = int_member (o, "t");
-  ev.conn = (guint) int_member (o, "conn");
+  ev.time_us = int_member (r, o, "t");
+  ev.conn = (guint) int_member (r, o, "conn");
   ev.dir = g_strcmp0 (dir, "c2s") == 0 ? XM_DIR_C2S
            : g_strcmp0 (dir, "s2c") == 0 ? XM_DIR_S2C : XM_DIR_NONE;
-  if (bool_member (o, "tls"))
+  if (bool_member (r, o, "tls"))
     ev.flags |= XM_EVENT_FLAG_TLS;
-  if (bool_member (o, "zlib"))
+  if (bool_member (r, o, "zlib"))
     ev.flags |= XM_EVENT_FLAG_ZLIB;
-  ev.text = str_member (o, "text");
+  ev.text = str_member (r, o, "text");
   r->info->events++;
 
   switch (ev.kind)
     {
     case XM_EVENT_CONN_OPEN:
-      ev.addr[0] = str_member (o, "client");
-      ev.addr[1] = str_member (o, "server");
+      ev.addr[0] = str_member (r, o, "client");
+      ev.addr[1] = str_member (r, o, "server");
       break;
     case XM_EVENT_CONN_CLOSE:
-      ev.bytes[XM_DIR_C2S] = int_member (o, "c2s_bytes");
-      ev.bytes[XM_DIR_S2C] = int_member (o, "s2c_bytes");
+      ev.bytes[XM_DIR_C2S] = int_member (r, o, "c2s_bytes");
+      ev.bytes[XM_DIR_S2C] = int_member (r, o, "s2c_bytes");
       xm_framer_cache_drop (r->framers, ev.conn);
       break;
     case XM_EVENT_STREAM_OPEN:
@@ -352,18 +350,18 @@ handle_event (Reader *r, JsonObject *o)
           r->info->bad_lines++;
           return;
         }
-      ev.wire_len = int_member (o, "wire");
+      ev.wire_len = int_member (r, o, "wire");
       emit_stanza (r, &ev, o);
       return;
     case XM_EVENT_KEEPALIVE:
-      ev.count = int_member (o, "count");
+      ev.count = int_member (r, o, "count");
       break;
     case XM_EVENT_STREAM_CLOSE:
       break;
     case XM_EVENT_NOTE:
       {
         int level = lookup (xm_record_levels, G_N_ELEMENTS (xm_record_levels),
-                            str_member (o, "level"));
+                            str_member (r, o, "level"));
         ev.level = level < 0 ? XM_NOTE_INFO : level;
         if (ev.text == NULL)
           ev.text = "";
@@ -376,7 +374,7 @@ handle_event (Reader *r, JsonObject *o)
       return;
     case XM_EVENT_SASL:
       {
-        g_autoptr (XmSaslDecode) d = sasl_from (o);
+        g_autoptr (XmSaslDecode) d = sasl_from (r, o);
         ev.sasl = d;
         xm_sink_event (r->sink, &ev);
       }
@@ -386,11 +384,11 @@ handle_event (Reader *r, JsonObject *o)
 }
 
 static gboolean
-read_header (Reader *r, JsonObject *o, GError **error)
+read_header (Reader *r, JsonObj *o, GError **error)
 {
-  gint64 version = int_member (o, "format_version");
+  gint64 version = int_member (r, o, "format_version");
 
-  if (g_strcmp0 (str_member (o, "format"), XM_RECORD_FORMAT) != 0)
+  if (g_strcmp0 (str_member (r, o, "format"), XM_RECORD_FORMAT) != 0)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                    "%s is not an xmitm recording: its first line is JSON but "
@@ -406,10 +404,25 @@ read_header (Reader *r, JsonObject *o, GError **error)
       return FALSE;
     }
   r->info->format_version = (int) version;
-  r->info->secrets = g_strcmp0 (str_member (o, "secrets"), "recorded") == 0;
-  r->info->source = g_strdup (str_member (o, "source"));
-  r->info->xmitm_version = g_strdup (str_member (o, "xmitm"));
+  r->info->secrets = g_strcmp0 (str_member (r, o, "secrets"), "recorded") == 0;
+  r->info->source = g_strdup (str_member (r, o, "source"));
+  r->info->xmitm_version = g_strdup (str_member (r, o, "xmitm"));
   return TRUE;
+}
+
+/* xmitm replay holds SIGINT and SIGTERM blocked until its main loop runs
+ * (privdrop.h): one that came while a long recording is read stops the
+ * reading, so that it is honoured within a second at any size. Elsewhere
+ * they are not blocked and never pending here. */
+static const char *
+stop_signal_pending (void)
+{
+  sigset_t set;
+
+  if (sigpending (&set) != 0)
+    return NULL;
+  return sigismember (&set, SIGTERM) == 1 ? "SIGTERM"
+         : sigismember (&set, SIGINT) == 1 ? "SIGINT" : NULL;
 }
 
 gboolean
@@ -440,14 +453,16 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
 {
   Reader r = { .path = path, .sink = sink, .info = info, .warn = warn_fn,
                .warn_data = warn_data };
-  g_autoptr (JsonParser) parser = json_parser_new_immutable ();
+  g_autoptr (XmJsonLine) jl = xm_json_line_new ();
   char *line = NULL;
   XmLineReader lr;
   guint64 dropped = 0;
   gssize n;
   gboolean ok = TRUE;
+  const char *stop;
 
   memset (info, 0, sizeof *info);
+  r.jl = jl;
   /* What was framed live is framed again, whatever its size. */
   r.framers = xm_framer_cache_new (&framer_events, &r, G_MAXSIZE / 4, MAX_LIVE_FRAMERS);
   xm_line_reader_init (&lr, in);
@@ -456,9 +471,17 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
     {
       g_autoptr (GError) perr = NULL;
       gboolean complete;
-      JsonNode *root;
+      JsonObj *root;
 
       r.line++;
+      if (r.line % 4096 == 0 && (stop = stop_signal_pending ()))
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INTR, "stopped by %s "
+                       "while reading %s (at line %" G_GUINT64_FORMAT "): "
+                       "nothing was done", stop, path, r.line);
+          ok = FALSE;
+          break;
+        }
       if (n < 0)
         {
           if (r.line == 1)
@@ -481,9 +504,8 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
         line[--n] = '\0';
       if (n == 0)
         continue;
-      if (!json_parser_load_from_data (parser, line, n, &perr)
-          || (root = json_parser_get_root (parser)) == NULL
-          || !JSON_NODE_HOLDS_OBJECT (root))
+      if ((root = xm_json_line_parse (jl, line, n, &perr)) == NULL
+          || root->type != XM_JSON_OBJECT)
         {
           if (r.line == 1)
             {
@@ -514,14 +536,14 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
         }
       if (r.line == 1)
         {
-          if (!read_header (&r, json_node_get_object (root), error))
+          if (!read_header (&r, root, error))
             {
               ok = FALSE;
               break;
             }
           continue;
         }
-      handle_event (&r, json_node_get_object (root));
+      handle_event (&r, root);
     }
   if (ok && ferror (in))
     {

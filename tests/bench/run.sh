@@ -5,8 +5,11 @@
 #   tests/bench/run.sh            full run: 3 reps x 5 s per stream cell,
 #                                 10,000 idle sessions (about 20 minutes)
 #   tests/bench/run.sh --quick    1 rep x 3 s, 2,000 sessions (about 6 minutes)
+#   tests/bench/run.sh --paths    only the rows of issue 20 (below; about
+#                                 3 minutes with --sizes 1000,10000,100000)
 #
-# Options: --reps N, --dur S, --conns N, --harness DIR, --out DIR.
+# Options: --reps N, --dur S, --conns N, --harness DIR, --out DIR,
+# --sizes LIST (stanzas per recording, default 1000,10000,100000,1000000).
 #
 # The peers and the anchors come from the shared XMPP MITM bench harness
 # (a STARTTLS client and an echo server in C, SSLsplit and socat as
@@ -27,21 +30,29 @@
 #           session (xmitm and sslsplit)
 #   slow    a client that stops reading while the server floods it:
 #           xmitm's RSS growth (tests/bench/slow_reader.py)
+#   paths   (issue 20) echo throughput of xmitm printing every stanza to a
+#           file and of --json, beside sslsplit -L and --record; show,
+#           show --json and export --pcap of recordings of 1k to 1M
+#           stanzas (tests/bench/make-recording.py) beside `jq -c .` on
+#           the same file; replay of them against the harness's echo
+#           server, and how long a SIGTERM takes to be honoured
 # Not part of `meson test`: numbers go to the README, not into assertions.
 set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 harness=${XMITM_BENCH_HARNESS:-$top/../shared/bench}
-reps=3 dur=5 conns=10000 out=""
+reps=3 dur=5 conns=10000 out="" only_paths=0 sizes="1000,10000,100000,1000000"
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) reps=1 dur=3 conns=2000; shift ;;
+    --paths) only_paths=1; shift ;;
+    --sizes) sizes=$2; shift 2 ;;
     --reps) reps=$2; shift 2 ;;
     --dur) dur=$2; shift 2 ;;
     --conns) conns=$2; shift 2 ;;
     --harness) harness=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -53,7 +64,7 @@ harness=$(cd "$harness" && pwd)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
-for p in socat sslsplit build-essential libssl-dev libexpat1-dev; do
+for p in socat sslsplit build-essential libssl-dev libexpat1-dev jq; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -86,6 +97,106 @@ proxy="$xmitm proxy --listen 127.0.0.1:{PORT} --upstream {SINK_HOST}:{SINK_PORT}
   echo "Machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')), kernel $(uname -r), $(openssl version | cut -d' ' -f1-2), xmitm $(git -C "$top" describe --always --dirty 2>/dev/null || echo '?'); medians of $reps run(s) of $dur s; middlebox pinned to CPU 1, peers to CPU 0."
   echo
 } > "$out/summary.md"
+
+# ---- issue 20: printing, --json, show, export, replay ----
+paths() {
+  local certs=$harness/work/certs tmp=$out/paths n f t big_wall=0
+  mkdir -p "$tmp"
+  # Echo throughput of the printing paths beside the anchors, one run.
+  "$harness/run.sh" --reps "$reps" --dur "$dur" --workloads tput --out "$out/paths-stream" \
+    --mb xmitm-print 16025 "$proxy --color=never > {RUN}/out.txt" --mb-args '-A {CA_CRT}' \
+    --mb xmitm-json 16026 "$proxy --json > {RUN}/out.jsonl" --mb-args '-A {CA_CRT}' \
+    --mb xmitm-record 16027 "$proxy --quiet --record {RUN}/session.jsonl" --mb-args '-A {CA_CRT}' \
+    sslsplit-L xmitm-print xmitm-json xmitm-record >/dev/null
+  # One command on CPU 1, its output to $out_to: "wall_s cpu_s maxrss_kb
+  # exit_status".
+  local out_to=/dev/null
+  measure() {
+    /usr/bin/time -o "$tmp/time" -f "%e %U %S %M %x" taskset -c 1 "$@" >"$out_to" 2>"$tmp/stderr" || true
+    awk '{printf "%s %.2f %s %s", $1, $2 + $3, $4, $5}' "$tmp/time"
+  }
+  rate() { awk -v n="$1" -v t="$2" 'BEGIN { printf "%d", (t > 0 ? n / t : 0) }'; }
+  {
+    echo "| stanzas | file MB | jq -c . stanzas/s (CPU s) | show | show --json | export --pcap | show vs jq | show --json vs jq | export vs jq | show max RSS KB |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+  } > "$tmp/offline.md"
+  {
+    echo "| stanzas | wall s | stanzas/s | us/stanza | CPU s | max RSS MB | verdict |"
+    echo "|---|---|---|---|---|---|---|"
+  } > "$tmp/replay.md"
+  taskset -c 0 "$harness/peers/xmpp_sink" -p 16033 -c "$certs/sink.crt" -k "$certs/sink.key" -q \
+    >/dev/null 2>&1 &
+  local sink=$!
+  for n in ${sizes//,/ }; do
+    f=$tmp/rec-$n.jsonl
+    /usr/bin/python3 "$top/tests/bench/make-recording.py" "$n" "$f"
+    local jq show json export
+    jq=$(measure jq -c . "$f")
+    show=$(measure "$xmitm" show --color=never "$f")
+    json=$(measure "$xmitm" show --json "$f")
+    export=$(measure "$xmitm" export --pcap "$tmp/out.pcap" "$f")
+    set -- $jq; local jw=$1 jc=$2
+    set -- $show; local sw=$1 sc=$2 sm=$3
+    set -- $json; local ow=$1 oc=$2
+    set -- $export; local ew=$1 ec=$2
+    echo "| $n | $(( $(stat -c %s "$f") / 1000000 )) | $(rate "$n" "$jw") ($jc) |" \
+         "$(rate "$n" "$sw") ($sc) | $(rate "$n" "$ow") ($oc) | $(rate "$n" "$ew") ($ec) |" \
+         "$(awk -v a="$jw" -v b="$sw" 'BEGIN{printf "%.1fx", a / b}') |" \
+         "$(awk -v a="$jw" -v b="$ow" 'BEGIN{printf "%.1fx", a / b}') |" \
+         "$(awk -v a="$jw" -v b="$ew" 'BEGIN{printf "%.1fx", a / b}') | $sm |" >> "$tmp/offline.md"
+    out_to=$tmp/stdout
+    t=$(measure "$xmitm" replay "$f" --server 127.0.0.1:16033 --password x \
+          --upstream-ca "$certs/sink.crt")
+    out_to=/dev/null
+    set -- $t
+    big_wall=$1
+    echo "| $n | $1 | $(rate "$n" "$1") | $(awk -v n="$n" -v t="$1" 'BEGIN{printf "%.1f", t * 1e6 / n}') |" \
+         "$2 | $(( $3 / 1024 )) | $(grep -o 'SAME\|DIFFERENT\|INTERRUPTED' "$tmp/stdout" | tail -1) (exit $4) |" >> "$tmp/replay.md"
+  done
+  # SIGTERM half way through a replay of the largest recording.
+  local big=$tmp/rec-${sizes##*,}.jsonl t0 rc=0 half
+  half=$(awk -v w="$big_wall" 'BEGIN { printf "%.2f", (w > 0.4 ? w / 2 : 0.2) }')
+  taskset -c 1 "$xmitm" replay "$big" --server 127.0.0.1:16033 --password x \
+    --upstream-ca "$certs/sink.crt" >/dev/null 2>&1 &
+  local rp=$!
+  sleep "$half"
+  t0=$(date +%s.%N)
+  kill -TERM "$rp" 2>/dev/null || true
+  wait "$rp" || rc=$?
+  sigterm=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.3f", b - a}')
+  sigterm="replay of ${sizes##*,} stanzas: SIGTERM $half s after the start (half its time), exit $rc after $sigterm s"
+  kill "$sink" 2>/dev/null || true
+  wait "$sink" 2>/dev/null || true
+  rm -f "$tmp"/rec-*.jsonl "$tmp/out.pcap"
+  {
+    echo "## Printing paths (echo 256 B, middlebox on CPU 1)"
+    echo
+    sed -n '/^|/p' "$out/paths-stream/summary.md" | head -20
+    echo
+    echo "## show, show --json, export --pcap of a recording (CPU 1; stanzas/s over wall time, CPU seconds in brackets; vs jq: jq's wall time over xmitm's)"
+    echo
+    cat "$tmp/offline.md"
+    echo
+    echo "## Replay against the harness's echo server (sink on CPU 0, replay on CPU 1)"
+    echo
+    cat "$tmp/replay.md"
+    echo
+    echo "$sigterm"
+    echo
+  } >> "$out/summary.md"
+}
+
+if [ "$only_paths" = 1 ]; then
+  for p in jq; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" \
+      || as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p"
+  done
+  paths
+  cat "$out/summary.md"
+  echo
+  echo "run.sh: everything is in $out"
+  exit 0
+fi
 
 "$harness/run.sh" --reps "$reps" --dur "$dur" --workloads tput,bulk,lat --out "$out/stream" \
   --mb xmitm-quiet 16020 "$proxy --quiet" --mb-args '-A {CA_CRT}' \
@@ -136,6 +247,8 @@ slow=$(taskset -c 0 /usr/bin/python3 "$top/tests/bench/slow_reader.py" --port 16
          --ca "$certs/ca.crt" --pid "$mb" --seconds 15 || echo "RESULT failed")
 kill "$mb" "$sink" 2>/dev/null || true
 wait 2>/dev/null || true
+
+paths
 
 {
   echo "## Stream workloads"
