@@ -1573,6 +1573,51 @@ class HostileTest(unittest.TestCase):
             self.assertEqual(out.count(hidden % len(sec)), 2 * count,
                              "\n".join(conn_lines(out, n)))
 
+    def test_secrets_quiet_recording(self):
+        """The same secrets through `xmitm proxy --quiet --record`: its
+        recorder frames messages and presences lazily (no tree), yet a
+        MUC join's or invitation's <password> and a form's text-private
+        value in them are redacted in the recording and `export --pcap`."""
+        tmp = tempfile.mkdtemp(prefix="xmitm-hostile-quiet-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        router = Router(self.prosody.port)
+        self.addCleanup(router.close)
+        rec = os.path.join(tmp, "quiet.jsonl")
+        x = peers.Xmitm(LOOPBACK, router.port, extra_args=["-q", "--record",
+                                                            rec])
+        self.addCleanup(x.cleanup)
+        x.start()
+        secrets = ("JOIN-secret-71", "INVITE-secret-802", "FORM-secret-9a3b")
+        payload = (
+            "<presence to='den@muc.test/me'><x xmlns='http://jabber.org/"
+            "protocol/muc'><password>%s</password></x></presence>"
+            "<message to='den@muc.test'><x xmlns='http://jabber.org/protocol/"
+            "muc#user'><invite to='b@x.test'/><password>%s</password></x>"
+            "</message><message id='f'><x xmlns='jabber:x:data' type='form'>"
+            "<field var='pin' type='text-private'><value>%s</value></field>"
+            "</x></message><message><body>plain</body></message>"
+            % secrets).encode()
+        s = socket.create_connection((LOOPBACK, x.port), 10)
+        self.addCleanup(s.close)
+        s.sendall(HEADER + payload)
+        s.shutdown(socket.SHUT_WR)
+        data, how = recv_all(s, 15)
+        self.assertEqual((data, how), (HEADER + payload, "eof"))
+        self.assertEqual(x.stop(), 0, x.describe())
+        with open(rec) as f:
+            text = f.read()
+        self.assertIn("<body>plain</body>", text)
+        self.assertEqual([sec for sec in secrets if sec in text], [],
+                         "secrets in the recording")
+        self.assertEqual(text.count('"redacted":'), 2 * len(secrets))
+        pcap = os.path.join(tmp, "out.pcap")
+        r = self.run_file("export", "--pcap", pcap, rec)
+        self.assertEqual((r.returncode, r.stderr), (0, b""))
+        with open(pcap, "rb") as f:
+            data = f.read()
+        self.assertEqual([sec for sec in secrets if sec.encode() in data], [],
+                         "secrets in the exported capture")
+
     # ------------------------------------------------------------------
     # Connections that do nothing
 
