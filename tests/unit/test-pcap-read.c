@@ -1928,6 +1928,56 @@ test_many_unfinished (void)
   cap_free (cap);
 }
 
+/* issue 25 defect 10: 17 connections each hold almost 4 MiB behind a
+ * missing segment (each within its own cap): past 64 MiB in all, the
+ * direction that grew stops waiting, with a note, and its bytes flow. */
+static void
+test_buffered_in_all (void)
+{
+  static const char header[] = "<?xml version='1.0'?><stream:stream to='x' "
+    "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+    "version='1.0'>";
+  const gsize ahead = 4000000;
+  Cap *cap = cap_new (DLT_EN10MB);
+  g_autofree char *path = NULL;
+  g_autofree char *body = g_malloc (ahead);
+  Collector *k;
+  guint notes = 0, note_conn = 0;
+
+  memset (body, ' ', ahead);   /* whitespace: keepalives once delivered */
+  for (guint i = 0; i < 17; i++)
+    {
+      char addr[32];
+      Conv *c;
+
+      g_snprintf (addr, sizeof addr, "10.1.0.%u", i + 1);
+      c = conv_new (ep4 (addr, 40000), ep4 ("10.255.0.1", 5222), 1400);
+      conv_handshake (c);
+      conv_send (c, 0, header, strlen (header));
+      c->sent[0] += 100;        /* a segment the capture missed */
+      conv_send (c, 0, body, ahead);
+      cap_add (cap, c);
+      conv_free (c);
+    }
+  path = cap_write (cap, "buffered.pcap", 0);
+  k = read_capture (path);
+  for (guint i = 0; i < k->recs->len; i++)
+    {
+      Rec *r = rec (k, i);
+
+      if (r->kind == XM_EVENT_NOTE && r->text
+          && g_str_has_prefix (r->text, "TCP: more than 64 MiB held for segments"))
+        {
+          notes++;
+          note_conn = r->conn;
+        }
+    }
+  g_assert_cmpuint (notes, ==, 1);
+  g_assert_cmpuint (note_conn, ==, 17);
+  xm_sink_free (&k->sink);
+  cap_free (cap);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1958,6 +2008,7 @@ main (int argc, char **argv)
   g_test_add_func ("/pcap-read/reset", test_reset);
   g_test_add_func ("/pcap-read/snaplen", test_snaplen);
   g_test_add_func ("/pcap-read/many-unfinished", test_many_unfinished);
+  g_test_add_func ("/pcap-read/buffered-in-all", test_buffered_in_all);
   rc = g_test_run ();
 
   {
