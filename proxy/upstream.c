@@ -13,9 +13,6 @@
 #define ERROR_REPLY_WAIT_MS 2000
 #define ERROR_LINGER_MS 5000
 
-#define ERROR_REPLY_WAIT_MS 2000
-#define ERROR_LINGER_MS 5000
-
 /* ---- error reply to the client (RFC 6120 §4.9.3.15) ---- */
 
 void

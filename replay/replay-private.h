@@ -190,6 +190,23 @@ void xm_serve_stop (Replay *r);
  * in or left before its session started): another client may take it. */
 void xm_serve_release (Conn *c);
 
+/* replay.c, replay-match.c, replay-cli.c: what they share */
+char *xm_replay_describe (const XmCanon *canon);
+void xm_replay_done (Replay *r, XmStep *step);
+XmCanon *xm_replay_expected_canon (Replay *r, XmStep *step);
+char *xm_replay_format_time (gint64 time_us);
+gboolean xm_replay_is_peer_close (Replay *r, const XmStep *step);
+gboolean xm_replay_is_peer_stanza (Replay *r, const XmStep *step);
+void xm_replay_map_value (Replay *r, const char *rec, const char *live);
+const char *xm_replay_peer_arrow (Replay *r);
+void xm_replay_pump (gpointer data);
+void xm_replay_report_tree (Conn *c, const char *headline, const XmCanon *canon, const char *mark);
+gboolean xm_replay_step_done (Replay *r, XmStep *step);
+int xm_replay_run (const char *path, XmReplayOptions *opts);
+void xm_replay_drain (Conn *c);
+void xm_replay_drain_slice (Replay *r);
+gboolean xm_replay_write_junit (Replay *r, int fd, const char *path, double seconds, GError **error);
+
 /* replay.c, called by conn.c and serve.c */
 gboolean xm_replay_is_send (Replay *r, const XmStep *step);
 void xm_replay_claimed (Conn *c);
