@@ -107,7 +107,8 @@ xm_cli_cmd_proxy (int argc, char **argv)
       "Append TLS secrets of both legs to FILE (NSS key log format, for "
       "Wireshark); default $SSLKEYLOGFILE", "FILE" },
     { "tls-timeout", 0, 0, G_OPTION_ARG_INT, &tls_timeout,
-      "Give up on a TLS handshake after N seconds (default 10)", "N" },
+      "Give up on a TLS handshake, or on a client that has sent nothing, after "
+      "N seconds (default 10)", "N" },
     { "connect-timeout", 0, 0, G_OPTION_ARG_INT, &connect_timeout,
       "Give up connecting to the upstream after N seconds (default 10)", "N" },
     { "max-stanza", 0, 0, G_OPTION_ARG_STRING, &max_stanza,

@@ -116,6 +116,7 @@ xm_session_end (XmSession *s, const char *reason, gboolean abort)
   g_clear_pointer (&s->connect, xm_connect_free);
   g_clear_handle_id (&s->fail_timer, g_source_remove);
   g_clear_handle_id (&s->tls_timer, g_source_remove);
+  g_clear_handle_id (&s->silence_timer, g_source_remove);
   xm_leg_close (s->side[CLIENT].leg, abort);
   xm_leg_close (s->side[SERVER].leg, abort);
   xm_upstream_forget_endpoint (s);
@@ -549,6 +550,8 @@ on_received (XmLeg *leg, gsize n, gpointer user_data)
 
   side->s->now = g_get_real_time ();
   side->s->in_read = TRUE;
+  if (side->side == CLIENT && n > 0)
+    g_clear_handle_id (&side->s->silence_timer, g_source_remove);
 }
 
 static gsize
@@ -604,6 +607,14 @@ on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
                                "handshake", xm_session_side_name (side->side));
       xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
       xm_session_end (s, why, FALSE);
+      return;
+    }
+  else if (side->side == CLIENT && s->upstream == UPSTREAM_NONE && !failing (s))
+    {
+      /* With --upstream-tls the first bytes say where to connect: none
+       * came, and no upstream will ever close this. */
+      xm_session_end (s, "the client closed the connection without sending "
+                      "anything", FALSE);
       return;
     }
   else if (!failing (s))
@@ -683,6 +694,25 @@ on_io_done (XmLeg *leg, gpointer user_data)
   xm_session_unref (s);
 }
 
+/* A TCP connection that has sent nothing within --tls-timeout is no XMPP
+ * client (the client speaks first, RFC 6120 §4.2): it goes, so silent
+ * connections cannot pile up. (While the upstream fails, the stream
+ * error's own timers end the session.) */
+static gboolean
+on_silence_timeout (gpointer data)
+{
+  XmSession *s = data;
+  g_autofree char *why = NULL;
+
+  s->silence_timer = 0;
+  if (failing (s))
+    return G_SOURCE_REMOVE;
+  why = g_strdup_printf ("the client sent nothing within %u s of connecting "
+                         "(--tls-timeout)", xm_proxy_config (s->proxy)->tls_timeout_s);
+  xm_session_end (s, why, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
 static const XmLegEvents leg_events = {
   .received = on_received,
   .data = on_data,
@@ -754,6 +784,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       xm_session_end (s, error->message, FALSE);
       return NULL; /* closed: it frees itself; the proxy must not keep it */
     }
+  s->silence_timer = g_timeout_add_seconds (cfg->tls_timeout_s, on_silence_timeout, s);
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
    * first bytes; with a separate direct-TLS upstream the first bytes say
    * which upstream to use. */

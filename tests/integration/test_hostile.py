@@ -1352,9 +1352,12 @@ class HostileTest(unittest.TestCase):
         same xmitm to prosody and exchange a message meanwhile.  Once the
         idle ones close, every descriptor is given back.  (The idle
         connections' upstream is a script holding them: prosody's own
-        handling of 5,000 half-closed strangers is not under test.)"""
+        handling of 5,000 half-closed strangers is not under test.  They
+        are held with --tls-timeout 300: by default a connection silent
+        for 10 s is closed, test_silent_connections.)"""
         n = self.SLOWLORIS
-        ctx = self.start(router=IdleRouter(self.prosody.port))
+        ctx = self.start("--tls-timeout", "300",
+                         router=IdleRouter(self.prosody.port))
         x = ctx.x
         with open("/proc/%d/limits" % x.proc.pid) as f:
             lim = [l.split() for l in f if l.startswith("Max open files")][0]
@@ -1414,6 +1417,61 @@ class HostileTest(unittest.TestCase):
               "%.1f MiB); all released %.1f s after closing"
               % (n, opened, held, rss / MiB, (rss - ctx.rss0) / 1024.0 / n,
                  ctx.rss0 / MiB, released), file=sys.stderr)
+
+    def silent_connections(self, ctx, count, timeout_s):
+        """count connections that connect and close at once, and count
+        that connect and stay silent.  Returns (closers, silent): their
+        `closed:` lines, and how long the slowest silent one waited for
+        xmitm to close it."""
+        closers = []
+        for i in range(count):
+            s = socket.create_connection((LOOPBACK, ctx.x.port), 10)
+            closers.append(s.getsockname()[1])
+            s.close()
+        silent = [self.hostile(ctx) for i in range(count)]
+        t0 = time.monotonic()
+        waited = 0.0
+        for s in silent:
+            data, how = recv_all(s, timeout_s + 10)
+            self.assertEqual((data, how), (b"", "eof"), "a silent connection "
+                             "was not closed by xmitm within %d s\n%s"
+                             % (timeout_s + 10, ctx.x.describe()))
+            waited = max(waited, time.monotonic() - t0)
+        closed = [self.wait_closed_line(ctx, self.conn_no(ctx, p), 5)
+                  for p in closers]
+        quiet = [self.wait_closed_line(ctx, self.conn_no(ctx, s), 5)
+                 for s in silent]
+        return closed, quiet, waited
+
+    def test_silent_connections(self):
+        """A TCP connection that sends nothing is closed within
+        --tls-timeout, with a `closed:` line, in every mode.  With
+        --upstream-tls xmitm connects upstream only once the first bytes
+        say where: a client that connects and closes without a byte is
+        closed at once (it used to stay in CLOSE-WAIT for ever, one
+        descriptor each); one that stays silent is closed after
+        --tls-timeout.  Without --upstream-tls (the upstream connected at
+        once) the same timeout holds."""
+        for mode in ("--upstream-tls", "plain"):
+            router = Router(self.prosody.port)
+            extra = ["--tls-timeout", "2"]
+            if mode == "--upstream-tls":
+                extra += ["--upstream-tls", "%s:%d" % (LOOPBACK, router.port)]
+            ctx = self.start(*extra, router=router)
+            closed, quiet, waited = self.silent_connections(ctx, 20, 2)
+            self.assertLess(waited, 2 + 1.5, "%s: the silent connections "
+                            "waited %.1f s for xmitm to close them "
+                            "(--tls-timeout 2)" % (mode, waited))
+            if mode == "--upstream-tls":
+                for line in closed:
+                    self.assertIn("closed: the client closed the connection "
+                                  "without sending anything", line)
+            for line in quiet:
+                self.assertIn("closed: the client sent nothing within 2 s of "
+                              "connecting (--tls-timeout)", line)
+            self.finish(ctx)
+            print("  [hostile] %s: 20 silent connections closed after %.1f s "
+                  "(--tls-timeout 2)" % (mode, waited), file=sys.stderr)
 
     def test_out_of_descriptors(self):
         """With only 64 descriptors (hard limit): 100 idle connections; xmitm
