@@ -26,6 +26,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import selectors
 import ssl
@@ -1516,6 +1517,48 @@ class HostileTest(unittest.TestCase):
         out = self.finish(ctx, stderr_ok=r"xmitm: (cannot accept more "
                           r"connections|accepting connections again)")
         self.assertEqual(out.count("closed:"), 101)
+
+    # ------------------------------------------------------------------
+    # Signals
+
+    def test_signals(self):
+        """SIGUSR1 and SIGUSR2 (sent by mistake, or by a tool expecting a
+        reload) are ignored: xmitm goes on serving.  SIGHUP (the terminal
+        closed) stops it as SIGTERM does: every open session gets its
+        `closed:` line, the recording keeps them, exit 0."""
+        ctx = self.start()
+        x = ctx.x
+        s = self.hostile(ctx)
+        s.sendall(HEADER)
+        self.assertEqual(recv_until(s, HEADER, 10), HEADER)
+        n = self.conn_no(ctx, s)
+        for sig in (signal.SIGUSR1, signal.SIGUSR2):
+            x.proc.send_signal(sig)
+            time.sleep(0.3)
+            self.assert_alive(ctx, "after %s" % sig.name)
+        ctx.good.roundtrip("after SIGUSR1 and SIGUSR2")
+        good = self.conn_no(ctx, ctx.good.local_port)
+        x.proc.send_signal(signal.SIGHUP)
+        try:
+            rc = x.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self.assertEqual(rc, 0, "xmitm did not exit 0 within 10 s of SIGHUP "
+                         "(%r)\n%s" % (rc, x.describe()))
+        self.assertEqual(rb.wait_closed(s, 5)[0], "eof")
+        x.stop()
+        err = [l for l in x.errors().splitlines()
+               if not l.startswith("xmitm: listening on ")]
+        self.assertEqual(err, [], "xmitm printed on stderr:\n%s" % x.errors())
+        out = x.output()
+        for k in (n, good):
+            self.assertIn("closed: xmitm is stopping (signal)",
+                          "\n".join(rb.closed_lines(out, k)))
+        show = subprocess.run([XMITM, "show", "--color=never", ctx.rec],
+                              capture_output=True, timeout=120)
+        self.assertEqual((show.returncode, show.stderr), (0, b""))
+        self.assertEqual(show.stdout.decode("utf-8", "replace"), out,
+                         "the recording lost lines at SIGHUP")
 
     # ------------------------------------------------------------------
     # Files
