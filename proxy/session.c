@@ -660,6 +660,14 @@ on_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
       xm_session_end (s, error->message, TRUE);
       return;
     }
+  if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_KEY_UPDATES))
+    {
+      why = xm_layer_tls_why (error, side->side == SERVER, NULL, NULL);
+      xm_session_note (s, side->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C,
+                       XM_NOTE_ERROR, "%s", why);
+      xm_session_end (s, why, FALSE);
+      return;
+    }
   /* a handshake */
   {
     g_autofree char *what = xm_layer_tls_why (error, side->side == SERVER, s->tls_name,

@@ -617,6 +617,87 @@ def tls_echo_handler(cert, key):
     return handler
 
 
+class KeyUpdateFlood:
+    """A TLS 1.3 client (OpenSSL through ctypes, over memory BIOs) that
+    floods KeyUpdates (RFC 8446 §4.6.3): no packaged client sends more
+    than a few, and Python's ssl module cannot send one.  flood(n) makes
+    n KeyUpdates (no update requested) and sends them 2,000 at a time;
+    returns how many went out before the connection broke."""
+
+    def __init__(self, port):
+        import ctypes
+        self.ct = ctypes
+        vp, ci = ctypes.c_void_p, ctypes.c_int
+        self.ssl = ssl_ = ctypes.CDLL("libssl.so.3")
+        self.crypto = crypto = ctypes.CDLL("libcrypto.so.3")
+        for lib, name, res, args in [
+                (ssl_, "TLS_client_method", vp, []),
+                (ssl_, "SSL_CTX_new", vp, [vp]),
+                (ssl_, "SSL_CTX_free", None, [vp]),
+                (ssl_, "SSL_new", vp, [vp]),
+                (ssl_, "SSL_free", None, [vp]),
+                (ssl_, "SSL_set_bio", None, [vp, vp, vp]),
+                (ssl_, "SSL_set_connect_state", None, [vp]),
+                (ssl_, "SSL_do_handshake", ci, [vp]),
+                (ssl_, "SSL_key_update", ci, [vp, ci]),
+                (ssl_, "SSL_ctrl", ctypes.c_long, [vp, ci, ctypes.c_long, vp]),
+                (crypto, "BIO_s_mem", vp, []),
+                (crypto, "BIO_new", vp, [vp]),
+                (crypto, "BIO_write", ci, [vp, ctypes.c_char_p, ci]),
+                (crypto, "BIO_read", ci, [vp, ctypes.c_char_p, ci])]:
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = res, args
+        self.ctx = ssl_.SSL_CTX_new(ssl_.TLS_client_method())
+        self.s = ssl_.SSL_new(self.ctx)
+        self.rbio = crypto.BIO_new(crypto.BIO_s_mem())
+        self.wbio = crypto.BIO_new(crypto.BIO_s_mem())
+        ssl_.SSL_set_bio(self.s, self.rbio, self.wbio)
+        ssl_.SSL_set_connect_state(self.s)
+        # SSL_set_tlsext_host_name
+        ssl_.SSL_ctrl(self.s, 55, 0, ctypes.c_char_p(b"localhost"))
+        self.buf = ctypes.create_string_buffer(1 << 20)
+        self.sock = socket.create_connection((LOOPBACK, port), 10)
+
+    def _out(self):
+        out = []
+        while True:
+            k = self.crypto.BIO_read(self.wbio, self.buf, len(self.buf))
+            if k <= 0:
+                return b"".join(out)
+            out.append(self.buf.raw[:k])
+
+    def handshake(self):
+        while True:
+            r = self.ssl.SSL_do_handshake(self.s)
+            self.sock.sendall(self._out())
+            if r == 1:
+                return
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError("closed during the handshake")
+            self.crypto.BIO_write(self.rbio, data, len(data))
+
+    def flood(self, n):
+        sent = 0
+        try:
+            for i in range(n):
+                self.ssl.SSL_key_update(self.s, 0)
+                self.ssl.SSL_do_handshake(self.s)
+                if i % 2000 == 1999:
+                    self.sock.sendall(self._out())
+                    sent = i + 1
+            self.sock.sendall(self._out())
+            sent = n
+        except OSError:
+            pass
+        return sent
+
+    def close(self):
+        self.sock.close()
+        self.ssl.SSL_free(self.s)
+        self.ssl.SSL_CTX_free(self.ctx)
+
+
 # --------------------------------------------------------------------------
 # A packet capture of cleartext XMPP, written by hand (pcap, Ethernet)
 
@@ -1145,6 +1226,118 @@ class HostileTest(unittest.TestCase):
                       "middle of a TLS record: what it held cannot be "
                       "decrypted and was not forwarded",
                       "\n".join(conn_lines(out, n4)))
+
+    def s_client_key_updates(self, ctx, count, cmd, gap=0.01):
+        """openssl s_client (direct TLS) sends count KeyUpdates, typed as
+        its `k`/`K` command one line at a time, then a stream header to
+        echo.
+        Returns (its output, the connection's number)."""
+        p = subprocess.Popen(
+            ["openssl", "s_client", "-connect", "%s:%d" % (LOOPBACK, ctx.x.port),
+             "-servername", "localhost", "-tls1_3"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        self.addCleanup(p.kill)
+        try:
+            line = b""
+            while b"Verify return code" not in line:   # handshake done
+                line = p.stdout.readline()
+                if not line:
+                    break
+            port = None
+            for i in range(count):
+                p.stdin.write(cmd + b"\n")
+                p.stdin.flush()
+                time.sleep(gap)
+            p.stdin.write(HEADER + b"\n")
+            p.stdin.flush()
+        except BrokenPipeError:
+            pass
+        time.sleep(1)
+        for pid_port in re.findall(r"connected: client 127\.0\.0\.1:(\d+)",
+                                   ctx.x.output()):
+            port = int(pid_port)
+        try:
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+        out = p.stdout.read() if p.wait(10) is not None else b""
+        return out.decode("utf-8", "replace"), self.conn_no(ctx, port)
+
+    def test_key_update_flood(self):
+        """TLS 1.3 KeyUpdates (RFC 8446 §4.6.3): a peer may send 32 in a
+        row, then one a second; one more and xmitm closes that connection
+        with a line, before it reads any further.  A real peer: openssl
+        s_client sending 5 (its `K` command: update requested, so xmitm
+        answers each) keeps its session, and its next line is echoed;
+        sending 60 in 0.6 s, it is cut off at the 33rd.  A scripted peer
+        (OpenSSL through ctypes) sends 100,000 in 256 KiB reads: xmitm
+        closes it at the 33rd, the key log grows by a few lines, not by one
+        a KeyUpdate, and the well-behaved session's round trip stays short
+        meanwhile (it used to wait for whole reads of KeyUpdates, each a
+        key derivation and a key log line)."""
+        keylog = os.path.join(tempfile.mkdtemp(prefix="xmitm-keylog-"), "k")
+        self.addCleanup(shutil.rmtree, os.path.dirname(keylog), True)
+        ctx = self.tls_start("--keylog", keylog)
+
+        out5, n5 = self.s_client_key_updates(ctx, 5, b"K")
+        self.assertEqual(out5.count("KEYUPDATE"), 5, out5[-2000:])
+        self.assertIn(HEADER.decode(), out5, "the line after the KeyUpdates "
+                      "did not come back")
+        out60, n60 = self.s_client_key_updates(ctx, 60, b"k")
+        self.assertNotEqual(n5, n60)
+        line60 = self.wait_closed_line(ctx, n60)
+
+        flood = KeyUpdateFlood(ctx.x.port)
+        self.addCleanup(flood.close)
+        flood.handshake()
+        with open(keylog) as f:
+            keys_before = len(f.read().splitlines())
+        nf = self.conn_no(ctx, flood.sock)
+        rtts, problems, stop = [], [], threading.Event()
+
+        def roundtrips():
+            try:
+                while not stop.is_set():
+                    t0 = time.monotonic()
+                    ctx.good.roundtrip("during the flood")
+                    rtts.append(time.monotonic() - t0)
+            except Exception as e:
+                problems.append(repr(e))
+        t = threading.Thread(target=roundtrips)
+        t.start()
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        sent = flood.flood(100000)
+        took = time.monotonic() - t0
+        time.sleep(0.5)
+        stop.set()
+        t.join(60)
+        self.assertEqual(problems, [], "the well-behaved session during the "
+                         "flood")
+        self.assertNotEqual(rtts, [])
+        linef = self.wait_closed_line(ctx, nf)
+        with open(keylog) as f:
+            keys_after = len(f.read().splitlines())
+        out = self.finish(ctx)
+        self.assertNotRegex("\n".join(conn_lines(out, n5)), r"KeyUpdate")
+        for n, line in ((n60, line60), (nf, linef)):
+            self.assertIn("closed: the client sent 33 TLS KeyUpdates in ", line)
+            self.assertIn("(RFC 8446 §4.6.3; xmitm allows 32 in a row, then one "
+                          "a second): a KeyUpdate flood, the connection is "
+                          "closed", line)
+            self.assertIn("C->S error: the client sent 33 TLS KeyUpdates",
+                          "\n".join(conn_lines(out, n)))
+        self.assertLess(keys_after - keys_before, 40,
+                        "the flood wrote %d key log lines"
+                        % (keys_after - keys_before))
+        self.assertLess(max(rtts), 0.5, "the well-behaved session's round "
+                        "trips during the flood: %s" % rtts)
+        print("  [hostile] KeyUpdate flood: %d of 100,000 sent in %.2f s "
+              "before xmitm closed it; %d key log lines; the well-behaved "
+              "session's %d round trips meanwhile took at most %.1f ms"
+              % (sent, took, keys_after - keys_before, len(rtts),
+                 max(rtts) * 1000), file=sys.stderr)
 
     # ------------------------------------------------------------------
     # Resets
