@@ -573,6 +573,34 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
   return deliver (side, data, len);
 }
 
+/* The client finished its TLS handshake with xmitm, then closed or reset
+ * the connection before sending a byte over it. Clients that check the
+ * certificate only after the handshake (mcabber, psi, NSS-based ones,
+ * gloox) do just that when they do not trust it, without an alert: say
+ * what is known, and the likely cause. */
+static gboolean
+rejected_after_handshake (XmSession *s, const char *how, gboolean reset)
+{
+  g_autofree char *why = NULL;
+
+  if (!s->client_tls_up || failing (s) || s->bytes[XM_DIR_C2S] != s->c2s_at_tls_up)
+    return FALSE;
+  xm_round_settle (s->round, &s->side[CLIENT]);
+  if (closed (s) || s->bytes[XM_DIR_C2S] != s->c2s_at_tls_up)
+    return closed (s);
+  why = g_strdup_printf ("the TLS handshake with the client finished, then the "
+                         "client %s before sending anything over it: this "
+                         "usually means it does not trust xmitm's CA (some "
+                         "clients check the certificate only after the "
+                         "handshake, and close without an alert); export it "
+                         "with `xmitm ca export` (it is %s) and add it to the "
+                         "client's trust store", how,
+                         xm_ca_cert_path (xm_proxy_config (s->proxy)->ca));
+  xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
+  xm_session_end (s, why, reset);
+  return TRUE;
+}
+
 /* The peer closed its sending side: FIN (layer NULL) or TLS close_notify. */
 static void
 on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
@@ -581,6 +609,10 @@ on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
   XmSession *s = side->s;
   XmDir dir = side->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C;
 
+  if (side->side == CLIENT
+      && rejected_after_handshake (s, layer ? "closed TLS (close_notify)"
+                                            : "closed the connection", FALSE))
+    return;
   if (layer)
     {
       xm_round_settle (s->round, side);
@@ -644,6 +676,13 @@ on_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
   const char *name = xm_session_side_name (side->side);
   g_autofree char *why = NULL;
 
+  if (layer == NULL && side->side == CLIENT)
+    {
+      g_autofree char *how = g_strdup_printf ("closed the connection (%s)",
+                                              error->message);
+      if (rejected_after_handshake (s, how, TRUE))
+        return;
+    }
   if (layer == NULL)
     {
       why = error->code == XM_LEG_ERROR_WRITE

@@ -46,6 +46,7 @@ import peers             # noqa: E402
 import test_robustness as rb  # noqa: E402
 
 XMITM = os.environ.get("XMITM")
+GLOOX_CLIENT = os.environ.get("GLOOX_CLIENT")
 LOOPBACK = peers.LOOPBACK
 MiB = 1024 * 1024
 STREAM_NS = "http://etherx.jabber.org/streams"
@@ -1142,6 +1143,79 @@ class HostileTest(unittest.TestCase):
         p = self.prosody
         return self.start("--upstream-ca", p.cert, "--tls-timeout", "2", *extra,
                           handler=tls_echo_handler(p.cert, p.key))
+
+    def starttls_client(self, ctx):
+        """A raw connection through xmitm to prosody, up to <proceed/>:
+        the socket, ready for the client's ClientHello."""
+        s = self.hostile(ctx)
+        s.sendall(("<?xml version='1.0'?><stream:stream to='localhost' "
+                   "xmlns='jabber:client' xmlns:stream='%s' version='1.0'>"
+                   % STREAM_NS).encode())
+        recv_until(s, b"</stream:features>")
+        s.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        self.assertIn(b"<proceed", recv_until(s, b"<proceed"))
+        return s
+
+    def test_client_rejects_certificate_after_handshake(self):
+        """Clients that check the certificate only after the TLS handshake
+        (mcabber, psi, NSS-based ones; here gloox, over GnuTLS, a real
+        peer) finish the handshake and then close, with no alert and
+        before sending a byte over TLS, when they do not trust xmitm's CA.
+        xmitm does not claim the client accepted its certificate: it says
+        the handshake finished, then the client closed (or reset, here a
+        scripted client) before sending anything, which usually means it
+        does not trust xmitm's CA, and how to export it."""
+        if not (GLOOX_CLIENT and os.access(GLOOX_CLIENT, os.X_OK)):
+            raise RuntimeError("set GLOOX_CLIENT to the gloox_client binary "
+                               "(built when g++ and libgloox-dev are "
+                               "installed)")
+        ctx = self.start("--upstream-ca", self.prosody.cert, router=False)
+        # gloox trusts prosody's own certificate, not xmitm's CA.
+        g = subprocess.run([GLOOX_CLIENT, "--host", LOOPBACK, "--port",
+                            str(ctx.x.port), "--jid", "alice@localhost",
+                            "--password", "alice-Pw-0c1d", "--tls", "--ca",
+                            self.prosody.cert, "--timeout", "10"],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(g.returncode, 1, g)
+        self.assertIn("the server's certificate does not verify", g.stderr)
+        deadline = time.monotonic() + 10
+        while ctx.x.output().count("closed:") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # A scripted client that resets instead.
+        s = self.starttls_client(ctx)
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.check_hostname = False
+        c.verify_mode = ssl.CERT_NONE
+        t = MemTls(s, c, False, server_hostname="localhost")
+        t.handshake()
+        nr = self.conn_no(ctx, s)
+        rb.reset(s)
+        line_r = self.wait_closed_line(ctx, nr)
+        out = self.finish(ctx)
+        ng = 2  # after the well-behaved client's #1
+        gl = "\n".join(conn_lines(out, ng))
+        self.assertRegex(gl, r"#2 layer: TLS with the client up in [\d.]+ ms: "
+                         r"TLSv1\.2, [^;]*\n")
+        self.assertNotIn("accepted", out)
+        why = ("the TLS handshake with the client finished, then the client "
+               "%s before sending anything over it: this usually means it "
+               "does not trust xmitm's CA (some clients check the "
+               "certificate only after the handshake, and close without an "
+               "alert); export it with `xmitm ca export` (it is %s) and add "
+               "it to the client's trust store")
+        self.assertRegex(gl, r"#2 error: %s" % re.escape(why % (
+            "MARK", ctx.x.ca_cert)).replace("MARK", "(closed the connection|"
+                                            r"closed TLS \(close_notify\))"))
+        self.assertRegex(gl, r"#2 closed: %s" % re.escape(why % (
+            "MARK", ctx.x.ca_cert)).replace("MARK", "(closed the connection|"
+                                            r"closed TLS \(close_notify\))"))
+        self.assertIn("closed: " + why % ("closed the connection (Connection "
+                                          "reset by peer)", ctx.x.ca_cert),
+                      line_r)
+        print("  [hostile] gloox: %s" % [l for l in gl.splitlines()
+                                         if " error: " in l][0][:140],
+              file=sys.stderr)
 
     def test_garbage_instead_of_client_hello(self):
         """Binary garbage as the first bytes is not TLS, so it is taken as
