@@ -583,10 +583,13 @@ rejected_after_handshake (XmSession *s, const char *how, gboolean reset)
 {
   g_autofree char *why = NULL;
 
-  if (!s->client_tls_up || failing (s) || s->bytes[XM_DIR_C2S] != s->c2s_at_tls_up)
+  /* (TLS can be up before client_tls_up: a reset can fail the send of
+   * OpenSSL's last handshake records, its tickets, in between.) */
+  if (failing (s) || !tls_up (&s->side[CLIENT])
+      || (s->client_tls_up && s->bytes[XM_DIR_C2S] != s->c2s_at_tls_up))
     return FALSE;
   xm_round_settle (s->round, &s->side[CLIENT]);
-  if (closed (s) || s->bytes[XM_DIR_C2S] != s->c2s_at_tls_up)
+  if (closed (s) || (s->client_tls_up && s->bytes[XM_DIR_C2S] != s->c2s_at_tls_up))
     return closed (s);
   why = g_strdup_printf ("the TLS handshake with the client finished, then the "
                          "client %s before sending anything over it: this "
