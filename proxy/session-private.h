@@ -76,7 +76,7 @@ struct _XmSession {
   char *own_endpoint;       /* local address of the upstream socket */
   gint64 now;
 
-  guint silence_timer; /* the client has sent no byte yet (--tls-timeout) */
+  XmProxySilence silence; /* queued while the client has sent no byte */
 
   char *tls_name;      /* the domain the client asked for */
   guint tls_timer;

@@ -116,7 +116,7 @@ xm_session_end (XmSession *s, const char *reason, gboolean abort)
   g_clear_pointer (&s->connect, xm_connect_free);
   g_clear_handle_id (&s->fail_timer, g_source_remove);
   g_clear_handle_id (&s->tls_timer, g_source_remove);
-  g_clear_handle_id (&s->silence_timer, g_source_remove);
+  xm_proxy_silence_stop (s->proxy, &s->silence);
   xm_leg_close (s->side[CLIENT].leg, abort);
   xm_leg_close (s->side[SERVER].leg, abort);
   xm_upstream_forget_endpoint (s);
@@ -550,8 +550,8 @@ on_received (XmLeg *leg, gsize n, gpointer user_data)
 
   side->s->now = g_get_real_time ();
   side->s->in_read = TRUE;
-  if (side->side == CLIENT && n > 0)
-    g_clear_handle_id (&side->s->silence_timer, g_source_remove);
+  if (G_UNLIKELY (side->s->silence.link.data != NULL) && side->side == CLIENT && n > 0)
+    xm_proxy_silence_stop (side->s->proxy, &side->s->silence);
 }
 
 static gsize
@@ -748,19 +748,16 @@ on_io_done (XmLeg *leg, gpointer user_data)
  * client (the client speaks first, RFC 6120 §4.2): it goes, so silent
  * connections cannot pile up. (While the upstream fails, the stream
  * error's own timers end the session.) */
-static gboolean
-on_silence_timeout (gpointer data)
+void
+xm_session_silence_expired (XmSession *s)
 {
-  XmSession *s = data;
   g_autofree char *why = NULL;
 
-  s->silence_timer = 0;
-  if (failing (s))
-    return G_SOURCE_REMOVE;
+  if (closed (s) || failing (s))
+    return;
   why = g_strdup_printf ("the client sent nothing within %u s of connecting "
                          "(--tls-timeout)", xm_proxy_config (s->proxy)->tls_timeout_s);
   xm_session_end (s, why, FALSE);
-  return G_SOURCE_REMOVE;
 }
 
 static const XmLegEvents leg_events = {
@@ -834,7 +831,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       xm_session_end (s, error->message, FALSE);
       return NULL; /* closed: it frees itself; the proxy must not keep it */
     }
-  s->silence_timer = g_timeout_add_seconds (cfg->tls_timeout_s, on_silence_timeout, s);
+  xm_proxy_silence_start (proxy, &s->silence, s);
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
    * first bytes; with a separate direct-TLS upstream the first bytes say
    * which upstream to use. */
