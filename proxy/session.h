@@ -8,7 +8,6 @@
 
 G_BEGIN_DECLS
 
-
 /* Takes ownership of client_fd; the session frees itself once closed.
  * dest: where a redirected connection was going (transparent mode), with
  * how that was learnt ("NAT redirect", "TPROXY"); NULL for the configured

@@ -1413,6 +1413,65 @@ class HostileTest(unittest.TestCase):
               % (sent, took, keys_after - keys_before, len(rtts),
                  max(rtts) * 1000), file=sys.stderr)
 
+    def test_key_update_flood_from_server(self):
+        """The same limit for the server: openssl s_server (a real peer,
+        prosody's certificate) behind xmitm sends 5 KeyUpdates with its `K`
+        command (update requested: xmitm answers each) and the session
+        goes on; 50 in 0.25 s with `k` and xmitm closes the connection at
+        the 33rd, with a line."""
+        p = self.prosody
+        port = peers.free_port()
+        srv = subprocess.Popen(
+            ["openssl", "s_server", "-accept", "%s:%d" % (LOOPBACK, port),
+             "-cert", p.cert, "-key", p.key, "-tls1_3"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        self.addCleanup(srv.wait, 10)
+        self.addCleanup(srv.kill)
+        peers.wait_listening(port, srv, 10)
+
+        def to_s_server(c, first):
+            u = socket.create_connection((LOOPBACK, port), 10)
+            u.sendall(first)
+            peers.relay(c, u, timeout=60)
+            u.close()
+        ctx = self.start("--upstream-ca", p.cert, handler=to_s_server)
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.load_verify_locations(ctx.x.ca_cert)
+        lines = []
+        for cmd, count in ((b"K", 5), (b"k", 50)):
+            t = c.wrap_socket(self.hostile(ctx), server_hostname="localhost")
+            t.sendall(HEADER)
+            time.sleep(0.3)     # s_server has the connection
+            for i in range(count):
+                srv.stdin.write(cmd + b"\n")
+                srv.stdin.flush()
+                time.sleep(0.005)
+            srv.stdin.write(b"after the KeyUpdates\n")
+            srv.stdin.flush()
+            got = b""
+            try:
+                t.settimeout(5)
+                while b"after the KeyUpdates" not in got:
+                    d = t.recv(65536)
+                    if not d:
+                        break
+                    got += d
+            except (OSError, ssl.SSLError):
+                pass
+            lines.append((got, self.conn_no(ctx, t)))
+            t.close()
+            self.wait_closed_line(ctx, lines[-1][1])
+        out = self.finish(ctx)
+        (got5, n5), (got50, n50) = lines
+        self.assertIn(b"after the KeyUpdates", got5)
+        self.assertNotIn(b"after the KeyUpdates", got50)
+        self.assertNotRegex("\n".join(conn_lines(out, n5)), r"KeyUpdate")
+        self.assertIn("S->C error: the server sent 33 TLS KeyUpdates in ",
+                      "\n".join(conn_lines(out, n50)))
+        self.assertIn("closed: the server sent 33 TLS KeyUpdates in ",
+                      rb.closed_lines(out, n50)[0])
+
     # ------------------------------------------------------------------
     # Resets
 
