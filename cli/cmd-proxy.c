@@ -165,9 +165,9 @@ xm_cli_cmd_proxy (int argc, char **argv)
   guint sigint, sigterm, sighup;
   int rc = 0;
 
-  /* A SIGINT, SIGTERM or SIGHUP during start-up waits until the handlers are in
-   * place (below, after the privilege drop), then stops xmitm the usual
-   * way. */
+  /* A SIGINT, SIGTERM or SIGHUP during start-up waits until the handlers
+   * are in place (below, after the privilege drop), then stops xmitm the
+   * usual way. */
   xm_stop_signals_hold ();
 
   xm_cli_output_args_init (&out);

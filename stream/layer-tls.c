@@ -50,8 +50,8 @@ flush_records (TlsLayer *t)
 }
 
 /* A handshake failure, and a KeyUpdate flood, keep their XM_TLS_ERROR (the
- * owner words them with xm_layer_tls_why()); a record that cannot be read or written becomes
- * XM_LEG_ERROR_READ or _WRITE, in a sentence. */
+ * owner words them with xm_layer_tls_why()); a record that cannot be read
+ * or written becomes XM_LEG_ERROR_READ or _WRITE, in a sentence. */
 static void
 fail (TlsLayer *t, GError *error, const char *doing)
 {
