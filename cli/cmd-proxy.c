@@ -107,7 +107,8 @@ xm_cli_cmd_proxy (int argc, char **argv)
       "Append TLS secrets of both legs to FILE (NSS key log format, for "
       "Wireshark); default $SSLKEYLOGFILE", "FILE" },
     { "tls-timeout", 0, 0, G_OPTION_ARG_INT, &tls_timeout,
-      "Give up on a TLS handshake after N seconds (default 10)", "N" },
+      "Give up on a TLS handshake, or on a client that has sent nothing, after "
+      "N seconds (default 10)", "N" },
     { "connect-timeout", 0, 0, G_OPTION_ARG_INT, &connect_timeout,
       "Give up connecting to the upstream after N seconds (default 10)", "N" },
     { "max-stanza", 0, 0, G_OPTION_ARG_STRING, &max_stanza,
@@ -161,12 +162,12 @@ xm_cli_cmd_proxy (int argc, char **argv)
   g_autofree char *lhost = NULL, *uhost = NULL;
   g_autoptr (XmCa) ca = NULL;
   Running r = { 0 };
-  guint sigint, sigterm;
+  guint sigint, sigterm, sighup;
   int rc = 0;
 
-  /* A SIGINT or SIGTERM during start-up waits until the handlers are in
-   * place (below, after the privilege drop), then stops xmitm the usual
-   * way. */
+  /* A SIGINT, SIGTERM or SIGHUP during start-up waits until the handlers
+   * are in place (below, after the privilege drop), then stops xmitm the
+   * usual way. */
   xm_stop_signals_hold ();
 
   xm_cli_output_args_init (&out);
@@ -195,8 +196,9 @@ xm_cli_cmd_proxy (int argc, char **argv)
     "\n", xm_filter_help (),
     "Filters choose what is printed; --record and --pcap keep every event.\n"
     "\n"
-    "Exit status: 0 when stopped by SIGINT/SIGTERM, 1 on a runtime failure,\n"
-    "2 on a usage error (bad option or address, listen address in use).\n", NULL);
+    "Exit status: 0 when stopped by SIGINT, SIGTERM or SIGHUP (SIGUSR1 and\n"
+    "SIGUSR2 are ignored), 1 on a runtime failure, 2 on a usage error (bad\n"
+    "option or address, listen address in use).\n", NULL);
   g_option_context_set_description (ctx, description);
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     {
@@ -366,6 +368,9 @@ xm_cli_cmd_proxy (int argc, char **argv)
   r.loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_signal, &r);
   sigterm = g_unix_signal_add (SIGTERM, on_signal, &r);
+  /* The terminal went away (or a service manager's "reload"): stop the
+   * same orderly way, so the recording keeps every session's last lines. */
+  sighup = g_unix_signal_add (SIGHUP, on_signal, &r);
   xm_stop_signals_release ();
   g_main_loop_run (r.loop);
 
@@ -374,6 +379,7 @@ xm_cli_cmd_proxy (int argc, char **argv)
     ;
   g_source_remove (sigint);
   g_source_remove (sigterm);
+  g_source_remove (sighup);
   xm_proxy_free (r.proxy);
   g_main_loop_unref (r.loop);
   rc = 0;

@@ -59,6 +59,11 @@ main (int argc, char **argv)
 {
   setlocale (LC_ALL, "");
   signal (SIGPIPE, SIG_IGN);
+  /* Sent by mistake or by a tool probing for a reload, these would end
+   * xmitm without its orderly close (sessions, recording): they mean
+   * nothing to it. SIGHUP stops the proxy like SIGTERM (cmd-proxy.c). */
+  signal (SIGUSR1, SIG_IGN);
+  signal (SIGUSR2, SIG_IGN);
   /* proxy and replay hold two sockets per connection. */
   xm_raise_fd_limit ();
 

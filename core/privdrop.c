@@ -192,6 +192,7 @@ stop_signals_mask (int how)
   sigemptyset (&set);
   sigaddset (&set, SIGINT);
   sigaddset (&set, SIGTERM);
+  sigaddset (&set, SIGHUP);
   pthread_sigmask (how, &set, NULL);
 }
 

@@ -24,11 +24,12 @@ gboolean xm_privdrop_check (const char *user, GError **error);
 char *xm_privdrop (const char *user, gboolean keep_net_admin, GError **error)
   G_GNUC_WARN_UNUSED_RESULT;
 
-/* SIGINT and SIGTERM are held (blocked) from xm_stop_signals_hold(), called
- * first thing, until xm_stop_signals_release(), called once GLib's handlers
- * for them are added: GLib's signal handling starts a worker thread, so it
- * comes after the drop, and a signal before it must not kill xmitm with the
- * default action. Threads started in between inherit the block. */
+/* SIGINT, SIGTERM and SIGHUP are held (blocked) from
+ * xm_stop_signals_hold(), called first thing, until
+ * xm_stop_signals_release(), called once GLib's handlers for them are
+ * added: GLib's signal handling starts a worker thread, so it comes after
+ * the drop, and a signal before it must not kill xmitm with the default
+ * action. Threads started in between inherit the block. */
 void xm_stop_signals_hold (void);
 void xm_stop_signals_release (void);
 

@@ -40,6 +40,12 @@ struct _XmTls {
   gsize alpn_len;
   char *alpn_pick; /* server role: what to select */
   char *alpn_selected;
+  /* KeyUpdates from the peer: a token bucket of XM_TLS_KEY_UPDATE_BURST,
+   * refilled at one a second */
+  guint64 key_updates;
+  gint64 key_update_first, key_update_last;
+  double key_update_tokens;
+  gboolean key_update_flood; /* over: no more input is read */
 };
 
 static SSL_CTX *server_ctx;
@@ -68,6 +74,40 @@ keylog_line (const SSL *ssl, const char *line)
               g_strerror (err));
   close (keylog_fd);
   keylog_fd = -1;
+}
+
+/* The state machine's steps (not application data): a KeyUpdate read is
+ * one step into TLS_ST_SR_KEY_UPDATE (server role) or _CR_ (client). */
+static void
+on_info (const SSL *ssl, int where, int ret)
+{
+  OSSL_HANDSHAKE_STATE st;
+  XmTls *t;
+  gint64 now;
+
+  if (!(where & SSL_CB_LOOP))
+    return;
+  st = SSL_get_state (ssl);
+  if (st != TLS_ST_SR_KEY_UPDATE && st != TLS_ST_CR_KEY_UPDATE)
+    return;
+  t = SSL_get_ex_data (ssl, ex_index);
+  if (t == NULL)
+    return;
+  now = g_get_monotonic_time ();
+  if (t->key_updates++ == 0)
+    {
+      t->key_update_first = now;
+      t->key_update_tokens = XM_TLS_KEY_UPDATE_BURST;
+    }
+  else
+    t->key_update_tokens = MIN ((double) XM_TLS_KEY_UPDATE_BURST,
+                                t->key_update_tokens
+                                + (now - t->key_update_last) / (double) G_USEC_PER_SEC);
+  t->key_update_last = now;
+  if (t->key_update_tokens >= 1.0)
+    t->key_update_tokens -= 1.0;
+  else
+    t->key_update_flood = TRUE; /* bio_read gives OpenSSL nothing more */
 }
 
 static gboolean
@@ -184,6 +224,8 @@ xm_tls_init (const XmTlsConfig *config, GError **error)
   SSL_CTX_set_mode (server_ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_mode (client_ctx, SSL_MODE_RELEASE_BUFFERS);
   SSL_CTX_set_client_hello_cb (server_ctx, on_client_hello, NULL);
+  SSL_CTX_set_info_callback (server_ctx, on_info);
+  SSL_CTX_set_info_callback (client_ctx, on_info);
   SSL_CTX_set_alpn_select_cb (server_ctx, on_alpn_select, NULL);
 
   if (!config->insecure)
@@ -249,6 +291,12 @@ bio_read (BIO *b, char *buf, int len)
   BIO_clear_retry_flags (b);
   if (len <= 0)
     return 0;
+  if (t->key_update_flood)
+    {
+      /* the rest is never read: the read fails (xm_tls_read) */
+      BIO_set_retry_read (b);
+      return -1;
+    }
   if (in->kept)
     {
       n = MIN ((gsize) len, in->kept->len - in->kept_off);
@@ -546,10 +594,25 @@ xm_tls_handshake (XmTls *t, GError **error)
     }
 }
 
+static gssize
+key_update_flood (XmTls *t, GError **error)
+{
+  g_set_error (error, XM_TLS_ERROR, XM_TLS_ERROR_KEY_UPDATES,
+               "%" G_GUINT64_FORMAT " TLS KeyUpdates in %.1f s (RFC 8446 "
+               "§4.6.3; xmitm allows %d in a row, then one a second)",
+               t->key_updates,
+               (t->key_update_last - t->key_update_first) / (double) G_USEC_PER_SEC,
+               XM_TLS_KEY_UPDATE_BURST);
+  return -2;
+}
+
 gssize
 xm_tls_read (XmTls *t, guint8 *buf, gsize len, GError **error)
 {
   int r;
+
+  if (G_UNLIKELY (t->key_update_flood))
+    return key_update_flood (t, error);
 
   /* With no ciphertext left to read and nothing buffered, SSL_read() could
    * only say "want read": skip the call (and its error-queue work), which
@@ -561,6 +624,11 @@ xm_tls_read (XmTls *t, guint8 *buf, gsize len, GError **error)
   r = SSL_read (t->ssl, buf, (int) MIN (len, (gsize) G_MAXINT));
   if (r > 0)
     return r;
+  if (G_UNLIKELY (t->key_update_flood))
+    {
+      ERR_clear_error ();
+      return key_update_flood (t, error);
+    }
   switch (SSL_get_error (t->ssl, r))
     {
     case SSL_ERROR_WANT_READ:

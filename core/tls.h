@@ -20,7 +20,15 @@ typedef enum {
   XM_TLS_ERROR_UNTRUSTED,     /* the client rejected xmitm's certificate */
   XM_TLS_ERROR_NOT_TLS,       /* the peer did not speak TLS */
   XM_TLS_ERROR_PROTOCOL,
+  XM_TLS_ERROR_KEY_UPDATES,   /* the peer floods TLS 1.3 KeyUpdates */
 } XmTlsError;
+
+/* RFC 8446 §4.6.3: either peer may update its sending keys at any time.
+ * Each update costs a key derivation (and, with a key log, a line), so a
+ * peer may send this many in a row, then one a second; one more and its
+ * next read fails with XM_TLS_ERROR_KEY_UPDATES, at that record: a read
+ * never does more than this many key derivations for the peer. */
+#define XM_TLS_KEY_UPDATE_BURST 32
 
 typedef enum {
   XM_TLS_AGAIN,   /* needs more ciphertext from the peer */
@@ -78,7 +86,7 @@ const guint8 *xm_tls_client_alpn (const XmTls *tls, gsize *len);
 void xm_tls_set_leaf (XmTls *tls, X509 *leaf, EVP_PKEY *key, const char *alpn);
 
 /* Plaintext: > 0 bytes read; 0 nothing more now; -1 the peer closed TLS
- * (close_notify); -2 error (set). */
+ * (close_notify); -2 error (set; XM_TLS_ERROR_KEY_UPDATES for a flood). */
 gssize xm_tls_read (XmTls *tls, guint8 *buf, gsize len, GError **error);
 /* Encrypts all of data (the output BIO never blocks). */
 gboolean xm_tls_write (XmTls *tls, const guint8 *data, gsize len, GError **error);

@@ -124,14 +124,17 @@ static void
 client_tls_up (XmSession *s, XmTls *tls, double ms)
 {
   g_autofree char *desc = xm_tls_describe (tls);
-  g_autofree char *line = g_strdup_printf ("TLS with the client up in %.1f ms: "
-                                           "%s; it accepted xmitm's certificate",
+  /* Not "it accepted xmitm's certificate": some clients check it only
+   * after the handshake (session.c, rejected_after_handshake()). */
+  g_autofree char *line = g_strdup_printf ("TLS with the client up in %.1f ms: %s",
                                            ms, desc);
   XmLayerInfo info = { .layer = "tls", .leg = "client", .ms = ms };
 
   xm_tls_info (tls, &info);
   xm_session_layer (s, XM_DIR_NONE, line, &info);
   g_clear_handle_id (&s->tls_timer, g_source_remove);
+  s->client_tls_up = TRUE;
+  s->c2s_at_tls_up = s->bytes[XM_DIR_C2S];
   xm_observer_tls_up (s->obs);
 }
 

@@ -25,6 +25,8 @@ struct _XmProxy {
   GHashTable *own;      /* "ip:port" of upstream sockets -> count */
   struct sockaddr_storage listen_addr;
   guint next_id;
+  GQueue silent;          /* XmProxySilence of sessions, oldest first */
+  guint silence_timer;    /* for the oldest */
   gboolean flush_pending; /* sinks hold events of this round */
   XmRound *round;         /* what sessions share within a loop round */
 };
@@ -92,6 +94,64 @@ xm_proxy_own_endpoint (XmProxy *proxy, const char *endpoint, gboolean add)
     g_hash_table_insert (proxy->own, g_strdup (endpoint), GUINT_TO_POINTER (n - 1));
   else
     g_hash_table_remove (proxy->own, endpoint);
+}
+
+/* ---- clients that have not sent a byte yet ---- */
+
+static gboolean on_silence_timer (gpointer data);
+
+static void
+arm_silence_timer (XmProxy *proxy)
+{
+  XmProxySilence *oldest = (XmProxySilence *) proxy->silent.head;
+  gint64 wait;
+
+  if (proxy->silence_timer || oldest == NULL)
+    return;
+  wait = oldest->deadline - g_get_monotonic_time ();
+  proxy->silence_timer = g_timeout_add (wait > 0 ? (guint) ((wait + 999) / 1000) : 0,
+                                        on_silence_timer, proxy);
+}
+
+/* The oldest whose time is up go (a stale firing, for a session that has
+ * left the queue since, just sets the timer for the next). */
+static gboolean
+on_silence_timer (gpointer data)
+{
+  XmProxy *proxy = data;
+  gint64 now = g_get_monotonic_time ();
+  XmProxySilence *w;
+
+  proxy->silence_timer = 0;
+  while ((w = (XmProxySilence *) proxy->silent.head) && w->deadline <= now)
+    {
+      XmSession *s = w->link.data;
+
+      xm_proxy_silence_stop (proxy, w);
+      xm_session_silence_expired (s);
+    }
+  arm_silence_timer (proxy);
+  return G_SOURCE_REMOVE;
+}
+
+void
+xm_proxy_silence_start (XmProxy *proxy, XmProxySilence *w, XmSession *session)
+{
+  w->link.data = session;
+  w->link.prev = w->link.next = NULL;
+  w->deadline = g_get_monotonic_time ()
+                + (gint64) proxy->config.tls_timeout_s * G_USEC_PER_SEC;
+  g_queue_push_tail_link (&proxy->silent, &w->link);
+  arm_silence_timer (proxy);
+}
+
+void
+xm_proxy_silence_stop (XmProxy *proxy, XmProxySilence *w)
+{
+  if (w->link.data == NULL)
+    return;
+  g_queue_unlink (&proxy->silent, &w->link);
+  w->link.data = NULL;
 }
 
 /* One line for a connection refused before it became a session. */
@@ -241,6 +301,7 @@ xm_proxy_new (const XmProxyConfig *config, GError **error)
   getsockname (fd, (struct sockaddr *) &proxy->listen_addr, &sl);
   proxy->own = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   proxy->sessions = g_hash_table_new (NULL, NULL);
+  g_queue_init (&proxy->silent);
   proxy->round = xm_round_new ();
   proxy->listen_watch = xm_watch_add (fd, EPOLLIN, on_accept, proxy);
   xm_poller_set_after_dispatch (after_dispatch, proxy);
@@ -260,6 +321,7 @@ xm_proxy_shutdown (XmProxy *proxy, const char *reason)
       proxy->listen_fd = -1;
     }
   g_clear_handle_id (&proxy->pause_timer, g_source_remove);
+  g_clear_handle_id (&proxy->silence_timer, g_source_remove);
   /* Closing removes each session from the table. */
   all = g_hash_table_get_keys (proxy->sessions);
   for (GList *l = all; l; l = l->next)
@@ -274,6 +336,7 @@ xm_proxy_free (XmProxy *proxy)
     return;
   xm_proxy_shutdown (proxy, "xmitm stopped");
   xm_poller_set_after_dispatch (NULL, NULL);
+  g_clear_handle_id (&proxy->silence_timer, g_source_remove);
   flush_sinks (proxy);
   g_hash_table_unref (proxy->sessions);
   g_hash_table_unref (proxy->own);

@@ -42,9 +42,24 @@ void xm_proxy_free (XmProxy *proxy);
 
 /* For sessions. */
 typedef struct _XmRound XmRound;
+typedef struct _XmSession XmSession;
 XmRound *xm_proxy_round (XmProxy *proxy);
 const XmProxyConfig *xm_proxy_config (XmProxy *proxy);
 void xm_proxy_emit (XmProxy *proxy, const XmEvent *event);
+
+/* A session whose client has not sent a byte yet waits in one queue, in
+ * the order the proxy accepted them: all wait the same --tls-timeout, so
+ * one timer serves them all, and thousands of silent connections cost
+ * nothing per loop iteration (a GLib timeout each would be walked at every
+ * one). When its time is up the proxy calls xm_session_silence_expired(). */
+typedef struct {
+  GList link;        /* first: the queue's node; link.data is the session */
+  gint64 deadline;   /* monotonic */
+} XmProxySilence;
+void xm_proxy_silence_start (XmProxy *proxy, XmProxySilence *w, XmSession *session);
+/* The client spoke, or the session ends (nothing if not waiting). */
+void xm_proxy_silence_stop (XmProxy *proxy, XmProxySilence *w);
+
 /* The local address ("ip:port") of an upstream socket, added or removed: a
  * client connecting from it is xmitm itself, redirected back (a loop). */
 void xm_proxy_own_endpoint (XmProxy *proxy, const char *endpoint, gboolean add);

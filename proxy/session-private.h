@@ -76,9 +76,13 @@ struct _XmSession {
   char *own_endpoint;       /* local address of the upstream socket */
   gint64 now;
 
+  XmProxySilence silence; /* queued while the client has sent no byte */
+
   char *tls_name;      /* the domain the client asked for */
   guint tls_timer;
   gint64 tls_start;
+  gboolean client_tls_up;  /* the client's handshake finished ... */
+  guint64 c2s_at_tls_up;   /* ... when it had sent this much plaintext */
 
   /* Rewriting the server's <stream:features> (rewrite.h): while it may
    * apply, an incomplete top-level element from the server is held back

@@ -116,6 +116,7 @@ xm_session_end (XmSession *s, const char *reason, gboolean abort)
   g_clear_pointer (&s->connect, xm_connect_free);
   g_clear_handle_id (&s->fail_timer, g_source_remove);
   g_clear_handle_id (&s->tls_timer, g_source_remove);
+  xm_proxy_silence_stop (s->proxy, &s->silence);
   xm_leg_close (s->side[CLIENT].leg, abort);
   xm_leg_close (s->side[SERVER].leg, abort);
   xm_upstream_forget_endpoint (s);
@@ -549,6 +550,8 @@ on_received (XmLeg *leg, gsize n, gpointer user_data)
 
   side->s->now = g_get_real_time ();
   side->s->in_read = TRUE;
+  if (G_UNLIKELY (side->s->silence.link.data != NULL) && side->side == CLIENT && n > 0)
+    xm_proxy_silence_stop (side->s->proxy, &side->s->silence);
 }
 
 static gsize
@@ -570,6 +573,37 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
   return deliver (side, data, len);
 }
 
+/* The client finished its TLS handshake with xmitm, then closed or reset
+ * the connection before sending a byte over it. Clients that check the
+ * certificate only after the handshake (mcabber, psi, NSS-based ones,
+ * gloox) do just that when they do not trust it, without an alert: say
+ * what is known, and the likely cause. */
+static gboolean
+rejected_after_handshake (XmSession *s, const char *how, gboolean reset)
+{
+  g_autofree char *why = NULL;
+
+  /* (TLS can be up before client_tls_up: a reset can fail the send of
+   * OpenSSL's last handshake records, its tickets, in between.) */
+  if (failing (s) || !tls_up (&s->side[CLIENT])
+      || (s->client_tls_up && s->bytes[XM_DIR_C2S] != s->c2s_at_tls_up))
+    return FALSE;
+  xm_round_settle (s->round, &s->side[CLIENT]);
+  if (closed (s) || (s->client_tls_up && s->bytes[XM_DIR_C2S] != s->c2s_at_tls_up))
+    return closed (s);
+  why = g_strdup_printf ("the TLS handshake with the client finished, then the "
+                         "client %s before sending anything over it: this "
+                         "usually means it does not trust xmitm's CA (some "
+                         "clients check the certificate only after the "
+                         "handshake, and close without an alert); export it "
+                         "with `xmitm ca export` (it is %s) and add it to the "
+                         "client's trust store", how,
+                         xm_ca_cert_path (xm_proxy_config (s->proxy)->ca));
+  xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
+  xm_session_end (s, why, reset);
+  return TRUE;
+}
+
 /* The peer closed its sending side: FIN (layer NULL) or TLS close_notify. */
 static void
 on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
@@ -578,6 +612,10 @@ on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
   XmSession *s = side->s;
   XmDir dir = side->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C;
 
+  if (side->side == CLIENT
+      && rejected_after_handshake (s, layer ? "closed TLS (close_notify)"
+                                            : "closed the connection", FALSE))
+    return;
   if (layer)
     {
       xm_round_settle (s->round, side);
@@ -604,6 +642,14 @@ on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
                                "handshake", xm_session_side_name (side->side));
       xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", why);
       xm_session_end (s, why, FALSE);
+      return;
+    }
+  else if (side->side == CLIENT && s->upstream == UPSTREAM_NONE && !failing (s))
+    {
+      /* With --upstream-tls the first bytes say where to connect: none
+       * came, and no upstream will ever close this. */
+      xm_session_end (s, "the client closed the connection without sending "
+                      "anything", FALSE);
       return;
     }
   else if (!failing (s))
@@ -633,6 +679,13 @@ on_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
   const char *name = xm_session_side_name (side->side);
   g_autofree char *why = NULL;
 
+  if (layer == NULL && side->side == CLIENT)
+    {
+      g_autofree char *how = g_strdup_printf ("closed the connection (%s)",
+                                              error->message);
+      if (rejected_after_handshake (s, how, TRUE))
+        return;
+    }
   if (layer == NULL)
     {
       why = error->code == XM_LEG_ERROR_WRITE
@@ -647,6 +700,14 @@ on_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
       if (error->code == XM_LEG_ERROR_READ)
         xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", error->message);
       xm_session_end (s, error->message, TRUE);
+      return;
+    }
+  if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_KEY_UPDATES))
+    {
+      why = xm_layer_tls_why (error, side->side == SERVER, NULL, NULL);
+      xm_session_note (s, side->side == CLIENT ? XM_DIR_C2S : XM_DIR_S2C,
+                       XM_NOTE_ERROR, "%s", why);
+      xm_session_end (s, why, FALSE);
       return;
     }
   /* a handshake */
@@ -681,6 +742,22 @@ on_io_done (XmLeg *leg, gpointer user_data)
       check_done (s);
     }
   xm_session_unref (s);
+}
+
+/* A TCP connection that has sent nothing within --tls-timeout is no XMPP
+ * client (the client speaks first, RFC 6120 §4.2): it goes, so silent
+ * connections cannot pile up. (While the upstream fails, the stream
+ * error's own timers end the session.) */
+void
+xm_session_silence_expired (XmSession *s)
+{
+  g_autofree char *why = NULL;
+
+  if (closed (s) || failing (s))
+    return;
+  why = g_strdup_printf ("the client sent nothing within %u s of connecting "
+                         "(--tls-timeout)", xm_proxy_config (s->proxy)->tls_timeout_s);
+  xm_session_end (s, why, FALSE);
 }
 
 static const XmLegEvents leg_events = {
@@ -754,6 +831,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
       xm_session_end (s, error->message, FALSE);
       return NULL; /* closed: it frees itself; the proxy must not keep it */
     }
+  xm_proxy_silence_start (proxy, &s->silence, s);
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
    * first bytes; with a separate direct-TLS upstream the first bytes say
    * which upstream to use. */

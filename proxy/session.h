@@ -8,8 +8,6 @@
 
 G_BEGIN_DECLS
 
-typedef struct _XmSession XmSession;
-
 /* Takes ownership of client_fd; the session frees itself once closed.
  * dest: where a redirected connection was going (transparent mode), with
  * how that was learnt ("NAT redirect", "TPROXY"); NULL for the configured
@@ -19,6 +17,9 @@ XmSession *xm_session_start (XmProxy *proxy, guint id, int client_fd,
                              const struct sockaddr *dest, const char *how);
 /* Closes both legs now (emits the close event once). */
 void xm_session_close (XmSession *session, const char *reason);
+
+/* Called by the proxy: the client has sent nothing within --tls-timeout. */
+void xm_session_silence_expired (XmSession *session);
 
 /* Called by the session when it has closed, for the proxy's bookkeeping. */
 void xm_proxy_session_closed (XmProxy *proxy, XmSession *session);

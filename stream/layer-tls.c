@@ -49,13 +49,13 @@ flush_records (TlsLayer *t)
     }
 }
 
-/* A handshake failure keeps its XM_TLS_ERROR (the owner words it with
- * xm_layer_tls_why()); a record that cannot be read or written becomes
- * XM_LEG_ERROR_READ or _WRITE, in a sentence. */
+/* A handshake failure, and a KeyUpdate flood, keep their XM_TLS_ERROR (the
+ * owner words them with xm_layer_tls_why()); a record that cannot be read
+ * or written becomes XM_LEG_ERROR_READ or _WRITE, in a sentence. */
 static void
 fail (TlsLayer *t, GError *error, const char *doing)
 {
-  if (doing)
+  if (doing && !g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_KEY_UPDATES))
     {
       GError *e = g_error_new (XM_LEG_ERROR, *doing == 'f' ? XM_LEG_ERROR_READ
                                                            : XM_LEG_ERROR_WRITE,
@@ -295,6 +295,10 @@ char *
 xm_layer_tls_why (const GError *error, gboolean facing_server,
                   const char *verify_name, const char *ca_path)
 {
+  if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_KEY_UPDATES))
+    return g_strdup_printf ("the %s sent %s: a KeyUpdate flood, the "
+                            "connection is closed", facing_server ? "server" : "client",
+                            error->message);
   if (facing_server && g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_VERIFY))
     return g_strdup_printf ("its certificate does not verify for '%s': %s (give "
                             "its CA with --upstream-ca FILE, or skip the check "

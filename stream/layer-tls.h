@@ -43,7 +43,8 @@ void xm_layer_tls_hold (XmLayer *layer);
 void xm_layer_tls_set_leaf (XmLayer *layer, X509 *leaf, EVP_PKEY *key,
                             const char *alpn);
 
-/* What a failed handshake (an XM_TLS_ERROR) means, with the next step.
+/* What a failed handshake (an XM_TLS_ERROR) means, with the next step
+ * (or a KeyUpdate flood, XM_TLS_ERROR_KEY_UPDATES, at any time).
  * facing_server: the layer was in the client role (the caller names the
  * server first); verify_name: what its certificate was checked against;
  * ca_path: xmitm's CA certificate, for a client that does not trust it. */

@@ -27,6 +27,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import socket
 import selectors
 import ssl
@@ -47,6 +48,7 @@ import peers             # noqa: E402
 import test_robustness as rb  # noqa: E402
 
 XMITM = os.environ.get("XMITM")
+GLOOX_CLIENT = os.environ.get("GLOOX_CLIENT")
 LOOPBACK = peers.LOOPBACK
 MiB = 1024 * 1024
 STREAM_NS = "http://etherx.jabber.org/streams"
@@ -618,6 +620,87 @@ def tls_echo_handler(cert, key):
     return handler
 
 
+class KeyUpdateFlood:
+    """A TLS 1.3 client (OpenSSL through ctypes, over memory BIOs) that
+    floods KeyUpdates (RFC 8446 §4.6.3): no packaged client sends more
+    than a few, and Python's ssl module cannot send one.  flood(n) makes
+    n KeyUpdates (no update requested) and sends them 2,000 at a time;
+    returns how many went out before the connection broke."""
+
+    def __init__(self, port):
+        import ctypes
+        self.ct = ctypes
+        vp, ci = ctypes.c_void_p, ctypes.c_int
+        self.ssl = ssl_ = ctypes.CDLL("libssl.so.3")
+        self.crypto = crypto = ctypes.CDLL("libcrypto.so.3")
+        for lib, name, res, args in [
+                (ssl_, "TLS_client_method", vp, []),
+                (ssl_, "SSL_CTX_new", vp, [vp]),
+                (ssl_, "SSL_CTX_free", None, [vp]),
+                (ssl_, "SSL_new", vp, [vp]),
+                (ssl_, "SSL_free", None, [vp]),
+                (ssl_, "SSL_set_bio", None, [vp, vp, vp]),
+                (ssl_, "SSL_set_connect_state", None, [vp]),
+                (ssl_, "SSL_do_handshake", ci, [vp]),
+                (ssl_, "SSL_key_update", ci, [vp, ci]),
+                (ssl_, "SSL_ctrl", ctypes.c_long, [vp, ci, ctypes.c_long, vp]),
+                (crypto, "BIO_s_mem", vp, []),
+                (crypto, "BIO_new", vp, [vp]),
+                (crypto, "BIO_write", ci, [vp, ctypes.c_char_p, ci]),
+                (crypto, "BIO_read", ci, [vp, ctypes.c_char_p, ci])]:
+            fn = getattr(lib, name)
+            fn.restype, fn.argtypes = res, args
+        self.ctx = ssl_.SSL_CTX_new(ssl_.TLS_client_method())
+        self.s = ssl_.SSL_new(self.ctx)
+        self.rbio = crypto.BIO_new(crypto.BIO_s_mem())
+        self.wbio = crypto.BIO_new(crypto.BIO_s_mem())
+        ssl_.SSL_set_bio(self.s, self.rbio, self.wbio)
+        ssl_.SSL_set_connect_state(self.s)
+        # SSL_set_tlsext_host_name
+        ssl_.SSL_ctrl(self.s, 55, 0, ctypes.c_char_p(b"localhost"))
+        self.buf = ctypes.create_string_buffer(1 << 20)
+        self.sock = socket.create_connection((LOOPBACK, port), 10)
+
+    def _out(self):
+        out = []
+        while True:
+            k = self.crypto.BIO_read(self.wbio, self.buf, len(self.buf))
+            if k <= 0:
+                return b"".join(out)
+            out.append(self.buf.raw[:k])
+
+    def handshake(self):
+        while True:
+            r = self.ssl.SSL_do_handshake(self.s)
+            self.sock.sendall(self._out())
+            if r == 1:
+                return
+            data = self.sock.recv(65536)
+            if not data:
+                raise EOFError("closed during the handshake")
+            self.crypto.BIO_write(self.rbio, data, len(data))
+
+    def flood(self, n):
+        sent = 0
+        try:
+            for i in range(n):
+                self.ssl.SSL_key_update(self.s, 0)
+                self.ssl.SSL_do_handshake(self.s)
+                if i % 2000 == 1999:
+                    self.sock.sendall(self._out())
+                    sent = i + 1
+            self.sock.sendall(self._out())
+            sent = n
+        except OSError:
+            pass
+        return sent
+
+    def close(self):
+        self.sock.close()
+        self.ssl.SSL_free(self.s)
+        self.ssl.SSL_CTX_free(self.ctx)
+
+
 # --------------------------------------------------------------------------
 # A packet capture of cleartext XMPP, written by hand (pcap, Ethernet)
 
@@ -1063,6 +1146,79 @@ class HostileTest(unittest.TestCase):
         return self.start("--upstream-ca", p.cert, "--tls-timeout", "2", *extra,
                           handler=tls_echo_handler(p.cert, p.key))
 
+    def starttls_client(self, ctx):
+        """A raw connection through xmitm to prosody, up to <proceed/>:
+        the socket, ready for the client's ClientHello."""
+        s = self.hostile(ctx)
+        s.sendall(("<?xml version='1.0'?><stream:stream to='localhost' "
+                   "xmlns='jabber:client' xmlns:stream='%s' version='1.0'>"
+                   % STREAM_NS).encode())
+        recv_until(s, b"</stream:features>")
+        s.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        self.assertIn(b"<proceed", recv_until(s, b"<proceed"))
+        return s
+
+    def test_client_rejects_certificate_after_handshake(self):
+        """Clients that check the certificate only after the TLS handshake
+        (mcabber, psi, NSS-based ones; here gloox, over GnuTLS, a real
+        peer) finish the handshake and then close, with no alert and
+        before sending a byte over TLS, when they do not trust xmitm's CA.
+        xmitm does not claim the client accepted its certificate: it says
+        the handshake finished, then the client closed (or reset, here a
+        scripted client) before sending anything, which usually means it
+        does not trust xmitm's CA, and how to export it."""
+        if not (GLOOX_CLIENT and os.access(GLOOX_CLIENT, os.X_OK)):
+            raise RuntimeError("set GLOOX_CLIENT to the gloox_client binary "
+                               "(built when g++ and libgloox-dev are "
+                               "installed)")
+        ctx = self.start("--upstream-ca", self.prosody.cert, router=False)
+        # gloox trusts prosody's own certificate, not xmitm's CA.
+        g = subprocess.run([GLOOX_CLIENT, "--host", LOOPBACK, "--port",
+                            str(ctx.x.port), "--jid", "alice@localhost",
+                            "--password", "alice-Pw-0c1d", "--tls", "--ca",
+                            self.prosody.cert, "--timeout", "10"],
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(g.returncode, 1, g)
+        self.assertIn("the server's certificate does not verify", g.stderr)
+        deadline = time.monotonic() + 10
+        while ctx.x.output().count("closed:") < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # A scripted client that resets instead.
+        s = self.starttls_client(ctx)
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.check_hostname = False
+        c.verify_mode = ssl.CERT_NONE
+        t = MemTls(s, c, False, server_hostname="localhost")
+        t.handshake()
+        nr = self.conn_no(ctx, s)
+        rb.reset(s)
+        line_r = self.wait_closed_line(ctx, nr)
+        out = self.finish(ctx)
+        ng = 2  # after the well-behaved client's #1
+        gl = "\n".join(conn_lines(out, ng))
+        self.assertRegex(gl, r"#2 layer: TLS with the client up in [\d.]+ ms: "
+                         r"TLSv1\.2, [^;]*\n")
+        self.assertNotIn("accepted", out)
+        why = ("the TLS handshake with the client finished, then the client "
+               "%s before sending anything over it: this usually means it "
+               "does not trust xmitm's CA (some clients check the "
+               "certificate only after the handshake, and close without an "
+               "alert); export it with `xmitm ca export` (it is %s) and add "
+               "it to the client's trust store")
+        self.assertRegex(gl, r"#2 error: %s" % re.escape(why % (
+            "MARK", ctx.x.ca_cert)).replace("MARK", "(closed the connection|"
+                                            r"closed TLS \(close_notify\))"))
+        self.assertRegex(gl, r"#2 closed: %s" % re.escape(why % (
+            "MARK", ctx.x.ca_cert)).replace("MARK", "(closed the connection|"
+                                            r"closed TLS \(close_notify\))"))
+        self.assertIn("closed: " + why % ("closed the connection (Connection "
+                                          "reset by peer)", ctx.x.ca_cert),
+                      line_r)
+        print("  [hostile] gloox: %s" % [l for l in gl.splitlines()
+                                         if " error: " in l][0][:140],
+              file=sys.stderr)
+
     def test_garbage_instead_of_client_hello(self):
         """Binary garbage as the first bytes is not TLS, so it is taken as
         XML: malformed, forwarded byte for byte.  A TLS record header with
@@ -1146,6 +1302,177 @@ class HostileTest(unittest.TestCase):
                       "middle of a TLS record: what it held cannot be "
                       "decrypted and was not forwarded",
                       "\n".join(conn_lines(out, n4)))
+
+    def s_client_key_updates(self, ctx, count, cmd, gap=0.01):
+        """openssl s_client (direct TLS) sends count KeyUpdates, typed as
+        its `k`/`K` command one line at a time, then a stream header to
+        echo.
+        Returns (its output, the connection's number)."""
+        p = subprocess.Popen(
+            ["openssl", "s_client", "-connect", "%s:%d" % (LOOPBACK, ctx.x.port),
+             "-servername", "localhost", "-tls1_3"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT)
+        self.addCleanup(p.kill)
+        try:
+            line = b""
+            while b"Verify return code" not in line:   # handshake done
+                line = p.stdout.readline()
+                if not line:
+                    break
+            port = None
+            for i in range(count):
+                p.stdin.write(cmd + b"\n")
+                p.stdin.flush()
+                time.sleep(gap)
+            p.stdin.write(HEADER + b"\n")
+            p.stdin.flush()
+        except BrokenPipeError:
+            pass
+        time.sleep(1)
+        for pid_port in re.findall(r"connected: client 127\.0\.0\.1:(\d+)",
+                                   ctx.x.output()):
+            port = int(pid_port)
+        try:
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+        out = p.stdout.read() if p.wait(10) is not None else b""
+        return out.decode("utf-8", "replace"), self.conn_no(ctx, port)
+
+    def test_key_update_flood(self):
+        """TLS 1.3 KeyUpdates (RFC 8446 §4.6.3): a peer may send 32 in a
+        row, then one a second; one more and xmitm closes that connection
+        with a line, before it reads any further.  A real peer: openssl
+        s_client sending 5 (its `K` command: update requested, so xmitm
+        answers each) keeps its session, and its next line is echoed;
+        sending 60 in 0.6 s, it is cut off at the 33rd.  A scripted peer
+        (OpenSSL through ctypes) sends 100,000 in 256 KiB reads: xmitm
+        closes it at the 33rd, the key log grows by a few lines, not by one
+        a KeyUpdate, and the well-behaved session's round trip stays short
+        meanwhile (it used to wait for whole reads of KeyUpdates, each a
+        key derivation and a key log line)."""
+        keylog = os.path.join(tempfile.mkdtemp(prefix="xmitm-keylog-"), "k")
+        self.addCleanup(shutil.rmtree, os.path.dirname(keylog), True)
+        ctx = self.tls_start("--keylog", keylog)
+
+        out5, n5 = self.s_client_key_updates(ctx, 5, b"K")
+        self.assertEqual(out5.count("KEYUPDATE"), 5, out5[-2000:])
+        self.assertIn(HEADER.decode(), out5, "the line after the KeyUpdates "
+                      "did not come back")
+        out60, n60 = self.s_client_key_updates(ctx, 60, b"k")
+        self.assertNotEqual(n5, n60)
+        line60 = self.wait_closed_line(ctx, n60)
+
+        flood = KeyUpdateFlood(ctx.x.port)
+        self.addCleanup(flood.close)
+        flood.handshake()
+        with open(keylog) as f:
+            keys_before = len(f.read().splitlines())
+        nf = self.conn_no(ctx, flood.sock)
+        rtts, problems, stop = [], [], threading.Event()
+
+        def roundtrips():
+            try:
+                while not stop.is_set():
+                    t0 = time.monotonic()
+                    ctx.good.roundtrip("during the flood")
+                    rtts.append(time.monotonic() - t0)
+            except Exception as e:
+                problems.append(repr(e))
+        t = threading.Thread(target=roundtrips)
+        t.start()
+        time.sleep(0.2)
+        t0 = time.monotonic()
+        sent = flood.flood(100000)
+        took = time.monotonic() - t0
+        time.sleep(0.5)
+        stop.set()
+        t.join(60)
+        self.assertEqual(problems, [], "the well-behaved session during the "
+                         "flood")
+        self.assertNotEqual(rtts, [])
+        linef = self.wait_closed_line(ctx, nf)
+        with open(keylog) as f:
+            keys_after = len(f.read().splitlines())
+        out = self.finish(ctx)
+        self.assertNotRegex("\n".join(conn_lines(out, n5)), r"KeyUpdate")
+        for n, line in ((n60, line60), (nf, linef)):
+            self.assertIn("closed: the client sent 33 TLS KeyUpdates in ", line)
+            self.assertIn("(RFC 8446 §4.6.3; xmitm allows 32 in a row, then one "
+                          "a second): a KeyUpdate flood, the connection is "
+                          "closed", line)
+            self.assertIn("C->S error: the client sent 33 TLS KeyUpdates",
+                          "\n".join(conn_lines(out, n)))
+        self.assertLess(keys_after - keys_before, 40,
+                        "the flood wrote %d key log lines"
+                        % (keys_after - keys_before))
+        self.assertLess(max(rtts), 0.5, "the well-behaved session's round "
+                        "trips during the flood: %s" % rtts)
+        print("  [hostile] KeyUpdate flood: %d of 100,000 sent in %.2f s "
+              "before xmitm closed it; %d key log lines; the well-behaved "
+              "session's %d round trips meanwhile took at most %.1f ms"
+              % (sent, took, keys_after - keys_before, len(rtts),
+                 max(rtts) * 1000), file=sys.stderr)
+
+    def test_key_update_flood_from_server(self):
+        """The same limit for the server: openssl s_server (a real peer,
+        prosody's certificate) behind xmitm sends 5 KeyUpdates with its `K`
+        command (update requested: xmitm answers each) and the session
+        goes on; 50 in 0.25 s with `k` and xmitm closes the connection at
+        the 33rd, with a line."""
+        p = self.prosody
+        port = peers.free_port()
+        srv = subprocess.Popen(
+            ["openssl", "s_server", "-accept", "%s:%d" % (LOOPBACK, port),
+             "-cert", p.cert, "-key", p.key, "-tls1_3"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        self.addCleanup(srv.wait, 10)
+        self.addCleanup(srv.kill)
+        peers.wait_listening(port, srv, 10)
+
+        def to_s_server(c, first):
+            u = socket.create_connection((LOOPBACK, port), 10)
+            u.sendall(first)
+            peers.relay(c, u, timeout=60)
+            u.close()
+        ctx = self.start("--upstream-ca", p.cert, handler=to_s_server)
+        c = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        c.load_verify_locations(ctx.x.ca_cert)
+        lines = []
+        for cmd, count in ((b"K", 5), (b"k", 50)):
+            t = c.wrap_socket(self.hostile(ctx), server_hostname="localhost")
+            t.sendall(HEADER)
+            time.sleep(0.3)     # s_server has the connection
+            for i in range(count):
+                srv.stdin.write(cmd + b"\n")
+                srv.stdin.flush()
+                time.sleep(0.005)
+            srv.stdin.write(b"after the KeyUpdates\n")
+            srv.stdin.flush()
+            got = b""
+            try:
+                t.settimeout(5)
+                while b"after the KeyUpdates" not in got:
+                    d = t.recv(65536)
+                    if not d:
+                        break
+                    got += d
+            except (OSError, ssl.SSLError):
+                pass
+            lines.append((got, self.conn_no(ctx, t)))
+            t.close()
+            self.wait_closed_line(ctx, lines[-1][1])
+        out = self.finish(ctx)
+        (got5, n5), (got50, n50) = lines
+        self.assertIn(b"after the KeyUpdates", got5)
+        self.assertNotIn(b"after the KeyUpdates", got50)
+        self.assertNotRegex("\n".join(conn_lines(out, n5)), r"KeyUpdate")
+        self.assertIn("S->C error: the server sent 33 TLS KeyUpdates in ",
+                      "\n".join(conn_lines(out, n50)))
+        self.assertIn("closed: the server sent 33 TLS KeyUpdates in ",
+                      rb.closed_lines(out, n50)[0])
 
     # ------------------------------------------------------------------
     # Resets
@@ -1630,9 +1957,12 @@ class HostileTest(unittest.TestCase):
         same xmitm to prosody and exchange a message meanwhile.  Once the
         idle ones close, every descriptor is given back.  (The idle
         connections' upstream is a script holding them: prosody's own
-        handling of 5,000 half-closed strangers is not under test.)"""
+        handling of 5,000 half-closed strangers is not under test.  They
+        are held with --tls-timeout 300: by default a connection silent
+        for 10 s is closed, test_silent_connections.)"""
         n = self.SLOWLORIS
-        ctx = self.start(router=IdleRouter(self.prosody.port))
+        ctx = self.start("--tls-timeout", "300",
+                         router=IdleRouter(self.prosody.port))
         x = ctx.x
         with open("/proc/%d/limits" % x.proc.pid) as f:
             lim = [l.split() for l in f if l.startswith("Max open files")][0]
@@ -1693,6 +2023,61 @@ class HostileTest(unittest.TestCase):
               % (n, opened, held, rss / MiB, (rss - ctx.rss0) / 1024.0 / n,
                  ctx.rss0 / MiB, released), file=sys.stderr)
 
+    def silent_connections(self, ctx, count, timeout_s):
+        """count connections that connect and close at once, and count
+        that connect and stay silent.  Returns (closers, silent): their
+        `closed:` lines, and how long the slowest silent one waited for
+        xmitm to close it."""
+        closers = []
+        for i in range(count):
+            s = socket.create_connection((LOOPBACK, ctx.x.port), 10)
+            closers.append(s.getsockname()[1])
+            s.close()
+        silent = [self.hostile(ctx) for i in range(count)]
+        t0 = time.monotonic()
+        waited = 0.0
+        for s in silent:
+            data, how = recv_all(s, timeout_s + 10)
+            self.assertEqual((data, how), (b"", "eof"), "a silent connection "
+                             "was not closed by xmitm within %d s\n%s"
+                             % (timeout_s + 10, ctx.x.describe()))
+            waited = max(waited, time.monotonic() - t0)
+        closed = [self.wait_closed_line(ctx, self.conn_no(ctx, p), 5)
+                  for p in closers]
+        quiet = [self.wait_closed_line(ctx, self.conn_no(ctx, s), 5)
+                 for s in silent]
+        return closed, quiet, waited
+
+    def test_silent_connections(self):
+        """A TCP connection that sends nothing is closed within
+        --tls-timeout, with a `closed:` line, in every mode.  With
+        --upstream-tls xmitm connects upstream only once the first bytes
+        say where: a client that connects and closes without a byte is
+        closed at once (it used to stay in CLOSE-WAIT for ever, one
+        descriptor each); one that stays silent is closed after
+        --tls-timeout.  Without --upstream-tls (the upstream connected at
+        once) the same timeout holds."""
+        for mode in ("--upstream-tls", "plain"):
+            router = Router(self.prosody.port)
+            extra = ["--tls-timeout", "2"]
+            if mode == "--upstream-tls":
+                extra += ["--upstream-tls", "%s:%d" % (LOOPBACK, router.port)]
+            ctx = self.start(*extra, router=router)
+            closed, quiet, waited = self.silent_connections(ctx, 20, 2)
+            self.assertLess(waited, 2 + 1.5, "%s: the silent connections "
+                            "waited %.1f s for xmitm to close them "
+                            "(--tls-timeout 2)" % (mode, waited))
+            if mode == "--upstream-tls":
+                for line in closed:
+                    self.assertIn("closed: the client closed the connection "
+                                  "without sending anything", line)
+            for line in quiet:
+                self.assertIn("closed: the client sent nothing within 2 s of "
+                              "connecting (--tls-timeout)", line)
+            self.finish(ctx)
+            print("  [hostile] %s: 20 silent connections closed after %.1f s "
+                  "(--tls-timeout 2)" % (mode, waited), file=sys.stderr)
+
     def test_out_of_descriptors(self):
         """With only 64 descriptors (hard limit): 100 idle connections; xmitm
         serves what it can, says once that it cannot accept more (with the
@@ -1736,6 +2121,48 @@ class HostileTest(unittest.TestCase):
         out = self.finish(ctx, stderr_ok=r"xmitm: (cannot accept more "
                           r"connections|accepting connections again)")
         self.assertEqual(out.count("closed:"), 101)
+
+    # ------------------------------------------------------------------
+    # Signals
+
+    def test_signals(self):
+        """SIGUSR1 and SIGUSR2 (sent by mistake, or by a tool expecting a
+        reload) are ignored: xmitm goes on serving.  SIGHUP (the terminal
+        closed) stops it as SIGTERM does: every open session gets its
+        `closed:` line, the recording keeps them, exit 0."""
+        ctx = self.start()
+        x = ctx.x
+        s = self.hostile(ctx)
+        s.sendall(HEADER)
+        self.assertEqual(recv_until(s, HEADER, 10), HEADER)
+        n = self.conn_no(ctx, s)
+        for sig in (signal.SIGUSR1, signal.SIGUSR2):
+            x.proc.send_signal(sig)
+            time.sleep(0.3)
+            self.assert_alive(ctx, "after %s" % sig.name)
+        ctx.good.roundtrip("after SIGUSR1 and SIGUSR2")
+        good = self.conn_no(ctx, ctx.good.local_port)
+        x.proc.send_signal(signal.SIGHUP)
+        try:
+            rc = x.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        self.assertEqual(rc, 0, "xmitm did not exit 0 within 10 s of SIGHUP "
+                         "(%r)\n%s" % (rc, x.describe()))
+        self.assertEqual(rb.wait_closed(s, 5)[0], "eof")
+        x.stop()
+        err = [l for l in x.errors().splitlines()
+               if not l.startswith("xmitm: listening on ")]
+        self.assertEqual(err, [], "xmitm printed on stderr:\n%s" % x.errors())
+        out = x.output()
+        for k in (n, good):
+            self.assertIn("closed: xmitm is stopping (signal)",
+                          "\n".join(rb.closed_lines(out, k)))
+        show = subprocess.run([XMITM, "show", "--color=never", ctx.rec],
+                              capture_output=True, timeout=120)
+        self.assertEqual((show.returncode, show.stderr), (0, b""))
+        self.assertEqual(show.stdout.decode("utf-8", "replace"), out,
+                         "the recording lost lines at SIGHUP")
 
     # ------------------------------------------------------------------
     # Files

@@ -188,7 +188,7 @@ class TlsTest(unittest.TestCase):
                               r"\S+, SNI localhost, ALPN none; certificate subject "
                               r"CN=localhost, issuer CN=localhost; verified for 'localhost'")
         self.assertRegex(out, r"layer: TLS with the client up in [\d.]+ ms: TLSv1\.[23], "
-                              r".*it accepted xmitm's certificate")
+                              r"\S+, SNI \S+, ALPN \S+\n")
         # Post-TLS SASL, the bind result and the message, marked as TLS.
         self.assertRegex(out, r"C->S \[tls\] auth, \d+ bytes\n  <auth "
                               r"xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-")
