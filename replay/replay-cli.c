@@ -252,7 +252,7 @@ xm_replay_main (int argc, char **argv)
     "\n"
     "Exit status: 0 when the server behaved as recorded, 1 on a difference,\n"
     "2 on an error (bad file or option, unreachable server, authentication\n"
-    "failed, --user not root or unknown, stopped by SIGINT or SIGTERM).\n");
+    "failed, --user not root or unknown, stopped by SIGINT, SIGTERM or SIGHUP).\n");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return usage_error ("%s (see xmitm replay --help)", error->message);
   if (argc != 2)

@@ -633,7 +633,7 @@ on_tick (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
-/* SIGINT or SIGTERM: stop now. The comparison so far is printed, the
+/* SIGINT, SIGTERM or SIGHUP (a closed terminal): stop now. The comparison so far is printed, the
  * connections not played to the end are errors in --junit, and the exit
  * status is 2: the replay did not end. */
 static void
@@ -673,6 +673,13 @@ on_sigterm (gpointer data)
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+on_sighup (gpointer data)
+{
+  interrupt (data, "SIGHUP");
+  return G_SOURCE_CONTINUE;
+}
+
 /* ---- running ---- */
 
 static void
@@ -691,7 +698,7 @@ xm_replay_run (const char *path, XmReplayOptions *opts)
   Replay r = { .opts = opts, .listen_fd = -1 };
   int junit_fd = -1;
   g_autofree char *dropped = NULL;
-  guint sigint, sigterm;
+  guint sigint, sigterm, sighup;
   guint sends = 0, expects = 0;
   gint64 start = g_get_monotonic_time ();
   static const char *const pace_names[] = { "iq", "recorded", "fast" };
@@ -810,6 +817,7 @@ xm_replay_run (const char *path, XmReplayOptions *opts)
   /* After the privilege drop: see xm_stop_signals_hold(). */
   sigint = g_unix_signal_add (SIGINT, on_sigint, &r);
   sigterm = g_unix_signal_add (SIGTERM, on_sigterm, &r);
+  sighup = g_unix_signal_add (SIGHUP, on_sighup, &r);
   xm_stop_signals_release ();
   xm_poller_set_after_dispatch (xm_replay_pump, &r);
   r.tick = g_timeout_add (TICK_MS, on_tick, &r);
@@ -822,6 +830,7 @@ xm_replay_run (const char *path, XmReplayOptions *opts)
   g_source_remove (r.tick);
   g_source_remove (sigint);
   g_source_remove (sigterm);
+  g_source_remove (sighup);
   xm_serve_stop (&r);
 
   if (r.status != XM_REPLAY_ERROR)

@@ -637,6 +637,16 @@ class ReplayTest(unittest.TestCase):
                              "stopped by SIGTERM before this connection was "
                              "played to the end")
 
+    def test_serve_hangup(self):
+        """SIGHUP (the terminal closed) stops replay as SIGTERM does, with
+        its report; it used to kill it without one (issue 25, defect 9)."""
+        p, port, ca = self.serve(self.tls_rec)
+        p.send_signal(signal.SIGHUP)
+        out, errs = p.communicate(timeout=20)
+        self.assertEqual(p.returncode, 2, out + errs)
+        self.assertIn("replay: INTERRUPTED: stopped by SIGHUP before the replay ended",
+                      out)
+
     def test_serve_changed_client(self):
         err, r = self.serve_session(self.tls_rec, "-v", body="a changed body")
         # The client still gets the recorded server's answers and completes.
