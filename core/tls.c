@@ -244,7 +244,8 @@ xm_tls_init (const XmTlsConfig *config, GError **error)
 
   if (config->keylog)
     {
-      /* Secrets: 0600, even if the file was there before. */
+      /* Secrets: appended only to a private file of our own, made 0600
+       * when new (files.h: never through a link, never a chmod). */
       g_autoptr (GError) local = NULL;
 
       keylog_fd = xm_append_private (config->keylog, &local);

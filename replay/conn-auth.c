@@ -141,7 +141,7 @@ send_iq_auth_set (Conn *c)
   if (password == NULL)
     {
       xm_replay_fatal (c->r, c, "%s logged in with XEP-0078 (jabber:iq:auth) %s: "
-                       "give --password PW or --credentials FILE%s",
+                       "give --password PW or --credentials FILE (or --password-file FILE)%s",
                        c->account ? c->account : c->label,
                        digest ? "digest, which replay computes anew from the password"
                               : "password",
@@ -307,7 +307,7 @@ xm_conn_auth_start (Conn *c, const XmNode *features)
         {
           xm_replay_fatal (c->r, c, "%s logged in with %s, which replay computes "
                            "anew from the password: give --password PW or "
-                           "--credentials FILE", c->account ? c->account : c->label,
+                           "--credentials FILE (or --password-file FILE)", c->account ? c->account : c->label,
                            mech);
           return;
         }
@@ -349,7 +349,7 @@ xm_conn_auth_start (Conn *c, const XmNode *features)
       return;
     }
   xm_replay_fatal (c->r, c, "%s logged in with %s%s: give --password PW or "
-                   "--credentials FILE%s", c->account ? c->account : c->label, mech,
+                   "--credentials FILE (or --password-file FILE)%s", c->account ? c->account : c->label, mech,
                    c->r->script->secrets ? "" : " and the recording was made "
                    "without --record-secrets",
                    g_ascii_strcasecmp (mech, "PLAIN") == 0 ? ""

@@ -459,7 +459,7 @@ on_auth (Conn *c, const char *mech, GByteArray *p)
         {
           sasl_failure (c, "temporary-auth-failure", "xmitm replay has no password for this account");
           xm_replay_fatal (c->r, c, "the client logs in with %s, whose server signature "
-                           "needs the password: give --password PW or --credentials FILE",
+                           "needs the password: give --password PW or --credentials FILE (or --password-file FILE)",
                            mech);
           return;
         }
@@ -518,7 +518,7 @@ on_digest_response (Conn *c, GByteArray *p)
     {
       sasl_failure (c, "temporary-auth-failure", "xmitm replay has no password for this account");
       xm_replay_fatal (c->r, c, "the client logs in with DIGEST-MD5, whose rspauth "
-                       "needs the password: give --password PW or --credentials FILE");
+                       "needs the password: give --password PW or --credentials FILE (or --password-file FILE)");
       return;
     }
   rspauth = xm_digest_md5_server_check ((const char *) p->data, p->len, c->digest_nonce,
