@@ -269,7 +269,12 @@ parse_number (XmJsonLine *jl)
     p++;
   digits = p;
   while (p < jl->end && g_ascii_isdigit (*p))
-    n = n * 10 + (*p++ - '0');
+    {
+      /* past MAX_DIGITS the number is refused below: never overflow */
+      if (p - digits < MAX_DIGITS)
+        n = n * 10 + (*p - '0');
+      p++;
+    }
   if (p == digits || p - digits > MAX_DIGITS || (*digits == '0' && p - digits > 1))
     return 0;
   jl->p = p;
