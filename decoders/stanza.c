@@ -258,7 +258,8 @@ xm_xml_escape (GString *buf, const char *s, gsize len, gboolean attr)
 #define NS_FAST "urn:xmpp:fast:0"
 
 /* Elements whose text carries a password or token (RFC 6120 §6.4.2 SASL
- * auth/response, XEP-0388 SASL2, XEP-0078 password). Every payload there is
+ * auth/response, XEP-0388 SASL2, XEP-0078 password), or the XEP-0114
+ * <handshake> (a digest of the component secret). Every payload there is
  * hidden, whatever the mechanism: the field-level view is the SASL decode. */
 gboolean
 xm_node_is_secret (const XmNode *el)
@@ -272,6 +273,9 @@ xm_node_is_secret (const XmNode *el)
            || strcmp (el->name, "response") == 0;
   if (strcmp (el->ns, NS_IQ_AUTH) == 0)
     return strcmp (el->name, "password") == 0;
+  if (strcmp (el->ns, "jabber:component:accept") == 0
+      || strcmp (el->ns, "jabber:component:connect") == 0)
+    return strcmp (el->name, "handshake") == 0;
   return FALSE;
 }
 
