@@ -124,9 +124,13 @@ explain_error (XmComponent *comp, XmSaslDecode *d, const XmNode *error)
       return;
     }
   if (strcmp (cond->name, "not-authorized") == 0)
+    /* ejabberd 23.01 answers a domain it has no component for with
+     * not-authorized too, after the handshake; prosody 0.12 with
+     * host-unknown, before it. */
     xm_sasl_note (d, "not-authorized: the server rejected the handshake for %s: "
                   "wrong secret (the component's secret is not the one the "
-                  "server has for this domain) (XEP-0114 §3)", domain);
+                  "server has for this domain; ejabberd also says this for a "
+                  "domain it has no component for) (XEP-0114 §3)", domain);
   else if (strcmp (cond->name, "host-unknown") == 0)
     xm_sasl_note (d, "host-unknown: the server has no component %s: wrong domain "
                   "(the stream's to= must be a component domain the server "

@@ -8,7 +8,8 @@
  * <handshake>hex SHA-1 of stream id + secret</handshake> (a secret: the
  * digest lets the secret be guessed offline) and the server answers an
  * empty <handshake/>, or a stream error: <not-authorized/> for a wrong
- * secret, <host-unknown/> for a domain it has no component for.
+ * secret, <host-unknown/> for a domain it has no component for (prosody;
+ * ejabberd says <not-authorized/> for that too).
  *
  * Pure: no printing. */
 #pragma once

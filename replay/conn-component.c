@@ -106,8 +106,9 @@ xm_conn_component_answer (Conn *c, XmStanza *st)
 
       if (cond && strcmp (cond->name, "not-authorized") == 0)
         xm_replay_fatal (c->r, c, "the server refused the handshake for %s: %s: the "
-                         "secret is wrong (check --password or --credentials)",
-                         domain, what);
+                         "secret is wrong (check --password or --credentials), or "
+                         "the server has no component %s (ejabberd says "
+                         "not-authorized for that too)", domain, what, domain);
       else if (cond && strcmp (cond->name, "host-unknown") == 0)
         xm_replay_fatal (c->r, c, "the server has no component %s: %s: it is not "
                          "configured with this domain", domain, what);

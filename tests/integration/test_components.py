@@ -20,6 +20,9 @@ the server disco#info and its version. What the tests hold xmitm to:
   * `xmitm replay --serve` plays the recorded server to the component: exit
     0; a component with a wrong secret gets <not-authorized/> and exit 1;
     a recorded component stanza changed in the file exits 1 naming it.
+The same component against ejabberd's ejabberd_service listener (which
+answers an unknown domain with <not-authorized/> too) is shown, recorded
+and replayed.
 """
 
 import asyncio
@@ -36,6 +39,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import peers  # noqa: E402
+from ejabberd import Ejabberd, _yaml_str  # noqa: E402
 
 XMITM = os.environ.get("XMITM")
 DOMAIN = "comp.localhost"
@@ -76,7 +80,45 @@ class ComponentProsody(peers.Prosody):
         return self
 
 
+class ComponentEjabberd(Ejabberd):
+    """ejabberd.Ejabberd with an ejabberd_service listener (XEP-0114) on
+    127.0.0.1 (.component_port) accepting `domain` with `secret`."""
+
+    def __init__(self, secret=SECRET, domain=DOMAIN, **kw):
+        super().__init__(**kw)
+        self.secret = secret
+        self.component_domain = domain
+        self.component_port = None
+
+    def _write_configs(self):
+        super()._write_configs()
+        with open(self.config) as f:
+            cfg = f.read()
+        listener = f"""listen:
+  - port: {self.component_port}
+    ip: "{peers.LOOPBACK}"
+    module: ejabberd_service
+    hosts:
+      {_yaml_str(self.component_domain)}:
+        password: {_yaml_str(self.secret)}
+"""
+        with open(self.config, "w") as f:
+            f.write(cfg.replace("listen:\n", listener, 1))
+
+    def start(self):
+        self.component_port = peers.free_port()
+        super().start()
+        try:
+            peers.wait_listening(self.component_port, self.proc,
+                                 describe=self.log_tail)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+
 async def _component(port, secret, domain, queries, timeout):
+    """queries: what to ask the server once connected ("disco", "version")."""
     import slixmpp  # noqa: F401
     from slixmpp.componentxmpp import ComponentXMPP
     comp = ComponentXMPP(domain, secret, peers.LOOPBACK, port)
@@ -91,9 +133,10 @@ async def _component(port, secret, domain, queries, timeout):
 
     async def on_start(_):
         try:
-            if queries:
+            if "disco" in queries:
                 await comp["xep_0030"].get_info(jid="localhost", ifrom=domain,
                                                 timeout=timeout)
+            if "version" in queries:
                 await comp["xep_0092"].get_version("localhost", ifrom=domain,
                                                    timeout=timeout)
             finish(None)
@@ -114,9 +157,11 @@ async def _component(port, secret, domain, queries, timeout):
     return result
 
 
-def component(port, secret=SECRET, domain=DOMAIN, queries=True, timeout=15):
-    """A slixmpp component session on port: handshake, then disco#info and
-    jabber:iq:version of the server. None on success, else why."""
+def component(port, secret=SECRET, domain=DOMAIN, queries=("disco", "version"),
+              timeout=15):
+    """A slixmpp component session on port: handshake, then (queries)
+    disco#info and jabber:iq:version of the server. None on success, else
+    why."""
     return asyncio.run(_component(port, secret, domain, queries, timeout))
 
 
@@ -197,7 +242,7 @@ class ComponentsTest(unittest.TestCase):
 
     def test_show_secrets_shows_the_handshake(self):
         x = self.xmitm("--show-secrets")
-        self.assertIsNone(component(x.port, queries=False))
+        self.assertIsNone(component(x.port, queries=()))
         self.assertEqual(x.stop(), 0, x.describe())
         out = x.output()
         digest = self.digests(out)[0]
@@ -206,9 +251,9 @@ class ComponentsTest(unittest.TestCase):
 
     def test_wrong_secret_and_wrong_domain_explained(self):
         x = self.xmitm()
-        why = component(x.port, secret="not the secret", queries=False)
+        why = component(x.port, secret="not the secret", queries=())
         self.assertIn("not-authorized", why or "")
-        why = component(x.port, domain="other.localhost", queries=False)
+        why = component(x.port, domain="other.localhost", queries=())
         self.assertIn("host-unknown", why or "")
         self.assertEqual(x.stop(), 0, x.describe())
         out = x.output()
@@ -216,7 +261,9 @@ class ComponentsTest(unittest.TestCase):
         self.assertIn("  decoded: XEP-0114 stream:error (failure) [note: "
                       "not-authorized: the server rejected the handshake for "
                       "comp.localhost: wrong secret (the component's secret is not "
-                      "the one the server has for this domain) (XEP-0114 §3)]\n", out)
+                      "the one the server has for this domain; ejabberd also says "
+                      "this for a domain it has no component for) (XEP-0114 §3)]\n",
+                      out)
         self.assertIn("  decoded: XEP-0114 stream:error (failure) [note: host-unknown: "
                       "the server has no component other.localhost: wrong domain (the "
                       "stream's to= must be a component domain the server is "
@@ -254,8 +301,8 @@ class ComponentsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
             self.assertIn("xmitm: replay: #1 comp.localhost: the server refused the "
                           "handshake for comp.localhost: <not-authorized/>", r.stderr)
-            self.assertIn("the secret is wrong (check --password or --credentials)",
-                          r.stderr)
+            self.assertIn("the secret is wrong (check --password or --credentials), "
+                          "or the server has no component comp.localhost", r.stderr)
 
             r = run_xmitm("replay", self.rec, "--server", server)
             self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
@@ -292,7 +339,7 @@ class ComponentsTest(unittest.TestCase):
 
     def test_serve_a_wrong_secret_is_a_difference(self):
         p, port = self.serve(self.rec, "--password", SECRET)
-        why = component(port, secret="not the secret", queries=False)
+        why = component(port, secret="not the secret", queries=())
         self.assertIn("not-authorized", why or "")
         rc, out, err = self.finish(p)
         self.assertEqual(rc, 1, out + err)
@@ -303,7 +350,7 @@ class ComponentsTest(unittest.TestCase):
 
     def test_serve_an_unknown_domain_gets_host_unknown(self):
         p, port = self.serve(self.rec, "--password", SECRET)
-        why = component(port, domain="other.localhost", queries=False)
+        why = component(port, domain="other.localhost", queries=())
         self.assertIn("host-unknown", why or "")
         rc, out, err = self.finish(p)
         self.assertEqual(rc, 1, out + err)
@@ -328,6 +375,52 @@ class ComponentsTest(unittest.TestCase):
         self.assertEqual(rc, 1, out + err)
         self.assertIn("jabber:iq:last", out)
         self.assertIn("replay: DIFFERENT: the client did not behave as recorded", out)
+
+
+class EjabberdComponentsTest(unittest.TestCase):
+    """The same component against ejabberd 23.01's ejabberd_service, which
+    answers a wrong secret and an unknown domain alike: <not-authorized/>
+    after the handshake."""
+    maxDiff = None
+
+    def test_session_shown_recorded_and_replayed(self):
+        tmp = tempfile.mkdtemp(prefix="xmitm-comp-e-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        rec = os.path.join(tmp, "component.jsonl")
+        with ComponentEjabberd() as ej:
+            x = peers.Xmitm(peers.LOOPBACK, ej.component_port,
+                            extra_args=["--record", rec])
+            x.start()
+            self.addCleanup(x.cleanup)
+            # ejabberd without mod_version: disco#info only
+            self.assertIsNone(component(x.port, queries=("disco",)))
+            why = component(x.port, secret="not the secret", queries=())
+            self.assertIn("not-authorized", why or "")
+            why = component(x.port, domain="other.localhost", queries=())
+            self.assertIn("not-authorized", why or "")
+            self.assertEqual(x.stop(), 0, x.describe())
+            out = x.output()
+            self.assertIn("<handshake>[secret: 40 bytes hidden, --show-secrets shows "
+                          "them]</handshake>", out)
+            self.assertIn("decoded: XEP-0114 handshake (success) [note: the server "
+                          "accepted the handshake: comp.localhost is connected]", out)
+            self.assertIn("decoded: XEP-0114 stream:error (failure) [note: "
+                          "not-authorized: the server rejected the handshake for "
+                          "comp.localhost: wrong secret", out)
+            self.assertIn("decoded: XEP-0114 stream:error (failure) [note: "
+                          "not-authorized: the server rejected the handshake for "
+                          "other.localhost: wrong secret (the component's secret is "
+                          "not the one the server has for this domain; ejabberd also "
+                          "says this for a domain it has no component for)", out)
+            r = run_xmitm("show", "--color=never", rec)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, out)
+            # Only the connection that got in is replayed.
+            r = run_xmitm("replay", rec, "--server", "127.0.0.1:%d" % ej.component_port,
+                          "--password", SECRET)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("1 connection, 1 client stanzas to send", r.stdout)
+            self.assertIn("replay: SAME: the server behaved as recorded", r.stdout)
 
 
 if __name__ == "__main__":

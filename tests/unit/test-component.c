@@ -97,7 +97,8 @@ test_wrong_secret (void)
                     "s2c XEP-0114 stream:error (failure) [note: not-authorized: the "
                     "server rejected the handshake for comp.example.com: wrong secret "
                     "(the component's secret is not the one the server has for this "
-                    "domain) (XEP-0114 §3)]\n");
+                    "domain; ejabberd also says this for a domain it has no component for) "
+                    "(XEP-0114 §3)]\n");
 }
 
 static void
