@@ -193,16 +193,15 @@ xm_serve_component_open (Conn *c, const XmNode *header)
                                  "left for this domain");
       return;
     }
-  g_hash_table_add (r->claimed, sc);
+  /* Taken once the handshake is right: a component that fails or leaves
+   * before leaves it to the next. */
   c->sc = sc;
-  c->claimed = TRUE;
   g_free (c->account);
   c->account = g_strdup (sc->domain);
   g_free (c->label);
   c->label = g_strdup_printf ("#%u %s", sc->conn, c->account);
   g_free (c->mechanism);
   c->mechanism = g_strdup (HANDSHAKE_MECHANISM);
-  xm_replay_claimed (c);
   c->state = NEG_SASL;
 }
 
@@ -245,6 +244,29 @@ xm_serve_component_stanza (Conn *c, const XmNode *el)
                                    "the stream id and the secret)");
       return;
     }
+  if (g_hash_table_contains (r->claimed, c->sc))
+    {
+      /* Another component of this domain got in meanwhile. */
+      XmScriptConn *sc = claim (r, c->account);
+
+      if (sc == NULL)
+        {
+          g_autofree char *h = g_strdup_printf ("a second component connected as %s, "
+                                                "which the recording has no (more) "
+                                                "component connection for", c->account);
+          xm_replay_report (c, h, NULL);
+          r->unexpected++;
+          refuse (c, "conflict", "xmitm replay: no recorded component session left "
+                                 "for this domain");
+          return;
+        }
+      c->sc = sc;
+      g_free (c->label);
+      c->label = g_strdup_printf ("#%u %s", sc->conn, c->account);
+    }
+  g_hash_table_add (r->claimed, c->sc);
+  c->claimed = TRUE;
+  xm_replay_claimed (c);
   send_str (c, "<handshake/>");
   g_hash_table_add (r->logged_in, c->sc);
   c->authed = TRUE;
