@@ -7,6 +7,7 @@
 
 #include "observer.h"
 #include "component.h"
+#include "dialback.h"
 #include "inflate.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -218,6 +219,8 @@ on_stanza (XmStanza *stanza, gpointer user_data)
     sasl = xm_sasl_decode (obs->sasl, stanza->root, f->dir == XM_DIR_C2S);
   if (sasl == NULL && stanza->root && !stanza->shallow)
     sasl = xm_component_decode (obs->component, stanza->root, f->dir == XM_DIR_C2S);
+  if (sasl == NULL && stanza->root && !stanza->shallow)
+    sasl = xm_dialback_decode (stanza->root);
   if (sasl)
     {
       XmEvent dev = { .kind = XM_EVENT_SASL, .dir = f->dir, .flags = f->flags,

@@ -256,10 +256,12 @@ xm_xml_escape (GString *buf, const char *s, gsize len, gboolean attr)
 #define NS_SASL2 "urn:xmpp:sasl:2"
 #define NS_IQ_AUTH "jabber:iq:auth"
 #define NS_FAST "urn:xmpp:fast:0"
+#define NS_DIALBACK "jabber:server:dialback"
 
 /* Elements whose text carries a password or token (RFC 6120 §6.4.2 SASL
- * auth/response, XEP-0388 SASL2, XEP-0078 password), or the XEP-0114
- * <handshake> (a digest of the component secret). Every payload there is
+ * auth/response, XEP-0388 SASL2, XEP-0078 password), the XEP-0114
+ * <handshake> (a digest of the component secret) and XEP-0220 dialback
+ * keys. Every payload there is
  * hidden, whatever the mechanism: the field-level view is the SASL decode. */
 gboolean
 xm_node_is_secret (const XmNode *el)
@@ -276,6 +278,8 @@ xm_node_is_secret (const XmNode *el)
   if (strcmp (el->ns, "jabber:component:accept") == 0
       || strcmp (el->ns, "jabber:component:connect") == 0)
     return strcmp (el->name, "handshake") == 0;
+  if (strcmp (el->ns, NS_DIALBACK) == 0)
+    return strcmp (el->name, "result") == 0 || strcmp (el->name, "verify") == 0;
   return FALSE;
 }
 

@@ -90,8 +90,9 @@ gboolean xm_node_is (const XmNode *el, const char *ns, const char *name);
 void xm_xml_escape (GString *out, const char *s, gsize len, gboolean attr);
 
 /* The element's text as a secret: a SASL <auth/>, <response/> (RFC 6120,
- * XEP-0388 <initial-response/>), an XEP-0078 <password/> or an XEP-0114
- * <handshake/>. Printers hide it and recordings redact it unless asked. */
+ * XEP-0388 <initial-response/>), an XEP-0078 <password/>, an XEP-0114
+ * <handshake/>, an XEP-0220 dialback <db:result/> or <db:verify/> key.
+ * Printers hide it and recordings redact it unless asked. */
 gboolean xm_node_is_secret (const XmNode *el);
 /* The attribute's value is a secret (XEP-0484 FAST <token token='...'/>). */
 gboolean xm_attr_is_secret (const XmNode *el, const XmAttr *attr);

@@ -241,7 +241,7 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObject *o)
 static XmSaslDecode *
 sasl_from (JsonObject *o)
 {
-  static const char *const protocols[] = { "SASL", "SASL2", "XEP-0078", "XEP-0114" };
+  static const char *const protocols[] = { "SASL", "SASL2", "XEP-0078", "XEP-0114", "XEP-0220" };
   int p = lookup (protocols, G_N_ELEMENTS (protocols), str_member (o, "protocol"));
   XmSaslDecode *d = xm_sasl_decode_new (p >= 0 ? protocols[p] : "SASL");
   JsonArray *fields = array_member (o, "fields");
