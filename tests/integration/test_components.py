@@ -166,8 +166,14 @@ def component(port, secret=SECRET, domain=DOMAIN, queries=("disco", "version"),
 
 
 def run_xmitm(*args, timeout=60):
-    return subprocess.run([XMITM] + list(args), capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
+    """Runs xmitm to its end; a sanitizer report on its stderr (the ASan
+    build) fails the test."""
+    r = subprocess.run([XMITM] + list(args), capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    report = peers.sanitizer_report(r.stderr)
+    if report:
+        raise AssertionError("xmitm %s: sanitizer report:\n%s" % (args[0], report))
+    return r
 
 
 class ComponentsTest(unittest.TestCase):
