@@ -30,7 +30,7 @@ PACKAGES=(
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
   libcap-dev
   openssl prosody python3 python3-slixmpp tshark tcpdump
-  ejabberd g++ libgloox-dev
+  ejabberd biboumi g++ libgloox-dev
   iptables nftables iproute2
 )
 

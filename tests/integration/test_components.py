@@ -22,7 +22,8 @@ the server disco#info and its version. What the tests hold xmitm to:
     a recorded component stanza changed in the file exits 1 naming it.
 The same component against ejabberd's ejabberd_service listener (which
 answers an unknown domain with <not-authorized/> too) is shown, recorded
-and replayed.
+and replayed. biboumi (Debian's XMPP-IRC gateway) through xmitm answers a
+client's disco#info; `--serve` of that recording to a fresh biboumi exits 0.
 """
 
 import asyncio
@@ -34,6 +35,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -163,6 +165,98 @@ def component(port, secret=SECRET, domain=DOMAIN, queries=("disco", "version"),
     disco#info and jabber:iq:version of the server. None on success, else
     why."""
     return asyncio.run(_component(port, secret, domain, queries, timeout))
+
+
+async def _disco(jid, password, port, target, timeout):
+    import client as cl
+    xmpp = cl._Client(jid, password, peers.LOOPBACK, port, "localhost")
+    xmpp['feature_mechanisms'].unencrypted_plain = True
+    xmpp.register_plugin("xep_0030")
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+
+    def finish(result):
+        if not done.done():
+            done.set_result(result)
+
+    async def on_start(_):
+        try:
+            info = await xmpp["xep_0030"].get_info(jid=target, timeout=timeout)
+            finish(sorted(info["disco_info"]["identities"]))
+        except Exception as e:  # IqTimeout, IqError
+            finish("disco#info of %s failed: %r" % (target, e))
+
+    xmpp.add_event_handler("session_start", on_start)
+    xmpp.add_event_handler("failed_auth", lambda _: finish("login failed"))
+    xmpp.add_event_handler("disconnected", lambda _: finish("disconnected"))
+    xmpp.connect((peers.LOOPBACK, port), use_ssl=False, force_starttls=False,
+                 disable_starttls=True)
+    xmpp.default_domain = "localhost"
+    try:
+        result = await asyncio.wait_for(done, timeout)
+    except asyncio.TimeoutError:
+        result = "timeout"
+    xmpp.disconnect()
+    await asyncio.sleep(0.3)
+    return result
+
+
+def disco(jid, password, port, target, timeout=15):
+    """A slixmpp client logs in on port and asks target disco#info: its
+    identities (sorted), or why not (a string)."""
+    return asyncio.run(_disco(jid, password, port, target, timeout))
+
+
+class Biboumi:
+    """Debian's biboumi (an XMPP-IRC gateway, a real XEP-0114 component)
+    from a throwaway config, connecting to 127.0.0.1:port as `domain`."""
+
+    def __init__(self, port, domain="biboumi.localhost", secret=SECRET):
+        if shutil.which("biboumi") is None:
+            raise RuntimeError("biboumi not found: apt-get install biboumi")
+        self.dir = tempfile.mkdtemp(prefix="xmitm-biboumi-")
+        self.config = os.path.join(self.dir, "biboumi.cfg")
+        with open(self.config, "w") as f:
+            f.write("hostname=%s\npassword=%s\nxmpp_server_ip=%s\nport=%d\n"
+                    "identd_port=0\nlog_level=0\ndb_name=%s\npolicy_directory=%s\n"
+                    % (domain, secret, peers.LOOPBACK, port,
+                       os.path.join(self.dir, "biboumi.sqlite"), self.dir))
+        self.log = os.path.join(self.dir, "biboumi.log")
+        self._out = open(self.log, "w")
+        self.proc = subprocess.Popen(["biboumi", self.config], stdout=self._out,
+                                     stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+
+    def wait_authenticated(self, timeout=15):
+        """True once biboumi says the server accepted its handshake."""
+        return self.wait_log("Authenticated with the XMPP server", timeout)
+
+    def wait_log(self, pattern, timeout=15):
+        """True once biboumi's log (debug level) matches the regex."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with open(self.log, errors="replace") as f:
+                if re.search(pattern, f.read()):
+                    return True
+            if self.proc.poll() is not None:
+                return False
+            time.sleep(0.05)
+        return False
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._out.close()
+        with open(self.log, errors="replace") as f:
+            text = f.read()
+        if not os.environ.get("XMITM_KEEP_TMP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+        return text
 
 
 def run_xmitm(*args, timeout=60):
@@ -427,6 +521,65 @@ class EjabberdComponentsTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn("1 connection, 1 client stanzas to send", r.stdout)
             self.assertIn("replay: SAME: the server behaved as recorded", r.stdout)
+
+
+class BiboumiTest(unittest.TestCase):
+    """biboumi, a packaged component, through xmitm to prosody: a client's
+    disco#info reaches it and comes back; recorded; `--serve` plays the
+    recorded server (the client's query included) to a fresh biboumi."""
+    maxDiff = None
+
+    def test_biboumi_through_xmitm_and_served(self):
+        tmp = tempfile.mkdtemp(prefix="xmitm-comp-b-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        rec = os.path.join(tmp, "biboumi.jsonl")
+        with ComponentProsody(domain="biboumi.localhost",
+                              users={"alice": "alice-pw"}) as pr:
+            x = peers.Xmitm(peers.LOOPBACK, pr.component_port,
+                            extra_args=["--record", rec])
+            x.start()
+            self.addCleanup(x.cleanup)
+            b = Biboumi(x.port)
+            try:
+                self.assertTrue(b.wait_authenticated(), x.describe())
+                identities = disco("alice@localhost", "alice-pw", pr.port,
+                                   "biboumi.localhost")
+            finally:
+                log = b.stop()
+            self.assertIsInstance(identities, list, "%s\n%s" % (identities, log))
+            self.assertEqual(x.stop(), 0, x.describe())
+        out = x.output()
+        self.assertIn("<handshake xmlns='jabber:component:accept'>[secret: 40 bytes "
+                      "hidden, --show-secrets shows them]</handshake>", out)
+        self.assertIn("decoded: XEP-0114 handshake (success) [note: the server "
+                      "accepted the handshake: biboumi.localhost is connected]", out)
+        self.assertRegex(out, r"S->C iq, \d+ bytes\n  <iq [^\n]*to='biboumi.localhost'")
+        self.assertIn("<query xmlns='http://jabber.org/protocol/disco#info'>", out)
+        r = run_xmitm("show", "--color=never", rec)
+        self.assertEqual(r.stdout, out)
+
+        # The recorded server, alice's query included, to a fresh biboumi.
+        port = peers.free_port()
+        p = subprocess.Popen([XMITM, "replay", rec, "--serve", "--listen",
+                              "127.0.0.1:%d" % port, "--password", SECRET,
+                              "--timeout", "3"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True,
+                             stdin=subprocess.DEVNULL)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        peers.wait_listening(port, p)
+        b = Biboumi(port)
+        try:
+            # It answers the recorded query, then (SIGTERM) closes its stream
+            # as the recorded biboumi did.
+            answered = b.wait_log(r"XMPP SENDING: <iq [^\n]*type='result'")
+        finally:
+            log = b.stop()
+        out, err = p.communicate(timeout=60)
+        self.assertTrue(answered, out + err + log)
+        self.assertIsNone(peers.sanitizer_report(err), err)
+        self.assertEqual(p.returncode, 0, out + err + log)
+        self.assertIn("#1 biboumi.localhost: client 127.0.0.1:", out)
+        self.assertIn("replay: SAME: the client behaved as recorded", out)
 
 
 if __name__ == "__main__":
