@@ -184,9 +184,11 @@ xm_serve_component_open (Conn *c, const XmNode *header)
   send_str (c, xml);
   if (sc == NULL)
     {
+      /* what the peer sent, on one line */
+      g_autofree char *shown = to ? g_strescape (to, NULL) : g_strdup ("(no to=)");
       g_autofree char *h = g_strdup_printf ("a component connected as %s, which the "
                                             "recording has no (more) component "
-                                            "connection for", to ? to : "(no to=)");
+                                            "connection for", shown);
       xm_replay_report (c, h, NULL);
       r->unexpected++;
       refuse (c, "host-unknown", "xmitm replay: no recorded component session "
