@@ -23,7 +23,8 @@ typedef enum {
 
 struct _XmComponent {
   CompState state;
-  char *domain;     /* the client header's to= (excerpted for notes) */
+  char *domain;     /* the client header's to=, for the field */
+  char *shown;      /* the same excerpted and escaped, for notes */
   gboolean connect; /* jabber:component:connect: the server opens */
 };
 
@@ -39,6 +40,7 @@ xm_component_free (XmComponent *comp)
   if (comp == NULL)
     return;
   g_free (comp->domain);
+  g_free (comp->shown);
   g_free (comp);
 }
 
@@ -79,7 +81,10 @@ xm_component_stream_open (XmComponent *comp, const XmNode *header, gboolean from
   comp->connect = strcmp (xm_component_stream_ns (header), XM_NS_COMPONENT_CONNECT) == 0;
   to = xm_node_attr (header, "to");
   if (to)
-    comp->domain = xm_sasl_excerpt (to, strlen (to), DOMAIN_MAX);
+    {
+      comp->domain = g_strndup (to, MIN (strlen (to), DOMAIN_MAX * 8));
+      comp->shown = xm_sasl_excerpt (to, strlen (to), DOMAIN_MAX);
+    }
 }
 
 static gboolean
@@ -108,7 +113,7 @@ static void
 explain_error (XmComponent *comp, XmSaslDecode *d, const XmNode *error)
 {
   const XmNode *cond = NULL;
-  const char *domain = comp->domain ? comp->domain : "(no to=)";
+  const char *domain = comp->shown ? comp->shown : "(no to=)";
 
   for (const XmNode *c = error->children; c; c = c->next)
     if (c->type == XM_NODE_ELEMENT && g_strcmp0 (c->ns, NS_XMPP_STREAMS) == 0
@@ -179,7 +184,7 @@ xm_component_decode (XmComponent *comp, const XmNode *el, gboolean from_client)
         xm_sasl_note (d, "the server accepted a handshake the component did not send");
       else
         xm_sasl_note (d, "the server accepted the handshake: %s is connected",
-                      comp->domain ? comp->domain : "the component");
+                      comp->shown ? comp->shown : "the component");
       comp->state = COMP_ACCEPTED;
       return d;
     }

@@ -152,6 +152,28 @@ test_digest (void)
   g_assert_cmpstr (d, ==, DIGEST);
 }
 
+/* A domain with a line break prints on one line, escaped once, in the
+ * field and in the note. */
+static void
+test_domain_escaped (void)
+{
+  Seen s = { g_string_new (NULL) };
+  XmObserver *obs = xm_observer_new (on_event, &s);
+  static const char c[] = "<stream:stream xmlns='jabber:component:accept' "
+    "xmlns:stream='http://etherx.jabber.org/streams' to='a&#10;b'>" HANDSHAKE;
+  static const char sv[] = S_HEADER "<handshake/>";
+
+  xm_observer_feed (obs, XM_DIR_C2S, (const guint8 *) c, strlen (c));
+  xm_observer_feed (obs, XM_DIR_S2C, (const guint8 *) sv, strlen (sv));
+  xm_observer_free (obs);
+  g_assert_cmpstr (s.log->str, ==,
+                   "c2s XEP-0114 handshake: component='a\\nb' digest=<redacted, 40 "
+                   "bytes>\n"
+                   "s2c XEP-0114 handshake (success) [note: the server accepted the "
+                   "handshake: a\\nb is connected]\n");
+  g_string_free (s.log, TRUE);
+}
+
 typedef struct {
   gsize hidden;
   char *redacted;
@@ -195,6 +217,7 @@ main (int argc, char **argv)
   g_test_add_func ("/component/not-hex", test_not_hex);
   g_test_add_func ("/component/client-stream", test_client_stream);
   g_test_add_func ("/component/digest", test_digest);
+  g_test_add_func ("/component/domain-escaped", test_domain_escaped);
   g_test_add_func ("/component/redact", test_redact);
   return g_test_run ();
 }
