@@ -2,12 +2,14 @@
  * the observer, split at every byte: the request with its key a secret,
  * the verification on the connection of the other direction, valid,
  * invalid, an error's condition, what is missing; the stanza redaction of
- * the key. */
+ * the key; a verification tied to the connection it verifies
+ * (decoders/dialback-link.c). */
 #include <string.h>
 
 #include <glib.h>
 
 #include "dialback.h"
+#include "dialback-link.h"
 #include "observer.h"
 
 #define NS_STREAMS "http://etherx.jabber.org/streams"
@@ -164,6 +166,73 @@ test_other_namespaces (void)
   g_assert_cmpstr (got, ==, "");
 }
 
+/* Two connections through one linker: #1 a.test -> b.test (b.test's
+ * stream s1), #3 b.test -> a.test where b.test verifies #1's key. */
+typedef struct {
+  XmDialbackLinks *links;
+  guint conn;
+  GString *notes;
+} Linked;
+
+static void
+on_linked (XmEvent *ev, gpointer user_data)
+{
+  Linked *l = user_data;
+  g_autofree char *note = NULL;
+
+  ev->conn = l->conn;
+  note = xm_dialback_links_event (l->links, ev);
+  if (note)
+    g_string_append_printf (l->notes, "#%u %s\n", ev->conn, note);
+}
+
+static void
+feed_conn (Linked *l, XmObserver *obs, guint conn, XmDir dir, const char *text)
+{
+  l->conn = conn;
+  xm_observer_feed (obs, dir, (const guint8 *) text, strlen (text));
+}
+
+static void
+test_link (void)
+{
+  Linked l = { xm_dialback_links_new (), 0, g_string_new (NULL) };
+  XmObserver *one = xm_observer_new (on_linked, &l);
+  XmObserver *three = xm_observer_new (on_linked, &l);
+  XmEvent close = { .kind = XM_EVENT_CONN_CLOSE, .conn = 1, .text = "done" };
+
+  feed_conn (&l, one, 1, XM_DIR_C2S, C_HEADER);
+  feed_conn (&l, one, 1, XM_DIR_S2C, S_HEADER);
+  feed_conn (&l, one, 1, XM_DIR_C2S, "<db:result from='a.test' to='b.test'>" KEY
+             "</db:result>");
+  feed_conn (&l, three, 3, XM_DIR_C2S, "<stream:stream xmlns='jabber:server' "
+             "xmlns:stream='" NS_STREAMS "' xmlns:db='jabber:server:dialback' "
+             "from='b.test' to='a.test' version='1.0'>");
+  feed_conn (&l, three, 3, XM_DIR_S2C, "<stream:stream xmlns='jabber:server' "
+             "xmlns:stream='" NS_STREAMS "' xmlns:db='jabber:server:dialback' "
+             "from='a.test' id='s3' version='1.0'>");
+  feed_conn (&l, three, 3, XM_DIR_C2S, "<db:verify from='b.test' to='a.test' id='s1'>"
+             KEY "</db:verify><db:verify from='b.test' to='a.test' id='s3'>" KEY
+             "</db:verify><db:verify from='b.test' to='a.test' id='nope'>" KEY
+             "</db:verify>");
+  feed_conn (&l, three, 3, XM_DIR_S2C, "<db:verify from='a.test' to='b.test' id='s1' "
+             "type='valid'/>");
+  feed_conn (&l, one, 1, XM_DIR_S2C, "<db:result from='b.test' to='a.test' type='valid'/>");
+  /* #1 closed: nothing left to tie to. */
+  g_assert_null (xm_dialback_links_event (l.links, &close));
+  feed_conn (&l, three, 3, XM_DIR_C2S, "<db:verify from='b.test' to='a.test' id='s1'>"
+             KEY "</db:verify>");
+  g_assert_cmpstr (l.notes->str, ==,
+                   "#3 XEP-0220: this db:verify checks the dialback key sent on #1 "
+                   "(a.test -> b.test, stream s1)\n"
+                   "#3 XEP-0220: the authoritative server's answer (valid) about the "
+                   "dialback key sent on #1 (a.test -> b.test, stream s1)\n");
+  xm_observer_free (one);
+  xm_observer_free (three);
+  xm_dialback_links_free (l.links);
+  g_string_free (l.notes, TRUE);
+}
+
 typedef struct {
   gsize hidden;
   char *redacted;
@@ -210,5 +279,6 @@ main (int argc, char **argv)
   g_test_add_func ("/dialback/malformed", test_malformed);
   g_test_add_func ("/dialback/other-namespaces", test_other_namespaces);
   g_test_add_func ("/dialback/redact", test_redact);
+  g_test_add_func ("/dialback/link", test_link);
   return g_test_run ();
 }
