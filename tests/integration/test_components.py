@@ -24,6 +24,8 @@ The same component against ejabberd's ejabberd_service listener (which
 answers an unknown domain with <not-authorized/> too) is shown, recorded
 and replayed. biboumi (Debian's XMPP-IRC gateway) through xmitm answers a
 client's disco#info; `--serve` of that recording to a fresh biboumi exits 0.
+XEP-0220 dialback between scripted peers: keys hidden, a db:verify on one
+connection tied to the connection whose key it checks.
 """
 
 import asyncio
@@ -32,9 +34,11 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -580,6 +584,96 @@ class BiboumiTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, out + err + log)
         self.assertIn("#1 biboumi.localhost: client 127.0.0.1:", out)
         self.assertIn("replay: SAME: the client behaved as recorded", out)
+
+
+class ScriptedDialbackTest(unittest.TestCase):
+    """XEP-0220 through `xmitm proxy` between scripted peers (no packaged
+    server here: real federation needs the network namespaces of issue 24):
+    #1 a.test -> b.test sends its key, #2 b.test -> a.test verifies it; the
+    keys are hidden, #2's verification names #1, show prints the same."""
+
+    KEY = "37c69b1cf07a3f67c04a5ef5902fa5114f2c76fe4a2686482ba5b89323075643"
+    NS = ("xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+          "xmlns:db='jabber:server:dialback'")
+
+    @staticmethod
+    def recv_until(sock, needle, timeout=10):
+        """What sock sent until needle came (bytes may come in pieces)."""
+        sock.settimeout(timeout)
+        data = b""
+        while needle not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def fake_server(self, lsock):
+        """Answers two connections: a stream header with ids s1, s2, then a
+        db:result or db:verify verdict; each closes after the client."""
+        for sid in ("s1", "s2"):
+            c, _ = lsock.accept()
+            c.settimeout(10)
+            self.recv_until(c, b"version='1.0'>")
+            c.sendall(("<stream:stream %s from='x' id='%s' version='1.0'>"
+                       "<stream:features/>" % (self.NS, sid)).encode())
+            data = self.recv_until(c, b"</db:")
+            if b"db:verify" in data:
+                c.sendall(b"<db:verify from='a.test' to='b.test' id='s1' type='valid'/>")
+            else:
+                c.sendall(b"<db:result from='b.test' to='a.test' type='valid'/>")
+            self.server_conns.append(c)
+
+    def test_dialback_keys_hidden_and_verification_tied(self):
+        tmp = tempfile.mkdtemp(prefix="xmitm-db-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        rec = os.path.join(tmp, "s2s.jsonl")
+        lsock = socket.socket()
+        lsock.bind((peers.LOOPBACK, 0))
+        lsock.listen()
+        self.addCleanup(lsock.close)
+        self.server_conns = []
+        t = threading.Thread(target=self.fake_server, args=(lsock,), daemon=True)
+        t.start()
+        x = peers.Xmitm(peers.LOOPBACK, lsock.getsockname()[1],
+                        extra_args=["--record", rec])
+        x.start()
+        self.addCleanup(x.cleanup)
+        one = socket.create_connection((peers.LOOPBACK, x.port))
+        one.sendall(("<stream:stream %s from='a.test' to='b.test' version='1.0'>"
+                     % self.NS).encode())
+        self.assertIn(b"id='s1'", self.recv_until(one, b"<stream:features/>"))
+        one.sendall(("<db:result from='a.test' to='b.test'>%s</db:result>"
+                     % self.KEY).encode())
+        self.assertIn(b"type='valid'", self.recv_until(one, b"/>"))
+        two = socket.create_connection((peers.LOOPBACK, x.port))
+        two.sendall(("<stream:stream %s from='b.test' to='a.test' version='1.0'>"
+                     % self.NS).encode())
+        self.assertIn(b"id='s2'", self.recv_until(two, b"<stream:features/>"))
+        two.sendall(("<db:verify from='b.test' to='a.test' id='s1'>%s</db:verify>"
+                     % self.KEY).encode())
+        self.assertIn(b"type='valid'", self.recv_until(two, b"/>"))
+        for s in [one, two] + self.server_conns:
+            s.close()
+        t.join(10)
+        self.assertEqual(x.stop(), 0, x.describe())
+        out = x.output()
+        self.assertNotIn(self.KEY, out)
+        with open(rec) as f:
+            self.assertNotIn(self.KEY, f.read())
+        self.assertIn("#1 C->S db:result, 113 bytes\n  <db:result from='a.test' "
+                      "to='b.test'>[secret: 64 bytes hidden, --show-secrets shows "
+                      "them]</db:result>\n  decoded: XEP-0220 db:result (request): "
+                      "from='a.test' to='b.test' key=<redacted, 64 bytes>", out)
+        self.assertIn("decoded: XEP-0220 db:result (valid): from='b.test' "
+                      "to='a.test' [note: b.test accepts a.test", out)
+        self.assertIn("#2 C->S note: XEP-0220: this db:verify checks the dialback "
+                      "key sent on #1 (a.test -> b.test, stream s1)\n", out)
+        self.assertIn("#2 S->C note: XEP-0220: the authoritative server's answer "
+                      "(valid) about the dialback key sent on #1 (a.test -> b.test, "
+                      "stream s1)\n", out)
+        r = run_xmitm("show", "--color=never", rec)
+        self.assertEqual(r.stdout, out)
 
 
 if __name__ == "__main__":
