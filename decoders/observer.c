@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "observer.h"
+#include "component.h"
+#include "dialback.h"
 #include "inflate.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
@@ -46,6 +48,7 @@ struct _XmObserver {
   guint max_inflate_ratio;
   Flow flow[2];        /* by XmDir */
   XmSasl *sasl;
+  XmComponent *component; /* XEP-0114 */
   XmSwitch pending;
   gboolean tls;        /* TLS from here on: <proceed/> switches nothing */
   gboolean encrypted;  /* TLS a capture cannot read: nothing more is decoded */
@@ -197,6 +200,7 @@ on_stream_open (XmStanza *header, gpointer user_data)
                  .stanza = header };
 
   emit (f->obs, &ev);
+  xm_component_stream_open (f->obs->component, header->root, f->dir == XM_DIR_C2S);
 }
 
 static void
@@ -213,6 +217,10 @@ on_stanza (XmStanza *stanza, gpointer user_data)
   emit (obs, &ev);
   if (stanza->root && !stanza->shallow)
     sasl = xm_sasl_decode (obs->sasl, stanza->root, f->dir == XM_DIR_C2S);
+  if (sasl == NULL && stanza->root && !stanza->shallow)
+    sasl = xm_component_decode (obs->component, stanza->root, f->dir == XM_DIR_C2S);
+  if (sasl == NULL && stanza->root && !stanza->shallow)
+    sasl = xm_dialback_decode (stanza->root);
   if (sasl)
     {
       XmEvent dev = { .kind = XM_EVENT_SASL, .dir = f->dir, .flags = f->flags,
@@ -462,6 +470,7 @@ xm_observer_new (XmObserverEmit emit_func, gpointer user_data)
   obs->max_inflate = MAX_INFLATE;
   obs->max_inflate_ratio = XM_INFLATE_DEFAULT_MAX_RATIO;
   obs->sasl = xm_sasl_new ();
+  obs->component = xm_component_new ();
   for (int i = 0; i < 2; i++)
     {
       Flow *f = &obs->flow[i];
@@ -509,6 +518,7 @@ xm_observer_free (XmObserver *obs)
       g_clear_pointer (&obs->flow[i].inflate, xm_inflate_free);
     }
   xm_sasl_free (obs->sasl);
+  xm_component_free (obs->component);
   g_free (obs);
 }
 

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 
 #include "proxy.h"
+#include "dialback-link.h"
 #include "net.h"
 #include "poller.h"
 #include "session.h"
@@ -29,6 +30,7 @@ struct _XmProxy {
   guint silence_timer;    /* for the oldest */
   gboolean flush_pending; /* sinks hold events of this round */
   XmRound *round;         /* what sessions share within a loop round */
+  XmDialbackLinks *dialback; /* XEP-0220 verifications across connections */
 };
 
 XmRound *
@@ -67,8 +69,21 @@ xm_proxy_emit (XmProxy *proxy, const XmEvent *event)
 {
   GPtrArray *sinks = proxy->config.sinks;
 
+  g_autofree char *link = NULL;
+
   for (guint i = 0; sinks && i < sinks->len; i++)
     xm_sink_event (g_ptr_array_index (sinks, i), event);
+  /* XEP-0220: a db:verify tied to the connection whose key it checks. */
+  link = xm_dialback_links_event (proxy->dialback, event);
+  if (link)
+    {
+      XmEvent note = { .kind = XM_EVENT_NOTE, .conn = event->conn, .dir = event->dir,
+                       .flags = event->flags, .time_us = event->time_us,
+                       .level = XM_NOTE_INFO, .text = link };
+
+      for (guint i = 0; sinks && i < sinks->len; i++)
+        xm_sink_event (g_ptr_array_index (sinks, i), &note);
+    }
   /* Sinks may batch the events of one round of socket callbacks into one
    * write; events from timers and lookups are flushed at once. */
   if (xm_poller_dispatching ())
@@ -303,6 +318,7 @@ xm_proxy_new (const XmProxyConfig *config, GError **error)
   proxy->sessions = g_hash_table_new (NULL, NULL);
   g_queue_init (&proxy->silent);
   proxy->round = xm_round_new ();
+  proxy->dialback = xm_dialback_links_new ();
   proxy->listen_watch = xm_watch_add (fd, EPOLLIN, on_accept, proxy);
   xm_poller_set_after_dispatch (after_dispatch, proxy);
   return proxy;
@@ -341,5 +357,6 @@ xm_proxy_free (XmProxy *proxy)
   g_hash_table_unref (proxy->sessions);
   g_hash_table_unref (proxy->own);
   xm_round_free (proxy->round);
+  xm_dialback_links_free (proxy->dialback);
   g_free (proxy);
 }

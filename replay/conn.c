@@ -327,6 +327,8 @@ on_stream_open (XmStanza *header, gpointer data)
       g_hash_table_replace (c->r->rec2live, g_strdup (rec), g_strdup (id));
       g_hash_table_replace (c->r->live2rec, g_strdup (id), g_strdup (rec));
     }
+  if (c->sc->component && c->state == NEG_STREAM && k == 0)
+    xm_conn_component_open (c); /* XEP-0114: no features, the handshake */
 }
 
 static void
@@ -359,6 +361,11 @@ on_stanza (XmStanza *st, gpointer data)
         }
       break;
     case NEG_SASL:
+      if (c->login == XM_LOGIN_COMPONENT)
+        {
+          xm_conn_component_answer (c, st);
+          return;
+        }
       {
         const char *ns = c->sc->sasl2 ? NS_SASL2 : NS_SASL;
 

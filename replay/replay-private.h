@@ -48,6 +48,7 @@ typedef enum {
   XM_LOGIN_SASL,        /* RFC 6120 §6 */
   XM_LOGIN_SASL2,       /* XEP-0388 */
   XM_LOGIN_IQ_AUTH,     /* XEP-0078 */
+  XM_LOGIN_COMPONENT,   /* XEP-0114 <handshake/> (conn-component.c) */
 } XmLogin;
 
 typedef struct _Replay Replay;
@@ -182,6 +183,16 @@ void xm_conn_auth_failure (Conn *c, const XmNode *el);
 void xm_conn_auth_iq_answer (Conn *c, const XmNode *el);
 /* conn.c, for conn-auth.c: a stream header, as recorded. */
 void xm_conn_send_header (Conn *c);
+
+/* conn-component.c: XEP-0114 components */
+/* The server's stream header is in (c->stream_id): send the handshake. */
+void xm_conn_component_open (Conn *c);
+/* The server's answer to it (NEG_SASL with XM_LOGIN_COMPONENT). */
+void xm_conn_component_answer (Conn *c, XmStanza *st);
+/* serve: a client opened a component stream (header borrowed). */
+void xm_serve_component_open (Conn *c, const XmNode *header);
+/* serve: an element of a component stream before it is established. */
+void xm_serve_component_stanza (Conn *c, const XmNode *el);
 
 /* serve.c */
 gboolean xm_serve_listen (Replay *r, GError **error);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "component.h"
 #include "pcap-read.h"
 #include "record.h"
 #include "script.h"
@@ -389,6 +390,8 @@ negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
               g_ptr_array_add (c->headers, g_bytes_new (r->stanza->raw, r->stanza->raw_len));
               if (c->domain == NULL && xm_node_attr (r->stanza->root, "to"))
                 c->domain = g_strdup (xm_node_attr (r->stanza->root, "to"));
+              if (xm_component_is_stream (r->stanza->root))
+                c->component = TRUE;
             }
           else if (xm_node_attr (r->stanza->root, "id"))
             g_ptr_array_add (c->stream_ids, g_strdup (xm_node_attr (r->stanza->root, "id")));
@@ -442,6 +445,21 @@ negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
           g_free (c->jid);
           c->jid = iq_auth_jid (c);
           return i;
+        }
+      if (c->component)
+        {
+          /* XEP-0114 §3: the server's <handshake/> ends it; a stream error
+           * (wrong secret, unknown domain) means nothing to replay. */
+          if (xm_node_is (el, XM_NS_COMPONENT_ACCEPT, "handshake")
+              || xm_node_is (el, XM_NS_COMPONENT_CONNECT, "handshake"))
+            {
+              if (r->dir == XM_DIR_C2S)
+                continue;
+              g_free (c->jid);
+              c->jid = g_strdup (c->domain);
+              return c->domain ? (gssize) i : -1;
+            }
+          return -1;
         }
       if (!is_negotiation (el))
         return last_features;

@@ -59,6 +59,9 @@ struct _XmScriptConn {
                                  * requests: bind2, XEP-0198, FAST ...) */
   XmStanza *sasl2_success; /* the server's <success/> */
   gboolean iq_auth;       /* XEP-0078 jabber:iq:auth instead of SASL */
+  gboolean component;     /* XEP-0114: a component's stream
+                           * (jabber:component:accept), its <handshake/>
+                           * instead of SASL; jid is its domain */
   XmStanza *iq_auth_get;  /* the client's get for the fields, if it asked */
   XmStanza *iq_auth_fields; /* the server's answer to it */
   XmStanza *iq_auth_set;  /* the client's set (username, password or

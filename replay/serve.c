@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <openssl/rand.h>
 
+#include "component.h"
 #include "net.h"
 #include "rewrite.h"
 #include "replay-private.h"
@@ -102,6 +103,11 @@ on_stream_open (XmStanza *header, gpointer data)
 
   if (c->state == NEG_CLOSED)
     return;
+  if (xm_component_is_stream (header->root) && c->live_streams == 0)
+    {
+      xm_serve_component_open (c, header->root); /* conn-component.c */
+      return;
+    }
   if (c->live_streams < c->sc->stream_ids->len)
     id = c->sc->stream_ids->pdata[c->live_streams];
   c->live_streams++;
@@ -699,6 +705,11 @@ on_stanza (XmStanza *st, gpointer data)
   if (c->state == NEG_ESTABLISHED)
     {
       xm_replay_stanza (c, st);
+      return;
+    }
+  if (c->login == XM_LOGIN_COMPONENT)
+    {
+      xm_serve_component_stanza (c, el); /* conn-component.c */
       return;
     }
   if (xm_node_is (el, NS_COMPRESS, "compress") && c->state == NEG_STREAM)

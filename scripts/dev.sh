@@ -30,7 +30,7 @@ PACKAGES=(
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
   libcap-dev
   openssl prosody python3 python3-slixmpp tshark tcpdump
-  ejabberd g++ libgloox-dev
+  ejabberd biboumi g++ libgloox-dev
   iptables nftables iproute2
 )
 
@@ -71,6 +71,14 @@ deps() {
       as_root rm -f "$POLICY_RC_D"
       trap - EXIT
     fi
+    # biboumi's service has no configuration (the tests write their own):
+    # it would only fail at every boot.
+    case " ${missing[*]} " in
+      *" biboumi "*)
+        if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+          as_root systemctl disable --now biboumi.service >/dev/null 2>&1 || true
+        fi ;;
+    esac
     if [ $new_ejabberd = 1 ]; then
       if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         as_root systemctl disable --now ejabberd.service >/dev/null 2>&1 || true

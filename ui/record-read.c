@@ -238,7 +238,7 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObj *o)
 static XmSaslDecode *
 sasl_from (Reader *r, JsonObj *o)
 {
-  static const char *const protocols[] = { "SASL", "SASL2", "XEP-0078" };
+  static const char *const protocols[] = { "SASL", "SASL2", "XEP-0078", "XEP-0114", "XEP-0220" };
   int p = lookup (protocols, G_N_ELEMENTS (protocols), str_member (r, o, "protocol"));
   XmSaslDecode *d = xm_sasl_decode_new (p >= 0 ? protocols[p] : "SASL");
   JsonObj *fields = array_member (r, o, "fields");

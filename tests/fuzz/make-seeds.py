@@ -192,6 +192,48 @@ def observer_seeds(outdir):
     write(outdir, "observer", b"\x03" + observer_record(0, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"))
 
 
+def component_dialback_seeds(outdir):
+    """XEP-0114 (handshake accepted, refused, unknown domain) and XEP-0220
+    (result, verify, valid, invalid, error) streams for the observer."""
+    streams = "http://etherx.jabber.org/streams"
+    comp_c = ("<stream:stream xmlns='jabber:component:accept' xmlns:stream='%s' "
+              "to='comp.example'>" % streams).encode()
+    comp_s = ("<stream:stream xmlns:stream='%s' xmlns='jabber:component:accept' "
+              "id='3BF96D32' from='comp.example'>" % streams).encode()
+    hs = b"<handshake>7a98dc4c9e92493d7fd66a25364c862637789c45</handshake>"
+    err = (b"<stream:error><%s xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text "
+           b"xmlns='urn:ietf:params:xml:ns:xmpp-streams'>no</text></stream:error>"
+           b"</stream:stream>")
+    for answer in (b"<handshake/><iq type='get' id='1' to='comp.example' from='a@x/r'>"
+                   b"<query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+                   err % b"not-authorized", err % b"host-unknown"):
+        out = b"\x03" + observer_record(0, comp_c) + observer_record(1, comp_s)
+        out += observer_record(0, hs) + observer_record(1, answer)
+        write(outdir, "observer", out)
+        write(outdir, "observer", b"\x10" + out[1:])
+    s2s_c = ("<stream:stream xmlns='jabber:server' xmlns:stream='%s' xmlns:db="
+             "'jabber:server:dialback' from='a.example' to='b.example' version='1.0'>"
+             % streams).encode()
+    s2s_s = ("<stream:stream xmlns='jabber:server' xmlns:stream='%s' xmlns:db="
+             "'jabber:server:dialback' from='b.example' id='s1' version='1.0'>"
+             "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+             "</stream:features>" % streams).encode()
+    key = b"37c69b1cf07a3f67c04a5ef5902fa5114f2c76fe4a2686482ba5b89323075643"
+    out = b"\x03" + observer_record(0, s2s_c) + observer_record(1, s2s_s)
+    out += observer_record(0, b"<db:result from='a.example' to='b.example'>" + key
+                           + b"</db:result>")
+    out += observer_record(1, b"<db:result from='b.example' to='a.example' type='valid'/>"
+                           b"<db:result from='b.example' to='c.example' type='error'><error "
+                           b"type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:"
+                           b"xmpp-stanzas'/></error></db:result>")
+    out += observer_record(0, b"<db:verify from='b.example' to='a.example' id='s9'>" + key
+                           + b"</db:verify>")
+    out += observer_record(1, b"<db:verify from='a.example' to='b.example' id='s9' "
+                           b"type='invalid'/>")
+    write(outdir, "observer", out)
+    write(outdir, "observer", b"\x30" + out[1:])
+
+
 def ip_checksum(b):
     if len(b) % 2:
         b += b"\0"
@@ -277,6 +319,7 @@ def main():
     sasl_seeds(outdir)
     inflate_seeds(outdir)
     observer_seeds(outdir)
+    component_dialback_seeds(outdir)
     pcap_seeds(outdir)
 
 

@@ -309,6 +309,54 @@ test_sasl2 (void)
   remove_recording (path);
 }
 
+/* XEP-0114: a component's stream has no features; its <handshake/> and
+ * the server's empty one are the negotiation, the domain is the account;
+ * a connection refused (wrong secret) has nothing to replay. */
+#define COMP_C_OPEN "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='comp.x'>"
+#define COMP_S_OPEN(id) "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='" id "' from='comp.x'>"
+
+static void
+test_component (void)
+{
+  g_autofree char *path = write_recording ("redacted",
+    EV (2, 1, "c2s", "stream-open", COMP_C_OPEN)
+    EV (3, 1, "s2c", "stream-open", COMP_S_OPEN ("s1"))
+    STANZA (4, 1, "c2s", "<handshake>****************************************</handshake>")
+    STANZA (5, 1, "s2c", "<stream:error><not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>")
+    EV (6, 2, "c2s", "stream-open", COMP_C_OPEN)
+    EV (7, 2, "s2c", "stream-open", COMP_S_OPEN ("s2"))
+    STANZA (8, 2, "c2s", "<handshake>****************************************</handshake>")
+    STANZA (9, 2, "s2c", "<handshake/>")
+    STANZA (10, 2, "c2s", "<iq type='get' id='d1' from='comp.x' to='x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+    STANZA (11, 2, "s2c", "<iq type='result' id='d1' from='x' to='comp.x'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")
+    "{\"t\":12,\"conn\":2,\"ev\":\"stream-close\",\"dir\":\"c2s\"}\n");
+  g_autoptr (GError) error = NULL;
+  g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, FALSE, NULL, NULL, &error);
+  XmScriptConn *refused, *c;
+  g_autofree char *account = NULL;
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (s->conns->len, ==, 2);
+  refused = s->conns->pdata[0];
+  c = s->conns->pdata[1];
+  g_assert_true (refused->component);
+  g_assert_cmpuint (refused->steps->len, ==, 0);
+  g_assert_true (c->component);
+  g_assert_null (c->mechanism);
+  g_assert_cmpstr (c->domain, ==, "comp.x");
+  account = xm_script_conn_account (c);
+  g_assert_cmpstr (account, ==, "comp.x");
+  g_assert_cmpuint (c->stream_ids->len, ==, 1);
+  g_assert_cmpstr (c->stream_ids->pdata[0], ==, "s2");
+  /* CONNECT, the disco#info get, its result, the close. */
+  g_assert_cmpuint (s->steps->len, ==, 4);
+  g_assert_cmpint (((XmStep *) s->steps->pdata[0])->kind, ==, XM_STEP_CONNECT);
+  g_assert_cmpint (((XmStep *) s->steps->pdata[1])->kind, ==, XM_STEP_SEND);
+  g_assert_cmpint (((XmStep *) s->steps->pdata[2])->kind, ==, XM_STEP_EXPECT);
+  g_assert_cmpint (((XmStep *) s->steps->pdata[3])->kind, ==, XM_STEP_CLOSE);
+  remove_recording (path);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -319,5 +367,6 @@ main (int argc, char **argv)
   g_test_add_func ("/replay-script/compression", test_compression);
   g_test_add_func ("/replay-script/iq-auth", test_iq_auth);
   g_test_add_func ("/replay-script/sasl2", test_sasl2);
+  g_test_add_func ("/replay-script/component", test_component);
   return g_test_run ();
 }
