@@ -269,8 +269,12 @@ parse_number (XmJsonLine *jl)
     p++;
   digits = p;
   while (p < jl->end && g_ascii_isdigit (*p))
-    n = n * 10 + (*p++ - '0');
-  if (p == digits || p - digits > MAX_DIGITS || (*digits == '0' && p - digits > 1))
+    {
+      if (p - digits == MAX_DIGITS)
+        return 0; /* more digits than a gint64 surely holds */
+      n = n * 10 + (*p++ - '0');
+    }
+  if (p == digits || (*digits == '0' && p - digits > 1))
     return 0;
   jl->p = p;
   if (!delimiter (jl))
