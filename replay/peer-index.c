@@ -7,6 +7,7 @@
 
 struct _XmPeerIndex {
   XmPeerDoneFunc done;
+  XmPeerMoreFunc more;
   gpointer data;
   GPtrArray *items;
   GArray *others;      /* guint: items before j that are not presences */
@@ -22,12 +23,13 @@ queue_free (gpointer q)
 }
 
 XmPeerIndex *
-xm_peer_index_new (XmPeerDoneFunc done, gpointer data)
+xm_peer_index_new (XmPeerDoneFunc done, XmPeerMoreFunc more, gpointer data)
 {
   XmPeerIndex *x = g_new0 (XmPeerIndex, 1);
   guint zero = 0;
 
   x->done = done;
+  x->more = more;
   x->data = data;
   x->items = g_ptr_array_new ();
   x->others = g_array_new (FALSE, FALSE, sizeof (guint));
@@ -91,26 +93,52 @@ xm_peer_index_item (const XmPeerIndex *x, guint j)
 }
 
 static void
-start (XmPeerIndex *x, GQueue *q, XmPeerIter *it)
+start (XmPeerIndex *x, GHashTable *table, char *key, XmPeerIter *it)
 {
   it->index = x;
-  it->queue = q;
-  it->link = q ? q->head : NULL;
+  it->table = table;
+  it->key = key;
+  it->queue = g_hash_table_lookup (table, key);
+  it->link = it->queue ? it->queue->head : NULL;
+  it->last = NULL;
 }
 
 void
 xm_peer_index_by_key (XmPeerIndex *x, const char *key, XmPeerIter *it)
 {
-  start (x, g_hash_table_lookup (x->by_key, key), it);
+  start (x, x->by_key, g_strdup (key), it);
 }
 
 void
 xm_peer_index_by_name (XmPeerIndex *x, const char *ns, const char *name,
                        XmPeerIter *it)
 {
-  g_autofree char *k = g_strconcat (ns ? ns : "", " ", name, NULL);
+  start (x, x->by_name, g_strconcat (ns ? ns : "", " ", name, NULL), it);
+}
 
-  start (x, g_hash_table_lookup (x->by_name, k), it);
+void
+xm_peer_iter_clear (XmPeerIter *it)
+{
+  g_clear_pointer (&it->key, g_free);
+}
+
+/* The walk has run out: have the caller add items until one joins it. */
+static gboolean
+resume (XmPeerIter *it)
+{
+  XmPeerIndex *x = it->index;
+
+  while (x->more && x->more (x, x->data))
+    {
+      if (it->queue == NULL)
+        it->queue = g_hash_table_lookup (it->table, it->key);
+      if (it->queue == NULL)
+        continue;
+      it->link = it->last ? it->last->next : it->queue->head;
+      if (it->link)
+        return TRUE;
+    }
+  return FALSE;
 }
 
 gboolean
@@ -118,7 +146,7 @@ xm_peer_iter_next (XmPeerIter *it, guint *j)
 {
   XmPeerIndex *x = it->index;
 
-  while (it->link)
+  while (it->link || resume (it))
     {
       GList *l = it->link;
       guint k = GPOINTER_TO_UINT (l->data);
@@ -130,6 +158,7 @@ xm_peer_iter_next (XmPeerIter *it, guint *j)
           g_queue_delete_link (it->queue, l);
           continue;
         }
+      it->last = l;
       *j = k;
       return TRUE;
     }

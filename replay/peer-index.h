@@ -18,8 +18,15 @@ typedef struct _XmPeerIndex XmPeerIndex;
 
 /* Has item (given to xm_peer_index_add) arrived? */
 typedef gboolean (*XmPeerDoneFunc) (gpointer item, gpointer data);
+/* Adds the next item(s) in recorded order with xm_peer_index_add();
+ * FALSE when there are none left. The index asks only when a walk has
+ * run out of the items it has, so a caller whose items cost something to
+ * index (a canonical form each) pays as it goes, not all at the start. */
+typedef gboolean (*XmPeerMoreFunc) (XmPeerIndex *index, gpointer data);
 
-XmPeerIndex *xm_peer_index_new (XmPeerDoneFunc done, gpointer data);
+/* more may be NULL: every item is added before the first walk. */
+XmPeerIndex *xm_peer_index_new (XmPeerDoneFunc done, XmPeerMoreFunc more,
+                                gpointer data);
 void xm_peer_index_free (XmPeerIndex *index);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmPeerIndex, xm_peer_index_free)
 
@@ -30,19 +37,22 @@ guint xm_peer_index_len (const XmPeerIndex *index);
 gpointer xm_peer_index_item (const XmPeerIndex *index, guint j);
 
 /* Walks the items not arrived yet with an equal key (or with the same ns
- * and name), in recorded order: start, then next until it returns FALSE.
- * Nothing may be added while walking. */
+ * and name), in recorded order: start, then next until it returns FALSE
+ * (every item added by then). Only more() may add items while walking. */
 typedef struct {
   /*< private >*/
   XmPeerIndex *index;
+  GHashTable *table;
+  char *key;
   GQueue *queue;
-  GList *link;
+  GList *link, *last;
 } XmPeerIter;
 
 void xm_peer_index_by_key (XmPeerIndex *index, const char *key, XmPeerIter *iter);
 void xm_peer_index_by_name (XmPeerIndex *index, const char *ns, const char *name,
                             XmPeerIter *iter);
 gboolean xm_peer_iter_next (XmPeerIter *iter, guint *j);
+void xm_peer_iter_clear (XmPeerIter *iter);
 
 /* What xm_arrival_overtakes() (order.h) says of item j (not arrived), in
  * constant time: -1 if it may arrive now, else the first item not arrived,

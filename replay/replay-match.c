@@ -143,14 +143,53 @@ answer_live (Conn *c, const XmNode *el, gboolean error)
   xm_conn_send (c, xml, strlen (xml));
 }
 
-static gboolean
-peer_done (gpointer step, gpointer r)
+/* A connection's recorded peer stanzas, indexed (peer-index.h) as far as
+ * matching has needed: a canonical form costs microseconds, and a long
+ * recording is not made to wait for all of them before its first match. */
+typedef struct {
+  XmPeerIndex *x;
+  Replay *r;
+  XmScriptConn *sc;
+  guint next;          /* in sc->steps: the first not looked at */
+} PeerSteps;
+
+static void
+peer_steps_free (gpointer p)
 {
-  return xm_replay_step_done (r, step);
+  PeerSteps *ps = p;
+
+  xm_peer_index_free (ps->x);
+  g_free (ps);
 }
 
-/* The connection's recorded peer stanzas, indexed by canonical key and by
- * name (peer-index.h), built when the first stanza arrives. */
+static gboolean
+peer_done (gpointer step, gpointer data)
+{
+  return xm_replay_step_done (((PeerSteps *) data)->r, step);
+}
+
+/* Adds the connection's next peer stanza to the index. */
+static gboolean
+peer_more (XmPeerIndex *x, gpointer data)
+{
+  PeerSteps *ps = data;
+  GPtrArray *steps = ps->sc->steps;
+
+  while (ps->next < steps->len)
+    {
+      XmStep *step = steps->pdata[ps->next++];
+      XmCanon *e;
+
+      if (!xm_replay_is_peer_stanza (ps->r, step))
+        continue;
+      e = xm_replay_expected_canon (ps->r, step);
+      xm_peer_index_add (x, step, e ? e->key : "", e ? e->ns : "", e ? e->name : "",
+                         strcmp (step->stanza->root->name, "presence") == 0);
+      return TRUE;
+    }
+  return FALSE;
+}
+
 static XmPeerIndex *
 peer_index (Replay *r, Conn *c)
 {
@@ -158,24 +197,15 @@ peer_index (Replay *r, Conn *c)
 
   if (sc->index == NULL)
     {
-      XmPeerIndex *x = xm_peer_index_new (peer_done, r);
+      PeerSteps *ps = g_new0 (PeerSteps, 1);
 
-      for (guint i = 0; i < sc->steps->len; i++)
-        {
-          XmStep *step = sc->steps->pdata[i];
-          XmCanon *e;
-
-          if (!xm_replay_is_peer_stanza (r, step))
-            continue;
-          e = xm_replay_expected_canon (r, step);
-          xm_peer_index_add (x, step, e ? e->key : "", e ? e->ns : "",
-                             e ? e->name : "",
-                             strcmp (step->stanza->root->name, "presence") == 0);
-        }
-      sc->index = x;
-      sc->index_free = (GDestroyNotify) xm_peer_index_free;
+      ps->r = r;
+      ps->sc = sc;
+      ps->x = xm_peer_index_new (peer_done, peer_more, ps);
+      sc->index = ps;
+      sc->index_free = peer_steps_free;
     }
-  return sc->index;
+  return ((PeerSteps *) sc->index)->x;
 }
 
 /* Compares one stanza from the peer with the pending recorded ones: an
@@ -203,6 +233,7 @@ match (Conn *c, XmStanza *st)
   while (equal < 0 && xm_peer_iter_next (&it, &j))
     if (id_ok (r, c, xm_replay_expected_canon (r, xm_peer_index_item (x, j))->id, actual->id))
       equal = (gint) j;
+  xm_peer_iter_clear (&it);
   if (equal >= 0)
     {
       XmStep *step = xm_peer_index_item (x, equal);
@@ -246,6 +277,7 @@ match (Conn *c, XmStanza *st)
       if (xm_peer_index_overtakes (x, j) < 0)
         paired_within = step;
     }
+  xm_peer_iter_clear (&it);
   if (paired_within)
     paired = paired_within;
   if (paired)

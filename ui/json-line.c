@@ -270,12 +270,11 @@ parse_number (XmJsonLine *jl)
   digits = p;
   while (p < jl->end && g_ascii_isdigit (*p))
     {
-      /* past MAX_DIGITS the number is refused below: never overflow */
-      if (p - digits < MAX_DIGITS)
-        n = n * 10 + (*p - '0');
-      p++;
+      if (p - digits == MAX_DIGITS)
+        return 0; /* more digits than a gint64 surely holds */
+      n = n * 10 + (*p++ - '0');
     }
-  if (p == digits || p - digits > MAX_DIGITS || (*digits == '0' && p - digits > 1))
+  if (p == digits || (*digits == '0' && p - digits > 1))
     return 0;
   jl->p = p;
   if (!delimiter (jl))

@@ -5,7 +5,10 @@
  * which expat reads, so that the two take turns) to xmitm's framer in 64 KiB
  * chunks, as the proxy reads them (after the header, which comes alone),
  * and prints nanoseconds per stanza for:
- *   full    expat builds every stanza's tree (the printer, filters)
+ *   full    expat builds every stanza's tree
+ *   plain   the scanner frames plain stanzas and builds their full trees
+ *           without expat (the printer, filters: plain-tree.h)
+ *   print   plain, and each stanza formatted by the printer
  *   lazy    the scanner frames plain stanzas (--quiet, --record)
  *   record  lazy, and each stanza formatted as a recording line
  * Numbers only: nothing here is asserted (tests/bench/run.sh has the
@@ -18,11 +21,13 @@
 
 #include "event.h"
 #include "xml-framer.h"
+#include "printer.h"
 #include "record.h"
 
 typedef struct {
   guint64 stanzas;
-  gboolean record;
+  gboolean record, print;
+  XmPrinterOptions popts;
   GString *out;
   guint64 out_bytes;
 } Ctx;
@@ -33,12 +38,15 @@ on_stanza (XmStanza *st, gpointer data)
   Ctx *c = data;
 
   c->stanzas++;
-  if (c->record)
+  if (c->record || c->print)
     {
       XmEvent ev = { .kind = XM_EVENT_STANZA, .flags = XM_EVENT_FLAG_TLS,
                      .conn = 1, .dir = XM_DIR_C2S,
                      .time_us = 1795278711420354, .stanza = st };
-      xm_record_format (&ev, FALSE, c->out);
+      if (c->print)
+        xm_printer_format (&c->popts, &ev, c->out);
+      else
+        xm_record_format (&ev, FALSE, c->out);
       if (c->out->len >= 64 * 1024)
         {
           c->out_bytes += c->out->len;
@@ -105,19 +113,23 @@ make_stream (guint n, guint size)
 }
 
 static double
-run (const GByteArray *stream, guint n, gboolean lazy, gboolean record, guint reps,
+run (const GByteArray *stream, guint n, const char *mode, guint reps,
      double *bytes_per_line)
 {
   double best = 0;
 
   for (guint r = 0; r < reps; r++)
     {
-      Ctx c = { .record = record, .out = g_string_sized_new (68 * 1024) };
+      Ctx c = { .record = strcmp (mode, "record") == 0,
+                .print = strcmp (mode, "print") == 0,
+                .out = g_string_sized_new (68 * 1024) };
       g_autoptr (XmFramer) f = xm_framer_new (&events, &c);
       gint64 t0;
       double ns;
 
-      xm_framer_set_lazy (f, lazy);
+      xm_printer_options_init (&c.popts);
+      xm_framer_set_lazy (f, c.record || strcmp (mode, "lazy") == 0);
+      xm_framer_set_plain_trees (f, c.print || strcmp (mode, "plain") == 0);
       /* the header comes alone (features follow it); then full reads */
       gsize off = header_with_stanzas ? 0 : xm_framer_feed (f, stream->data, header_len);
 
@@ -180,10 +192,17 @@ main (int argc, char **argv)
     printf (", every %uth an iq", iq_every);
   printf ("\n");
   if (!only_lazy)
-    printf ("full    %7.1f ns/stanza\n", run (stream, n, FALSE, FALSE, reps, &line));
-  printf ("lazy    %7.1f ns/stanza\n", run (stream, n, TRUE, FALSE, reps, &line));
+    {
+      double ns;
+
+      printf ("full    %7.1f ns/stanza\n", run (stream, n, "full", reps, &line));
+      printf ("plain   %7.1f ns/stanza\n", run (stream, n, "plain", reps, &line));
+      ns = run (stream, n, "print", reps, &line);
+      printf ("print   %7.1f ns/stanza (%.0f B/stanza)\n", ns, line);
+    }
+  printf ("lazy    %7.1f ns/stanza\n", run (stream, n, "lazy", reps, &line));
   {
-    double ns = run (stream, n, TRUE, TRUE, reps, &line);
+    double ns = run (stream, n, "record", reps, &line);
     printf ("record  %7.1f ns/stanza (%.0f B/line)\n", ns, line);
   }
   return 0;
