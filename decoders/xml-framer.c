@@ -534,15 +534,15 @@ fast_ready (XmFramer *f)
  * shallow root: nothing else is that common, and a peer may look inside
  * anything else (negotiation, SASL, XEP-0078's iq). Not one that may hold
  * a secret the recorder must redact (xm_node_is_secret: a MUC join's or
- * invitation's <password/>, a form's text-private field): those need
- * their tree. */
+ * invitation's <password/>, a form's text-private field): the scanner
+ * notes those as it reads the element (XmScan.secret), and they get their
+ * tree. */
 static gboolean
-shallow_ok (const XmFramer *f, const guint8 *el, gsize len)
+shallow_ok (const XmFramer *f, const guint8 *el)
 {
   return (xm_scan_root_is (&f->scan, el, "message", 7, f->default_ns)
           || xm_scan_root_is (&f->scan, el, "presence", 8, f->default_ns))
-         && memmem (el, len, "password", 8) == NULL
-         && memmem (el, len, "jabber:x:data", 13) == NULL;
+         && !(f->lazy && f->scan.secret);
 }
 
 /* Hands out the complete element el[0..len) at stream offset base: shallow
@@ -552,7 +552,7 @@ fast_element (XmFramer *f, const guint8 *el, gsize len, guint64 base,
               gboolean plain, gboolean *to_caller)
 {
   xm_framer_flush_ws (f);
-  if (plain && len <= f->max_stanza && shallow_ok (f, el, len))
+  if (plain && len <= f->max_stanza && shallow_ok (f, el))
     {
       if (f->lazy)
         {

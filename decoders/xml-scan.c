@@ -409,6 +409,8 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
     }
   if (colon)
     s->plain = FALSE;
+  else if (!root && name_len == 8 && memcmp (name_start, "password", 8) == 0)
+    s->secret = TRUE;
 
   for (;;)
     {
@@ -479,6 +481,8 @@ start_tag (XmScan *s, const guint8 *buf, const guint8 **q, const guint8 *e,
             if (amp || (vlen == strlen (XML_NS) && memcmp (v, XML_NS, vlen) == 0)
                 || (vlen == strlen (XMLNS_NS) && memcmp (v, XMLNS_NS, vlen) == 0))
               s->plain = FALSE;
+            else if (vlen == 13 && memcmp (v, "jabber:x:data", 13) == 0)
+              s->secret = TRUE;
           }
       }
       if (n_attrs == MAX_ATTRS)
@@ -552,6 +556,7 @@ xm_scan_element (XmScan *s, const guint8 *buf, gsize len, gsize *end)
       gboolean empty = FALSE;
 
       s->plain = TRUE;
+      s->secret = FALSE;
       s->root_end = 0;
       r = start_tag (s, buf, &p, e, TRUE, &empty);
       if (r == TAG_MORE)

@@ -47,6 +47,9 @@ typedef struct {
   gsize pos;          /* where scanning resumes, from the element's '<' */
   guint depth;        /* elements open at pos */
   gboolean plain;     /* nothing outside the subset before pos */
+  gboolean secret;    /* a <password/> or an XEP-0004 form (jabber:x:data)
+                       * inside: what may hold a secret (xm_node_is_secret)
+                       * needs the whole tree */
   gsize root_end;     /* just past the root's start tag, 0 until read */
   gsize root_name_len;
   gsize root_xmlns;    /* offset of the root's xmlns value, 0 if none */
