@@ -334,8 +334,8 @@ class ReplayTest(unittest.TestCase):
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def replay(self, rec, server, *extra, creds=True):
-        args = ["replay", rec, "--server", "127.0.0.1:%d" % server.port]
+    def replay(self, rec, server, *extra, creds=True, host="127.0.0.1"):
+        args = ["replay", rec, "--server", "%s:%d" % (host, server.port)]
         if creds:
             args += ["--credentials", self.creds]
         if server.tls_required:
@@ -373,6 +373,14 @@ class ReplayTest(unittest.TestCase):
         self.assertIn("0 different, 0 missing, 0 unexpected", r.stdout)
         self.assertIn("replay: SAME", r.stdout)
         self.assertEqual(r.stderr, "")
+
+    def test_server_by_name(self):
+        """--server with a name: resolved by GLib's resolver off the loop
+        (core/connect.c; localhost from the hosts file, no DNS query)."""
+        with peers.Prosody(users=USERS) as server:
+            r = self.replay(self.plain_rec, server, host="localhost")
+            self.check(r, 0, server)
+        self.assertIn("replay: SAME", r.stdout)
 
     def test_same_server_starttls(self):
         with peers.Prosody(users=USERS, tls_required=True, direct_tls_port=True) as server:
