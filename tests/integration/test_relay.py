@@ -155,8 +155,8 @@ class UpstreamServer:
 class RelayTest(unittest.TestCase):
     maxDiff = None
 
-    def start_xmitm(self, upstream_port, extra=()):
-        x = peers.Xmitm(peers.LOOPBACK, upstream_port, extra_args=extra)
+    def start_xmitm(self, upstream_port, extra=(), host=peers.LOOPBACK):
+        x = peers.Xmitm(host, upstream_port, extra_args=extra)
         self.addCleanup(x.cleanup)
         x.start()
         return x
@@ -300,6 +300,20 @@ class RelayTest(unittest.TestCase):
         self.assertTrue(any(pat.search(l) for l in log.splitlines()),
                         "no line naming 127.0.0.1:%d and 'Connection "
                         "refused' in the output:\n%s" % (dead, log))
+
+    def test_upstream_by_name(self):
+        """--upstream with a name goes through GLib's resolver
+        (core/connect.c; localhost comes from the hosts file, no DNS
+        query): the failure line names the name and the reason."""
+        dead = peers.free_port()
+        x = self.start_xmitm(dead, host="localhost")
+        with socket.create_connection((peers.LOOPBACK, x.port), 5) as s:
+            s.sendall(stream_header())
+            reply, eof = read_all(s, timeout=10)
+        self.assertTrue(eof and b"remote-connection-failed" in reply, reply)
+        self.assert_exit_0(x)
+        self.assertIn("cannot connect to upstream localhost:%d: Connection refused"
+                      % dead, x.output())
 
     # ------------------------------------------------------------------
     def test_half_close(self):
