@@ -24,6 +24,8 @@ struct _XmConnect {
   XmWatch *watch;
   guint timer;
   char *error;         /* why the last attempt failed */
+  guint start_idle;    /* an address literal: the first attempt, from the
+                        * loop (done is never called before start returns) */
 };
 
 static void try_next (XmConnect *c);
@@ -159,6 +161,16 @@ use_addresses (XmConnect *c, GList *ips)
   try_next (c);
 }
 
+static gboolean
+start_literal (gpointer data)
+{
+  XmConnect *c = data;
+
+  c->start_idle = 0;
+  try_next (c);
+  return G_SOURCE_REMOVE;
+}
+
 static void
 on_resolved (GObject *source, GAsyncResult *res, gpointer data)
 {
@@ -186,6 +198,7 @@ xm_connect_start (const char *host, guint16 port, guint timeout_s,
 {
   XmConnect *c = g_new0 (XmConnect, 1);
   g_autoptr (GInetAddress) ip = g_inet_address_new_from_string (host);
+  g_autoptr (GResolver) resolver = NULL;
 
   c->ref_count = 1;
   c->events = events;
@@ -196,14 +209,15 @@ xm_connect_start (const char *host, guint16 port, guint timeout_s,
   c->error = g_strdup ("no address to connect to");
   if (ip)
     {
-      GList one = { .data = ip };
-      use_addresses (c, &one);
+      c->addrs = g_list_prepend (NULL, g_inet_socket_address_new (ip, port));
+      c->next = c->addrs;
+      c->start_idle = g_idle_add_full (G_PRIORITY_HIGH, start_literal, c, NULL);
       return c;
     }
   c->cancel = g_cancellable_new ();
   c->ref_count++;
-  g_resolver_lookup_by_name_async (g_resolver_get_default (), host, c->cancel,
-                                   on_resolved, c);
+  resolver = g_resolver_get_default ();
+  g_resolver_lookup_by_name_async (resolver, host, c->cancel, on_resolved, c);
   return c;
 }
 
@@ -213,6 +227,7 @@ xm_connect_free (XmConnect *c)
   if (c == NULL)
     return;
   c->stopped = TRUE;
+  g_clear_handle_id (&c->start_idle, g_source_remove);
   drop_attempt (c);
   if (c->cancel)
     g_cancellable_cancel (c->cancel);

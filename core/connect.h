@@ -18,8 +18,9 @@ typedef struct {
   /* connect() started on fd (its local address is known). Optional. */
   void (*attempt) (int fd, gpointer user_data);
   /* Connected: fd (non-blocking, TCP_NODELAY) is now the caller's; or
-   * fd -1 and why the last attempt failed. Called once, last: the caller
-   * may free the XmConnect from it. */
+   * fd -1 and why the last attempt failed. Called once, last, and never
+   * from within xm_connect_start(): the caller may free the XmConnect
+   * from it. */
   void (*done) (int fd, const char *error, gpointer user_data);
 } XmConnectEvents;
 

@@ -69,9 +69,12 @@ static void on_tls (XmLayer *layer, XmLayerTlsEvent what, gpointer user_data);
 /* The upstream leg starts TLS: STARTTLS after <proceed/>, or direct TLS
  * once the client's ClientHello told us the name. */
 void
-xm_intercept_upstream (XmSession *s, const guint8 *alpn, gsize alpn_len)
+xm_intercept_upstream (XmSession *s)
 {
   const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+  gsize alpn_len = 0;
+  const guint8 *alpn = s->intercept == INTERCEPT_DIRECT
+                       ? xm_tls_client_alpn (tls_of (&s->side[CLIENT]), &alpn_len) : NULL;
   XmLayer *tls = xm_layer_tls_new_client (s->tls_name,
                                           cfg->upstream_insecure ? NULL : s->tls_name,
                                           alpn, alpn_len, on_tls, &s->side[SERVER]);
@@ -158,9 +161,7 @@ client_hello (XmSession *s, XmTls *tls)
     }
   else if (s->upstream == UPSTREAM_CONNECTED && tls_layer (&s->side[SERVER]) == NULL)
     {
-      gsize alen;
-      const guint8 *alpn = xm_tls_client_alpn (tls, &alen);
-      xm_intercept_upstream (s, alpn, alen);
+      xm_intercept_upstream (s);
     }
 }
 
@@ -195,9 +196,9 @@ xm_intercept_starttls (XmSession *s)
   /* The client's handshake waits until the server's certificate is known,
    * so the forged leaf can carry the same names. */
   client_tls = xm_layer_tls_new_server (on_tls, &s->side[CLIENT]);
-  xm_layer_tls_hold (client_tls);
+  xm_layer_set_hold (client_tls, TRUE);
   xm_leg_push (s->side[CLIENT].leg, client_tls);
-  xm_intercept_upstream (s, NULL, 0);
+  xm_intercept_upstream (s);
 }
 
 /* XEP-0368: the client's first bytes are a ClientHello: its TLS starts

@@ -352,7 +352,6 @@ xm_proxy_free (XmProxy *proxy)
     return;
   xm_proxy_shutdown (proxy, "xmitm stopped");
   xm_poller_set_after_dispatch (NULL, NULL);
-  g_clear_handle_id (&proxy->silence_timer, g_source_remove);
   flush_sinks (proxy);
   g_hash_table_unref (proxy->sessions);
   g_hash_table_unref (proxy->own);

@@ -171,8 +171,8 @@ void xm_session_update_reading (XmSession *s);
 void xm_intercept_starttls (XmSession *s);
 /* XEP-0368: the client's first bytes are a ClientHello. */
 void xm_intercept_direct (XmSession *s);
-/* The upstream leg starts TLS (alpn: the client's offer, wire format). */
-void xm_intercept_upstream (XmSession *s, const guint8 *alpn, gsize alpn_len);
+/* The upstream leg starts TLS (direct TLS: offering the client's ALPN). */
+void xm_intercept_upstream (XmSession *s);
 
 /* upstream.c */
 void xm_upstream_connect (XmSession *s, const char *host, guint16 port);

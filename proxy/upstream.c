@@ -77,7 +77,6 @@ upstream_failed (XmSession *s)
   xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "cannot connect to upstream %s: %s",
         s->upstream_name, s->last_connect_error);
   s->phase = PHASE_FAILING;
-  g_clear_pointer (&s->connect, xm_connect_free);
   xm_leg_close (s->side[SERVER].leg, FALSE);
   if (tls_pending (c))
     {
@@ -188,11 +187,7 @@ upstream_connected (XmSession *s, int fd)
       return;
     }
   if (s->intercept == INTERCEPT_DIRECT && s->tls_name)
-    {
-      gsize alen;
-      const guint8 *alpn = xm_tls_client_alpn (tls_of (&s->side[CLIENT]), &alen);
-      xm_intercept_upstream (s, alpn, alen);
-    }
+    xm_intercept_upstream (s);
   if (!closed (s))
     xm_session_update_reading (s);
 }
@@ -207,14 +202,12 @@ on_connect_done (int fd, const char *error, gpointer data)
       s->upstream = UPSTREAM_FAILED;
       g_free (s->last_connect_error);
       s->last_connect_error = g_strdup (error);
-      g_clear_pointer (&s->connect, xm_connect_free);
-      upstream_failed (s);
     }
+  g_clear_pointer (&s->connect, xm_connect_free); /* error is its: copied */
+  if (fd < 0)
+    upstream_failed (s);
   else
-    {
-      g_clear_pointer (&s->connect, xm_connect_free);
-      upstream_connected (s, fd);
-    }
+    upstream_connected (s, fd);
   xm_session_unref (s);
 }
 
@@ -227,18 +220,12 @@ static const XmConnectEvents connect_events = {
 void
 xm_upstream_connect (XmSession *s, const char *host, guint16 port)
 {
-  XmConnect *c;
-
   s->upstream_name = xm_hostport_to_string (host, port);
   s->connect_start = g_get_monotonic_time ();
   s->upstream = UPSTREAM_CONNECTING;
-  c = xm_connect_start (host, port, xm_proxy_config (s->proxy)->connect_timeout_s,
-                        &connect_events, s);
-  /* It may have failed at once (an address literal nobody can reach). */
-  if (s->upstream == UPSTREAM_CONNECTING && !closed (s))
-    s->connect = c;
-  else
-    xm_connect_free (c);
+  s->connect = xm_connect_start (host, port,
+                                 xm_proxy_config (s->proxy)->connect_timeout_s,
+                                 &connect_events, s);
 }
 
 void

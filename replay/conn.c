@@ -235,10 +235,6 @@ xm_conn_send_header (Conn *c)
   c->state = NEG_STREAM;
 }
 
-/* XEP-0388 <authenticate/>: the mechanism, the initial response (b64,
- * NULL for none), and whatever else the recorded one asked for inline
- * (user agent, bind2, XEP-0198, FAST), as recorded. */
-
 static void start_tls (Conn *c);
 
 /* XEP-0138 where the recording compressed: before SASL, or after it. TRUE
@@ -468,8 +464,6 @@ static const XmFramerEvents framer_events = {
 
 /* ---- input ---- */
 
-static void start_tls (Conn *c);
-
 /* Plaintext from the leg, for the framer. Where negotiation changes the
  * stack (<proceed/>, <compressed/>), the framer stops after that element
  * and the rest goes to the new layer. */
@@ -514,11 +508,13 @@ on_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
       xm_replay_lost (c, error->message);
       return;
     }
-  /* the handshake */
   why = xm_layer_tls_why (error, !c->serving,
                           c->sc && c->sc->domain ? c->sc->domain : c->r->opts->host,
                           c->r->opts->ca ? xm_ca_cert_path (c->r->opts->ca) : "");
-  if (c->serving)
+  /* a KeyUpdate flood ends this connection, after the handshake */
+  if (g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_KEY_UPDATES))
+    xm_replay_lost (c, why);
+  else if (c->serving)
     xm_replay_fatal (c->r, c, "%s", why);
   else
     xm_replay_fatal (c->r, c, "TLS with the server failed: %s", why);
@@ -628,7 +624,6 @@ void
 xm_conn_start (Conn *c)
 {
   XmTlsMode mode = c->r->opts->tls;
-  XmConnect *connect;
 
   if (mode == XM_TLS_MODE_AUTO)
     mode = c->sc->direct_tls ? XM_TLS_MODE_DIRECT
@@ -639,11 +634,8 @@ xm_conn_start (Conn *c)
   c->started_us = g_get_monotonic_time ();
   c->state = NEG_CONNECTING;
   /* The resolver does not block the loop; --timeout covers it. */
-  connect = xm_connect_start (c->r->opts->host, c->r->opts->port, 0, &connect_events, c);
-  if (c->state == NEG_CONNECTING && c->connect == NULL && !xm_leg_is_open (c->leg))
-    c->connect = connect;
-  else
-    xm_connect_free (connect);
+  c->connect = xm_connect_start (c->r->opts->host, c->r->opts->port, 0,
+                                 &connect_events, c);
 }
 
 Conn *

@@ -49,17 +49,17 @@ flush_records (TlsLayer *t)
     }
 }
 
-/* A handshake failure, and a KeyUpdate flood, keep their XM_TLS_ERROR (the
- * owner words them with xm_layer_tls_why()); a record that cannot be read
- * or written becomes XM_LEG_ERROR_READ or _WRITE, in a sentence. */
+/* A handshake failure (code -1), and a KeyUpdate flood, keep their
+ * XM_TLS_ERROR (the owner words them with xm_layer_tls_why()); a record
+ * that cannot be read or written becomes XM_LEG_ERROR_READ or _WRITE, in a
+ * sentence. */
 static void
-fail (TlsLayer *t, GError *error, const char *doing)
+fail (TlsLayer *t, GError *error, int code)
 {
-  if (doing && !g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_KEY_UPDATES))
+  if (code >= 0 && !g_error_matches (error, XM_TLS_ERROR, XM_TLS_ERROR_KEY_UPDATES))
     {
-      GError *e = g_error_new (XM_LEG_ERROR, *doing == 'f' ? XM_LEG_ERROR_READ
-                                                           : XM_LEG_ERROR_WRITE,
-                               "TLS %s the %s failed: %s", doing,
+      GError *e = g_error_new (XM_LEG_ERROR, code, "TLS %s the %s failed: %s",
+                               code == XM_LEG_ERROR_READ ? "from" : "to",
                                xm_leg_name (t->base.leg), error->message);
       g_error_free (error);
       error = e;
@@ -81,7 +81,7 @@ handshake_done (TlsLayer *t)
       GError *error = NULL;
       if (!xm_tls_write (t->tls, wait->data, wait->len, &error))
         {
-          fail (t, error, "to");
+          fail (t, error, XM_LEG_ERROR_WRITE);
           return;
         }
       flush_records (t);
@@ -118,7 +118,7 @@ pump (TlsLayer *t)
           t->notify (&t->base, XM_LAYER_TLS_HELLO, t->user_data);
           return;
         case XM_TLS_FAILED:
-          fail (t, error, NULL);
+          fail (t, error, -1);
           return;
         case XM_TLS_DONE:
           handshake_done (t);
@@ -142,7 +142,7 @@ pump (TlsLayer *t)
         xm_leg_layer_eof (leg, &t->base); /* close_notify */
       else if (r == -2)
         {
-          fail (t, error, "from");
+          fail (t, error, XM_LEG_ERROR_READ);
           return;
         }
       break;
@@ -187,7 +187,7 @@ tls_from_above (XmLayer *layer, const guint8 *data, gsize len)
     }
   if (!xm_tls_write (t->tls, data, len, &error))
     {
-      fail (t, error, "to");
+      fail (t, error, XM_LEG_ERROR_WRITE);
       return;
     }
   flush_records (t);
@@ -272,12 +272,6 @@ XmLayer *
 xm_layer_tls_new_server (XmLayerTlsNotify notify, gpointer user_data)
 {
   return tls_layer_new (xm_tls_new_server (), TRUE, notify, user_data);
-}
-
-void
-xm_layer_tls_hold (XmLayer *layer)
-{
-  xm_layer_set_hold (layer, TRUE);
 }
 
 void

@@ -35,11 +35,10 @@ XmLayer *xm_layer_tls_new_server (XmLayerTlsNotify notify, gpointer user_data);
 /* The engine, for what it tells (tls.h: describe, info, SNI, ALPN). */
 XmTls *xm_layer_tls_engine (XmLayer *layer);
 gboolean xm_layer_tls_is_up (XmLayer *layer);
-/* Server role: do not read the client until the leaf is set (the proxy
- * waits for the server's certificate to copy its names). */
-void xm_layer_tls_hold (XmLayer *layer);
 /* Server role: the certificate to present (alpn: the protocol to select,
- * or NULL); the handshake goes on. */
+ * or NULL); the handshake goes on, and a hold (xm_layer_set_hold(): the
+ * proxy does not read the client until it has the server's certificate
+ * to copy names from) ends. */
 void xm_layer_tls_set_leaf (XmLayer *layer, X509 *leaf, EVP_PKEY *key,
                             const char *alpn);
 

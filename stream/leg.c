@@ -55,12 +55,6 @@ xm_leg_name (const XmLeg *leg)
   return leg->name;
 }
 
-int
-xm_leg_fd (const XmLeg *leg)
-{
-  return leg->fd;
-}
-
 gboolean
 xm_leg_is_open (const XmLeg *leg)
 {
@@ -119,13 +113,9 @@ raw_send (XmLeg *leg, const guint8 *data, gsize len)
     }
   if (done < len)
     {
+      /* (a queue that drained is freed: out exists while bytes wait) */
       if (leg->out == NULL)
         leg->out = g_byte_array_sized_new (len - done);
-      if (leg->out_off && leg->out_off == leg->out->len)
-        {
-          g_byte_array_set_size (leg->out, 0);
-          leg->out_off = 0;
-        }
       g_byte_array_append (leg->out, data + done, len - done);
       if (!leg->dispatching)
         update_events (leg);
@@ -471,9 +461,11 @@ on_event (XmWatch *watch, guint32 revents, gpointer user_data)
       getsockopt (leg->fd, SOL_SOCKET, SO_ERROR, &err, &len);
       socket_failed (leg, XM_LEG_ERROR_READ, err ? err : EPIPE);
     }
+  /* The owner settles first (it may change what this leg reads), then
+   * the interest is set once. */
+  if (leg->events->io_done)
+    leg->events->io_done (leg, leg->user_data);
   leg->dispatching = FALSE;
   if (xm_leg_alive (leg))
     update_events (leg);
-  if (leg->events->io_done)
-    leg->events->io_done (leg, leg->user_data);
 }

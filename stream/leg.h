@@ -68,7 +68,6 @@ void xm_leg_close (XmLeg *leg, gboolean abort);
 void xm_leg_free (XmLeg *leg);
 
 const char *xm_leg_name (const XmLeg *leg);
-int xm_leg_fd (const XmLeg *leg);
 gboolean xm_leg_is_open (const XmLeg *leg);
 /* The peer sent FIN, or a layer said it ended. */
 gboolean xm_leg_eof (const XmLeg *leg);
