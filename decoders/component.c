@@ -87,17 +87,6 @@ xm_component_stream_open (XmComponent *comp, const XmNode *header, gboolean from
     }
 }
 
-static gboolean
-is_hex_sha1 (const char *s)
-{
-  gsize n = 0;
-
-  for (; s[n]; n++)
-    if (!g_ascii_isxdigit (s[n]))
-      return FALSE;
-  return n == 40;
-}
-
 static XmSaslDecode *
 decode_new (const char *element, const char *step)
 {
@@ -112,16 +101,9 @@ decode_new (const char *element, const char *step)
 static void
 explain_error (XmComponent *comp, XmSaslDecode *d, const XmNode *error)
 {
-  const XmNode *cond = NULL;
+  const XmNode *cond = xm_node_condition (error, NS_XMPP_STREAMS);
   const char *domain = comp->shown ? comp->shown : "(no to=)";
 
-  for (const XmNode *c = error->children; c; c = c->next)
-    if (c->type == XM_NODE_ELEMENT && g_strcmp0 (c->ns, NS_XMPP_STREAMS) == 0
-        && strcmp (c->name, "text") != 0)
-      {
-        cond = c;
-        break;
-      }
   if (cond == NULL)
     {
       xm_sasl_note (d, "the server refused the component %s without a condition "
@@ -171,7 +153,7 @@ xm_component_decode (XmComponent *comp, const XmNode *el, gboolean from_client)
           if (comp->domain)
             xm_sasl_field_str (d, "component", comp->domain, FALSE);
           xm_sasl_field_str (d, "digest", text, TRUE);
-          if (!is_hex_sha1 (text))
+          if (!xm_sasl_is_sha1_hex (text, TRUE))
             xm_sasl_note (d, "the handshake is not 40 hex digits (XEP-0114 §3: "
                           "the hex SHA-1 of the stream id and the secret)");
           comp->state = COMP_HANDSHAKE;

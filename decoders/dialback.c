@@ -39,20 +39,7 @@ shown (const char *s)
 static void
 explain_error (XmSaslDecode *d, const XmNode *el)
 {
-  const XmNode *error = xm_node_child (el, NULL, "error");
-  const XmNode *cond = NULL;
-
-  if (error == NULL)
-    for (const XmNode *c = el->children; c && error == NULL; c = c->next)
-      if (c->type == XM_NODE_ELEMENT && strcmp (c->name, "error") == 0)
-        error = c;
-  for (const XmNode *c = error ? error->children : NULL; c; c = c->next)
-    if (c->type == XM_NODE_ELEMENT && g_strcmp0 (c->ns, NS_STANZAS) == 0
-        && strcmp (c->name, "text") != 0)
-      {
-        cond = c;
-        break;
-      }
+  const XmNode *cond = xm_node_condition (xm_node_child (el, NULL, "error"), NS_STANZAS);
   if (cond == NULL)
     {
       xm_sasl_note (d, "dialback failed without a condition (XEP-0220 §2.4 "

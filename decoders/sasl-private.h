@@ -74,6 +74,9 @@ GByteArray *xm_sasl_base64_decode (XmSaslDecode *d, const char *what,
 /* sasl.c: TRUE if mechanism is name, in any case (RFC 4422 §3.1 names
  * are upper case, peers are not always). */
 gboolean xm_sasl_mech_is (const char *mechanism, const char *name);
+/* 40 hex digits (a SHA-1: XEP-0078's digest, lower case only, and
+ * XEP-0114's handshake, either case). */
+gboolean xm_sasl_is_sha1_hex (const char *s, gboolean any_case);
 
 /* sasl-mech.c: one SASL message of the session's mechanism. */
 void xm_sasl_decode_payload (XmSasl *sasl, XmSaslDecode *d,

@@ -451,13 +451,13 @@ decode_sasl2 (XmSasl *sasl, const XmNode *el, gboolean from_client)
 /* XEP-0078 jabber:iq:auth                                                   */
 /* ------------------------------------------------------------------------ */
 
-static gboolean
-is_sha1_hex (const char *s)
+gboolean
+xm_sasl_is_sha1_hex (const char *s, gboolean any_case)
 {
   gsize n = 0;
 
   for (; s[n]; n++)
-    if (!g_ascii_isxdigit (s[n]) || g_ascii_isupper (s[n]))
+    if (!g_ascii_isxdigit (s[n]) || (!any_case && g_ascii_isupper (s[n])))
       return FALSE;
   return n == 40;
 }
@@ -468,15 +468,9 @@ decode_iq_auth_error (XmSaslDecode *d, const XmNode *iq)
 {
   XmNode *error = xm_node_child (iq, NULL, "error");
   const char *code = xm_node_attr (error, "code");
-  const char *condition = NULL;
+  const XmNode *cond = xm_node_condition (error, NS_STANZAS);
+  const char *condition = cond ? cond->name : NULL;
 
-  for (const XmNode *c = error ? error->children : NULL; c; c = c->next)
-    if (c->type == XM_NODE_ELEMENT && g_strcmp0 (c->ns, NS_STANZAS) == 0
-        && strcmp (c->name, "text") != 0)
-      {
-        condition = c->name;
-        break;
-      }
   if (condition)
     xm_sasl_field_str (d, "condition", condition, FALSE);
   if (code)
@@ -534,7 +528,7 @@ decode_iq_auth (XmSasl *sasl, const XmNode *iq, gboolean from_client)
           text = xm_node_text (c);
           xm_sasl_field_str (d, c->name, text,
                              strcmp (c->name, "password") == 0);
-          if (strcmp (c->name, "digest") == 0 && !is_sha1_hex (text))
+          if (strcmp (c->name, "digest") == 0 && !xm_sasl_is_sha1_hex (text, FALSE))
             xm_sasl_note (d, "digest is not 40 lowercase hex digits "
                           "(XEP-0078 §3: hex SHA-1 of stream id + password)");
         }

@@ -189,6 +189,16 @@ xm_node_child (const XmNode *el, const char *ns, const char *name)
   return NULL;
 }
 
+const XmNode *
+xm_node_condition (const XmNode *error, const char *ns)
+{
+  for (const XmNode *c = error ? error->children : NULL; c; c = c->next)
+    if (c->type == XM_NODE_ELEMENT && g_strcmp0 (c->ns, ns) == 0
+        && strcmp (c->name, "text") != 0)
+      return c;
+  return NULL;
+}
+
 XmNode *
 xm_node_first_element (const XmNode *el)
 {

@@ -79,6 +79,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmStanza, xm_stanza_unref)
 const char *xm_node_attr (const XmNode *el, const char *name);
 const char *xm_node_attr_ns (const XmNode *el, const char *ns, const char *name);
 XmNode *xm_node_child (const XmNode *el, const char *ns, const char *name);
+/* The condition of an error element: its first child in ns other than
+ * <text/> (RFC 6120 §4.9.2, §8.3.2), or NULL (error may be NULL). */
+const XmNode *xm_node_condition (const XmNode *error, const char *ns);
 XmNode *xm_node_first_element (const XmNode *el);
 /* Concatenated text of the direct text children; returns a new string. */
 char *xm_node_text (const XmNode *el) G_GNUC_WARN_UNUSED_RESULT;

@@ -244,6 +244,7 @@ reset_element (XmScan *s)
   s->depth = 0;
   s->root_end = 0;
   s->plain = TRUE;
+  s->secret = FALSE;
 }
 
 gboolean

@@ -61,7 +61,13 @@ open_private (const char *path, gboolean append, GError **error)
           if (fstat (fd, &st) == 0 && !S_ISREG (st.st_mode) && !S_ISDIR (st.st_mode))
             return fd;   /* a terminal, a pipe, a device */
           if (system_link (path))
-            return fd;   /* /dev/stdout redirected to a file */
+            {
+              /* /dev/stdout redirected to a file: written after what is
+               * there (empty after the shell's '>'), never over it */
+              if (!append && fstat (fd, &st) == 0 && S_ISREG (st.st_mode))
+                fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_APPEND);
+              return fd;
+            }
           close (fd);
           g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_EXIST,
                        "%s is a symbolic link: xmitm does not write through one "

@@ -65,6 +65,7 @@ typedef struct {
   XmDir dir;
   XmTcpReasm *reasm;
   gboolean syn;        /* its SYN is in the capture: offset 0 is the start */
+  gboolean over_cap;   /* said once that the total bound stopped its wait */
 } Flow;
 
 struct _Conn {
@@ -450,10 +451,12 @@ conn_packet (Conn *c, const Packet *pkt, int side)
     xm_tcp_reasm_ack (c->flow[1 - dir].reasm, pkt->ack);
   if (c->rd->buffered + conn_buffered (c) > MAX_BUFFERED)
     {
-      note (c, dir, XM_NOTE_WARNING, "TCP: more than %u MiB held for segments "
-            "that came before the ones they follow, in all connections: this "
-            "direction stops waiting for its missing segments",
-            MAX_BUFFERED >> 20);
+      if (!f->over_cap)
+        note (c, dir, XM_NOTE_WARNING, "TCP: more than %u MiB held for segments "
+              "that came before the ones they follow, in all connections: this "
+              "direction stops waiting for its missing segments",
+              MAX_BUFFERED >> 20);
+      f->over_cap = TRUE;
       xm_tcp_reasm_flush (f->reasm);
     }
   c->rd->buffered += conn_buffered (c);
