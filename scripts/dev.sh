@@ -12,7 +12,8 @@
 #   scripts/dev.sh fuzz [SECONDS [TARGET...]]
 #                         install clang and libFuzzer, build the fuzz targets
 #                         (build-fuzz/, -Dfuzzing=true) and run each one (or
-#                         those named) for SECONDS (default 60) on its corpus
+#                         those named) for SECONDS (default 60) of CPU time,
+#                         two at a time, on its corpus
 #                         with the XMPP dictionary (docs/fuzzing.md); new
 #                         inputs go to build-fuzz/corpus-new/, crashes to
 #                         build-fuzz/crashes/ (non-zero exit if any)
@@ -100,7 +101,7 @@ FUZZ_PACKAGES=(
 # Longest input libFuzzer makes per target (tests/fuzz/fuzz-NAME.c).
 declare -A FUZZ_MAX_LEN=(
   [xml-framer]=8192 [xml-scan]=8192 [sasl]=4096 [inflate]=32768 [observer]=16384
-  [record-read]=16384 [pcap-read]=32768
+  [record-read]=16384 [pcap-read]=32768 [json-line]=8192 [plain-tree]=8192
 )
 
 fuzz_deps() {
@@ -116,16 +117,53 @@ fuzz_deps() {
   fi
 }
 
-# Each target in turn, one process, at the lowest priority: the corpus in
-# the repository is read, never written. A one-minute time-out per input:
-# libFuzzer measures wall time, and a process at nice 19 on a busy machine
-# (or one stopped for a while) is not a slow input.
+# Targets run two at a time (FUZZ_JOBS), each at the lowest priority until
+# it has used SECONDS of CPU time: libFuzzer's -max_total_time counts wall
+# time, which on a busy machine says little about how hard a target was
+# fuzzed. The corpus in the repository is read, never written. A one-minute
+# time-out per input: libFuzzer measures wall time, and a process at nice 19
+# on a busy machine (or one stopped for a while) is not a slow input.
+fuzz_one() {
+  local t=$1 secs=$2
+  local new="build-fuzz/corpus-new/$t" crashes="build-fuzz/crashes/$t"
+  local log="build-fuzz/fuzz-$t.log" tick
+  tick=$(getconf CLK_TCK)
+  mkdir -p "$new" "$crashes"
+  nice -n 19 "build-fuzz/tests/fuzz/fuzz-$t" -max_total_time=$((secs * 100)) \
+      -max_len="${FUZZ_MAX_LEN[$t]:-8192}" -timeout=60 -print_final_stats=1 \
+      -dict=tests/fuzz/xmpp.dict -artifact_prefix="$crashes/" \
+      "$new" "tests/fuzz/corpus/$t" 2> "$log" &
+  local pid=$! used=0 rc=0 stopped=0
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 5
+    # utime + stime of the fuzzer, fields 14 and 15 of /proc/PID/stat.
+    used=$(awk -v tick="$tick" '{ print int(($14 + $15) / tick) }' \
+      "/proc/$pid/stat" 2>/dev/null || echo "$used")
+    if [ "$used" -ge "$secs" ]; then
+      kill -INT "$pid" 2>/dev/null || true
+      stopped=1
+      break
+    fi
+  done
+  wait "$pid" || rc=$?
+  # 72: libFuzzer's exit code when interrupted (SIGINT), here by us.
+  if [ "$rc" -ne 0 ] && ! { [ "$rc" -eq 72 ] && [ "$stopped" -eq 1 ]; }; then
+    echo "dev.sh: fuzz-$t FAILED after ${used}s of CPU"
+    tail -n 40 "$log"
+    echo failed > "build-fuzz/fuzz-$t.result"
+    return 1
+  fi
+  echo ok > "build-fuzz/fuzz-$t.result"
+  echo "dev.sh: fuzz-$t: ${used}s of CPU, $(grep -Eo 'stat::number_of_executed_units: [0-9]+' "$log" | grep -Eo '[0-9]+$') runs, no finding"
+}
+
 fuzz() {
-  local secs=${1:-60} failed=()
+  local secs=${1:-60} failed=() jobs=${FUZZ_JOBS:-2}
   [ $# -gt 0 ] && shift
   local targets=("$@")
   if [ ${#targets[@]} -eq 0 ]; then
-    targets=(xml-framer xml-scan sasl inflate observer record-read pcap-read)
+    targets=(xml-framer xml-scan plain-tree sasl inflate observer record-read
+             json-line pcap-read)
   fi
   fuzz_deps
   if [ ! -f build-fuzz/build.ninja ]; then
@@ -133,17 +171,14 @@ fuzz() {
   fi
   ninja -C build-fuzz
   for t in "${targets[@]}"; do
-    local new="build-fuzz/corpus-new/$t" crashes="build-fuzz/crashes/$t"
-    mkdir -p "$new" "$crashes"
-    echo "dev.sh: fuzzing $t for ${secs}s"
-    if ! nice -n 19 "build-fuzz/tests/fuzz/fuzz-$t" -max_total_time="$secs" \
-        -max_len="${FUZZ_MAX_LEN[$t]:-8192}" -timeout=60 -print_final_stats=1 \
-        -dict=tests/fuzz/xmpp.dict -artifact_prefix="$crashes/" \
-        "$new" "tests/fuzz/corpus/$t" 2> "build-fuzz/fuzz-$t.log"; then
-      failed+=("$t")
-      tail -n 40 "build-fuzz/fuzz-$t.log"
-    fi
-    grep -E "^#[0-9]+ +DONE|^Done" "build-fuzz/fuzz-$t.log" | tail -n 1 || true
+    echo "dev.sh: fuzzing $t for ${secs}s of CPU"
+    rm -f "build-fuzz/fuzz-$t.result"
+    fuzz_one "$t" "$secs" &
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+  done
+  wait
+  for t in "${targets[@]}"; do
+    [ "$(cat "build-fuzz/fuzz-$t.result" 2>/dev/null)" = ok ] || failed+=("$t")
   done
   if [ ${#failed[@]} -gt 0 ]; then
     echo "dev.sh: fuzzing found problems in: ${failed[*]} (inputs in build-fuzz/crashes/)"
