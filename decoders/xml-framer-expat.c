@@ -159,7 +159,7 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
 
   if (f->depth == 1)
     {
-      if (is_stream_name (name))
+      if (is_stream_name (name) && !f->framing)
         {
           /* A new stream header inside the stream: the peer restarted the
            * stream without our being told (e.g. we missed a negotiation). */

@@ -78,6 +78,7 @@ struct _XmFramer {
   GByteArray *header;  /* the stream header's bytes, to rebuild the parser */
   gboolean released;   /* parser given back while between stanzas */
   gboolean replaying;  /* feeding the header again: no events */
+  gboolean framing;    /* RFC 7395: a synthetic root, never reported */
 };
 
 static inline guint64

@@ -172,10 +172,15 @@ xm_framer_emit_item (XmFramer *f, guint64 end, gboolean header)
   if (header && f->fast)
     g_byte_array_append (f->header, st->raw, st->raw_len);
   f->in_callback = TRUE;
-  if (header)
+  if (header || (f->framing && xm_node_is (st->root, XM_FRAMER_NS_FRAMING, "open")))
     {
       if (f->ev->stream_open)
         f->ev->stream_open (st, f->user_data);
+    }
+  else if (f->framing && xm_node_is (st->root, XM_FRAMER_NS_FRAMING, "close"))
+    {
+      if (f->ev->stream_close)
+        f->ev->stream_close (st->offset, f->user_data);
     }
   else if (f->ev->stanza)
     f->ev->stanza (st, f->user_data);
@@ -273,6 +278,18 @@ start_document (XmFramer *f, guint64 offset)
   f->cur = NULL;
   g_string_truncate (f->text, 0);
   g_array_set_size (f->pending_ns, 0);
+  if (f->framing)
+    {
+      /* RFC 7395 has no stream document: expat reads the elements as the
+       * children of a root nobody sent, replayed into each parser like a
+       * stream header, declaring nothing (every element must be
+       * namespace-complete, §3.3.3) and counted in no offset. */
+      static const char root[] = "<xmitm-rfc7395-framing>";
+      g_byte_array_append (f->header, (const guint8 *) root, sizeof root - 1);
+      release_parser (f);
+      f->released = TRUE;
+      f->depth = 1;
+    }
 }
 
 static void
@@ -427,7 +444,7 @@ parse_piece (XmFramer *f, const guint8 *data, gsize len, guint64 base,
     }
 
   off = f->doc_base + (guint64) XML_GetCurrentByteIndex (f->parser);
-  if (code == XML_ERROR_MISPLACED_XML_PI && !f->in_stanza && off > f->doc_base
+  if (code == XML_ERROR_MISPLACED_XML_PI && !f->framing && !f->in_stanza && off > f->doc_base
       && off >= f->mark)
     {
       /* "<?xml" after the stream began: the peer restarted the stream. */
@@ -519,6 +536,21 @@ xm_framer_set_plain_trees (XmFramer *f, gboolean on)
 {
   f->plain_trees = on;
   f->fast = f->lazy || f->plain_trees;
+}
+
+void
+xm_framer_set_framing (XmFramer *f, gboolean on)
+{
+  g_return_if_fail (!f->in_callback);
+  f->framing = on;
+  f->need_reset = TRUE;
+  f->stalled = FALSE;
+}
+
+gboolean
+xm_framer_framing (const XmFramer *f)
+{
+  return f->framing;
 }
 
 /* expat is between stanzas and holds no bytes: the scanner may take over. */

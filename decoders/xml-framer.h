@@ -73,6 +73,17 @@ void xm_framer_set_lazy (XmFramer *framer, gboolean lazy);
  * default; lazy mode wins when both are on. */
 void xm_framer_set_plain_trees (XmFramer *framer, gboolean on);
 
+/* RFC 7395 framing (XMPP over WebSocket): there is no stream document.
+ * Every top-level element is an item of its own, namespace-complete; the
+ * framing namespace's <open/> is reported as the stream header and <close/>
+ * as the stream close (at its offset). A <stream:stream> start tag is just
+ * an element here, which never ends: the caller, who knows where each
+ * WebSocket message ends, sees it pending (xm_framer_pending_offset()) and
+ * resets. An XML declaration is malformed (decoding stalls until a reset).
+ * Takes effect at the next document (call before feeding, or reset). */
+#define XM_FRAMER_NS_FRAMING "urn:ietf:params:xml:ns:xmpp-framing"
+void xm_framer_set_framing (XmFramer *framer, gboolean on);
+gboolean xm_framer_framing (const XmFramer *framer);
 /* Feeds len bytes. Returns how many were consumed: len, unless a callback
  * called xm_framer_restart_after(), in which case the return value is the
  * offset just past the element being reported and the rest of the chunk has
