@@ -25,6 +25,9 @@ typedef enum {
   XM_EVENT_NOTE,         /* level, text: decoder or proxy note */
   XM_EVENT_LAYER,        /* text: a layer change (TLS, compression) */
   XM_EVENT_SASL,         /* sasl: the decode of the stanza just reported */
+  XM_EVENT_TRANSPORT,    /* transport, text: what the transport under the
+                          * XMPP stream carried (an HTTP request or response,
+                          * a WebSocket ping, pong or close) */
 } XmEventKind;
 
 typedef enum {
@@ -36,6 +39,7 @@ typedef enum {
 /* How the bytes of an event travelled (XmEvent.flags). */
 #define XM_EVENT_FLAG_TLS (1u << 0)   /* inside TLS xmitm intercepted */
 #define XM_EVENT_FLAG_ZLIB (1u << 1)  /* inside an XEP-0138 zlib stream */
+#define XM_EVENT_FLAG_WS (1u << 2)    /* in WebSocket messages (RFC 7395) */
 
 /* Structured detail of a LAYER event, for recordings and scripts (the
  * printer shows the event's text). Strings are borrowed; any may be NULL. */
@@ -71,6 +75,8 @@ typedef struct {
   const XmLayerInfo *layer; /* LAYER: detail, may be NULL */
   guint64 bytes[2];      /* CONN_CLOSE: bytes sent by client, by server */
   const XmSaslDecode *sasl; /* SASL: borrowed */
+  const char *transport; /* TRANSPORT: "http-request", "http-response",
+                          * "ws-ping", "ws-pong", "ws-close", "ws-message" */
 } XmEvent;
 
 const char *xm_dir_arrow (XmDir dir); /* "C->S", "S->C" or "" */

@@ -5,72 +5,26 @@
 
 #include <string.h>
 
-#include "observer.h"
-#include "component.h"
+#include "observer-private.h"
 #include "dialback.h"
-#include "inflate.h"
+#include "ws-frame.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
 #define NS_COMPRESS "http://jabber.org/protocol/compress"
 
-/* Inflated bytes without a complete stanza (xmitm's --max-inflate default). */
-#define MAX_INFLATE (8 * 1024 * 1024)
-/* Stream header openings looked for after a gap; one byte less than the
- * longest is kept between chunks. */
-#define CARRY_MAX 13
-
-static const char *const stream_starts[] = { "<?xml", "<stream:stream" };
-
-typedef struct {
-  XmObserver *obs;
-  XmDir dir;
-  XmFramer *framer;
-  guint flags;         /* XM_EVENT_FLAG_* */
-  gboolean from_start; /* offset 0 is the start of the stream */
-  gboolean started;    /* its first bytes were looked at */
-  gboolean resync;     /* bytes are missing: wait for a stream header */
-  gboolean stopped;    /* nothing more of it is decoded (capture) */
-  gboolean zlib;
-  XmInflate *inflate;
-  guint64 wire_pending;     /* compressed bytes since the last stanza */
-  guint64 inflated_pending; /* inflated bytes since the last stanza */
-  guint8 carry[CARRY_MAX];  /* tail of the last chunk while resyncing */
-  gsize carry_len;
-} Flow;
-
-struct _XmObserver {
-  XmObserverEmit emit;
-  gpointer user_data;
-  gboolean live;       /* the proxy: it forwards the bytes, intercepts TLS */
-  XmObserverElement element;
-  gsize max_inflate;
-  guint max_inflate_ratio;
-  Flow flow[2];        /* by XmDir */
-  XmSasl *sasl;
-  XmComponent *component; /* XEP-0114 */
-  XmSwitch pending;
-  gboolean tls;        /* TLS from here on: <proceed/> switches nothing */
-  gboolean encrypted;  /* TLS a capture cannot read: nothing more is decoded */
-  gboolean finished;
-};
-
 static void decode (Flow *f, const guint8 *data, gsize len);
 
 /* ---- events ---- */
 
-static void
-emit (XmObserver *obs, XmEvent *ev)
+void
+xm_observer_emit (XmObserver *obs, XmEvent *ev)
 {
   obs->emit (ev, obs->user_data);
 }
 
-static void
-note (XmObserver *obs, XmDir dir, XmNoteLevel level, const char *fmt, ...)
-  G_GNUC_PRINTF (4, 5);
-
-static void
-note (XmObserver *obs, XmDir dir, XmNoteLevel level, const char *fmt, ...)
+void
+xm_observer_note (XmObserver *obs, XmDir dir, XmNoteLevel level, const char *fmt, ...)
 {
   g_autofree char *text = NULL;
   XmEvent ev = { .kind = XM_EVENT_NOTE, .dir = dir, .level = level };
@@ -80,7 +34,7 @@ note (XmObserver *obs, XmDir dir, XmNoteLevel level, const char *fmt, ...)
   text = g_strdup_vprintf (fmt, ap);
   va_end (ap);
   ev.text = text;
-  emit (obs, &ev);
+  xm_observer_emit (obs, &ev);
 }
 
 static void
@@ -89,13 +43,13 @@ layer (XmObserver *obs, XmDir dir, const char *what, const char *text)
   XmLayerInfo info = { .layer = what };
   XmEvent ev = { .kind = XM_EVENT_LAYER, .dir = dir, .text = text, .layer = &info };
 
-  emit (obs, &ev);
+  xm_observer_emit (obs, &ev);
 }
 
 /* How a note that decoding of a direction stops ends: the proxy still
  * forwards the bytes. */
-static const char *
-still_forwarded (const XmObserver *obs)
+const char *
+xm_observer_still_forwarded (const XmObserver *obs)
 {
   return obs->live ? "; the bytes are still forwarded" : "";
 }
@@ -113,6 +67,23 @@ negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
   const XmNode *root = st->root;
 
   if (root == NULL || st->shallow || f->dir != XM_DIR_S2C)
+    return;
+  if (f->web)
+    {
+      /* RFC 7395 §3.6: TLS is the WebSocket connection's (wss:), never
+       * negotiated inside it; nor is compression (permessage-deflate is
+       * the WebSocket's). */
+      const XmNode *tls = xm_node_child (root, NS_TLS, "starttls");
+      if (tls && xm_node_is (root, "http://etherx.jabber.org/streams", "features"))
+        xm_observer_note (obs, XM_DIR_S2C, XM_NOTE_WARNING, "RFC 7395 §3.6: the "
+                          "server offers STARTTLS inside a WebSocket connection "
+                          "(TLS belongs to the WebSocket connection: wss:)");
+      else if (xm_node_is (root, NS_TLS, "proceed"))
+        xm_observer_note (obs, XM_DIR_S2C, XM_NOTE_WARNING, "RFC 7395 §3.6: "
+                          "<proceed/> inside a WebSocket connection: no TLS "
+                          "can start here; the stream is still decoded as it is");
+    }
+  if (f->web && !xm_node_is (root, NS_SASL, "success"))
     return;
   if (xm_node_is (root, NS_TLS, "proceed") && !obs->tls && !f->zlib)
     {
@@ -133,7 +104,7 @@ negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
   else if (xm_node_is (root, NS_COMPRESS, "failure"))
     {
       const XmNode *why = xm_node_first_element (root);
-      note (obs, XM_DIR_S2C, XM_NOTE_INFO,
+      xm_observer_note (obs, XM_DIR_S2C, XM_NOTE_INFO,
             "the server refused compression (%s): the stream stays uncompressed",
             why ? why->name : "no reason given");
     }
@@ -152,7 +123,7 @@ apply_starttls (XmObserver *obs)
   obs->encrypted = TRUE;
   layer (obs, XM_DIR_S2C, "starttls", "STARTTLS: the server sent <proceed/>; TLS "
          "starts at the next byte");
-  note (obs, XM_DIR_NONE, XM_NOTE_WARNING,
+  xm_observer_note (obs, XM_DIR_NONE, XM_NOTE_WARNING,
         "the rest of this connection is TLS, which a capture cannot decrypt: "
         "decoding of this connection stops (run the session through xmitm to "
         "see it)");
@@ -199,7 +170,8 @@ on_stream_open (XmStanza *header, gpointer user_data)
   XmEvent ev = { .kind = XM_EVENT_STREAM_OPEN, .dir = f->dir, .flags = f->flags,
                  .stanza = header };
 
-  emit (f->obs, &ev);
+  f->items++;
+  xm_observer_emit (f->obs, &ev);
   xm_component_stream_open (f->obs->component, header->root, f->dir == XM_DIR_C2S);
 }
 
@@ -212,9 +184,22 @@ on_stanza (XmStanza *stanza, gpointer user_data)
                  .stanza = stanza, .wire_len = f->wire_pending };
   g_autoptr (XmSaslDecode) sasl = NULL;
 
+  f->items++;
   f->wire_pending = 0;
   f->inflated_pending = 0;
-  emit (obs, &ev);
+  if (f->web && xm_node_is (stanza->root, XM_FRAMER_NS_FRAMING, "close"))
+    {
+      const char *uri = xm_node_attr (stanza->root, "see-other-uri");
+
+      ev.kind = XM_EVENT_STREAM_CLOSE;
+      xm_observer_emit (obs, &ev);
+      if (uri)
+        xm_observer_note (obs, f->dir, XM_NOTE_INFO, "RFC 7395 §3.6.1: the "
+                          "server sends the client to another endpoint: "
+                          "see-other-uri='%s'", uri);
+      return;
+    }
+  xm_observer_emit (obs, &ev);
   if (stanza->root && !stanza->shallow)
     sasl = xm_sasl_decode (obs->sasl, stanza->root, f->dir == XM_DIR_C2S);
   if (sasl == NULL && stanza->root && !stanza->shallow)
@@ -225,7 +210,7 @@ on_stanza (XmStanza *stanza, gpointer user_data)
     {
       XmEvent dev = { .kind = XM_EVENT_SASL, .dir = f->dir, .flags = f->flags,
                       .sasl = sasl };
-      emit (obs, &dev);
+      xm_observer_emit (obs, &dev);
     }
   if (obs->element)
     obs->element (f->dir, stanza, sasl, obs->user_data);
@@ -239,7 +224,7 @@ on_keepalive (gsize n, gpointer user_data)
   XmEvent ev = { .kind = XM_EVENT_KEEPALIVE, .dir = f->dir, .flags = f->flags,
                  .count = n };
 
-  emit (f->obs, &ev);
+  xm_observer_emit (f->obs, &ev);
 }
 
 static void
@@ -248,7 +233,7 @@ on_stream_close (guint64 offset, gpointer user_data)
   Flow *f = user_data;
   XmEvent ev = { .kind = XM_EVENT_STREAM_CLOSE, .dir = f->dir, .flags = f->flags };
 
-  emit (f->obs, &ev);
+  xm_observer_emit (f->obs, &ev);
 }
 
 static void
@@ -257,7 +242,7 @@ on_problem (XmFramerProblem kind, guint64 offset, const char *message,
 {
   Flow *f = user_data;
 
-  note (f->obs, f->dir, kind == XM_FRAMER_MALFORMED ? XM_NOTE_ERROR : XM_NOTE_WARNING,
+  xm_observer_note (f->obs, f->dir, kind == XM_FRAMER_MALFORMED ? XM_NOTE_ERROR : XM_NOTE_WARNING,
         "%s (at byte %" G_GUINT64_FORMAT " of this direction)", message, offset);
 }
 
@@ -275,10 +260,10 @@ on_inflated (const guint8 *data, gsize len, gpointer user_data)
   f->inflated_pending += len;
   if (f->inflated_pending > f->obs->max_inflate)
     {
-      note (f->obs, f->dir, XM_NOTE_WARNING,
+      xm_observer_note (f->obs, f->dir, XM_NOTE_WARNING,
             "zlib: more than %" G_GSIZE_FORMAT " inflated bytes without a complete "
             "stanza%s: decoding of this direction stops%s", f->obs->max_inflate,
-            f->obs->live ? " (see --max-inflate)" : "", still_forwarded (f->obs));
+            f->obs->live ? " (see --max-inflate)" : "", xm_observer_still_forwarded (f->obs));
       f->stopped = TRUE;
       return FALSE;
     }
@@ -300,13 +285,13 @@ inflate_copy (Flow *f, const guint8 *data, gsize len)
   switch (xm_inflate_feed (f->inflate, data, len, on_inflated, f, &msg))
     {
     case XM_INFLATE_ERROR:
-      note (f->obs, f->dir, XM_NOTE_ERROR, "zlib: %s: decoding of this direction "
-            "stops%s", msg, still_forwarded (f->obs));
+      xm_observer_note (f->obs, f->dir, XM_NOTE_ERROR, "zlib: %s: decoding of this direction "
+            "stops%s", msg, xm_observer_still_forwarded (f->obs));
       f->stopped = TRUE;
       break;
     case XM_INFLATE_LIMIT:
       if (msg)
-        note (f->obs, f->dir, XM_NOTE_WARNING, "zlib: %s: decoding of this "
+        xm_observer_note (f->obs, f->dir, XM_NOTE_WARNING, "zlib: %s: decoding of this "
               "direction stops%s", msg, f->obs->live
               ? "; the bytes are still forwarded (see --max-inflate-ratio)" : "");
       f->stopped = TRUE;
@@ -319,13 +304,35 @@ inflate_copy (Flow *f, const guint8 *data, gsize len)
 
 /* What the framer, or in a zlib stream the inflater, takes of the bytes:
  * all of them, or up to a negotiation element that switches layers. */
-static gsize
-decode_step (Flow *f, const guint8 *data, gsize len)
+gsize
+xm_observer_decode_xml (Flow *f, const guint8 *data, gsize len)
 {
   if (!f->zlib)
     return xm_framer_feed (f->framer, data, len);
   inflate_copy (f, data, len);
   return len;
+}
+
+/* The client's first bytes say whether the connection is an XMPP stream
+ * or HTTP (WebSocket, BOSH); HTTP takes every byte (nothing in it switches
+ * the proxy's layers). */
+static gsize
+decode_step (Flow *f, const guint8 *data, gsize len)
+{
+  XmObserver *obs = f->obs;
+
+  if (!obs->transport_known && f->dir == XM_DIR_C2S && len > 0)
+    {
+      obs->transport_known = TRUE;
+      if (xm_web_looks_like_http (data, len))
+        xm_web_start (obs);
+    }
+  if (f->web)
+    {
+      xm_web_feed (f, data, len);
+      return len;
+    }
+  return xm_observer_decode_xml (f, data, len);
 }
 
 XmOpens
@@ -434,7 +441,7 @@ decode (Flow *f, const guint8 *data, gsize len)
             return;
           f->resync = FALSE;
           xm_framer_reset (f->framer);
-          note (obs, f->dir, XM_NOTE_INFO, "a stream header: decoding of this "
+          xm_observer_note (obs, f->dir, XM_NOTE_INFO, "a stream header: decoding of this "
                 "direction resumes");
           if (carry_at < f->carry_len)
             {
@@ -479,6 +486,7 @@ xm_observer_new (XmObserverEmit emit_func, gpointer user_data)
       f->dir = i;
       f->framer = xm_framer_new (&framer_events, f);
     }
+  obs->max_message = XM_WS_DEFAULT_MAX_MESSAGE;
   return obs;
 }
 
@@ -492,6 +500,8 @@ xm_observer_new_live (const XmObserverLive *live, XmObserverEmit emit_func,
   obs->element = live->element;
   obs->max_inflate = live->max_inflate;
   obs->max_inflate_ratio = live->max_inflate_ratio;
+  if (live->max_stanza)
+    obs->max_message = live->max_stanza;
   for (int i = 0; i < 2; i++)
     {
       Flow *f = &obs->flow[i];
@@ -516,6 +526,7 @@ xm_observer_free (XmObserver *obs)
     {
       xm_framer_free (obs->flow[i].framer);
       g_clear_pointer (&obs->flow[i].inflate, xm_inflate_free);
+      g_clear_pointer (&obs->flow[i].web, xm_web_flow_free);
     }
   xm_sasl_free (obs->sasl);
   xm_component_free (obs->component);
@@ -551,7 +562,7 @@ xm_observer_feed (XmObserver *obs, XmDir dir, const guint8 *data, gsize len)
       if (looks_like_tls (data, len))
         {
           obs->encrypted = TRUE;
-          note (obs, f->dir, XM_NOTE_WARNING,
+          xm_observer_note (obs, f->dir, XM_NOTE_WARNING,
                 "this connection is encrypted (it starts with a TLS record: "
                 "direct TLS, XEP-0368): a capture cannot be decrypted, its data "
                 "is skipped");
@@ -561,7 +572,7 @@ xm_observer_feed (XmObserver *obs, XmDir dir, const guint8 *data, gsize len)
           && xm_observer_opens_stream (data, len) != XM_OPENS_YES)
         {
           f->resync = TRUE;
-          note (obs, f->dir, XM_NOTE_INFO,
+          xm_observer_note (obs, f->dir, XM_NOTE_INFO,
                 "the capture starts in the middle of this direction's stream: "
                 "decoding waits for a stream header");
         }
@@ -577,18 +588,18 @@ xm_observer_gap (XmObserver *obs, XmDir dir, const char *message)
   g_return_if_fail (dir == XM_DIR_C2S || dir == XM_DIR_S2C);
   f = &obs->flow[dir];
   if (!decoding (f))
-    note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
+    xm_observer_note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
           "capture)", message);
   else if (f->zlib)
     {
-      note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
+      xm_observer_note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
             "capture): a zlib stream cannot go on past missing bytes, decoding "
             "of this direction stops", message);
       f->stopped = TRUE;
     }
   else
     {
-      note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
+      xm_observer_note (obs, f->dir, XM_NOTE_WARNING, "TCP: %s of this direction (not in the "
             "capture): decoding of this direction waits for a new stream header",
             message);
       f->resync = TRUE;
@@ -602,11 +613,16 @@ note_unfinished (Flow *f)
 {
   guint64 pending;
 
+  if (f->web && decoding (f))
+    {
+      xm_web_finish (f);
+      return;
+    }
   if (!decoding (f) || f->resync || xm_framer_is_stalled (f->framer))
     return;
   pending = xm_framer_offset (f->framer) - xm_framer_pending_offset (f->framer);
   if (pending)
-    note (f->obs, f->dir, XM_NOTE_WARNING, "the last %" G_GUINT64_FORMAT " byte%s "
+    xm_observer_note (f->obs, f->dir, XM_NOTE_WARNING, "the last %" G_GUINT64_FORMAT " byte%s "
           "of this direction are an incomplete element (not decoded)",
           pending, pending == 1 ? "" : "s");
 }
@@ -647,6 +663,9 @@ xm_observer_tls_started (XmObserver *obs)
 void
 xm_observer_tls_up (XmObserver *obs)
 {
+  /* Direct TLS: what the client says first inside it decides. */
+  if (obs->flow[XM_DIR_C2S].web == NULL)
+    obs->transport_known = FALSE;
   for (int i = 0; i < 2; i++)
     {
       Flow *f = &obs->flow[i];
@@ -656,6 +675,12 @@ xm_observer_tls_up (XmObserver *obs)
       g_clear_pointer (&f->inflate, xm_inflate_free);
       f->flags |= XM_EVENT_FLAG_TLS;
     }
+}
+
+gboolean
+xm_observer_web (const XmObserver *obs)
+{
+  return obs->flow[XM_DIR_C2S].web != NULL;
 }
 
 const XmFramer *

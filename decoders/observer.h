@@ -118,6 +118,10 @@ void xm_observer_tls_started (XmObserver *obs);
  * their events carry XM_EVENT_FLAG_TLS. */
 void xm_observer_tls_up (XmObserver *obs);
 
+/* The connection is HTTP (WebSocket, BOSH, or plain): the framer's offsets
+ * are not the connection's, and nothing switches layers. */
+gboolean xm_observer_web (const XmObserver *obs);
+
 /* dir's framer, for its offsets and pending element (xml-framer.h). */
 const XmFramer *xm_observer_framer (const XmObserver *obs, XmDir dir);
 

@@ -177,11 +177,6 @@ xm_framer_emit_item (XmFramer *f, guint64 end, gboolean header)
       if (f->ev->stream_open)
         f->ev->stream_open (st, f->user_data);
     }
-  else if (f->framing && xm_node_is (st->root, XM_FRAMER_NS_FRAMING, "close"))
-    {
-      if (f->ev->stream_close)
-        f->ev->stream_close (st->offset, f->user_data);
-    }
   else if (f->ev->stanza)
     f->ev->stanza (st, f->user_data);
   f->in_callback = FALSE;

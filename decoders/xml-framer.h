@@ -75,8 +75,9 @@ void xm_framer_set_plain_trees (XmFramer *framer, gboolean on);
 
 /* RFC 7395 framing (XMPP over WebSocket): there is no stream document.
  * Every top-level element is an item of its own, namespace-complete; the
- * framing namespace's <open/> is reported as the stream header and <close/>
- * as the stream close (at its offset). A <stream:stream> start tag is just
+ * framing namespace's <open/> is reported as the stream header; <close/>
+ * is an element like any other (it has attributes to show:
+ * see-other-uri). A <stream:stream> start tag is just
  * an element here, which never ends: the caller, who knows where each
  * WebSocket message ends, sees it pending (xm_framer_pending_offset()) and
  * resets. An XML declaration is malformed (decoding stalls until a reset).

@@ -6,6 +6,8 @@
  * until its SNI and ALPN have been passed on upstream. */
 #include "config.h"
 
+#include <string.h>
+
 #include <openssl/x509.h>
 
 #include "session-private.h"
@@ -66,6 +68,37 @@ start_tls_timer (XmSession *s)
 
 static void on_tls (XmLayer *layer, XmLayerTlsEvent what, gpointer user_data);
 
+/* The client's ALPN offer (RFC 7301 wire format) without the protocols
+ * xmitm cannot decode (HTTP/2 and 3: a web client offers h2 first, and a
+ * server that picks it would leave nothing to read), said in a note. The
+ * server then picks among the rest (http/1.1, xmpp-client...). */
+static GByteArray *
+alpn_we_read (XmSession *s, const guint8 *alpn, gsize len)
+{
+  static const char *const dropped[] = { "h2", "h2c", "h3" };
+  GByteArray *kept = g_byte_array_new ();
+  g_autoptr (GString) gone = g_string_new (NULL);
+
+  for (gsize i = 0; i < len && i + 1 + alpn[i] <= len; i += 1 + alpn[i])
+    {
+      gboolean drop = FALSE;
+
+      for (guint k = 0; k < G_N_ELEMENTS (dropped); k++)
+        drop |= alpn[i] == strlen (dropped[k])
+                && memcmp (alpn + i + 1, dropped[k], alpn[i]) == 0;
+      if (!drop)
+        g_byte_array_append (kept, alpn + i, 1 + alpn[i]);
+      else
+        g_string_append_printf (gone, "%s%.*s", gone->len ? ", " : "",
+                                (int) alpn[i], (const char *) alpn + i + 1);
+    }
+  if (gone->len)
+    xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO, "the client offered ALPN %s: "
+                     "not passed on to the server (xmitm decodes HTTP/1.1, not "
+                     "HTTP/2 or 3)", gone->str);
+  return kept;
+}
+
 /* The upstream leg starts TLS: STARTTLS after <proceed/>, or direct TLS
  * once the client's ClientHello told us the name. */
 void
@@ -75,9 +108,12 @@ xm_intercept_upstream (XmSession *s)
   gsize alpn_len = 0;
   const guint8 *alpn = s->intercept == INTERCEPT_DIRECT
                        ? xm_tls_client_alpn (tls_of (&s->side[CLIENT]), &alpn_len) : NULL;
+  g_autoptr (GByteArray) offer = alpn ? alpn_we_read (s, alpn, alpn_len) : NULL;
   XmLayer *tls = xm_layer_tls_new_client (s->tls_name,
                                           cfg->upstream_insecure ? NULL : s->tls_name,
-                                          alpn, alpn_len, on_tls, &s->side[SERVER]);
+                                          offer ? offer->data : NULL,
+                                          offer ? offer->len : 0,
+                                          on_tls, &s->side[SERVER]);
 
   xm_observer_tls_started (s->obs);
   xm_leg_push (s->side[SERVER].leg, tls);

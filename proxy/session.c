@@ -484,6 +484,12 @@ decode (Side *side, const guint8 *data, gsize len, gboolean forwarded)
       gsize take = xm_observer_decode (s->obs, dir, data + pos, len - pos, &sw);
 
       s->bytes[dir] += take;
+      if (G_UNLIKELY (s->rewrite_flags && xm_observer_web (s->obs)))
+        {
+          /* Over HTTP the server's features travel in WebSocket frames or
+           * BOSH bodies, forwarded as they come: nothing is rewritten. */
+          release_held_back (s);
+        }
       if (!forwarded && !failing (s) && !closed (s))
         forward (s, dir, data + pos, take, base);
       pos += take;

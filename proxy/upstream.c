@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -15,6 +16,28 @@
 
 /* ---- error reply to the client (RFC 6120 §4.9.3.15) ---- */
 
+/* An HTTP client (WebSocket, BOSH) gets what a gateway answers
+ * (RFC 9110 §15.6.3), and the connection closes. */
+static void
+http_error_reply (XmSession *s)
+{
+  g_autofree char *text = g_strdup_printf ("xmitm could not connect to %s: %s\n",
+                                           s->upstream_name, s->last_connect_error);
+  g_autofree char *reply = g_strdup_printf (
+    "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\n"
+    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen (text), text);
+
+  xm_session_note (s, XM_DIR_S2C, XM_NOTE_INFO,
+        "xmitm answered the client's HTTP request with 502 Bad Gateway, then "
+        "closed the connection");
+  xm_session_send (&s->side[CLIENT], (const guint8 *) reply, strlen (reply));
+  if (!closed (s))
+    {
+      xm_session_shutdown_write (&s->side[CLIENT]);
+      xm_session_update_reading (s);
+    }
+}
+
 void
 xm_upstream_error_reply (XmSession *s)
 {
@@ -25,6 +48,11 @@ xm_upstream_error_reply (XmSession *s)
     return;
   s->error_sent = TRUE;
   g_clear_handle_id (&s->fail_timer, g_source_remove);
+  if (xm_observer_web (s->obs))
+    {
+      http_error_reply (s);
+      return;
+    }
 
   text = g_markup_printf_escaped ("xmitm could not connect to %s: %s",
                                   s->upstream_name, s->last_connect_error);
@@ -94,7 +122,7 @@ upstream_failed (XmSession *s)
       if (closed (s))
         return;
     }
-  if (s->client_header_seen || xm_leg_eof (c->leg))
+  if (s->client_header_seen || xm_observer_web (s->obs) || xm_leg_eof (c->leg))
     xm_upstream_error_reply (s);
   else
     s->fail_timer = g_timeout_add (ERROR_REPLY_WAIT_MS, on_fail_timer, s);

@@ -552,6 +552,7 @@ grep_matches (const XmFilter *f, const XmEvent *ev)
     case XM_EVENT_CONN_CLOSE:
     case XM_EVENT_NOTE:
     case XM_EVENT_LAYER:
+    case XM_EVENT_TRANSPORT:
       if (ev->text)
         {
           s = ev->text;

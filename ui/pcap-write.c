@@ -331,6 +331,7 @@ writer_event (XmSink *sink, const XmEvent *ev)
     case XM_EVENT_NOTE:
     case XM_EVENT_LAYER:
     case XM_EVENT_SASL:
+    case XM_EVENT_TRANSPORT:
       break;
     }
 }

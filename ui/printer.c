@@ -6,6 +6,7 @@
 
 #include "files.h"
 #include "printer.h"
+#include "xml-framer.h"
 
 /* ANSI SGR sequences; empty strings when colour is off. */
 typedef struct {
@@ -387,12 +388,14 @@ append_header (const XmPrinterOptions *opts, const Palette *c,
                xm_dir_arrow (ev->dir), c->reset);
       put_c (buf, ' ');
     }
-  if (ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB))
+  if (ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB | XM_EVENT_FLAG_WS))
     {
-      gboolean tls = ev->flags & XM_EVENT_FLAG_TLS, zlib = ev->flags & XM_EVENT_FLAG_ZLIB;
-
-      append3 (buf, c->meta,
-               tls && zlib ? "[tls+zlib]" : tls ? "[tls]" : "[zlib]", c->reset);
+      /* indexed by the three flags: tls 1, zlib 2, ws 4 */
+      static const char *const tags[8] = {
+        "", "[tls]", "[zlib]", "[tls+zlib]", "[ws]", "[tls+ws]", "[ws+zlib]",
+        "[tls+ws+zlib]",
+      };
+      append3 (buf, c->meta, tags[ev->flags & 7], c->reset);
       put_c (buf, ' ');
     }
 }
@@ -425,7 +428,9 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
       if (st->root)
         {
           append_indent (buf, 1);
-          append_start_tag (c, st->root, FALSE, opts->show_secrets, buf);
+          /* RFC 7395's <open/> is an empty element */
+          append_start_tag (c, st->root, (ev->flags & XM_EVENT_FLAG_WS) != 0,
+                            opts->show_secrets, buf);
           put_c (buf, '\n');
         }
       break;
@@ -465,8 +470,11 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
 
     case XM_EVENT_STREAM_CLOSE:
       append_header (opts, c, ev, TRUE, buf);
-      g_string_append_printf (buf, "%sstream close%s\n  %s</stream:stream>%s\n",
-                              c->meta, c->reset, c->tag, c->reset);
+      g_string_append_printf (buf, "%sstream close%s\n  %s%s%s\n",
+                              c->meta, c->reset, c->tag,
+                              ev->flags & XM_EVENT_FLAG_WS
+                              ? "<close xmlns='" XM_FRAMER_NS_FRAMING "'/>"
+                              : "</stream:stream>", c->reset);
       break;
 
     case XM_EVENT_NOTE:
@@ -482,6 +490,14 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
     case XM_EVENT_LAYER:
       append_header (opts, c, ev, TRUE, buf);
       g_string_append_printf (buf, "%slayer:%s %s\n", c->meta, c->reset, ev->text);
+      break;
+
+    case XM_EVENT_TRANSPORT:
+      append_header (opts, c, ev, TRUE, buf);
+      g_string_append_printf (buf, "%s%s:%s %s\n", c->meta,
+                              g_str_has_prefix (ev->transport, "ws-") ? "websocket"
+                              : g_str_has_prefix (ev->transport, "http-") ? "http"
+                              : ev->transport, c->reset, ev->text);
       break;
 
     case XM_EVENT_SASL:

@@ -216,6 +216,24 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObj *o)
   data = g_bytes_get_data (xml, &len);
   r->ev = ev;
   r->delivered = FALSE;
+  if (ev->flags & XM_EVENT_FLAG_WS)
+    {
+      /* RFC 7395: every element stands alone, <open/> included. */
+      XmFramer *f = framer_for (r, ev->conn, ev->dir, FALSE);
+
+      if (!xm_framer_framing (f))
+        xm_framer_set_framing (f, TRUE);
+      xm_framer_feed (f, (const guint8 *) data, len);
+      if (xm_framer_is_stalled (f)
+          || xm_framer_pending_offset (f) != xm_framer_offset (f))
+        xm_framer_reset (f);
+      if (!r->delivered)
+        warn (r, "line %" G_GUINT64_FORMAT ": the recorded %s is not one "
+              "well-formed XML element; skipped", r->line,
+              header ? "<open/>" : "stanza");
+      r->ev = NULL;
+      return;
+    }
   xm_framer_feed (framer_for (r, ev->conn, ev->dir, header), (const guint8 *) data, len);
   if (header)
     xm_framer_cache_header (r->framers, ev->conn, ev->dir, (const guint8 *) data, len);
@@ -327,6 +345,8 @@ handle_event (Reader *r, JsonObj *o)
     ev.flags |= XM_EVENT_FLAG_TLS;
   if (bool_member (r, o, "zlib"))
     ev.flags |= XM_EVENT_FLAG_ZLIB;
+  if (bool_member (r, o, "ws"))
+    ev.flags |= XM_EVENT_FLAG_WS;
   ev.text = str_member (r, o, "text");
   r->info->events++;
 
@@ -372,6 +392,13 @@ handle_event (Reader *r, JsonObj *o)
         ev.text = "";
       emit_layer (r, &ev, o);
       return;
+    case XM_EVENT_TRANSPORT:
+      ev.transport = str_member (r, o, "transport");
+      if (ev.transport == NULL)
+        ev.transport = "";
+      if (ev.text == NULL)
+        ev.text = "";
+      break;
     case XM_EVENT_SASL:
       {
         g_autoptr (XmSaslDecode) d = sasl_from (r, o);

@@ -13,7 +13,7 @@
 
 #define FLUSH_AT (64 * 1024)
 
-const char *const xm_record_event_names[XM_EVENT_SASL + 1] = {
+const char *const xm_record_event_names[XM_EVENT_TRANSPORT + 1] = {
   [XM_EVENT_CONN_OPEN] = "open",
   [XM_EVENT_CONN_CLOSE] = "close",
   [XM_EVENT_STREAM_OPEN] = "stream-open",
@@ -23,6 +23,7 @@ const char *const xm_record_event_names[XM_EVENT_SASL + 1] = {
   [XM_EVENT_NOTE] = "note",
   [XM_EVENT_LAYER] = "layer",
   [XM_EVENT_SASL] = "sasl",
+  [XM_EVENT_TRANSPORT] = "transport",
 };
 
 const char *const xm_record_levels[XM_NOTE_ERROR + 1] = {
@@ -280,6 +281,8 @@ json_head (char *o, const XmEvent *ev)
     o = PUT (o, ",\"tls\":true");
   if (ev->flags & XM_EVENT_FLAG_ZLIB)
     o = PUT (o, ",\"zlib\":true");
+  if (ev->flags & XM_EVENT_FLAG_WS)
+    o = PUT (o, ",\"ws\":true");
   return o;
 }
 
@@ -390,6 +393,8 @@ xm_record_format (const XmEvent *ev, gboolean secrets, GString *buf)
     add_true (b, "tls");
   if (ev->flags & XM_EVENT_FLAG_ZLIB)
     add_true (b, "zlib");
+  if (ev->flags & XM_EVENT_FLAG_WS)
+    add_true (b, "ws");
 
   switch (ev->kind)
     {
@@ -419,6 +424,10 @@ xm_record_format (const XmEvent *ev, gboolean secrets, GString *buf)
       break;
     case XM_EVENT_SASL:
       add_sasl (b, ev->sasl, secrets);
+      break;
+    case XM_EVENT_TRANSPORT:
+      add_string (b, "transport", ev->transport);
+      add_string (b, "text", ev->text);
       break;
     }
   finish (b, buf);

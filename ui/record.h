@@ -12,7 +12,7 @@
 G_BEGIN_DECLS
 
 #define XM_RECORD_FORMAT "xmitm-recording"
-#define XM_RECORD_VERSION 1
+#define XM_RECORD_VERSION 2
 
 /* Appends the header line (with its '\n'). source says where the events come
  * from ("proxy", "capture FILE", ...); secrets whether they were kept. */

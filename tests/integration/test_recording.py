@@ -143,7 +143,7 @@ class RecordingTest(unittest.TestCase):
 
         header, evs = events(rec)
         self.assertEqual(header["format"], "xmitm-recording")
-        self.assertEqual(header["format_version"], 1)
+        self.assertEqual(header["format_version"], 2)
         self.assertEqual(header["secrets"], "redacted")
         kinds = {e["ev"] for e in evs}
         self.assertTrue({"open", "stream-open", "stanza", "layer", "sasl", "note",

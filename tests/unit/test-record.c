@@ -430,7 +430,7 @@ round_trip (gboolean secrets)
   g_assert_true (g_file_set_contents (path, file->str, file->len, &error));
   g_assert_true (xm_record_read (path, &k.sink, &info, NULL, NULL, &error));
   g_assert_no_error (error);
-  g_assert_cmpint (info.format_version, ==, 1);
+  g_assert_cmpint (info.format_version, ==, XM_RECORD_VERSION);
   g_assert_cmpint (info.secrets, ==, secrets);
   g_assert_cmpstr (info.source, ==, "test");
   g_assert_false (info.truncated);
