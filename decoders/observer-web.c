@@ -83,6 +83,9 @@ xm_web_looks_like_http (const guint8 *data, gsize len)
 
 /* ---- WebSocket ---- */
 
+/* The readers' problems: a fatal one already says that decoding of the
+ * direction stops. */
+
 static void
 on_ws_message (guint8 opcode, const guint8 *data, gsize len, guint64 offset,
                guint64 end, guint n_frames, gpointer user_data)
@@ -192,8 +195,7 @@ on_ws_problem (guint64 offset, gboolean fatal, const char *message,
 
   xm_observer_note (obs, w->flow->dir, fatal ? XM_NOTE_ERROR : XM_NOTE_WARNING,
                     "WebSocket: %s (at byte %" G_GUINT64_FORMAT " of this "
-                    "direction)%s%s", message, w->base + offset,
-                    fatal ? ": decoding of this direction stops" : "",
+                    "direction)%s", message, w->base + offset,
                     fatal ? xm_observer_still_forwarded (obs) : "");
 }
 
@@ -405,9 +407,8 @@ on_http_problem (guint64 offset, gboolean fatal, const char *message,
   XmObserver *obs = w->flow->obs;
 
   xm_observer_note (obs, w->flow->dir, fatal ? XM_NOTE_ERROR : XM_NOTE_WARNING,
-                    "HTTP: %s (at byte %" G_GUINT64_FORMAT " of this direction)%s%s",
+                    "HTTP: %s (at byte %" G_GUINT64_FORMAT " of this direction)%s",
                     message, w->base + offset,
-                    fatal ? ": decoding of this direction stops" : "",
                     fatal ? xm_observer_still_forwarded (obs) : "");
 }
 
