@@ -81,6 +81,21 @@ xm_web_looks_like_http (const guint8 *data, gsize len)
   return i > 0 && (i == len || data[i] == ' ');
 }
 
+gboolean
+xm_observer_http_for_xmpp (const guint8 *data, gsize len)
+{
+  static const char *const marks[] = { "xmpp", "http-bind", "httpbind", "/bosh" };
+  g_autofree char *lower = NULL;
+
+  if (!xm_web_looks_like_http (data, MIN (len, 17)))
+    return FALSE;
+  lower = g_ascii_strdown ((const char *) data, (gssize) MIN (len, 4096));
+  for (guint i = 0; i < G_N_ELEMENTS (marks); i++)
+    if (memmem (lower, strlen (lower), marks[i], strlen (marks[i])))
+      return TRUE;
+  return FALSE;
+}
+
 /* ---- WebSocket ---- */
 
 /* The readers' problems: a fatal one already says that decoding of the

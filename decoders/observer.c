@@ -568,6 +568,14 @@ xm_observer_feed (XmObserver *obs, XmDir dir, const guint8 *data, gsize len)
                 "is skipped");
           return;
         }
+      if (!f->from_start && dir == XM_DIR_C2S && xm_web_looks_like_http (data, len))
+        {
+          /* HTTP seen from the middle of a kept-alive connection: a
+           * request's first byte is a good place to start. */
+          f->from_start = TRUE;
+          obs->flow[XM_DIR_S2C].from_start = TRUE;
+          obs->flow[XM_DIR_S2C].resync = FALSE;
+        }
       if (!f->from_start && !f->resync
           && xm_observer_opens_stream (data, len) != XM_OPENS_YES)
         {

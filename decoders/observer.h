@@ -68,6 +68,12 @@ typedef enum {
 
 XmOpens xm_observer_opens_stream (const guint8 *data, gsize len);
 
+/* A client's first bytes on a port that is not XMPP's: an HTTP request for
+ * XMPP over WebSocket or BOSH (it names xmpp or http-bind: the 'xmpp'
+ * subprotocol, a /xmpp-websocket or /http-bind path, the httpbind
+ * namespace), rather than any web traffic a capture holds? */
+gboolean xm_observer_http_for_xmpp (const guint8 *data, gsize len);
+
 /* ---- inside the connection (the proxy) ---- */
 
 /* After the events of a complete top-level element of dir (the stanza, then

@@ -526,6 +526,14 @@ tcp_packet (Reader *rd, const Packet *pkt)
           XmOpens t = xm_observer_opens_stream (pkt->payload, pkt->len);
 
           c->seen_payload = TRUE;
+          if (t == XM_OPENS_NO && (c->client < 0 || c->client == side)
+              && xm_observer_http_for_xmpp (pkt->payload, pkt->len))
+            {
+              /* XMPP over WebSocket or BOSH: the observer reads HTTP */
+              recognize (c, side);
+              conn_packet (c, pkt, side);
+              return;
+            }
           if (t == XM_OPENS_NO)
             {
               c->state = CONN_IGNORED;
