@@ -40,6 +40,7 @@ typedef enum {
 #define XM_EVENT_FLAG_TLS (1u << 0)   /* inside TLS xmitm intercepted */
 #define XM_EVENT_FLAG_ZLIB (1u << 1)  /* inside an XEP-0138 zlib stream */
 #define XM_EVENT_FLAG_WS (1u << 2)    /* in WebSocket messages (RFC 7395) */
+#define XM_EVENT_FLAG_BOSH (1u << 3)  /* in BOSH bodies (XEP-0206) */
 
 /* Structured detail of a LAYER event, for recordings and scripts (the
  * printer shows the event's text). Strings are borrowed; any may be NULL. */
@@ -62,6 +63,9 @@ typedef struct {
   XmEventKind kind;
   guint flags;
   guint conn;            /* connection number, from 1 */
+  guint session;         /* a BOSH session's number (the connection that
+                          * created it), 0 for none: its events come over
+                          * several connections */
   XmDir dir;
   gint64 time_us;        /* wall clock, microseconds since the epoch */
   XmStanza *stanza;      /* STREAM_OPEN, STANZA: borrowed */
@@ -76,7 +80,8 @@ typedef struct {
   guint64 bytes[2];      /* CONN_CLOSE: bytes sent by client, by server */
   const XmSaslDecode *sasl; /* SASL: borrowed */
   const char *transport; /* TRANSPORT: "http-request", "http-response",
-                          * "ws-ping", "ws-pong", "ws-close", "ws-message" */
+                          * "ws-ping", "ws-pong", "ws-close", "ws-message",
+                          * "bosh-body" */
 } XmEvent;
 
 const char *xm_dir_arrow (XmDir dir); /* "C->S", "S->C" or "" */

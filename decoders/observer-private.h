@@ -6,6 +6,7 @@
 #include "observer.h"
 #include "component.h"
 #include "inflate.h"
+#include "bosh.h"
 
 G_BEGIN_DECLS
 
@@ -35,6 +36,9 @@ typedef struct {
   guint8 carry[CARRY_MAX];  /* tail of the last chunk while resyncing */
   gsize carry_len;
   XmWebFlow *web;           /* XMPP over HTTP: its transport (observer-web.c) */
+  gboolean bosh;            /* a BOSH session's stream: bodies, not a document */
+  gboolean bosh_opened;     /* its stream has opened */
+  gboolean bosh_terminate;  /* the body being read ends the session */
   guint items;              /* stream opens and elements reported so far */
 } Flow;
 
@@ -53,7 +57,11 @@ struct _XmObserver {
   gboolean encrypted;  /* TLS a capture cannot read: nothing more is decoded */
   gboolean finished;
   gboolean transport_known; /* the client's first bytes were looked at */
-  gsize max_message;        /* WebSocket messages (xm_ws_reader_set_max_message) */
+  gsize max_message;        /* WebSocket messages (xm_ws_reader_set_max_message),
+                             * BOSH bodies */
+  XmBosh *bosh;             /* the BOSH sessions this connection's bodies go to */
+  gboolean own_bosh;        /* ... made for it alone (no xm_observer_set_bosh) */
+  guint conn;               /* its number, for the sessions it creates */
 };
 
 void xm_observer_emit (XmObserver *obs, XmEvent *ev);
@@ -65,6 +73,16 @@ const char *xm_observer_still_forwarded (const XmObserver *obs);
 /* The XMPP stream's own decoding of a direction's next bytes (framer, or
  * inflater then framer): how many it took. */
 gsize xm_observer_decode_xml (Flow *f, const guint8 *data, gsize len);
+
+/* ---- a BOSH session's own observer (bosh.c) ---- */
+
+/* Both directions carry <body/> wrappers, one document each. */
+void xm_observer_bosh_flows (XmObserver *obs);
+/* One whole body of direction dir. */
+void xm_observer_bosh_body (XmObserver *obs, XmDir dir, const guint8 *data, gsize len);
+/* The framer's callbacks for a body's wrapper (bosh.c). */
+void xm_bosh_body_open (Flow *f, XmStanza *header);
+void xm_bosh_body_close (Flow *f);
 
 /* ---- observer-web.c ---- */
 

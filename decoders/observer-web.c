@@ -19,6 +19,8 @@
  * they are WebSocket frames or HTTP: a client must wait for the response
  * (RFC 6455 §4.1), so little ever waits here. */
 #define MAX_HELD (64 * 1024)
+/* Requests whose responses have not begun (pipelining is rare on BOSH). */
+#define MAX_ASKS 64
 
 typedef enum {
   WEB_HTTP,      /* HTTP messages */
@@ -40,6 +42,11 @@ struct _XmWebFlow {
   gboolean upgraded;   /* a 101 came: frames follow the current message */
   gboolean deflate;    /* permessage-deflate was agreed */
   gboolean no_takeover;
+  /* BOSH */
+  GByteArray *body;    /* the message's body, while it is kept */
+  gboolean keep_body;
+  GQueue asks;         /* c2s: XmBoshAsk* (NULL: not BOSH) per request */
+  XmBoshAsk *answering; /* s2c: what the response being read answers */
 };
 
 static void feed_http (XmWebFlow *w, const guint8 *data, gsize len);
@@ -355,14 +362,25 @@ on_http_head (const XmHttpHead *head, gpointer user_data)
   append_headers (s, head->headers);
   transport (w, head->method ? "http-request" : "http-response", s->str);
 
+  g_clear_pointer (&w->body, g_byte_array_unref);
+  w->keep_body = FALSE;
   if (head->method)
     {
+      /* XEP-0124 §4: BOSH requests are POSTs; the body says the rest. */
+      w->keep_body = strcmp (head->method, "POST") == 0;
       w->upgrade = websocket;
       if (strcmp (head->method, "HEAD") == 0 && peer->state == WEB_HTTP)
         xm_http_parser_expect_head (http_of (peer));
       if (websocket)
         check_subprotocol (w, head);
       return;
+    }
+  if (head->status == 101 || head->status >= 200)
+    {
+      /* a final response: to the oldest request without one */
+      xm_bosh_ask_free (w->answering);
+      w->answering = g_queue_pop_head (&peer->asks);
+      w->keep_body = w->answering != NULL;
     }
   if (head->status == 101 && websocket)
     {
@@ -394,9 +412,66 @@ on_http_head (const XmHttpHead *head, gpointer user_data)
 static void
 on_http_body (const guint8 *data, gsize len, gpointer user_data)
 {
-  (void) data;
-  (void) len;
-  (void) user_data;
+  XmWebFlow *w = user_data;
+
+  if (!w->keep_body)
+    return;
+  if (w->body == NULL)
+    w->body = g_byte_array_new ();
+  if (w->body->len + len > w->flow->obs->max_message)
+    {
+      xm_observer_note (w->flow->obs, w->flow->dir, XM_NOTE_WARNING,
+                        "an HTTP body larger than %" G_GSIZE_FORMAT " bytes: "
+                        "not decoded (see --max-stanza)%s", w->flow->obs->max_message,
+                        xm_observer_still_forwarded (w->flow->obs));
+      w->keep_body = FALSE;
+      g_clear_pointer (&w->body, g_byte_array_unref);
+      return;
+    }
+  g_byte_array_append (w->body, data, len);
+}
+
+static XmBosh *
+bosh_of (XmObserver *obs)
+{
+  if (obs->bosh == NULL)
+    {
+      obs->bosh = xm_bosh_new ();
+      obs->own_bosh = TRUE;
+    }
+  return obs->bosh;
+}
+
+/* A whole request or response: BOSH bodies go to their session. */
+static void
+bosh_message_end (XmWebFlow *w)
+{
+  XmObserver *obs = w->flow->obs;
+  XmBoshVia via = { obs, obs->conn, w->flow->flags };
+  g_autoptr (GByteArray) body = g_steal_pointer (&w->body);
+  gboolean kept = w->keep_body;
+
+  w->keep_body = FALSE;
+  if (w->flow->dir == XM_DIR_C2S)
+    {
+      XmBoshAsk *ask = NULL;
+
+      if (kept && body && body->len)
+        ask = xm_bosh_request (bosh_of (obs), &via, body->data, body->len);
+      if (g_queue_get_length (&w->asks) >= MAX_ASKS)
+        xm_bosh_ask_free (g_queue_pop_head (&w->asks));
+      g_queue_push_tail (&w->asks, ask);
+      return;
+    }
+  if (w->answering)
+    {
+      XmBoshAsk *ask = g_steal_pointer (&w->answering);
+
+      if (kept && body)
+        xm_bosh_response (bosh_of (obs), &via, ask, body->data, body->len);
+      else
+        xm_bosh_ask_free (ask);
+    }
 }
 
 static void
@@ -404,6 +479,7 @@ on_http_end (guint64 end, gpointer user_data)
 {
   XmWebFlow *w = user_data;
 
+  bosh_message_end (w);
   if (w->flow->dir == XM_DIR_C2S && w->upgrade)
     {
       /* What follows is frames if the answer is 101, HTTP if not. */
@@ -565,5 +641,8 @@ xm_web_flow_free (XmWebFlow *w)
   g_clear_pointer (&w->http, xm_http_parser_free);
   g_clear_pointer (&w->ws, xm_ws_reader_free);
   g_clear_pointer (&w->held, g_byte_array_unref);
+  g_clear_pointer (&w->body, g_byte_array_unref);
+  g_queue_clear_full (&w->asks, (GDestroyNotify) xm_bosh_ask_free);
+  xm_bosh_ask_free (w->answering);
   g_free (w);
 }

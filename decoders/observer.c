@@ -68,6 +68,15 @@ negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
 
   if (root == NULL || st->shallow || f->dir != XM_DIR_S2C)
     return;
+  if (f->bosh)
+    {
+      /* XEP-0206 §5: the client restarts the stream with a body of its
+       * own (xmpp:restart); nothing else changes layers over BOSH. */
+      if (xm_node_is (root, NS_SASL, "success"))
+        layer (obs, XM_DIR_S2C, "stream-restart", "SASL success: the client "
+               "restarts the stream (XEP-0206 §5: xmpp:restart)");
+      return;
+    }
   if (f->web)
     {
       /* RFC 7395 §3.6: TLS is the WebSocket connection's (wss:), never
@@ -171,6 +180,11 @@ on_stream_open (XmStanza *header, gpointer user_data)
                  .stanza = header };
 
   f->items++;
+  if (f->bosh)
+    {
+      xm_bosh_body_open (f, header);
+      return;
+    }
   xm_observer_emit (f->obs, &ev);
   xm_component_stream_open (f->obs->component, header->root, f->dir == XM_DIR_C2S);
 }
@@ -233,6 +247,11 @@ on_stream_close (guint64 offset, gpointer user_data)
   Flow *f = user_data;
   XmEvent ev = { .kind = XM_EVENT_STREAM_CLOSE, .dir = f->dir, .flags = f->flags };
 
+  if (f->bosh)
+    {
+      xm_bosh_body_close (f);
+      return;
+    }
   xm_observer_emit (f->obs, &ev);
 }
 
@@ -528,6 +547,8 @@ xm_observer_free (XmObserver *obs)
       g_clear_pointer (&obs->flow[i].inflate, xm_inflate_free);
       g_clear_pointer (&obs->flow[i].web, xm_web_flow_free);
     }
+  if (obs->own_bosh)
+    xm_bosh_free (obs->bosh);
   xm_sasl_free (obs->sasl);
   xm_component_free (obs->component);
   g_free (obs);
@@ -683,6 +704,43 @@ xm_observer_tls_up (XmObserver *obs)
       g_clear_pointer (&f->inflate, xm_inflate_free);
       f->flags |= XM_EVENT_FLAG_TLS;
     }
+}
+
+void
+xm_observer_set_bosh (XmObserver *obs, XmBosh *bosh, guint conn)
+{
+  if (obs->own_bosh)
+    xm_bosh_free (obs->bosh);
+  obs->bosh = bosh;
+  obs->own_bosh = FALSE;
+  obs->conn = conn;
+}
+
+void
+xm_observer_bosh_flows (XmObserver *obs)
+{
+  for (int i = 0; i < 2; i++)
+    {
+      Flow *f = &obs->flow[i];
+
+      f->bosh = TRUE;
+      f->from_start = TRUE;
+      f->started = TRUE;
+    }
+  obs->transport_known = TRUE;
+}
+
+void
+xm_observer_bosh_body (XmObserver *obs, XmDir dir, const guint8 *data, gsize len)
+{
+  Flow *f = &obs->flow[dir];
+
+  xm_framer_reset (f->framer);
+  xm_observer_decode_xml (f, data, len);
+  if (!xm_framer_is_stalled (f->framer)
+      && xm_framer_pending_offset (f->framer) != xm_framer_offset (f->framer))
+    xm_observer_note (obs, dir, XM_NOTE_WARNING, "BOSH: the body ends inside an "
+                      "element (XEP-0124 §4: each body is a whole XML document)");
 }
 
 gboolean

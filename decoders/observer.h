@@ -124,6 +124,12 @@ void xm_observer_tls_started (XmObserver *obs);
  * their events carry XM_EVENT_FLAG_TLS. */
 void xm_observer_tls_up (XmObserver *obs);
 
+/* BOSH bodies go to the sessions of bosh (shared by all the connections
+ * of a proxy or a capture, which it outlives); conn is this connection's
+ * number. Without it, a connection's bodies make sessions of their own. */
+typedef struct _XmBosh XmBosh;
+void xm_observer_set_bosh (XmObserver *obs, XmBosh *bosh, guint conn);
+
 /* The connection is HTTP (WebSocket, BOSH, or plain): the framer's offsets
  * are not the connection's, and nothing switches layers. */
 gboolean xm_observer_web (const XmObserver *obs);

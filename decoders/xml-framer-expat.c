@@ -87,6 +87,16 @@ is_stream_name (const char *name)
              || name[sizeof STREAM_NS + 6] == NS_SEP);
 }
 
+/* XEP-0124 §4: a BOSH <body/> wrapper, a document whose children are
+ * stanzas: read like a stream header, without a problem. */
+static gboolean
+is_bosh_body (const char *name)
+{
+  static const char body[] = "http://jabber.org/protocol/httpbind\x01" "body";
+  return g_str_has_prefix (name, body)
+         && (name[sizeof body - 1] == '\0' || name[sizeof body - 1] == NS_SEP);
+}
+
 static void XMLCALL
 on_start (void *ud, const XML_Char *name, const XML_Char **atts)
 {
@@ -130,7 +140,7 @@ on_start (void *ud, const XML_Char *name, const XML_Char **atts)
             g_free (f->default_ns);
             f->default_ns = *uri ? g_strdup (uri) : NULL;
           }
-      if (!is_stream_name (name))
+      if (!is_stream_name (name) && !is_bosh_body (name))
         bad = g_strdup_printf ("the stream header is <%s%s%s> %s%s%s, not "
                                "<stream:stream> in the namespace " STREAM_NS
                                " (RFC 6120 §4.8.1); taken as the stream header "

@@ -8,6 +8,7 @@
 
 #include "proxy.h"
 #include "dialback-link.h"
+#include "bosh.h"
 #include "net.h"
 #include "poller.h"
 #include "session.h"
@@ -31,7 +32,14 @@ struct _XmProxy {
   gboolean flush_pending; /* sinks hold events of this round */
   XmRound *round;         /* what sessions share within a loop round */
   XmDialbackLinks *dialback; /* XEP-0220 verifications across connections */
+  XmBosh *bosh;           /* BOSH sessions across connections */
 };
+
+XmBosh *
+xm_proxy_bosh (XmProxy *proxy)
+{
+  return proxy->bosh;
+}
 
 XmRound *
 xm_proxy_round (XmProxy *proxy)
@@ -319,6 +327,7 @@ xm_proxy_new (const XmProxyConfig *config, GError **error)
   g_queue_init (&proxy->silent);
   proxy->round = xm_round_new ();
   proxy->dialback = xm_dialback_links_new ();
+  proxy->bosh = xm_bosh_new ();
   proxy->listen_watch = xm_watch_add (fd, EPOLLIN, on_accept, proxy);
   xm_poller_set_after_dispatch (after_dispatch, proxy);
   return proxy;
@@ -354,6 +363,7 @@ xm_proxy_free (XmProxy *proxy)
   xm_poller_set_after_dispatch (NULL, NULL);
   flush_sinks (proxy);
   g_hash_table_unref (proxy->sessions);
+  xm_bosh_free (proxy->bosh);
   g_hash_table_unref (proxy->own);
   xm_round_free (proxy->round);
   xm_dialback_links_free (proxy->dialback);

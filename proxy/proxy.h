@@ -1,6 +1,7 @@
 /* proxy.h: the listener and the set of live sessions. */
 #pragma once
 
+#include "bosh.h"
 #include <glib.h>
 #include "certs.h"
 #include "sink.h"
@@ -45,6 +46,8 @@ typedef struct _XmRound XmRound;
 typedef struct _XmSession XmSession;
 XmRound *xm_proxy_round (XmProxy *proxy);
 const XmProxyConfig *xm_proxy_config (XmProxy *proxy);
+/* The BOSH sessions of all its connections (decoders/bosh.h). */
+XmBosh *xm_proxy_bosh (XmProxy *proxy);
 void xm_proxy_emit (XmProxy *proxy, const XmEvent *event);
 
 /* A session whose client has not sent a byte yet waits in one queue, in

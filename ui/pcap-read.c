@@ -19,6 +19,7 @@
 
 #include "pcap-read.h"
 #include "observer.h"
+#include "bosh.h"
 #include "tcp-reasm.h"
 
 /* Notes about single bad packets, per capture, before they are only counted. */
@@ -97,6 +98,7 @@ struct _Reader {
   gboolean frag_noted;
   GQueue lru;          /* open XMPP Conn, the most recently active first */
   gsize buffered;      /* bytes all reassemblers hold for later segments */
+  XmBosh *bosh;        /* BOSH sessions across the capture's connections */
 };
 
 /* Memory bounds (issue 25): an open XMPP connection costs about 13 KiB (a
@@ -355,6 +357,7 @@ recognize (Conn *c, int client)
   c->client = client;
   c->id = ++rd->next_id;
   c->obs = xm_observer_new (on_observed, c);
+  xm_observer_set_bosh (c->obs, rd->bosh, c->id);
   g_ptr_array_add (rd->open, c);
   c->lru.data = c;
   c->last_packet = rd->packet_no;
@@ -954,6 +957,7 @@ xm_capture_read_stream (FILE *fp, const char *path, XmSink *sink, GError **error
   rd.conns = g_hash_table_new (key_hash, key_equal);
   rd.all = g_ptr_array_new_with_free_func (conn_free);
   rd.open = g_ptr_array_new ();
+  rd.bosh = xm_bosh_new ();
   g_queue_init (&rd.lru);
   while ((rc = pcap_next_ex (pc, &h, &data)) == 1)
     {
@@ -968,6 +972,7 @@ xm_capture_read_stream (FILE *fp, const char *path, XmSink *sink, GError **error
   reader_finish (&rd);
 
   g_ptr_array_unref (rd.open);
+  xm_bosh_free (rd.bosh);
   g_hash_table_unref (rd.conns);
   g_ptr_array_unref (rd.all);
   pcap_close (pc);

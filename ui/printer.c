@@ -380,7 +380,8 @@ append_header (const XmPrinterOptions *opts, const Palette *c,
   append_time (opts, ev->time_us, buf);
   append3 (buf, c->reset, " ", c->conn);
   put_c (buf, '#');
-  append_uint (buf, ev->conn);
+  /* a BOSH session's events come over several connections: its number */
+  append_uint (buf, ev->session ? ev->session : ev->conn);
   append3 (buf, c->reset, " ", NULL);
   if (with_dir && ev->dir != XM_DIR_NONE)
     {
@@ -388,15 +389,26 @@ append_header (const XmPrinterOptions *opts, const Palette *c,
                xm_dir_arrow (ev->dir), c->reset);
       put_c (buf, ' ');
     }
-  if (ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB | XM_EVENT_FLAG_WS))
+  if (ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB | XM_EVENT_FLAG_WS
+                   | XM_EVENT_FLAG_BOSH))
     {
-      /* indexed by the three flags: tls 1, zlib 2, ws 4 */
-      static const char *const tags[8] = {
-        "", "[tls]", "[zlib]", "[tls+zlib]", "[ws]", "[tls+ws]", "[ws+zlib]",
-        "[tls+ws+zlib]",
+      /* how the bytes travelled, outermost first: [tls+ws], [tls+bosh] */
+      static const struct { guint flag; const char *name; } layers[] = {
+        { XM_EVENT_FLAG_TLS, "tls" }, { XM_EVENT_FLAG_WS, "ws" },
+        { XM_EVENT_FLAG_BOSH, "bosh" }, { XM_EVENT_FLAG_ZLIB, "zlib" },
       };
-      append3 (buf, c->meta, tags[ev->flags & 7], c->reset);
-      put_c (buf, ' ');
+      char sep = '[';
+
+      put (buf, c->meta);
+      for (guint i = 0; i < G_N_ELEMENTS (layers); i++)
+        if (ev->flags & layers[i].flag)
+          {
+            put_c (buf, sep);
+            put (buf, layers[i].name);
+            sep = '+';
+          }
+      put_c (buf, ']');
+      append3 (buf, c->reset, " ", NULL);
     }
 }
 
@@ -474,6 +486,8 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
                               c->meta, c->reset, c->tag,
                               ev->flags & XM_EVENT_FLAG_WS
                               ? "<close xmlns='" XM_FRAMER_NS_FRAMING "'/>"
+                              : ev->flags & XM_EVENT_FLAG_BOSH
+                              ? "<body type='terminate'/> (the BOSH session ends)"
                               : "</stream:stream>", c->reset);
       break;
 
@@ -497,7 +511,15 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
       g_string_append_printf (buf, "%s%s:%s %s\n", c->meta,
                               g_str_has_prefix (ev->transport, "ws-") ? "websocket"
                               : g_str_has_prefix (ev->transport, "http-") ? "http"
+                              : g_str_has_prefix (ev->transport, "bosh-") ? "bosh"
                               : ev->transport, c->reset, ev->text);
+      if (ev->session && ev->session != ev->conn)
+        {
+          /* which connection carried this body of the session */
+          buf->len--;
+          g_string_append_printf (buf, " %s(connection #%u)%s\n", c->meta,
+                                  ev->conn, c->reset);
+        }
       break;
 
     case XM_EVENT_SASL:

@@ -19,6 +19,10 @@
 
 #define STREAM_WRAPPER "<stream:stream xmlns='jabber:client' " \
   "xmlns:stream='http://etherx.jabber.org/streams'>"
+/* A BOSH body as servers write it: its children use the stream prefix
+ * that the wrapper declares (XEP-0206 §8). */
+#define BOSH_WRAPPER "<body xmlns='http://jabber.org/protocol/httpbind' " \
+  "xmlns:stream='http://etherx.jabber.org/streams'>"
 
 typedef struct {
   const char *path;
@@ -216,6 +220,21 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObj *o)
   data = g_bytes_get_data (xml, &len);
   r->ev = ev;
   r->delivered = FALSE;
+  if ((ev->flags & XM_EVENT_FLAG_BOSH) && !header)
+    {
+      /* one child of a BOSH body: inside a wrapper like its own */
+      XmFramer *f = framer_for (r, ev->conn, ev->dir, TRUE);
+
+      r->ev = NULL;
+      xm_framer_feed (f, (const guint8 *) BOSH_WRAPPER, strlen (BOSH_WRAPPER));
+      r->ev = ev;
+      xm_framer_feed (f, (const guint8 *) data, len);
+      if (!r->delivered)
+        warn (r, "line %" G_GUINT64_FORMAT ": the recorded BOSH stanza is not "
+              "well-formed XML; skipped", r->line);
+      r->ev = NULL;
+      return;
+    }
   if (ev->flags & XM_EVENT_FLAG_WS)
     {
       /* RFC 7395: every element stands alone, <open/> included. */
@@ -231,6 +250,19 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObj *o)
         warn (r, "line %" G_GUINT64_FORMAT ": the recorded %s is not one "
               "well-formed XML element; skipped", r->line,
               header ? "<open/>" : "stanza");
+      r->ev = NULL;
+      return;
+    }
+  if (ev->flags & XM_EVENT_FLAG_BOSH)
+    {
+      /* a BOSH body's wrapper: a document of its own */
+      XmFramer *f = framer_for (r, ev->conn, ev->dir, TRUE);
+      if (xm_framer_framing (f))
+        xm_framer_set_framing (f, FALSE);
+      xm_framer_feed (f, (const guint8 *) data, len);
+      if (!r->delivered)
+        warn (r, "line %" G_GUINT64_FORMAT ": the recorded BOSH body is not "
+              "well-formed XML; skipped", r->line);
       r->ev = NULL;
       return;
     }
@@ -347,6 +379,9 @@ handle_event (Reader *r, JsonObj *o)
     ev.flags |= XM_EVENT_FLAG_ZLIB;
   if (bool_member (r, o, "ws"))
     ev.flags |= XM_EVENT_FLAG_WS;
+  if (bool_member (r, o, "bosh"))
+    ev.flags |= XM_EVENT_FLAG_BOSH;
+  ev.session = (guint) int_member (r, o, "session");
   ev.text = str_member (r, o, "text");
   r->info->events++;
 

@@ -283,6 +283,13 @@ json_head (char *o, const XmEvent *ev)
     o = PUT (o, ",\"zlib\":true");
   if (ev->flags & XM_EVENT_FLAG_WS)
     o = PUT (o, ",\"ws\":true");
+  if (ev->flags & XM_EVENT_FLAG_BOSH)
+    o = PUT (o, ",\"bosh\":true");
+  if (ev->session)
+    {
+      o = PUT (o, ",\"session\":");
+      o = json_uint (o, ev->session);
+    }
   return o;
 }
 
@@ -395,6 +402,10 @@ xm_record_format (const XmEvent *ev, gboolean secrets, GString *buf)
     add_true (b, "zlib");
   if (ev->flags & XM_EVENT_FLAG_WS)
     add_true (b, "ws");
+  if (ev->flags & XM_EVENT_FLAG_BOSH)
+    add_true (b, "bosh");
+  if (ev->session)
+    add_int (b, "session", ev->session);
 
   switch (ev->kind)
     {
