@@ -222,7 +222,8 @@ static void
 send_data (Writer *w, Conn *c, const XmEvent *ev, const guint8 *data, gsize len)
 {
   int from = ev->dir == XM_DIR_C2S ? CLI : SRV;
-  guint flags = ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB);
+  guint flags = ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB | XM_EVENT_FLAG_WS
+                             | XM_EVENT_FLAG_BOSH);
 
   if (c->open && c->flags != flags)
     close_phase (w, c, ev->time_us);
@@ -281,11 +282,39 @@ conn_open (Writer *w, const XmEvent *ev)
   g_hash_table_replace (w->conns, GUINT_TO_POINTER (ev->conn), c);
 }
 
+/* RFC 7395's <open/> and a BOSH session's opening <body/> carry what a
+ * stream header would: Wireshark's XMPP dissector gets that header, with
+ * the stream prefix declared (BOSH bodies declare it for their children). */
+static void
+synthetic_header (const XmEvent *ev, GString *out)
+{
+  static const char *const names[] = { "to", "from", "id", "version", "xml:lang" };
+  const XmNode *el = ev->stanza->root;
+
+  g_string_append (out, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                   "xmlns:stream='http://etherx.jabber.org/streams'");
+  for (guint i = 0; el && i < G_N_ELEMENTS (names); i++)
+    {
+      const char *v = i == 4 ? xm_node_attr_ns (el, "http://www.w3.org/XML/1998/namespace", "lang")
+                      : xm_node_attr (el, names[i]);
+      if (v == NULL && i == 2)
+        v = xm_node_attr (el, "sid"); /* BOSH: the session is the stream */
+      if (v)
+        {
+          g_autofree char *esc = g_markup_escape_text (v, -1);
+          g_string_append_printf (out, " %s='%s'", names[i], esc);
+        }
+    }
+  g_string_append_c (out, '>');
+}
+
 static void
 writer_event (XmSink *sink, const XmEvent *ev)
 {
   Writer *w = (Writer *) sink;
   Conn *c;
+
+  guint id = ev->session ? ev->session : ev->conn; /* a BOSH session: one stream */
 
   if (w->failed)
     return;
@@ -307,9 +336,15 @@ writer_event (XmSink *sink, const XmEvent *ev)
     case XM_EVENT_STANZA:
       if (ev->stanza->raw == NULL || ev->dir == XM_DIR_NONE)
         break; /* too large to have been kept */
-      c = conn_get (w, ev->conn);
+      c = conn_get (w, id);
       g_string_truncate (w->scratch, 0);
-      if (!w->secrets && xm_stanza_redact (ev->stanza, w->scratch))
+      if (ev->kind == XM_EVENT_STREAM_OPEN
+          && (ev->flags & (XM_EVENT_FLAG_WS | XM_EVENT_FLAG_BOSH)))
+        {
+          synthetic_header (ev, w->scratch);
+          send_data (w, c, ev, (const guint8 *) w->scratch->str, w->scratch->len);
+        }
+      else if (!w->secrets && xm_stanza_redact (ev->stanza, w->scratch))
         send_data (w, c, ev, (const guint8 *) w->scratch->str, w->scratch->len);
       else
         send_data (w, c, ev, ev->stanza->raw, ev->stanza->raw_len);
@@ -320,12 +355,12 @@ writer_event (XmSink *sink, const XmEvent *ev)
       g_string_truncate (w->scratch, 0);
       for (gsize i = 0; i < MIN (ev->count, (gsize) MSS); i++)
         g_string_append_c (w->scratch, ' ');
-      send_data (w, conn_get (w, ev->conn), ev, (const guint8 *) w->scratch->str,
+      send_data (w, conn_get (w, id), ev, (const guint8 *) w->scratch->str,
                  w->scratch->len);
       break;
     case XM_EVENT_STREAM_CLOSE:
       if (ev->dir != XM_DIR_NONE)
-        send_data (w, conn_get (w, ev->conn), ev,
+        send_data (w, conn_get (w, id), ev,
                    (const guint8 *) "</stream:stream>", 16);
       break;
     case XM_EVENT_NOTE:
