@@ -34,6 +34,8 @@ typedef struct {
   GQueue held;             /* Held*, by rid */
   GList *link;             /* in XmBosh.order */
   gboolean terminated;
+  char *client;            /* the address of the client that uses it */
+  gboolean shared;         /* a second client used it: said once */
 } Session;
 
 struct _XmBosh {
@@ -117,6 +119,7 @@ session_free (Session *s)
 {
   xm_observer_free (s->obs);
   g_queue_clear_full (&s->held, held_free);
+  g_free (s->client);
   g_free (s->sid);
   g_free (s);
 }
@@ -300,8 +303,20 @@ xm_bosh_request (XmBosh *b, const XmBoshVia *via, const guint8 *body, gsize len)
   if (s == NULL)
     {
       s = session_new (b, sid, via->conn);
+      s->client = g_strdup (via->client);
       session_note (s, via, XM_DIR_C2S, XM_NOTE_INFO, "BOSH: session '%s' began "
                     "before xmitm saw it: decoded from here", sid);
+    }
+  else if (via->client && s->client && strcmp (via->client, s->client) != 0
+           && !s->shared)
+    {
+      /* XEP-0124 §14: the sid and rid are all that bind a request to its
+       * session; a second client with them is in the same session. */
+      s->shared = TRUE;
+      session_note (s, via, XM_DIR_C2S, XM_NOTE_WARNING, "BOSH: session '%s' is "
+                    "used by a second client (%s, then %s): two clients share "
+                    "its sid, a session hijack or clients behind several "
+                    "proxies (XEP-0124 §14)", sid, s->client, via->client);
     }
   take_request (s, via, ask->rid, bytes);
   if (ask->terminate)
@@ -324,6 +339,7 @@ xm_bosh_response (XmBosh *b, const XmBoshVia *via, XmBoshAsk *ask,
       const char *sid = root ? xm_node_attr (root->root, "sid") : NULL;
 
       s = session_new (b, sid && *sid ? sid : NULL, via->conn);
+      s->client = g_strdup (via->client);
       s->next_rid = ask->rid ? ask->rid + 1 : 0;
       decode_body (s, via, XM_DIR_C2S, ask->creation);
       if (s->sid == NULL && !terminate)

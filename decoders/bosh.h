@@ -31,6 +31,7 @@ typedef struct {
   XmObserver *obs;
   guint conn;
   guint flags;
+  const char *client;  /* its client's address, without the port; or NULL */
 } XmBoshVia;
 
 /* What a request was, for its response (which names no session). */

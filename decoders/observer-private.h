@@ -62,6 +62,7 @@ struct _XmObserver {
   XmBosh *bosh;             /* the BOSH sessions this connection's bodies go to */
   gboolean own_bosh;        /* ... made for it alone (no xm_observer_set_bosh) */
   guint conn;               /* its number, for the sessions it creates */
+  char *client;             /* the client's address without its port */
 };
 
 void xm_observer_emit (XmObserver *obs, XmEvent *ev);

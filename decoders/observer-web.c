@@ -447,7 +447,7 @@ static void
 bosh_message_end (XmWebFlow *w)
 {
   XmObserver *obs = w->flow->obs;
-  XmBoshVia via = { obs, obs->conn, w->flow->flags };
+  XmBoshVia via = { obs, obs->conn, w->flow->flags, obs->client };
   g_autoptr (GByteArray) body = g_steal_pointer (&w->body);
   gboolean kept = w->keep_body;
 

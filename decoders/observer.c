@@ -549,6 +549,7 @@ xm_observer_free (XmObserver *obs)
     }
   if (obs->own_bosh)
     xm_bosh_free (obs->bosh);
+  g_free (obs->client);
   xm_sasl_free (obs->sasl);
   xm_component_free (obs->component);
   g_free (obs);
@@ -714,6 +715,15 @@ xm_observer_set_bosh (XmObserver *obs, XmBosh *bosh, guint conn)
   obs->bosh = bosh;
   obs->own_bosh = FALSE;
   obs->conn = conn;
+}
+
+void
+xm_observer_set_client (XmObserver *obs, const char *addr)
+{
+  const char *colon = addr ? strrchr (addr, ':') : NULL;
+
+  g_free (obs->client);
+  obs->client = colon ? g_strndup (addr, colon - addr) : g_strdup (addr);
 }
 
 void

@@ -129,6 +129,9 @@ void xm_observer_tls_up (XmObserver *obs);
  * number. Without it, a connection's bodies make sessions of their own. */
 typedef struct _XmBosh XmBosh;
 void xm_observer_set_bosh (XmObserver *obs, XmBosh *bosh, guint conn);
+/* The client's address ("ip:port", "[v6]:port"), for a BOSH session that
+ * two clients share. */
+void xm_observer_set_client (XmObserver *obs, const char *addr);
 
 /* The connection is HTTP (WebSocket, BOSH, or plain): the framer's offsets
  * are not the connection's, and nothing switches layers. */

@@ -804,6 +804,7 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
     live.lazy = live.lazy && !xm_sink_needs_children (g_ptr_array_index (cfg->sinks, i));
   s->obs = xm_observer_new_live (&live, on_observed, s);
   xm_observer_set_bosh (s->obs, xm_proxy_bosh (s->proxy), id);
+  xm_observer_set_client (s->obs, s->client_name);
   for (int i = 0; i < 2; i++)
     {
       s->side[i].s = s;

@@ -358,6 +358,7 @@ recognize (Conn *c, int client)
   c->id = ++rd->next_id;
   c->obs = xm_observer_new (on_observed, c);
   xm_observer_set_bosh (c->obs, rd->bosh, c->id);
+  xm_observer_set_client (c->obs, caddr);
   g_ptr_array_add (rd->open, c);
   c->lru.data = c;
   c->last_packet = rd->packet_no;
