@@ -260,6 +260,10 @@ async function run(session) {
 async function xmppjs() {
   const WS = (await import("ws")).default;
   globalThis.WebSocket ??= WS;
+  // @xmpp/client 0.14.0 declares Node >= 20.10 and calls
+  // globalThis.crypto.randomUUID(): Node 18 (Debian 12) has no global
+  // crypto without a flag.
+  globalThis.crypto ??= (await import("node:crypto")).webcrypto;
   const { client, xml } = await import("@xmpp/client");
   const xmpp = client({
     service: opts.url,
