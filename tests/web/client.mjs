@@ -156,6 +156,7 @@ let cleanup = async () => {};
 async function fail(message) {
   if (finished) return;
   finished = true;
+  if (!message.includes(" while ")) message += ` (while ${stage}, ${opts.url})`;
   say({ step: "error", message });
   process.stderr.write(`client.mjs (${opts.lib}, ${opts.transport}, ${opts.jid}): FAILED: ${message}\n`);
   try {
