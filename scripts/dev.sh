@@ -7,7 +7,8 @@
 #   scripts/dev.sh test   install, build, run the whole test suite (unit and
 #                         integration with real peers), then again under
 #                         AddressSanitizer + UndefinedBehaviorSanitizer
-#   scripts/dev.sh deps   only install the Debian packages
+#   scripts/dev.sh deps   only install the Debian packages and the npm web
+#                         clients (tests/web)
 #   scripts/dev.sh build  only build (into build/)
 #   scripts/dev.sh fuzz [SECONDS [TARGET...]]
 #                         install clang and libFuzzer, build the fuzz targets
@@ -87,6 +88,41 @@ deps() {
         as_root service ejabberd stop >/dev/null 2>&1 || true
       fi
     fi
+  fi
+}
+
+# The web clients (xmpp.js, strophe.js, stanza) the WebSocket/BOSH tests
+# run, from npm, pinned by tests/web/package-lock.json, into
+# tests/web/node_modules. Node and npm come from Debian (nodejs 18) unless
+# the machine already has them (any Node >= 18 works). `npm ci` runs only
+# when the lock file changed since the last install (a stamp in
+# node_modules); install scripts are never run. Tests need no network.
+WEB_DIR=tests/web
+WEB_STAMP=$WEB_DIR/node_modules/.xmitm-lock.sha256
+
+web_deps() {
+  local missing=()
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  command -v npm >/dev/null 2>&1 || missing+=(npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "dev.sh: installing ${missing[*]}"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+      --no-install-recommends "${missing[@]}"
+  fi
+  local major
+  major=$(node -p 'process.versions.node.split(".")[0]')
+  if [ "$major" -lt 18 ]; then
+    echo "dev.sh: Node $(node --version) is too old for tests/web (18 or later)" >&2
+    return 1
+  fi
+  local want have=""
+  want=$(cat "$WEB_DIR/package-lock.json" "$WEB_DIR/package.json" | sha256sum | cut -d' ' -f1)
+  [ -f "$WEB_STAMP" ] && have=$(cat "$WEB_STAMP")
+  if [ "$want" != "$have" ]; then
+    echo "dev.sh: installing the npm web clients (tests/web, npm ci)"
+    (cd "$WEB_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=warn)
+    echo "$want" > "$WEB_STAMP"
   fi
 }
 
@@ -206,7 +242,8 @@ run_tests() {
 
 case "${1:-}" in
   deps)
-    deps ;;
+    deps
+    web_deps ;;
   build)
     deps
     build build ;;
@@ -216,6 +253,7 @@ case "${1:-}" in
     exec tests/integration/demo.sh "$top/build/cli/xmitm" ;;
   test)
     deps
+    web_deps
     build build
     run_tests build
     # Same suite, other build: ASan + UBSan, any report fails the test.
@@ -229,6 +267,6 @@ case "${1:-}" in
     shift
     fuzz "$@" ;;
   *)
-    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'
     exit 2 ;;
 esac

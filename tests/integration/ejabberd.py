@@ -5,6 +5,11 @@
         e.port          c2s, STARTTLS required, XEP-0138 zlib offered
         e.plain_port    c2s without TLS, zlib offered (inflate without TLS)
         e.tls_port      c2s direct TLS (XEP-0368), only with direct_tls=True
+        e.http_port     with web=True: ejabberd_http, cleartext HTTP, with
+                        /ws (ejabberd_http_ws, RFC 7395) and /bosh (mod_bosh)
+        e.https_port    with web=True: the same over HTTPS (tls: true)
+        e.web_url("ws"|"bosh", tls=False, host="localhost")
+                        ws://, wss://, http://.../bosh, https://.../bosh
         e.cert          the self-signed certificate for `localhost` (PEM),
                         for xmitm's --upstream-ca
         e.certfile      key + certificate (PEM), what ejabberd serves
@@ -60,8 +65,10 @@ class Ejabberd:
     items; pass a list of (user, contact) pairs for fewer."""
 
     def __init__(self, users=None, domain="localhost", roster=True,
-                 direct_tls=False, start_timeout=45.0, loglevel="info"):
+                 direct_tls=False, start_timeout=45.0, loglevel="info",
+                 web=False):
         self.users = dict(users or {})
+        self.web = web
         self.domain = domain
         self.roster = roster
         self.direct_tls = direct_tls
@@ -70,6 +77,7 @@ class Ejabberd:
         self.dir = None
         self.proc = None
         self.port = self.plain_port = self.tls_port = None
+        self.http_port = self.https_port = None
         self.dist_port = None
         self.node = None
         self._out = None
@@ -96,6 +104,21 @@ class Ejabberd:
 
     def jid(self, user):
         return "%s@%s" % (user, self.domain)
+
+    WEB_PATHS = {"ws": "/ws", "bosh": "/bosh"}
+
+    def web_url(self, transport, tls=False, host="localhost"):
+        """URL of the WebSocket ("ws") or BOSH ("bosh") endpoint (web=True),
+        on the HTTPS listener with tls=True.  The certificate names
+        localhost only."""
+        port = self.https_port if tls else self.http_port
+        if not port:
+            raise ValueError("this ejabberd has no web listeners (web=True)")
+        scheme = {("ws", False): "ws", ("ws", True): "wss",
+                  ("bosh", False): "http", ("bosh", True): "https"}[
+                      (transport, bool(tls))]
+        return "%s://%s:%d%s" % (scheme, host, port,
+                                 self.WEB_PATHS[transport])
 
     def log_tail(self, lines=40):
         parts = []
@@ -183,6 +206,16 @@ EJABBERD_BYPASS_WARNINGS=true
     max_stanza_size: 262144
     shaper: none
     access: c2s""")
+        for port, tls in ((self.http_port, False), (self.https_port, True)):
+            if port:
+                listeners.append(f"""  - port: {port}
+    ip: "{LOOPBACK}"
+    module: ejabberd_http
+    tls: {"true" if tls else "false"}
+    request_handlers:
+      /ws: ejabberd_http_ws
+      /bosh: mod_bosh""")
+        bosh = "  mod_bosh: {}\n" if self.web else ""
         yml = f"""# throwaway ejabberd, written by xmitm's tests/integration/ejabberd.py
 hosts:
   - {_yaml_str(self.domain)}
@@ -224,7 +257,7 @@ modules:
   mod_roster:
     versioning: false
   mod_offline: {{}}
-"""
+{bosh}"""
         with open(self.ctl_config, "w") as f:
             f.write(ctl)
         # ejabberdctl points ERL_INETRC at DIR/inetrc; Erlang complains on
@@ -283,6 +316,9 @@ modules:
             self.port = free_port()
             self.plain_port = free_port()
             self.tls_port = free_port() if self.direct_tls else None
+            if self.web:
+                self.http_port = free_port()
+                self.https_port = free_port()
             self.dist_port = free_port()
             tag = secrets.token_hex(4)
             self.node = "xmitm-test-%s@localhost" % tag
@@ -300,7 +336,8 @@ modules:
                 stdin=subprocess.DEVNULL, stdout=self._out,
                 stderr=subprocess.STDOUT, start_new_session=True)
             deadline = time.monotonic() + self.start_timeout
-            for port in (self.port, self.plain_port, self.tls_port):
+            for port in (self.port, self.plain_port, self.tls_port,
+                         self.http_port, self.https_port):
                 if port:
                     wait_listening(port, self.proc,
                                    max(1.0, deadline - time.monotonic()),

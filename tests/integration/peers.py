@@ -195,7 +195,24 @@ class Prosody:
 
     modules: more modules to enable; extra_config: Lua appended after the
     VirtualHost (options, or a Component such as a MUC).
+
+    Web transports (mod_websocket, RFC 7395, and mod_bosh, XEP-0206), on
+    when http_port or https_port is given (True picks a free port):
+    http_port serves cleartext HTTP, https_port HTTPS with the same
+    certificate (self-signed for localhost).  Authentication over cleartext
+    HTTP is allowed (consider_websocket_secure, consider_bosh_secure).
+    Endpoints /xmpp-websocket and /http-bind, whatever the Host header says
+    (http_default_host is the VirtualHost):
+
+        p.web_url("ws")               ws://localhost:HTTP/xmpp-websocket
+        p.web_url("ws", tls=True)     wss://localhost:HTTPS/xmpp-websocket
+        p.web_url("bosh")             http://localhost:HTTP/http-bind
+        p.web_url("bosh", tls=True)   https://localhost:HTTPS/http-bind
+        (host="127.0.0.1" for an address in the URL; the certificate only
+        names localhost)
     """
+
+    WEB_PATHS = {"ws": "/xmpp-websocket", "bosh": "/http-bind"}
 
     MODULES = ["roster", "saslauth", "tls", "disco", "ping", "posix",
                "groups", "time", "version", "uptime"]
@@ -203,9 +220,13 @@ class Prosody:
     def __init__(self, users=None, group=None, domain="localhost",
                  tls_required=False, direct_tls_port=None, port=None,
                  start_timeout=20.0, debug_log=True, interfaces=(LOOPBACK,),
-                 netns=None, modules=(), extra_config=""):
+                 netns=None, modules=(), extra_config="", http_port=None,
+                 https_port=None):
         self.users = dict(users or {})
-        self.modules = self.MODULES + list(modules)
+        self.http_port = http_port
+        self.https_port = https_port
+        web = ["websocket", "bosh"] if http_port or https_port else []
+        self.modules = self.MODULES + web + list(modules)
         self.extra_config = extra_config   # Lua appended after the VirtualHost
         self.interfaces = list(interfaces)
         self.netns = netns
@@ -241,6 +262,19 @@ class Prosody:
 
     def jid(self, user):
         return "%s@%s" % (user, self.domain)
+
+    def web_url(self, transport, tls=False, host="localhost"):
+        """URL of the WebSocket ("ws") or BOSH ("bosh") endpoint, on the
+        HTTPS port with tls=True."""
+        port = self.https_port if tls else self.http_port
+        if not port:
+            raise ValueError("this prosody has no %s port"
+                             % ("https" if tls else "http"))
+        scheme = {("ws", False): "ws", ("ws", True): "wss",
+                  ("bosh", False): "http", ("bosh", True): "https"}[
+                      (transport, bool(tls))]
+        return "%s://%s:%d%s" % (scheme, host, port,
+                                 self.WEB_PATHS[transport])
 
     def log_tail(self, lines=30):
         return "prosody log tail (%s):\n%s" % (self.log, _tail(self.log, lines))
@@ -282,6 +316,8 @@ class Prosody:
         dtls = "{ %d }" % self.direct_tls_port if self.direct_tls_port else "{}"
         level = "debug" if self.debug_log else "info"
         ifs = "{ %s }" % ", ".join(_lua(i) for i in self.interfaces)
+        http = "{ %d }" % self.http_port if self.http_port else "{}"
+        https = "{ %d }" % self.https_port if self.https_port else "{}"
         cfg = f"""-- throwaway prosody written by xmitm's tests/integration/peers.py
 run_as_root = true
 daemonize = false
@@ -300,8 +336,14 @@ legacy_ssl_ports = {{}}
 s2s_ports = {{}}
 s2s_direct_tls_ports = {{}}
 component_ports = {{}}
-http_ports = {{}}
-https_ports = {{}}
+http_ports = {http}
+http_interfaces = {ifs}
+https_ports = {https}
+https_interfaces = {ifs}
+https_ssl = {ssl}
+http_default_host = {_lua(self.domain)}
+consider_websocket_secure = true
+consider_bosh_secure = true
 modules_disabled = {{ "s2s", "s2s_auth_certs" }}
 
 c2s_require_encryption = {"true" if self.tls_required else "false"}
@@ -341,6 +383,10 @@ VirtualHost {_lua(self.domain)}
                 self.port = free_port()
             if self.direct_tls_port is True:
                 self.direct_tls_port = free_port()
+            if self.http_port is True:
+                self.http_port = free_port()
+            if self.https_port is True:
+                self.https_port = free_port()
             self._make_cert()
             self._write_config()
             for user, password in list(self.users.items()):
@@ -356,10 +402,11 @@ VirtualHost {_lua(self.domain)}
                                 + _tail(self._p("prosody.out")))
             wait_listening(self.port, self.proc, self.start_timeout,
                            describe=describe, netns=self.netns)
-            if self.direct_tls_port:
-                wait_listening(self.direct_tls_port, self.proc,
-                               self.start_timeout, describe=describe,
-                               netns=self.netns)
+            for extra in (self.direct_tls_port, self.http_port,
+                          self.https_port):
+                if extra:
+                    wait_listening(extra, self.proc, self.start_timeout,
+                                   describe=describe, netns=self.netns)
         except BaseException:
             self.stop()
             raise
