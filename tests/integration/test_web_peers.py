@@ -90,13 +90,14 @@ def client_args(lib, transport, url, user, ca, extra=()):
             + (["--ca", ca] if ca else []) + list(extra))
 
 
-def run_pair(server, lib, transport, tls):
+def run_pair(server, lib, transport, tls, url=None, ca=None):
     """bob (waiting for the message) and alice (sending it), both with lib
     over transport; returns (problem or None, details, seconds); on
-    success details are "" or the warnings."""
+    success details are "" or the warnings.  url and ca: another way to
+    the server (through xmitm: its listener and its CA)."""
     t0 = time.monotonic()
-    url = server.web_url(transport, tls=tls)
-    ca = server.cert if tls else None
+    url = url or server.web_url(transport, tls=tls)
+    ca = ca or (server.cert if tls else None)
     body = "web %s %s %s %s <&> \u2603" % (type(server).__name__, lib,
                                              transport,
                                              "tls" if tls else "clear")
