@@ -125,15 +125,16 @@ session_free (Session *s)
 }
 
 static Session *
-session_new (XmBosh *b, const char *sid, guint number)
+session_new (XmBosh *b, const char *sid, const XmBoshVia *via)
 {
   Session *s = g_new0 (Session, 1);
 
   s->bosh = b;
   s->sid = g_strdup (sid);
-  s->number = number;
+  s->number = via->conn;
+  s->client = g_strdup (via->client);
   s->obs = xm_observer_new (session_emit, s);
-  xm_observer_bosh_flows (s->obs);
+  xm_observer_bosh_flows (s->obs, via->obs);
   if (sid == NULL)
     return s;
   if (g_queue_get_length (&b->order) >= MAX_SESSIONS)
@@ -302,8 +303,7 @@ xm_bosh_request (XmBosh *b, const XmBoshVia *via, const guint8 *body, gsize len)
   s = session_find (b, sid);
   if (s == NULL)
     {
-      s = session_new (b, sid, via->conn);
-      s->client = g_strdup (via->client);
+      s = session_new (b, sid, via);
       session_note (s, via, XM_DIR_C2S, XM_NOTE_INFO, "BOSH: session '%s' began "
                     "before xmitm saw it: decoded from here", sid);
     }
@@ -338,8 +338,7 @@ xm_bosh_response (XmBosh *b, const XmBoshVia *via, XmBoshAsk *ask,
     {
       const char *sid = root ? xm_node_attr (root->root, "sid") : NULL;
 
-      s = session_new (b, sid && *sid ? sid : NULL, via->conn);
-      s->client = g_strdup (via->client);
+      s = session_new (b, sid && *sid ? sid : NULL, via);
       s->next_rid = ask->rid ? ask->rid + 1 : 0;
       decode_body (s, via, XM_DIR_C2S, ask->creation);
       if (s->sid == NULL && !terminate)
@@ -350,7 +349,7 @@ xm_bosh_response (XmBosh *b, const XmBoshVia *via, XmBoshAsk *ask,
     {
       s = session_find (b, ask->sid);
       if (s == NULL)
-        s = session_new (b, ask->sid, via->conn);
+        s = session_new (b, ask->sid, via);
     }
   if (root)
     decode_body (s, via, XM_DIR_S2C, bytes);

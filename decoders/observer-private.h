@@ -77,8 +77,9 @@ gsize xm_observer_decode_xml (Flow *f, const guint8 *data, gsize len);
 
 /* ---- a BOSH session's own observer (bosh.c) ---- */
 
-/* Both directions carry <body/> wrappers, one document each. */
-void xm_observer_bosh_flows (XmObserver *obs);
+/* Both directions carry <body/> wrappers, one document each; carrier is
+ * the connection's observer that creates the session. */
+void xm_observer_bosh_flows (XmObserver *obs, const XmObserver *carrier);
 /* One whole body of direction dir. */
 void xm_observer_bosh_body (XmObserver *obs, XmDir dir, const guint8 *data, gsize len);
 /* The framer's callbacks for a body's wrapper (bosh.c). */

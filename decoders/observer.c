@@ -61,6 +61,31 @@ xm_observer_still_forwarded (const XmObserver *obs)
  * <compressed/> both directions are zlib streams. Only the server's
  * elements change layers (a shallow stanza is a message or presence: it
  * negotiates nothing). XEP-0388 (SASL2) has no stream restart. */
+/* Over HTTP the proxy forwards the server's features as they came (in a
+ * WebSocket frame or a BOSH body), so a channel-binding mechanism stays on
+ * offer, and a client that picks it fails behind xmitm's TLS. */
+static void
+note_plus_over_http (XmObserver *obs, const XmNode *features)
+{
+  const XmNode *mechs = xm_node_child (features, NS_SASL, "mechanisms");
+  g_autoptr (GString) plus = g_string_new (NULL);
+
+  if (!obs->live || mechs == NULL)
+    return;
+  for (const XmNode *m = mechs->children; m; m = m->next)
+    {
+      g_autofree char *name = xm_node_is (m, NS_SASL, "mechanism") ? xm_node_text (m) : NULL;
+      if (name && g_str_has_suffix (name, "-PLUS"))
+        g_string_append_printf (plus, "%s%s", plus->len ? ", " : "", name);
+    }
+  if (plus->len)
+    xm_observer_note (obs, XM_DIR_S2C, XM_NOTE_WARNING, "the server offers %s "
+                      "over HTTP, where xmitm forwards its features as they came "
+                      "(it removes them only from TCP streams): channel binding "
+                      "cannot work through xmitm, so a client that picks it fails",
+                      plus->str);
+}
+
 static void
 negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
 {
@@ -68,6 +93,8 @@ negotiate (XmObserver *obs, Flow *f, const XmStanza *st)
 
   if (root == NULL || st->shallow || f->dir != XM_DIR_S2C)
     return;
+  if ((f->web || f->bosh) && xm_node_is (root, "http://etherx.jabber.org/streams", "features"))
+    note_plus_over_http (obs, root);
   if (f->bosh)
     {
       /* XEP-0206 §5: the client restarts the stream with a body of its
@@ -727,8 +754,9 @@ xm_observer_set_client (XmObserver *obs, const char *addr)
 }
 
 void
-xm_observer_bosh_flows (XmObserver *obs)
+xm_observer_bosh_flows (XmObserver *obs, const XmObserver *carrier)
 {
+  obs->live = carrier->live; /* the proxy's, or a capture's */
   for (int i = 0; i < 2; i++)
     {
       Flow *f = &obs->flow[i];

@@ -66,6 +66,8 @@ run (const guint8 *data, gsize len, void (*set) (XmFramer *, gboolean),
   gsize pos = 0;
 
   set (f, on);
+  /* RFC 7395 framing (WebSocket): every top-level element an item */
+  xm_framer_set_framing (f, (seed & 0x40) != 0);
   if (cap)
     xm_framer_set_max_stanza (f, cap);
   while (pos < len)
@@ -86,8 +88,8 @@ run (const guint8 *data, gsize len, void (*set) (XmFramer *, gboolean),
   return g_string_free (l.log, FALSE);
 }
 
-/* Input: one option byte (chunk-size seed, a small stanza cap or not),
- * then one direction of a stream. The framer with set off and with it on
+/* Input: one option byte (chunk-size seed, bit 7: a small stanza cap, bit
+ * 6: RFC 7395 framing), then one direction of a stream. The framer with set off and with it on
  * must log the same; any difference aborts. */
 static int
 framer_diff (const uint8_t *data, size_t size, void (*set) (XmFramer *, gboolean),

@@ -313,6 +313,132 @@ def pcap_seeds(outdir):
     write(outdir, "pcap-read", capture([(0, c0), (1, s0), (0, b"\x16\x03\x01\x00\x05hello")]))
 
 
+def ws_frame(payload, opcode=1, mask=None, fin=True):
+    """One RFC 6455 frame; a client's is masked."""
+    n = len(payload)
+    head = bytes([(0x80 if fin else 0) | opcode])
+    m = 0x80 if mask else 0
+    if n < 126:
+        head += bytes([m | n])
+    elif n < 65536:
+        head += bytes([m | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([m | 127]) + struct.pack(">Q", n)
+    if mask:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+WS_REQUEST = (b"GET /xmpp-websocket HTTP/1.1\r\nHost: example.com\r\n"
+              b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Protocol: xmpp\r\nSec-WebSocket-Version: 13\r\n\r\n")
+WS_RESPONSE = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\n"
+               b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+               b"Sec-WebSocket-Protocol: xmpp\r\n\r\n")
+FRAMING = b"urn:ietf:params:xml:ns:xmpp-framing"
+WS_C = [b"<open xmlns='" + FRAMING + b"' to='example.com' version='1.0'/>",
+        b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldABw</auth>",
+        b"<open xmlns='" + FRAMING + b"' to='example.com' version='1.0'/>",
+        b"<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+        b"<message xmlns='jabber:client' to='romeo@example.net'><body>hi</body></message>",
+        b"<close xmlns='" + FRAMING + b"'/>"]
+WS_S = [b"<open xmlns='" + FRAMING + b"' from='example.com' id='s1' version='1.0'/>",
+        b"<stream:features xmlns:stream='http://etherx.jabber.org/streams'><mechanisms "
+        b"xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms></stream:features>",
+        b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>",
+        b"<open xmlns='" + FRAMING + b"' from='example.com' id='s2' version='1.0'/>",
+        b"<iq xmlns='jabber:client' type='result' id='b'/>",
+        b"<close xmlns='" + FRAMING + b"' see-other-uri='wss://other.example/ws'/>"]
+BIND = b"http://jabber.org/protocol/httpbind"
+
+
+def post(body):
+    return (b"POST /http-bind HTTP/1.1\r\nHost: example.com\r\nContent-Type: text/xml\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+
+def ok(body, chunked=False):
+    if chunked:
+        return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n")
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+
+def bosh_exchange():
+    """(connection, direction, bytes): a session over two connections."""
+    b = lambda attrs, inner=b"": (b"<body xmlns='" + BIND + b"' " + attrs
+                                  + (b">" + inner + b"</body>" if inner else b"/>"))
+    return [
+        (0, 0, post(b(b"rid='10' to='example.com' wait='60' hold='1' ver='1.6' "
+                      b"xmlns:xmpp='urn:xmpp:xbosh' xmpp:version='1.0'"))),
+        (0, 1, ok(b(b"sid='s1' requests='2' wait='60' xmlns:stream="
+                    b"'http://etherx.jabber.org/streams'",
+                    b"<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:"
+                    b"xmpp-sasl'><mechanism>PLAIN</mechanism></mechanisms>"
+                    b"</stream:features>"))),
+        (0, 0, post(b(b"rid='11' sid='s1'", WS_C[1]))),
+        (0, 1, ok(b(b"sid='s1'", WS_S[2]), chunked=True)),
+        (0, 0, post(b(b"rid='12' sid='s1' xmlns:xmpp='urn:xmpp:xbosh' xmpp:restart='true'"))),
+        (1, 0, post(b(b"rid='13' sid='s1'", WS_C[4]))),
+        (1, 1, ok(b(b"sid='s1' ack='13'"))),
+        (0, 1, ok(b(b"sid='s1'", WS_S[4]))),
+        (1, 0, post(b(b"rid='13' sid='s1'", WS_C[4]))),
+        (2, 0, post(b(b"rid='14' sid='s1' type='terminate'"))),
+        (2, 1, ok(b(b"sid='s1' type='terminate' condition='system-shutdown'"))),
+    ]
+
+
+def web_seeds(outdir):
+    mask = b"\x37\xfa\x21\x3d"
+    # the framer in RFC 7395 framing mode (option bit 6)
+    for opt in (0x40, 0x41, 0x42, 0xc3):
+        write(outdir, "xml-scan", bytes([opt]) + b"".join(WS_S))
+        write(outdir, "plain-tree", bytes([opt]) + b"".join(WS_C))
+    write(outdir, "xml-scan", b"\x40<stream:stream xmlns='jabber:client'>" + WS_C[4])
+    # a WebSocket session for the observer, capture and live
+    recs = observer_record(0, WS_REQUEST) + observer_record(1, WS_RESPONSE)
+    for c, sv in zip(WS_C, WS_S):
+        recs += observer_record(0, ws_frame(c, mask=mask))
+        recs += observer_record(1, ws_frame(sv))
+    recs += observer_record(0, ws_frame(b"", opcode=9, mask=mask))
+    recs += observer_record(1, ws_frame(b"\x03\xe8bye", opcode=8))
+    write(outdir, "observer", b"\x03" + recs)
+    write(outdir, "observer", b"\x13" + recs)
+    # fragments, a binary message, two elements in one, a stream header
+    frag = WS_C[4]
+    odd = (observer_record(0, WS_REQUEST) + observer_record(1, WS_RESPONSE)
+           + observer_record(0, ws_frame(frag[:20], mask=mask, fin=False)
+                             + ws_frame(b"", opcode=9, mask=mask)
+                             + ws_frame(frag[20:], opcode=0, mask=mask))
+           + observer_record(0, ws_frame(frag, opcode=2, mask=mask))
+           + observer_record(0, ws_frame(frag + frag, mask=mask))
+           + observer_record(1, ws_frame(b"<stream:stream xmlns='jabber:client' "
+                                         b"xmlns:stream='http://etherx.jabber.org/streams'>"))
+           + observer_record(1, b"\x81\x7f\x80\x00\x00\x00\x00\x00\x00\x00"))
+    write(outdir, "observer", b"\x03" + odd)
+    # BOSH over one connection for the observer; over several for bosh
+    one = b"".join(observer_record(d, data) for _, d, data in bosh_exchange())
+    write(outdir, "observer", b"\x03" + one)
+    many = b""
+    for c, d, data in bosh_exchange():
+        h = c | (4 if d else 0)
+        many += (bytes([h | 8]) + struct.pack("<H", len(data)) if len(data) > 255
+                 else bytes([h, len(data)])) + data
+    for opt in (0, 1, 2):
+        write(outdir, "bosh", bytes([opt]) + many)
+    ws = b""
+    for c, d, data in [(3, 0, WS_REQUEST), (3, 1, WS_RESPONSE)] + \
+            [(3, i % 2, ws_frame(x, mask=mask if i % 2 == 0 else None))
+             for i, x in enumerate(sum(zip(WS_C, WS_S), ()))]:
+        h = c | (4 if d else 0)
+        ws += (bytes([h | 8]) + struct.pack("<H", len(data)) if len(data) > 255
+               else bytes([h, len(data)])) + data
+    write(outdir, "bosh", b"\x00" + many + ws)
+
+
 def main():
     outdir = sys.argv[1]
     framer_seeds(outdir)
@@ -321,6 +447,7 @@ def main():
     observer_seeds(outdir)
     component_dialback_seeds(outdir)
     pcap_seeds(outdir)
+    web_seeds(outdir)
 
 
 if __name__ == "__main__":

@@ -350,6 +350,23 @@ test_hostile (void)
   g_assert_nonnull (strstr (log, "decoding of this direction stops"));
 }
 
+/* A live session over HTTP forwards the features as they came: a -PLUS
+ * mechanism on offer is named (a capture has nothing to say about it). */
+static void
+test_plus_named_live (void)
+{
+  g_autoptr (Session) s = upgraded (REQUEST, RESPONSE);
+  g_autofree char *live = NULL, *capture = NULL;
+
+  add_text (s, XM_DIR_S2C, "<stream:features xmlns:stream='http://etherx.jabber.org/streams'>"
+            "<mechanisms xmlns='" NS_SASL "'><mechanism>SCRAM-SHA-1-PLUS</mechanism>"
+            "<mechanism>SCRAM-SHA-1</mechanism></mechanisms></stream:features>");
+  live = run (s, 0, TRUE);
+  capture = run (s, 0, FALSE);
+  g_assert_nonnull (strstr (live, "s2c note the server offers SCRAM-SHA-1-PLUS over HTTP"));
+  g_assert_null (strstr (capture, "-PLUS over HTTP"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -359,5 +376,6 @@ main (int argc, char **argv)
   g_test_add_func ("/observer-web/rule-breaks", test_rule_breaks);
   g_test_add_func ("/observer-web/refused-and-plain", test_refused_and_plain);
   g_test_add_func ("/observer-web/hostile", test_hostile);
+  g_test_add_func ("/observer-web/plus-named-live", test_plus_named_live);
   return g_test_run ();
 }
