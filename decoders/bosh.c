@@ -38,9 +38,15 @@ typedef struct {
   gboolean shared;         /* a second client used it: said once */
 } Session;
 
+typedef struct {
+  XmStanza *root;
+} Peek;
+
 struct _XmBosh {
   GHashTable *by_sid;      /* sid -> Session* */
   GQueue order;            /* Session*, least recently used first */
+  XmFramer *peek;          /* reads a body's start tag */
+  Peek peeked;
 };
 
 struct _XmBoshAsk {
@@ -53,10 +59,6 @@ struct _XmBoshAsk {
 
 /* ---- a body's root ---- */
 
-typedef struct {
-  XmStanza *root;
-} Peek;
-
 static void
 peek_open (XmStanza *header, gpointer user_data)
 {
@@ -67,15 +69,46 @@ peek_open (XmStanza *header, gpointer user_data)
 
 static const XmFramerEvents peek_events = { .stream_open = peek_open };
 
+/* Where the first start tag of data ends (after its '>'), or len: only
+ * the wrapper's start tag is needed to find the session, not its stanzas. */
+static gsize
+start_tag_end (const guint8 *data, gsize len)
+{
+  const guint8 *lt = memchr (data, '<', len);
+  guint8 quote = 0;
+
+  /* an XML declaration or whitespace may come first */
+  while (lt && lt + 1 < data + len && lt[1] == '?')
+    {
+      const guint8 *q = memmem (lt, len - (lt - data), "?>", 2);
+      lt = q ? memchr (q, '<', len - (q - data)) : NULL;
+    }
+  for (const guint8 *p = lt; p && p < data + len; p++)
+    {
+      if (quote)
+        quote = *p == quote ? 0 : quote;
+      else if (*p == '"' || *p == '\'')
+        quote = *p;
+      else if (*p == '>')
+        return (gsize) (p + 1 - data);
+    }
+  return len;
+}
+
 /* The <body/> element of a wrapper (attributes, no children), or NULL if
  * the bytes do not start with one. */
 static XmStanza *
-body_root (const guint8 *data, gsize len)
+body_root (XmBosh *b, const guint8 *data, gsize len)
 {
   Peek p = { NULL };
-  g_autoptr (XmFramer) f = xm_framer_new (&peek_events, &p);
 
-  xm_framer_feed (f, data, len);
+  if (b->peek == NULL)
+    b->peek = xm_framer_new (&peek_events, &b->peeked);
+  b->peeked.root = NULL;
+  xm_framer_reset (b->peek);
+  xm_framer_feed (b->peek, data, start_tag_end (data, len));
+  p = b->peeked;
+  b->peeked.root = NULL;
   if (p.root && !xm_node_is (p.root->root, NS_HTTPBIND, "body"))
     g_clear_pointer (&p.root, xm_stanza_unref);
   return p.root;
@@ -280,7 +313,7 @@ take_request (Session *s, const XmBoshVia *via, guint64 rid, GBytes *body)
 XmBoshAsk *
 xm_bosh_request (XmBosh *b, const XmBoshVia *via, const guint8 *body, gsize len)
 {
-  g_autoptr (XmStanza) root = body_root (body, len);
+  g_autoptr (XmStanza) root = body_root (b, body, len);
   g_autoptr (GBytes) bytes = NULL;
   XmBoshAsk *ask;
   const char *sid;
@@ -328,7 +361,7 @@ void
 xm_bosh_response (XmBosh *b, const XmBoshVia *via, XmBoshAsk *ask,
                   const guint8 *body, gsize len)
 {
-  g_autoptr (XmStanza) root = body_root (body, len);
+  g_autoptr (XmStanza) root = body_root (b, body, len);
   g_autoptr (GBytes) bytes = g_bytes_new (body, len);
   gboolean terminate = root
     && g_strcmp0 (xm_node_attr (root->root, "type"), "terminate") == 0;
@@ -457,6 +490,7 @@ xm_bosh_free (XmBosh *b)
     return;
   g_queue_clear_full (&b->order, (GDestroyNotify) session_free);
   g_hash_table_unref (b->by_sid);
+  xm_framer_free (b->peek);
   g_free (b);
 }
 

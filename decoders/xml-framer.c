@@ -208,6 +208,19 @@ xm_framer_emit_item (XmFramer *f, guint64 end, gboolean header)
   f->oversized = FALSE;
 }
 
+static unsigned long
+hash_salt (void)
+{
+  static unsigned long salt;
+
+  if (G_UNLIKELY (salt == 0))
+    {
+      guint64 r = ((guint64) g_random_int () << 32) | g_random_int ();
+      salt = (unsigned long) (r | 1);
+    }
+  return salt;
+}
+
 /* {http://etherx.jabber.org/streams}stream, as expat names it. */
 static void
 setup_parser (XmFramer *f)
@@ -219,6 +232,11 @@ setup_parser (XmFramer *f)
   if (f->parser == NULL)
     g_error ("xmitm: out of memory creating an XML parser");
   XML_ParserReset (f->parser, "UTF-8");
+  /* expat salts its name hash tables against flooding with fresh entropy
+   * for every document it starts: a getrandom() system call each time a
+   * stream restarts, which a WebSocket or BOSH connection does for every
+   * message. One secret salt per process, drawn once, protects the same. */
+  XML_SetHashSalt (f->parser, hash_salt ());
 
   XML_SetUserData (f->parser, f);
   XML_SetReturnNSTriplet (f->parser, XML_TRUE);
@@ -567,8 +585,18 @@ fast_ready (XmFramer *f)
 static gboolean
 shallow_ok (const XmFramer *f, const guint8 *el)
 {
-  return (xm_scan_root_is (&f->scan, el, "message", 7, f->default_ns)
-          || xm_scan_root_is (&f->scan, el, "presence", 8, f->default_ns))
+  const char *ns = f->default_ns;
+
+  if (f->framing)
+    {
+      /* RFC 7395: no stream declares a namespace for them; a stanza that
+       * declares jabber:client itself is as plain as one in a stream. */
+      if (f->scan.root_xmlns == 0)
+        return FALSE;
+      ns = "jabber:client";
+    }
+  return (xm_scan_root_is (&f->scan, el, "message", 7, ns)
+          || xm_scan_root_is (&f->scan, el, "presence", 8, ns))
          && !(f->lazy && f->scan.secret);
 }
 
@@ -762,7 +790,10 @@ xm_framer_feed (XmFramer *f, const guint8 *data, gsize len)
   g_return_val_if_fail (!f->in_callback, 0);
   pos = feed_internal (f, data, len, f->consumed, &to_caller);
   f->consumed += pos;
-  if (f->parser && f->header->len && fast_ready (f))
+  /* Not in framing mode: a WebSocket connection feeds one element at a
+   * time, and a parser rebuilt for each (reset, root replayed) would cost
+   * more than the element. */
+  if (f->parser && f->header->len && fast_ready (f) && !f->framing)
     {
       release_parser (f);
       f->released = TRUE;
