@@ -25,7 +25,8 @@
 #           file, which leaves out what the page cache costs them
 #   storage what writing 2 GiB to a new file costs here (see README)
 #   decode  build-bench/tests/decode-bench: framing and recording cost per
-#           stanza without sockets or TLS
+#           stanza without sockets or TLS; build-bench/tests/web-bench: the
+#           same stanzas over TCP, WebSocket and BOSH through the observer
 #   conns   N idle STARTTLS sessions held open: failures, RSS and CPU per
 #           session (xmitm and sslsplit)
 #   slow    a client that stops reading while the server floods it:
@@ -226,8 +227,9 @@ print("writing 2 GiB to a new file: %.2f ns of CPU per byte, %.2f GB/s" % (cpu /
 PY
 )
 
-ninja -C "$bench_build" tests/decode-bench >/dev/null
+ninja -C "$bench_build" tests/decode-bench tests/web-bench >/dev/null
 decode=$(taskset -c 1 "$bench_build/tests/decode-bench" -r 10)
+web=$(taskset -c 1 "$bench_build/tests/web-bench" -r 5)
 
 "$harness/run.sh" --suite conns --conns "$conns" --reps 1 --out "$out/conns" \
   --mb xmitm 16022 "$proxy --quiet" --mb-args '-A {CA_CRT}' \
@@ -271,6 +273,12 @@ paths
   echo
   echo '```'
   echo "$decode"
+  echo '```'
+  echo
+  echo "## Each transport through the observer (web-bench, CPU 1)"
+  echo
+  echo '```'
+  echo "$web"
   echo '```'
 } >> "$out/summary.md"
 cat "$out/summary.md"
