@@ -14,14 +14,18 @@ xmpp.js, strophe.js, stanza) going through xmitm.  Checked:
 * cleartext: the bytes each side sent arrive unchanged (taps on both sides
   of xmitm, every TCP connection);
 * the recording, shown again, reads exactly like the live output;
+* cleartext: a tcpdump of the server side reads back (`xmitm show`) as the
+  same WebSocket and BOSH stanzas as the recording;
 * one export per transport is read by Wireshark's XMPP dissector.
 
 Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_web.py
 The peers themselves are checked without xmitm in test_web_peers.py.
 """
 
+import json
 import os
 import re
+import signal
 import shutil
 import subprocess
 import sys
@@ -82,6 +86,12 @@ class Run:
                                              url=url, ca=self.x.ca_cert)
         else:
             tap_b = peers.Tap(peers.LOOPBACK, port)
+            self.capture = os.path.join(self.dir, "server-side.pcap")
+            tcpdump = subprocess.Popen(
+                ["tcpdump", "-Z", "root", "--immediate-mode", "-i", "lo", "-U",
+                 "-w", self.capture, "-s", "0", "tcp port %d" % tap_b.port],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            tcpdump.stderr.readline()  # "listening on lo": the filter is set
             self.x = peers.Xmitm(peers.LOOPBACK, tap_b.port, extra)
             self.x.start()
             tap_a = peers.Tap(peers.LOOPBACK, self.x.port)
@@ -91,6 +101,10 @@ class Run:
                                              url=url)
         time.sleep(0.3)  # the last responses reach xmitm's output
         self.rc = self.x.stop()
+        if not self.tls:
+            time.sleep(0.2)
+            tcpdump.send_signal(signal.SIGINT)
+            tcpdump.communicate(timeout=10)
         self.problem, self.detail, self.secs = problem, detail, secs
         return self
 
@@ -174,6 +188,22 @@ class WebThroughXmitmTest(unittest.TestCase):
             self.assertEqual(ac, bc, "client bytes changed: " + r.label())
             self.assertEqual(as_, bs, "server bytes changed: " + r.label())
 
+    def check_capture(self, r):
+        """The tcpdump of the server side, read by xmitm, holds the same
+        WebSocket or BOSH stanzas, both ways, as the recording."""
+        def stanzas(path):
+            shown = subprocess.run([r.x.binary, "show", "--json", path],
+                                   capture_output=True, text=True, timeout=60)
+            self.assertEqual(shown.returncode, 0, shown.stderr)
+            evs = [json.loads(l) for l in shown.stdout.splitlines()[1:]]
+            return sorted((e["dir"], e["xml"]) for e in evs
+                          if e["ev"] in ("stanza", "stream-open")
+                          and (e.get("ws") or e.get("bosh")))
+        recorded = stanzas(r.record)
+        self.assertGreater(len(recorded), 10, r.label())
+        self.assertEqual(stanzas(r.capture), recorded,
+                         "the capture reads differently: " + r.label())
+
     def check_export(self, r):
         if shutil.which("tshark") is None:
             self.fail("tshark not found: scripts/dev.sh deps installs it")
@@ -192,6 +222,7 @@ class WebThroughXmitmTest(unittest.TestCase):
             with self.subTest(r.label()):
                 self.check_output(r)
                 self.check_same_bytes(r)
+                self.check_capture(r)
                 if r.name == "prosody":
                     self.check_export(r)
 
