@@ -435,8 +435,11 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
 
     case XM_EVENT_STREAM_OPEN:
       append_header (opts, c, ev, TRUE, buf);
-      g_string_append_printf (buf, "%sstream open%s, %" G_GSIZE_FORMAT " bytes\n",
+      g_string_append_printf (buf, "%sstream open%s, %" G_GSIZE_FORMAT " bytes",
                               c->meta, c->reset, st->raw_len);
+      if (ev->session && ev->session != ev->conn)
+        g_string_append_printf (buf, " %s(connection #%u)%s", c->meta, ev->conn, c->reset);
+      put_c (buf, '\n');
       if (st->root)
         {
           append_indent (buf, 1);
