@@ -4,6 +4,7 @@
  * of every size up to 9 bytes, as a capture and as the live proxy: the
  * events must be the same. */
 #include <string.h>
+#include <zlib.h>
 
 #include <glib.h>
 
@@ -350,6 +351,53 @@ test_hostile (void)
   g_assert_nonnull (strstr (log, "decoding of this direction stops"));
 }
 
+/* RFC 7692: one message compressed (RSV1), with the context taken over to
+ * the next; the server's, not masked. */
+static void
+add_deflated (Session *s, z_stream *z, const char *xml)
+{
+  guint8 out[4096];
+  g_autoptr (GByteArray) frame = g_byte_array_new ();
+  gsize n;
+
+  z->next_in = (Bytef *) xml;
+  z->avail_in = strlen (xml);
+  z->next_out = out;
+  z->avail_out = sizeof out;
+  g_assert_cmpint (deflate (z, Z_SYNC_FLUSH), ==, Z_OK);
+  n = sizeof out - z->avail_out;
+  g_assert_cmpuint (n, >=, 4);
+  n -= 4; /* 00 00 ff ff, which the receiver puts back (§7.2.1) */
+  g_assert_cmpuint (n, <, 126);
+  g_byte_array_append (frame, (const guint8 *) "\xc1", 1); /* FIN, RSV1, text */
+  g_byte_array_append (frame, (const guint8 *) &(guint8) { (guint8) n }, 1);
+  g_byte_array_append (frame, out, n);
+  add_raw (s, XM_DIR_S2C, frame->data, frame->len);
+}
+
+static void
+test_permessage_deflate (void)
+{
+  g_autoptr (Session) s = upgraded (REQUEST,
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+    "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+    "Sec-WebSocket-Protocol: xmpp\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover\r\n\r\n");
+  z_stream z = { 0 };
+  g_autofree char *log = NULL;
+
+  g_assert_cmpint (deflateInit2 (&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+  add_text (s, XM_DIR_C2S, C_OPEN);
+  add_deflated (s, &z, S_OPEN);
+  add_deflated (s, &z, FEATURES);
+  add_deflated (s, &z, MSG);
+  deflateEnd (&z);
+  log = run_all_ways (s);
+  g_assert_nonnull (strstr (log, "s2c note permessage-deflate (RFC 7692) agreed"));
+  g_assert_true (g_str_has_suffix (log, "c2s open [ws] open\ns2c open [ws] open\n"
+                                   "s2c stanza [ws] features\ns2c stanza [ws] message\n"));
+}
+
 /* A live session over HTTP forwards the features as they came: a -PLUS
  * mechanism on offer is named (a capture has nothing to say about it). */
 static void
@@ -377,5 +425,6 @@ main (int argc, char **argv)
   g_test_add_func ("/observer-web/refused-and-plain", test_refused_and_plain);
   g_test_add_func ("/observer-web/hostile", test_hostile);
   g_test_add_func ("/observer-web/plus-named-live", test_plus_named_live);
+  g_test_add_func ("/observer-web/permessage-deflate", test_permessage_deflate);
   return g_test_run ();
 }
