@@ -1,0 +1,320 @@
+#!/usr/bin/python3
+"""Server-to-server federation through xmitm's transparent mode (issue 24).
+
+    server a (prosody a.test)      router (xmitm, DNS)        server b (b.test)
+    10.77.1.2 :5222 c2s :5269 s2s  REDIRECT tcp/5269 -> xmitm  10.77.2.2 :5269
+
+netns.Topology's "client" namespace holds server a, its "server"
+namespace server b (ejabberd, or a second prosody).  A DNS server
+(dnsd.py) in the router answers A for a.test and b.test and NXDOMAIN for
+the SRV names, so each server connects to the other's DOMAIN:5269
+(ejabberd reads no hosts file); each namespace's resolv.conf points at it
+(`ip netns exec` bind-mounts /etc/netns/NAME/resolv.conf, which the test
+writes and removes).  The router's PREROUTING rule diverts both directions
+of federation to xmitm, which runs in --transparent mode and verifies each
+server against the test's CA (--upstream-ca); the servers' certificates
+come from that CA (DNS names only: ejabberd 23.01 crashes on an XmppAddr).
+
+alice@a.test and bob@b.test log in to their own servers directly (slixmpp,
+client.py, inside the namespaces) and send each other a message, which
+crosses xmitm on the s2s streams.  The output must show those streams
+decoded (jabber:server), named by their domains, the dialback keys hidden.
+
+Needs root, iproute2, iptables, prosody, ejabberd, openssl.  Nothing
+leaves the machine: every address is inside namespaces the test makes and
+removes; no DNS query leaves them (dnsd.py forwards nothing).
+
+Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_s2s.py
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import netns      # noqa: E402
+import peers      # noqa: E402
+from ejabberd import Ejabberd   # noqa: E402
+
+XMITM = os.environ.get("XMITM")
+HERE = os.path.dirname(os.path.abspath(__file__))
+CLIENT_PY = os.path.join(HERE, "client.py")
+DNSD_PY = os.path.join(HERE, "dnsd.py")
+PY = "/usr/bin/python3"
+T = netns.Topology
+A_ADDR, B_ADDR = T.CLIENT4, T.SERVER4
+S2S, C2S, LISTEN = 5269, 5222, 15269
+A_USERS = {"alice": "alice-pw"}
+B_USERS = {"bob": "bob-pw"}
+REDIRECT = ("iptables -t nat -A PREROUTING -p tcp --dport %d "
+            "-j REDIRECT --to-ports %d" % (S2S, LISTEN))
+
+
+def wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def openssl(*args):
+    r = subprocess.run(["openssl"] + list(args), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s failed:\n%s" % (args[0], r.stdout))
+
+
+class TestCA:
+    """A CA of the test's own, and a leaf for each domain signed by it
+    (DNS names only, server and client use)."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.cert = os.path.join(d, "test-ca.pem")
+        self.key = os.path.join(d, "test-ca.key")
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-nodes", "-keyout", self.key,
+                "-out", self.cert, "-days", "30", "-subj", "/CN=xmitm s2s test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def leaf(self, domain):
+        crt = os.path.join(self.dir, domain + ".crt")
+        key = os.path.join(self.dir, domain + ".key")
+        csr = os.path.join(self.dir, domain + ".csr")
+        ext = os.path.join(self.dir, domain + ".ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,"
+                    "clientAuth\nbasicConstraints=CA:FALSE\n" % domain)
+        openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key,
+                "-out", csr, "-subj", "/CN=%s" % domain)
+        openssl("x509", "-req", "-in", csr, "-CA", self.cert, "-CAkey", self.key,
+                "-CAcreateserial", "-out", crt, "-days", "30", "-extfile", ext)
+        os.chmod(key, 0o644)  # ejabberd reads it as its own user
+        return crt, key
+
+
+class Federation:
+    """One test's servers: prosody for a.test in namespace a, `b_kind`
+    ('ejabberd' or 'prosody') for b.test in namespace b."""
+
+    def __init__(self, topo, ca, b_kind, trust=None, secure_auth=False):
+        self.topo, self.ca, self.b_kind = topo, ca, b_kind
+        # the CA file both servers trust for peers: by default the test's
+        # own (each trusts the other's real certificate), not xmitm's
+        self.trust = trust or ca.cert
+        self.secure_auth = secure_auth
+        self.a = self.b = None
+
+    def start(self):
+        a_files = self.ca.leaf("a.test")
+        b_files = self.ca.leaf("b.test")
+        self.a = peers.Prosody(
+            users=A_USERS, domain="a.test", port=C2S, s2s_port=S2S,
+            interfaces=(A_ADDR,), netns=self.topo.client.name,
+            modules=["offline", "dialback"], cert_files=a_files,
+            ca_file=self.trust, s2s_secure_auth=self.secure_auth)
+        self.a.start()
+        if self.b_kind == "ejabberd":
+            self.b = Ejabberd(users=B_USERS, domain="b.test", roster=False,
+                              netns=self.topo.server.name, ip=B_ADDR,
+                              s2s_port=S2S, cert_files=b_files,
+                              ca_file=self.trust,
+                              modules="  mod_s2s_dialback: {}\n")
+            self.b.start()
+            self.b_c2s = self.b.plain_port
+        else:
+            self.b = peers.Prosody(
+                users=B_USERS, domain="b.test", port=C2S, s2s_port=S2S,
+                interfaces=(B_ADDR,), netns=self.topo.server.name,
+                modules=["offline", "dialback"], cert_files=b_files,
+                ca_file=self.trust, s2s_secure_auth=self.secure_auth)
+            self.b.start()
+            self.b_c2s = C2S
+        return self
+
+    def stop(self):
+        for srv in (self.a, self.b):
+            if srv is not None:
+                srv.stop()
+
+    def logs(self):
+        out = []
+        for srv in (self.a, self.b):
+            if srv is not None and srv.dir:
+                out.append(srv.log_tail(60))
+        return "\n".join(out)
+
+
+class S2sTest(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        if not (XMITM and os.access(XMITM, os.X_OK)):
+            raise RuntimeError("set XMITM to the xmitm binary (got %r)" % XMITM)
+        netns.check_environment()
+        for tool in ("prosody", "prosodyctl", "openssl"):
+            if shutil.which(tool) is None:
+                raise RuntimeError("%s not found: apt-get install prosody "
+                                   "openssl" % tool)
+        cls.tmp = tempfile.mkdtemp(prefix="xmitm-s2s-")
+        os.chmod(cls.tmp, 0o755)
+        cls.ca = TestCA(cls.tmp)
+        cls.topo = netns.Topology()
+        cls.resolv_dirs = []
+        cls.dns = None
+        cls.topo.up()
+        try:
+            cls._dns_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _dns_up(cls):
+        # Each server namespace asks the router's address on its side.
+        for ns, server in ((cls.topo.client, T.ROUTER_C4),
+                           (cls.topo.server, T.ROUTER_S4)):
+            d = os.path.join("/etc/netns", ns.name)
+            os.makedirs(d, exist_ok=True)
+            cls.resolv_dirs.append(d)
+            with open(os.path.join(d, "resolv.conf"), "w") as f:
+                f.write("nameserver %s\noptions timeout:1 attempts:2\n" % server)
+        cls.dns_log = open(os.path.join(cls.tmp, "dns.log"), "w+")
+        cls.dns = cls.topo.router.popen(
+            [PY, DNSD_PY, "--listen", T.ROUTER_C4, "--listen", T.ROUTER_S4,
+             "--a", "a.test=%s" % A_ADDR, "--a", "b.test=%s" % B_ADDR],
+            stdout=cls.dns_log, stderr=subprocess.STDOUT)
+        if not wait_for(lambda: "READY" in cls.dns_queries(), 10):
+            raise RuntimeError("dnsd.py did not start:\n" + cls.dns_queries())
+
+    @classmethod
+    def dns_queries(cls):
+        """What dnsd.py said: READY, then a line per query."""
+        with open(cls.dns_log.name) as f:
+            return f.read()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.dns is not None and cls.dns.poll() is None:
+            cls.dns.terminate()
+            cls.dns.wait(5)
+        if getattr(cls, "dns_log", None) is not None:
+            cls.dns_log.close()
+        cls.topo.down()
+        for d in cls.resolv_dirs:
+            shutil.rmtree(d, ignore_errors=True)
+        if not os.environ.get("XMITM_KEEP_TMP"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    # ---- helpers ----
+
+    def start_xmitm(self, *extra):
+        x = peers.Xmitm(None, 0, listen_host="0.0.0.0", listen_port=LISTEN,
+                        netns=self.topo.router.name,
+                        extra_args=["--transparent", "--upstream-ca",
+                                    self.ca.cert] + list(extra))
+        x.start()
+        self.addCleanup(x.cleanup)
+        self.topo.router.apply(REDIRECT)
+        self.addCleanup(self.topo.router.run,
+                        REDIRECT.replace("-A", "-D").split(), check=False)
+        return x
+
+    def federation(self, b_kind, **kw):
+        fed = Federation(self.topo, self.ca, b_kind, **kw)
+        self.addCleanup(fed.stop)
+        fed.start()
+        return fed
+
+    def exchange(self, fed, timeout=40):
+        """bob and alice log in to their own servers and send each other a
+        message; returns (ok, what the clients said)."""
+        results = {}
+
+        def run(name, ns, jid, pw, host, port, to, body, expect):
+            r = ns.run([PY, CLIENT_PY, "--jid", jid, "--password", pw,
+                        "--host", host, "--port", str(port), "--send-to", to,
+                        "--body", body, "--expect-body", expect,
+                        "--timeout", str(timeout)],
+                       check=False, timeout=timeout + 20)
+            results[name] = r
+        threads = [
+            threading.Thread(target=run, args=(
+                "bob", self.topo.server, "bob@b.test", B_USERS["bob"], B_ADDR,
+                fed.b_c2s, "alice@a.test", "hello alice, from b", "hello bob, from a")),
+            threading.Thread(target=run, args=(
+                "alice", self.topo.client, "alice@a.test", A_USERS["alice"],
+                A_ADDR, C2S, "bob@b.test", "hello bob, from a", "hello alice, from b")),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ok = all(r.returncode == 0 for r in results.values())
+        said = "\n".join("%s: rc %d\n%s%s" % (n, r.returncode, r.stdout, r.stderr)
+                         for n, r in sorted(results.items()))
+        return ok, said
+
+    def describe(self, x, fed, said):
+        return "%s\n%s\n%s\nDNS:\n%s" % (said, x.describe(), fed.logs(),
+                                        self.dns_queries()[-2000:])
+
+    def assert_federated(self, x, fed):
+        ok, said = self.exchange(fed)
+        self.assertTrue(ok, "the messages did not cross:\n"
+                        + self.describe(x, fed, said))
+        return x.output()
+
+    def check_s2s_output(self, out):
+        # both directions of federation went through xmitm ...
+        self.assertRegex(out, r"connected: client 10\.77\.1\.2:\d+, original "
+                         r"destination 10\.77\.2\.2:5269 \(NAT redirect\)")
+        self.assertRegex(out, r"connected: client 10\.77\.2\.2:\d+, original "
+                         r"destination 10\.77\.1\.2:5269 \(NAT redirect\)")
+        # ... decoded as jabber:server streams, named by their domains
+        self.assertIn("xmlns='jabber:server'", out)
+        self.assertRegex(out, r"#\d+ a\.test -> b\.test C->S stream open")
+        self.assertRegex(out, r"#\d+ b\.test -> a\.test C->S stream open")
+        # the messages themselves, inside TLS
+        self.assertIn("hello bob, from a", out)
+        self.assertIn("hello alice, from b", out)
+        self.assertRegex(out, r"C->S \[tls\] message")
+
+    # ---- tests ----
+
+    def test_prosody_and_ejabberd_federate_through_xmitm(self):
+        """Neither server trusts xmitm's CA: they federate by dialback,
+        every s2s stanza decoded, the keys hidden."""
+        x = self.start_xmitm()
+        fed = self.federation("ejabberd")
+        out = self.assert_federated(x, fed)
+        self.check_s2s_output(out)
+        self.assertIn("layer: STARTTLS", out)
+        self.assertRegex(out, r"<db:result [^>]*from='a\.test'[^>]*>\[secret: "
+                         r"\d+ bytes hidden, --show-secrets shows them\]"
+                         r"</db:result>")
+        self.assertRegex(out, r"decoded: XEP-0220 db:result \(valid\)")
+        self.assertRegex(out, r"decoded: XEP-0220 db:verify \(request\)")
+        self.assertNotRegex(out, r"key='")
+
+    def test_two_prosodies_federate_through_xmitm(self):
+        x = self.start_xmitm()
+        fed = self.federation("prosody")
+        out = self.assert_federated(x, fed)
+        self.check_s2s_output(out)
+        self.assertRegex(out, r"decoded: XEP-0220 db:result \(valid\)")
+        self.assertNotRegex(out, r"key='")
+
+
+if __name__ == "__main__":
+    peers.run_tests()
