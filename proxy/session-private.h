@@ -47,6 +47,14 @@ typedef enum {
   INTERCEPT_DIRECT,         /* the client opened with a ClientHello */
 } Intercept;
 
+/* A client certificate the server asked for (SASL EXTERNAL). */
+typedef enum {
+  CLIENT_CERT_NOT_ASKED,
+  CLIENT_CERT_ASKED,   /* the server's handshake waits for the client's */
+  CLIENT_CERT_NONE,    /* the client presented none: neither did xmitm */
+  CLIENT_CERT_FORGED,  /* xmitm presented one forged like the client's */
+} ClientCert;
+
 typedef struct {
   XmSession *s;
   int side;            /* CLIENT or SERVER */
@@ -81,6 +89,9 @@ struct _XmSession {
   char *tls_name;      /* the domain the client asked for */
   guint tls_timer;
   gint64 tls_start;
+  gboolean client_leaf_set; /* the client leg has its forged leaf */
+  ClientCert client_cert;
+  char *client_cert_name;  /* CLIENT_CERT_FORGED: the name it was made for */
   gboolean client_tls_up;  /* the client's handshake finished ... */
   guint64 c2s_at_tls_up;   /* ... when it had sent this much plaintext */
 
@@ -105,6 +116,7 @@ struct _XmSession {
   gboolean error_sent;
   guint fail_timer;
   char *client_to;     /* the 'to' of the client's stream header */
+  char *client_from;   /* its 'from' (an s2s initiating server's domain) */
   char *client_ns;     /* its default namespace */
   gboolean client_header_seen;
 };

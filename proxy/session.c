@@ -43,6 +43,8 @@ xm_session_unref (XmSession *s)
   g_free (s->own_endpoint);
   g_free (s->last_connect_error);
   g_free (s->client_to);
+  g_free (s->client_from);
+  g_free (s->client_cert_name);
   g_free (s->client_ns);
   g_free (s->tls_name);
   if (s->held_back)
@@ -221,6 +223,8 @@ client_header (XmSession *s, XmEvent *ev)
     return;
   g_free (s->client_to);
   s->client_to = g_strdup (xm_node_attr (h, "to"));
+  g_free (s->client_from);
+  s->client_from = g_strdup (xm_node_attr (h, "from"));
   g_clear_pointer (&s->client_ns, g_free);
   for (guint i = 0; i < h->n_ns_decls; i++)
     if (h->ns_decls[i].prefix == NULL)

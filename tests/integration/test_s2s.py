@@ -315,6 +315,61 @@ class S2sTest(unittest.TestCase):
         self.assertRegex(out, r"decoded: XEP-0220 db:result \(valid\)")
         self.assertNotRegex(out, r"key='")
 
+    # ---- certificates (SASL EXTERNAL) through xmitm ----
+
+    def trust_xmitm(self, x):
+        """A CA file with the test's CA and xmitm's: what a person
+        debugging federation gives both servers."""
+        bundle = os.path.join(self.tmp, "trust-%d.pem" % len(os.listdir(self.tmp)))
+        with open(bundle, "w") as out:
+            for name in (self.ca.cert, x.ca_cert):
+                with open(name) as f:
+                    out.write(f.read())
+        os.chmod(bundle, 0o644)
+        return bundle
+
+    def check_external(self, out, initiating, receiving):
+        """The stream initiating -> receiving authenticated with SASL
+        EXTERNAL, on a certificate xmitm forged like the initiating
+        server's."""
+        m = re.search(r"#(\d+) %s -> %s C->S stream open" % (
+            re.escape(initiating), re.escape(receiving)), out)
+        self.assertIsNotNone(m, "no stream %s -> %s" % (initiating, receiving))
+        conn = m.group(1)
+        self.assertRegex(out, r"#%s note: the server asks for a client "
+                         r"certificate" % conn)
+        self.assertRegex(out, r"#%s note: the client presented a certificate "
+                         r"\(subject CN=%s, issuer CN=xmitm s2s test CA\); "
+                         r"the server gets one with its names, signed by "
+                         r"xmitm's CA" % (conn, re.escape(initiating)))
+        self.assertRegex(out, r"#%s C->S \[tls\] auth, .*\n.*mechanism="
+                         r"'EXTERNAL'" % conn)
+        self.assertRegex(out, r"#%s S->C \[tls\] success, " % conn)
+
+    def test_certificates_through_xmitm_when_both_trust_its_ca(self):
+        """Both servers trust xmitm's CA, prosody requires certificates
+        (s2s_secure_auth): SASL EXTERNAL works both ways with xmitm's
+        default options."""
+        x = self.start_xmitm()
+        fed = self.federation("ejabberd", trust=self.trust_xmitm(x),
+                              secure_auth=True)
+        out = self.assert_federated(x, fed)
+        self.check_s2s_output(out)
+        self.check_external(out, "a.test", "b.test")
+        self.check_external(out, "b.test", "a.test")
+        self.assertNotIn("db:result", out)
+        self.assertNotIn("error:", out)
+
+    def test_two_prosodies_with_certificates_through_xmitm(self):
+        x = self.start_xmitm()
+        fed = self.federation("prosody", trust=self.trust_xmitm(x),
+                              secure_auth=True)
+        out = self.assert_federated(x, fed)
+        self.check_s2s_output(out)
+        self.check_external(out, "a.test", "b.test")
+        self.check_external(out, "b.test", "a.test")
+        self.assertNotIn("error:", out)
+
 
 if __name__ == "__main__":
     peers.run_tests()
