@@ -92,6 +92,9 @@ struct _XmSession {
   gboolean client_leaf_set; /* the client leg has its forged leaf */
   ClientCert client_cert;
   char *client_cert_name;  /* CLIENT_CERT_FORGED: the name it was made for */
+  gboolean external_failed; /* s2s: SASL EXTERNAL failed on this stream */
+  gboolean fell_back;      /* ... and the initiating server tried dialback */
+  gboolean s2s_authed;     /* s2s: SASL success or dialback valid seen */
   gboolean client_tls_up;  /* the client's handshake finished ... */
   guint64 c2s_at_tls_up;   /* ... when it had sent this much plaintext */
 
@@ -185,6 +188,15 @@ void xm_intercept_starttls (XmSession *s);
 void xm_intercept_direct (XmSession *s);
 /* The upstream leg starts TLS (direct TLS: offering the client's ALPN). */
 void xm_intercept_upstream (XmSession *s);
+
+/* s2s-auth.c: on an s2s stream, a failed SASL EXTERNAL, or a stream
+ * error refusing the certificate before any authentication, explained in
+ * one sentence (its cause and the fix), and a fall-back to dialback named;
+ * root: a top-level element of dir, d its decode (NULL: none). At the end,
+ * a failure nothing followed. */
+void xm_s2s_auth_element (XmSession *s, XmDir dir, const XmNode *root,
+                          const XmSaslDecode *d);
+void xm_s2s_auth_end (XmSession *s);
 
 /* upstream.c */
 void xm_upstream_connect (XmSession *s, const char *host, guint16 port);

@@ -113,6 +113,7 @@ xm_session_end (XmSession *s, const char *reason, gboolean abort)
   xm_round_forget (s->round, s);
   if (closed (s)) /* by the flush */
     return;
+  xm_s2s_auth_end (s);
   s->phase = PHASE_CLOSED;
   xm_round_busy_end (s->round, &s->busy);
   g_clear_pointer (&s->connect, xm_connect_free);
@@ -301,6 +302,7 @@ proxy_element (XmSession *s, XmDir dir, const XmStanza *st, const XmSaslDecode *
     explain_sasl (s, dir, sasl);
   if (root == NULL)
     return;
+  xm_s2s_auth_element (s, dir, root, sasl);
   if (dir == XM_DIR_C2S)
     {
       if (!st->shallow && xm_node_is (root, NS_TLS, "starttls"))

@@ -306,6 +306,18 @@ class S2sTest(unittest.TestCase):
         self.assertRegex(out, r"decoded: XEP-0220 db:result \(valid\)")
         self.assertRegex(out, r"decoded: XEP-0220 db:verify \(request\)")
         self.assertNotRegex(out, r"key='")
+        # ejabberd offers EXTERNAL on the stream from a.test and refuses
+        # xmitm's certificate: said in one sentence, and the fall-back
+        self.assertRegex(out, r"#(\d+) S->C error: SASL EXTERNAL "
+                         r"failed because b\.test does not trust xmitm's CA, "
+                         r"which signed the client certificate xmitm presented "
+                         r"for a\.test \(a copy of a\.test's own\): add "
+                         r"xmitm's CA \(\S+/ca\.pem\) to b\.test's trusted CAs")
+        self.assertRegex(out, r"#\d+ C->S note: a\.test fell back to "
+                         r"server dialback \(XEP-0220\) on this stream after "
+                         r"SASL EXTERNAL failed")
+        self.assertNotIn("wrong username or password", out)
+        self.assertIn("did not accept the certificate presented during TLS", out)
 
     def test_two_prosodies_federate_through_xmitm(self):
         x = self.start_xmitm()
@@ -314,6 +326,25 @@ class S2sTest(unittest.TestCase):
         self.check_s2s_output(out)
         self.assertRegex(out, r"decoded: XEP-0220 db:result \(valid\)")
         self.assertNotRegex(out, r"key='")
+
+    def test_secure_auth_without_trust_explained(self):
+        """b.test requires certificates (s2s_secure_auth) and does not
+        trust xmitm's CA: federation fails, and the output says why."""
+        x = self.start_xmitm()
+        fed = self.federation("prosody", secure_auth=True)
+        ok, said = self.exchange(fed, timeout=15)
+        out = x.output()
+        self.assertFalse(ok, "federated without trusting xmitm's CA?\n"
+                         + self.describe(x, fed, said))
+        # prosody sends <not-authorized/> "Your server's certificate is not
+        # trusted" right after TLS, before any authentication
+        for frm, to in (("a.test", "b.test"), ("b.test", "a.test")):
+            self.assertRegex(out, r"#\d+ S->C error: %s refused the "
+                             r"stream because %s does not trust xmitm's CA, "
+                             r"which signed the client certificate xmitm "
+                             r"presented for %s \(a copy of %s's own\): add "
+                             r"xmitm's CA \(\S+\) to %s's trusted CAs"
+                             % (to, to, frm, frm, to))
 
     # ---- certificates (SASL EXTERNAL) through xmitm ----
 
