@@ -9,6 +9,7 @@
 #include "component.h"
 #include "dialback.h"
 #include "inflate.h"
+#include "s2s-features.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -50,6 +51,7 @@ struct _XmObserver {
   XmSasl *sasl;
   XmComponent *component; /* XEP-0114 */
   XmSwitch pending;
+  gboolean s2s;        /* the initiating side opened a jabber:server stream */
   gboolean tls;        /* TLS from here on: <proceed/> switches nothing */
   gboolean encrypted;  /* TLS a capture cannot read: nothing more is decoded */
   gboolean finished;
@@ -201,6 +203,8 @@ on_stream_open (XmStanza *header, gpointer user_data)
 
   emit (f->obs, &ev);
   xm_component_stream_open (f->obs->component, header->root, f->dir == XM_DIR_C2S);
+  if (f->dir == XM_DIR_C2S)
+    f->obs->s2s = xm_s2s_header_is_s2s (header->root);
 }
 
 static void
@@ -226,6 +230,12 @@ on_stanza (XmStanza *stanza, gpointer user_data)
       XmEvent dev = { .kind = XM_EVENT_SASL, .dir = f->dir, .flags = f->flags,
                       .sasl = sasl };
       emit (obs, &dev);
+    }
+  if (obs->s2s && stanza->root && !stanza->shallow)
+    {
+      const char *s2s_note = xm_s2s_feature_note (stanza->root, f->dir);
+      if (s2s_note)
+        note (obs, f->dir, XM_NOTE_INFO, "%s", s2s_note);
     }
   if (obs->element)
     obs->element (f->dir, stanza, sasl, obs->user_data);

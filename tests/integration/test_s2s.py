@@ -106,12 +106,14 @@ class Federation:
     """One test's servers: prosody for a.test in namespace a, `b_kind`
     ('ejabberd' or 'prosody') for b.test in namespace b."""
 
-    def __init__(self, topo, ca, b_kind, trust=None, secure_auth=False):
+    def __init__(self, topo, ca, b_kind, trust=None, secure_auth=False,
+                 modules=()):
         self.topo, self.ca, self.b_kind = topo, ca, b_kind
         # the CA file both servers trust for peers: by default the test's
         # own (each trusts the other's real certificate), not xmitm's
         self.trust = trust or ca.cert
         self.secure_auth = secure_auth
+        self.modules = ["offline", "dialback"] + list(modules)  # prosody's
         self.a = self.b = None
 
     def start(self):
@@ -120,7 +122,7 @@ class Federation:
         self.a = peers.Prosody(
             users=A_USERS, domain="a.test", port=C2S, s2s_port=S2S,
             interfaces=(A_ADDR,), netns=self.topo.client.name,
-            modules=["offline", "dialback"], cert_files=a_files,
+            modules=self.modules, cert_files=a_files,
             ca_file=self.trust, s2s_secure_auth=self.secure_auth)
         self.a.start()
         if self.b_kind == "ejabberd":
@@ -135,7 +137,7 @@ class Federation:
             self.b = peers.Prosody(
                 users=B_USERS, domain="b.test", port=C2S, s2s_port=S2S,
                 interfaces=(B_ADDR,), netns=self.topo.server.name,
-                modules=["offline", "dialback"], cert_files=b_files,
+                modules=self.modules, cert_files=b_files,
                 ca_file=self.trust, s2s_secure_auth=self.secure_auth)
             self.b.start()
             self.b_c2s = C2S
@@ -345,6 +347,24 @@ class S2sTest(unittest.TestCase):
                              r"presented for %s \(a copy of %s's own\): add "
                              r"xmitm's CA \(\S+\) to %s's trusted CAs"
                              % (to, to, frm, frm, to))
+
+    def test_bidi_and_stream_management_shown(self):
+        """prosody 0.12's mod_s2s_bidi (XEP-0288) and mod_smacks (XEP-0198,
+        on s2s too) on both servers, authenticating with certificates (a
+        stream restart after SASL, so features come again after it): each
+        is named on the s2s stream."""
+        x = self.start_xmitm()
+        fed = self.federation("prosody", modules=["s2s_bidi", "smacks"],
+                              trust=self.trust_xmitm(x), secure_auth=True)
+        out = self.assert_federated(x, fed)
+        self.assertRegex(out, r"S->C note: the receiving server offers "
+                         r"XEP-0288 bidirectional s2s")
+        self.assertRegex(out, r"C->S note: XEP-0288: the initiating server "
+                         r"asks for bidirectional s2s")
+        self.assertRegex(out, r"C->S note: XEP-0198 on s2s: the initiating "
+                         r"server asks")
+        self.assertRegex(out, r"S->C note: XEP-0198 on s2s: stream management "
+                         r"is on")
 
     # ---- certificates (SASL EXTERNAL) through xmitm ----
 
