@@ -40,6 +40,13 @@ xm_s2s_feature_note (const XmNode *el, XmDir dir)
                "s2s (acknowledged stanzas between the servers)";
       return NULL;
     }
+  if (dir == XM_DIR_S2C && xm_node_is (el, NS_STREAM, "error")
+      && xm_node_condition (el, "urn:ietf:params:xml:ns:xmpp-streams")
+      && strcmp (xm_node_condition (el, "urn:ietf:params:xml:ns:xmpp-streams")->name,
+                 "host-unknown") == 0)
+    return "host-unknown: the receiving server does not serve the domain in "
+           "the stream's 'to' (RFC 6120 §4.9.3.6): the initiating server "
+           "resolved a domain (DNS, SRV) to a server that is not its host";
   if (dir == XM_DIR_C2S && xm_node_is (el, XM_NS_BIDI, "bidi"))
     return "XEP-0288: the initiating server asks for bidirectional s2s: from "
            "here on both servers send stanzas over this one stream (S->C "

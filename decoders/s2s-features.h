@@ -24,7 +24,7 @@ gboolean xm_s2s_header_is_s2s (const XmNode *header);
 /* The note for a top-level element of direction dir on an s2s stream, or
  * NULL: the receiving server offering XEP-0288 or XEP-0198, the initiating
  * server asking for them, the receiving server enabling stream
- * management. */
+ * management; a <host-unknown/> stream error (an unknown `to`). */
 const char *xm_s2s_feature_note (const XmNode *element, XmDir dir);
 
 G_END_DECLS

@@ -12,6 +12,14 @@
 
 #include "session-private.h"
 
+/* XEP-0220: a server sends one db:result per domain pair it wants to
+ * send for, and a db:verify per key it checks; a few on one stream is
+ * usual (prosody and ejabberd: one or two). Past this many requests on
+ * one stream, a warning says it is a flood, once. xmitm keeps nothing per
+ * request (dialback-link.h keeps one stream id per connection), so memory
+ * stays bounded however many come. */
+#define DIALBACK_FLOOD 100
+
 static gboolean
 is_s2s (const XmSession *s)
 {
@@ -96,6 +104,14 @@ xm_s2s_auth_element (XmSession *s, XmDir dir, const XmNode *root,
     }
   if (d == NULL)
     return;
+  if (dir == XM_DIR_C2S && strcmp (d->protocol, "XEP-0220") == 0
+      && g_strcmp0 (d->step, "request") == 0
+      && ++s->dialback_requests == DIALBACK_FLOOD)
+    xm_session_note (s, XM_DIR_C2S, XM_NOTE_WARNING,
+          "%u dialback requests (db:result, db:verify) on this stream: a "
+          "flood (XEP-0220 needs one per domain pair or key); xmitm keeps "
+          "forwarding and decoding them, and keeps nothing per request",
+          DIALBACK_FLOOD);
   if (dir == XM_DIR_S2C && (g_strcmp0 (d->step, "success") == 0
                             || g_strcmp0 (d->step, "valid") == 0))
     s->s2s_authed = TRUE;

@@ -95,6 +95,7 @@ struct _XmSession {
   gboolean external_failed; /* s2s: SASL EXTERNAL failed on this stream */
   gboolean fell_back;      /* ... and the initiating server tried dialback */
   gboolean s2s_authed;     /* s2s: SASL success or dialback valid seen */
+  guint dialback_requests; /* s2s: db:result and db:verify requests sent */
   gboolean client_tls_up;  /* the client's handshake finished ... */
   guint64 c2s_at_tls_up;   /* ... when it had sent this much plaintext */
 

@@ -30,6 +30,8 @@ Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_s2s.py
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -420,6 +422,232 @@ class S2sTest(unittest.TestCase):
         self.check_external(out, "a.test", "b.test")
         self.check_external(out, "b.test", "a.test")
         self.assertNotIn("error:", out)
+
+
+# --------------------------------------------------------------------------
+# Hostile s2s input, between scripted peers on loopback (xmitm in explicit
+# mode in front of them), and one real prosody
+
+NS_STREAMS = "http://etherx.jabber.org/streams"
+
+
+def s2s_header(frm, to, sid=None):
+    return ("<stream:stream xmlns='jabber:server' xmlns:stream='%s' "
+            "xmlns:db='jabber:server:dialback' from='%s' to='%s'%s "
+            "version='1.0'>" % (NS_STREAMS, frm, to,
+                                " id='%s'" % sid if sid else "")).encode()
+
+
+def read_until(sock, marker, limit=1 << 20):
+    """Bytes up to and including marker (one recv at a time, so nothing
+    past it is read while the peer waits for an answer)."""
+    got = b""
+    while marker not in got:
+        d = sock.recv(1)
+        if not d:
+            raise RuntimeError("closed before %r; got %r" % (marker, got[-300:]))
+        got += d
+        if len(got) > limit:
+            raise RuntimeError("no %r in %d bytes" % (marker, limit))
+    return got
+
+
+class ScriptedReceiver:
+    """A receiving server on 127.0.0.1: stream header, STARTTLS, TLS asking
+    for a client certificate (CERT_OPTIONAL against cafile), the restarted
+    header and dialback features, then reads until the peer closes.
+    .peer_certs: what each connection's client presented (getpeercert()),
+    .received: plaintext bytes read after TLS."""
+
+    def __init__(self, cert, key, cafile):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.ctx.verify_mode = ssl.CERT_OPTIONAL
+        self.ctx.load_verify_locations(cafile)
+        self.lsock = socket.socket()
+        self.lsock.bind((peers.LOOPBACK, 0))
+        self.lsock.listen(8)
+        self.port = self.lsock.getsockname()[1]
+        self.peer_certs, self.received, self.errors = [], 0, []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.lsock.accept()
+            except OSError:
+                return
+            try:
+                self._session(conn)
+            except (OSError, RuntimeError, ssl.SSLError) as e:
+                self.errors.append(repr(e))
+            finally:
+                conn.close()
+
+    def _session(self, conn):
+        read_until(conn, b"version='1.0'>")
+        conn.sendall(s2s_header("b.test", "a.test", "r1") +
+                     b"<stream:features><starttls xmlns='urn:ietf:params:xml:"
+                     b"ns:xmpp-tls'/></stream:features>")
+        read_until(conn, b"/>")
+        conn.sendall(b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        tls = self.ctx.wrap_socket(conn, server_side=True)
+        read_until(tls, b"version='1.0'>")
+        self.peer_certs.append(tls.getpeercert())
+        tls.sendall(s2s_header("b.test", "a.test", "r2") +
+                    b"<stream:features><dialback xmlns='urn:xmpp:features:"
+                    b"dialback'/></stream:features>")
+        try:
+            while True:
+                d = tls.recv(65536)
+                if not d:
+                    break
+                self.received += len(d)
+        finally:
+            tls.close()
+
+    def close(self):
+        self.lsock.close()
+
+
+def initiate(port, frm, to, ca, cert=None, key=None, after_tls=b""):
+    """An initiating server through xmitm at 127.0.0.1:port: header,
+    STARTTLS, TLS (presenting cert if given, trusting ca), the restarted
+    header, then after_tls, then the end of its stream."""
+    sock = socket.create_connection((peers.LOOPBACK, port), timeout=30)
+    try:
+        sock.sendall(s2s_header(frm, to))
+        read_until(sock, b"</stream:features>")
+        sock.sendall(b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        read_until(sock, b"/>")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(ca)
+        if cert:
+            ctx.load_cert_chain(cert, key)
+        tls = ctx.wrap_socket(sock, server_hostname=to)
+        tls.sendall(s2s_header(frm, to))
+        read_until(tls, b"</stream:features>")
+        try:
+            tls.sendall(after_tls + b"</stream:stream>")
+            tls.shutdown(socket.SHUT_WR)
+            while tls.recv(65536):
+                pass
+        finally:
+            tls.close()
+    finally:
+        sock.close()
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for %d" % pid)
+
+
+class HostileS2sTest(unittest.TestCase):
+    maxDiff = None
+
+    @classmethod
+    def setUpClass(cls):
+        if not (XMITM and os.access(XMITM, os.X_OK)):
+            raise RuntimeError("set XMITM to the xmitm binary (got %r)" % XMITM)
+        cls.tmp = tempfile.mkdtemp(prefix="xmitm-s2s-hostile-")
+        cls.ca = TestCA(cls.tmp)
+
+    @classmethod
+    def tearDownClass(cls):
+        if not os.environ.get("XMITM_KEEP_TMP"):
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def xmitm_in_front_of(self, port):
+        x = peers.Xmitm(peers.LOOPBACK, port,
+                        extra_args=["--upstream-ca", self.ca.cert])
+        x.start()
+        self.addCleanup(x.cleanup)
+        return x
+
+    def receiver_behind_xmitm(self):
+        """A scripted receiving server for b.test, xmitm in front of it,
+        trusting xmitm's CA (made when xmitm starts) for client
+        certificates."""
+        crt, key = self.ca.leaf("b.test")
+        r = ScriptedReceiver(crt, key, self.ca.cert)
+        self.addCleanup(r.close)
+        x = self.xmitm_in_front_of(r.port)
+        r.ctx.load_verify_locations(x.ca_cert)
+        return r, x
+
+    def test_from_not_in_the_certificate(self):
+        """An initiating server says from='a.test' and presents a
+        certificate for evil.test: a warning, and the receiving server gets
+        a copy for evil.test only, never one for a.test."""
+        r, x = self.receiver_behind_xmitm()
+        crt, key = self.ca.leaf("evil.test")
+        initiate(x.port, "a.test", "b.test", x.ca_cert, crt, key)
+        self.assertTrue(wait_for(lambda: "closed:" in x.output(), 10), x.describe())
+        out = x.output()
+        self.assertRegex(out, r"#1 C->S warning: the client's stream says "
+                         r"from='a\.test', but its certificate \(subject "
+                         r"CN=evil\.test\) is not for that domain: the server "
+                         r"gets a copy with the certificate's names only")
+        self.assertEqual(len(r.peer_certs), 1, r.errors)
+        names = r.peer_certs[0].get("subjectAltName", ())
+        self.assertIn(("DNS", "evil.test"), names)
+        self.assertNotIn(("DNS", "a.test"), names)
+
+    def test_dialback_flood(self):
+        """20,000 db:result requests on one stream: one warning, every byte
+        forwarded, xmitm's memory flat."""
+        r, x = self.receiver_behind_xmitm()
+        crt, key = self.ca.leaf("a.test")
+        one = (b"<db:result from='a.test' to='b.test'>" + b"k" * 64 +
+               b"</db:result>")
+        initiate(x.port, "a.test", "b.test", x.ca_cert, crt, key, one * 1000)
+        self.assertTrue(wait_for(lambda: "#1 closed:" in x.output(), 20))
+        before = rss_kib(x.proc.pid)
+        flood = one * 20000
+        initiate(x.port, "a.test", "b.test", x.ca_cert, crt, key, flood)
+        self.assertTrue(wait_for(lambda: "#2 closed:" in x.output(), 60),
+                        x.describe())
+        after = rss_kib(x.proc.pid)
+        print("xmitm RSS %d KiB before the flood, %d KiB after"
+              % (before, after), file=sys.stderr)
+        out = x.output()
+        self.assertEqual(out.count("dialback requests (db:result, db:verify) on "
+                                   "this stream: a flood"), 2)
+        self.assertRegex(out, r"#2 C->S warning: 100 dialback requests")
+        self.assertNotIn("k" * 64, out)
+        # all of it reached the receiving server (and its closing tag)
+        self.assertEqual(r.received, len(one) * 21000 + 2 * len(b"</stream:stream>"))
+        self.assertLess(after - before, 4096,
+                        "xmitm grew by %d KiB over a 20,000-request flood"
+                        % (after - before))
+
+    def test_unknown_to(self):
+        """A stream to a domain the receiving server (a real prosody) does
+        not serve: its <host-unknown/> is explained."""
+        crt, key = self.ca.leaf("b.test")
+        p = peers.Prosody(domain="b.test", s2s_port=peers.free_port(),
+                          modules=["dialback"], cert_files=(crt, key),
+                          ca_file=self.ca.cert)
+        p.start()
+        self.addCleanup(p.stop)
+        x = self.xmitm_in_front_of(p.s2s_port)
+        sock = socket.create_connection((peers.LOOPBACK, x.port), timeout=30)
+        try:
+            sock.sendall(s2s_header("a.test", "nobody.test"))
+            while sock.recv(65536):
+                pass
+        finally:
+            sock.close()
+        self.assertTrue(wait_for(lambda: "closed:" in x.output(), 10))
+        out = x.output()
+        self.assertRegex(out, r"#1 a\.test -> nobody\.test C->S stream open")
+        self.assertRegex(out, r"#1 S->C note: host-unknown: the receiving "
+                         r"server does not serve the domain in the stream's "
+                         r"'to'")
 
 
 if __name__ == "__main__":

@@ -309,8 +309,8 @@ test_live (void)
   g_string_free (s.log, TRUE);
 }
 
-/* On an s2s stream, XEP-0288 bidi and XEP-0198 get a note each; on a
- * client's stream the same elements get none. */
+/* On an s2s stream, XEP-0288 bidi, XEP-0198 and <host-unknown/> get a
+ * note each; on a client's stream the same elements get none. */
 static void
 test_s2s_features (void)
 {
@@ -334,6 +334,8 @@ test_s2s_features (void)
             "<sm xmlns='urn:xmpp:sm:3'/></stream:features>");
       feed (obs, XM_DIR_C2S, "<bidi xmlns='urn:xmpp:bidi'/><enable xmlns='urn:xmpp:sm:3'/>");
       feed (obs, XM_DIR_S2C, "<enabled xmlns='urn:xmpp:sm:3'/>");
+      feed (obs, XM_DIR_S2C, "<stream:error><host-unknown xmlns='urn:ietf:params:"
+            "xml:ns:xmpp-streams'/></stream:error>");
       xm_observer_finish (obs);
       if (!s2s)
         g_assert_null (strstr (s.log->str, "note"));
@@ -347,6 +349,8 @@ test_s2s_features (void)
           g_assert_nonnull (strstr (s.log->str, "c2s stanza enable\nc2s note XEP-0198 on s2s"));
           g_assert_nonnull (strstr (s.log->str, "s2c stanza enabled\ns2c note XEP-0198 on s2s: "
                                     "stream management is on"));
+          g_assert_nonnull (strstr (s.log->str, "s2c stanza error\ns2c note host-unknown: "
+                                    "the receiving server does not serve"));
         }
       xm_observer_free (obs);
       g_string_free (s.log, TRUE);
