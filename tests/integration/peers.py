@@ -200,7 +200,8 @@ class Prosody:
     cert_files: (certificate, key) to serve instead of a self-signed one
     made for the domain; ca_file: the CA prosody trusts for peers'
     certificates (ssl.cafile); s2s_secure_auth: prosody's option of that
-    name (certificates only, no dialback).
+    name (certificates only, no dialback); s2s_require_encryption=False
+    allows s2s in the clear (prosody's default requires TLS).
     """
 
     MODULES = ["roster", "saslauth", "tls", "disco", "ping", "posix",
@@ -210,7 +211,8 @@ class Prosody:
                  tls_required=False, direct_tls_port=None, port=None,
                  start_timeout=20.0, debug_log=True, interfaces=(LOOPBACK,),
                  netns=None, modules=(), extra_config="", s2s_port=None,
-                 cert_files=None, ca_file=None, s2s_secure_auth=False):
+                 cert_files=None, ca_file=None, s2s_secure_auth=False,
+                 s2s_require_encryption=True):
         self.users = dict(users or {})
         self.modules = self.MODULES + list(modules)
         self.extra_config = extra_config   # Lua appended after the VirtualHost
@@ -218,6 +220,7 @@ class Prosody:
         self.cert_files = cert_files
         self.ca_file = ca_file
         self.s2s_secure_auth = s2s_secure_auth
+        self.s2s_require_encryption = s2s_require_encryption
         self.interfaces = list(interfaces)
         self.netns = netns
         self.group = list(self.users) if group is None else list(group)
@@ -320,6 +323,7 @@ s2s_interfaces = {ifs}
 s2s_ports = {s2s_ports}
 s2s_direct_tls_ports = {{}}
 s2s_secure_auth = {"true" if self.s2s_secure_auth else "false"}
+s2s_require_encryption = {"true" if self.s2s_require_encryption else "false"}
 component_ports = {{}}
 http_ports = {{}}
 https_ports = {{}}

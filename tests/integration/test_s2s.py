@@ -18,7 +18,12 @@ come from that CA (DNS names only: ejabberd 23.01 crashes on an XmppAddr).
 alice@a.test and bob@b.test log in to their own servers directly (slixmpp,
 client.py, inside the namespaces) and send each other a message, which
 crosses xmitm on the s2s streams.  The output must show those streams
-decoded (jabber:server), named by their domains, the dialback keys hidden.
+decoded (jabber:server), named by their domains, the dialback keys hidden;
+with both servers trusting xmitm's CA, SASL EXTERNAL on client certificates
+xmitm forges; without, the failure explained.  In the clear, tcpdump on the
+router's two interfaces shows the same bytes on both legs of every s2s
+connection.  HostileS2sTest: scripted peers on loopback (a `from` the
+certificate is not for, a dialback flood) and a prosody (an unknown `to`).
 
 Needs root, iproute2, iptables, prosody, ejabberd, openssl.  Nothing
 leaves the machine: every address is inside namespaces the test makes and
@@ -30,7 +35,9 @@ Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_s2s.py
 import os
 import re
 import shutil
+import signal
 import socket
+import struct
 import ssl
 import subprocess
 import sys
@@ -74,6 +81,66 @@ def openssl(*args):
         raise RuntimeError("openssl %s failed:\n%s" % (args[0], r.stdout))
 
 
+def read_text(path):
+    with open(path, errors="replace") as f:
+        return f.read()
+
+
+def tcp_flows(pcap_path):
+    """{(src, sport, dst, dport): payload bytes in sequence order} of the
+    IPv4 TCP packets of an Ethernet pcap (what tcpdump -w writes on a
+    veth); a retransmitted segment counts once."""
+    with open(pcap_path, "rb") as f:
+        data = f.read()
+    magic = struct.unpack("<I", data[:4])[0]
+    endian = "<" if magic in (0xa1b2c3d4, 0xa1b23c4d) else ">"
+    linktype = struct.unpack(endian + "I", data[20:24])[0]
+    if linktype != 1:
+        raise RuntimeError("%s: link type %d, not Ethernet" % (pcap_path, linktype))
+    segs = {}
+    off = 24
+    while off + 16 <= len(data):
+        _, _, incl, _ = struct.unpack(endian + "IIII", data[off:off + 16])
+        pkt = data[off + 16:off + 16 + incl]
+        off += 16 + incl
+        if len(pkt) < 34 or pkt[12:14] != b"\x08\x00":
+            continue
+        ip = pkt[14:]
+        ihl = (ip[0] & 0x0f) * 4
+        if ip[9] != 6:
+            continue
+        total = struct.unpack("!H", ip[2:4])[0]
+        tcp = ip[ihl:total]
+        sport, dport, seq = struct.unpack("!HHI", tcp[:8])
+        payload = tcp[(tcp[12] >> 4) * 4:]
+        key = (socket.inet_ntoa(ip[12:16]), sport, socket.inet_ntoa(ip[16:20]),
+               dport)
+        flow = segs.setdefault(key, {})
+        if payload:
+            flow[seq] = payload
+    flows = {}
+    for key, by_seq in segs.items():
+        out, nxt = b"", None
+        for seq in sorted(by_seq):  # (no 2^32 wrap in a short test)
+            p = by_seq[seq]
+            if nxt is not None and seq < nxt:
+                p = p[nxt - seq:]
+            out += p
+            nxt = seq + len(by_seq[seq]) if nxt is None else max(nxt, seq + len(by_seq[seq]))
+        flows[key] = out
+    return flows
+
+
+def legs(flows, clients, port=S2S):
+    """[(bytes client->server, bytes server->client)] of the connections to
+    port opened from one of the addresses in clients."""
+    out = []
+    for (src, sport, dst, dport), c2s in flows.items():
+        if dport == port and src in clients:
+            out.append((c2s, flows.get((dst, dport, src, sport), b"")))
+    return out
+
+
 class TestCA:
     """A CA of the test's own, and a leaf for each domain signed by it
     (DNS names only, server and client use)."""
@@ -109,23 +176,34 @@ class Federation:
     ('ejabberd' or 'prosody') for b.test in namespace b."""
 
     def __init__(self, topo, ca, b_kind, trust=None, secure_auth=False,
-                 modules=()):
+                 modules=(), plaintext=False):
         self.topo, self.ca, self.b_kind = topo, ca, b_kind
         # the CA file both servers trust for peers: by default the test's
         # own (each trusts the other's real certificate), not xmitm's
         self.trust = trust or ca.cert
         self.secure_auth = secure_auth
         self.modules = ["offline", "dialback"] + list(modules)  # prosody's
+        # prosody without mod_tls and without s2s_require_encryption:
+        # federation in the clear, so the bytes of both legs can be compared
+        self.plaintext = plaintext
         self.a = self.b = None
+
+    def prosody(self, domain, users, addr, ns, files):
+        p = peers.Prosody(
+            users=users, domain=domain, port=C2S, s2s_port=S2S,
+            interfaces=(addr,), netns=ns.name, modules=self.modules,
+            cert_files=files, ca_file=self.trust,
+            s2s_secure_auth=self.secure_auth,
+            s2s_require_encryption=not self.plaintext)
+        if self.plaintext:
+            p.modules.remove("tls")
+        return p
 
     def start(self):
         a_files = self.ca.leaf("a.test")
         b_files = self.ca.leaf("b.test")
-        self.a = peers.Prosody(
-            users=A_USERS, domain="a.test", port=C2S, s2s_port=S2S,
-            interfaces=(A_ADDR,), netns=self.topo.client.name,
-            modules=self.modules, cert_files=a_files,
-            ca_file=self.trust, s2s_secure_auth=self.secure_auth)
+        self.a = self.prosody("a.test", A_USERS, A_ADDR, self.topo.client,
+                              a_files)
         self.a.start()
         if self.b_kind == "ejabberd":
             self.b = Ejabberd(users=B_USERS, domain="b.test", roster=False,
@@ -136,11 +214,8 @@ class Federation:
             self.b.start()
             self.b_c2s = self.b.plain_port
         else:
-            self.b = peers.Prosody(
-                users=B_USERS, domain="b.test", port=C2S, s2s_port=S2S,
-                interfaces=(B_ADDR,), netns=self.topo.server.name,
-                modules=self.modules, cert_files=b_files,
-                ca_file=self.trust, s2s_secure_auth=self.secure_auth)
+            self.b = self.prosody("b.test", B_USERS, B_ADDR, self.topo.server,
+                                  b_files)
             self.b.start()
             self.b_c2s = C2S
         return self
@@ -322,6 +397,58 @@ class S2sTest(unittest.TestCase):
                          r"SASL EXTERNAL failed")
         self.assertNotIn("wrong username or password", out)
         self.assertIn("did not accept the certificate presented during TLS", out)
+
+    def test_plaintext_federation_same_bytes_on_both_legs(self):
+        """Two prosodies federating in the clear (no TLS): tcpdump on the
+        router's two interfaces sees, for every s2s connection, the same
+        bytes on the initiating server's leg as on xmitm's leg to the
+        receiving server, both ways; the recording shows as printed."""
+        rec = os.path.join(self.tmp, "plain.jsonl")
+        x = self.start_xmitm("--record", rec)
+        caps = {}
+        for ifname in (T.IF_ROUTER_C, T.IF_ROUTER_S):
+            path = os.path.join(self.tmp, "%s.pcap" % ifname)
+            err = open(path + ".err", "w+")
+            self.addCleanup(err.close)
+            proc = self.topo.router.popen(
+                ["tcpdump", "-i", ifname, "-U", "-s", "0", "-w", path,
+                 "tcp port %d" % S2S], stdout=subprocess.DEVNULL, stderr=err)
+            self.addCleanup(lambda p=proc: p.poll() is None and p.kill())
+            caps[ifname] = (path, proc)
+            self.assertTrue(wait_for(lambda: "listening on" in
+                                     read_text(err.name), 10),
+                            "tcpdump did not start: " + read_text(err.name))
+        fed = self.federation("prosody", plaintext=True)
+        out = self.assert_federated(x, fed)
+        self.assertNotIn("[tls]", out)
+        self.assertRegex(out, r"decoded: XEP-0220 db:result \(valid\)")
+        fed.stop()  # the servers close their s2s streams
+        self.assertTrue(wait_for(lambda: out.count("connected:") ==
+                                 x.output().count("closed:"), 15), x.output())
+        time.sleep(0.5)
+        flows = {}
+        for ifname, (path, proc) in caps.items():
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(10)
+            flows[ifname] = tcp_flows(path)
+        # a-side interface: a's own connections to b, xmitm's to a;
+        # b-side: b's own to a, xmitm's to b
+        originals = (legs(flows[T.IF_ROUTER_C], {A_ADDR}) +
+                     legs(flows[T.IF_ROUTER_S], {B_ADDR}))
+        forwarded = (legs(flows[T.IF_ROUTER_S], {T.ROUTER_S4}) +
+                     legs(flows[T.IF_ROUTER_C], {T.ROUTER_C4}))
+        self.assertGreaterEqual(len(originals), 2, flows)
+        self.assertTrue(all(c and s for c, s in originals), originals)
+        self.assertEqual(sorted(originals), sorted(forwarded))
+        print("%d s2s connections, %d bytes each way in all, identical on "
+              "both legs" % (len(originals), sum(len(c) + len(v) for c, v
+                                                in originals)), file=sys.stderr)
+        self.assertTrue(any(b"hello bob, from a" in c for c, _ in originals))
+        x.stop()
+        r = subprocess.run([XMITM, "show", "--color=never", rec],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, x.output())
 
     def test_two_prosodies_federate_through_xmitm(self):
         x = self.start_xmitm()
