@@ -201,7 +201,8 @@ class Prosody:
     made for the domain; ca_file: the CA prosody trusts for peers'
     certificates (ssl.cafile); s2s_secure_auth: prosody's option of that
     name (certificates only, no dialback); s2s_require_encryption=False
-    allows s2s in the clear (prosody's default requires TLS).
+    allows s2s in the clear (prosody's default requires TLS);
+    s2s_direct_tls_port: XEP-0368 direct TLS for s2s on that port.
     """
 
     MODULES = ["roster", "saslauth", "tls", "disco", "ping", "posix",
@@ -212,7 +213,7 @@ class Prosody:
                  start_timeout=20.0, debug_log=True, interfaces=(LOOPBACK,),
                  netns=None, modules=(), extra_config="", s2s_port=None,
                  cert_files=None, ca_file=None, s2s_secure_auth=False,
-                 s2s_require_encryption=True):
+                 s2s_require_encryption=True, s2s_direct_tls_port=None):
         self.users = dict(users or {})
         self.modules = self.MODULES + list(modules)
         self.extra_config = extra_config   # Lua appended after the VirtualHost
@@ -221,6 +222,7 @@ class Prosody:
         self.ca_file = ca_file
         self.s2s_secure_auth = s2s_secure_auth
         self.s2s_require_encryption = s2s_require_encryption
+        self.s2s_direct_tls_port = s2s_direct_tls_port
         self.interfaces = list(interfaces)
         self.netns = netns
         self.group = list(self.users) if group is None else list(group)
@@ -300,6 +302,8 @@ class Prosody:
         ssl = "{ key = %s; certificate = %s; %s}" % (_lua(self.key),
                                                        _lua(self.cert), cafile)
         s2s_ports = "{ %d }" % self.s2s_port if self.s2s_port else "{}"
+        s2s_dtls = ("{ %d }" % self.s2s_direct_tls_port
+                    if self.s2s_direct_tls_port else "{}")
         disabled = "{}" if self.s2s_port else '{ "s2s", "s2s_auth_certs" }'
         dtls = "{ %d }" % self.direct_tls_port if self.direct_tls_port else "{}"
         level = "debug" if self.debug_log else "info"
@@ -321,7 +325,8 @@ c2s_direct_tls_ports = {dtls}
 legacy_ssl_ports = {{}}
 s2s_interfaces = {ifs}
 s2s_ports = {s2s_ports}
-s2s_direct_tls_ports = {{}}
+s2s_direct_tls_interfaces = {ifs}
+s2s_direct_tls_ports = {s2s_dtls}
 s2s_secure_auth = {"true" if self.s2s_secure_auth else "false"}
 s2s_require_encryption = {"true" if self.s2s_require_encryption else "false"}
 component_ports = {{}}
@@ -381,7 +386,8 @@ VirtualHost {_lua(self.domain)}
                                 + _tail(self._p("prosody.out")))
             wait_listening(self.port, self.proc, self.start_timeout,
                            describe=describe, netns=self.netns)
-            for extra in (self.direct_tls_port, self.s2s_port):
+            for extra in (self.direct_tls_port, self.s2s_port,
+                          self.s2s_direct_tls_port):
                 if extra:
                     wait_listening(extra, self.proc, self.start_timeout,
                                    describe=describe, netns=self.netns)

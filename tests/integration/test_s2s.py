@@ -59,10 +59,11 @@ PY = "/usr/bin/python3"
 T = netns.Topology
 A_ADDR, B_ADDR = T.CLIENT4, T.SERVER4
 S2S, C2S, LISTEN = 5269, 5222, 15269
+S2S_TLS = 5270   # XEP-0368 direct TLS (xmpps-server)
 A_USERS = {"alice": "alice-pw"}
 B_USERS = {"bob": "bob-pw"}
-REDIRECT = ("iptables -t nat -A PREROUTING -p tcp --dport %d "
-            "-j REDIRECT --to-ports %d" % (S2S, LISTEN))
+REDIRECT = ("iptables -t nat -A PREROUTING -p tcp -m multiport --dports "
+            "%d,%d -j REDIRECT --to-ports %d" % (S2S, S2S_TLS, LISTEN))
 
 
 def wait_for(pred, timeout=10.0):
@@ -176,7 +177,7 @@ class Federation:
     ('ejabberd' or 'prosody') for b.test in namespace b."""
 
     def __init__(self, topo, ca, b_kind, trust=None, secure_auth=False,
-                 modules=(), plaintext=False):
+                 modules=(), plaintext=False, direct_tls=False):
         self.topo, self.ca, self.b_kind = topo, ca, b_kind
         # the CA file both servers trust for peers: by default the test's
         # own (each trusts the other's real certificate), not xmitm's
@@ -186,6 +187,7 @@ class Federation:
         # prosody without mod_tls and without s2s_require_encryption:
         # federation in the clear, so the bytes of both legs can be compared
         self.plaintext = plaintext
+        self.direct_tls = direct_tls  # prosody's: also XEP-0368 on S2S_TLS
         self.a = self.b = None
 
     def prosody(self, domain, users, addr, ns, files):
@@ -194,7 +196,8 @@ class Federation:
             interfaces=(addr,), netns=ns.name, modules=self.modules,
             cert_files=files, ca_file=self.trust,
             s2s_secure_auth=self.secure_auth,
-            s2s_require_encryption=not self.plaintext)
+            s2s_require_encryption=not self.plaintext,
+            s2s_direct_tls_port=S2S_TLS if self.direct_tls else None)
         if self.plaintext:
             p.modules.remove("tls")
         return p
@@ -269,12 +272,27 @@ class S2sTest(unittest.TestCase):
             with open(os.path.join(d, "resolv.conf"), "w") as f:
                 f.write("nameserver %s\noptions timeout:1 attempts:2\n" % server)
         cls.dns_log = open(os.path.join(cls.tmp, "dns.log"), "w+")
+        cls.dns_start()
+
+    @classmethod
+    def dns_start(cls, *extra):
+        """(Re)starts dnsd.py with A records for both domains, and extra
+        arguments (--srv ...)."""
+        cls.dns_stop()
+        cls.dns_log.truncate(0)
         cls.dns = cls.topo.router.popen(
             [PY, DNSD_PY, "--listen", T.ROUTER_C4, "--listen", T.ROUTER_S4,
-             "--a", "a.test=%s" % A_ADDR, "--a", "b.test=%s" % B_ADDR],
-            stdout=cls.dns_log, stderr=subprocess.STDOUT)
+             "--a", "a.test=%s" % A_ADDR, "--a", "b.test=%s" % B_ADDR]
+            + list(extra), stdout=cls.dns_log, stderr=subprocess.STDOUT)
         if not wait_for(lambda: "READY" in cls.dns_queries(), 10):
             raise RuntimeError("dnsd.py did not start:\n" + cls.dns_queries())
+
+    @classmethod
+    def dns_stop(cls):
+        if cls.dns is not None and cls.dns.poll() is None:
+            cls.dns.terminate()
+            cls.dns.wait(5)
+        cls.dns = None
 
     @classmethod
     def dns_queries(cls):
@@ -284,9 +302,7 @@ class S2sTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        if cls.dns is not None and cls.dns.poll() is None:
-            cls.dns.terminate()
-            cls.dns.wait(5)
+        cls.dns_stop()
         if getattr(cls, "dns_log", None) is not None:
             cls.dns_log.close()
         cls.topo.down()
@@ -512,7 +528,7 @@ class S2sTest(unittest.TestCase):
         """The stream initiating -> receiving authenticated with SASL
         EXTERNAL, on a certificate xmitm forged like the initiating
         server's."""
-        m = re.search(r"#(\d+) %s -> %s C->S stream open" % (
+        m = re.search(r"#(\d+) %s -> %s C->S (?:\[tls\] )?stream open" % (
             re.escape(initiating), re.escape(receiving)), out)
         self.assertIsNotNone(m, "no stream %s -> %s" % (initiating, receiving))
         conn = m.group(1)
@@ -538,6 +554,31 @@ class S2sTest(unittest.TestCase):
         self.check_external(out, "a.test", "b.test")
         self.check_external(out, "b.test", "a.test")
         self.assertNotIn("db:result", out)
+        self.assertNotIn("error:", out)
+
+    def test_direct_tls_with_certificates_through_xmitm(self):
+        """XEP-0368: SRV records for _xmpps-server._tcp send both prosodies
+        to each other's direct-TLS port; xmitm takes the ClientHello, its
+        SNI names the leaf, and the client certificates are forged as with
+        STARTTLS (SASL EXTERNAL both ways)."""
+        self.dns_start("--srv", "_xmpps-server._tcp.a.test=a.test:%d" % S2S_TLS,
+                       "--srv", "_xmpps-server._tcp.b.test=b.test:%d" % S2S_TLS)
+        self.addCleanup(self.dns_start)
+        x = self.start_xmitm()
+        fed = self.federation("prosody", trust=self.trust_xmitm(x),
+                              secure_auth=True, direct_tls=True)
+        out = self.assert_federated(x, fed)
+        for frm, to, addr in (("a.test", "b.test", B_ADDR),
+                              ("b.test", "a.test", A_ADDR)):
+            self.assertRegex(out, r"original destination %s:%d \(NAT redirect\)"
+                             % (re.escape(addr), S2S_TLS))
+            # (prosody 0.12 sends SNI on s2s direct TLS, but no ALPN)
+            self.assertRegex(out, r"layer: TLS with the server up in [\d.]+ ms: "
+                             r"TLSv1\.3, \S+, SNI %s, ALPN none; certificate "
+                             r"subject CN=%s" % (re.escape(to), re.escape(to)))
+            self.check_external(out, frm, to)
+        self.assertIn("the client opened with a TLS ClientHello (XEP-0368", out)
+        self.assertNotIn("starttls", out)
         self.assertNotIn("error:", out)
 
     def test_two_prosodies_with_certificates_through_xmitm(self):
