@@ -165,6 +165,7 @@ pass_client_cert (XmSession *s, XmTls *client)
   X509 *peer = xm_tls_peer_cert (client);
   g_autofree char *name = NULL, *how = NULL, *subject = NULL, *issuer = NULL;
   g_autoptr (X509) forged = NULL;
+  gboolean from_matches = FALSE;
 
   if (peer == NULL)
     {
@@ -184,12 +185,13 @@ pass_client_cert (XmSession *s, XmTls *client)
   if (s->client_from)
     {
       g_autofree char *from = xm_name_to_ascii (s->client_from);
-      if (X509_check_host (peer, from, 0, 0, NULL) == 1)
+      from_matches = X509_check_host (peer, from, 0, 0, NULL) == 1;
+      if (from_matches)
         name = g_steal_pointer (&from);
     }
   if (name == NULL)
     name = cert_first_name (peer);
-  if (s->client_from && (name == NULL || g_ascii_strcasecmp (name, s->client_from) != 0))
+  if (s->client_from && !from_matches)
     {
       /* a hostile peer's `from`: printable, and not too long */
       g_autofree char *cut = g_strndup (s->client_from, 128);
