@@ -6,6 +6,7 @@
 
 #include "files.h"
 #include "printer.h"
+#include "s2s-features.h"
 
 /* ANSI SGR sequences; empty strings when colour is off. */
 typedef struct {
@@ -394,16 +395,12 @@ append_s2s_label (const XmEvent *ev, GString *buf)
 {
   const XmNode *h = ev->stanza->root;
   const char *from, *to;
-  gboolean s2s = FALSE;
 
-  if (h == NULL || ev->dir == XM_DIR_NONE)
+  if (h == NULL || ev->dir == XM_DIR_NONE || !xm_s2s_header_is_s2s (h))
     return;
-  for (guint i = 0; i < h->n_ns_decls; i++)
-    if (h->ns_decls[i].prefix == NULL)
-      s2s = strcmp (h->ns_decls[i].uri, "jabber:server") == 0;
   from = xm_node_attr (h, "from");
   to = xm_node_attr (h, "to");
-  if (!s2s || from == NULL || to == NULL || *from == '\0' || *to == '\0')
+  if (from == NULL || to == NULL || *from == '\0' || *to == '\0')
     return;
   append_domain (buf, ev->dir == XM_DIR_C2S ? from : to);
   put (buf, " -> ");

@@ -466,6 +466,19 @@ class S2sTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, x.output())
+        # exported for Wireshark: its XMPP dissector takes the s2s streams
+        # (on port 5222: Wireshark 4.0 registers it there only, not on 5269)
+        pcap = os.path.join(self.tmp, "export.pcap")
+        r = subprocess.run([XMITM, "export", "--pcap", pcap, rec],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        exported = tcp_flows(pcap)
+        self.assertTrue(any(b"hello bob, from a" in v for v in exported.values()))
+        if shutil.which("tshark"):
+            r = subprocess.run(["tshark", "-r", pcap, "-Y", "xmpp.message"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertGreaterEqual(len(r.stdout.splitlines()), 2, r.stdout)
 
     def test_two_prosodies_federate_through_xmitm(self):
         x = self.start_xmitm()
