@@ -35,6 +35,14 @@ struct _XmTls {
   gboolean hello_seen; /* server role: a ClientHello was parsed */
   gboolean flight_sent; /* server role: our certificate went out */
   gboolean keep;        /* busy: keeps out and OpenSSL's record buffers */
+  /* Client role: when the server asks for a client certificate, the
+   * handshake pauses (XM_TLS_CERT_WANTED) until the owner says which one
+   * (xm_tls_set_client_cert), instead of going on without one. */
+  gboolean pause_for_cert;
+  gboolean cert_wanted;   /* the server asked */
+  gboolean cert_decided;  /* the owner answered */
+  X509 *client_cert;      /* what to present, or NULL: none */
+  EVP_PKEY *client_key;
   char *sni;       /* server role: what the client sent */
   guint8 *alpn;    /* server role: the client's offer, wire format */
   gsize alpn_len;
@@ -177,6 +185,39 @@ on_alpn_select (SSL *ssl, const unsigned char **out, unsigned char *outlen,
   return SSL_TLSEXT_ERR_NOACK;
 }
 
+/* Client role: the server sent a CertificateRequest, and its own
+ * certificate has been checked. A proxy that intercepts cannot know yet
+ * which certificate to present: the one it forges copies the names of the
+ * certificate the other leg's peer presents, whose handshake waits for
+ * this one's server certificate. So the handshake pauses here (a negative
+ * return makes SSL_do_handshake() say SSL_ERROR_WANT_X509_LOOKUP and call
+ * this again on the next try). */
+static int
+on_cert_wanted (SSL *ssl, void *arg)
+{
+  XmTls *t = SSL_get_ex_data (ssl, ex_index);
+
+  if (t == NULL || t->server || !t->pause_for_cert)
+    return 1;
+  t->cert_wanted = TRUE;
+  if (!t->cert_decided)
+    return -1;
+  if (t->client_cert
+      && (!SSL_use_certificate (ssl, t->client_cert)
+          || !SSL_use_PrivateKey (ssl, t->client_key)))
+    return 0;
+  return 1;
+}
+
+/* Server role, asking for a client certificate: any certificate is taken.
+ * Judging it is the real server's business (it gets one forged with the
+ * same names); the proxy only needs to see whether one came, and which. */
+static int
+accept_any_client_cert (int preverify_ok, X509_STORE_CTX *ctx)
+{
+  return 1;
+}
+
 /* SSL_get_error() needs the thread's error queue empty before the call it
  * judges. ERR_clear_error() wipes all sixteen slots every time (about 840
  * instructions in OpenSSL 3.0); looking first costs a quarter of that, and
@@ -227,6 +268,7 @@ xm_tls_init (const XmTlsConfig *config, GError **error)
   SSL_CTX_set_info_callback (server_ctx, on_info);
   SSL_CTX_set_info_callback (client_ctx, on_info);
   SSL_CTX_set_alpn_select_cb (server_ctx, on_alpn_select, NULL);
+  SSL_CTX_set_cert_cb (client_ctx, on_cert_wanted, NULL);
 
   if (!config->insecure)
     {
@@ -440,6 +482,10 @@ xm_tls_free (XmTls *t)
   g_free (t->alpn);
   g_free (t->alpn_pick);
   g_free (t->alpn_selected);
+  if (t->client_cert)
+    X509_free (t->client_cert);
+  if (t->client_key)
+    EVP_PKEY_free (t->client_key);
   g_free (t);
 }
 
@@ -534,6 +580,40 @@ xm_tls_set_leaf (XmTls *t, X509 *leaf, EVP_PKEY *key, const char *alpn)
   t->leaf_set = TRUE;
 }
 
+void
+xm_tls_pause_for_client_cert (XmTls *t)
+{
+  t->pause_for_cert = TRUE;
+}
+
+gboolean
+xm_tls_client_cert_wanted (const XmTls *t)
+{
+  return t->cert_wanted;
+}
+
+void
+xm_tls_set_client_cert (XmTls *t, X509 *cert, EVP_PKEY *key)
+{
+  g_return_if_fail ((cert == NULL) == (key == NULL));
+  if (cert)
+    {
+      X509_up_ref (cert);
+      EVP_PKEY_up_ref (key);
+    }
+  t->client_cert = cert;
+  t->client_key = key;
+  t->cert_decided = TRUE;
+}
+
+void
+xm_tls_request_client_cert (XmTls *t)
+{
+  /* Once per connection: TLS 1.2 renegotiation asks nothing more. */
+  SSL_set_verify (t->ssl, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
+                  accept_any_client_cert);
+}
+
 /* OpenSSL's reason as the sentence a user needs. */
 static void
 set_handshake_error (XmTls *t, GError **error)
@@ -589,6 +669,8 @@ xm_tls_handshake (XmTls *t, GError **error)
       return XM_TLS_AGAIN;
     case SSL_ERROR_WANT_CLIENT_HELLO_CB:
       return XM_TLS_PAUSED;
+    case SSL_ERROR_WANT_X509_LOOKUP:
+      return XM_TLS_CERT_WANTED;
     default:
       set_handshake_error (t, error);
       return XM_TLS_FAILED;

@@ -34,6 +34,10 @@ typedef enum {
   XM_TLS_AGAIN,   /* needs more ciphertext from the peer */
   XM_TLS_PAUSED,  /* ClientHello seen (server role): SNI/ALPN known, waiting
                    * for xm_tls_set_leaf() before going on */
+  XM_TLS_CERT_WANTED, /* client role, after xm_tls_pause_for_client_cert():
+                       * the server asked for a client certificate (its own
+                       * is verified and known): waiting for
+                       * xm_tls_set_client_cert() before going on */
   XM_TLS_DONE,
   XM_TLS_FAILED,
 } XmTlsStatus;
@@ -85,6 +89,19 @@ const guint8 *xm_tls_client_alpn (const XmTls *tls, gsize *len);
  * when the client offers it (what the upstream chose), or NULL. */
 void xm_tls_set_leaf (XmTls *tls, X509 *leaf, EVP_PKEY *key, const char *alpn);
 
+/* Client role: pause the handshake when the server asks for a client
+ * certificate (XM_TLS_CERT_WANTED), until xm_tls_set_client_cert() says
+ * which (before the handshake starts). Without it none is presented. */
+void xm_tls_pause_for_client_cert (XmTls *tls);
+/* Client role: the server asked for a client certificate. */
+gboolean xm_tls_client_cert_wanted (const XmTls *tls);
+/* Client role: the certificate and key to present (both NULL: none);
+ * references are taken. */
+void xm_tls_set_client_cert (XmTls *tls, X509 *cert, EVP_PKEY *key);
+/* Server role: ask the client for a certificate, and take whatever it
+ * presents (before the leaf is set); xm_tls_peer_cert() gives it. */
+void xm_tls_request_client_cert (XmTls *tls);
+
 /* Plaintext: > 0 bytes read; 0 nothing more now; -1 the peer closed TLS
  * (close_notify); -2 error (set; XM_TLS_ERROR_KEY_UPDATES for a flood). */
 gssize xm_tls_read (XmTls *tls, guint8 *buf, gsize len, GError **error);
@@ -100,7 +117,8 @@ void xm_tls_keep_buffers (XmTls *tls, gboolean keep);
 char *xm_tls_describe (XmTls *tls) G_GNUC_WARN_UNUSED_RESULT;
 /* Fills version, cipher, SNI and ALPN of info (borrowed from tls). */
 void xm_tls_info (XmTls *tls, XmLayerInfo *info);
-/* Client role: the server's certificate (borrowed, NULL if none). */
+/* The peer's certificate (borrowed, NULL if none): the server's in the
+ * client role, the client's in the server role. */
 X509 *xm_tls_peer_cert (XmTls *tls);
 /* The protocol ALPN selected, borrowed, or NULL. */
 const char *xm_tls_alpn_selected (XmTls *tls);

@@ -53,6 +53,7 @@ struct _XmObserver {
   XmSasl *sasl;
   XmComponent *component; /* XEP-0114 */
   XmSwitch pending;
+  gboolean s2s;        /* the initiating side opened a jabber:server stream */
   gboolean tls;        /* TLS from here on: <proceed/> switches nothing */
   gboolean encrypted;  /* TLS a capture cannot read: nothing more is decoded */
   gboolean finished;

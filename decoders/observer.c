@@ -8,6 +8,7 @@
 #include "observer-private.h"
 #include "dialback.h"
 #include "ws-frame.h"
+#include "s2s-features.h"
 
 #define NS_TLS "urn:ietf:params:xml:ns:xmpp-tls"
 #define NS_SASL "urn:ietf:params:xml:ns:xmpp-sasl"
@@ -214,6 +215,8 @@ on_stream_open (XmStanza *header, gpointer user_data)
     }
   xm_observer_emit (f->obs, &ev);
   xm_component_stream_open (f->obs->component, header->root, f->dir == XM_DIR_C2S);
+  if (f->dir == XM_DIR_C2S)
+    f->obs->s2s = xm_s2s_header_is_s2s (header->root);
 }
 
 static void
@@ -252,6 +255,12 @@ on_stanza (XmStanza *stanza, gpointer user_data)
       XmEvent dev = { .kind = XM_EVENT_SASL, .dir = f->dir, .flags = f->flags,
                       .sasl = sasl };
       xm_observer_emit (obs, &dev);
+    }
+  if (obs->s2s && stanza->root && !stanza->shallow)
+    {
+      const char *s2s_note = xm_s2s_feature_note (stanza->root, f->dir);
+      if (s2s_note)
+        xm_observer_note (obs, f->dir, XM_NOTE_INFO, "%s", s2s_note);
     }
   if (obs->element)
     obs->element (f->dir, stanza, sasl, obs->user_data);

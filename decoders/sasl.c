@@ -192,6 +192,15 @@ explain_condition (XmSasl *sasl, XmSaslDecode *d, const char *name)
     if (strcmp (conditions[i].name, name) == 0)
       {
         if (strcmp (name, "not-authorized") == 0
+            && xm_sasl_mech_is (sasl->mechanism, "EXTERNAL"))
+          /* No username, no password: a certificate (RFC 6120 §6.4.2,
+           * XEP-0178), which on s2s is the whole login. */
+          xm_sasl_note (d, "not-authorized: the server did not accept the "
+                        "certificate presented during TLS for this identity "
+                        "(none was presented, the server does not trust its "
+                        "issuer, or it is not for the identity asked) "
+                        "(RFC 6120 §%s, XEP-0178)", conditions[i].section);
+        else if (strcmp (name, "not-authorized") == 0
             && xm_sasl_is_plus (sasl->mechanism))
           xm_sasl_note (d, "not-authorized: %s, or, with %s, a channel "
                         "binding mismatch such as TLS interception causes "

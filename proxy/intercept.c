@@ -3,12 +3,20 @@
  * one starts its handshake, the client's waits until the server's
  * certificate is known, so the leaf xmitm forges for the client carries
  * the same names. A client that opens with a ClientHello pauses there
- * until its SNI and ALPN have been passed on upstream. */
+ * until its SNI and ALPN have been passed on upstream.
+ *
+ * A server that asks for a client certificate (an s2s receiving server,
+ * for SASL EXTERNAL) pauses the upstream handshake there: xmitm then gives
+ * the client its leaf at once, asks it for a certificate in turn, and once
+ * the client's handshake is done presents the server a certificate forged
+ * with the names of the client's (and the stream's `from`), or none if the
+ * client presented none. */
 #include "config.h"
 
 #include <string.h>
 
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "session-private.h"
 
@@ -115,8 +123,149 @@ xm_intercept_upstream (XmSession *s)
                                           offer ? offer->len : 0,
                                           on_tls, &s->side[SERVER]);
 
+  xm_tls_pause_for_client_cert (xm_layer_tls_engine (tls));
   xm_observer_tls_started (s->obs);
   xm_leg_push (s->side[SERVER].leg, tls);
+}
+
+/* The server's certificate is known (tls: the server leg's): the client
+ * gets a leaf with its names, and its handshake goes on; ask_cert: it is
+ * asked for a certificate too. Once per session; FALSE if the session
+ * ended. */
+static gboolean
+give_client_its_leaf (XmSession *s, XmTls *tls, gboolean ask_cert)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+  g_autofree char *how = NULL;
+  g_autoptr (X509) leaf = NULL;
+  XmLayer *client_tls = tls_layer (&s->side[CLIENT]);
+
+  if (s->client_leaf_set)
+    return TRUE;
+  leaf = xm_layer_tls_forge (cfg->ca, s->tls_name, xm_tls_peer_cert (tls), &how);
+  if (leaf == NULL)
+    {
+      xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", how);
+      xm_session_end (s, how, FALSE);
+      return FALSE;
+    }
+  xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO, "certificate for the client %s", how);
+  s->client_leaf_set = TRUE;
+  if (ask_cert)
+    xm_tls_request_client_cert (xm_layer_tls_engine (client_tls));
+  xm_layer_tls_set_leaf (client_tls, leaf, xm_ca_leaf_key (cfg->ca),
+                         xm_tls_alpn_selected (tls));
+  return !closed (s);
+}
+
+/* The server asked for a client certificate. */
+static void
+server_wants_client_cert (XmSession *s, XmTls *tls)
+{
+  s->client_cert = CLIENT_CERT_ASKED;
+  xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO,
+                   "the server asks for a client certificate (for SASL EXTERNAL "
+                   "on s2s, or c2s): xmitm asks the client for one in turn");
+  give_client_its_leaf (s, tls, TRUE);
+}
+
+/* The first name a certificate is for: its first DNS name, or its CN. */
+static char *
+cert_first_name (X509 *cert)
+{
+  GENERAL_NAMES *names = X509_get_ext_d2i (cert, NID_subject_alt_name, NULL, NULL);
+  char cn[256];
+  char *out = NULL;
+
+  for (int i = 0; names && i < sk_GENERAL_NAME_num (names) && out == NULL; i++)
+    {
+      const GENERAL_NAME *n = sk_GENERAL_NAME_value (names, i);
+      if (n->type == GEN_DNS)
+        out = g_strndup ((const char *) ASN1_STRING_get0_data (n->d.dNSName),
+                         ASN1_STRING_length (n->d.dNSName));
+    }
+  GENERAL_NAMES_free (names);
+  if (out == NULL
+      && X509_NAME_get_text_by_NID (X509_get_subject_name (cert), NID_commonName,
+                                    cn, sizeof cn) > 0)
+    out = g_strdup (cn);
+  return out;
+}
+
+/* The client's handshake is done and the server waits for a client
+ * certificate: one forged like the client's, or none as the client. */
+static void
+pass_client_cert (XmSession *s, XmTls *client)
+{
+  const XmProxyConfig *cfg = xm_proxy_config (s->proxy);
+  X509 *peer = xm_tls_peer_cert (client);
+  g_autofree char *name = NULL, *how = NULL, *subject = NULL, *issuer = NULL;
+  g_autoptr (X509) forged = NULL;
+  gboolean from_matches = FALSE;
+
+  if (peer == NULL)
+    {
+      s->client_cert = CLIENT_CERT_NONE;
+      xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO,
+                       "the client presented no certificate: xmitm presents "
+                       "none to the server either");
+      xm_layer_tls_set_client_cert (tls_layer (&s->side[SERVER]), NULL, NULL);
+      return;
+    }
+  subject = name_string (X509_get_subject_name (peer));
+  issuer = name_string (X509_get_issuer_name (peer));
+  /* RFC 6120 §13.7.1.2: the receiving server looks for the stream's `from`
+   * among the certificate's names. The forged copy carries the client's
+   * names only: a `from` its certificate is not for must not become one
+   * the server accepts because of xmitm. */
+  if (s->client_from)
+    {
+      g_autofree char *from = xm_name_to_ascii (s->client_from);
+      from_matches = X509_check_host (peer, from, 0, 0, NULL) == 1;
+      if (from_matches)
+        name = g_steal_pointer (&from);
+    }
+  if (name == NULL)
+    name = cert_first_name (peer);
+  if (s->client_from && !from_matches)
+    {
+      /* a hostile peer's `from`: printable, and not too long */
+      g_autofree char *cut = g_strndup (s->client_from, 128);
+      g_autofree char *claim = g_strescape (cut, NULL);
+      xm_session_note (s, XM_DIR_C2S, XM_NOTE_WARNING,
+                       "the client's stream says from='%s', but its certificate "
+                       "(subject %s) is not for that domain: the server gets a "
+                       "copy with the certificate's names only, and judges the "
+                       "claim as it would without xmitm (RFC 6120 §13.7.1.2)",
+                       claim, subject);
+    }
+  if (name == NULL)
+    {
+      s->client_cert = CLIENT_CERT_NONE;
+      xm_session_note (s, XM_DIR_NONE, XM_NOTE_WARNING,
+                       "the client's certificate (subject %s) names no domain: "
+                       "xmitm presents the server no client certificate", subject);
+      xm_layer_tls_set_client_cert (tls_layer (&s->side[SERVER]), NULL, NULL);
+      return;
+    }
+  forged = xm_layer_tls_forge (cfg->ca, name, peer, &how);
+  if (forged == NULL)
+    {
+      s->client_cert = CLIENT_CERT_NONE;
+      xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s; xmitm presents the "
+                       "server no client certificate", how);
+      xm_layer_tls_set_client_cert (tls_layer (&s->side[SERVER]), NULL, NULL);
+      return;
+    }
+  s->client_cert = CLIENT_CERT_FORGED;
+  g_free (s->client_cert_name);
+  s->client_cert_name = g_strdup (name);
+  xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO,
+                   "the client presented a certificate (subject %s, issuer %s); "
+                   "the server gets one with its names, signed by xmitm's CA, "
+                   "%s", subject, issuer, how);
+  xm_layer_tls_set_client_cert (tls_layer (&s->side[SERVER]), forged,
+                                xm_ca_leaf_key (cfg->ca));
 }
 
 /* The server's certificate is known: the client gets a leaf with its
@@ -129,10 +278,8 @@ server_tls_up (XmSession *s, XmTls *tls, double ms)
   X509 *cert = xm_tls_peer_cert (tls);
   g_autofree char *subject = cert ? name_string (X509_get_subject_name (cert)) : NULL;
   g_autofree char *issuer = cert ? name_string (X509_get_issuer_name (cert)) : NULL;
-  g_autofree char *how = NULL;
   g_autofree char *line = NULL;
   g_autofree char *fp = cert_sha256 (cert);
-  g_autoptr (X509) leaf = NULL;
   XmLayerInfo info = { .layer = "tls", .leg = "server", .cert_subject = subject,
                        .cert_issuer = issuer, .cert_sha256 = fp, .ms = ms,
                        .verified = cfg->upstream_insecure ? NULL : s->tls_name };
@@ -147,16 +294,7 @@ server_tls_up (XmSession *s, XmTls *tls, double ms)
                           cfg->upstream_insecure ? "" : "'");
   xm_tls_info (tls, &info);
   xm_session_layer (s, XM_DIR_NONE, line, &info);
-  leaf = xm_layer_tls_forge (cfg->ca, s->tls_name, cert, &how);
-  if (leaf == NULL)
-    {
-      xm_session_note (s, XM_DIR_NONE, XM_NOTE_ERROR, "%s", how);
-      xm_session_end (s, how, FALSE);
-      return;
-    }
-  xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO, "certificate for the client %s", how);
-  xm_layer_tls_set_leaf (tls_layer (&s->side[CLIENT]), leaf, xm_ca_leaf_key (cfg->ca),
-                         xm_tls_alpn_selected (tls));
+  give_client_its_leaf (s, tls, FALSE);
 }
 
 static void
@@ -175,6 +313,8 @@ client_tls_up (XmSession *s, XmTls *tls, double ms)
   s->client_tls_up = TRUE;
   s->c2s_at_tls_up = s->bytes[XM_DIR_C2S];
   xm_observer_tls_up (s->obs);
+  if (s->client_cert == CLIENT_CERT_ASKED)
+    pass_client_cert (s, tls);
 }
 
 /* XEP-0368: the client opened with a ClientHello, and its SNI and ALPN
@@ -210,6 +350,8 @@ on_tls (XmLayer *l, XmLayerTlsEvent what, gpointer user_data)
 
   if (what == XM_LAYER_TLS_HELLO)
     client_hello (s, tls);
+  else if (what == XM_LAYER_TLS_CERT_WANTED)
+    server_wants_client_cert (s, tls);
   else if (side->side == SERVER)
     server_tls_up (s, tls, (g_get_monotonic_time () - s->tls_start) / 1000.0);
   else

@@ -47,6 +47,14 @@ typedef enum {
   INTERCEPT_DIRECT,         /* the client opened with a ClientHello */
 } Intercept;
 
+/* A client certificate the server asked for (SASL EXTERNAL). */
+typedef enum {
+  CLIENT_CERT_NOT_ASKED,
+  CLIENT_CERT_ASKED,   /* the server's handshake waits for the client's */
+  CLIENT_CERT_NONE,    /* the client presented none: neither did xmitm */
+  CLIENT_CERT_FORGED,  /* xmitm presented one forged like the client's */
+} ClientCert;
+
 typedef struct {
   XmSession *s;
   int side;            /* CLIENT or SERVER */
@@ -81,6 +89,13 @@ struct _XmSession {
   char *tls_name;      /* the domain the client asked for */
   guint tls_timer;
   gint64 tls_start;
+  gboolean client_leaf_set; /* the client leg has its forged leaf */
+  ClientCert client_cert;
+  char *client_cert_name;  /* CLIENT_CERT_FORGED: the name it was made for */
+  gboolean external_failed; /* s2s: SASL EXTERNAL failed on this stream */
+  gboolean fell_back;      /* ... and the initiating server tried dialback */
+  gboolean s2s_authed;     /* s2s: SASL success or dialback valid seen */
+  guint dialback_requests; /* s2s: db:result and db:verify requests sent */
   gboolean client_tls_up;  /* the client's handshake finished ... */
   guint64 c2s_at_tls_up;   /* ... when it had sent this much plaintext */
 
@@ -105,6 +120,7 @@ struct _XmSession {
   gboolean error_sent;
   guint fail_timer;
   char *client_to;     /* the 'to' of the client's stream header */
+  char *client_from;   /* its 'from' (an s2s initiating server's domain) */
   char *client_ns;     /* its default namespace */
   gboolean client_header_seen;
 };
@@ -173,6 +189,15 @@ void xm_intercept_starttls (XmSession *s);
 void xm_intercept_direct (XmSession *s);
 /* The upstream leg starts TLS (direct TLS: offering the client's ALPN). */
 void xm_intercept_upstream (XmSession *s);
+
+/* s2s-auth.c: on an s2s stream, a failed SASL EXTERNAL, or a stream
+ * error refusing the certificate before any authentication, explained in
+ * one sentence (its cause and the fix), and a fall-back to dialback named;
+ * root: a top-level element of dir, d its decode (NULL: none). At the end,
+ * a failure nothing followed. */
+void xm_s2s_auth_element (XmSession *s, XmDir dir, const XmNode *root,
+                          const XmSaslDecode *d);
+void xm_s2s_auth_end (XmSession *s);
 
 /* upstream.c */
 void xm_upstream_connect (XmSession *s, const char *host, guint16 port);

@@ -43,6 +43,8 @@ xm_session_unref (XmSession *s)
   g_free (s->own_endpoint);
   g_free (s->last_connect_error);
   g_free (s->client_to);
+  g_free (s->client_from);
+  g_free (s->client_cert_name);
   g_free (s->client_ns);
   g_free (s->tls_name);
   if (s->held_back)
@@ -111,6 +113,7 @@ xm_session_end (XmSession *s, const char *reason, gboolean abort)
   xm_round_forget (s->round, s);
   if (closed (s)) /* by the flush */
     return;
+  xm_s2s_auth_end (s);
   s->phase = PHASE_CLOSED;
   xm_round_busy_end (s->round, &s->busy);
   g_clear_pointer (&s->connect, xm_connect_free);
@@ -221,6 +224,8 @@ client_header (XmSession *s, XmEvent *ev)
     return;
   g_free (s->client_to);
   s->client_to = g_strdup (xm_node_attr (h, "to"));
+  g_free (s->client_from);
+  s->client_from = g_strdup (xm_node_attr (h, "from"));
   g_clear_pointer (&s->client_ns, g_free);
   for (guint i = 0; i < h->n_ns_decls; i++)
     if (h->ns_decls[i].prefix == NULL)
@@ -297,6 +302,7 @@ proxy_element (XmSession *s, XmDir dir, const XmStanza *st, const XmSaslDecode *
     explain_sasl (s, dir, sasl);
   if (root == NULL)
     return;
+  xm_s2s_auth_element (s, dir, root, sasl);
   if (dir == XM_DIR_C2S)
     {
       if (!st->shallow && xm_node_is (root, NS_TLS, "starttls"))

@@ -117,6 +117,10 @@ pump (TlsLayer *t)
           xm_layer_set_hold (&t->base, TRUE);
           t->notify (&t->base, XM_LAYER_TLS_HELLO, t->user_data);
           return;
+        case XM_TLS_CERT_WANTED:
+          xm_layer_set_hold (&t->base, TRUE);
+          t->notify (&t->base, XM_LAYER_TLS_CERT_WANTED, t->user_data);
+          return;
         case XM_TLS_FAILED:
           fail (t, error, -1);
           return;
@@ -280,6 +284,17 @@ xm_layer_tls_set_leaf (XmLayer *layer, X509 *leaf, EVP_PKEY *key, const char *al
   TlsLayer *t = tls_of (layer);
 
   xm_tls_set_leaf (t->tls, leaf, key, alpn);
+  xm_layer_set_hold (layer, FALSE);
+  if (layer->leg && xm_leg_alive (layer->leg))
+    pump (t);
+}
+
+void
+xm_layer_tls_set_client_cert (XmLayer *layer, X509 *cert, EVP_PKEY *key)
+{
+  TlsLayer *t = tls_of (layer);
+
+  xm_tls_set_client_cert (t->tls, cert, key);
   xm_layer_set_hold (layer, FALSE);
   if (layer->leg && xm_leg_alive (layer->leg))
     pump (t);

@@ -17,6 +17,10 @@ typedef enum {
   /* Server role: the ClientHello is in (SNI and ALPN known) and the
    * handshake waits for xm_layer_tls_set_leaf(). */
   XM_LAYER_TLS_HELLO,
+  /* Client role, after xm_tls_pause_for_client_cert() on its engine: the
+   * server asked for a client certificate; the handshake waits for
+   * xm_layer_tls_set_client_cert(). */
+  XM_LAYER_TLS_CERT_WANTED,
   /* The handshake is done; plaintext sent before it goes out next. */
   XM_LAYER_TLS_UP,
 } XmLayerTlsEvent;
@@ -41,6 +45,10 @@ gboolean xm_layer_tls_is_up (XmLayer *layer);
  * to copy names from) ends. */
 void xm_layer_tls_set_leaf (XmLayer *layer, X509 *leaf, EVP_PKEY *key,
                             const char *alpn);
+
+/* Client role, after XM_LAYER_TLS_CERT_WANTED: the certificate to present
+ * (NULL, NULL: none); the handshake goes on. */
+void xm_layer_tls_set_client_cert (XmLayer *layer, X509 *cert, EVP_PKEY *key);
 
 /* What a failed handshake (an XM_TLS_ERROR) means, with the next step
  * (or a KeyUpdate flood, XM_TLS_ERROR_KEY_UPDATES, at any time).

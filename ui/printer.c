@@ -7,6 +7,7 @@
 #include "files.h"
 #include "printer.h"
 #include "xml-framer.h"
+#include "s2s-features.h"
 
 /* ANSI SGR sequences; empty strings when colour is off. */
 typedef struct {
@@ -372,6 +373,42 @@ append_element (const XmPrinterOptions *opts, const Palette *c,
   put_c (buf, '\n');
 }
 
+/* The longest domain shown in a stream's label (a hostile peer's `from`
+ * may be any length; the header below it shows all of it). */
+#define DOMAIN_SHOWN 128
+
+static void
+append_domain (GString *buf, const char *d)
+{
+  gsize len = strlen (d), n = utf8_prefix_len (d, len, DOMAIN_SHOWN);
+
+  xm_xml_escape (buf, d, n, TRUE);
+  if (n < len)
+    put (buf, "…");
+}
+
+/* A server-to-server stream (RFC 6120 §4.7, jabber:server) is named by its
+ * domains, initiating -> receiving, on its header's line: the addresses of
+ * the `connected:` line are a router's or a relay's as often as not. The
+ * receiving server's header names them the other way round. */
+static void
+append_s2s_label (const XmEvent *ev, GString *buf)
+{
+  const XmNode *h = ev->stanza->root;
+  const char *from, *to;
+
+  if (h == NULL || ev->dir == XM_DIR_NONE || !xm_s2s_header_is_s2s (h))
+    return;
+  from = xm_node_attr (h, "from");
+  to = xm_node_attr (h, "to");
+  if (from == NULL || to == NULL || *from == '\0' || *to == '\0')
+    return;
+  append_domain (buf, ev->dir == XM_DIR_C2S ? from : to);
+  put (buf, " -> ");
+  append_domain (buf, ev->dir == XM_DIR_C2S ? to : from);
+  put_c (buf, ' ');
+}
+
 static void
 append_header (const XmPrinterOptions *opts, const Palette *c,
                const XmEvent *ev, gboolean with_dir, GString *buf)
@@ -383,6 +420,8 @@ append_header (const XmPrinterOptions *opts, const Palette *c,
   /* a BOSH session's events come over several connections: its number */
   append_uint (buf, ev->session ? ev->session : ev->conn);
   append3 (buf, c->reset, " ", NULL);
+  if (ev->kind == XM_EVENT_STREAM_OPEN && ev->stanza)
+    append_s2s_label (ev, buf);
   if (with_dir && ev->dir != XM_DIR_NONE)
     {
       append3 (buf, ev->dir == XM_DIR_C2S ? c->c2s : c->s2c,

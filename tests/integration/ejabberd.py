@@ -62,11 +62,21 @@ def _yaml_str(s):
 class Ejabberd:
     """A throwaway ejabberd on 127.0.0.1, as a context manager (see the
     module docstring).  roster=True gives every pair of users mutual roster
-    items; pass a list of (user, contact) pairs for fewer."""
+    items; pass a list of (user, contact) pairs for fewer.
+
+    For federation: netns runs it (and every ejabberdctl) in that network
+    namespace, ip is the address its listeners bind (the Erlang
+    distribution stays on the namespace's loopback), s2s_port opens an
+    ejabberd_s2s_in listener there with STARTTLS required both ways,
+    cert_files (certificate, key) replaces the self-signed certificate
+    (ejabberd 23.01 crashes on an XmppAddr name in a peer's certificate
+    and refuses a file that also holds CA certificates: DNS names only),
+    ca_file is the `ca_file` it trusts peers' certificates with."""
 
     def __init__(self, users=None, domain="localhost", roster=True,
                  direct_tls=False, start_timeout=45.0, loglevel="info",
-                 web=False):
+                 web=False, netns=None, ip=LOOPBACK, s2s_port=None,
+                 cert_files=None, ca_file=None, modules=""):
         self.users = dict(users or {})
         self.web = web
         self.domain = domain
@@ -74,6 +84,12 @@ class Ejabberd:
         self.direct_tls = direct_tls
         self.start_timeout = start_timeout
         self.loglevel = loglevel
+        self.netns = netns
+        self.ip = ip
+        self.s2s_port = s2s_port
+        self.cert_files = cert_files
+        self.ca_file = ca_file
+        self.extra_modules = modules
         self.dir = None
         self.proc = None
         self.port = self.plain_port = self.tls_port = None
@@ -147,17 +163,21 @@ class Ejabberd:
 
     def _make_cert(self):
         key = self._p("key.pem")
-        r = subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-             "-keyout", key, "-out", self.cert, "-days", "30",
-             "-subj", "/CN=%s" % self.domain,
-             "-addext", "subjectAltName=DNS:%s,"
-             "otherName:1.3.6.1.5.5.7.8.5;UTF8:%s"
-             % (self.domain, self.domain)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError("openssl req failed:\n" + r.stdout)
+        if self.cert_files:
+            shutil.copyfile(self.cert_files[0], self.cert)
+            shutil.copyfile(self.cert_files[1], key)
+        else:
+            r = subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                 "-keyout", key, "-out", self.cert, "-days", "30",
+                 "-subj", "/CN=%s" % self.domain,
+                 "-addext", "subjectAltName=DNS:%s,"
+                 "otherName:1.3.6.1.5.5.7.8.5;UTF8:%s"
+                 % (self.domain, self.domain)],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError("openssl req failed:\n" + r.stdout)
         with open(self.certfile, "w") as out:
             for name in (key, self.cert):
                 with open(name) as f:
@@ -181,7 +201,7 @@ EJABBERD_BYPASS_WARNINGS=true
         listeners = [
             # STARTTLS required
             f"""  - port: {self.port}
-    ip: "{LOOPBACK}"
+    ip: "{self.ip}"
     module: ejabberd_c2s
     starttls: true
     starttls_required: true
@@ -191,7 +211,7 @@ EJABBERD_BYPASS_WARNINGS=true
     access: c2s""",
             # plaintext: no TLS at all
             f"""  - port: {self.plain_port}
-    ip: "{LOOPBACK}"
+    ip: "{self.ip}"
     module: ejabberd_c2s
     zlib: true
     max_stanza_size: 262144
@@ -199,7 +219,7 @@ EJABBERD_BYPASS_WARNINGS=true
     access: c2s"""]
         if self.tls_port:
             listeners.append(f"""  - port: {self.tls_port}
-    ip: "{LOOPBACK}"
+    ip: "{self.ip}"
     module: ejabberd_c2s
     tls: true
     zlib: true
@@ -209,13 +229,23 @@ EJABBERD_BYPASS_WARNINGS=true
         for port, tls in ((self.http_port, False), (self.https_port, True)):
             if port:
                 listeners.append(f"""  - port: {port}
-    ip: "{LOOPBACK}"
+    ip: "{self.ip}"
     module: ejabberd_http
     tls: {"true" if tls else "false"}
     request_handlers:
       /ws: ejabberd_http_ws
       /bosh: mod_bosh""")
         bosh = "  mod_bosh: {}\n" if self.web else ""
+        if self.s2s_port:
+            listeners.append(f"""  - port: {self.s2s_port}
+    ip: "{self.ip}"
+    module: ejabberd_s2s_in
+    max_stanza_size: 262144
+    shaper: none""")
+        s2s = ("s2s_access: all\ns2s_use_starttls: required\n"
+               if self.s2s_port else "s2s_access: none\n")
+        if self.ca_file:
+            s2s += "ca_file: %s\n" % _yaml_str(self.ca_file)
         yml = f"""# throwaway ejabberd, written by xmitm's tests/integration/ejabberd.py
 hosts:
   - {_yaml_str(self.domain)}
@@ -227,8 +257,7 @@ acme:
   auto: false
 listen:
 {chr(10).join(listeners)}
-s2s_access: none
-auth_method: internal
+{s2s}auth_method: internal
 auth_password_format: plain
 disable_sasl_mechanisms: []
 acl:
@@ -257,7 +286,7 @@ modules:
   mod_roster:
     versioning: false
   mod_offline: {{}}
-{bosh}"""
+{bosh}{self.extra_modules}"""
         with open(self.ctl_config, "w") as f:
             f.write(ctl)
         # ejabberdctl points ERL_INETRC at DIR/inetrc; Erlang complains on
@@ -268,7 +297,8 @@ modules:
             f.write(yml)
 
     def _ctl_args(self):
-        return [EJABBERDCTL, "-c", self.ctl_config, "-f", self.config,
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        return prefix + [EJABBERDCTL, "-c", self.ctl_config, "-f", self.config,
                 "-s", self._p("spool"), "-l", self._p("logs"),
                 "-d", self.dir]
 
@@ -337,11 +367,12 @@ modules:
                 stderr=subprocess.STDOUT, start_new_session=True)
             deadline = time.monotonic() + self.start_timeout
             for port in (self.port, self.plain_port, self.tls_port,
-                         self.http_port, self.https_port):
+                         self.http_port, self.https_port, self.s2s_port):
                 if port:
                     wait_listening(port, self.proc,
                                    max(1.0, deadline - time.monotonic()),
-                                   describe=self.log_tail)
+                                   describe=self.log_tail,
+                                   netns=self.netns)
             self._populate()
         except BaseException:
             self.stop()

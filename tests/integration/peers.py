@@ -210,6 +210,14 @@ class Prosody:
         p.web_url("bosh", tls=True)   https://localhost:HTTPS/http-bind
         (host="127.0.0.1" for an address in the URL; the certificate only
         names localhost)
+
+    s2s_port: federation on that port of the interfaces (off by default);
+    cert_files: (certificate, key) to serve instead of a self-signed one
+    made for the domain; ca_file: the CA prosody trusts for peers'
+    certificates (ssl.cafile); s2s_secure_auth: prosody's option of that
+    name (certificates only, no dialback); s2s_require_encryption=False
+    allows s2s in the clear (prosody's default requires TLS);
+    s2s_direct_tls_port: XEP-0368 direct TLS for s2s on that port.
     """
 
     WEB_PATHS = {"ws": "/xmpp-websocket", "bosh": "/http-bind"}
@@ -221,13 +229,21 @@ class Prosody:
                  tls_required=False, direct_tls_port=None, port=None,
                  start_timeout=20.0, debug_log=True, interfaces=(LOOPBACK,),
                  netns=None, modules=(), extra_config="", http_port=None,
-                 https_port=None):
+                 https_port=None, s2s_port=None, cert_files=None, ca_file=None,
+                 s2s_secure_auth=False, s2s_require_encryption=True,
+                 s2s_direct_tls_port=None):
         self.users = dict(users or {})
         self.http_port = http_port
         self.https_port = https_port
         web = ["websocket", "bosh"] if http_port or https_port else []
         self.modules = self.MODULES + web + list(modules)
         self.extra_config = extra_config   # Lua appended after the VirtualHost
+        self.s2s_port = s2s_port
+        self.cert_files = cert_files
+        self.ca_file = ca_file
+        self.s2s_secure_auth = s2s_secure_auth
+        self.s2s_require_encryption = s2s_require_encryption
+        self.s2s_direct_tls_port = s2s_direct_tls_port
         self.interfaces = list(interfaces)
         self.netns = netns
         self.group = list(self.users) if group is None else list(group)
@@ -289,6 +305,11 @@ class Prosody:
 
     def _make_cert(self):
         os.makedirs(self._p("certs"), exist_ok=True)
+        if self.cert_files:
+            shutil.copyfile(self.cert_files[0], self.cert)
+            shutil.copyfile(self.cert_files[1], self.key)
+            os.chmod(self.key, 0o600)
+            return
         r = subprocess.run(
             ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
              "-keyout", self.key, "-out", self.cert, "-days", "30",
@@ -311,8 +332,13 @@ class Prosody:
             f.write("[Friends]\n")
             for u in self.group:
                 f.write("%s=%s\n" % (self.jid(u), u.capitalize()))
-        ssl = "{ key = %s; certificate = %s; }" % (_lua(self.key),
-                                                     _lua(self.cert))
+        cafile = "cafile = %s; " % _lua(self.ca_file) if self.ca_file else ""
+        ssl = "{ key = %s; certificate = %s; %s}" % (_lua(self.key),
+                                                       _lua(self.cert), cafile)
+        s2s_ports = "{ %d }" % self.s2s_port if self.s2s_port else "{}"
+        s2s_dtls = ("{ %d }" % self.s2s_direct_tls_port
+                    if self.s2s_direct_tls_port else "{}")
+        disabled = "{}" if self.s2s_port else '{ "s2s", "s2s_auth_certs" }'
         dtls = "{ %d }" % self.direct_tls_port if self.direct_tls_port else "{}"
         level = "debug" if self.debug_log else "info"
         ifs = "{ %s }" % ", ".join(_lua(i) for i in self.interfaces)
@@ -333,8 +359,12 @@ c2s_ports = {{ {self.port} }}
 c2s_direct_tls_interfaces = {ifs}
 c2s_direct_tls_ports = {dtls}
 legacy_ssl_ports = {{}}
-s2s_ports = {{}}
-s2s_direct_tls_ports = {{}}
+s2s_interfaces = {ifs}
+s2s_ports = {s2s_ports}
+s2s_direct_tls_interfaces = {ifs}
+s2s_direct_tls_ports = {s2s_dtls}
+s2s_secure_auth = {"true" if self.s2s_secure_auth else "false"}
+s2s_require_encryption = {"true" if self.s2s_require_encryption else "false"}
 component_ports = {{}}
 http_ports = {http}
 http_interfaces = {ifs}
@@ -344,7 +374,7 @@ https_ssl = {ssl}
 http_default_host = {_lua(self.domain)}
 consider_websocket_secure = true
 consider_bosh_secure = true
-modules_disabled = {{ "s2s", "s2s_auth_certs" }}
+modules_disabled = {disabled}
 
 c2s_require_encryption = {"true" if self.tls_required else "false"}
 allow_unencrypted_plain_auth = true
@@ -403,7 +433,8 @@ VirtualHost {_lua(self.domain)}
             wait_listening(self.port, self.proc, self.start_timeout,
                            describe=describe, netns=self.netns)
             for extra in (self.direct_tls_port, self.http_port,
-                          self.https_port):
+                          self.https_port, self.s2s_port,
+                          self.s2s_direct_tls_port):
                 if extra:
                     wait_listening(extra, self.proc, self.start_timeout,
                                    describe=describe, netns=self.netns)

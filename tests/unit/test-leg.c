@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <glib/gstdio.h>
 #include <zlib.h>
+#include <openssl/x509v3.h>
 
 #include "layer-tls.h"
 #include "layer-zlib.h"
@@ -27,6 +28,11 @@ typedef struct {
   XmLayer *error_layer;
   gboolean tls_up;
   gboolean hello;
+  /* client certificates: the server role asks for one; the client role
+   * pauses when asked and presents one forged for a.test, or none */
+  gboolean ask_cert;
+  gboolean cert_wanted;
+  gboolean present_cert;
   /* switch: after this marker, push a zlib layer (the rest is its input) */
   const char *switch_after;
   gboolean switched;
@@ -97,7 +103,24 @@ on_tls (XmLayer *layer, XmLayerTlsEvent what, gpointer user_data)
       g_assert_cmpstr (sni, ==, "example.test");
       leaf = xm_ca_forge (ca, sni, NULL, &error);
       g_assert_no_error (error);
+      if (e->ask_cert)
+        xm_tls_request_client_cert (xm_layer_tls_engine (layer));
       xm_layer_tls_set_leaf (layer, leaf, xm_ca_leaf_key (ca), NULL);
+    }
+  else if (what == XM_LAYER_TLS_CERT_WANTED)
+    {
+      g_autoptr (GError) error = NULL;
+      g_autoptr (X509) cert = NULL;
+
+      e->cert_wanted = TRUE;
+      /* the server's certificate is known by now */
+      g_assert_nonnull (xm_tls_peer_cert (xm_layer_tls_engine (layer)));
+      if (e->present_cert)
+        {
+          cert = xm_ca_forge (ca, "a.test", NULL, &error);
+          g_assert_no_error (error);
+        }
+      xm_layer_tls_set_client_cert (layer, cert, cert ? xm_ca_leaf_key (ca) : NULL);
     }
   else
     e->tls_up = TRUE;
@@ -208,10 +231,12 @@ start_tls (End *a, End *b)
 {
   End *e[2] = { a, b };
   static const guint8 alpn[] = "\x0bxmpp-client";
+  XmLayer *client = xm_layer_tls_new_client ("example.test", NULL, alpn,
+                                             sizeof alpn - 1, on_tls, a);
 
+  xm_tls_pause_for_client_cert (xm_layer_tls_engine (client));
   xm_leg_push (b->leg, xm_layer_tls_new_server (on_tls, b));
-  xm_leg_push (a->leg, xm_layer_tls_new_client ("example.test", NULL, alpn,
-                                                sizeof alpn - 1, on_tls, a));
+  xm_leg_push (a->leg, client);
   run_until (both_up, e);
   g_assert_no_error (a->error);
   g_assert_no_error (b->error);
@@ -244,6 +269,36 @@ test_tls (void)
     g_string_free (big, TRUE);
   }
   ends_clear (&a, &b);
+}
+
+/* A server that asks for a client certificate pauses the client role's
+ * handshake until it is told which (the proxy forges it once the other
+ * leg's peer has shown its own); one that does not ask never pauses it. */
+static void
+test_tls_client_cert (void)
+{
+  for (int round = 0; round < 3; round++)
+    {
+      End a, b;
+      X509 *got;
+
+      ends_init (&a, &b);
+      b.ask_cert = round > 0;
+      a.present_cert = round == 2;
+      start_tls (&a, &b);
+      g_assert_cmpint (a.cert_wanted, ==, round > 0);
+      got = xm_tls_peer_cert (xm_layer_tls_engine (xm_leg_find (b.leg, &xm_layer_tls_class)));
+      if (round == 2)
+        {
+          g_assert_nonnull (got);
+          g_assert_cmpint (X509_check_host (got, "a.test", 0, 0, NULL), ==, 1);
+        }
+      else
+        g_assert_null (got);
+      send_str (&a, "<stream:stream from='a.test'>");
+      expect (&b, "<stream:stream from='a.test'>");
+      ends_clear (&a, &b);
+    }
 }
 
 static gboolean
@@ -409,6 +464,7 @@ main (int argc, char **argv)
   g_test_add_func ("/leg/plain", test_plain);
   g_test_add_func ("/leg/tls", test_tls);
   g_test_add_func ("/leg/tls-shutdown", test_tls_shutdown);
+  g_test_add_func ("/leg/tls-client-cert", test_tls_client_cert);
   g_test_add_func ("/leg/tls-garbage", test_tls_garbage);
   g_test_add_func ("/leg/switch-at-offset", test_switch_at_offset);
   g_test_add_func ("/leg/switch-inside-tls", test_switch_inside_tls);

@@ -309,6 +309,54 @@ test_live (void)
   g_string_free (s.log, TRUE);
 }
 
+/* On an s2s stream, XEP-0288 bidi, XEP-0198 and <host-unknown/> get a
+ * note each; on a client's stream the same elements get none. */
+static void
+test_s2s_features (void)
+{
+  for (int s2s = 0; s2s < 2; s2s++)
+    {
+      Seen s = { g_string_new (NULL) };
+      XmObserver *obs = xm_observer_new (on_event, &s);
+      const char *ns = s2s ? "jabber:server" : "jabber:client";
+      g_autofree char *ch = g_strdup_printf ("<stream:stream xmlns='%s' xmlns:stream="
+                                             "'http://etherx.jabber.org/streams' "
+                                             "from='a.test' to='b.test' version='1.0'>", ns);
+      g_autofree char *sh = g_strdup_printf ("<stream:stream xmlns='%s' xmlns:stream="
+                                             "'http://etherx.jabber.org/streams' "
+                                             "from='b.test' to='a.test' id='i' version='1.0'>", ns);
+
+      xm_observer_from_start (obs, XM_DIR_C2S);
+      xm_observer_from_start (obs, XM_DIR_S2C);
+      feed (obs, XM_DIR_C2S, ch);
+      feed (obs, XM_DIR_S2C, sh);
+      feed (obs, XM_DIR_S2C, "<stream:features><bidi xmlns='urn:xmpp:features:bidi'/>"
+            "<sm xmlns='urn:xmpp:sm:3'/></stream:features>");
+      feed (obs, XM_DIR_C2S, "<bidi xmlns='urn:xmpp:bidi'/><enable xmlns='urn:xmpp:sm:3'/>");
+      feed (obs, XM_DIR_S2C, "<enabled xmlns='urn:xmpp:sm:3'/>");
+      feed (obs, XM_DIR_S2C, "<stream:error><host-unknown xmlns='urn:ietf:params:"
+            "xml:ns:xmpp-streams'/></stream:error>");
+      xm_observer_finish (obs);
+      if (!s2s)
+        g_assert_null (strstr (s.log->str, "note"));
+      else
+        {
+          g_assert_nonnull (strstr (s.log->str, "s2c stanza features\ns2c note the "
+                                    "receiving server offers XEP-0288 bidirectional s2s"));
+          g_assert_nonnull (strstr (s.log->str, "and XEP-0198 stream management on s2s"));
+          g_assert_nonnull (strstr (s.log->str, "c2s stanza bidi\nc2s note XEP-0288: "
+                                    "the initiating server asks for bidirectional s2s"));
+          g_assert_nonnull (strstr (s.log->str, "c2s stanza enable\nc2s note XEP-0198 on s2s"));
+          g_assert_nonnull (strstr (s.log->str, "s2c stanza enabled\ns2c note XEP-0198 on s2s: "
+                                    "stream management is on"));
+          g_assert_nonnull (strstr (s.log->str, "s2c stanza error\ns2c note host-unknown: "
+                                    "the receiving server does not serve"));
+        }
+      xm_observer_free (obs);
+      g_string_free (s.log, TRUE);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -318,5 +366,6 @@ main (int argc, char **argv)
   g_test_add_func ("/observer/starttls", test_starttls);
   g_test_add_func ("/observer/resync-gap-unfinished", test_resync_gap_unfinished);
   g_test_add_func ("/observer/live", test_live);
+  g_test_add_func ("/observer/s2s-features", test_s2s_features);
   return g_test_run ();
 }

@@ -291,6 +291,47 @@ test_sasl_max_text (void)
   g_assert_null (strstr (out, "juliet"));
 }
 
+/* One stream header framed and printed as direction dir. */
+static char *
+header_line (const char *xml, XmDir dir)
+{
+  Ctx c = { .out = g_string_new (NULL), .time = T0, .sasl = xm_sasl_new (), .dir = dir };
+  XmFramer *f = xm_framer_new (&events, &c);
+
+  xm_printer_options_init (&c.opts);
+  c.opts.utc = TRUE;
+  xm_framer_feed (f, (const guint8 *) xml, strlen (xml));
+  xm_framer_free (f);
+  xm_sasl_free (c.sasl);
+  return g_string_free (c.out, FALSE);
+}
+
+#define S2S_OPEN "<stream:stream xmlns='jabber:server' " \
+  "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' "
+
+/* An s2s stream is named by its domains, initiating -> receiving, on the
+ * headers of both directions; a c2s stream, or one without both domains,
+ * is not; a hostile domain is escaped and cut. */
+static void
+test_s2s_label (void)
+{
+  g_autofree char *c2s = header_line (S2S_OPEN "from='a.test' to='b.test'>", XM_DIR_C2S);
+  g_autofree char *s2c = header_line (S2S_OPEN "from='b.test' to='a.test' id='x'>", XM_DIR_S2C);
+  g_autofree char *client = header_line (HDR_C, XM_DIR_C2S);
+  g_autofree char *no_from = header_line (S2S_OPEN "to='b.test'>", XM_DIR_C2S);
+  g_autofree char *long_name = g_strnfill (300, 'x');
+  g_autofree char *hostile_xml = g_strconcat (S2S_OPEN "from='a&#10;", long_name,
+                                              "' to='b.test'>", NULL);
+  g_autofree char *hostile = header_line (hostile_xml, XM_DIR_C2S);
+  g_autofree char *cut = g_strconcat (" #7 a&#10;", long_name + 300 - 126, "… -> b.test C->S stream open", NULL);
+
+  g_assert_nonnull (strstr (c2s, " #7 a.test -> b.test C->S stream open, "));
+  g_assert_nonnull (strstr (s2c, " #7 a.test -> b.test S->C stream open, "));
+  g_assert_nonnull (strstr (client, " #7 C->S stream open, "));
+  g_assert_nonnull (strstr (no_from, " #7 C->S stream open, "));
+  g_assert_nonnull (strstr (hostile, cut));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -298,6 +339,7 @@ main (int argc, char **argv)
   g_setenv ("TZ", "XMT-1", TRUE); /* POSIX: UTC+1, no tzdata needed */
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/printer/sasl-max-text", test_sasl_max_text);
+  g_test_add_func ("/printer/s2s-label", test_s2s_label);
   g_test_add_func ("/printer/golden/plain", test_plain);
   g_test_add_func ("/printer/golden/utc", test_utc);
   g_test_add_func ("/printer/golden/color", test_color);

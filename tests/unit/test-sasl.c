@@ -923,6 +923,19 @@ test_failure_and_abort (void)
                  "the credentials were rejected (wrong username or password) "
                  "(RFC 6120 §6.5.10)]");
 
+  /* EXTERNAL has no username or password: a certificate was refused */
+  {
+    g_autoptr (XmSasl) ext = xm_sasl_new ();
+    g_autoptr (XmSaslDecode) a = decode_text (ext, "auth", "EXTERNAL", "YS50ZXN0");
+    g_autoptr (XmSaslDecode) f = decode_xml (ext, "<failure xmlns='" NS_SASL "'>"
+                                             "<not-authorized/></failure>", FALSE);
+    g_autofree char *line = xm_sasl_decode_format (f, FALSE, 0);
+
+    g_assert_cmpstr (f->mechanism, ==, "EXTERNAL");
+    assert_note (f, "did not accept the certificate presented during TLS");
+    g_assert_null (strstr (line, "password"));
+  }
+
   /* seed 001: no condition */
   bare = decode_xml (sasl, "<failure xmlns='" NS_SASL "'/>", FALSE);
   check_fields (bare, NULL);
