@@ -29,7 +29,7 @@ cd "$top"
 PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
-  libcap-dev
+  libcap-dev libsoup-3.0-dev
   openssl prosody python3 python3-slixmpp tshark tcpdump
   ejabberd biboumi g++ libgloox-dev
   iptables nftables iproute2
@@ -95,7 +95,7 @@ deps() {
 FUZZ_PACKAGES=(
   build-essential meson ninja-build pkg-config
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
-  clang libclang-rt-14-dev
+  libsoup-3.0-dev clang libclang-rt-14-dev
 )
 
 # Longest input libFuzzer makes per target (tests/fuzz/fuzz-NAME.c).
