@@ -54,23 +54,30 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmHttpParser, xm_http_parser_free)
  * N bytes") and the parser stops. */
 void xm_http_parser_set_max_head (XmHttpParser *p, gsize max);
 
-/* Responses: the next response not yet begun answers a HEAD request (no
- * body). The caller tells the response parser what each request was, in
- * order; calls queue up for pipelined requests. */
+/* Responses: a response answers a HEAD request (no body): the same as
+ * xm_http_parser_expect_response (p, "HEAD"), which see. */
 void xm_http_parser_expect_head (XmHttpParser *p);
 
-/* Returns the bytes consumed: len, or fewer when the parser stopped
- * (xm_http_parser_stop() from a callback, after a 101 response or an
- * upgrade request the caller knows will be accepted, or a fatal problem):
- * the rest of the bytes are not HTTP (the new protocol's, WebSocket) and
- * the parser takes no more. After a stop at message_end the count is
- * exactly the offset just past the message. Callbacks may not feed or
- * free the same parser. */
+/* Pipelining: the caller tells the response parser the method of every
+ * request, in order, as it sees them; a final response answers the oldest.
+ * HEAD: no body; CONNECT: a 2xx ends HTTP on the connection. Without these
+ * calls every response is taken as answering a GET. */
+void xm_http_parser_expect_response (XmHttpParser *p, const char *method);
+
+/* Returns the bytes consumed: len, or fewer when the parser was stopped
+ * (xm_http_parser_stop() from a callback, for an upgrade request the caller
+ * knows will be accepted; or by itself at the end of a 101 response or a
+ * CONNECT's 2xx): the rest of the bytes are not HTTP (the new protocol's,
+ * WebSocket) and the parser takes no more. After a stop at message_end the
+ * count is exactly the offset just past the message. After a fatal problem
+ * the parser is stopped too, but the rest counts as consumed (it is HTTP,
+ * only not decoded). Callbacks may not feed or free the same parser. */
 gsize xm_http_parser_feed (XmHttpParser *p, const guint8 *data, gsize len);
 
 /* Only from a callback: the parser takes no more bytes after the current
- * event's (after the head from head(), after the message from
- * message_end()). */
+ * event's: after the message from message_end(); from head(), after the
+ * head (a message without a body still gets its message_end() first);
+ * from body(), after those body bytes. */
 void xm_http_parser_stop (XmHttpParser *p);
 
 /* The connection closed: a response without length ends here; a message
