@@ -332,9 +332,10 @@ head_done (XmHttpParser *p)
   head.headers = h;
   head.content_length = -1;
 
-  if (p->side == XM_HTTP_RESPONSES && head.status >= 200)
+  if (p->side == XM_HTTP_RESPONSES && (head.status >= 200 || head.status == 101))
     {
-      /* A final response answers the oldest request. */
+      /* A final response (101 is one: RFC 9110 §15.2) answers the oldest
+       * request; other 1xx are interim. */
       if (p->pending->len > 0)
         {
           pending = p->pending->data[0];

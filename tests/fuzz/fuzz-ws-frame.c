@@ -67,7 +67,7 @@ on_close (guint code, const char *reason, guint64 offset, gpointer user_data)
 
   g_assert (!s->fatal);
   g_assert (g_utf8_validate (reason, -1, NULL));
-  g_assert (code == 0 || (code >= 256 && code <= 65535));
+  g_assert (code <= 65535);
   g_string_append_printf (s->log, "C%u %s %" G_GUINT64_FORMAT "\n", code, reason, offset);
 }
 

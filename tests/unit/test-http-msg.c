@@ -204,6 +204,19 @@ test_101_stops (void)
 }
 
 static void
+test_connect_stops (void)
+{
+  /* A CONNECT's 2xx ends HTTP on the connection, like a 101. */
+  static const char *const methods[] = { "CONNECT", NULL };
+  static const char in[] = "HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01";
+  Opts o = { .methods = methods };
+  g_autofree char *log = RUN (XM_HTTP_RESPONSES, &o, in);
+
+  g_assert_cmpstr (log, ==, "H 200 Connection established 1.1 at=0+39 cl=-1 {}\nE 39\n"
+                   "STOPPED consumed=39\n");
+}
+
+static void
 test_content_length (void)
 {
   static const char in[] =
@@ -469,6 +482,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/http/upgrade-request", test_upgrade_request);
   g_test_add_func ("/http/101-stops", test_101_stops);
+  g_test_add_func ("/http/connect-stops", test_connect_stops);
   g_test_add_func ("/http/content-length", test_content_length);
   g_test_add_func ("/http/bare-lf", test_bare_lf);
   g_test_add_func ("/http/chunked", test_chunked);
