@@ -45,11 +45,11 @@ on_message (guint8 opcode, const guint8 *data, gsize len, guint64 offset,
 
   g_assert (!s->fatal);
   g_assert (data != NULL || len == 0);
+  /* Control payloads are within 125 bytes whatever the cap. */
   if (opcode >= 8)
     g_assert (len <= XM_WS_MAX_CONTROL);
   else
-    g_assert (opcode == 1 || opcode == 2);
-  g_assert (len <= s->cap);
+    g_assert ((opcode == 1 || opcode == 2) && len <= s->cap);
   g_assert (offset < end);
   g_assert (end == xm_ws_reader_offset (s->r));
   g_assert (n_frames >= 1);
