@@ -417,6 +417,12 @@ test_fatal_consumes_all (void)
   g_assert_cmpuint (xm_http_parser_feed (r.p, (const guint8 *) in, sizeof in - 1), ==, sizeof in - 1);
   g_assert_true (xm_http_parser_stopped (r.p));
   g_assert_cmpuint (xm_http_parser_feed (r.p, (const guint8 *) "x", 1), ==, 1);
+  {
+    g_autofree char *nul = run (XM_HTTP_REQUESTS,
+                                NULL, "\0GET / HTTP/1.1\r\n\r\n", 19);
+    g_assert_cmpstr (nul, ==, "P! at=0 RFC 9112 §2.2: a NUL byte in an HTTP request head: "
+                     "decoding of this direction stops\nSTOPPED consumed=all\n");
+  }
   g_assert_cmpstr (r.log->str, ==, "P! at=0 RFC 9112 §3: not an HTTP/1.x request head "
                    "(\"NOT HTTP AT ALL\"): decoding of this direction stops\n");
   xm_http_parser_free (r.p);
