@@ -79,7 +79,8 @@ xm_http_parser_free (XmHttpParser *p)
 void
 xm_http_parser_set_max_head (XmHttpParser *p, gsize max)
 {
-  p->max_head = MAX (max, 16);
+  /* libsoup takes the head's length as an int. */
+  p->max_head = CLAMP (max, 16, (gsize) G_MAXINT / 2);
 }
 
 void
@@ -289,6 +290,14 @@ head_done (XmHttpParser *p)
   int te;
   guint8 pending = PENDING_OTHER;
 
+  /* libsoup refuses a NUL (and some of its entry points assert on a
+   * leading one): say so ourselves. */
+  if (memchr (p->head->data, '\0', len))
+    {
+      problem (p, p->head_offset, TRUE, "RFC 9112 §2.2: a NUL byte in an HTTP "
+               "%s head: decoding of this direction stops", p->what);
+      return;
+    }
   /* libsoup reads the head as a NUL-terminated string up to, not
    * including, the blank line. */
   g_byte_array_append (p->head, (const guint8 *) "", 1);
@@ -332,9 +341,10 @@ head_done (XmHttpParser *p)
   head.headers = h;
   head.content_length = -1;
 
-  if (p->side == XM_HTTP_RESPONSES && head.status >= 200)
+  if (p->side == XM_HTTP_RESPONSES && (head.status >= 200 || head.status == 101))
     {
-      /* A final response answers the oldest request. */
+      /* A final response (101 is one: RFC 9110 §15.2) answers the oldest
+       * request; other 1xx are interim. */
       if (p->pending->len > 0)
         {
           pending = p->pending->data[0];

@@ -369,8 +369,10 @@ on_http_head (const XmHttpHead *head, gpointer user_data)
       /* XEP-0124 §4: BOSH requests are POSTs; the body says the rest. */
       w->keep_body = strcmp (head->method, "POST") == 0;
       w->upgrade = websocket;
-      if (strcmp (head->method, "HEAD") == 0 && peer->state == WEB_HTTP)
-        xm_http_parser_expect_head (http_of (peer));
+      /* the response reader needs each request's method, in order
+       * (a HEAD's response has no body, a CONNECT's 2xx ends HTTP) */
+      if (peer->state == WEB_HTTP)
+        xm_http_parser_expect_response (http_of (peer), head->method);
       if (websocket)
         check_subprotocol (w, head);
       return;
@@ -398,6 +400,17 @@ on_http_head (const XmHttpHead *head, gpointer user_data)
         }
       else
         peer->upgraded = TRUE; /* when its request is over */
+    }
+  else if (head->status == 101)
+    {
+      /* h2c or anything else but WebSocket: nothing here reads it */
+      const char *proto = soup_message_headers_get_list (head->headers, "Upgrade");
+      xm_observer_note (w->flow->obs, XM_DIR_S2C, XM_NOTE_WARNING, "the server "
+                        "switched this connection to %s, not WebSocket: the rest of "
+                        "it is not decoded%s", proto ? proto : "an unnamed protocol",
+                        xm_observer_still_forwarded (w->flow->obs));
+      stop (peer);
+      w->upgrade = FALSE;
     }
   else if (head->status >= 200 && peer->state == WEB_AWAIT)
     {

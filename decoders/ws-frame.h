@@ -8,7 +8,9 @@
  * payload. Rule breaks are problems, never aborts; only a lost framing (a
  * length the reader cannot trust) stops decoding of the direction. Memory is
  * bounded by the message cap (+ 125 bytes for a control frame in the middle
- * of a fragmented message), never by the length a peer claims.
+ * of a fragmented message; twice the cap with permessage-deflate, the
+ * compressed message and what it inflates to), never by the length a peer
+ * claims.
  *
  * The encoder half (xm_ws_frame_append, xm_ws_accept_key) is for replay and
  * --serve, which speak WebSocket themselves. */

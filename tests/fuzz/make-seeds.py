@@ -313,7 +313,7 @@ def pcap_seeds(outdir):
     write(outdir, "pcap-read", capture([(0, c0), (1, s0), (0, b"\x16\x03\x01\x00\x05hello")]))
 
 
-def ws_frame(payload, opcode=1, mask=None, fin=True):
+def ws_message_frame(payload, opcode=1, mask=None, fin=True):
     """One RFC 6455 frame; a client's is masked."""
     n = len(payload)
     head = bytes([(0x80 if fin else 0) | opcode])
@@ -401,21 +401,21 @@ def web_seeds(outdir):
     # a WebSocket session for the observer, capture and live
     recs = observer_record(0, WS_REQUEST) + observer_record(1, WS_RESPONSE)
     for c, sv in zip(WS_C, WS_S):
-        recs += observer_record(0, ws_frame(c, mask=mask))
-        recs += observer_record(1, ws_frame(sv))
-    recs += observer_record(0, ws_frame(b"", opcode=9, mask=mask))
-    recs += observer_record(1, ws_frame(b"\x03\xe8bye", opcode=8))
+        recs += observer_record(0, ws_message_frame(c, mask=mask))
+        recs += observer_record(1, ws_message_frame(sv))
+    recs += observer_record(0, ws_message_frame(b"", opcode=9, mask=mask))
+    recs += observer_record(1, ws_message_frame(b"\x03\xe8bye", opcode=8))
     write(outdir, "observer", b"\x03" + recs)
     write(outdir, "observer", b"\x13" + recs)
     # fragments, a binary message, two elements in one, a stream header
     frag = WS_C[4]
     odd = (observer_record(0, WS_REQUEST) + observer_record(1, WS_RESPONSE)
-           + observer_record(0, ws_frame(frag[:20], mask=mask, fin=False)
-                             + ws_frame(b"", opcode=9, mask=mask)
-                             + ws_frame(frag[20:], opcode=0, mask=mask))
-           + observer_record(0, ws_frame(frag, opcode=2, mask=mask))
-           + observer_record(0, ws_frame(frag + frag, mask=mask))
-           + observer_record(1, ws_frame(b"<stream:stream xmlns='jabber:client' "
+           + observer_record(0, ws_message_frame(frag[:20], mask=mask, fin=False)
+                             + ws_message_frame(b"", opcode=9, mask=mask)
+                             + ws_message_frame(frag[20:], opcode=0, mask=mask))
+           + observer_record(0, ws_message_frame(frag, opcode=2, mask=mask))
+           + observer_record(0, ws_message_frame(frag + frag, mask=mask))
+           + observer_record(1, ws_message_frame(b"<stream:stream xmlns='jabber:client' "
                                          b"xmlns:stream='http://etherx.jabber.org/streams'>"))
            + observer_record(1, b"\x81\x7f\x80\x00\x00\x00\x00\x00\x00\x00"))
     write(outdir, "observer", b"\x03" + odd)
@@ -431,12 +431,123 @@ def web_seeds(outdir):
         write(outdir, "bosh", bytes([opt]) + many)
     ws = b""
     for c, d, data in [(3, 0, WS_REQUEST), (3, 1, WS_RESPONSE)] + \
-            [(3, i % 2, ws_frame(x, mask=mask if i % 2 == 0 else None))
+            [(3, i % 2, ws_message_frame(x, mask=mask if i % 2 == 0 else None))
              for i, x in enumerate(sum(zip(WS_C, WS_S), ()))]:
         h = c | (4 if d else 0)
         ws += (bytes([h | 8]) + struct.pack("<H", len(data)) if len(data) > 255
                else bytes([h, len(data)])) + data
     write(outdir, "bosh", b"\x00" + many + ws)
+def ws_frame(opcode, payload, fin=True, mask=None, rsv=0, length_bytes=None):
+    """One RFC 6455 frame; length_bytes forces a (non-minimal) encoding."""
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | rsv << 4 | opcode
+    mbit = 0x80 if mask else 0
+    if length_bytes is None:
+        length_bytes = 0 if n < 126 else 2 if n < 65536 else 8
+    if length_bytes == 0:
+        hdr = bytes([b0, mbit | n])
+    elif length_bytes == 2:
+        hdr = bytes([b0, mbit | 126]) + struct.pack(">H", n)
+    else:
+        hdr = bytes([b0, mbit | 127]) + struct.pack(">Q", n)
+    if mask:
+        hdr += mask
+        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+    return hdr + payload
+
+
+def ws_seeds(outdir):
+    """fuzz-ws-frame: option byte (bit 0 server, 1 deflate, 2 no context
+    takeover, 3-4 cap, 5 encode mode), chunk seed, then the stream."""
+    m = b"\x37\xfa\x21\x3d"
+    c2s = [b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.com' version='1.0'/>",
+           b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldAByMG0zMG15cjBtMzA=</auth>",
+           b"<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>",
+           b"<message to='romeo@example.net'><body>\xe2\x98\x83</body></message>"]
+    s2c = [b"<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='example.com' id='x' version='1.0'/>",
+           b"<stream:features xmlns:stream='http://etherx.jabber.org/streams'/>",
+           b"<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>"]
+    client = b"".join(ws_frame(1, x, mask=m) for x in c2s)
+    server = b"".join(ws_frame(1, x) for x in s2c)
+    write(outdir, "ws-frame", b"\x00\x00" + client)
+    write(outdir, "ws-frame", b"\x01\x07" + server)
+    # fragmented with a ping and a pong between, a close with a reason
+    frag = (ws_frame(1, c2s[3][:10], fin=False, mask=m) + ws_frame(9, b"ping", mask=m)
+            + ws_frame(0, c2s[3][10:20], fin=False, mask=m) + ws_frame(10, b"", mask=m)
+            + ws_frame(0, c2s[3][20:], mask=m) + ws_frame(8, b"\x03\xe8bye", mask=m))
+    write(outdir, "ws-frame", b"\x00\x31" + frag)
+    # rule breaks: unmasked client, masked server, RSV, long control,
+    # stray continuation, bad close codes, 16/64-bit lengths, 2^63
+    write(outdir, "ws-frame", b"\x00\x02" + ws_frame(1, c2s[0]) + ws_frame(1, b"x", rsv=6, mask=m))
+    write(outdir, "ws-frame", b"\x01\x03" + ws_frame(1, s2c[0], mask=m) + ws_frame(9, b"p" * 126))
+    write(outdir, "ws-frame", b"\x01\x04" + ws_frame(0, b"stray") + ws_frame(1, b"<a", fin=False)
+          + ws_frame(2, b"bin") + ws_frame(8, b"\x03\xed") + ws_frame(8, b"\x03") + ws_frame(1, b"late"))
+    write(outdir, "ws-frame", b"\x09\x05" + ws_frame(2, b"y" * 300) + ws_frame(2, b"z" * 70000)
+          + ws_frame(1, b"abc", length_bytes=2) + ws_frame(1, b"abc", length_bytes=8))
+    write(outdir, "ws-frame", b"\x01\x06" + ws_frame(1, b"<a/>") + b"\x82\x7f\x80" + b"\x00" * 7 + b"tail")
+    write(outdir, "ws-frame", b"\x01\x08" + ws_frame(1, b"bad \xc0\xaf") + ws_frame(8, b"\x03\xe8\xff"))
+    # permessage-deflate, with and without context takeover
+    for opt, takeover in ((0x02, True), (0x06, False)):
+        out = b""
+        z = zlib.compressobj(wbits=-15)
+        for x in c2s:
+            if not takeover:
+                z = zlib.compressobj(wbits=-15)
+            d = z.compress(x) + z.flush(zlib.Z_SYNC_FLUSH)
+            out += ws_frame(1, d[:-4], mask=m, rsv=4)
+        write(outdir, "ws-frame", bytes([opt, 0x11]) + out)
+    # a deflate bomb
+    z = zlib.compressobj(9, wbits=-15)
+    d = z.compress(b"\0" * (2 << 20)) + z.flush(zlib.Z_SYNC_FLUSH)
+    write(outdir, "ws-frame", b"\x03\x12" + ws_frame(2, d[:-4], rsv=4))
+    # encode mode: length bytes (0x40: fragment it) then the pieces
+    enc = b"".join(bytes([len(x) | (0x40 if i % 2 else 0)]) + x
+                   for i, x in enumerate([b"<presence/>", b"<r xmlns='urn:xmpp:sm:3'/>", b"", b"x" * 63]))
+    write(outdir, "ws-frame", b"\x20\x01" + enc)
+    write(outdir, "ws-frame", b"\x21\x02" + enc)
+
+
+def http_seeds(outdir):
+    """fuzz-http-msg: option byte (bit 0 responses, 1-2 head cap, 3 stop at
+    an upgrade's head, 4 stop at its end, 5 finish, 6-7 HEAD responses
+    expected, 6 a CONNECT), chunk seed, then the stream."""
+    upgrade = (b"GET /xmpp-websocket HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Protocol: xmpp\r\nSec-WebSocket-Version: 13\r\n"
+               b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+               b"Origin: http://example.com\r\n\r\n")
+    accept = (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: xmpp\r\n\r\n")
+    write(outdir, "http-msg", b"\x10\x01" + upgrade + ws_frame(1, b"<open/>", mask=b"abcd"))
+    write(outdir, "http-msg", b"\x08\x02" + upgrade)
+    write(outdir, "http-msg", b"\x01\x03" + accept + ws_frame(1, b"<open/>"))
+    body = (b"<body content='text/xml; charset=utf-8' hold='1' rid='1573741820' to='example.com' "
+            b"route='xmpp:example.com:9999' secure='true' wait='60' xml:lang='en' xmpp:version='1.0' "
+            b"xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'/>")
+    bosh = (b"POST /http-bind HTTP/1.1\r\nHost: example.com\r\nContent-Type: text/xml; charset=utf-8\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    write(outdir, "http-msg", b"\x00\x04" + bosh + b"\r\n" + bosh)
+    resp = (b"HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=utf-8\r\nContent-Length: %d\r\n\r\n"
+            % len(body)) + body
+    chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"10;ext=1;q=\"a\"\r\n" + body[:16] + b"\r\n" + b"%x\r\n" % (len(body) - 16)
+               + body[16:] + b"\r\n0\r\nExpires: never\r\n\r\n")
+    write(outdir, "http-msg", b"\x01\x05" + resp + chunked + b"HTTP/1.1 204 No Content\r\n\r\n")
+    write(outdir, "http-msg", b"\x81\x06" + b"HTTP/1.1 100 Continue\r\n\r\n"
+          + b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n" + resp)
+    write(outdir, "http-msg", b"\x21\x07" + b"HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html/>")
+    write(outdir, "http-msg", b"\x41\x08" + b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03\x01")
+    # CORS preflight, HEAD, bare LF, Expect
+    write(outdir, "http-msg", b"\x00\x09" + b"OPTIONS /http-bind HTTP/1.1\r\nOrigin: http://a\r\n"
+          b"Access-Control-Request-Method: POST\r\n\r\nHEAD / HTTP/1.1\nHost: a\n\n"
+          b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi")
+    # smuggling shapes, overflow, a long line
+    write(outdir, "http-msg", b"\x00\x0a" + b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")
+    write(outdir, "http-msg", b"\x00\x0b" + b"POST / HTTP/1.1\r\nContent-Length: 3\r\n"
+          b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+    write(outdir, "http-msg", b"\x01\x0c" + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+          b"ffffffffffffffffff\r\n")
+    write(outdir, "http-msg", b"\x02\x0d" + b"GET /" + b"a" * 200 + b" HTTP/1.1\r\n\r\n")
 
 
 def main():
@@ -448,6 +559,8 @@ def main():
     component_dialback_seeds(outdir)
     pcap_seeds(outdir)
     web_seeds(outdir)
+    ws_seeds(outdir)
+    http_seeds(outdir)
 
 
 if __name__ == "__main__":
