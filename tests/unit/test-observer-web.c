@@ -415,6 +415,35 @@ test_plus_named_live (void)
   g_assert_null (strstr (capture, "-PLUS over HTTP"));
 }
 
+/* A client that does not wait for the upgrade's answer (RFC 6455 §4.1):
+ * what it sends meanwhile is held up to 64 KiB, then decoding of its
+ * direction stops with one line; the server's side goes on. */
+static void
+test_client_ahead (void)
+{
+  g_autoptr (Session) s = session_new ();
+  g_autofree char *big = g_strnfill (40000, ' ');
+  g_autofree char *log = NULL;
+
+  add_http (s, XM_DIR_C2S, REQUEST);
+  add_text (s, XM_DIR_C2S, C_OPEN);
+  add_text (s, XM_DIR_C2S, big);
+  add_text (s, XM_DIR_C2S, big);
+  add_http (s, XM_DIR_S2C, RESPONSE);
+  add_text (s, XM_DIR_S2C, S_OPEN);
+  /* (live, the note adds that the bytes are still forwarded) */
+  log = run (s, 0, FALSE);
+  for (gsize step = 1; step <= 9; step++)
+    {
+      g_autofree char *other = run (s, step, FALSE);
+      g_assert_cmpstr (other, ==, log);
+    }
+  g_assert_nonnull (strstr (log, "c2s note more than 65536 bytes from the client after "
+                            "its WebSocket upgrade request and before the server's answer"));
+  g_assert_null (strstr (log, "c2s open"));
+  g_assert_true (g_str_has_suffix (log, "s2c open [ws] open\n"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -426,5 +455,6 @@ main (int argc, char **argv)
   g_test_add_func ("/observer-web/hostile", test_hostile);
   g_test_add_func ("/observer-web/plus-named-live", test_plus_named_live);
   g_test_add_func ("/observer-web/permessage-deflate", test_permessage_deflate);
+  g_test_add_func ("/observer-web/client-ahead", test_client_ahead);
   return g_test_run ();
 }
