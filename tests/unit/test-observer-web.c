@@ -322,6 +322,21 @@ test_refused_and_plain (void)
                             "s2c http-response HTTP/1.1 200 OK (Transfer-Encoding: chunked)\n"));
   g_assert_null (strstr (log, "[ws]"));
   g_assert_null (strstr (log, "note"));
+
+  /* an upgrade to something else than WebSocket */
+  {
+    g_autoptr (Session) h = upgraded (
+      "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n",
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n");
+    g_autofree char *hlog = NULL;
+
+    add_raw (h, XM_DIR_S2C, "\0\0\x12\x04\0\0\0\0\0", 9);
+    add_raw (h, XM_DIR_C2S, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 24);
+    hlog = run (h, 0, FALSE);
+    g_assert_nonnull (strstr (hlog, "s2c note the server switched this connection to "
+                              "h2c, not WebSocket: the rest of it is not decoded\n"));
+    g_assert_true (g_str_has_suffix (hlog, "not decoded\n"));
+  }
 }
 
 /* Hostile: a frame that claims 2^63 bytes stops decoding of its direction
