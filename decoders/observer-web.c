@@ -208,17 +208,25 @@ on_ws_close (guint code, const char *reason, guint64 offset, gpointer user_data)
   transport (w, "ws-close", text);
 }
 
+/* A reader's problem (what: "WebSocket", "HTTP") at offset of the
+ * reader's bytes. */
+static void
+reader_problem (XmWebFlow *w, const char *what, guint64 offset, gboolean fatal,
+                const char *message)
+{
+  XmObserver *obs = w->flow->obs;
+
+  xm_observer_note (obs, w->flow->dir, fatal ? XM_NOTE_ERROR : XM_NOTE_WARNING,
+                    "%s: %s (at byte %" G_GUINT64_FORMAT " of this direction)%s",
+                    what, message, w->base + offset,
+                    fatal ? xm_observer_still_forwarded (obs) : "");
+}
+
 static void
 on_ws_problem (guint64 offset, gboolean fatal, const char *message,
                gpointer user_data)
 {
-  XmWebFlow *w = user_data;
-  XmObserver *obs = w->flow->obs;
-
-  xm_observer_note (obs, w->flow->dir, fatal ? XM_NOTE_ERROR : XM_NOTE_WARNING,
-                    "WebSocket: %s (at byte %" G_GUINT64_FORMAT " of this "
-                    "direction)%s", message, w->base + offset,
-                    fatal ? xm_observer_still_forwarded (obs) : "");
+  reader_problem (user_data, "WebSocket", offset, fatal, message);
 }
 
 static const XmWsEvents ws_events = {
@@ -507,13 +515,7 @@ static void
 on_http_problem (guint64 offset, gboolean fatal, const char *message,
                  gpointer user_data)
 {
-  XmWebFlow *w = user_data;
-  XmObserver *obs = w->flow->obs;
-
-  xm_observer_note (obs, w->flow->dir, fatal ? XM_NOTE_ERROR : XM_NOTE_WARNING,
-                    "HTTP: %s (at byte %" G_GUINT64_FORMAT " of this direction)%s",
-                    message, w->base + offset,
-                    fatal ? xm_observer_still_forwarded (obs) : "");
+  reader_problem (user_data, "HTTP", offset, fatal, message);
 }
 
 static const XmHttpEvents http_events = {
