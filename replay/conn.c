@@ -12,6 +12,7 @@
 
 #include "connect.h"
 #include "layer-tls.h"
+#include "layer-ws.h"
 #include "layer-zlib.h"
 #include "net.h"
 #include "replay-private.h"
@@ -49,6 +50,21 @@ serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *chan
   if (el->prefix)
     g_string_append_printf (out, "%s:", el->prefix);
   g_string_append (out, el->name);
+  if (top && c->ws && el->ns && el->prefix == NULL)
+    {
+      /* RFC 7395 §3.3.3: over WebSocket every element declares its
+       * namespace; one recorded in a TCP stream inherited it. */
+      gboolean declared = FALSE;
+      for (guint i = 0; i < el->n_ns_decls; i++)
+        declared |= el->ns_decls[i].prefix == NULL;
+      if (!declared)
+        {
+          g_string_append (out, " xmlns='");
+          xm_xml_escape (out, el->ns, strlen (el->ns), TRUE);
+          g_string_append_c (out, '\'');
+          *changed = TRUE;
+        }
+    }
   for (guint i = 0; i < el->n_ns_decls; i++)
     {
       const XmNsDecl *d = &el->ns_decls[i];
@@ -211,12 +227,41 @@ xm_conn_close (Conn *c)
 
 /* ---- negotiation ---- */
 
+const char *
+xm_conn_close_tag (const Conn *c)
+{
+  return c->ws ? "<close xmlns='" XM_FRAMER_NS_FRAMING "'/>" : "</stream:stream>";
+}
+
+/* RFC 7395 §3.1: the upgrade to WebSocket, for the 'xmpp' subprotocol;
+ * what is sent meanwhile waits in the layer. */
+static void
+start_websocket (Conn *c)
+{
+  const XmReplayOptions *o = c->r->opts;
+  g_autofree char *host = xm_hostport_to_string (o->host, o->port);
+  const char *path = o->path ? o->path : c->sc->ws_path;
+
+  xm_leg_push (c->leg, xm_layer_ws_new_client (host, path));
+  xm_framer_set_framing (c->framer, TRUE);
+}
+
 void
 xm_conn_send_header (Conn *c)
 {
   GPtrArray *h = c->sc->headers;
 
-  if (h->len > 0)
+  if (c->ws && xm_leg_find (c->leg, &xm_layer_ws_class) == NULL)
+    start_websocket (c);
+  if (c->ws && (h->len == 0 || !c->sc->ws))
+    {
+      /* RFC 7395 §3.3.2: <open/> in the framing namespace */
+      g_autofree char *s = g_markup_printf_escaped (
+        "<open xmlns='" XM_FRAMER_NS_FRAMING "' to='%s' version='1.0'/>",
+        c->sc->domain ? c->sc->domain : c->r->opts->host);
+      xm_conn_send (c, s, strlen (s));
+    }
+  else if (h->len > 0 && c->ws == c->sc->ws)
     {
       GBytes *b = h->pdata[MIN (c->headers_sent, h->len - 1)];
       gsize len;
@@ -308,6 +353,8 @@ on_features (Conn *c, XmStanza *st)
 
 /* ---- framer callbacks ---- */
 
+static void on_stream_close (guint64 offset, gpointer data);
+
 static void
 on_stream_open (XmStanza *header, gpointer data)
 {
@@ -335,6 +382,11 @@ on_stanza (XmStanza *st, gpointer data)
 
   if (dead (c) || el == NULL)
     return;
+  if (c->ws && xm_node_is (el, XM_FRAMER_NS_FRAMING, "close"))
+    {
+      on_stream_close (st->offset, c); /* RFC 7395's stream close */
+      return;
+    }
   switch (c->state)
     {
     case NEG_STREAM:
@@ -572,7 +624,10 @@ static void
 start_tls (Conn *c)
 {
   const char *name = c->sc->domain ? c->sc->domain : c->r->opts->host;
-  static const guint8 alpn[] = "\x0bxmpp-client";
+  static const guint8 xmpp[] = "\x0bxmpp-client", http[] = "\x08http/1.1";
+  /* wss: HTTP/1.1, where the WebSocket upgrade happens */
+  const guint8 *alpn = c->ws ? http : xmpp;
+  gsize alpn_len = c->ws ? sizeof http - 1 : sizeof xmpp - 1;
 
   c->state = NEG_TLS;
   c->layer_pushed = TRUE;
@@ -581,7 +636,7 @@ start_tls (Conn *c)
   else
     /* XEP-0368: direct TLS names its protocol with ALPN. */
     xm_leg_push (c->leg, xm_layer_tls_new_client (name, name, c->direct_tls ? alpn : NULL,
-                                                  c->direct_tls ? sizeof alpn - 1 : 0,
+                                                  c->direct_tls ? alpn_len : 0,
                                                   on_tls, c));
 }
 
@@ -630,6 +685,10 @@ xm_conn_start (Conn *c)
            : c->sc->starttls ? XM_TLS_MODE_STARTTLS : XM_TLS_MODE_NONE;
   c->direct_tls = mode == XM_TLS_MODE_DIRECT;
   c->want_tls = mode == XM_TLS_MODE_STARTTLS;
+  c->ws = c->r->opts->transport == XM_TRANSPORT_WS
+          || (c->r->opts->transport == XM_TRANSPORT_AUTO && c->sc->ws);
+  if (c->ws)
+    c->want_tls = FALSE; /* RFC 7395 §3.6: TLS is the WebSocket's (wss:) */
   c->stage = c->direct_tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
   c->started_us = g_get_monotonic_time ();
   c->state = NEG_CONNECTING;

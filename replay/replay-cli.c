@@ -146,6 +146,7 @@ xm_replay_main (int argc, char **argv)
   g_autofree char *server = NULL, *password = NULL, *credentials = NULL;
   g_autofree char *password_file = NULL;
   g_autofree char *tls = NULL, *upstream_ca = NULL, *pace = NULL, *junit = NULL;
+  g_autofree char *transport = NULL, *path = NULL;
   g_auto (GStrv) ignore = NULL;
   gboolean insecure = FALSE, verbose = FALSE, serve = FALSE;
   g_autofree char *listen = NULL, *ca_cert = NULL, *ca_key = NULL, *user = NULL;
@@ -166,6 +167,12 @@ xm_replay_main (int argc, char **argv)
       "Passwords of several accounts: one 'JID PASSWORD' per line", "FILE" },
     { "tls", 0, 0, G_OPTION_ARG_STRING, &tls,
       "auto (as recorded, default), starttls, direct (XEP-0368) or none", "MODE" },
+    { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
+      "auto (as recorded, default), tcp, or ws (XMPP over WebSocket, RFC 7395, "
+      "to the server's HTTP port; with --tls direct, wss)", "TRANSPORT" },
+    { "path", 0, 0, G_OPTION_ARG_STRING, &path,
+      "With ws: the WebSocket endpoint's path (default: as recorded, or "
+      "/xmpp-websocket)", "PATH" },
     { "upstream-ca", 0, 0, G_OPTION_ARG_FILENAME, &upstream_ca,
       "Also trust this CA (PEM) when verifying the server's certificate", "FILE" },
     { "upstream-insecure", 0, 0, G_OPTION_ARG_NONE, &insecure,
@@ -287,6 +294,24 @@ xm_replay_main (int argc, char **argv)
         return usage_error ("bad --tls '%s': use auto, starttls, direct or none", tls);
       opts.tls = m;
     }
+  opts.transport = XM_TRANSPORT_AUTO;
+  if (transport)
+    {
+      if (strcmp (transport, "auto") == 0)
+        opts.transport = XM_TRANSPORT_AUTO;
+      else if (strcmp (transport, "tcp") == 0)
+        opts.transport = XM_TRANSPORT_TCP;
+      else if (strcmp (transport, "ws") == 0)
+        opts.transport = XM_TRANSPORT_WS;
+      else if (strcmp (transport, "bosh") == 0)
+        return usage_error ("--transport bosh: replay does not speak BOSH yet (it "
+                            "replays a BOSH recording's stanzas over tcp or ws)");
+      else
+        return usage_error ("bad --transport '%s': use auto, tcp or ws", transport);
+    }
+  if (path && (path[0] != '/' || strpbrk (path, " \r\n")))
+    return usage_error ("bad --path '%s': a path starting with /", path);
+  opts.path = path;
   opts.pace = XM_PACE_IQ;
   if (pace && !xm_pace_parse (pace, &opts.pace))
     return usage_error ("bad --pace '%s': use iq, recorded or fast", pace);

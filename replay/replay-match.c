@@ -121,7 +121,9 @@ answer_live (Conn *c, const XmNode *el, gboolean error)
   const char *id = xm_node_attr (el, "id");
   const char *from = xm_node_attr (el, "from");
   g_autofree char *xml = NULL;
-  GString *s = g_string_new (error ? "<iq type='error'" : "<iq type='result'");
+  GString *s = g_string_new (c->ws ? "<iq xmlns='jabber:client'" : "<iq");
+
+  g_string_append (s, error ? " type='error'" : " type='result'");
 
   /* XEP-0199 §4.2: the pong. */
   if (id)
@@ -417,6 +419,15 @@ xm_replay_features (Conn *c, XmStanza *st, XmFeaturesStage stage)
                        "the recording)", c->label);
       return;
     }
+  /* --transport chose otherwise: features are the transport's too (no
+   * STARTTLS inside WebSocket, RFC 7395 §3.6). */
+  if (c->ws != c->sc->ws)
+    {
+      if (stage == XM_FEATURES_AUTH)
+        xm_replay_say (r, "%s: stream features not compared (--transport differs "
+                       "from the recording)", c->label);
+      return;
+    }
   e = xm_canon_new (rec->root, NULL, NULL);
   xm_canon_normalise (e, r->opts->ignore);
   a = xm_canon_new (st->root, xm_replay_map_live, r);
@@ -463,9 +474,8 @@ xm_replay_peer_close (Conn *c)
   /* RFC 6120 §4.4: answer a close with a close. */
   if (!c->sent_close)
     {
-      static const char close_tag[] = "</stream:stream>";
       c->sent_close = TRUE;
-      xm_conn_send (c, close_tag, strlen (close_tag));
+      xm_conn_send (c, xm_conn_close_tag (c), strlen (xm_conn_close_tag (c)));
     }
   xm_replay_lost (c, "the server closed the stream");
 }

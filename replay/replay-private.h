@@ -26,10 +26,20 @@ typedef enum {
   XM_TLS_MODE_NONE,
 } XmTlsMode;
 
+/* What carries the stream to the server: as recorded, a TCP stream, or
+ * XMPP over WebSocket (RFC 7395). */
+typedef enum {
+  XM_TRANSPORT_AUTO,
+  XM_TRANSPORT_TCP,
+  XM_TRANSPORT_WS,
+} XmTransport;
+
 typedef struct {
   char *host;
   guint16 port;
   XmTlsMode tls;
+  XmTransport transport;
+  char *path;              /* WebSocket: the endpoint's path */
   XmPace pace;
   char *password;
   GHashTable *credentials; /* bare JID -> password */
@@ -82,6 +92,7 @@ struct _Conn {
   XmFramer *framer;
   NegState state;
   gboolean want_tls, direct_tls, authed;
+  gboolean ws;            /* the stream goes over WebSocket (RFC 7395) */
   gboolean layer_pushed;  /* negotiation pushed a layer: the framer stopped
                            * after the element, the rest is the layer's */
   gboolean zlib_offered;  /* serve: the features just sent offer zlib */
@@ -164,6 +175,8 @@ void xm_conn_free (Conn *c);
  * authenticated (xm_replay_established). */
 void xm_conn_start (Conn *c);
 void xm_conn_send (Conn *c, const char *data, gsize len);
+/* What closes the stream: </stream:stream>, or RFC 7395's <close/>. */
+const char *xm_conn_close_tag (const Conn *c);
 /* Whether c speaks TLS, or XEP-0138 zlib, now. */
 gboolean xm_conn_tls (Conn *c);
 gboolean xm_conn_compressed (Conn *c);

@@ -347,8 +347,6 @@ xm_replay_lost (Conn *c, const char *why)
 static void
 do_step (Replay *r, Conn *c, XmStep *step)
 {
-  static const char close_tag[] = "</stream:stream>";
-
   switch (step->kind)
     {
     case XM_STEP_CONNECT:
@@ -357,7 +355,7 @@ do_step (Replay *r, Conn *c, XmStep *step)
     case XM_STEP_CLOSE:
     case XM_STEP_EXPECT_CLOSE: /* serve: the server's close */
       c->sent_close = TRUE;
-      xm_conn_send (c, close_tag, strlen (close_tag));
+      xm_conn_send (c, xm_conn_close_tag (c), strlen (xm_conn_close_tag (c)));
       break;
     case XM_STEP_SEND:
     case XM_STEP_EXPECT: /* serve: a server stanza */
@@ -500,9 +498,8 @@ xm_replay_pump (gpointer data)
           if (!c->sent_close)
             {
               /* The recording ends with the stream open: close it. */
-              static const char close_tag[] = "</stream:stream>";
               c->sent_close = TRUE;
-              xm_conn_send (c, close_tag, strlen (close_tag));
+              xm_conn_send (c, xm_conn_close_tag (c), strlen (xm_conn_close_tag (c)));
             }
           xm_conn_close (c);
         }

@@ -182,8 +182,20 @@ collect_event (XmSink *sink, const XmEvent *ev)
           l->oversized++;
           return;
         }
+      if (ev->flags & XM_EVENT_FLAG_WS)
+        c->ws = TRUE;
       r.stanza = xm_stanza_ref (ev->stanza);
       break;
+    case XM_EVENT_TRANSPORT:
+      /* the WebSocket upgrade's request line: "GET /path HTTP/1.1 (...)" */
+      if (g_strcmp0 (ev->transport, "http-request") == 0 && c->ws_path == NULL
+          && g_str_has_prefix (ev->text, "GET ") && strstr (ev->text, "websocket"))
+        {
+          const char *end = strstr (ev->text + 4, " HTTP/");
+          if (end)
+            c->ws_path = g_strndup (ev->text + 4, end - (ev->text + 4));
+        }
+      return;
     case XM_EVENT_LAYER:
       if (ev->layer == NULL || ev->layer->layer == NULL)
         return;
@@ -254,6 +266,7 @@ conn_free (gpointer p)
   XmScriptConn *c = p;
 
   g_free (c->domain);
+  g_free (c->ws_path);
   g_ptr_array_unref (c->headers);
   g_free (c->mechanism);
   g_free (c->authcid);

@@ -52,6 +52,8 @@ struct _XmScriptConn {
   gboolean starttls;      /* negotiated STARTTLS */
   gboolean direct_tls;    /* opened with TLS (XEP-0368) */
   gboolean compression;   /* negotiated XEP-0138 */
+  gboolean ws;            /* over WebSocket (RFC 7395) */
+  char *ws_path;          /* its upgrade request's path */
   XmFeaturesStage compress_stage; /* whose features the client compressed on */
   char *mechanism;        /* the SASL mechanism, NULL if none */
   gboolean sasl2;         /* XEP-0388: authenticated with SASL2 */

@@ -16,7 +16,9 @@ xmpp.js, strophe.js, stanza) going through xmitm.  Checked:
 * the recording, shown again, reads exactly like the live output;
 * cleartext: a tcpdump of the server side reads back (`xmitm show`) as the
   same WebSocket and BOSH stanzas as the recording;
-* one export per transport is read by Wireshark's XMPP dissector.
+* one export per transport is read by Wireshark's XMPP dissector;
+* a WebSocket recording replays against a fresh server over WebSocket and,
+  converted, over TCP (exit 0), and a server that changed exits 1.
 
 Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_web.py
 The peers themselves are checked without xmitm in test_web_peers.py.
@@ -231,6 +233,63 @@ class WebThroughXmitmTest(unittest.TestCase):
             with self.subTest(r.label()):
                 self.check_output(r)
                 self.assertIn("TLS with the client up", r.x.output())
+
+
+class WebReplayTest(unittest.TestCase):
+    """xmitm replay of a WebSocket session recorded through xmitm."""
+    maxDiff = None
+
+    def server(self, **kw):
+        p = peers.Prosody(users=USERS, http_port=True, **kw)
+        p.start()
+        self.addCleanup(p.stop)
+        return p
+
+    def replay(self, binary, record, creds, *args):
+        r = subprocess.run([binary, "replay", record, "--credentials", creds,
+                            "--timeout", "20"] + list(args),
+                           capture_output=True, text=True, timeout=120)
+        return r.returncode, r.stdout + r.stderr
+
+    def test_replay_websocket(self):
+        node_binary()
+        recorded = self.server()
+        run = Run(recorded, "prosody", "xmpp.js", "ws", False).go()
+        self.addCleanup(run.cleanup)
+        self.assertIsNone(run.problem, "%s\n%s" % (run.problem, run.detail))
+        creds = os.path.join(run.dir, "credentials")
+        with open(creds, "w") as f:
+            for user, pw in USERS.items():
+                f.write("%s@localhost %s\n" % (user, pw))
+        os.chmod(creds, 0o600)
+        binary = run.x.binary
+
+        fresh = self.server()
+        rc, out = self.replay(binary, run.record, creds, "--server",
+                              "127.0.0.1:%d" % fresh.http_port)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("SAME: the server behaved as recorded", out)
+        self.assertIn("C->S", self.replay(binary, run.record, creds, "-v",
+                                          "--server", "127.0.0.1:%d" % fresh.http_port)[1])
+
+        # the same recording over a TCP stream (c2s port)
+        rc, out = self.replay(binary, run.record, creds, "--transport", "tcp",
+                              "--server", "127.0.0.1:%d" % fresh.port)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("--transport differs from the recording", out)
+
+        # a server where alice and bob are not each other's contacts
+        changed = self.server(group=[])
+        rc, out = self.replay(binary, run.record, creds, "--server",
+                              "127.0.0.1:%d" % changed.http_port)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("DIFFERENT", out)
+
+        # not a WebSocket endpoint: one sentence, exit 2
+        rc, out = self.replay(binary, run.record, creds, "--path", "/nowhere",
+                              "--server", "127.0.0.1:%d" % fresh.http_port)
+        self.assertEqual(rc, 2, out)
+        self.assertIn("WebSocket: the server answered the upgrade to /nowhere with 404", out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,279 @@
+/* layer-ws.c: see layer-ws.h. */
+#include "config.h"
+
+#include <string.h>
+
+#include "http-msg.h"
+#include "layer-ws.h"
+#include "leg.h"
+#include "ws-frame.h"
+
+typedef struct {
+  XmLayer base;
+  char *host;
+  char *path;
+  char *key;           /* Sec-WebSocket-Key, base64 of 16 random bytes */
+  XmHttpParser *http;  /* the server's answer, until the upgrade */
+  XmWsReader *ws;      /* then its frames */
+  gboolean upgraded;
+  gboolean closed;     /* a close frame went out */
+  GPtrArray *waiting;  /* GBytes*: messages sent before the upgrade */
+  gsize waiting_len;
+  char *refused;       /* why the answer is not an upgrade */
+} WsLayer;
+
+static WsLayer *
+ws_of (XmLayer *layer)
+{
+  return (WsLayer *) layer;
+}
+
+static void
+fail (WsLayer *w, const char *message)
+{
+  xm_leg_fail (w->base.leg, &w->base,
+               g_error_new (XM_LEG_ERROR, XM_LEG_ERROR_LAYER, "WebSocket: %s", message));
+}
+
+/* One frame of ours: a client masks every frame (RFC 6455 §5.3). */
+static void
+send_frame (WsLayer *w, guint8 opcode, const guint8 *data, gsize len)
+{
+  g_autoptr (GByteArray) frame = g_byte_array_sized_new (len + 14);
+  guint32 mask = g_random_int ();
+
+  xm_ws_frame_append (frame, opcode, TRUE, (const guint8 *) &mask, data, len);
+  xm_layer_down (&w->base, frame->data, frame->len);
+}
+
+/* ---- the upgrade ---- */
+
+static void
+ws_start (XmLayer *layer)
+{
+  WsLayer *w = ws_of (layer);
+  guint8 nonce[16];
+  g_autofree char *request = NULL;
+
+  for (guint i = 0; i < sizeof nonce; i += 4)
+    {
+      guint32 r = g_random_int ();
+      memcpy (nonce + i, &r, 4);
+    }
+  w->key = g_base64_encode (nonce, sizeof nonce);
+  request = g_strdup_printf ("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                             "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                             "Sec-WebSocket-Version: 13\r\n"
+                             "Sec-WebSocket-Protocol: xmpp\r\n\r\n",
+                             w->path, w->host, w->key);
+  xm_layer_down (layer, (const guint8 *) request, strlen (request));
+}
+
+static void
+on_head (const XmHttpHead *head, gpointer user_data)
+{
+  WsLayer *w = user_data;
+  g_autofree char *accept = xm_ws_accept_key (w->key);
+  const char *got = soup_message_headers_get_one (head->headers, "Sec-WebSocket-Accept");
+  const char *proto = soup_message_headers_get_one (head->headers, "Sec-WebSocket-Protocol");
+
+  if (head->status != 101)
+    w->refused = g_strdup_printf ("the server answered the upgrade to %s with %u %s, "
+                                  "not 101 (is it the server's WebSocket endpoint?)",
+                                  w->path, head->status, head->reason ? head->reason : "");
+  else if (!soup_message_headers_header_contains (head->headers, "Upgrade", "websocket"))
+    w->refused = g_strdup ("the server's 101 does not upgrade to websocket");
+  else if (g_strcmp0 (got, accept) != 0)
+    w->refused = g_strdup_printf ("the server's Sec-WebSocket-Accept is %s, not %s "
+                                  "(RFC 6455 §4.1)", got ? got : "missing", accept);
+  else if (g_strcmp0 (proto, "xmpp") != 0)
+    w->refused = g_strdup_printf ("the server did not select the 'xmpp' subprotocol "
+                                  "(Sec-WebSocket-Protocol: %s; RFC 7395 §3.1)",
+                                  proto ? proto : "none");
+  xm_http_parser_stop (w->http);
+}
+
+static void
+on_http_problem (guint64 offset, gboolean fatal, const char *message, gpointer user_data)
+{
+  WsLayer *w = user_data;
+
+  if (fatal && w->refused == NULL)
+    w->refused = g_strdup_printf ("the server's answer to the upgrade is not HTTP: %s",
+                                  message);
+}
+
+static const XmHttpEvents http_events = {
+  .head = on_head,
+  .problem = on_http_problem,
+};
+
+/* ---- frames ---- */
+
+static void
+on_message (guint8 opcode, const guint8 *data, gsize len, guint64 offset,
+            guint64 end, guint n_frames, gpointer user_data)
+{
+  WsLayer *w = user_data;
+
+  if (opcode == XM_WS_PING && !w->closed)
+    send_frame (w, XM_WS_PONG, data, len);
+  else if (opcode == XM_WS_TEXT || opcode == XM_WS_BINARY)
+    xm_layer_up (&w->base, data, len);
+}
+
+static void
+on_close (guint code, const char *reason, guint64 offset, gpointer user_data)
+{
+  WsLayer *w = user_data;
+
+  if (!w->closed)
+    {
+      /* RFC 6455 §5.5.1: answer with a close (echoing the code). */
+      guint8 body[2] = { code >> 8, code & 0xff };
+      w->closed = TRUE;
+      send_frame (w, XM_WS_CLOSE, body, code ? 2 : 0);
+    }
+  xm_leg_layer_eof (w->base.leg, &w->base);
+}
+
+static void
+on_ws_problem (guint64 offset, gboolean fatal, const char *message, gpointer user_data)
+{
+  WsLayer *w = user_data;
+
+  if (fatal)
+    fail (w, message);
+}
+
+static const XmWsEvents ws_events = {
+  .message = on_message,
+  .close = on_close,
+  .problem = on_ws_problem,
+};
+
+static void
+upgraded (WsLayer *w)
+{
+  g_autoptr (GPtrArray) waiting = g_steal_pointer (&w->waiting);
+
+  w->upgraded = TRUE;
+  w->waiting_len = 0;
+  g_clear_pointer (&w->http, xm_http_parser_free);
+  w->ws = xm_ws_reader_new (XM_WS_FROM_SERVER, &ws_events, w);
+  for (guint i = 0; i < waiting->len && xm_leg_alive (w->base.leg); i++)
+    {
+      gsize len;
+      const guint8 *data = g_bytes_get_data (waiting->pdata[i], &len);
+      send_frame (w, XM_WS_TEXT, data, len);
+    }
+  xm_leg_layer_settled (w->base.leg, &w->base);
+}
+
+static void
+ws_from_below (XmLayer *layer, const guint8 *data, gsize len)
+{
+  WsLayer *w = ws_of (layer);
+
+  if (!w->upgraded)
+    {
+      gsize n = xm_http_parser_feed (w->http, data, len);
+
+      if (!xm_http_parser_stopped (w->http))
+        return;
+      if (w->refused)
+        {
+          fail (w, w->refused);
+          return;
+        }
+      upgraded (w);
+      if (!xm_leg_alive (layer->leg))
+        return;
+      data += n;
+      len -= n;
+    }
+  if (len)
+    xm_ws_reader_feed (w->ws, data, len);
+}
+
+/* Each send from above is one element: one message. */
+static void
+ws_from_above (XmLayer *layer, const guint8 *data, gsize len)
+{
+  WsLayer *w = ws_of (layer);
+
+  if (w->closed)
+    return;
+  if (!w->upgraded)
+    {
+      g_ptr_array_add (w->waiting, g_bytes_new (data, len));
+      w->waiting_len += len;
+      return;
+    }
+  send_frame (w, XM_WS_TEXT, data, len);
+}
+
+static gsize
+ws_pending (XmLayer *layer)
+{
+  return ws_of (layer)->waiting_len;
+}
+
+static gboolean
+ws_busy (XmLayer *layer)
+{
+  return !ws_of (layer)->upgraded;
+}
+
+static void
+ws_shutdown (XmLayer *layer)
+{
+  WsLayer *w = ws_of (layer);
+  static const guint8 normal[2] = { 1000 >> 8, 1000 & 0xff };
+
+  if (w->upgraded && !w->closed)
+    {
+      w->closed = TRUE;
+      send_frame (w, XM_WS_CLOSE, normal, sizeof normal);
+    }
+}
+
+static void
+ws_free (XmLayer *layer)
+{
+  WsLayer *w = ws_of (layer);
+
+  g_clear_pointer (&w->http, xm_http_parser_free);
+  g_clear_pointer (&w->ws, xm_ws_reader_free);
+  g_clear_pointer (&w->waiting, g_ptr_array_unref);
+  g_free (w->refused);
+  g_free (w->key);
+  g_free (w->host);
+  g_free (w->path);
+  g_free (w);
+}
+
+const XmLayerClass xm_layer_ws_class = {
+  .name = "websocket",
+  .start = ws_start,
+  .from_below = ws_from_below,
+  .from_above = ws_from_above,
+  .pending = ws_pending,
+  .busy = ws_busy,
+  .shutdown = ws_shutdown,
+  .free = ws_free,
+};
+
+XmLayer *
+xm_layer_ws_new_client (const char *host, const char *path)
+{
+  WsLayer *w = g_new0 (WsLayer, 1);
+
+  w->base.klass = &xm_layer_ws_class;
+  w->host = g_strdup (host);
+  w->path = g_strdup (path && *path ? path : "/xmpp-websocket");
+  w->http = xm_http_parser_new (XM_HTTP_RESPONSES, &http_events, w);
+  xm_http_parser_expect_response (w->http, "GET");
+  w->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  return &w->base;
+}
