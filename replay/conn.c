@@ -526,6 +526,18 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
   gsize done = 0;
 
   c->layer_pushed = FALSE; /* a push outside a read (direct TLS) is done */
+  if (c->serving && !c->first_read)
+    {
+      c->first_read = TRUE;
+      if (len >= 4 && memcmp (data, "GET ", 4) == 0)
+        {
+          /* --serve to a web client: RFC 7395, from its upgrade on */
+          c->ws = TRUE;
+          xm_leg_push (c->leg, xm_layer_ws_new_server ());
+          xm_framer_set_framing (c->framer, TRUE);
+          return 0;
+        }
+    }
   while (done < len && !dead (c))
     {
       done += xm_framer_feed (c->framer, data + done, len - done);

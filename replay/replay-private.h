@@ -93,6 +93,7 @@ struct _Conn {
   NegState state;
   gboolean want_tls, direct_tls, authed;
   gboolean ws;            /* the stream goes over WebSocket (RFC 7395) */
+  gboolean first_read;    /* serve: the client's first bytes were seen */
   gboolean layer_pushed;  /* negotiation pushed a layer: the framer stopped
                            * after the element, the rest is the layer's */
   gboolean zlib_offered;  /* serve: the features just sent offer zlib */

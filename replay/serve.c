@@ -35,10 +35,33 @@
 
 /* ---- negotiation, the server's side (RFC 6120 §4-§6) ---- */
 
+static void send_element (Conn *c, const char *data, gsize len);
+
+static void on_stream_close (guint64 offset, gpointer data);
+
 static void
 send_str (Conn *c, const char *s)
 {
-  xm_conn_send (c, s, strlen (s));
+  send_element (c, s, strlen (s));
+}
+
+/* RFC 7395 §3.3.3: over WebSocket the features declare the stream
+ * prefix themselves; in a recorded TCP stream the header did. */
+static void
+send_element (Conn *c, const char *data, gsize len)
+{
+  static const char tag[] = "<stream:features";
+
+  if (c->ws && len > sizeof tag && memcmp (data, tag, sizeof tag - 1) == 0
+      && g_strstr_len (data, MIN (len, (gsize) 512), "xmlns:stream") == NULL)
+    {
+      g_autoptr (GString) s = g_string_new_len (tag, sizeof tag - 1);
+      g_string_append (s, " xmlns:stream='" NS_STREAMS "' xmlns='jabber:client'");
+      g_string_append_len (s, data + sizeof tag - 1, len - (sizeof tag - 1));
+      xm_conn_send (c, s->str, s->len);
+      return;
+    }
+  xm_conn_send (c, data, len);
 }
 
 static void
@@ -74,11 +97,11 @@ send_features (Conn *c)
 
       if (cut == NULL)
         {
-          xm_conn_send (c, (const char *) f->raw, f->raw_len);
+          send_element (c, (const char *) f->raw, f->raw_len);
           return;
         }
       data = g_bytes_get_data (cut, &len);
-      xm_conn_send (c, data, len);
+      send_element (c, data, len);
       if (!c->r->said_plus)
         {
           c->r->said_plus = TRUE;
@@ -117,9 +140,13 @@ on_stream_open (XmStanza *header, gpointer data)
   c->stream_id = g_strdup (id);
   from = g_markup_escape_text (c->sc->domain ? c->sc->domain : to ? to : "localhost", -1);
   eid = g_markup_escape_text (id, -1);   /* the recorded id: a file's word */
-  xml = g_strdup_printf ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
-                         "xmlns:stream='" NS_STREAMS "' version='1.0' xml:lang='en' "
-                         "from='%s' id='%s'>", from, eid);
+  if (c->ws)
+    xml = g_strdup_printf ("<open xmlns='" XM_FRAMER_NS_FRAMING "' version='1.0' "
+                           "xml:lang='en' from='%s' id='%s'/>", from, eid);
+  else
+    xml = g_strdup_printf ("<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+                           "xmlns:stream='" NS_STREAMS "' version='1.0' xml:lang='en' "
+                           "from='%s' id='%s'>", from, eid);
   send_str (c, xml);
   send_features (c);
   /* Offered compression: the session starts after it, or with the
@@ -702,6 +729,11 @@ on_stanza (XmStanza *st, gpointer data)
 
   if (c->state == NEG_CLOSED || el == NULL)
     return;
+  if (c->ws && xm_node_is (el, XM_FRAMER_NS_FRAMING, "close"))
+    {
+      on_stream_close (st->offset, c); /* RFC 7395's stream close */
+      return;
+    }
   if (c->state == NEG_ESTABLISHED)
     {
       xm_replay_stanza (c, st);

@@ -10,6 +10,7 @@
 
 typedef struct {
   XmLayer base;
+  gboolean server;     /* --serve: we answer the upgrade */
   char *host;
   char *path;
   char *key;           /* Sec-WebSocket-Key, base64 of 16 random bytes */
@@ -35,14 +36,16 @@ fail (WsLayer *w, const char *message)
                g_error_new (XM_LEG_ERROR, XM_LEG_ERROR_LAYER, "WebSocket: %s", message));
 }
 
-/* One frame of ours: a client masks every frame (RFC 6455 §5.3). */
+/* One frame of ours: a client masks every frame, a server none (RFC 6455
+ * §5.1, §5.3). */
 static void
 send_frame (WsLayer *w, guint8 opcode, const guint8 *data, gsize len)
 {
   g_autoptr (GByteArray) frame = g_byte_array_sized_new (len + 14);
   guint32 mask = g_random_int ();
 
-  xm_ws_frame_append (frame, opcode, TRUE, (const guint8 *) &mask, data, len);
+  xm_ws_frame_append (frame, opcode, TRUE, w->server ? NULL : (const guint8 *) &mask,
+                      data, len);
   xm_layer_down (&w->base, frame->data, frame->len);
 }
 
@@ -52,6 +55,9 @@ static void
 ws_start (XmLayer *layer)
 {
   WsLayer *w = ws_of (layer);
+
+  if (w->server)
+    return; /* the client asks first */
   guint8 nonce[16];
   g_autofree char *request = NULL;
 
@@ -73,6 +79,27 @@ static void
 on_head (const XmHttpHead *head, gpointer user_data)
 {
   WsLayer *w = user_data;
+
+  if (w->server)
+    {
+      /* --serve: the client's request (RFC 6455 §4.2.1, RFC 7395 §3.1) */
+      const char *key = soup_message_headers_get_one (head->headers, "Sec-WebSocket-Key");
+
+      if (strcmp (head->method, "GET") != 0
+          || !soup_message_headers_header_contains (head->headers, "Upgrade", "websocket"))
+        w->refused = g_strdup_printf ("the client's first request is %s %s, not a "
+                                      "WebSocket upgrade", head->method, head->path);
+      else if (key == NULL)
+        w->refused = g_strdup ("the client's upgrade request has no Sec-WebSocket-Key "
+                               "(RFC 6455 §4.1)");
+      else if (!soup_message_headers_header_contains (head->headers,
+                                                      "Sec-WebSocket-Protocol", "xmpp"))
+        w->refused = g_strdup ("the client's upgrade request does not ask for the "
+                               "'xmpp' subprotocol (RFC 7395 §3.1)");
+      else
+        w->key = g_strdup (key);
+      return; /* the request ends (no body): on_end */
+    }
   g_autofree char *accept = xm_ws_accept_key (w->key);
   const char *got = soup_message_headers_get_one (head->headers, "Sec-WebSocket-Accept");
   const char *proto = soup_message_headers_get_one (head->headers, "Sec-WebSocket-Protocol");
@@ -103,10 +130,40 @@ on_http_problem (guint64 offset, gboolean fatal, const char *message, gpointer u
                                   message);
 }
 
+static void
+on_end (guint64 end, gpointer user_data)
+{
+  WsLayer *w = user_data;
+
+  if (w->server)
+    xm_http_parser_stop (w->http);
+}
+
 static const XmHttpEvents http_events = {
   .head = on_head,
+  .message_end = on_end,
   .problem = on_http_problem,
 };
+
+/* --serve: the answer to the client's request. */
+static void
+answer_upgrade (WsLayer *w)
+{
+  g_autofree char *reply = NULL;
+
+  if (w->refused)
+    reply = g_strdup_printf ("HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\n"
+                             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+                             strlen (w->refused) + 1, w->refused);
+  else
+    {
+      g_autofree char *accept = xm_ws_accept_key (w->key);
+      reply = g_strdup_printf ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                               "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                               "Sec-WebSocket-Protocol: xmpp\r\n\r\n", accept);
+    }
+  xm_layer_down (&w->base, (const guint8 *) reply, strlen (reply));
+}
 
 /* ---- frames ---- */
 
@@ -160,7 +217,8 @@ upgraded (WsLayer *w)
   w->upgraded = TRUE;
   w->waiting_len = 0;
   g_clear_pointer (&w->http, xm_http_parser_free);
-  w->ws = xm_ws_reader_new (XM_WS_FROM_SERVER, &ws_events, w);
+  w->ws = xm_ws_reader_new (w->server ? XM_WS_FROM_CLIENT : XM_WS_FROM_SERVER,
+                            &ws_events, w);
   for (guint i = 0; i < waiting->len && xm_leg_alive (w->base.leg); i++)
     {
       gsize len;
@@ -181,6 +239,8 @@ ws_from_below (XmLayer *layer, const guint8 *data, gsize len)
 
       if (!xm_http_parser_stopped (w->http))
         return;
+      if (w->server)
+        answer_upgrade (w);
       if (w->refused)
         {
           fail (w, w->refused);
@@ -263,6 +323,18 @@ const XmLayerClass xm_layer_ws_class = {
   .shutdown = ws_shutdown,
   .free = ws_free,
 };
+
+XmLayer *
+xm_layer_ws_new_server (void)
+{
+  WsLayer *w = g_new0 (WsLayer, 1);
+
+  w->base.klass = &xm_layer_ws_class;
+  w->server = TRUE;
+  w->http = xm_http_parser_new (XM_HTTP_REQUESTS, &http_events, w);
+  w->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  return &w->base;
+}
 
 XmLayer *
 xm_layer_ws_new_client (const char *host, const char *path)

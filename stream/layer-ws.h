@@ -1,5 +1,5 @@
-/* layer-ws.h: XMPP over WebSocket (RFC 7395) as a layer of a leg, the
- * client's side, for replay: the HTTP upgrade (RFC 6455 §4.1) asking for
+/* layer-ws.h: XMPP over WebSocket (RFC 7395) as a layer of a leg, for
+ * replay (the client's side; the server's for --serve, below): the HTTP upgrade (RFC 6455 §4.1) asking for
  * the 'xmpp' subprotocol, then every send from above is one masked text
  * message and every message from below goes up whole, one element each
  * (the owner's framer is in RFC 7395 framing mode). Pings are answered,
@@ -20,5 +20,10 @@ extern const XmLayerClass xm_layer_ws_class;
 
 /* host: the Host header (host[:port]); path: the request's path. */
 XmLayer *xm_layer_ws_new_client (const char *host, const char *path);
+
+/* The server's side (replay --serve): the client's upgrade request is
+ * answered with 101 for 'xmpp' (anything else with 400 and the leg
+ * fails, one sentence); then messages both ways, ours unmasked. */
+XmLayer *xm_layer_ws_new_server (void);
 
 G_END_DECLS

@@ -18,7 +18,8 @@ xmpp.js, strophe.js, stanza) going through xmitm.  Checked:
   same WebSocket and BOSH stanzas as the recording;
 * one export per transport is read by Wireshark's XMPP dissector;
 * a WebSocket recording replays against a fresh server over WebSocket and,
-  converted, over TCP (exit 0), and a server that changed exits 1.
+  converted, over TCP (exit 0), and a server that changed exits 1;
+* `replay --serve` plays the recorded server to the same web clients.
 
 Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_web.py
 The peers themselves are checked without xmitm in test_web_peers.py.
@@ -284,6 +285,28 @@ class WebReplayTest(unittest.TestCase):
                               "127.0.0.1:%d" % changed.http_port)
         self.assertEqual(rc, 1, out)
         self.assertIn("DIFFERENT", out)
+
+        # the recorded server, played to the same web clients
+        port = peers.free_port()
+        serve = subprocess.Popen([binary, "replay", run.record, "--serve",
+                                  "--listen", "127.0.0.1:%d" % port,
+                                  "--credentials", creds, "--timeout", "20",
+                                  # client.mjs binds a resource of its own each run
+                                  "--ignore", "//resource/text()"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+        self.addCleanup(lambda: serve.poll() is None and serve.kill())
+        peers.wait_listening(port, serve)
+        url = "ws://localhost:%d/xmpp-websocket" % port
+        problem, detail, _ = run_pair(recorded, "xmpp.js", "ws", False, url=url)
+        try:
+            out, _ = serve.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            out, _ = serve.communicate()
+        self.assertIsNone(problem, "%s\n%s\n%s" % (problem, detail, out))
+        self.assertEqual(serve.returncode, 0, out)
+        self.assertIn("SAME: the client behaved as recorded", out)
 
         # not a WebSocket endpoint: one sentence, exit 2
         rc, out = self.replay(binary, run.record, creds, "--path", "/nowhere",
