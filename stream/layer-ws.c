@@ -235,7 +235,22 @@ ws_from_below (XmLayer *layer, const guint8 *data, gsize len)
 
   if (!w->upgraded)
     {
-      gsize n = xm_http_parser_feed (w->http, data, len);
+      gsize n;
+
+      if (!w->server && xm_http_parser_offset (w->http) == 0
+          && memcmp (data, "HTTP/", MIN (len, (gsize) 5)) != 0)
+        {
+          /* not an HTTP server at all (an XMPP port?): say so now rather
+           * than wait for a head that will not come */
+          g_autofree char *start = g_strndup ((const char *) data, MIN (len, (gsize) 40));
+          g_autofree char *shown = g_strescape (start, NULL);
+          g_autofree char *why = g_strdup_printf ("the server's answer to the upgrade "
+                                                  "is not HTTP (it starts with \"%s\")",
+                                                  shown);
+          fail (w, why);
+          return;
+        }
+      n = xm_http_parser_feed (w->http, data, len);
 
       if (!xm_http_parser_stopped (w->http))
         return;

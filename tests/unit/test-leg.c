@@ -2,7 +2,9 @@
  * proxy and replay drive them: bytes through no layer, through TLS (a
  * client-role layer against a server-role one presenting a leaf from a
  * throwaway CA), through zlib, a layer pushed at an exact byte offset in
- * the middle of a read, back-pressure, and failures named by the layer. */
+ * the middle of a read, back-pressure, and failures named by the layer;
+ * WebSocket (RFC 7395) between the client and server sides of the layer,
+ * and against peers that answer wrong. */
 #include "config.h"
 
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <openssl/x509v3.h>
 
 #include "layer-tls.h"
+#include "layer-ws.h"
 #include "layer-zlib.h"
 #include "leg.h"
 #include "net.h"
@@ -445,6 +448,88 @@ test_write_failure (void)
   ends_clear (&a, &b);
 }
 
+static gboolean
+has_error (gpointer data)
+{
+  return ((End *) data)->error != NULL;
+}
+
+/* The client and server sides of the WebSocket layer: sent before the
+ * upgrade, each send arrives as one message; then both ways. */
+static void
+test_websocket (void)
+{
+  End a, b;
+
+  ends_init (&a, &b);
+  xm_leg_push (b.leg, xm_layer_ws_new_server ());
+  xm_leg_push (a.leg, xm_layer_ws_new_client ("example.test", "/xmpp-websocket"));
+  g_assert_true (xm_leg_busy (a.leg));
+  send_str (&a, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.test'/>");
+  expect (&b, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='example.test'/>");
+  g_assert_false (xm_leg_busy (a.leg));
+  send_str (&b, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='example.test'/>");
+  expect (&a, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' from='example.test'/>");
+  send_str (&a, "<presence xmlns='jabber:client'/>");
+  expect (&b, "<presence xmlns='jabber:client'/>");
+  ends_clear (&a, &b);
+}
+
+/* A server that is not one: each wrong answer fails the client's leg
+ * with one sentence; the server side answers a request that is not an
+ * upgrade with 400. */
+static void
+check_refused (const char *answer, const char *why)
+{
+  End a, b;
+  g_autofree char *req = NULL;
+
+  ends_init (&a, &b);
+  xm_leg_push (a.leg, xm_layer_ws_new_client ("example.test", "/ws"));
+  send_str (&a, "<open/>");
+  {
+    Want w = { &b, 4 };
+    run_until (has_bytes, &w);
+  }
+  req = g_strndup ((const char *) b.got->data, b.got->len);
+  g_assert_true (g_str_has_prefix (req, "GET /ws HTTP/1.1\r\n"));
+  g_assert_nonnull (strstr (req, "Sec-WebSocket-Protocol: xmpp\r\n"));
+  send_str (&b, answer);
+  run_until (has_error, &a);
+  g_assert_nonnull (strstr (a.error->message, why));
+  g_assert_cmpuint (a.got->len, ==, 0);
+  ends_clear (&a, &b);
+}
+
+static void
+test_websocket_refused (void)
+{
+  End a, b;
+
+  check_refused ("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+                 "WebSocket: the server answered the upgrade to /ws with 404 Not Found");
+  check_refused ("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                 "Connection: Upgrade\r\nSec-WebSocket-Accept: bm90IGl0\r\n"
+                 "Sec-WebSocket-Protocol: xmpp\r\n\r\n",
+                 "Sec-WebSocket-Accept is bm90IGl0");
+  check_refused ("<stream:stream xmlns='jabber:client'>",
+                 "the server's answer to the upgrade is not HTTP");
+
+  /* the server side, asked for something else */
+  ends_init (&a, &b);
+  xm_leg_push (b.leg, xm_layer_ws_new_server ());
+  send_str (&a, "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+  run_until (has_error, &b);
+  g_assert_nonnull (strstr (b.error->message, "does not ask for the 'xmpp' subprotocol"));
+  {
+    Want w = { &a, 12 };
+    run_until (has_bytes, &w);
+    g_assert_true (g_str_has_prefix ((const char *) a.got->data, "HTTP/1.1 400 "));
+  }
+  ends_clear (&a, &b);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -462,6 +547,8 @@ main (int argc, char **argv)
   g_assert_no_error (error);
   g_assert_true (xm_tls_init (&tls, &error));
   g_test_add_func ("/leg/plain", test_plain);
+  g_test_add_func ("/leg/websocket", test_websocket);
+  g_test_add_func ("/leg/websocket-refused", test_websocket_refused);
   g_test_add_func ("/leg/tls", test_tls);
   g_test_add_func ("/leg/tls-shutdown", test_tls_shutdown);
   g_test_add_func ("/leg/tls-client-cert", test_tls_client_cert);
