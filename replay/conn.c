@@ -556,7 +556,10 @@ on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
   Conn *c = user_data;
 
   if (!dead (c))
-    xm_replay_lost (c, layer ? "the server closed TLS" : "the server closed the connection");
+    xm_replay_lost (c, layer == NULL ? "the server closed the connection"
+                       : layer->klass == &xm_layer_ws_class
+                       ? "the server closed the WebSocket connection"
+                       : "the server closed TLS");
 }
 
 static void
