@@ -387,7 +387,10 @@ xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
   json_builder_set_member_name (b, "events");
   json_builder_begin_array (b);
   /* one event before from, unshown, so that the filter knows whether the
-   * stanza a SASL decode at from belongs to passed */
+   * stanza a SASL decode at from belongs to passed: xmitm records a
+   * decode right after its stanza (a hand-made recording that puts other
+   * events between them may see such a decode kept or dropped at a page
+   * boundary) */
   if (count > 0 && from < total
       && !xm_event_index_read (idx, from > 0 ? from - 1 : 0, on_page_event, &p, error))
     return NULL;

@@ -297,6 +297,75 @@ class WebUiTest(unittest.TestCase):
         status, _, _ = self.web.get("/api/events?count=99999")
         self.assertEqual(status, 400)
 
+    def test_pages_of_a_larger_interleaved_recording(self):
+        # Ten copies of the session, their lines interleaved, as ten more
+        # connections each: pages read back from the middle of the file
+        # (past the 512 events read at once, mid-connection, after a SASL
+        # stanza) must print as xmitm show prints the whole file.
+        with open(self.rec, encoding="utf-8") as f:
+            header, *lines = f.read().splitlines()
+        # A SASL decode stays right after its stanza, as xmitm records it.
+        steps = []
+        for line in lines:
+            if json.loads(line)["ev"] == "sasl":
+                steps[-1].append(line)
+            else:
+                steps.append([line])
+        copies = []
+        for k in range(10):
+            copy = []
+            for step in steps:
+                evs = [json.loads(line) for line in step]
+                for ev in evs:
+                    if ev.get("conn"):
+                        ev["conn"] += 2 * k
+                copy.append("".join(json.dumps(ev) + "\n" for ev in evs))
+            copies.append(copy)
+        big = os.path.join(self.dir, "big.jsonl")
+        with open(big, "w", encoding="utf-8") as f:
+            f.write(header + "\n")
+            for i in range(len(steps)):
+                for copy in copies:
+                    f.write(copy[i])
+        web = Web(big)
+        try:
+            for page, filters, args in ((37, {}, []),
+                                        (5, {"kind": "message"}, ["--kind", "message"]),
+                                        (50, {"grep": "sasl"}, ["--grep", "sasl"]),
+                                        (3, {"conn": "7-9", "dir": "c2s"}, ["--conn", "7-9", "--dir", "c2s"])):
+                r = subprocess.run([XMITM, "show", "--color=never", big] + args,
+                                   capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                got = [e["text"] for e in web.all_events(page=page, **filters)]
+                self.assertEqual("".join(got), r.stdout, args)
+            self.assertEqual(web.last["total"], 10 * len(lines))
+            sessions = web.api("/api/sessions")["files"][0]["sessions"]
+            self.assertEqual(len(sessions), 20)
+            self.assertEqual(len({s["jid"] for s in sessions}), 2)
+        finally:
+            self.assertEqual(web.stop(), 0)
+
+    def test_a_capture_is_served_like_a_recording(self):
+        # xmitm export writes the recording's XML streams as a capture of
+        # cleartext XMPP; xmitm web reads it through the capture reader.
+        pcap = os.path.join(self.dir, "session.pcap")
+        r = subprocess.run([XMITM, "export", "--pcap", pcap, self.rec],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        shown = subprocess.run([XMITM, "show", "--color=never", "--kind", "message", pcap],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        web = Web(pcap)
+        try:
+            got = web.all_events(kind="message")
+            self.assertEqual("".join(e["text"] for e in got), shown.stdout)
+            self.assertEqual(len([e for e in got if BODY.split()[0] in e["text"]]), 2)
+            f = web.api("/api/sessions")["files"][0]
+            self.assertEqual(f["name"], "session.pcap")
+            self.assertTrue(f["secrets_recorded"])
+        finally:
+            self.assertEqual(web.stop(), 0)
+
     # ---- a real browser ----
 
     def test_page_in_headless_chromium(self):
