@@ -259,28 +259,12 @@ print_warning (const char *message, gpointer data)
   g_printerr ("xmitm: %s: %s\n", (const char *) data, message);
 }
 
-/* The port the server got (the one asked for, or the kernel's pick for 0). */
-static guint16
-bound_port (SoupServer *server)
-{
-  GSList *listeners = soup_server_get_listeners (server);
-  guint16 port = 0;
-
-  for (GSList *l = listeners; l && port == 0; l = l->next)
-    {
-      g_autoptr (GSocketAddress) a = g_socket_get_local_address (l->data, NULL);
-      if (a && G_IS_INET_SOCKET_ADDRESS (a))
-        port = g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (a));
-    }
-  g_slist_free (listeners);
-  return port;
-}
-
-static int
-serve (Web *w, const char *listen)
+/* Listens on listen (before the files are read: a busy port or a bad
+ * address is said at once, not after indexing a large recording). */
+static SoupServer *
+start_server (Web *w, const char *listen, char **shown)
 {
   g_autofree char *host = NULL;
-  g_autofree char *shown = NULL;
   g_autoptr (GError) error = NULL;
   g_autoptr (GInetAddress) ip = NULL;
   g_autoptr (GSocketAddress) addr = NULL;
@@ -288,30 +272,41 @@ serve (Web *w, const char *listen)
   guint16 port = 0;
 
   if (!xm_parse_hostport (listen, &host, &port, &error))
-    return xm_cli_usage_error ("bad --listen '%s': %s", listen, error->message);
+    {
+      xm_cli_usage_error ("bad --listen '%s': %s", listen, error->message);
+      return NULL;
+    }
   ip = g_inet_address_new_from_string (strcmp (host, "localhost") == 0 ? "127.0.0.1" : host);
   if (ip == NULL)
-    return xm_cli_usage_error ("bad --listen '%s': give an IP address, such as "
-                               "127.0.0.1:8080 or [::1]:8080", listen);
+    {
+      xm_cli_usage_error ("bad --listen '%s': give an IP address, such as "
+                          "127.0.0.1:8080 or [::1]:8080", listen);
+      return NULL;
+    }
   server = soup_server_new ("server-header", "xmitm-web", NULL);
   addr = g_inet_socket_address_new (ip, port);
   if (!soup_server_listen (server, addr, 0, &error))
     {
-      g_printerr ("xmitm: cannot listen on %s: %s\n", listen, error->message);
-      return XM_EXIT_USAGE;
+      xm_cli_usage_error ("cannot listen on %s: %s", listen, error->message);
+      return NULL;
     }
-  port = bound_port (server);
   g_clear_pointer (&host, g_free);
   host = g_inet_address_to_string (ip);
-  shown = xm_hostport_to_string (host, port);
-  g_ptr_array_add (w->hosts, g_strdup (shown));
+  *shown = xm_hostport_to_string (host, port);
+  g_ptr_array_add (w->hosts, g_strdup (*shown));
   if (g_inet_address_get_is_loopback (ip))
     g_ptr_array_add (w->hosts, g_strdup_printf ("localhost:%u", port));
   else
     g_printerr ("xmitm: warning: listening on %s, not loopback: anyone who can "
-                "reach it and learns the token sees these sessions\n", shown);
+                "reach it and learns the token sees these sessions\n", *shown);
   w->cookie_name = g_strdup_printf ("xmitm_token_%u", port);
   soup_server_add_handler (server, NULL, handle, w, NULL);
+  return g_steal_pointer (&server);
+}
+
+static void
+serve (Web *w, const char *shown)
+{
   printf ("xmitm web: %u file(s) on http://%s/?token=%s\n", w->data.indexes->len,
           shown, w->token);
   fflush (stdout);
@@ -321,8 +316,6 @@ serve (Web *w, const char *listen)
   g_unix_signal_add (SIGHUP, on_stop_signal, w);
   g_main_loop_run (w->loop);
   g_main_loop_unref (w->loop);
-  soup_server_disconnect (server);
-  return 0;
 }
 
 int
@@ -333,7 +326,7 @@ xm_cli_cmd_web (int argc, char **argv)
   gint max_text = XM_PRINTER_DEFAULT_MAX_TEXT;
   GOptionEntry entries[] = {
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen,
-      "Serve on ADDR:PORT (default " DEFAULT_LISTEN "; port 0: any free port)",
+      "Serve on ADDR:PORT (default " DEFAULT_LISTEN ")",
       "ADDR:PORT" },
     { "show-secrets", 0, 0, G_OPTION_ARG_NONE, &show_secrets,
       "Show SASL payloads and passwords a recording kept (hidden by default)", NULL },
@@ -348,6 +341,8 @@ xm_cli_cmd_web (int argc, char **argv)
   g_autoptr (GOptionContext) ctx = g_option_context_new ("FILE... - browse recordings and captures");
   g_autoptr (GError) error = NULL;
   Web w = { 0 };
+  g_autoptr (SoupServer) server = NULL;
+  g_autofree char *shown = NULL;
   int rc;
 
   g_option_context_add_main_entries (ctx, entries, NULL);
@@ -378,7 +373,8 @@ xm_cli_cmd_web (int argc, char **argv)
   w.data.indexes = g_ptr_array_new_with_free_func ((GDestroyNotify) xm_event_index_free);
   w.hosts = g_ptr_array_new_with_free_func (g_free);
   w.token = new_token ();
-  rc = 0;
+  server = start_server (&w, listen ? listen : DEFAULT_LISTEN, &shown);
+  rc = server ? 0 : XM_EXIT_USAGE;
   for (int i = 1; i < argc && rc == 0; i++)
     {
       XmEventIndex *idx = xm_event_index_open (argv[i], print_warning, argv[i], &error);
@@ -397,7 +393,9 @@ xm_cli_cmd_web (int argc, char **argv)
         }
     }
   if (rc == 0)
-    rc = serve (&w, listen ? listen : DEFAULT_LISTEN);
+    serve (&w, shown);
+  if (server)
+    soup_server_disconnect (server);
   g_ptr_array_unref (w.data.indexes);
   g_ptr_array_unref (w.hosts);
   g_free (w.token);

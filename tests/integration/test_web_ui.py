@@ -223,6 +223,19 @@ class WebUiTest(unittest.TestCase):
         js = self.web.get("/app.js")[2].decode()
         self.assertNotIn("innerHTML", js)
 
+    def test_usage_errors(self):
+        for args, rc, says in ((["web"], 2, "say which recordings"),
+                               (["web", "--listen", "nowhere", self.rec], 2, "bad --listen"),
+                               (["web", "--listen", "127.0.0.1:%d" % self.web.port, self.rec], 2,
+                                "cannot listen"),
+                               (["web", "--listen", "127.0.0.1:%d" % peers.free_port(),
+                                 os.path.join(self.dir, "missing.jsonl")], 1, "cannot open")):
+            r = subprocess.run([XMITM] + args, capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+            self.assertEqual(r.returncode, rc, (args, r.stderr))
+            self.assertIn(says, r.stderr, args)
+            self.assertEqual(r.stdout, "", args)
+
     # ---- the API ----
 
     def test_sessions(self):
