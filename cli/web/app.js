@@ -233,6 +233,10 @@
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
+    // The first answer set the token's cookie: out of the address bar
+    // (and so out of bookmarks and screenshots) with it.
+    if (new URLSearchParams(location.search).has("token"))
+      history.replaceState(null, "", location.pathname);
     $("events").addEventListener("scroll", onScroll);
     $("filter-form").addEventListener("submit", (ev) => { ev.preventDefault(); applyFilter(); });
     $("file").addEventListener("change", () => {

@@ -67,12 +67,18 @@ class Web:
         self.url = line.split()[-1]
 
     def stop(self):
+        """Its exit status, after SIGTERM; a sanitizer report (ASan build)
+        is a failure."""
         self.proc.terminate()
         try:
-            return self.proc.wait(10)
+            rc = self.proc.wait(30)
+            report = peers.sanitizer_report(self.proc.stderr.read())
         finally:
             self.proc.stdout.close()
             self.proc.stderr.close()
+        if report:
+            raise AssertionError("xmitm web: sanitizer report:\n" + report)
+        return rc
 
     def get(self, path, headers=None, token=True, opener=None):
         """(status, headers, body) of a GET."""
@@ -402,6 +408,7 @@ class WebUiTest(unittest.TestCase):
             driver.get(self.web.url)
             wait = WebDriverWait(driver, 30)
             wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")) == 2)
+            self.assertNotIn("token", driver.current_url)
             # narrow to messages through the filter box
             box = driver.find_element(By.ID, "filter")
             box.send_keys("--kind message")
@@ -428,6 +435,9 @@ class WebUiTest(unittest.TestCase):
             shot = os.path.join(self.dir, "web-ui.png")
             driver.save_screenshot(shot)
             self.assertGreater(os.path.getsize(shot), 10000)
+            # a reload, without the token in the URL: the cookie is enough
+            driver.refresh()
+            wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")) == 2)
             errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
             self.assertEqual(errors, [])
         finally:
