@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "event-index.h"
@@ -43,8 +42,14 @@ struct _XmEventIndex {
   GHashTable *session_by_conn;  /* conn -> XmIndexedSession * */
   /* conn * 2 + dir -> GArray of the ids of its STREAM_OPEN events */
   GHashTable *stream_opens;
+  /* id -> guint64 *: where the line of event id ends, for the few events
+   * whose line is not followed by the next event's (damaged or unknown
+   * lines between them, never read again) */
+  GHashTable *gaps;
   gboolean secrets;
   guint64 line_offset;   /* indexing: where the line being read starts */
+  guint64 line_length;
+  guint64 last_end;      /* indexing: where the last event's line ends */
 };
 
 static void
@@ -156,6 +161,13 @@ index_event (XmSink *sink, const XmEvent *ev)
               .kind = ev->kind, .dir = ev->dir };
 
   learn_session (idx, ev);
+  if (idx->entries->len > 0 && idx->last_end != e.offset)
+    {
+      guint64 *end = g_new (guint64, 1);
+      *end = idx->last_end;
+      g_hash_table_insert (idx->gaps, GUINT_TO_POINTER (idx->entries->len - 1), end);
+    }
+  idx->last_end = e.offset + idx->line_length;
   if (ev->kind == XM_EVENT_STREAM_OPEN)
     {
       gpointer key = GSIZE_TO_POINTER ((gsize) ev->conn * 2 + ev->dir);
@@ -185,9 +197,12 @@ static const XmSinkVTable index_vtable = {
 };
 
 static void
-on_index_line (guint64 offset, gpointer data)
+on_index_line (guint64 offset, guint64 length, gpointer data)
 {
-  ((XmEventIndex *) data)->line_offset = offset;
+  XmEventIndex *idx = data;
+
+  idx->line_offset = offset;
+  idx->line_length = length;
 }
 
 /* Reads len bytes at offset of fd onto buf. */
@@ -279,7 +294,6 @@ index_file (XmEventIndex *idx, void (*warn) (const char *, gpointer),
   char *line = NULL;
   guint64 dropped = 0;
   gssize n;
-  struct stat st;
   FILE *in;
   int rfd = dup (idx->fd);
   gboolean ok;
@@ -309,7 +323,9 @@ index_file (XmEventIndex *idx, void (*warn) (const char *, gpointer),
       if (n <= 0 || line[n - 1] != '\n')
         g_string_append_c (idx->header_line, '\n');
       xm_line_reader_clear (&lr);
-      idx->end = fstat (idx->fd, &st) == 0 ? (guint64) st.st_size : 0;
+      /* what follows the last event (a line cut short, damage) is never
+       * read again */
+      idx->end = idx->last_end;
     }
   fclose (in);
   return ok;
@@ -332,6 +348,7 @@ xm_event_index_open (const char *path, void (*warn) (const char *, gpointer),
   idx->session_by_conn = g_hash_table_new (NULL, NULL);
   idx->stream_opens = g_hash_table_new_full (NULL, NULL, NULL,
                                              (GDestroyNotify) g_array_unref);
+  idx->gaps = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   capture = is_capture (path, &sniff_error);
   if (sniff_error)
     {
@@ -364,6 +381,7 @@ xm_event_index_free (XmEventIndex *idx)
   g_ptr_array_unref (idx->sessions);
   g_hash_table_unref (idx->session_by_conn);
   g_hash_table_unref (idx->stream_opens);
+  g_hash_table_unref (idx->gaps);
   g_free (idx);
 }
 
@@ -464,16 +482,19 @@ static const XmSinkVTable page_vtable = {
 };
 
 static void
-on_page_line (guint64 offset, gpointer data)
+on_page_line (guint64 offset, guint64 length, gpointer data)
 {
   ((PageReader *) data)->pos = offset;
 }
 
-/* Where the line of event id ends: where the next event's line starts
- * (damaged lines in between are read and skipped again). */
+/* Where the line of event id ends. */
 static guint64
 line_end (const XmEventIndex *idx, guint64 id)
 {
+  const guint64 *end = g_hash_table_lookup (idx->gaps, GUINT_TO_POINTER (id));
+
+  if (end)
+    return *end;
   return id + 1 < idx->entries->len ? entry (idx, id + 1)->offset : idx->end;
 }
 
@@ -527,15 +548,26 @@ xm_event_index_read (XmEventIndex *idx, guint64 from, XmIndexEventFunc fn,
                     .fn = fn, .data = data };
   guint64 n = idx->entries->len;
 
-  for (guint64 first = from; first < n && !pr.stopped; first += BATCH)
+  for (guint64 first = from, last; first < n && !pr.stopped; first = last)
     {
       g_autoptr (GString) buf = g_string_new (idx->header_line->str);
       XmRecordInfo info;
-      guint64 last = MIN (first + BATCH, n);
       guint64 start = entry (idx, first)->offset;
-      guint64 stop = last < n ? entry (idx, last)->offset : idx->end;
+      guint64 stop;
       FILE *in;
       gboolean ok;
+
+      last = MIN (first + BATCH, n);
+      /* A round reads one run of event lines: it ends before a gap, so a
+       * damaged stretch (a line of a gigabyte) is never read again. */
+      if (g_hash_table_size (idx->gaps) > 0)
+        for (guint64 id = first; id + 1 < last; id++)
+          if (g_hash_table_contains (idx->gaps, GUINT_TO_POINTER (id)))
+            {
+              last = id + 1;
+              break;
+            }
+      stop = line_end (idx, last - 1);
 
       if (!append_stream_headers (idx, first, last, buf, error))
         return FALSE;

@@ -617,7 +617,7 @@ xm_record_read_stream_lines (FILE *in, const char *path, XmSink *sink,
           continue;
         }
       if (on_line)
-        on_line (line_start, line_data);
+        on_line (line_start, pos - line_start, line_data);
       handle_event (&r, root);
     }
   if (ok && ferror (in))

@@ -364,6 +364,31 @@ class WebUiTest(unittest.TestCase):
         finally:
             self.assertEqual(web.stop(), 0)
 
+    def test_damaged_lines_are_read_past(self):
+        # Lines that are no event (not JSON, an unknown event, a last line
+        # cut short) between events: pages still print as xmitm show does.
+        with open(self.rec, encoding="utf-8") as f:
+            header, *lines = f.read().splitlines()
+        damaged = os.path.join(self.dir, "damaged.jsonl")
+        with open(damaged, "w", encoding="utf-8") as f:
+            f.write(header + "\n")
+            for i, line in enumerate(lines):
+                if i % 9 == 4 and json.loads(line)["ev"] != "sasl":
+                    f.write("{not json\n" if i % 2 else '{"ev":"from-the-future","conn":1}\n')
+                f.write(line + "\n")
+            f.write('{"ev":"stanza","conn":1,"dir":"c2s","xml":"<iq')
+        r = subprocess.run([XMITM, "show", "--color=never", damaged],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("cut short", r.stderr)
+        web = Web(damaged)
+        try:
+            for page in (1, 4, 1000):
+                self.assertEqual("".join(e["text"] for e in web.all_events(page=page)), r.stdout)
+            self.assertEqual(web.last["total"], len(lines))
+        finally:
+            self.assertEqual(web.stop(), 0)
+
     def test_a_capture_is_served_like_a_recording(self):
         # xmitm export writes the recording's XML streams as a capture of
         # cleartext XMPP; xmitm web reads it through the capture reader.
