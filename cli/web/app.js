@@ -160,6 +160,7 @@
     r.appendChild(el("span", "conn", "#" + e.conn));
     r.appendChild(el("span", "dir " + (e.dir || ""), e.dir === "c2s" ? "C->S" : e.dir === "s2c" ? "S->C" : ""));
     r.appendChild(el("span", "summary", e.summary));
+    r.title = e.summary;  // the whole line, when the pane cuts it
     r.addEventListener("click", () => select(r, e));
     return r;
   }
