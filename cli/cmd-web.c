@@ -283,6 +283,14 @@ start_server (Web *w, const char *listen, char **shown)
                           "127.0.0.1:8080 or [::1]:8080", listen);
       return NULL;
     }
+  if (g_inet_address_get_is_any (ip))
+    {
+      /* every request's Host must name this server: a wildcard names none */
+      xm_cli_usage_error ("bad --listen '%s': give the address the browser "
+                          "will use (the Host header is checked), not a "
+                          "wildcard", listen);
+      return NULL;
+    }
   server = soup_server_new ("server-header", "xmitm-web", NULL);
   addr = g_inet_socket_address_new (ip, port);
   if (!soup_server_listen (server, addr, 0, &error))

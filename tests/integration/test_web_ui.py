@@ -232,6 +232,8 @@ class WebUiTest(unittest.TestCase):
     def test_usage_errors(self):
         for args, rc, says in ((["web"], 2, "say which recordings"),
                                (["web", "--listen", "nowhere", self.rec], 2, "bad --listen"),
+                               (["web", "--listen", "0.0.0.0:%d" % peers.free_port(), self.rec], 2,
+                                "not a wildcard"),
                                (["web", "--listen", "127.0.0.1:%d" % self.web.port, self.rec], 2,
                                 "cannot listen"),
                                (["web", "--listen", "127.0.0.1:%d" % peers.free_port(),
