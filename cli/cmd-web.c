@@ -236,9 +236,17 @@ handle (SoupServer *server, SoupServerMessage *msg, const char *path,
     serve_resource (msg, "/favicon.svg", "image/svg+xml");
   else if (strcmp (path, "/api/sessions") == 0)
     {
+      g_autoptr (GError) error = NULL;
       gsize len = 0;
-      char *json = xm_web_sessions_json (&w->data, &len);
-      respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
+      char *json = xm_web_sessions_json (&w->data, query, &len, &error);
+
+      if (json)
+        respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
+      else
+        {
+          g_autofree char *text = g_strconcat (error->message, "\n", NULL);
+          respond_text (msg, SOUP_STATUS_BAD_REQUEST, text);
+        }
     }
   else if (strcmp (path, "/api/events") == 0)
     serve_events (w, msg);

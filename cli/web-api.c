@@ -17,6 +17,9 @@
 #define MAX_PAGE 1000
 #define DEFAULT_PAGE 100
 #define MAX_SCAN 200000
+/* connections per answer of /api/sessions */
+#define DEFAULT_SESSIONS 1000
+#define MAX_SESSIONS 10000
 
 static char *
 finish (JsonBuilder *b, gsize *len)
@@ -89,10 +92,38 @@ add_session (JsonBuilder *b, const XmIndexedSession *s)
   json_builder_end_object (b);
 }
 
+static gboolean
+parse_number (const char *name, const char *value, guint64 max, guint64 *out,
+              GError **error)
+{
+  guint64 v;
+
+  if (!g_ascii_string_to_unsigned (value, 10, 0, max, &v, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "bad %s '%s': a number from 0 to %" G_GUINT64_FORMAT " is needed",
+                   name, value, max);
+      return FALSE;
+    }
+  *out = v;
+  return TRUE;
+}
+
 char *
-xm_web_sessions_json (XmWebData *wd, gsize *len)
+xm_web_sessions_json (XmWebData *wd, GHashTable *query, gsize *len,
+                      GError **error)
 {
   g_autoptr (JsonBuilder) b = json_builder_new ();
+  const char *v;
+  guint64 from = 0, count = DEFAULT_SESSIONS;
+
+  /* a recording of thousands of connections is not sent whole */
+  if (query && (v = g_hash_table_lookup (query, "from"))
+      && !parse_number ("from", v, G_MAXUINT, &from, error))
+    return NULL;
+  if (query && (v = g_hash_table_lookup (query, "count"))
+      && !parse_number ("count", v, MAX_SESSIONS, &count, error))
+    return NULL;
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "files");
@@ -107,10 +138,11 @@ xm_web_sessions_json (XmWebData *wd, gsize *len)
       add_string (b, "name", name);
       add_int (b, "events", xm_event_index_count (idx));
       add_bool (b, "secrets_recorded", xm_event_index_has_secrets (idx));
+      add_int (b, "sessions_total", xm_event_index_n_sessions (idx));
       json_builder_set_member_name (b, "sessions");
       json_builder_begin_array (b);
-      for (guint i = 0; i < xm_event_index_n_sessions (idx); i++)
-        add_session (b, xm_event_index_session (idx, i));
+      for (guint64 i = from; i < xm_event_index_n_sessions (idx) && i < from + count; i++)
+        add_session (b, xm_event_index_session (idx, (guint) i));
       json_builder_end_array (b);
       json_builder_end_object (b);
     }
@@ -283,23 +315,6 @@ on_page_event (guint64 id, const XmEvent *ev, gpointer data)
       p->got++;
     }
   return p->got < p->want && p->scanned < MAX_SCAN;
-}
-
-static gboolean
-parse_number (const char *name, const char *value, guint64 max, guint64 *out,
-              GError **error)
-{
-  guint64 v;
-
-  if (!g_ascii_string_to_unsigned (value, 10, 0, max, &v, NULL))
-    {
-      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                   "bad %s '%s': a number from 0 to %" G_GUINT64_FORMAT " is needed",
-                   name, value, max);
-      return FALSE;
-    }
-  *out = v;
-  return TRUE;
 }
 
 /* The filter parameters, named as the command line's options, into the

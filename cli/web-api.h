@@ -13,8 +13,11 @@ typedef struct {
   XmPrinterOptions printer;  /* how each event's text is printed (no colour) */
 } XmWebData;
 
-/* GET /api/sessions: every file and its connections. */
-char *xm_web_sessions_json (XmWebData *wd, gsize *len);
+/* GET /api/sessions: every file and its connections, count of them
+ * (default 1000) from the from-th on; query (may be NULL) holds from and
+ * count. NULL with error on a bad parameter. */
+char *xm_web_sessions_json (XmWebData *wd, GHashTable *query, gsize *len,
+                            GError **error);
 
 /* GET /api/events with the query's parameters (names[i] = values[i], in
  * order, repeats kept): file, from, count and the filters of the command

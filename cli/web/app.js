@@ -70,6 +70,15 @@
     body.textContent = "";
     const f = files[state.file];
     if (!f) return;
+    if (f.sessions_total > f.sessions.length) {
+      // the rest are one --conn filter away
+      const tr = el("tr");
+      const td = el("td", "more", (f.sessions_total - f.sessions.length) +
+        " more connections: filter with --conn N");
+      td.colSpan = 7;
+      tr.appendChild(td);
+      body.appendChild(tr);
+    }
     f.sessions.forEach((s) => {
       const tr = el("tr");
       tr.dataset.conn = s.conn;

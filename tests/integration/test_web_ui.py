@@ -363,6 +363,9 @@ class WebUiTest(unittest.TestCase):
             sessions = web.api("/api/sessions")["files"][0]["sessions"]
             self.assertEqual(len(sessions), 20)
             self.assertEqual(len({s["jid"] for s in sessions}), 2)
+            f = web.api("/api/sessions", **{"from": 5, "count": 3})["files"][0]
+            self.assertEqual(f["sessions"], sessions[5:8])
+            self.assertEqual(f["sessions_total"], 20)
         finally:
             self.assertEqual(web.stop(), 0)
 
