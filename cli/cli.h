@@ -44,6 +44,7 @@ XmCa *xm_cli_open_ca (const char *cert, const char *key);
 int xm_cli_cmd_proxy (int argc, char **argv);
 int xm_cli_cmd_show (int argc, char **argv);
 int xm_cli_cmd_export (int argc, char **argv);
+int xm_cli_cmd_web (int argc, char **argv);
 int xm_cli_cmd_ca (int argc, char **argv);
 
 G_END_DECLS

@@ -29,6 +29,8 @@ static const XmCommand commands[] = {
     xm_cli_cmd_proxy },
   { "show", "print a recording or a packet capture like a live session",
     xm_cli_cmd_show },
+  { "web", "browse recordings and captures in a web browser",
+    xm_cli_cmd_web },
   { "export", "write a recording as a packet capture for Wireshark",
     xm_cli_cmd_export },
   { "replay", "replay a recording against a server, as a regression test",

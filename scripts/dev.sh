@@ -34,6 +34,7 @@ PACKAGES=(
   openssl prosody python3 python3-slixmpp tshark tcpdump
   ejabberd biboumi g++ libgloox-dev
   iptables nftables iproute2
+  chromium chromium-driver python3-selenium
 )
 
 # The tests start their own throwaway ejabberd (tests/integration/ejabberd.py);

@@ -513,12 +513,22 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
                        XmRecordInfo *info, XmRecordWarnFunc warn_fn,
                        gpointer warn_data, GError **error)
 {
+  return xm_record_read_stream_lines (in, path, sink, info, warn_fn, warn_data,
+                                      NULL, NULL, error);
+}
+
+gboolean
+xm_record_read_stream_lines (FILE *in, const char *path, XmSink *sink,
+                             XmRecordInfo *info, XmRecordWarnFunc warn_fn,
+                             gpointer warn_data, XmRecordLineFunc on_line,
+                             gpointer line_data, GError **error)
+{
   Reader r = { .path = path, .sink = sink, .info = info, .warn = warn_fn,
                .warn_data = warn_data };
   g_autoptr (XmJsonLine) jl = xm_json_line_new ();
   char *line = NULL;
   XmLineReader lr;
-  guint64 dropped = 0;
+  guint64 dropped = 0, line_start, pos = 0;
   gssize n;
   gboolean ok = TRUE;
   const char *stop;
@@ -529,12 +539,13 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
   r.framers = xm_framer_cache_new (&framer_events, &r, G_MAXSIZE / 4, MAX_LIVE_FRAMERS);
   xm_line_reader_init (&lr, in);
 
-  while ((n = xm_line_read (&lr, MAX_LINE, &line, &dropped)) != 0)
+  while (line_start = pos, (n = xm_line_read (&lr, MAX_LINE, &line, &dropped)) != 0)
     {
       g_autoptr (GError) perr = NULL;
       gboolean complete;
       JsonObj *root;
 
+      pos += n < 0 ? dropped : (guint64) n;
       r.line++;
       if (r.line % 4096 == 0 && (stop = stop_signal_pending ()))
         {
@@ -605,6 +616,8 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
             }
           continue;
         }
+      if (on_line)
+        on_line (line_start, pos - line_start, line_data);
       handle_event (&r, root);
     }
   if (ok && ferror (in))

@@ -65,4 +65,17 @@ gboolean xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
                                 XmRecordInfo *info, XmRecordWarnFunc warn,
                                 gpointer warn_data, GError **error);
 
+/* Called for each line that holds an event, just before its event (if it
+ * makes one) reaches the sink: offset is where the line starts, counted
+ * from where the stream was when reading began, and length its length
+ * with its '\n'. An index of a recording (ui/event-index.c) learns each
+ * event's place in the file this way, to seek back to it later. */
+typedef void (*XmRecordLineFunc) (guint64 offset, guint64 length, gpointer user_data);
+
+/* xm_record_read_stream, telling on_line where each event's line starts. */
+gboolean xm_record_read_stream_lines (FILE *in, const char *path, XmSink *sink,
+                                      XmRecordInfo *info, XmRecordWarnFunc warn,
+                                      gpointer warn_data, XmRecordLineFunc on_line,
+                                      gpointer line_data, GError **error);
+
 G_END_DECLS

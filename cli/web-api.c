@@ -1,0 +1,421 @@
+/* web-api.c: the JSON answers of `xmitm web`: the connections of each file,
+ * and pages of events, filtered by the command line's own filter code
+ * (ui/filter.c) and printed by its own printer (ui/printer.c), so the
+ * browser shows what `xmitm show` prints, secrets redacted the same way. */
+#include "config.h"
+
+#include <string.h>
+#include <json-glib/json-glib.h>
+
+#include "filter.h"
+#include "record-private.h"
+#include "web-api.h"
+
+/* A page holds at most this many events; a filtered page stops after
+ * scanning this many (the answer says where to go on), so no request
+ * holds the server for long whatever the file's size. */
+#define MAX_PAGE 1000
+#define DEFAULT_PAGE 100
+#define MAX_SCAN 200000
+/* connections per answer of /api/sessions */
+#define DEFAULT_SESSIONS 1000
+#define MAX_SESSIONS 10000
+
+static char *
+finish (JsonBuilder *b, gsize *len)
+{
+  g_autoptr (JsonGenerator) gen = json_generator_new ();
+  g_autoptr (JsonNode) root = json_builder_get_root (b);
+
+  json_generator_set_root (gen, root);
+  return json_generator_to_data (gen, len);
+}
+
+static void
+add_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  if (value)
+    json_builder_add_string_value (b, value);
+  else
+    json_builder_add_null_value (b);
+}
+
+static void
+add_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+static void
+add_bool (JsonBuilder *b, const char *name, gboolean value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_boolean_value (b, value);
+}
+
+static const char *
+transport_name (guint flags)
+{
+  return (flags & XM_EVENT_FLAG_BOSH) ? "bosh"
+         : (flags & XM_EVENT_FLAG_WS) ? "websocket" : "tcp";
+}
+
+static void
+add_session (JsonBuilder *b, const XmIndexedSession *s)
+{
+  json_builder_begin_object (b);
+  add_int (b, "conn", s->conn);
+  add_string (b, "client", s->client);
+  add_string (b, "server", s->server);
+  add_string (b, "to", s->to);
+  add_string (b, "jid", s->jid);
+  add_string (b, "transport", transport_name (s->flags));
+  add_bool (b, "tls", (s->flags & XM_EVENT_FLAG_TLS) != 0);
+  add_bool (b, "zlib", (s->flags & XM_EVENT_FLAG_ZLIB) != 0);
+  json_builder_set_member_name (b, "layers");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < s->layers->len; i++)
+    json_builder_add_string_value (b, s->layers->pdata[i]);
+  json_builder_end_array (b);
+  add_int (b, "c2s_bytes", s->bytes[XM_DIR_C2S]);
+  add_int (b, "s2c_bytes", s->bytes[XM_DIR_S2C]);
+  add_int (b, "first_us", s->first_us);
+  add_int (b, "last_us", s->last_us);
+  add_int (b, "duration_ms", (s->last_us - s->first_us) / 1000);
+  add_bool (b, "closed", s->closed);
+  add_string (b, "close_reason", s->close_reason);
+  add_int (b, "events", s->events);
+  add_int (b, "stanzas", s->stanzas);
+  add_int (b, "first_event", s->first_event);
+  json_builder_end_object (b);
+}
+
+static gboolean
+parse_number (const char *name, const char *value, guint64 max, guint64 *out,
+              GError **error)
+{
+  guint64 v;
+
+  if (!g_ascii_string_to_unsigned (value, 10, 0, max, &v, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "bad %s '%s': a number from 0 to %" G_GUINT64_FORMAT " is needed",
+                   name, value, max);
+      return FALSE;
+    }
+  *out = v;
+  return TRUE;
+}
+
+char *
+xm_web_sessions_json (XmWebData *wd, GHashTable *query, gsize *len,
+                      GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  const char *v;
+  guint64 from = 0, count = DEFAULT_SESSIONS;
+
+  /* a recording of thousands of connections is not sent whole */
+  if (query && (v = g_hash_table_lookup (query, "from"))
+      && !parse_number ("from", v, G_MAXUINT, &from, error))
+    return NULL;
+  if (query && (v = g_hash_table_lookup (query, "count"))
+      && !parse_number ("count", v, MAX_SESSIONS, &count, error))
+    return NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "files");
+  json_builder_begin_array (b);
+  for (guint f = 0; f < wd->indexes->len; f++)
+    {
+      XmEventIndex *idx = wd->indexes->pdata[f];
+      g_autofree char *name = g_path_get_basename (xm_event_index_path (idx));
+
+      json_builder_begin_object (b);
+      add_int (b, "file", f);
+      add_string (b, "name", name);
+      add_int (b, "events", xm_event_index_count (idx));
+      add_bool (b, "secrets_recorded", xm_event_index_has_secrets (idx));
+      add_int (b, "sessions_total", xm_event_index_n_sessions (idx));
+      json_builder_set_member_name (b, "sessions");
+      json_builder_begin_array (b);
+      for (guint64 i = from; i < xm_event_index_n_sessions (idx) && i < from + count; i++)
+        add_session (b, xm_event_index_session (idx, (guint) i));
+      json_builder_end_array (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  return finish (b, len);
+}
+
+/* ---- one line per event ---- */
+
+static void
+append_attr (GString *s, const XmNode *el, const char *label, const char *name)
+{
+  const char *v = xm_node_attr (el, name);
+
+  if (v)
+    g_string_append_printf (s, " %s%s", label, v);
+}
+
+/* What a stanza is at a glance: "iq get jabber:iq:roster", "message chat
+ * to=bob@localhost", "presence unavailable", "auth
+ * urn:ietf:params:xml:ns:xmpp-sasl". */
+static void
+stanza_summary (const XmEvent *ev, GString *s)
+{
+  const XmStanza *st = ev->stanza;
+  const XmNode *root = st ? st->root : NULL;
+  const char *type;
+
+  if (root == NULL)
+    {
+      g_string_append_printf (s, "stanza too large to decode, %" G_GSIZE_FORMAT
+                              " bytes", st ? st->raw_len : 0);
+      return;
+    }
+  if (ev->kind == XM_EVENT_STREAM_OPEN)
+    {
+      g_string_append (s, "stream open");
+      append_attr (s, root, "to=", "to");
+      append_attr (s, root, "from=", "from");
+      return;
+    }
+  g_string_append (s, root->name);
+  type = xm_node_attr (root, "type");
+  if (g_strcmp0 (root->name, "iq") == 0)
+    {
+      const XmNode *payload = xm_node_first_element (root);
+      if (type)
+        g_string_append_printf (s, " %s", type);
+      if (payload)
+        g_string_append_printf (s, " %s", payload->ns ? payload->ns : payload->name);
+      append_attr (s, root, "to=", "to");
+    }
+  else if (g_strcmp0 (root->name, "message") == 0
+           || g_strcmp0 (root->name, "presence") == 0)
+    {
+      if (type)
+        g_string_append_printf (s, " %s", type);
+      append_attr (s, root, "to=", "to");
+      append_attr (s, root, "from=", "from");
+    }
+  else if (root->ns && g_strcmp0 (root->ns, "jabber:client") != 0
+           && g_strcmp0 (root->ns, "jabber:server") != 0)
+    g_string_append_printf (s, " %s", root->ns);
+}
+
+static void
+event_summary (const XmEvent *ev, GString *s)
+{
+  static const char *const levels[] = { "note", "warning", "error" };
+
+  switch (ev->kind)
+    {
+    case XM_EVENT_STREAM_OPEN:
+    case XM_EVENT_STANZA:
+      stanza_summary (ev, s);
+      break;
+    case XM_EVENT_CONN_OPEN:
+      g_string_append_printf (s, "connected: %s", ev->text ? ev->text : "");
+      break;
+    case XM_EVENT_CONN_CLOSE:
+      g_string_append_printf (s, "closed: %s", ev->text ? ev->text : "");
+      break;
+    case XM_EVENT_KEEPALIVE:
+      g_string_append_printf (s, "keepalive, %" G_GSIZE_FORMAT " bytes", ev->count);
+      break;
+    case XM_EVENT_STREAM_CLOSE:
+      g_string_append (s, "stream close");
+      break;
+    case XM_EVENT_NOTE:
+      g_string_append_printf (s, "%s: %s", levels[MIN (ev->level, 2u)], ev->text);
+      break;
+    case XM_EVENT_LAYER:
+      g_string_append_printf (s, "layer: %s", ev->text);
+      break;
+    case XM_EVENT_SASL:
+      g_string_append_printf (s, "decoded: %s %s %s", ev->sasl->protocol,
+                              ev->sasl->mechanism ? ev->sasl->mechanism : "",
+                              ev->sasl->step ? ev->sasl->step : "");
+      break;
+    case XM_EVENT_TRANSPORT:
+      g_string_append_printf (s, "%s: %s", ev->transport, ev->text);
+      break;
+    }
+}
+
+typedef struct {
+  XmWebData *wd;
+  XmFilter *filter;
+  JsonBuilder *b;
+  guint64 from, next, scanned;
+  guint want, got;
+} Page;
+
+static void
+add_event (Page *p, guint64 id, const XmEvent *ev)
+{
+  JsonBuilder *b = p->b;
+  g_autoptr (GString) s = g_string_new (NULL);
+
+  json_builder_begin_object (b);
+  add_int (b, "id", id);
+  add_int (b, "t", ev->time_us);
+  add_int (b, "conn", ev->conn);
+  add_string (b, "dir", ev->dir == XM_DIR_C2S ? "c2s" : ev->dir == XM_DIR_S2C ? "s2c" : NULL);
+  add_string (b, "ev", xm_record_event_names[ev->kind]);
+  add_string (b, "name", ev->stanza && ev->stanza->root ? ev->stanza->root->name : NULL);
+  json_builder_set_member_name (b, "layers");
+  json_builder_begin_array (b);
+  if (ev->flags & XM_EVENT_FLAG_TLS)
+    json_builder_add_string_value (b, "tls");
+  if (ev->flags & XM_EVENT_FLAG_ZLIB)
+    json_builder_add_string_value (b, "zlib");
+  if (ev->flags & XM_EVENT_FLAG_WS)
+    json_builder_add_string_value (b, "ws");
+  if (ev->flags & XM_EVENT_FLAG_BOSH)
+    json_builder_add_string_value (b, "bosh");
+  json_builder_end_array (b);
+  event_summary (ev, s);
+  add_string (b, "summary", s->str);
+  g_string_truncate (s, 0);
+  xm_printer_format (&p->wd->printer, ev, s);
+  add_string (b, "text", s->str);
+  if (ev->stanza && ev->stanza->raw)
+    {
+      /* copy as XML: the stanza as sent, its secrets hidden as the
+       * printer hides them */
+      g_string_truncate (s, 0);
+      if (p->wd->printer.show_secrets || xm_stanza_redact (ev->stanza, s) == 0)
+        g_string_append_len (g_string_truncate (s, 0),
+                             (const char *) ev->stanza->raw, ev->stanza->raw_len);
+      add_string (b, "xml", s->str);
+    }
+  json_builder_end_object (b);
+}
+
+static gboolean
+on_page_event (guint64 id, const XmEvent *ev, gpointer data)
+{
+  Page *p = data;
+  /* every event goes through the filter, in order: it remembers each
+   * connection's last stanza for the SASL decode after it */
+  gboolean pass = p->filter == NULL || xm_filter_match (p->filter, ev);
+
+  p->next = id + 1;
+  p->scanned++;
+  if (id >= p->from && pass)
+    {
+      add_event (p, id, ev);
+      p->got++;
+    }
+  return p->got < p->want && p->scanned < MAX_SCAN;
+}
+
+/* The filter parameters, named as the command line's options, into the
+ * arrays GOption would have collected. */
+static gboolean
+collect_filter_arg (XmFilterArgs *args, GPtrArray **arrays, const char *name,
+                    const char *value)
+{
+  static const char *const names[] = { "conn", "dir", "kind", "ns", "jid", "grep" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    if (strcmp (name, names[i]) == 0)
+      {
+        if (*value == '\0')
+          return TRUE; /* an empty box in the page: no filter */
+        if (arrays[i] == NULL)
+          arrays[i] = g_ptr_array_new ();
+        g_ptr_array_add (arrays[i], g_strdup (value));
+        return TRUE;
+      }
+  return FALSE;
+}
+
+char *
+xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
+                    gsize *len, GError **error)
+{
+  g_auto (XmFilterArgs) args = { 0 };
+  GPtrArray *arrays[6] = { 0 };
+  char ***slots[6] = { &args.conn, &args.dir, &args.kind, &args.ns, &args.jid,
+                       &args.grep };
+  g_autoptr (XmFilter) filter = NULL;
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  guint64 file = 0, from = 0, count = DEFAULT_PAGE, total;
+  Page p = { .wd = wd };
+  XmEventIndex *idx;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < n && ok; i++)
+    {
+      if (strcmp (names[i], "file") == 0)
+        ok = parse_number ("file", values[i], G_MAXUINT, &file, error);
+      else if (strcmp (names[i], "from") == 0)
+        ok = parse_number ("from", values[i], G_MAXINT64, &from, error);
+      else if (strcmp (names[i], "count") == 0)
+        ok = parse_number ("count", values[i], MAX_PAGE, &count, error);
+      else if (strcmp (names[i], "token") != 0
+               && !collect_filter_arg (&args, arrays, names[i], values[i]))
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION,
+                       "unknown parameter '%s' (file, from, count, conn, dir, "
+                       "kind, ns, jid, grep)", names[i]);
+          ok = FALSE;
+        }
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (arrays); i++)
+    if (arrays[i])
+      {
+        g_ptr_array_add (arrays[i], NULL);
+        *slots[i] = (char **) g_ptr_array_free (arrays[i], FALSE);
+      }
+  if (!ok)
+    return NULL;
+  if (file >= wd->indexes->len)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "no file %" G_GUINT64_FORMAT " (there are %u)", file,
+                   wd->indexes->len);
+      return NULL;
+    }
+  /* the same checks and messages as on the command line */
+  if ((filter = xm_filter_new (&args, error)) == NULL)
+    return NULL;
+  if (xm_filter_is_empty (filter))
+    g_clear_pointer (&filter, xm_filter_free);
+  idx = wd->indexes->pdata[file];
+  total = xm_event_index_count (idx);
+  p.filter = filter;
+  p.b = b;
+  p.from = from;
+  p.next = MIN (from, total);
+  p.want = (guint) count;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "events");
+  json_builder_begin_array (b);
+  /* one event before from, unshown, so that the filter knows whether the
+   * stanza a SASL decode at from belongs to passed: xmitm records a
+   * decode right after its stanza (a hand-made recording that puts other
+   * events between them may see such a decode kept or dropped at a page
+   * boundary) */
+  if (count > 0 && from < total
+      && !xm_event_index_read (idx, from > 0 ? from - 1 : 0, on_page_event, &p, error))
+    return NULL;
+  json_builder_end_array (b);
+  add_int (b, "file", file);
+  add_int (b, "from", from);
+  add_int (b, "next", p.next);
+  add_bool (b, "done", p.next >= total);
+  add_int (b, "total", total);
+  add_bool (b, "filtered", filter != NULL);
+  json_builder_end_object (b);
+  return finish (b, len);
+}

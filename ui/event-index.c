@@ -1,0 +1,596 @@
+/* event-index.c: where each event of a recording is, and what each
+ * connection was; pages of events read back from the file on demand.
+ *
+ * Reading a page again goes through xm_record_read_stream, the reader
+ * `xmitm show` uses, on a small buffer: the recording's header line, the
+ * latest stream header of each connection and direction the page has
+ * stanzas of (their namespaces and prefixes frame the stanzas as they
+ * were framed live), then the page's own lines. The reader says where each
+ * event's line starts, which maps it back to its id. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "event-index.h"
+#include "line-read.h"
+#include "pcap-read.h"
+#include "record.h"
+
+/* Events read again per round: a page is a few dozen, a filtered scan
+ * goes on round after round. */
+#define BATCH 512
+
+typedef struct {
+  guint64 offset; /* where its line starts in the file */
+  guint32 conn;
+  guint8 kind;    /* XmEventKind */
+  guint8 dir;     /* XmDir */
+} Entry;
+
+struct _XmEventIndex {
+  XmSink sink;           /* indexing: gets every event once */
+  char *path;
+  int fd;
+  GString *header_line;  /* the recording's first line, '\n' included */
+  guint64 end;           /* the file's size when it was indexed */
+  GArray *entries;       /* Entry, by event id */
+  GPtrArray *sessions;   /* XmIndexedSession *, in order of appearance */
+  GHashTable *session_by_conn;  /* conn -> XmIndexedSession * */
+  /* conn * 2 + dir -> GArray of the ids of its STREAM_OPEN events */
+  GHashTable *stream_opens;
+  /* id -> guint64 *: where the line of event id ends, for the few events
+   * whose line is not followed by the next event's (damaged or unknown
+   * lines between them, never read again) */
+  GHashTable *gaps;
+  gboolean secrets;
+  guint64 line_offset;   /* indexing: where the line being read starts */
+  guint64 line_length;
+  guint64 last_end;      /* indexing: where the last event's line ends */
+};
+
+static void
+session_free (gpointer p)
+{
+  XmIndexedSession *s = p;
+
+  g_free (s->client);
+  g_free (s->server);
+  g_free (s->jid);
+  g_free (s->to);
+  g_free (s->close_reason);
+  g_ptr_array_unref (s->layers);
+  g_free (s);
+}
+
+static XmIndexedSession *
+session_for (XmEventIndex *idx, guint conn)
+{
+  XmIndexedSession *s = g_hash_table_lookup (idx->session_by_conn,
+                                             GUINT_TO_POINTER (conn));
+
+  if (s == NULL)
+    {
+      s = g_new0 (XmIndexedSession, 1);
+      s->conn = conn;
+      s->layers = g_ptr_array_new_with_free_func (g_free);
+      s->first_event = idx->entries->len;
+      g_ptr_array_add (idx->sessions, s);
+      g_hash_table_insert (idx->session_by_conn, GUINT_TO_POINTER (conn), s);
+    }
+  return s;
+}
+
+/* The full JID of a resource-binding result (RFC 6120 §7.6.1), or NULL. */
+static char *
+bound_jid (const XmStanza *st)
+{
+  const XmNode *root = st ? st->root : NULL;
+  XmNode *bind, *jid;
+
+  if (root == NULL || g_strcmp0 (root->name, "iq") != 0
+      || g_strcmp0 (xm_node_attr (root, "type"), "result") != 0)
+    return NULL;
+  bind = xm_node_child (root, "urn:ietf:params:xml:ns:xmpp-bind", "bind");
+  jid = bind ? xm_node_child (bind, "urn:ietf:params:xml:ns:xmpp-bind", "jid") : NULL;
+  return jid ? xm_node_text (jid) : NULL;
+}
+
+static void
+learn_session (XmEventIndex *idx, const XmEvent *ev)
+{
+  XmIndexedSession *s;
+
+  if (ev->conn == 0)
+    return; /* notes about a capture as a whole */
+  s = session_for (idx, ev->conn);
+  s->flags |= ev->flags;
+  if (s->events++ == 0)
+    s->first_us = ev->time_us;
+  s->last_us = MAX (s->last_us, ev->time_us);
+  switch (ev->kind)
+    {
+    case XM_EVENT_CONN_OPEN:
+      g_free (s->client);
+      g_free (s->server);
+      s->client = g_strdup (ev->addr[0]);
+      s->server = g_strdup (ev->addr[1]);
+      break;
+    case XM_EVENT_LAYER:
+      g_ptr_array_add (s->layers, g_strdup (ev->text));
+      break;
+    case XM_EVENT_STREAM_OPEN:
+      if (ev->dir == XM_DIR_C2S && s->to == NULL && ev->stanza && ev->stanza->root)
+        s->to = g_strdup (xm_node_attr (ev->stanza->root, "to"));
+      break;
+    case XM_EVENT_STANZA:
+      s->stanzas++;
+      if (!s->closed && ev->dir != XM_DIR_NONE && ev->stanza)
+        s->bytes[ev->dir] += ev->stanza->raw_len;
+      if (ev->dir == XM_DIR_S2C)
+        {
+          char *jid = bound_jid (ev->stanza);
+          if (jid)
+            {
+              g_free (s->jid);
+              s->jid = jid;
+            }
+        }
+      break;
+    case XM_EVENT_CONN_CLOSE:
+      /* what really crossed the wire, TLS and all */
+      s->bytes[XM_DIR_C2S] = ev->bytes[XM_DIR_C2S];
+      s->bytes[XM_DIR_S2C] = ev->bytes[XM_DIR_S2C];
+      s->closed = TRUE;
+      g_free (s->close_reason);
+      s->close_reason = g_strdup (ev->text);
+      break;
+    default:
+      break;
+    }
+}
+
+static void
+index_event (XmSink *sink, const XmEvent *ev)
+{
+  XmEventIndex *idx = (XmEventIndex *) sink;
+  Entry e = { .offset = idx->line_offset, .conn = ev->conn,
+              .kind = ev->kind, .dir = ev->dir };
+
+  learn_session (idx, ev);
+  if (idx->entries->len > 0 && idx->last_end != e.offset)
+    {
+      guint64 *end = g_new (guint64, 1);
+      *end = idx->last_end;
+      g_hash_table_insert (idx->gaps, GUINT_TO_POINTER (idx->entries->len - 1), end);
+    }
+  idx->last_end = e.offset + idx->line_length;
+  if (ev->kind == XM_EVENT_STREAM_OPEN)
+    {
+      gpointer key = GSIZE_TO_POINTER ((gsize) ev->conn * 2 + ev->dir);
+      GArray *ids = g_hash_table_lookup (idx->stream_opens, key);
+      guint64 id = idx->entries->len;
+
+      if (ids == NULL)
+        {
+          ids = g_array_new (FALSE, FALSE, sizeof (guint64));
+          g_hash_table_insert (idx->stream_opens, key, ids);
+        }
+      g_array_append_val (ids, id);
+    }
+  g_array_append_val (idx->entries, e);
+}
+
+static void
+index_sink_free (XmSink *sink)
+{
+  /* the index owns itself: xm_event_index_free */
+}
+
+static const XmSinkVTable index_vtable = {
+  .event = index_event,
+  .free = index_sink_free,
+  .needs_children = TRUE,
+};
+
+static void
+on_index_line (guint64 offset, guint64 length, gpointer data)
+{
+  XmEventIndex *idx = data;
+
+  idx->line_offset = offset;
+  idx->line_length = length;
+}
+
+/* Reads len bytes at offset of fd onto buf. */
+static gboolean
+read_range (int fd, guint64 offset, gsize len, GString *buf, GError **error)
+{
+  gsize old = buf->len;
+
+  g_string_set_size (buf, old + len);
+  for (gsize done = 0; done < len;)
+    {
+      ssize_t n = pread (fd, buf->str + old + done, len - done, offset + done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int err = n < 0 ? errno : EIO;
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                       "reading the recording failed: %s", g_strerror (err));
+          g_string_set_size (buf, old);
+          return FALSE;
+        }
+      done += n;
+    }
+  return TRUE;
+}
+
+/* A capture decoded into a recording in a private temporary file, already
+ * unlinked: the index reads it back like any recording. Returns its fd. */
+static int
+capture_to_recording (const char *path, GError **error)
+{
+  g_autofree char *tmp = NULL;
+  g_autofree char *source = g_strdup_printf ("capture %s", path);
+  XmSink *rec;
+  int fd, wfd;
+  gboolean ok;
+
+  fd = g_file_open_tmp ("xmitm-web-XXXXXX.jsonl", &tmp, error);
+  if (fd < 0)
+    return -1;
+  unlink (tmp);
+  wfd = dup (fd);
+  if (wfd < 0)
+    {
+      int err = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "dup: %s", g_strerror (err));
+      close (fd);
+      return -1;
+    }
+  /* A capture holds every byte: it counts as recorded with secrets. */
+  rec = xm_recorder_new (wfd, TRUE, tmp, source, TRUE);
+  ok = xm_capture_read (path, rec, error);
+  xm_sink_free (rec);
+  if (!ok)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
+static gboolean
+is_capture (const char *path, GError **error)
+{
+  guint8 head[64];
+  gsize n;
+  FILE *f = fopen (path, "rbe");
+
+  if (f == NULL)
+    {
+      int err = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot open %s: %s", path, g_strerror (err));
+      return FALSE;
+    }
+  n = fread (head, 1, sizeof head, f);
+  fclose (f);
+  return xm_capture_sniff (head, n);
+}
+
+static gboolean
+index_file (XmEventIndex *idx, void (*warn) (const char *, gpointer),
+            gpointer warn_data, GError **error)
+{
+  XmRecordInfo info;
+  XmLineReader lr;
+  char *line = NULL;
+  guint64 dropped = 0;
+  gssize n;
+  FILE *in;
+  int rfd = dup (idx->fd);
+  gboolean ok;
+
+  if (rfd < 0 || (in = fdopen (rfd, "r")) == NULL)
+    {
+      int err = errno;
+      if (rfd >= 0)
+        close (rfd);
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot read %s: %s", idx->path, g_strerror (err));
+      return FALSE;
+    }
+  fseeko (in, 0, SEEK_SET);
+  ok = xm_record_read_stream_lines (in, idx->path, &idx->sink, &info, warn,
+                                    warn_data, on_index_line, idx, error);
+  idx->secrets = info.secrets;
+  xm_record_info_clear (&info);
+  if (ok)
+    {
+      /* the header line, put before every page read again */
+      fseeko (in, 0, SEEK_SET);
+      xm_line_reader_init (&lr, in);
+      n = xm_line_read (&lr, 1 << 20, &line, &dropped);
+      if (n > 0)
+        g_string_append_len (idx->header_line, line, n);
+      if (n <= 0 || line[n - 1] != '\n')
+        g_string_append_c (idx->header_line, '\n');
+      xm_line_reader_clear (&lr);
+      /* what follows the last event (a line cut short, damage) is never
+       * read again */
+      idx->end = idx->last_end;
+    }
+  fclose (in);
+  return ok;
+}
+
+XmEventIndex *
+xm_event_index_open (const char *path, void (*warn) (const char *, gpointer),
+                     gpointer warn_data, GError **error)
+{
+  g_autoptr (XmEventIndex) idx = g_new0 (XmEventIndex, 1);
+  GError *sniff_error = NULL;
+  gboolean capture;
+
+  idx->sink.vtable = &index_vtable;
+  idx->path = g_strdup (path);
+  idx->fd = -1;
+  idx->header_line = g_string_new (NULL);
+  idx->entries = g_array_new (FALSE, FALSE, sizeof (Entry));
+  idx->sessions = g_ptr_array_new_with_free_func (session_free);
+  idx->session_by_conn = g_hash_table_new (NULL, NULL);
+  idx->stream_opens = g_hash_table_new_full (NULL, NULL, NULL,
+                                             (GDestroyNotify) g_array_unref);
+  idx->gaps = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  capture = is_capture (path, &sniff_error);
+  if (sniff_error)
+    {
+      g_propagate_error (error, sniff_error);
+      return NULL;
+    }
+  if (capture)
+    idx->fd = capture_to_recording (path, error);
+  else if ((idx->fd = open (path, O_RDONLY | O_CLOEXEC)) < 0)
+    {
+      int err = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                   "cannot open %s: %s", path, g_strerror (err));
+    }
+  if (idx->fd < 0 || !index_file (idx, warn, warn_data, error))
+    return NULL;
+  return g_steal_pointer (&idx);
+}
+
+void
+xm_event_index_free (XmEventIndex *idx)
+{
+  if (idx == NULL)
+    return;
+  if (idx->fd >= 0)
+    close (idx->fd);
+  g_free (idx->path);
+  g_string_free (idx->header_line, TRUE);
+  g_array_unref (idx->entries);
+  g_ptr_array_unref (idx->sessions);
+  g_hash_table_unref (idx->session_by_conn);
+  g_hash_table_unref (idx->stream_opens);
+  g_hash_table_unref (idx->gaps);
+  g_free (idx);
+}
+
+const char *
+xm_event_index_path (const XmEventIndex *idx)
+{
+  return idx->path;
+}
+
+guint64
+xm_event_index_count (const XmEventIndex *idx)
+{
+  return idx->entries->len;
+}
+
+gboolean
+xm_event_index_has_secrets (const XmEventIndex *idx)
+{
+  return idx->secrets;
+}
+
+guint
+xm_event_index_n_sessions (const XmEventIndex *idx)
+{
+  return idx->sessions->len;
+}
+
+const XmIndexedSession *
+xm_event_index_session (const XmEventIndex *idx, guint i)
+{
+  return i < idx->sessions->len ? idx->sessions->pdata[i] : NULL;
+}
+
+/* ---- reading pages again ---- */
+
+typedef struct {
+  XmSink sink;
+  XmEventIndex *idx;
+  guint64 from;          /* the first id handed on */
+  guint64 first, last;   /* this round's ids, [first, last) */
+  gsize prefix_len;      /* header and stream headers before the round's lines */
+  guint64 pos;           /* where the line being read starts in the buffer */
+  XmIndexEventFunc fn;
+  gpointer data;
+  gboolean stopped;
+} PageReader;
+
+static const Entry *
+entry (const XmEventIndex *idx, guint64 id)
+{
+  return &g_array_index (idx->entries, Entry, id);
+}
+
+/* The id in [first, last) whose line starts at offset, or -1. */
+static gint64
+id_at (const XmEventIndex *idx, guint64 first, guint64 last, guint64 offset)
+{
+  while (first < last)
+    {
+      guint64 mid = first + (last - first) / 2;
+      guint64 o = entry (idx, mid)->offset;
+
+      if (o == offset)
+        return (gint64) mid;
+      if (o < offset)
+        first = mid + 1;
+      else
+        last = mid;
+    }
+  return -1;
+}
+
+static void
+page_event (XmSink *sink, const XmEvent *ev)
+{
+  PageReader *pr = (PageReader *) sink;
+  gint64 id;
+
+  if (pr->stopped || pr->pos < pr->prefix_len)
+    return; /* a stream header given for context */
+  id = id_at (pr->idx, pr->first, pr->last,
+              entry (pr->idx, pr->first)->offset + (pr->pos - pr->prefix_len));
+  if (id < 0 || (guint64) id < pr->from)
+    return;
+  if (!pr->fn ((guint64) id, ev, pr->data))
+    pr->stopped = TRUE;
+}
+
+static void
+page_sink_free (XmSink *sink)
+{
+}
+
+static const XmSinkVTable page_vtable = {
+  .event = page_event,
+  .free = page_sink_free,
+  .needs_children = TRUE,
+};
+
+static void
+on_page_line (guint64 offset, guint64 length, gpointer data)
+{
+  ((PageReader *) data)->pos = offset;
+}
+
+/* Where the line of event id ends. */
+static guint64
+line_end (const XmEventIndex *idx, guint64 id)
+{
+  const guint64 *end = g_hash_table_lookup (idx->gaps, GUINT_TO_POINTER (id));
+
+  if (end)
+    return *end;
+  return id + 1 < idx->entries->len ? entry (idx, id + 1)->offset : idx->end;
+}
+
+/* Appends the latest stream header before id first of each connection
+ * and direction that has stanzas in [first, last). */
+static gboolean
+append_stream_headers (XmEventIndex *idx, guint64 first, guint64 last,
+                       GString *buf, GError **error)
+{
+  g_autoptr (GHashTable) done = g_hash_table_new (NULL, NULL);
+
+  for (guint64 id = first; id < last; id++)
+    {
+      const Entry *e = entry (idx, id);
+      gpointer key = GSIZE_TO_POINTER ((gsize) e->conn * 2 + e->dir);
+      GArray *ids;
+      guint lo = 0, hi;
+      guint64 open;
+
+      if (e->kind != XM_EVENT_STANZA || g_hash_table_contains (done, key))
+        continue;
+      g_hash_table_add (done, key);
+      ids = g_hash_table_lookup (idx->stream_opens, key);
+      if (ids == NULL)
+        continue;
+      /* the last stream open before first */
+      hi = ids->len;
+      while (lo < hi)
+        {
+          guint mid = lo + (hi - lo) / 2;
+          if (g_array_index (ids, guint64, mid) < first)
+            lo = mid + 1;
+          else
+            hi = mid;
+        }
+      if (lo == 0)
+        continue;
+      open = g_array_index (ids, guint64, lo - 1);
+      if (!read_range (idx->fd, entry (idx, open)->offset,
+                       line_end (idx, open) - entry (idx, open)->offset, buf, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+xm_event_index_read (XmEventIndex *idx, guint64 from, XmIndexEventFunc fn,
+                     gpointer data, GError **error)
+{
+  PageReader pr = { .sink.vtable = &page_vtable, .idx = idx, .from = from,
+                    .fn = fn, .data = data };
+  guint64 n = idx->entries->len;
+
+  for (guint64 first = from, last; first < n && !pr.stopped; first = last)
+    {
+      g_autoptr (GString) buf = g_string_new (idx->header_line->str);
+      XmRecordInfo info;
+      guint64 start = entry (idx, first)->offset;
+      guint64 stop;
+      FILE *in;
+      gboolean ok;
+
+      last = MIN (first + BATCH, n);
+      /* A round reads one run of event lines: it ends before a gap, so a
+       * damaged stretch (a line of a gigabyte) is never read again. */
+      if (g_hash_table_size (idx->gaps) > 0)
+        for (guint64 id = first; id + 1 < last; id++)
+          if (g_hash_table_contains (idx->gaps, GUINT_TO_POINTER (id)))
+            {
+              last = id + 1;
+              break;
+            }
+      stop = line_end (idx, last - 1);
+
+      if (!append_stream_headers (idx, first, last, buf, error))
+        return FALSE;
+      pr.prefix_len = buf->len;
+      pr.first = first;
+      pr.last = last;
+      if (!read_range (idx->fd, start, stop - start, buf, error))
+        return FALSE;
+      in = fmemopen (buf->str, buf->len, "r");
+      if (in == NULL)
+        {
+          int err = errno;
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                       "fmemopen: %s", g_strerror (err));
+          return FALSE;
+        }
+      /* Damage was reported when the file was indexed: not again. */
+      ok = xm_record_read_stream_lines (in, idx->path, &pr.sink, &info, NULL,
+                                        NULL, on_page_line, &pr, error);
+      xm_record_info_clear (&info);
+      fclose (in);
+      if (!ok)
+        return FALSE;
+    }
+  return TRUE;
+}
