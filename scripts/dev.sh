@@ -29,6 +29,7 @@ cd "$top"
 # Everything xmitm builds with, and every real peer its tests start.
 PACKAGES=(
   build-essential meson ninja-build pkg-config
+  scdoc man-db
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
   libcap-dev libsoup-3.0-dev
   openssl prosody python3 python3-slixmpp tshark tcpdump
@@ -131,6 +132,7 @@ web_deps() {
 # runtime (not needed by `dev.sh test`, which replays the corpora with gcc).
 FUZZ_PACKAGES=(
   build-essential meson ninja-build pkg-config
+  scdoc man-db
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
   libsoup-3.0-dev clang libclang-rt-14-dev
 )
