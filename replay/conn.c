@@ -157,6 +157,8 @@ xm_conn_free (Conn *c)
   g_hash_table_unref (c->id_live2rec);
   g_string_free (c->report, TRUE);
   g_queue_clear_full (&c->received, (GDestroyNotify) xm_stanza_unref);
+  if (c->gather)
+    g_byte_array_unref (c->gather);
   g_free (c);
 }
 
@@ -181,17 +183,39 @@ xm_conn_compressed (Conn *c)
 gsize
 xm_conn_queued (Conn *c)
 {
-  return xm_leg_queued (c->leg);
+  return xm_leg_queued (c->leg) + (c->gather ? c->gather->len : 0);
 }
 
 /* ---- output ---- */
+
+void
+xm_conn_flush (Conn *c)
+{
+  if (c->gather == NULL || c->gather->len == 0)
+    return;
+  if (xm_leg_is_open (c->leg) && xm_leg_alive (c->leg))
+    xm_leg_send (c->leg, c->gather->data, c->gather->len);
+  g_byte_array_set_size (c->gather, 0);
+}
 
 void
 xm_conn_send (Conn *c, const char *data, gsize len)
 {
   if (!xm_leg_is_open (c->leg) || !xm_leg_alive (c->leg))
     return;
-  xm_leg_send (c->leg, (const guint8 *) data, len);
+  /* Only an established stream gathers: negotiation may push a layer
+   * after any element, and the bytes before it belong to the old stack. */
+  if (c->r->gathering && c->state == NEG_ESTABLISHED)
+    {
+      if (c->gather == NULL)
+        c->gather = g_byte_array_new ();
+      g_byte_array_append (c->gather, (const guint8 *) data, len);
+    }
+  else
+    {
+      xm_conn_flush (c); /* what was gathered goes first */
+      xm_leg_send (c->leg, (const guint8 *) data, len);
+    }
   if (c->state == NEG_ESTABLISHED)
     xm_replay_show (c->r, c, TRUE, data, len);
 }
@@ -201,6 +225,7 @@ xm_conn_close (Conn *c)
 {
   if (c->state == NEG_CLOSED)
     return;
+  xm_conn_flush (c);
   /* TLS says close_notify first, when nothing is left to send */
   if (xm_leg_is_open (c->leg))
     xm_leg_shutdown (c->leg);

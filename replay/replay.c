@@ -454,6 +454,8 @@ xm_replay_pump (gpointer data)
 
   if (!binding (r))
     xm_replay_drain_slice (r);
+  /* The stanzas of this round go out together, below (xm_conn_flush). */
+  r->gathering = TRUE;
   while (again && !r->stopping)
     {
       again = FALSE;
@@ -488,6 +490,9 @@ xm_replay_pump (gpointer data)
           again = TRUE;
         }
     }
+  r->gathering = FALSE;
+  for (guint k = 0; k < r->conns->len; k++)
+    xm_conn_flush (r->conns->pdata[k]);
   if (r->stopping)
     return;
   for (guint k = 0; k < r->conns->len; k++)
