@@ -35,6 +35,7 @@ typedef struct {
   GHashTable *conns;    /* conn number -> XmScriptConn* */
   guint64 oversized;
   GHashTable *encrypted; /* capture: conn numbers whose TLS hides the rest */
+  XmStanzaSlab *slab;   /* the script's: where the stanzas kept go */
 } Loader;
 
 /* ---- stanza helpers ---- */
@@ -182,7 +183,8 @@ collect_event (XmSink *sink, const XmEvent *ev)
           l->oversized++;
           return;
         }
-      r.stanza = xm_stanza_ref (ev->stanza);
+      /* Packed: the script keeps every stanza to the end (stanza.h). */
+      r.stanza = xm_stanza_slab_copy (l->slab, ev->stanza);
       break;
     case XM_EVENT_LAYER:
       if (ev->layer == NULL || ev->layer->layer == NULL)
@@ -281,6 +283,8 @@ xm_script_free (XmScript *s)
     return;
   g_ptr_array_unref (s->steps);
   g_ptr_array_unref (s->conns);
+  /* After the steps and connections: they point into it. */
+  xm_stanza_slab_free (s->slab);
   xm_order_free (s->order);
   g_free (s->path);
   g_free (s);
@@ -753,6 +757,8 @@ xm_script_load (const char *path, XmPace pace, gboolean serve,
   s->steps = g_ptr_array_new_with_free_func (step_free);
   s->conns = g_ptr_array_new_with_free_func (conn_free);
   l.recs = g_array_new (FALSE, TRUE, sizeof (Rec));
+  s->slab = xm_stanza_slab_new ();
+  l.slab = s->slab;
   l.conns = g_hash_table_new (NULL, NULL);
   sink->sink.vtable = &collect_vtable;
   sink->loader = &l;

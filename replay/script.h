@@ -88,6 +88,7 @@ typedef struct {
                            * steps and waits for the client's */
   char *path;
   guint64 skipped;        /* stanzas left out (answered live) */
+  XmStanzaSlab *slab;     /* holds the stanzas of steps and connections */
 } XmScript;
 
 /* Loads the recording at path, or a packet capture of cleartext XMPP
