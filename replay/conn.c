@@ -635,6 +635,8 @@ on_connected (int fd, const char *error, gpointer data)
     }
   c->state = NEG_STREAM;
   c->framer = xm_framer_new (&framer_events, c);
+  /* Plain messages and presences get their tree without expat. */
+  xm_framer_set_plain_trees (c->framer, TRUE);
   if (c->direct_tls)
     start_tls (c);
   else
@@ -679,6 +681,7 @@ xm_conn_new_accepted (Replay *r, int fd, const char *peer, const XmFramerEvents 
   c->started_us = g_get_monotonic_time ();
   c->state = NEG_IDLE;
   c->framer = xm_framer_new (events, c);
+  xm_framer_set_plain_trees (c->framer, TRUE);
   if (!xm_leg_attach (c->leg, fd, NULL))
     {
       close (fd);
