@@ -94,7 +94,7 @@ slab_strdup (XmStanzaSlab *slab, const char *s)
 
 /* Recursion is bounded by the framer's depth limit (XM_FRAMER_MAX_DEPTH). */
 static XmNode *
-copy_node (XmStanzaSlab *slab, const XmNode *src, XmNode *parent)
+copy_node (XmStanzaSlab *slab, const XmNode *src, XmNode *parent, gboolean children)
 {
   XmNode *n = slab_alloc (slab, sizeof (XmNode));
 
@@ -130,9 +130,9 @@ copy_node (XmStanzaSlab *slab, const XmNode *src, XmNode *parent)
           .uri = slab_strdup (slab, src->ns_decls[i].uri),
         };
     }
-  for (const XmNode *k = src->children; k; k = k->next)
+  for (const XmNode *k = children ? src->children : NULL; k; k = k->next)
     {
-      XmNode *copy = copy_node (slab, k, n);
+      XmNode *copy = copy_node (slab, k, n, TRUE);
 
       if (n->last_child)
         n->last_child->next = copy;
@@ -150,7 +150,7 @@ xm_stanza_slab_new (void)
 }
 
 XmStanza *
-xm_stanza_slab_copy (XmStanzaSlab *slab, const XmStanza *stanza)
+xm_stanza_slab_copy (XmStanzaSlab *slab, const XmStanza *stanza, gboolean children)
 {
   XmStanza *s = slab_alloc (slab, sizeof (XmStanza));
 
@@ -158,7 +158,7 @@ xm_stanza_slab_copy (XmStanzaSlab *slab, const XmStanza *stanza)
     .raw_len = stanza->raw_len,
     .offset = stanza->offset,
     .oversized = stanza->oversized,
-    .shallow = stanza->shallow,
+    .shallow = stanza->shallow || !children,
     .ref_count = 1,
     .in_slab = TRUE,
   };
@@ -166,7 +166,7 @@ xm_stanza_slab_copy (XmStanzaSlab *slab, const XmStanza *stanza)
     s->raw = (const guint8 *) slab_strndup (slab, (const char *) stanza->raw,
                                             stanza->raw_len);
   if (stanza->root)
-    s->root = copy_node (slab, stanza->root, NULL);
+    s->root = copy_node (slab, stanza->root, NULL, children);
   return s;
 }
 

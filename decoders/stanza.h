@@ -119,8 +119,12 @@ gsize xm_stanza_redact (const XmStanza *stanza, GString *out);
  * nothing to a stanza in a slab. */
 typedef struct _XmStanzaSlab XmStanzaSlab;
 XmStanzaSlab *xm_stanza_slab_new (void);
-/* A copy of stanza (its root and raw bytes; NULL ones stay NULL). */
-XmStanza *xm_stanza_slab_copy (XmStanzaSlab *slab, const XmStanza *stanza);
+/* A copy of stanza (its root and raw bytes; NULL ones stay NULL). Without
+ * children: the root keeps its name, namespace, attributes and namespace
+ * declarations, and the copy is marked shallow; for a caller that can
+ * build the rest again from the bytes when it needs it. */
+XmStanza *xm_stanza_slab_copy (XmStanzaSlab *slab, const XmStanza *stanza,
+                               gboolean children);
 /* Bytes the slab has mapped. */
 gsize xm_stanza_slab_size (const XmStanzaSlab *slab);
 void xm_stanza_slab_free (XmStanzaSlab *slab);
