@@ -105,6 +105,53 @@ serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *chan
   g_string_append_printf (out, "%s>", el->name);
 }
 
+/* Is it certain that xm_conn_rewrite would change nothing in st, a script
+ * stanza kept without its children (plain bytes, xm_script_stanza_full)?
+ * Then its bytes go as they are, without building its tree. Certain when
+ * no recorded value that maps to another live one is in its bytes: plain
+ * bytes without '&' write every value literally, except for whitespace
+ * (attribute values and line ends are normalised), so a value with
+ * neither whitespace nor a character XML escapes is found by a search of
+ * the bytes. Anything else, or more values than a quick look allows:
+ * not certain. */
+gboolean
+xm_conn_rewrite_needless (Conn *c, const XmStanza *st)
+{
+  GHashTableIter it;
+  gpointer key, value;
+  const XmNode *el = st->root;
+
+  if (!st->shallow || el == NULL || el->children || st->raw == NULL
+      || memchr (st->raw, '&', st->raw_len)
+      || g_hash_table_size (c->r->rec2live) > 16)
+    return FALSE;
+  for (guint i = 0; i < el->n_attrs; i++)
+    {
+      const XmAttr *a = &el->attrs[i];
+
+      if (a->ns == NULL && strcmp (a->name, "id") == 0)
+        {
+          const char *live = g_hash_table_lookup (c->id_rec2live, a->value);
+          if (live == NULL && c->r->ids_rec2live)
+            live = g_hash_table_lookup (c->r->ids_rec2live, a->value);
+          if (live && strcmp (live, a->value) != 0)
+            return FALSE;
+        }
+    }
+  g_hash_table_iter_init (&it, c->r->rec2live);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    {
+      const char *rec = key;
+
+      if (strcmp (rec, value) == 0)
+        continue;
+      if (*rec == '\0' || strpbrk (rec, " \t\r\n&<>'\"")
+          || memmem (st->raw, st->raw_len, rec, strlen (rec)))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 char *
 xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed)
 {

@@ -179,6 +179,9 @@ gsize xm_conn_queued (Conn *c);
 void xm_conn_close (Conn *c);
 /* Serialises el with recorded values turned into live ones. New string. */
 char *xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed);
+/* TRUE only when xm_conn_rewrite would certainly leave st, a script stanza
+ * kept without its children, as it is (FALSE: ask it). */
+gboolean xm_conn_rewrite_needless (Conn *c, const XmStanza *st);
 void xm_conn_check_timeout (Conn *c, gint64 now);
 
 /* conn-auth.c: the client's authentication, as recorded */

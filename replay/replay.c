@@ -362,6 +362,13 @@ do_step (Replay *r, Conn *c, XmStep *step)
       break;
     case XM_STEP_SEND:
     case XM_STEP_EXPECT: /* serve: a server stanza */
+      if (xm_conn_rewrite_needless (c, step->stanza))
+        {
+          /* A plain message or presence (never a bind request) with no
+           * recorded value to replace: its bytes, no tree needed. */
+          xm_conn_send (c, (const char *) step->stanza->raw, step->stanza->raw_len);
+          break;
+        }
       {
         g_autoptr (XmStanza) full = xm_script_stanza_full (step->stanza);
         const XmNode *el = full->root;
