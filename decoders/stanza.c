@@ -135,14 +135,15 @@ XmStanza *
 xm_stanza_ref (XmStanza *stanza)
 {
   g_return_val_if_fail (stanza != NULL, NULL);
-  g_atomic_int_inc (&stanza->ref_count);
+  if (!stanza->in_slab)
+    g_atomic_int_inc (&stanza->ref_count);
   return stanza;
 }
 
 void
 xm_stanza_unref (XmStanza *stanza)
 {
-  if (stanza == NULL)
+  if (stanza == NULL || stanza->in_slab)
     return;
   if (!g_atomic_int_dec_and_test (&stanza->ref_count))
     return;

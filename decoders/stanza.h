@@ -69,6 +69,8 @@ struct _XmStanza {
   gint ref_count;
   gpointer arena;
   GByteArray *raw_copy; /* owns raw when the stanza spanned several feeds */
+  gboolean in_slab;     /* lives in an XmStanzaSlab: references are not
+                         * counted, the slab frees it */
 };
 
 XmStanza *xm_stanza_ref (XmStanza *stanza);
@@ -107,6 +109,25 @@ gboolean xm_attr_is_secret (const XmNode *el, const XmAttr *attr);
  * hidden. Returns the number of bytes hidden; 0 leaves out untouched.
  * Appends to out only when it returns more than 0. */
 gsize xm_stanza_redact (const XmStanza *stanza, GString *out);
+
+/* A slab holds stanzas that live as long as it does (replay's script):
+ * each copy is its tree and raw bytes packed together, exactly as large as
+ * they are, in large mappings, where a framed stanza holds an arena block
+ * of at least 1 KiB and a copy of its bytes from malloc. A million of
+ * them cost no malloc call, fault in huge pages where the kernel allows,
+ * and go back in a few munmap calls. xm_stanza_ref and xm_stanza_unref do
+ * nothing to a stanza in a slab. */
+typedef struct _XmStanzaSlab XmStanzaSlab;
+XmStanzaSlab *xm_stanza_slab_new (void);
+/* A copy of stanza (its root and raw bytes; NULL ones stay NULL). Without
+ * children: the root keeps its name, namespace, attributes and namespace
+ * declarations, and the copy is marked shallow; for a caller that can
+ * build the rest again from the bytes when it needs it. */
+XmStanza *xm_stanza_slab_copy (XmStanzaSlab *slab, const XmStanza *stanza,
+                               gboolean children);
+/* Bytes the slab has mapped. */
+gsize xm_stanza_slab_size (const XmStanzaSlab *slab);
+void xm_stanza_slab_free (XmStanzaSlab *slab);
 
 /* Internal to decoders/: used by the framer to build stanzas. */
 XmStanza *xm_stanza_new (void);

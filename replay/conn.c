@@ -121,6 +121,56 @@ serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *chan
   g_string_append_printf (out, "%s>", el->name);
 }
 
+/* Is it certain that xm_conn_rewrite would change nothing in st, a script
+ * stanza kept without its children (plain bytes, xm_script_stanza_full)?
+ * Then its bytes go as they are, without building its tree. Certain when
+ * no recorded value that maps to another live one is in its bytes: plain
+ * bytes without '&' write every value literally, except for whitespace
+ * (attribute values and line ends are normalised), so a value with
+ * neither whitespace nor a character XML escapes is found by a search of
+ * the bytes. Anything else, or more values than a quick look allows:
+ * not certain. */
+gboolean
+xm_conn_rewrite_needless (Conn *c, const XmStanza *st)
+{
+  GHashTableIter it;
+  gpointer key, value;
+  const XmNode *el = st->root;
+
+  /* a TCP recording over WebSocket: serialise() declares the namespace */
+  if (c->ws != c->sc->ws)
+    return FALSE;
+  if (!st->shallow || el == NULL || el->children || st->raw == NULL
+      || memchr (st->raw, '&', st->raw_len)
+      || g_hash_table_size (c->r->rec2live) > 16)
+    return FALSE;
+  for (guint i = 0; i < el->n_attrs; i++)
+    {
+      const XmAttr *a = &el->attrs[i];
+
+      if (a->ns == NULL && strcmp (a->name, "id") == 0)
+        {
+          const char *live = g_hash_table_lookup (c->id_rec2live, a->value);
+          if (live == NULL && c->r->ids_rec2live)
+            live = g_hash_table_lookup (c->r->ids_rec2live, a->value);
+          if (live && strcmp (live, a->value) != 0)
+            return FALSE;
+        }
+    }
+  g_hash_table_iter_init (&it, c->r->rec2live);
+  while (g_hash_table_iter_next (&it, &key, &value))
+    {
+      const char *rec = key;
+
+      if (strcmp (rec, value) == 0)
+        continue;
+      if (*rec == '\0' || strpbrk (rec, " \t\r\n&<>'\"")
+          || memmem (st->raw, st->raw_len, rec, strlen (rec)))
+        return FALSE;
+    }
+  return TRUE;
+}
+
 char *
 xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed)
 {
@@ -173,6 +223,8 @@ xm_conn_free (Conn *c)
   g_hash_table_unref (c->id_live2rec);
   g_string_free (c->report, TRUE);
   g_queue_clear_full (&c->received, (GDestroyNotify) xm_stanza_unref);
+  if (c->gather)
+    g_byte_array_unref (c->gather);
   g_free (c);
 }
 
@@ -197,17 +249,41 @@ xm_conn_compressed (Conn *c)
 gsize
 xm_conn_queued (Conn *c)
 {
-  return xm_leg_queued (c->leg);
+  return xm_leg_queued (c->leg) + (c->gather ? c->gather->len : 0);
 }
 
 /* ---- output ---- */
+
+void
+xm_conn_flush (Conn *c)
+{
+  if (c->gather == NULL || c->gather->len == 0)
+    return;
+  if (xm_leg_is_open (c->leg) && xm_leg_alive (c->leg))
+    xm_leg_send (c->leg, c->gather->data, c->gather->len);
+  g_byte_array_set_size (c->gather, 0);
+}
 
 void
 xm_conn_send (Conn *c, const char *data, gsize len)
 {
   if (!xm_leg_is_open (c->leg) || !xm_leg_alive (c->leg))
     return;
-  xm_leg_send (c->leg, (const guint8 *) data, len);
+  /* Only an established stream gathers: negotiation may push a layer
+   * after any element, and the bytes before it belong to the old stack.
+   * Not over WebSocket either: each send is one message (RFC 7395
+   * §3.3.3), which the layer frames as it comes. */
+  if (c->r->gathering && c->state == NEG_ESTABLISHED && !c->ws)
+    {
+      if (c->gather == NULL)
+        c->gather = g_byte_array_new ();
+      g_byte_array_append (c->gather, (const guint8 *) data, len);
+    }
+  else
+    {
+      xm_conn_flush (c); /* what was gathered goes first */
+      xm_leg_send (c->leg, (const guint8 *) data, len);
+    }
   if (c->state == NEG_ESTABLISHED)
     xm_replay_show (c->r, c, TRUE, data, len);
 }
@@ -217,6 +293,7 @@ xm_conn_close (Conn *c)
 {
   if (c->state == NEG_CLOSED)
     return;
+  xm_conn_flush (c);
   /* TLS says close_notify first, when nothing is left to send */
   if (xm_leg_is_open (c->leg))
     xm_leg_shutdown (c->leg);
@@ -680,6 +757,8 @@ on_connected (int fd, const char *error, gpointer data)
     }
   c->state = NEG_STREAM;
   c->framer = xm_framer_new (&framer_events, c);
+  /* Plain messages and presences get their tree without expat. */
+  xm_framer_set_plain_trees (c->framer, TRUE);
   if (c->direct_tls)
     start_tls (c);
   else
@@ -728,6 +807,7 @@ xm_conn_new_accepted (Replay *r, int fd, const char *peer, const XmFramerEvents 
   c->started_us = g_get_monotonic_time ();
   c->state = NEG_IDLE;
   c->framer = xm_framer_new (events, c);
+  xm_framer_set_plain_trees (c->framer, TRUE);
   if (!xm_leg_attach (c->leg, fd, NULL))
     {
       close (fd);

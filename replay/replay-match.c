@@ -192,6 +192,18 @@ peer_more (XmPeerIndex *x, gpointer data)
   return FALSE;
 }
 
+/* A step that arrived is never looked at again (the index skips it), so its
+ * canonical form goes: what replay holds stays the size of what is still
+ * expected, not of what has been played. */
+static void
+forget_canon (XmStep *step)
+{
+  if (step->data && step->data_free)
+    step->data_free (step->data);
+  step->data = NULL;
+  step->data_free = NULL;
+}
+
 static XmPeerIndex *
 peer_index (Replay *r, Conn *c)
 {
@@ -248,6 +260,7 @@ match (Conn *c, XmStanza *st)
       if (overtaken < 0)
         {
           r->same++;
+          forget_canon (step);
           return;
         }
       {
@@ -263,6 +276,7 @@ match (Conn *c, XmStanza *st)
         xm_replay_report_tree (c, h, actual, "  ");
         r->reordered++;
       }
+      forget_canon (step);
       return;
     }
   /* No equal one: the first counterpart within the window, else the
@@ -299,6 +313,7 @@ match (Conn *c, XmStanza *st)
       r->compared++;
       r->differ++;
       xm_replay_done (r, paired);
+      forget_canon (paired);
       return;
     }
   {

@@ -128,6 +128,9 @@ struct _Conn {
   guint differences;
   guint missed;           /* the peer's recorded stanzas that did not come */
   char *error;            /* for --junit */
+  GByteArray *gather;     /* sent while the pump gathers (Replay.gathering):
+                           * one leg send, so one TLS record and one send()
+                           * for a round's stanzas rather than one each */
 };
 
 struct _Replay {
@@ -152,6 +155,8 @@ struct _Replay {
   guint drain_more;       /* an idle source: pump again, to drain the rest */
   int status;             /* XM_REPLAY_* so far */
   gboolean stopping;
+  gboolean gathering;     /* in the pump's sending loop: xm_conn_send
+                           * gathers, xm_conn_flush sends */
   const char *interrupted; /* "SIGINT" or "SIGTERM": stopped by it */
   guint64 compared, same, differ, missing, unexpected, not_sent;
   guint64 reordered;       /* came out of the recorded order (order.h) */
@@ -178,14 +183,19 @@ void xm_conn_start (Conn *c);
 void xm_conn_send (Conn *c, const char *data, gsize len);
 /* What closes the stream: </stream:stream>, or RFC 7395's <close/>. */
 const char *xm_conn_close_tag (const Conn *c);
+/* Sends what xm_conn_send gathered (r->gathering) in one piece. */
+void xm_conn_flush (Conn *c);
 /* Whether c speaks TLS, or XEP-0138 zlib, now. */
 gboolean xm_conn_tls (Conn *c);
 gboolean xm_conn_compressed (Conn *c);
-/* Bytes c accepted that the socket has not taken yet. */
+/* Bytes c accepted that the socket has not taken yet (gathered too). */
 gsize xm_conn_queued (Conn *c);
 void xm_conn_close (Conn *c);
 /* Serialises el with recorded values turned into live ones. New string. */
 char *xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed);
+/* TRUE only when xm_conn_rewrite would certainly leave st, a script stanza
+ * kept without its children, as it is (FALSE: ask it). */
+gboolean xm_conn_rewrite_needless (Conn *c, const XmStanza *st);
 void xm_conn_check_timeout (Conn *c, gint64 now);
 
 /* conn-auth.c: the client's authentication, as recorded */

@@ -162,7 +162,8 @@ xm_replay_expected_canon (Replay *r, XmStep *step)
 {
   if (step->data == NULL && step->stanza && step->stanza->root)
     {
-      XmCanon *canon = xm_canon_new (step->stanza->root, NULL, NULL);
+      g_autoptr (XmStanza) full = xm_script_stanza_full (step->stanza);
+      XmCanon *canon = xm_canon_new (full->root, NULL, NULL);
       xm_canon_normalise (canon, r->opts->ignore);
       step->data = canon;
       step->data_free = (GDestroyNotify) xm_canon_free;
@@ -359,8 +360,16 @@ do_step (Replay *r, Conn *c, XmStep *step)
       break;
     case XM_STEP_SEND:
     case XM_STEP_EXPECT: /* serve: a server stanza */
+      if (xm_conn_rewrite_needless (c, step->stanza))
+        {
+          /* A plain message or presence (never a bind request) with no
+           * recorded value to replace: its bytes, no tree needed. */
+          xm_conn_send (c, (const char *) step->stanza->raw, step->stanza->raw_len);
+          break;
+        }
       {
-        const XmNode *el = step->stanza->root;
+        g_autoptr (XmStanza) full = xm_script_stanza_full (step->stanza);
+        const XmNode *el = full->root;
         gboolean changed = FALSE;
         g_autofree char *xml = xm_conn_rewrite (c, el, &changed);
 
@@ -439,6 +448,29 @@ names_unbound (Replay *r, const XmNode *el)
   return FALSE;
 }
 
+/* names_unbound() for a stanza to send, whose tree is built only when a
+ * connection is binding (seldom: the script keeps most stanzas without
+ * their children). */
+static gboolean
+send_names_unbound (Replay *r, XmStep *step)
+{
+  gboolean any = FALSE;
+
+  for (guint k = 0; k < r->conns->len && !any; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+
+      any = !(c->sc->jid == NULL || c->live_jid || c->bind_result == NULL
+              || xm_replay_step_done (r, c->bind_result) || c->state == NEG_CLOSED);
+    }
+  if (any)
+    {
+      g_autoptr (XmStanza) full = xm_script_stanza_full (step->stanza);
+      return names_unbound (r, full->root);
+    }
+  return FALSE;
+}
+
 /* Bytes queued for a socket above which no more stanzas are sent to it. */
 #define SEND_WINDOW (256 * 1024)
 
@@ -452,6 +484,8 @@ xm_replay_pump (gpointer data)
 
   if (!binding (r))
     xm_replay_drain_slice (r);
+  /* The stanzas of this round go out together, below (xm_conn_flush). */
+  r->gathering = TRUE;
   while (again && !r->stopping)
     {
       again = FALSE;
@@ -478,7 +512,7 @@ xm_replay_pump (gpointer data)
             continue;
           if (!xm_order_ready (r->script->order, step->order)
               || (!r->opts->serve && now < xm_order_not_before (r->script->order, step->order))
-              || (step->kind == XM_STEP_SEND && names_unbound (r, step->stanza->root)))
+              || (step->kind == XM_STEP_SEND && send_names_unbound (r, step)))
             continue;
           do_step (r, c, step);
           if (step->kind == XM_STEP_CONNECT)
@@ -486,6 +520,9 @@ xm_replay_pump (gpointer data)
           again = TRUE;
         }
     }
+  r->gathering = FALSE;
+  for (guint k = 0; k < r->conns->len; k++)
+    xm_conn_flush (r->conns->pdata[k]);
   if (r->stopping)
     return;
   for (guint k = 0; k < r->conns->len; k++)

@@ -6,6 +6,8 @@
 
 #include "component.h"
 #include "pcap-read.h"
+#include "plain-tree.h"
+#include "xml-scan.h"
 #include "record.h"
 #include "script.h"
 
@@ -35,6 +37,8 @@ typedef struct {
   GHashTable *conns;    /* conn number -> XmScriptConn* */
   guint64 oversized;
   GHashTable *encrypted; /* capture: conn numbers whose TLS hides the rest */
+  XmStanzaSlab *slab;   /* the script's: where the stanzas kept go */
+  XmScan scan;          /* rebuildable()'s, its stack reused */
 } Loader;
 
 /* ---- stanza helpers ---- */
@@ -154,6 +158,46 @@ sasl_field (const XmSaslDecode *d, const char *name)
   return NULL;
 }
 
+/* Can the script keep st without its children (xm_script_stanza_full)?
+ * A message or presence whose bytes the scanner finds plain: plain-tree.c
+ * builds from them the tree the framer built (the plain-tree and xml-scan
+ * tests hold the two equal). Nothing that reading the recording or
+ * scheduling looks at is below the root of such a stanza. */
+static gboolean
+rebuildable (Loader *l, const XmStanza *st)
+{
+  gsize end = 0;
+  gboolean ok;
+
+  if (st->root == NULL || st->raw == NULL || st->raw_len == 0 || st->raw[0] != '<'
+      || (strcmp (st->root->name, "message") != 0
+          && strcmp (st->root->name, "presence") != 0))
+    return FALSE;
+  ok = xm_scan_element (&l->scan, st->raw, st->raw_len, &end) == XM_SCAN_DONE
+       && end == st->raw_len && xm_scan_is_plain (&l->scan);
+  if (!ok)
+    xm_scan_clear (&l->scan); /* ready for the next one (DONE leaves it so) */
+  return ok;
+}
+
+XmStanza *
+xm_script_stanza_full (XmStanza *st)
+{
+  XmStanza *full;
+
+  if (!st->shallow || st->root == NULL)
+    return xm_stanza_ref (st);
+  full = xm_stanza_new ();
+  /* The bytes stay the slab's: the copy lives shorter than the script. */
+  full->raw = st->raw;
+  full->raw_len = st->raw_len;
+  full->offset = st->offset;
+  /* The root's namespace is the default one in scope when its bytes
+   * declare none, and is what they declare when they do. */
+  full->root = xm_plain_tree_build (full, st->raw, st->raw_len, st->root->ns);
+  return full;
+}
+
 static void
 collect_event (XmSink *sink, const XmEvent *ev)
 {
@@ -184,7 +228,8 @@ collect_event (XmSink *sink, const XmEvent *ev)
         }
       if (ev->flags & XM_EVENT_FLAG_WS)
         c->ws = TRUE;
-      r.stanza = xm_stanza_ref (ev->stanza);
+      /* Packed: the script keeps every stanza to the end (stanza.h). */
+      r.stanza = xm_stanza_slab_copy (l->slab, ev->stanza, !rebuildable (l, ev->stanza));
       break;
     case XM_EVENT_TRANSPORT:
       /* the WebSocket upgrade's request line: "GET /path HTTP/1.1 (...)" */
@@ -294,6 +339,8 @@ xm_script_free (XmScript *s)
     return;
   g_ptr_array_unref (s->steps);
   g_ptr_array_unref (s->conns);
+  /* After the steps and connections: they point into it. */
+  xm_stanza_slab_free (s->slab);
   xm_order_free (s->order);
   g_free (s->path);
   g_free (s);
@@ -766,6 +813,9 @@ xm_script_load (const char *path, XmPace pace, gboolean serve,
   s->steps = g_ptr_array_new_with_free_func (step_free);
   s->conns = g_ptr_array_new_with_free_func (conn_free);
   l.recs = g_array_new (FALSE, TRUE, sizeof (Rec));
+  xm_scan_init (&l.scan);
+  s->slab = xm_stanza_slab_new ();
+  l.slab = s->slab;
   l.conns = g_hash_table_new (NULL, NULL);
   sink->sink.vtable = &collect_vtable;
   sink->loader = &l;
@@ -799,6 +849,7 @@ xm_script_load (const char *path, XmPace pace, gboolean serve,
       g_free (r->layer);
     }
   g_array_unref (l.recs);
+  xm_scan_clear (&l.scan);
   g_hash_table_unref (l.conns);
   g_clear_pointer (&l.encrypted, g_hash_table_unref);
   if (!ok)

@@ -90,6 +90,7 @@ typedef struct {
                            * steps and waits for the client's */
   char *path;
   guint64 skipped;        /* stanzas left out (answered live) */
+  XmStanzaSlab *slab;     /* holds the stanzas of steps and connections */
 } XmScript;
 
 /* Loads the recording at path, or a packet capture of cleartext XMPP
@@ -104,6 +105,14 @@ XmScript *xm_script_load (const char *path, XmPace pace, gboolean serve,
                           gpointer warn_data, GError **error);
 void xm_script_free (XmScript *script);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmScript, xm_script_free)
+
+/* A script stanza with its whole tree. The script keeps plain messages and
+ * presences (the bulk of a long recording) as their bytes and root element
+ * only (shallow: name, namespace, attributes), which is all that reading
+ * the recording and scheduling look at; this builds the rest from the
+ * bytes (plain-tree.h), as the framer did. st itself when it has its tree.
+ * Unref the result either way. */
+XmStanza *xm_script_stanza_full (XmStanza *st) G_GNUC_WARN_UNUSED_RESULT;
 
 /* The bare JID the connection authenticated as: the bound JID without its
  * resource, or authcid@domain. A new string, NULL if unknown. */
