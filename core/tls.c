@@ -58,6 +58,7 @@ struct _XmTls {
 
 static SSL_CTX *server_ctx;
 static SSL_CTX *client_ctx;
+static gboolean verify_nothing; /* --upstream-insecure */
 static int keylog_fd = -1;
 static int ex_index = -1;
 static BIO_METHOD *bio_method;
@@ -270,6 +271,7 @@ xm_tls_init (const XmTlsConfig *config, GError **error)
   SSL_CTX_set_alpn_select_cb (server_ctx, on_alpn_select, NULL);
   SSL_CTX_set_cert_cb (client_ctx, on_cert_wanted, NULL);
 
+  verify_nothing = config->insecure;
   if (!config->insecure)
     {
       SSL_CTX_set_verify (client_ctx, SSL_VERIFY_PEER, NULL);
@@ -601,6 +603,9 @@ xm_tls_set_client_cert (XmTls *t, X509 *cert, EVP_PKEY *key)
       X509_up_ref (cert);
       EVP_PKEY_up_ref (key);
     }
+  /* a second decision replaces the first */
+  X509_free (t->client_cert);
+  EVP_PKEY_free (t->client_key);
   t->client_cert = cert;
   t->client_key = key;
   t->cert_decided = TRUE;
@@ -787,6 +792,37 @@ X509 *
 xm_tls_peer_cert (XmTls *t)
 {
   return SSL_get0_peer_certificate (t->ssl);
+}
+
+gboolean
+xm_tls_verify_client_chain (XmTls *t, char **why)
+{
+  X509 *leaf = SSL_get0_peer_certificate (t->ssl);
+  X509_STORE_CTX *ctx;
+  gboolean ok;
+
+  if (verify_nothing)
+    return TRUE;
+  if (leaf == NULL)
+    {
+      *why = g_strdup ("no certificate");
+      return FALSE;
+    }
+  ctx = X509_STORE_CTX_new ();
+  if (ctx == NULL || !X509_STORE_CTX_init (ctx, SSL_CTX_get_cert_store (client_ctx),
+                                           leaf, SSL_get_peer_cert_chain (t->ssl)))
+    {
+      X509_STORE_CTX_free (ctx);
+      *why = g_strdup ("out of memory verifying it");
+      return FALSE;
+    }
+  /* No purpose: servers present their server certificate on s2s, and
+   * many have no clientAuth usage; the receiving server judges that. */
+  ok = X509_verify_cert (ctx) == 1;
+  if (!ok)
+    *why = g_strdup (X509_verify_cert_error_string (X509_STORE_CTX_get_error (ctx)));
+  X509_STORE_CTX_free (ctx);
+  return ok;
 }
 
 const char *

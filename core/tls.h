@@ -120,6 +120,11 @@ void xm_tls_info (XmTls *tls, XmLayerInfo *info);
 /* The peer's certificate (borrowed, NULL if none): the server's in the
  * client role, the client's in the server role. */
 X509 *xm_tls_peer_cert (XmTls *tls);
+/* Server role: whether the client's certificate chain verifies against
+ * what the upstream leg trusts (the system store and --upstream-ca; no
+ * name is checked here). TRUE without a check under --upstream-insecure.
+ * FALSE with *why (newly allocated) otherwise. */
+gboolean xm_tls_verify_client_chain (XmTls *tls, char **why);
 /* The protocol ALPN selected, borrowed, or NULL. */
 const char *xm_tls_alpn_selected (XmTls *tls);
 

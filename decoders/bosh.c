@@ -19,7 +19,13 @@
 /* XEP-0124 §14.1: a rid more than this far ahead is out of any window. */
 #define MAX_WINDOW 16
 
+/* What all sessions together may hold for rids that have not come: each
+ * session holds at most MAX_HELD bodies, but a peer can open many
+ * sessions (1,024 of 8 bodies of a megabyte each would be 8 GiB). */
+#define MAX_HELD_BYTES (16u << 20)
+
 typedef struct {
+  XmBosh *bosh;
   guint64 rid;
   GBytes *body;
 } Held;
@@ -46,6 +52,7 @@ struct _XmBosh {
   GHashTable *by_sid;      /* sid -> Session* */
   GQueue order;            /* Session*, least recently used first */
   XmFramer *peek;          /* reads a body's start tag */
+  gsize held_bytes;        /* all sessions' held bodies */
   Peek peeked;
 };
 
@@ -143,6 +150,7 @@ static void
 held_free (gpointer p)
 {
   Held *h = p;
+  h->bosh->held_bytes -= g_bytes_get_size (h->body);
   g_bytes_unref (h->body);
   g_free (h);
 }
@@ -269,13 +277,25 @@ take_request (Session *s, const XmBoshVia *via, guint64 rid, GBytes *body)
       decode_body (s, via, XM_DIR_C2S, body);
       return;
     }
+  if (rid > s->next_rid
+      && s->bosh->held_bytes + g_bytes_get_size (body) > MAX_HELD_BYTES)
+    {
+      session_note (s, via, XM_DIR_C2S, XM_NOTE_WARNING, "BOSH: bodies waiting "
+                    "for earlier rids hold %u MiB across sessions: rid %"
+                    G_GUINT64_FORMAT " is decoded now, out of order",
+                    MAX_HELD_BYTES >> 20, rid);
+      decode_body (s, via, XM_DIR_C2S, body);
+      return;
+    }
   if (rid > s->next_rid)
     {
       Held *h = g_new0 (Held, 1);
       GList *l = s->held.head;
 
+      h->bosh = s->bosh;
       h->rid = rid;
       h->body = g_bytes_ref (body);
+      s->bosh->held_bytes += g_bytes_get_size (body);
       while (l && ((Held *) l->data)->rid < rid)
         l = l->next;
       if (l && ((Held *) l->data)->rid == rid)

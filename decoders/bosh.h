@@ -45,6 +45,7 @@ XmBoshAsk *xm_bosh_request (XmBosh *bosh, const XmBoshVia *via,
 void xm_bosh_response (XmBosh *bosh, const XmBoshVia *via, XmBoshAsk *ask,
                        const guint8 *body, gsize len);
 void xm_bosh_ask_free (XmBoshAsk *ask);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmBoshAsk, xm_bosh_ask_free)
 
 /* Sessions alive (for tests). */
 guint xm_bosh_sessions (const XmBosh *bosh);

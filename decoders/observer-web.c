@@ -19,8 +19,9 @@
  * they are WebSocket frames or HTTP: a client must wait for the response
  * (RFC 6455 §4.1), so little ever waits here. */
 #define MAX_HELD (64 * 1024)
-/* Requests whose responses have not begun (pipelining is rare on BOSH). */
-#define MAX_ASKS 64
+/* Requests whose responses have not begun (pipelining is rare on BOSH):
+ * past it, requests and responses are no longer paired. */
+#define MAX_PENDING 64
 
 typedef enum {
   WEB_HTTP,      /* HTTP messages */
@@ -45,9 +46,38 @@ struct _XmWebFlow {
   /* BOSH */
   GByteArray *body;    /* the message's body, while it is kept */
   gboolean keep_body;
-  GQueue asks;         /* c2s: XmBoshAsk* (NULL: not BOSH) per request */
-  XmBoshAsk *answering; /* s2c: what the response being read answers */
+  GQueue pending;      /* c2s: Pending*, requests without a response yet */
+  struct Pending *reading; /* c2s: the request being read */
+  struct Pending *answering; /* s2c: what the response being read answers */
+  gboolean unpaired;   /* too many requests ahead of their responses */
 };
+
+/* A request, from its head until its response's end: the response reader
+ * pairs each final response with the oldest request (HTTP/1.1 answers in
+ * order), whether or not the request has ended (a server may answer
+ * early). Held by the queue, the request reader and the response reader. */
+typedef struct Pending {
+  guint refs;
+  gboolean upgrade;    /* asks for WebSocket */
+  XmBoshAsk *ask;      /* its BOSH body, once it has ended; NULL if none */
+} Pending;
+
+static Pending *
+pending_ref (Pending *p)
+{
+  p->refs++;
+  return p;
+}
+
+static void
+pending_unref (Pending *p)
+{
+  if (p && --p->refs == 0)
+    {
+      xm_bosh_ask_free (p->ask);
+      g_free (p);
+    }
+}
 
 static void feed_http (XmWebFlow *w, const guint8 *data, gsize len);
 static XmHttpParser *http_of (XmWebFlow *w);
@@ -258,8 +288,64 @@ start_websocket (XmWebFlow *w, gsize rest)
 
 /* ---- HTTP ---- */
 
+/* What a peer wrote, for a terminal: control characters (an escape
+ * sequence in a path or a reason phrase) and bytes that are not UTF-8 are
+ * escaped, \xNN. */
+static void
+append_printable (GString *s, const char *text)
+{
+  const char *p = text, *end = text + strlen (text);
+
+  while (p < end)
+    {
+      const char *next = g_utf8_find_next_char (p, end);
+      gsize n = (next ? next : end) - p;
+
+      if ((guchar) *p < 0x20 || *p == 0x7f || *p == '\\'
+          || (n > 1 && !g_utf8_validate (p, n, NULL)) || ((guchar) *p >= 0x80 && n == 1))
+        {
+          for (gsize i = 0; i < n; i++)
+            g_string_append_printf (s, "\\x%02x", (guchar) p[i]);
+        }
+      else
+        g_string_append_len (s, p, n);
+      p += n;
+    }
+}
+
+/* A request's target without its query, which carries tokens as often
+ * as not (a WebSocket's ?access_token=...): only its size. */
+static void
+append_target (GString *s, const char *target)
+{
+  const char *q = strchr (target, '?');
+  g_autofree char *path = g_strndup (target, q ? (gsize) (q - target) : strlen (target));
+
+  append_printable (s, path);
+  if (q)
+    g_string_append_printf (s, "?[query: %zu bytes hidden]", strlen (q + 1));
+}
+
+static void
+append_subprotocols (GString *s, const char *v)
+{
+  g_auto (GStrv) tokens = g_strsplit (v, ",", -1);
+
+  for (guint k = 0; tokens[k]; k++)
+    {
+      const char *t = g_strstrip (tokens[k]);
+      if (k)
+        g_string_append (s, ", ");
+      if (strcmp (t, "xmpp") == 0)
+        g_string_append (s, t);
+      else
+        g_string_append_printf (s, "[%zu bytes hidden]", strlen (t));
+    }
+}
+
 /* Header values worth a place on the one line of a message; the rest are
- * in the bytes. Credentials are never shown: only their size. */
+ * in the bytes. Credentials are never shown: only their size; of the
+ * subprotocols, only 'xmpp' (browsers pass bearer tokens as others). */
 static void
 append_headers (GString *s, SoupMessageHeaders *h)
 {
@@ -278,7 +364,11 @@ append_headers (GString *s, SoupMessageHeaders *h)
       const char *v = soup_message_headers_get_list (h, shown[i]);
       if (v == NULL)
         continue;
-      g_string_append_printf (s, "%s%s: %s", sep, shown[i], v);
+      g_string_append_printf (s, "%s%s: ", sep, shown[i]);
+      if (g_ascii_strcasecmp (shown[i], "Sec-WebSocket-Protocol") == 0)
+        append_subprotocols (s, v);
+      else
+        append_printable (s, v);
       sep = "; ";
     }
   for (guint i = 0; i < G_N_ELEMENTS (hidden); i++)
@@ -306,16 +396,19 @@ check_subprotocol (XmWebFlow *w, const XmHttpHead *head)
   XmObserver *obs = w->flow->obs;
   const char *proto = soup_message_headers_get_list (head->headers,
                                                      "Sec-WebSocket-Protocol");
+  g_autoptr (GString) shown = g_string_new (proto ? NULL : "none");
 
+  if (proto)
+    append_subprotocols (shown, proto);
   if (head->method && !header_has_token (head->headers, "Sec-WebSocket-Protocol", "xmpp"))
     xm_observer_note (obs, w->flow->dir, XM_NOTE_WARNING, "RFC 7395 §3.1: the "
                       "upgrade request does not ask for the 'xmpp' subprotocol "
-                      "(Sec-WebSocket-Protocol: %s)", proto ? proto : "none");
+                      "(Sec-WebSocket-Protocol: %s)", shown->str);
   else if (head->status == 101 && g_strcmp0 (proto, "xmpp") != 0)
     xm_observer_note (obs, w->flow->dir, XM_NOTE_WARNING, "RFC 7395 §3.1: the "
                       "server's upgrade response does not select the 'xmpp' "
                       "subprotocol (Sec-WebSocket-Protocol: %s); a client must "
-                      "then close the connection", proto ? proto : "none");
+                      "then close the connection", shown->str);
 }
 
 /* RFC 7692: the server's answer says whether messages may be compressed,
@@ -361,12 +454,20 @@ on_http_head (const XmHttpHead *head, gpointer user_data)
   g_autoptr (GString) s = g_string_new (NULL);
   gboolean websocket = head->upgrade
     && header_has_token (head->headers, "Upgrade", "websocket");
+  gboolean answers_upgrade = FALSE;
 
   if (head->method)
-    g_string_append_printf (s, "%s %s HTTP/1.%u", head->method, head->path, head->minor);
+    {
+      append_printable (s, head->method);
+      g_string_append_c (s, ' ');
+      append_target (s, head->path);
+      g_string_append_printf (s, " HTTP/1.%u", head->minor);
+    }
   else
-    g_string_append_printf (s, "HTTP/1.%u %u %s", head->minor, head->status,
-                            head->reason ? head->reason : "");
+    {
+      g_string_append_printf (s, "HTTP/1.%u %u ", head->minor, head->status);
+      append_printable (s, head->reason ? head->reason : "");
+    }
   append_headers (s, head->headers);
   transport (w, head->method ? "http-request" : "http-response", s->str);
 
@@ -377,6 +478,23 @@ on_http_head (const XmHttpHead *head, gpointer user_data)
       /* XEP-0124 §4: BOSH requests are POSTs; the body says the rest. */
       w->keep_body = strcmp (head->method, "POST") == 0;
       w->upgrade = websocket;
+      g_clear_pointer (&w->reading, pending_unref);
+      if (!w->unpaired && g_queue_get_length (&w->pending) >= MAX_PENDING)
+        {
+          w->unpaired = TRUE;
+          xm_observer_note (w->flow->obs, w->flow->dir, XM_NOTE_WARNING,
+                            "more than %d HTTP requests ahead of their responses: "
+                            "responses are no longer paired with requests (BOSH "
+                            "responses not decoded on this connection)", MAX_PENDING);
+        }
+      if (!w->unpaired)
+        {
+          Pending *p = g_new0 (Pending, 1);
+          p->refs = 1;
+          p->upgrade = websocket;
+          g_queue_push_tail (&w->pending, p);
+          w->reading = pending_ref (p);
+        }
       /* the response reader needs each request's method, in order
        * (a HEAD's response has no body, a CONNECT's 2xx ends HTTP) */
       if (peer->state == WEB_HTTP)
@@ -388,9 +506,12 @@ on_http_head (const XmHttpHead *head, gpointer user_data)
   if (head->status == 101 || head->status >= 200)
     {
       /* a final response: to the oldest request without one */
-      xm_bosh_ask_free (w->answering);
-      w->answering = g_queue_pop_head (&peer->asks);
-      w->keep_body = w->answering != NULL;
+      g_clear_pointer (&w->answering, pending_unref);
+      w->answering = g_queue_pop_head (&peer->pending);
+      w->keep_body = TRUE; /* a BOSH answer, if its request was BOSH */
+      /* Only the upgrade's own answer decides what follows it; one to an
+       * earlier pipelined request does not. */
+      answers_upgrade = w->answering && w->answering->upgrade;
     }
   if (head->status == 101 && websocket)
     {
@@ -412,15 +533,19 @@ on_http_head (const XmHttpHead *head, gpointer user_data)
   else if (head->status == 101)
     {
       /* h2c or anything else but WebSocket: nothing here reads it */
-      const char *proto = soup_message_headers_get_list (head->headers, "Upgrade");
+      const char *upgrade = soup_message_headers_get_list (head->headers, "Upgrade");
+      g_autoptr (GString) proto = g_string_new (upgrade ? NULL : "an unnamed protocol");
+
+      if (upgrade)
+        append_printable (proto, upgrade);
       xm_observer_note (w->flow->obs, XM_DIR_S2C, XM_NOTE_WARNING, "the server "
                         "switched this connection to %s, not WebSocket: the rest of "
-                        "it is not decoded%s", proto ? proto : "an unnamed protocol",
+                        "it is not decoded%s", proto->str,
                         xm_observer_still_forwarded (w->flow->obs));
       stop (peer);
       w->upgrade = FALSE;
     }
-  else if (head->status >= 200 && peer->state == WEB_AWAIT)
+  else if (head->status >= 200 && peer->state == WEB_AWAIT && answers_upgrade)
     {
       /* The upgrade was refused: the client's bytes are HTTP again. */
       g_autoptr (GByteArray) held = g_steal_pointer (&peer->held);
@@ -475,23 +600,27 @@ bosh_message_end (XmWebFlow *w)
   w->keep_body = FALSE;
   if (w->flow->dir == XM_DIR_C2S)
     {
-      XmBoshAsk *ask = NULL;
+      g_autoptr (XmBoshAsk) ask = NULL;
+      Pending *p = g_steal_pointer (&w->reading);
 
       if (kept && body && body->len)
         ask = xm_bosh_request (bosh_of (obs), &via, body->data, body->len);
-      if (g_queue_get_length (&w->asks) >= MAX_ASKS)
-        xm_bosh_ask_free (g_queue_pop_head (&w->asks));
-      g_queue_push_tail (&w->asks, ask);
+      /* its response may have begun already: it is in time when it ends */
+      if (p && p->refs > 1)
+        p->ask = g_steal_pointer (&ask);
+      pending_unref (p);
       return;
     }
   if (w->answering)
     {
-      XmBoshAsk *ask = g_steal_pointer (&w->answering);
+      Pending *p = g_steal_pointer (&w->answering);
+      XmBoshAsk *ask = g_steal_pointer (&p->ask);
 
-      if (kept && body)
+      if (ask && kept && body)
         xm_bosh_response (bosh_of (obs), &via, ask, body->data, body->len);
       else
         xm_bosh_ask_free (ask);
+      pending_unref (p);
     }
 }
 
@@ -657,7 +786,8 @@ xm_web_flow_free (XmWebFlow *w)
   g_clear_pointer (&w->ws, xm_ws_reader_free);
   g_clear_pointer (&w->held, g_byte_array_unref);
   g_clear_pointer (&w->body, g_byte_array_unref);
-  g_queue_clear_full (&w->asks, (GDestroyNotify) xm_bosh_ask_free);
-  xm_bosh_ask_free (w->answering);
+  g_queue_clear_full (&w->pending, (GDestroyNotify) pending_unref);
+  g_clear_pointer (&w->reading, pending_unref);
+  g_clear_pointer (&w->answering, pending_unref);
   g_free (w);
 }

@@ -266,7 +266,7 @@ inflate_message (XmWsReader *r)
 {
   static const guint8 tail[4] = { 0x00, 0x00, 0xff, 0xff };
   guint8 buf[WS_OUT_CHUNK];
-  gboolean over = FALSE;
+  gboolean over = FALSE, ended = FALSE;
   guint64 in_total = r->msg->len + sizeof tail, out_total = 0;
 
   if (r->z_lost)
@@ -290,6 +290,11 @@ inflate_message (XmWsReader *r)
 
   for (int part = 0; part < 2; part++)
     {
+      /* A message whose block stream ended with it needs no tail: fed to
+       * the fresh inflater, it would begin a stored block that the next
+       * message's bytes then break. */
+      if (part == 1 && ended)
+        break;
       r->z.next_in = part == 0 ? r->msg->data : (Bytef *) tail;
       r->z.avail_in = part == 0 ? r->msg->len : sizeof tail;
       do
@@ -308,6 +313,7 @@ inflate_message (XmWsReader *r)
                * block stream); the next message starts a new one. */
               z_out (r, produced, buf, &over);
               inflateReset (&r->z);
+              ended = r->z.avail_in == 0;
               if (r->z.avail_in == 0)
                 break;
               continue;

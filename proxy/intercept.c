@@ -214,6 +214,24 @@ pass_client_cert (XmSession *s, XmTls *client)
     }
   subject = name_string (X509_get_subject_name (peer));
   issuer = name_string (X509_get_issuer_name (peer));
+  {
+    /* A copy signed by xmitm's CA vouches for its names to a server that
+     * trusts that CA: only for a certificate that verifies as the
+     * upstream's would (else anyone could get one for any domain). */
+    g_autofree char *why = NULL;
+    if (!xm_tls_verify_client_chain (client, &why))
+      {
+        s->client_cert = CLIENT_CERT_NONE;
+        xm_session_note (s, XM_DIR_NONE, XM_NOTE_WARNING,
+                         "the client's certificate (subject %s, issuer %s) does not "
+                         "verify (%s): xmitm presents the server no client "
+                         "certificate, since a copy signed by its CA would vouch "
+                         "for it (give xmitm the client's CA with --upstream-ca)",
+                         subject, issuer, why);
+        xm_layer_tls_set_client_cert (tls_layer (&s->side[SERVER]), NULL, NULL);
+        return;
+      }
+  }
   /* RFC 6120 §13.7.1.2: the receiving server looks for the stream's `from`
    * among the certificate's names. The forged copy carries the client's
    * names only: a `from` its certificate is not for must not become one
@@ -259,7 +277,8 @@ pass_client_cert (XmSession *s, XmTls *client)
     }
   s->client_cert = CLIENT_CERT_FORGED;
   g_free (s->client_cert_name);
-  s->client_cert_name = g_strdup (name);
+  /* a name from the peer's certificate: printable when said */
+  s->client_cert_name = g_strescape (name, NULL);
   xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO,
                    "the client presented a certificate (subject %s, issuer %s); "
                    "the server gets one with its names, signed by xmitm's CA, "

@@ -257,6 +257,56 @@ test_shared_sid (void)
   xm_observer_free (b.obs);
 }
 
+/* A server that answers before the request has ended (an early error):
+ * the pairing of later responses with their requests stays right. */
+static void
+test_early_answer (void)
+{
+  g_autoptr (GString) log = g_string_new (NULL);
+  g_autoptr (XmBosh) bosh = xm_bosh_new ();
+  Conn a;
+  static const char head[] = "POST /http-bind HTTP/1.1\r\nHost: h\r\n"
+    "Content-Length: 30\r\n\r\n";
+
+  created (&a, bosh, log);
+  /* the head, the server's 413, then the body */
+  xm_observer_feed (a.obs, XM_DIR_C2S, (const guint8 *) head, strlen (head));
+  answer (&a, "");
+  xm_observer_feed (a.obs, XM_DIR_C2S, (const guint8 *) "<body xmlns='x'/>             ", 30);
+  g_string_truncate (log, 0);
+  post (&a, EMPTY ("rid='10' sid='" SID "'"));
+  answer (&a, BODY ("sid='" SID "'", "<message xmlns='jabber:client'/>"));
+  g_assert_cmpstr (log->str, ==,
+    "#1/1 c2s body rid=10 sid=" SID "\n"
+    "#1/1 s2c body sid=" SID "\n"
+    "#1/1 s2c stanza [bosh] message\n");
+  xm_observer_free (a.obs);
+}
+
+/* Bodies held for missing rids are bounded across sessions (16 MiB): past
+ * it, a body is decoded out of order, with one line. */
+static void
+test_held_budget (void)
+{
+  g_autoptr (GString) log = g_string_new (NULL);
+  g_autoptr (XmBosh) bosh = xm_bosh_new ();
+  g_autofree char *pad = g_strnfill (900 * 1024, ' ');
+  Conn a;
+
+  conn_init (&a, bosh, 1, log);
+  for (int i = 0; i < 24; i++)
+    {
+      g_autofree char *first = g_strdup_printf (EMPTY ("rid='1' sid='s%d'"), i);
+      g_autofree char *later = g_strdup_printf (
+        "<body xmlns='" NS_BIND "' rid='3' sid='s%d'>%s</body>", i, pad);
+      post (&a, first);
+      post (&a, later); /* rid 2 never comes: held */
+    }
+  g_assert_nonnull (strstr (log->str, "BOSH: bodies waiting for earlier rids hold "
+                            "16 MiB across sessions: rid 3 is decoded now, out of order"));
+  xm_observer_free (a.obs);
+}
+
 /* Sessions are bounded: creating many keeps at most the bound alive. */
 static void
 test_bound (void)
@@ -284,6 +334,8 @@ main (int argc, char **argv)
   g_test_add_func ("/bosh/rid-order", test_rid_order);
   g_test_add_func ("/bosh/odd", test_odd);
   g_test_add_func ("/bosh/shared-sid", test_shared_sid);
+  g_test_add_func ("/bosh/early-answer", test_early_answer);
+  g_test_add_func ("/bosh/held-budget", test_held_budget);
   g_test_add_func ("/bosh/bound", test_bound);
   return g_test_run ();
 }

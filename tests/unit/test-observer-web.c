@@ -459,6 +459,45 @@ test_client_ahead (void)
   g_assert_true (g_str_has_suffix (log, "s2c open [ws] open\n"));
 }
 
+/* What a peer writes in HTTP reaches a terminal: escape sequences are
+ * escaped; tokens in a query or a subprotocol are only their size. */
+static void
+test_peer_text (void)
+{
+  g_autoptr (Session) s = upgraded (
+    "GET /ws\x1b[2J?access_token=s3cr3t HTTP/1.1\r\nHost: e\x1b]0;pwn\x07\r\n"
+    "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    "Sec-WebSocket-Protocol: xmpp, base64url.bearer.s3cr3t\r\n\r\n",
+    "HTTP/1.1 403 N\x1b[31mo\r\nContent-Length: 0\r\n\r\n");
+  g_autofree char *log = run_all_ways (s);
+
+  g_assert_null (strchr (log, '\x1b'));
+  g_assert_null (strchr (log, '\x07'));
+  g_assert_null (strstr (log, "s3cr3t"));
+  g_assert_nonnull (strstr (log, "GET /ws\\x1b[2J?[query: 19 bytes hidden] HTTP/1.1 "
+                            "(Host: e\\x1b]0;pwn\\x07; Upgrade: websocket; "
+                            "Sec-WebSocket-Protocol: xmpp, [23 bytes hidden]"));
+  g_assert_nonnull (strstr (log, "HTTP/1.1 403 N\\x1b[31mo"));
+}
+
+/* A request pipelined before the upgrade: its 200 is not the upgrade's
+ * answer; the 101 after it is, and the client's frames are decoded. */
+static void
+test_pipelined_before_upgrade (void)
+{
+  g_autoptr (Session) s = session_new ();
+  g_autofree char *log = NULL;
+
+  add_http (s, XM_DIR_C2S, "GET /info HTTP/1.1\r\nHost: example.com\r\n\r\n" REQUEST);
+  add_text (s, XM_DIR_C2S, C_OPEN);
+  add_http (s, XM_DIR_S2C, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" RESPONSE);
+  add_text (s, XM_DIR_S2C, S_OPEN);
+  log = run_all_ways (s);
+  g_assert_true (g_str_has_suffix (log, "c2s open [ws] open\ns2c open [ws] open\n"));
+  g_assert_null (strstr (log, "note"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -471,5 +510,7 @@ main (int argc, char **argv)
   g_test_add_func ("/observer-web/plus-named-live", test_plus_named_live);
   g_test_add_func ("/observer-web/permessage-deflate", test_permessage_deflate);
   g_test_add_func ("/observer-web/client-ahead", test_client_ahead);
+  g_test_add_func ("/observer-web/peer-text", test_peer_text);
+  g_test_add_func ("/observer-web/pipelined-before-upgrade", test_pipelined_before_upgrade);
   return g_test_run ();
 }

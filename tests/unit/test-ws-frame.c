@@ -528,6 +528,41 @@ test_deflate (void)
   deflate_round_trip (TRUE);
 }
 
+/* RFC 7692 §7.2.3.3: a message may end its block stream (BFINAL, as
+ * Z_FINISH writes it); the next message starts a new one, and both read. */
+static void
+test_deflate_final_block (void)
+{
+  g_autoptr (GByteArray) in = g_byte_array_new ();
+  Opts o = { .deflate = TRUE };
+  g_autofree char *log = NULL;
+  static const char *const msgs[] = { "<a/>", "<b/>" };
+
+  for (guint i = 0; i < 2; i++)
+    {
+      z_stream z = { 0 };
+      guint8 out[256];
+      gsize n, at = in->len;
+
+      g_assert_cmpint (deflateInit2 (&z, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), ==, Z_OK);
+      z.next_in = (Bytef *) msgs[i];
+      z.avail_in = strlen (msgs[i]);
+      z.next_out = out;
+      z.avail_out = sizeof out;
+      /* the first ends its stream; the second is flushed as usual */
+      g_assert_cmpint (deflate (&z, i == 0 ? Z_FINISH : Z_SYNC_FLUSH), ==,
+                       i == 0 ? Z_STREAM_END : Z_OK);
+      n = sizeof out - z.avail_out - (i == 0 ? 0 : 4);
+      deflateEnd (&z);
+      xm_ws_frame_append (in, XM_WS_TEXT, TRUE, NULL, out, n);
+      in->data[at] |= 0x40;
+    }
+  log = run (XM_WS_FROM_SERVER, &o, in);
+  g_assert_nonnull (strstr (log, "[<a/>]"));
+  g_assert_nonnull (strstr (log, "[<b/>]"));
+  g_assert_null (strstr (log, "cannot be inflated"));
+}
+
 static void
 test_deflate_rules (void)
 {
@@ -648,6 +683,7 @@ main (int argc, char **argv)
   g_test_add_func ("/ws/max-message", test_max_message);
   g_test_add_func ("/ws/deflate", test_deflate);
   g_test_add_func ("/ws/deflate-rules", test_deflate_rules);
+  g_test_add_func ("/ws/deflate-final-block", test_deflate_final_block);
   g_test_add_func ("/ws/encoder", test_encoder);
   return g_test_run ();
 }
