@@ -100,6 +100,8 @@ on_head (const XmHttpHead *head, gpointer user_data)
         w->key = g_strdup (key);
       return; /* the request ends (no body): on_end */
     }
+  if (head->status >= 100 && head->status < 200 && head->status != 101)
+    return; /* interim (100 Continue, 103): the answer is still to come */
   g_autofree char *accept = xm_ws_accept_key (w->key);
   const char *got = soup_message_headers_get_one (head->headers, "Sec-WebSocket-Accept");
   const char *proto = soup_message_headers_get_one (head->headers, "Sec-WebSocket-Protocol");

@@ -18,6 +18,7 @@
 
 #include "layer-tls.h"
 #include "layer-ws.h"
+#include "ws-frame.h"
 #include "layer-zlib.h"
 #include "leg.h"
 #include "net.h"
@@ -501,6 +502,44 @@ check_refused (const char *answer, const char *why)
   ends_clear (&a, &b);
 }
 
+/* An interim 100 before the 101 is not the answer (RFC 9110 §15.2). */
+static void
+test_websocket_interim (void)
+{
+  End a, b;
+  g_autofree char *req = NULL, *accept = NULL, *reply = NULL;
+  const char *k;
+
+  ends_init (&a, &b);
+  xm_leg_push (a.leg, xm_layer_ws_new_client ("example.test", "/ws"));
+  send_str (&a, "<open/>");
+  {
+    Want w = { &b, 4 };
+    run_until (has_bytes, &w);
+  }
+  req = g_strndup ((const char *) b.got->data, b.got->len);
+  k = strstr (req, "Sec-WebSocket-Key: ");
+  g_assert_nonnull (k);
+  k += strlen ("Sec-WebSocket-Key: ");
+  {
+    g_autofree char *key = g_strndup (k, strcspn (k, "\r"));
+    accept = xm_ws_accept_key (key);
+  }
+  reply = g_strdup_printf ("HTTP/1.1 100 Continue\r\n\r\n"
+                           "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n"
+                           "Sec-WebSocket-Protocol: xmpp\r\n\r\n", accept);
+  send_str (&b, reply);
+  /* the waiting <open/> goes out as a frame once upgraded */
+  {
+    Want w = { &b, b.got->len + 7 + 6 };
+    run_until (has_bytes, &w);
+  }
+  g_assert_no_error (a.error);
+  g_assert_false (xm_leg_busy (a.leg));
+  ends_clear (&a, &b);
+}
+
 static void
 test_websocket_refused (void)
 {
@@ -549,6 +588,7 @@ main (int argc, char **argv)
   g_test_add_func ("/leg/plain", test_plain);
   g_test_add_func ("/leg/websocket", test_websocket);
   g_test_add_func ("/leg/websocket-refused", test_websocket_refused);
+  g_test_add_func ("/leg/websocket-interim", test_websocket_interim);
   g_test_add_func ("/leg/tls", test_tls);
   g_test_add_func ("/leg/tls-shutdown", test_tls_shutdown);
   g_test_add_func ("/leg/tls-client-cert", test_tls_client_cert);
