@@ -32,6 +32,7 @@ removes; no DNS query leaves them (dnsd.py forwards nothing).
 Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_s2s.py
 """
 
+import json
 import os
 import re
 import shutil
@@ -466,6 +467,19 @@ class S2sTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, x.output())
+        # a tcpdump of cleartext s2s reads back: the b-side capture holds
+        # xmitm's own connections to b, the same stanzas as recorded
+        def stanzas(path):
+            shown = subprocess.run([XMITM, "show", "--json", path],
+                                   capture_output=True, text=True, timeout=60)
+            self.assertEqual(shown.returncode, 0, shown.stderr)
+            evs = [json.loads(line) for line in shown.stdout.splitlines()[1:]]
+            return sorted((e["dir"], e["xml"]) for e in evs
+                          if e["ev"] in ("stanza", "stream-open") and "xml" in e)
+        captured = stanzas(caps[T.IF_ROUTER_S][0])
+        self.assertTrue(any("hello bob, from a" in xml for _, xml in captured),
+                        captured)
+        self.assertTrue(set(captured) <= set(stanzas(rec)))
         # exported for Wireshark: its XMPP dissector takes the s2s streams
         # (on port 5222: Wireshark 4.0 registers it there only, not on 5269)
         pcap = os.path.join(self.tmp, "export.pcap")
