@@ -98,7 +98,5 @@ void xm_web_start (XmObserver *obs);
 void xm_web_feed (Flow *f, const guint8 *data, gsize len);
 void xm_web_finish (Flow *f);
 void xm_web_flow_free (XmWebFlow *w);
-/* Whether f carries RFC 7395 messages now (stanzas are flagged ws). */
-gboolean xm_web_is_websocket (const Flow *f);
 
 G_END_DECLS

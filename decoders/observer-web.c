@@ -771,12 +771,6 @@ xm_web_finish (Flow *f)
     xm_http_parser_finish (w->http);
 }
 
-gboolean
-xm_web_is_websocket (const Flow *f)
-{
-  return f->web && f->web->state == WEB_WS;
-}
-
 void
 xm_web_flow_free (XmWebFlow *w)
 {

@@ -341,28 +341,34 @@ const XmLayerClass xm_layer_ws_class = {
   .free = ws_free,
 };
 
-XmLayer *
-xm_layer_ws_new_server (void)
+/* Either side: until the upgrade, an HTTP reader of what the other
+ * side says (its request for a server, its answer for a client). */
+static WsLayer *
+ws_new (gboolean server)
 {
   WsLayer *w = g_new0 (WsLayer, 1);
 
   w->base.klass = &xm_layer_ws_class;
-  w->server = TRUE;
-  w->http = xm_http_parser_new (XM_HTTP_REQUESTS, &http_events, w);
+  w->server = server;
+  w->http = xm_http_parser_new (server ? XM_HTTP_REQUESTS : XM_HTTP_RESPONSES,
+                                &http_events, w);
   w->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
-  return &w->base;
+  return w;
+}
+
+XmLayer *
+xm_layer_ws_new_server (void)
+{
+  return &ws_new (TRUE)->base;
 }
 
 XmLayer *
 xm_layer_ws_new_client (const char *host, const char *path)
 {
-  WsLayer *w = g_new0 (WsLayer, 1);
+  WsLayer *w = ws_new (FALSE);
 
-  w->base.klass = &xm_layer_ws_class;
   w->host = g_strdup (host);
   w->path = g_strdup (path && *path ? path : "/xmpp-websocket");
-  w->http = xm_http_parser_new (XM_HTTP_RESPONSES, &http_events, w);
   xm_http_parser_expect_response (w->http, "GET");
-  w->waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
   return &w->base;
 }

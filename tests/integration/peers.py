@@ -37,6 +37,17 @@ LOOPBACK = "127.0.0.1"
 _handed_out = set()
 
 
+def wait_for(pred, timeout=10.0, step=0.05):
+    """Polls pred() until it is true or timeout seconds pass; its last
+    answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
 def free_port(host=LOOPBACK):
     """A TCP port on host that nothing listens on right now, and that this
     process has not handed out before: the kernel may give the same

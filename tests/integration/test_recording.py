@@ -37,13 +37,9 @@ XMITM = os.environ.get("XMITM")
 BODY = "recorded <&> \u2603 message"
 
 
+
 def wait_for(pred, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
+    return peers.wait_for(pred, timeout)
 
 
 def run_xmitm(*args, timeout=60):

@@ -68,13 +68,9 @@ REDIRECT = ("iptables -t nat -A PREROUTING -p tcp -m multiport --dports "
             "%d,%d -j REDIRECT --to-ports %d" % (S2S, S2S_TLS, LISTEN))
 
 
+
 def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
+    return peers.wait_for(pred, timeout)
 
 
 def openssl(*args):

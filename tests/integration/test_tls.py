@@ -54,13 +54,9 @@ def recv_until(sock, marker, timeout=10.0):
     return got
 
 
+
 def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
+    return peers.wait_for(pred, timeout)
 
 
 class ScriptedServer:

@@ -55,13 +55,9 @@ OWNER = {"--uid-owner xmitm": "--uid-owner nobody",
          "skuid != xmitm": "skuid != nobody"}
 
 
+
 def wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
+    return peers.wait_for(pred, timeout)
 
 
 def hostport(host, port):

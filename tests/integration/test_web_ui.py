@@ -41,13 +41,9 @@ XMITM = os.environ.get("XMITM")
 BODY = "hi bob <script>alert('xmitm')</script> & javascript:alert(1)"
 
 
+
 def wait_for(pred, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
+    return peers.wait_for(pred, timeout)
 
 
 class Web:
