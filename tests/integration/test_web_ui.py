@@ -50,9 +50,10 @@ class Web:
     """A running `xmitm web` and what it printed."""
 
     def __init__(self, *files, extra=()):
-        self.port = peers.free_port()
+        # Port 0: xmitm picks a free one and prints it; the Host check
+        # must then use the bound port.
         self.proc = subprocess.Popen(
-            [XMITM, "web", "--listen", "127.0.0.1:%d" % self.port] + list(extra) + list(files),
+            [XMITM, "web", "--listen", "127.0.0.1:0"] + list(extra) + list(files),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
         line = self.proc.stdout.readline()
         m = re.search(r"(http://\S+)\?token=([0-9a-f]+)", line)
@@ -60,6 +61,7 @@ class Web:
             self.proc.kill()
             raise AssertionError("xmitm web printed %r; stderr %r" % (line, self.proc.stderr.read()))
         self.base, self.token = m.group(1), m.group(2)
+        self.port = int(re.search(r":(\d+)/$", self.base).group(1))
         self.url = line.split()[-1]
 
     def stop(self):
