@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "event-index.h"
 #include "line-read.h"
@@ -46,10 +47,19 @@ struct _XmEventIndex {
    * whose line is not followed by the next event's (damaged or unknown
    * lines between them, never read again) */
   GHashTable *gaps;
-  gboolean secrets;
   guint64 line_offset;   /* indexing: where the line being read starts */
   guint64 line_length;
   guint64 last_end;      /* indexing: where the last event's line ends */
+  /* Growing: the reader keeps its framers between slices, so a file is
+   * indexed in as many slices as it takes (appended to live, or large). */
+  XmRecordReader *reader;
+  XmRecordInfo info;
+  void (*warn) (const char *message, gpointer data);
+  gpointer warn_data;
+  GString *pending;      /* read, not yet a whole line */
+  guint64 read_pos;      /* where pending starts in the file */
+  guint64 skipping;      /* > 0: inside a line too long to keep, so far */
+  gboolean finished;     /* read to the end for good (not a growing file) */
 };
 
 static void
@@ -285,59 +295,172 @@ is_capture (const char *path, GError **error)
   return xm_capture_sniff (head, n);
 }
 
+/* Hands the whole lines of idx->pending to the reader; keeps the last,
+ * unfinished one (all of it when final: the file's cut-short last line). */
 static gboolean
-index_file (XmEventIndex *idx, void (*warn) (const char *, gpointer),
-            gpointer warn_data, GError **error)
+feed_pending (XmEventIndex *idx, gboolean final, GError **error)
 {
-  XmRecordInfo info;
-  XmLineReader lr;
-  char *line = NULL;
-  guint64 dropped = 0;
-  gssize n;
-  FILE *in;
-  int rfd = dup (idx->fd);
-  gboolean ok;
+  gsize at = 0;
+  gboolean ok = TRUE;
 
-  if (rfd < 0 || (in = fdopen (rfd, "r")) == NULL)
+  while (ok && at < idx->pending->len)
     {
-      int err = errno;
-      if (rfd >= 0)
-        close (rfd);
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
-                   "cannot read %s: %s", idx->path, g_strerror (err));
-      return FALSE;
+      char *start = idx->pending->str + at;
+      char *nl = memchr (start, '\n', idx->pending->len - at);
+      gsize n = nl ? (gsize) (nl - start) + 1 : idx->pending->len - at;
+
+      if (idx->skipping > 0)
+        {
+          /* the rest of a line too long to keep */
+          idx->skipping += n;
+          if (nl || final)
+            {
+              ok = xm_record_reader_skip_long_line (idx->reader, idx->skipping, error);
+              idx->skipping = 0;
+            }
+        }
+      else if (nl == NULL && !final)
+        {
+          if (n <= XM_RECORD_MAX_LINE)
+            break;  /* the line goes on in the next slice */
+          idx->skipping = n;
+        }
+      else
+        {
+          if (xm_record_reader_lines (idx->reader) == 0)
+            {
+              /* the header line, put before every page read again */
+              g_string_append_len (idx->header_line, start, n);
+              if (nl == NULL)
+                g_string_append_c (idx->header_line, '\n');
+            }
+          ok = xm_record_reader_line (idx->reader, start, n, idx->read_pos + at, error);
+        }
+      at += n;
     }
-  fseeko (in, 0, SEEK_SET);
-  ok = xm_record_read_stream_lines (in, idx->path, &idx->sink, &info, warn,
-                                    warn_data, on_index_line, idx, error);
-  idx->secrets = info.secrets;
-  xm_record_info_clear (&info);
-  if (ok)
-    {
-      /* the header line, put before every page read again */
-      fseeko (in, 0, SEEK_SET);
-      xm_line_reader_init (&lr, in);
-      n = xm_line_read (&lr, 1 << 20, &line, &dropped);
-      if (n > 0)
-        g_string_append_len (idx->header_line, line, n);
-      if (n <= 0 || line[n - 1] != '\n')
-        g_string_append_c (idx->header_line, '\n');
-      xm_line_reader_clear (&lr);
-      /* what follows the last event (a line cut short, damage) is never
-       * read again */
-      idx->end = idx->last_end;
-    }
-  fclose (in);
+  g_string_erase (idx->pending, 0, at);
+  idx->read_pos += at;
   return ok;
 }
 
-XmEventIndex *
-xm_event_index_open (const char *path, void (*warn) (const char *, gpointer),
-                     gpointer warn_data, GError **error)
+/* Reads up to max bytes past what was read and indexes the whole lines
+ * among them. *eof: the file has nothing more now. */
+static gboolean
+grow (XmEventIndex *idx, gsize max, gboolean *eof, GError **error)
 {
-  g_autoptr (XmEventIndex) idx = g_new0 (XmEventIndex, 1);
-  GError *sniff_error = NULL;
-  gboolean capture;
+  gsize old = idx->pending->len;
+  gsize room = MIN (max, (gsize) 1 << 20);
+  ssize_t n;
+
+  *eof = FALSE;
+  for (gsize got = 0; got < max;)
+    {
+      g_string_set_size (idx->pending, old + room);
+      n = pread (idx->fd, idx->pending->str + old, room, idx->read_pos + old);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          int err = errno;
+          g_string_set_size (idx->pending, old);
+          g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+                       "reading %s failed: %s", idx->path, g_strerror (err));
+          return FALSE;
+        }
+      g_string_set_size (idx->pending, old + n);
+      got += n;
+      if (n == 0)
+        {
+          *eof = TRUE;
+          break;
+        }
+      if (!feed_pending (idx, FALSE, error))
+        return FALSE;
+      old = idx->pending->len;
+    }
+  return TRUE;
+}
+
+static void
+after_grow (XmEventIndex *idx)
+{
+  /* what follows the last event (a line cut short, damage) is never
+   * read again */
+  idx->end = idx->last_end;
+  xm_sink_flush (&idx->sink);
+}
+
+gboolean
+xm_event_index_grow (XmEventIndex *idx, gsize max_bytes, gboolean *at_end,
+                     GError **error)
+{
+  gboolean eof = FALSE, ok = TRUE;
+
+  if (!idx->finished)
+    ok = grow (idx, max_bytes ? max_bytes : G_MAXSIZE, &eof, error);
+  after_grow (idx);
+  if (at_end)
+    *at_end = idx->finished || eof;
+  return ok;
+}
+
+/* A file that no longer grows: its last line, whole or cut short, is
+ * read too. */
+static gboolean
+finish (XmEventIndex *idx, GError **error)
+{
+  gboolean ok = feed_pending (idx, TRUE, error);
+
+  if (ok && xm_record_reader_lines (idx->reader) == 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "%s is empty: not an xmitm recording", idx->path);
+      ok = FALSE;
+    }
+  idx->finished = TRUE;
+  after_grow (idx);
+  return ok;
+}
+
+gboolean
+xm_event_index_step (XmEventIndex *idx, gsize max_bytes, gboolean *done,
+                     GError **error)
+{
+  gboolean eof = FALSE;
+
+  *done = idx->finished;
+  if (idx->finished)
+    return TRUE;
+  if (!grow (idx, max_bytes, &eof, error))
+    return FALSE;
+  after_grow (idx);
+  if (eof)
+    {
+      *done = TRUE;
+      return finish (idx, error);
+    }
+  return TRUE;
+}
+
+void
+xm_event_index_progress (const XmEventIndex *idx, guint64 *read, guint64 *size)
+{
+  struct stat st;
+
+  *read = idx->read_pos;
+  *size = fstat (idx->fd, &st) == 0 ? (guint64) st.st_size : idx->read_pos;
+}
+
+gboolean
+xm_event_index_finished (const XmEventIndex *idx)
+{
+  return idx->finished;
+}
+
+static XmEventIndex *
+new_index (const char *path)
+{
+  XmEventIndex *idx = g_new0 (XmEventIndex, 1);
 
   idx->sink.vtable = &index_vtable;
   idx->path = g_strdup (path);
@@ -349,6 +472,28 @@ xm_event_index_open (const char *path, void (*warn) (const char *, gpointer),
   idx->stream_opens = g_hash_table_new_full (NULL, NULL, NULL,
                                              (GDestroyNotify) g_array_unref);
   idx->gaps = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  idx->pending = g_string_new (NULL);
+  return idx;
+}
+
+static void
+start_reading (XmEventIndex *idx, void (*warn) (const char *, gpointer),
+               gpointer warn_data)
+{
+  idx->warn = warn;
+  idx->warn_data = warn_data;
+  idx->reader = xm_record_reader_new (idx->path, &idx->sink, &idx->info, warn,
+                                      warn_data, on_index_line, idx);
+}
+
+static XmEventIndex *
+open_index (const char *path, gboolean lazy, void (*warn) (const char *, gpointer),
+            gpointer warn_data, GError **error)
+{
+  g_autoptr (XmEventIndex) idx = new_index (path);
+  GError *sniff_error = NULL;
+  gboolean capture;
+
   capture = is_capture (path, &sniff_error);
   if (sniff_error)
     {
@@ -363,9 +508,50 @@ xm_event_index_open (const char *path, void (*warn) (const char *, gpointer),
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
                    "cannot open %s: %s", path, g_strerror (err));
     }
-  if (idx->fd < 0 || !index_file (idx, warn, warn_data, error))
+  if (idx->fd < 0)
     return NULL;
+  start_reading (idx, warn, warn_data);
+  /* the header now: a file that is no recording is refused at once */
+  while (!idx->finished && xm_record_reader_lines (idx->reader) == 0)
+    {
+      gboolean done;
+      if (!xm_event_index_step (idx, 4096, &done, error))
+        return NULL;
+    }
+  if (!lazy)
+    {
+      gboolean done = idx->finished;
+      while (!done)
+        if (!xm_event_index_step (idx, 4 << 20, &done, error))
+          return NULL;
+    }
   return g_steal_pointer (&idx);
+}
+
+XmEventIndex *
+xm_event_index_open (const char *path, void (*warn) (const char *, gpointer),
+                     gpointer warn_data, GError **error)
+{
+  return open_index (path, FALSE, warn, warn_data, error);
+}
+
+XmEventIndex *
+xm_event_index_open_lazy (const char *path, void (*warn) (const char *, gpointer),
+                          gpointer warn_data, GError **error)
+{
+  return open_index (path, TRUE, warn, warn_data, error);
+}
+
+XmEventIndex *
+xm_event_index_new_growing (int fd, const char *name,
+                            void (*warn) (const char *, gpointer),
+                            gpointer warn_data)
+{
+  XmEventIndex *idx = new_index (name);
+
+  idx->fd = fd;
+  start_reading (idx, warn, warn_data);
+  return idx;
 }
 
 void
@@ -373,6 +559,11 @@ xm_event_index_free (XmEventIndex *idx)
 {
   if (idx == NULL)
     return;
+  /* the reader flushes the index's sink when freed: before the rest */
+  g_clear_pointer (&idx->reader, xm_record_reader_free);
+  xm_record_info_clear (&idx->info);
+  if (idx->pending)
+    g_string_free (idx->pending, TRUE);
   if (idx->fd >= 0)
     close (idx->fd);
   g_free (idx->path);
@@ -400,7 +591,7 @@ xm_event_index_count (const XmEventIndex *idx)
 gboolean
 xm_event_index_has_secrets (const XmEventIndex *idx)
 {
-  return idx->secrets;
+  return idx->info.secrets;
 }
 
 guint

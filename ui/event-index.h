@@ -37,6 +37,31 @@ typedef struct _XmEventIndex XmEventIndex;
 XmEventIndex *xm_event_index_open (const char *path,
                                    void (*warn) (const char *message, gpointer data),
                                    gpointer warn_data, GError **error);
+/* The same, reading only the header line now: the caller goes on with
+ * xm_event_index_step (xmitm web indexes a large file in slices from its
+ * main loop, and serves the first pages meanwhile). */
+XmEventIndex *xm_event_index_open_lazy (const char *path,
+                                        void (*warn) (const char *message, gpointer data),
+                                        gpointer warn_data, GError **error);
+/* A recording that is being written (fd, taken), read as it grows with
+ * xm_event_index_grow; name names it in messages. */
+XmEventIndex *xm_event_index_new_growing (int fd, const char *name,
+                                          void (*warn) (const char *message, gpointer data),
+                                          gpointer warn_data);
+/* Indexes up to max_bytes (0: all) of what was appended since last time,
+ * whole lines only (the rest waits for its end). *at_end (may be NULL):
+ * nothing more to read for now. FALSE with error on a read failure or a
+ * first line that is no recording header. */
+gboolean xm_event_index_grow (XmEventIndex *idx, gsize max_bytes,
+                              gboolean *at_end, GError **error);
+/* A file that does not grow: indexes up to max_bytes more; at its end
+ * reads the last line even if cut short and sets *done. */
+gboolean xm_event_index_step (XmEventIndex *idx, gsize max_bytes,
+                              gboolean *done, GError **error);
+/* TRUE once xm_event_index_step reached the end. */
+gboolean xm_event_index_finished (const XmEventIndex *idx);
+/* Bytes of the file indexed so far, and its size now. */
+void xm_event_index_progress (const XmEventIndex *idx, guint64 *read, guint64 *size);
 void xm_event_index_free (XmEventIndex *idx);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmEventIndex, xm_event_index_free)
 

@@ -24,18 +24,21 @@
 #define BOSH_WRAPPER "<body xmlns='http://jabber.org/protocol/httpbind' " \
   "xmlns:stream='http://etherx.jabber.org/streams'>"
 
-typedef struct {
-  const char *path;
+struct _XmRecordReader {
+  char *path;
   XmSink *sink;
   XmRecordInfo *info;
   XmRecordWarnFunc warn;
   gpointer warn_data;
+  XmRecordLineFunc on_line;
+  gpointer line_data;
   XmFramerCache *framers; /* by conn and dir, bounded (framer-cache.h) */
   XmEvent *ev;           /* being delivered by a framer callback */
   gboolean delivered;
   guint64 line;
   XmJsonLine *jl;        /* the line being read */
-} Reader;
+};
+typedef XmRecordReader Reader;
 
 static void G_GNUC_PRINTF (2, 3)
 warn (Reader *r, const char *fmt, ...)
@@ -98,7 +101,7 @@ static const XmFramerEvents framer_events = {
 /* Framers alive at once, and the longest line read (issue 25: a
  * recording of 500,000 connections left open, or one 1 GB line). */
 #define MAX_LIVE_FRAMERS 1024
-#define MAX_LINE (64u << 20)
+#define MAX_LINE XM_RECORD_MAX_LINE
 
 static XmFramer *
 framer_for (Reader *r, guint conn, XmDir dir, gboolean fresh)
@@ -517,15 +520,126 @@ xm_record_read_stream (FILE *in, const char *path, XmSink *sink,
                                       NULL, NULL, error);
 }
 
+XmRecordReader *
+xm_record_reader_new (const char *path, XmSink *sink, XmRecordInfo *info,
+                      XmRecordWarnFunc warn_fn, gpointer warn_data,
+                      XmRecordLineFunc on_line, gpointer line_data)
+{
+  Reader *r = g_new0 (Reader, 1);
+
+  r->path = g_strdup (path);
+  r->sink = sink;
+  r->info = info;
+  r->warn = warn_fn;
+  r->warn_data = warn_data;
+  r->on_line = on_line;
+  r->line_data = line_data;
+  r->jl = xm_json_line_new ();
+  /* What was framed live is framed again, whatever its size. */
+  r->framers = xm_framer_cache_new (&framer_events, r, G_MAXSIZE / 4, MAX_LIVE_FRAMERS);
+  memset (info, 0, sizeof *info);
+  return r;
+}
+
+void
+xm_record_reader_free (XmRecordReader *r)
+{
+  if (r == NULL)
+    return;
+  xm_sink_flush (r->sink);
+  xm_framer_cache_free (r->framers);
+  xm_json_line_free (r->jl);
+  g_free (r->path);
+  g_free (r);
+}
+
+guint64
+xm_record_reader_lines (const XmRecordReader *r)
+{
+  return r->line;
+}
+
+gboolean
+xm_record_reader_skip_long_line (XmRecordReader *r, guint64 length, GError **error)
+{
+  r->line++;
+  if (r->line == 1)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "%s is not an xmitm recording or a packet capture "
+                   "(its first line is %" G_GUINT64_FORMAT " bytes long)",
+                   r->path, length);
+      return FALSE;
+    }
+  r->info->bad_lines++;
+  warn (r, "line %" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT " bytes, "
+        "longer than any event xmitm writes (%u MiB at most is read); "
+        "skipped", r->line, length, MAX_LINE >> 20);
+  return TRUE;
+}
+
+gboolean
+xm_record_reader_line (XmRecordReader *r, char *line, gsize n, guint64 offset,
+                       GError **error)
+{
+  g_autoptr (GError) perr = NULL;
+  guint64 length = n;
+  gboolean complete;
+  JsonObj *root;
+
+  r->line++;
+  if (n == 0)
+    return TRUE;
+  complete = line[n - 1] == '\n';
+  if (complete)
+    line[--n] = '\0';
+  if (n == 0)
+    return TRUE;
+  if ((root = xm_json_line_parse (r->jl, line, n, &perr)) == NULL
+      || root->type != XM_JSON_OBJECT)
+    {
+      if (r->line == 1)
+        {
+          g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                       complete ? "%s is not an xmitm recording or a packet "
+                                  "capture (its first line is not a "
+                                  "recording header)"
+                                : "%s is not an xmitm recording or a packet "
+                                  "capture (no recording header)", r->path);
+          return FALSE;
+        }
+      if (!complete)
+        {
+          r->info->truncated = TRUE;
+          warn (r, "line %" G_GUINT64_FORMAT ": the last line is cut short "
+                "(the recording ended in the middle of an event, e.g. xmitm "
+                "was killed); the %" G_GUINT64_FORMAT " events before it "
+                "are intact", r->line, r->info->events);
+        }
+      else
+        {
+          r->info->bad_lines++;
+          warn (r, "line %" G_GUINT64_FORMAT ": not a JSON object (%s); "
+                "skipped", r->line, perr ? perr->message : "not an object");
+        }
+      return TRUE;
+    }
+  if (r->line == 1)
+    return read_header (r, root, error);
+  if (r->on_line)
+    r->on_line (offset, length, r->line_data);
+  handle_event (r, root);
+  return TRUE;
+}
+
 gboolean
 xm_record_read_stream_lines (FILE *in, const char *path, XmSink *sink,
                              XmRecordInfo *info, XmRecordWarnFunc warn_fn,
                              gpointer warn_data, XmRecordLineFunc on_line,
                              gpointer line_data, GError **error)
 {
-  Reader r = { .path = path, .sink = sink, .info = info, .warn = warn_fn,
-               .warn_data = warn_data };
-  g_autoptr (XmJsonLine) jl = xm_json_line_new ();
+  XmRecordReader *r = xm_record_reader_new (path, sink, info, warn_fn, warn_data,
+                                            on_line, line_data);
   char *line = NULL;
   XmLineReader lr;
   guint64 dropped = 0, line_start, pos = 0;
@@ -533,92 +647,22 @@ xm_record_read_stream_lines (FILE *in, const char *path, XmSink *sink,
   gboolean ok = TRUE;
   const char *stop;
 
-  memset (info, 0, sizeof *info);
-  r.jl = jl;
-  /* What was framed live is framed again, whatever its size. */
-  r.framers = xm_framer_cache_new (&framer_events, &r, G_MAXSIZE / 4, MAX_LIVE_FRAMERS);
   xm_line_reader_init (&lr, in);
-
   while (line_start = pos, (n = xm_line_read (&lr, MAX_LINE, &line, &dropped)) != 0)
     {
-      g_autoptr (GError) perr = NULL;
-      gboolean complete;
-      JsonObj *root;
-
       pos += n < 0 ? dropped : (guint64) n;
-      r.line++;
-      if (r.line % 4096 == 0 && (stop = stop_signal_pending ()))
+      if ((r->line + 1) % 4096 == 0 && (stop = stop_signal_pending ()))
         {
           g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INTR, "stopped by %s "
                        "while reading %s (at line %" G_GUINT64_FORMAT "): "
-                       "nothing was done", stop, path, r.line);
+                       "nothing was done", stop, path, r->line + 1);
           ok = FALSE;
           break;
         }
-      if (n < 0)
-        {
-          if (r.line == 1)
-            {
-              g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                           "%s is not an xmitm recording or a packet capture "
-                           "(its first line is %" G_GUINT64_FORMAT " bytes long)",
-                           path, dropped);
-              ok = FALSE;
-              break;
-            }
-          info->bad_lines++;
-          warn (&r, "line %" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT " bytes, "
-                "longer than any event xmitm writes (%u MiB at most is read); "
-                "skipped", r.line, dropped, MAX_LINE >> 20);
-          continue;
-        }
-      complete = line[n - 1] == '\n';
-      if (complete)
-        line[--n] = '\0';
-      if (n == 0)
-        continue;
-      if ((root = xm_json_line_parse (jl, line, n, &perr)) == NULL
-          || root->type != XM_JSON_OBJECT)
-        {
-          if (r.line == 1)
-            {
-              g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
-                           complete ? "%s is not an xmitm recording or a packet "
-                                      "capture (its first line is not a "
-                                      "recording header)"
-                                    : "%s is not an xmitm recording or a packet "
-                                      "capture (no recording header)", path);
-              ok = FALSE;
-              break;
-            }
-          if (!complete)
-            {
-              info->truncated = TRUE;
-              warn (&r, "line %" G_GUINT64_FORMAT ": the last line is cut short "
-                    "(the recording ended in the middle of an event, e.g. xmitm "
-                    "was killed); the %" G_GUINT64_FORMAT " events before it "
-                    "are intact", r.line, info->events);
-            }
-          else
-            {
-              info->bad_lines++;
-              warn (&r, "line %" G_GUINT64_FORMAT ": not a JSON object (%s); "
-                    "skipped", r.line, perr ? perr->message : "not an object");
-            }
-          continue;
-        }
-      if (r.line == 1)
-        {
-          if (!read_header (&r, root, error))
-            {
-              ok = FALSE;
-              break;
-            }
-          continue;
-        }
-      if (on_line)
-        on_line (line_start, pos - line_start, line_data);
-      handle_event (&r, root);
+      ok = n < 0 ? xm_record_reader_skip_long_line (r, dropped, error)
+                 : xm_record_reader_line (r, line, n, line_start, error);
+      if (!ok)
+        break;
     }
   if (ok && ferror (in))
     {
@@ -627,14 +671,13 @@ xm_record_read_stream_lines (FILE *in, const char *path, XmSink *sink,
                    "reading %s failed: %s", path, g_strerror (err));
       ok = FALSE;
     }
-  if (ok && r.line == 0)
+  if (ok && r->line == 0)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                    "%s is empty: not an xmitm recording", path);
       ok = FALSE;
     }
-  xm_sink_flush (sink);
   xm_line_reader_clear (&lr);
-  xm_framer_cache_free (r.framers);
+  xm_record_reader_free (r);
   return ok;
 }

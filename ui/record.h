@@ -78,4 +78,29 @@ gboolean xm_record_read_stream_lines (FILE *in, const char *path, XmSink *sink,
                                       gpointer warn_data, XmRecordLineFunc on_line,
                                       gpointer line_data, GError **error);
 
+/* The same reader fed one line at a time, for a file that grows (the
+ * web UI's live view) or is read in slices (a large one indexed in the
+ * background). info is cleared here and filled as lines come. */
+typedef struct _XmRecordReader XmRecordReader;
+
+/* The longest line read; a longer one is skipped. */
+#define XM_RECORD_MAX_LINE (64u << 20)
+
+XmRecordReader *xm_record_reader_new (const char *path, XmSink *sink,
+                                      XmRecordInfo *info, XmRecordWarnFunc warn,
+                                      gpointer warn_data, XmRecordLineFunc on_line,
+                                      gpointer line_data);
+/* One line of n bytes at offset, with its '\n' unless it is the file's
+ * cut-short last one (line is written to). FALSE with error when the
+ * first line is no recording header. */
+gboolean xm_record_reader_line (XmRecordReader *r, char *line, gsize n,
+                                guint64 offset, GError **error);
+/* A line longer than any event was skipped: counted and warned about. */
+gboolean xm_record_reader_skip_long_line (XmRecordReader *r, guint64 length,
+                                          GError **error);
+/* Lines read so far. */
+guint64 xm_record_reader_lines (const XmRecordReader *r);
+/* Flushes the sink. */
+void xm_record_reader_free (XmRecordReader *r);
+
 G_END_DECLS
