@@ -20,55 +20,11 @@ typedef struct {
   GMainLoop *loop;
 } Web;
 
-static void
-serve_events (Web *w, SoupServerMessage *msg)
-{
-  GUri *uri = soup_server_message_get_uri (msg);
-  g_auto (GStrv) names = NULL;
-  g_auto (GStrv) values = NULL;
-  guint n = xm_web_split_query (g_uri_get_query (uri), &names, &values);
-  g_autoptr (GError) error = NULL;
-  gsize len = 0;
-  char *json = xm_web_events_json (&w->data, names, values, n, &len, &error);
-
-  if (json == NULL)
-    {
-      g_autofree char *text = g_strconcat (error->message, "\n", NULL);
-      xm_web_respond_text (msg, error->domain == G_OPTION_ERROR
-                                ? SOUP_STATUS_BAD_REQUEST : SOUP_STATUS_INTERNAL_SERVER_ERROR,
-                           text);
-      return;
-    }
-  xm_web_respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
-}
-
 /* The JSON API (web-server.c has checked the request). */
 static gboolean
 route (SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
-  Web *w = data;
-
-  if (strcmp (path, "/api/sessions") == 0)
-    {
-      g_autoptr (GError) error = NULL;
-      gsize len = 0;
-      char *json = xm_web_sessions_json (&w->data, query, &len, &error);
-
-      if (json)
-        xm_web_respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
-      else
-        {
-          g_autofree char *text = g_strconcat (error->message, "\n", NULL);
-          xm_web_respond_text (msg, SOUP_STATUS_BAD_REQUEST, text);
-        }
-      return TRUE;
-    }
-  if (strcmp (path, "/api/events") == 0)
-    {
-      serve_events (w, msg);
-      return TRUE;
-    }
-  return FALSE;
+  return xm_web_api_dispatch (&((Web *) data)->data, msg, path, query);
 }
 
 static gboolean

@@ -10,6 +10,7 @@
 #include "filter.h"
 #include "record-private.h"
 #include "web-api.h"
+#include "web-server.h"
 
 /* A page holds at most this many events; a filtered page stops after
  * scanning this many (the answer says where to go on), so no request
@@ -418,4 +419,53 @@ xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
   add_bool (b, "filtered", filter != NULL);
   json_builder_end_object (b);
   return finish (b, len);
+}
+
+static void
+serve_events (XmWebData *wd, SoupServerMessage *msg)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_auto (GStrv) names = NULL;
+  g_auto (GStrv) values = NULL;
+  guint n = xm_web_split_query (g_uri_get_query (uri), &names, &values);
+  g_autoptr (GError) error = NULL;
+  gsize len = 0;
+  char *json = xm_web_events_json (wd, names, values, n, &len, &error);
+
+  if (json == NULL)
+    {
+      g_autofree char *text = g_strconcat (error->message, "\n", NULL);
+      xm_web_respond_text (msg, error->domain == G_OPTION_ERROR
+                                ? SOUP_STATUS_BAD_REQUEST : SOUP_STATUS_INTERNAL_SERVER_ERROR,
+                           text);
+      return;
+    }
+  xm_web_respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
+}
+
+gboolean
+xm_web_api_dispatch (XmWebData *wd, SoupServerMessage *msg, const char *path,
+                     GHashTable *query)
+{
+  if (strcmp (path, "/api/sessions") == 0)
+    {
+      g_autoptr (GError) error = NULL;
+      gsize len = 0;
+      char *json = xm_web_sessions_json (wd, query, &len, &error);
+
+      if (json)
+        xm_web_respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
+      else
+        {
+          g_autofree char *text = g_strconcat (error->message, "\n", NULL);
+          xm_web_respond_text (msg, SOUP_STATUS_BAD_REQUEST, text);
+        }
+      return TRUE;
+    }
+  if (strcmp (path, "/api/events") == 0)
+    {
+      serve_events (wd, msg);
+      return TRUE;
+    }
+  return FALSE;
 }

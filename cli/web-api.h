@@ -1,7 +1,8 @@
-/* web-api.h: the JSON answers of `xmitm web` (cmd-web.c serves them). */
+/* web-api.h: the JSON answers of the web UI (xmitm web, proxy --web). */
 #pragma once
 
 #include <glib.h>
+#include <libsoup/soup.h>
 
 #include "event-index.h"
 #include "printer.h"
@@ -25,5 +26,10 @@ char *xm_web_sessions_json (XmWebData *wd, GHashTable *query, gsize *len,
  * the user) on a bad parameter. */
 char *xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
                           gsize *len, GError **error);
+
+/* Answers a request under /api/ that web-server.c has checked; FALSE
+ * if path is none of the API's (a 404). */
+gboolean xm_web_api_dispatch (XmWebData *wd, SoupServerMessage *msg,
+                              const char *path, GHashTable *query);
 
 G_END_DECLS

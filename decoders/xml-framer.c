@@ -27,10 +27,11 @@
 /* Idle lazy framers give their expat parser (about 10 KiB) back to this
  * pool; a framer that needs one again takes it, resets it and feeds it the
  * stream header again (a microsecond or two), so that idle connections
- * hold no parser and busy ones allocate none. */
+ * hold no parser and busy ones allocate none. One pool per thread: the
+ * web UI of proxy --web reads recordings on a thread of its own. */
 #define PARSER_POOL_MAX 64
-static XML_Parser parser_pool[PARSER_POOL_MAX];
-static guint parser_pool_len;
+static _Thread_local XML_Parser parser_pool[PARSER_POOL_MAX];
+static _Thread_local guint parser_pool_len;
 
 static void start_document (XmFramer *f, guint64 offset);
 
@@ -211,7 +212,7 @@ xm_framer_emit_item (XmFramer *f, guint64 end, gboolean header)
 static unsigned long
 hash_salt (void)
 {
-  static unsigned long salt;
+  static _Thread_local unsigned long salt;
 
   if (G_UNLIKELY (salt == 0))
     {

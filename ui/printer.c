@@ -82,7 +82,8 @@ xm_color_mode_resolve (XmColorMode mode, FILE *out)
  * /etc/localtime's links (two fstatat and a readlink in GLib), far more
  * than formatting an event. A change of TZ shows within a second. The
  * text of the last second formatted is kept too: events come many to a
- * second. The printer runs on one thread (the main loop's). */
+ * second. Per thread: proxy --web prints for the browser on a thread of
+ * its own while the proxy's thread prints to the terminal. */
 typedef struct {
   GTimeZone *tz;
   gint64 tz_until;      /* monotonic time to look the zone up again */
@@ -92,7 +93,7 @@ typedef struct {
   gsize len;
 } TimeCache;
 
-static TimeCache time_cache;
+static _Thread_local TimeCache time_cache;
 
 /* Whole seconds as the printer shows them ("%H:%M:%S" local, or ISO 8601
  * UTC); FALSE where GDateTime has no date (out of its range). */
