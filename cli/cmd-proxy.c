@@ -18,12 +18,26 @@
 #include "proxy.h"
 #include "record.h"
 #include "tls.h"
+#include "web-live.h"
+#include "web-server.h"
 
 typedef struct {
   GMainLoop *loop;
   XmProxy *proxy;
   int signals;
 } Running;
+
+/* --web takes an optional ADDR:PORT (GOption's optional argument: only
+ * as --web=ADDR:PORT, so that a following option is not taken for it). */
+static char *web_listen;
+
+static gboolean
+on_web_option (const char *name, const char *value, gpointer data, GError **error)
+{
+  g_free (web_listen);
+  web_listen = g_strdup (value && *value ? value : XM_WEB_DEFAULT_LISTEN);
+  return TRUE;
+}
 
 static gboolean
 on_signal (gpointer data)
@@ -148,6 +162,10 @@ xm_cli_cmd_proxy (int argc, char **argv)
     { "record-secrets", 0, 0, G_OPTION_ARG_NONE, &record_secrets,
       "Keep passwords and SASL payloads in the recording (redacted by default; "
       "replay can then reuse PLAIN and token logins)", NULL },
+    { "web", 0, G_OPTION_FLAG_OPTIONAL_ARG, G_OPTION_ARG_CALLBACK, on_web_option,
+      "Also serve the sessions live to a browser on ADDR:PORT (default "
+      XM_WEB_DEFAULT_LISTEN "; port 0 for any free one): open the URL xmitm "
+      "prints (see xmitm web --help)", "ADDR:PORT" },
     { "pcap", 0, 0, G_OPTION_ARG_FILENAME, &pcap_out,
       "Also write the decrypted, inflated XML streams to FILE as a packet "
       "capture for Wireshark (one TCP connection to port 5222 per plaintext phase)",
@@ -162,6 +180,7 @@ xm_cli_cmd_proxy (int argc, char **argv)
   g_autofree char *lhost = NULL, *uhost = NULL;
   g_autoptr (XmCa) ca = NULL;
   Running r = { 0 };
+  XmWebLive *live = NULL;
   guint sigint, sigterm, sighup;
   int rc = 0;
 
@@ -364,6 +383,26 @@ xm_cli_cmd_proxy (int argc, char **argv)
               record ? ", recording to " : "", record ? record : "");
   if (dropped)
     g_printerr ("xmitm: %s\n", dropped);
+  if (web_listen)
+    {
+      /* After the privilege drop: the web thread starts with no more
+       * than the proxy keeps. */
+      XmPrinterOptions popts;
+
+      xm_printer_options_init (&popts);
+      popts.utc = out.utc;
+      popts.max_text = out.full_text ? 0 : (gsize) MAX (out.max_text, 0);
+      live = xm_web_live_start (web_listen, &popts, out.show_secrets);
+      if (live == NULL)
+        {
+          xm_proxy_free (r.proxy);
+          rc = XM_EXIT_USAGE;
+          goto out;
+        }
+      /* the proxy's list (cfg.sinks), before any session reads it */
+      g_ptr_array_add (sinks, xm_web_live_sink (live));
+      g_printerr ("xmitm: web view on %s\n", xm_web_live_url (live));
+    }
 
   r.loop = g_main_loop_new (NULL, FALSE);
   sigint = g_unix_signal_add (SIGINT, on_signal, &r);
@@ -386,6 +425,8 @@ xm_cli_cmd_proxy (int argc, char **argv)
 out:
   /* Freeing the sinks flushes and closes the recording. */
   g_clear_pointer (&sinks, g_ptr_array_unref);
+  xm_web_live_stop (live);
+  g_clear_pointer (&web_listen, g_free);
   g_free (cfg.upstream_tls_host);
   xm_tls_cleanup ();
   xm_cli_output_args_clear (&out);

@@ -13,11 +13,18 @@
 #include "cli.h"
 #include "printer.h"
 #include "web-api.h"
+#include "web-push.h"
 #include "web-server.h"
+
+/* Indexed per main-loop round while files are still being read: a
+ * request waits for at most one slice. */
+#define INDEX_SLICE (2u << 20)
 
 typedef struct {
   XmWebData data;
   GMainLoop *loop;
+  XmWebPush *push;
+  guint indexing;        /* the idle source indexing the files, or 0 */
 } Web;
 
 /* The JSON API (web-server.c has checked the request). */
@@ -25,6 +32,63 @@ static gboolean
 route (SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
   return xm_web_api_dispatch (&((Web *) data)->data, msg, path, query);
+}
+
+/* What the page's WebSocket says: events so far, and how far indexing
+ * is (null once every file is read). */
+static char *
+state_json (gpointer data)
+{
+  Web *w = data;
+  guint64 events = 0, read = 0, size = 0;
+  gboolean indexing = FALSE;
+
+  for (guint i = 0; i < w->data.indexes->len; i++)
+    {
+      XmEventIndex *idx = w->data.indexes->pdata[i];
+      guint64 r, sz;
+
+      events += xm_event_index_count (idx);
+      xm_event_index_progress (idx, &r, &sz);
+      read += r;
+      size += sz;
+      indexing = indexing || !xm_event_index_finished (idx);
+    }
+  if (!indexing)
+    return g_strdup_printf ("{\"live\":false,\"events\":%" G_GUINT64_FORMAT
+                            ",\"indexing\":null}", events);
+  return g_strdup_printf ("{\"live\":false,\"events\":%" G_GUINT64_FORMAT
+                          ",\"indexing\":{\"read\":%" G_GUINT64_FORMAT
+                          ",\"size\":%" G_GUINT64_FORMAT "}}", events, read, size);
+}
+
+/* One slice of the first file not read to its end. The files are indexed
+ * in the background: the first pages are served at once, and the page
+ * hears of more through its WebSocket. */
+static gboolean
+index_step (gpointer data)
+{
+  Web *w = data;
+  g_autoptr (GError) error = NULL;
+
+  for (guint i = 0; i < w->data.indexes->len; i++)
+    {
+      XmEventIndex *idx = w->data.indexes->pdata[i];
+      gboolean done;
+
+      if (xm_event_index_finished (idx))
+        continue;
+      if (!xm_event_index_step (idx, INDEX_SLICE, &done, &error))
+        {
+          /* it stops there; what was indexed stays browsable */
+          g_printerr ("xmitm: %s\n", error->message);
+        }
+      xm_web_push_changed (w->push);
+      return G_SOURCE_CONTINUE;
+    }
+  w->indexing = 0;
+  xm_web_push_changed (w->push);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -47,10 +111,15 @@ serve (Web *w, XmWebServer *server)
           xm_web_server_url (server));
   fflush (stdout);
   w->loop = g_main_loop_new (NULL, FALSE);
+  w->push = xm_web_push_new (server, "/api/live", state_json, w);
+  w->indexing = g_idle_add (index_step, w);
   g_unix_signal_add (SIGINT, on_stop_signal, w);
   g_unix_signal_add (SIGTERM, on_stop_signal, w);
   g_unix_signal_add (SIGHUP, on_stop_signal, w);
   g_main_loop_run (w->loop);
+  if (w->indexing)
+    g_source_remove (w->indexing);
+  xm_web_push_free (w->push);
   g_main_loop_unref (w->loop);
 }
 
@@ -112,7 +181,7 @@ xm_cli_cmd_web (int argc, char **argv)
   rc = server ? 0 : XM_EXIT_USAGE;
   for (int i = 1; i < argc && rc == 0; i++)
     {
-      XmEventIndex *idx = xm_event_index_open (argv[i], print_warning, argv[i], &error);
+      XmEventIndex *idx = xm_event_index_open_lazy (argv[i], print_warning, argv[i], &error);
       if (idx == NULL)
         {
           g_printerr ("xmitm: %s\n", error->message);

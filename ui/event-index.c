@@ -432,7 +432,12 @@ xm_event_index_step (XmEventIndex *idx, gsize max_bytes, gboolean *done,
   if (idx->finished)
     return TRUE;
   if (!grow (idx, max_bytes, &eof, error))
-    return FALSE;
+    {
+      /* reading stops here; what was indexed stays browsable */
+      idx->finished = *done = TRUE;
+      after_grow (idx);
+      return FALSE;
+    }
   after_grow (idx);
   if (eof)
     {

@@ -55,7 +55,8 @@ XmEventIndex *xm_event_index_new_growing (int fd, const char *name,
 gboolean xm_event_index_grow (XmEventIndex *idx, gsize max_bytes,
                               gboolean *at_end, GError **error);
 /* A file that does not grow: indexes up to max_bytes more; at its end
- * reads the last line even if cut short and sets *done. */
+ * reads the last line even if cut short and sets *done. On a failure
+ * (FALSE with error) it stops there, done, with what it indexed. */
 gboolean xm_event_index_step (XmEventIndex *idx, gsize max_bytes,
                               gboolean *done, GError **error);
 /* TRUE once xm_event_index_step reached the end. */

@@ -7,6 +7,8 @@
 (function () {
   const PAGE = 200;
   const $ = (id) => document.getElementById(id);
+  // live.js (the live view, indexing progress) hooks in here
+  const hooks = {};
   const state = {
     file: 0,
     filter: [],        // [name, value] pairs, as the command line's options
@@ -235,12 +237,20 @@
     status(data.total + " events" + (data.filtered ? ", filtered" : ""));
     // fill the screen, then wait for the scroll
     if (!state.done && list.scrollHeight <= list.clientHeight + 50) loadMore();
+    if (hooks.loaded) hooks.loaded();
   }
 
   function onScroll() {
     const list = $("events");
     if (list.scrollTop + list.clientHeight > list.scrollHeight - 400) loadMore();
+    if (hooks.scrolled) hooks.scrolled();
   }
+
+  // What live.js may use: the list's state, loading on from its end, the
+  // sessions again; and where it is told a page was added or the list
+  // scrolled.
+  window.xmitmApp = { state, loadMore, hooks,
+                      refreshSessions: () => loadSessions().catch((e) => status(e.message, true)) };
 
   document.addEventListener("DOMContentLoaded", async () => {
     // The first answer set the token's cookie: out of the address bar

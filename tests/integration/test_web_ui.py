@@ -458,7 +458,7 @@ class WebUiTest(unittest.TestCase):
             # the markup is text: no element came of it, no script ran
             self.assertIn("&lt;script&gt;", detail.text)
             self.assertEqual(driver.find_elements(By.CSS_SELECTOR, "#detail-text *"), [])
-            self.assertEqual(len(driver.find_elements(By.TAG_NAME, "script")), 1)
+            self.assertEqual(len(driver.find_elements(By.TAG_NAME, "script")), 2)
             self.assertFalse(driver.find_element(By.ID, "copy-xml").get_attribute("disabled"))
             shot = os.path.join(self.dir, "web-ui.png")
             driver.save_screenshot(shot)

@@ -1,0 +1,441 @@
+/* web-live.c: xmitm proxy --web (web-live.h says what it is).
+ *
+ * Two threads meet only at the queue, under one mutex taken once per
+ * batch (a proxy round's events, or 64 KiB of them): the proxy formats
+ * its events as the recorder does, the web thread writes them to its
+ * file and indexes them. The web thread has its own main context, so an
+ * HTTP request, a filter over a long session or a browser that stopped
+ * reading never holds up the proxy's loop; the worst a slow web thread
+ * does is let the queue fill, and then the events it could not take are
+ * counted and a note in its recording marks the gap. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "event-index.h"
+#include "record.h"
+#include "web-api.h"
+#include "web-live.h"
+#include "web-push.h"
+#include "web-server.h"
+
+/* The queue's bounds (events and bytes); XMITM_WEB_QUEUE="EVENTS,BYTES"
+ * sets others (tests use a tiny one to see events missed). */
+#define QUEUE_EVENTS 50000
+#define QUEUE_BYTES (8u << 20)
+/* A batch goes to the queue at the end of the proxy's round, or sooner
+ * when it reaches this size. */
+#define BATCH_BYTES (64u << 10)
+
+typedef struct {
+  GMutex lock;
+  GString *bytes;         /* recording lines, whole */
+  guint64 events;         /* in bytes */
+  guint64 missed;         /* dropped since the start */
+  guint64 max_events, max_bytes;
+  GSource *wake;          /* the web thread's drain source; NULL once stopped */
+  gboolean drop_woken;    /* a drop since the last drain woke the web thread */
+} Queue;
+
+typedef struct {
+  XmSink sink;
+  Queue *q;
+  GString *batch;         /* this round's lines, not yet queued */
+  guint64 batch_events;
+  gboolean secrets;
+} LiveSink;
+
+struct _XmWebLive {
+  Queue *q;
+  gboolean secrets;
+  XmPrinterOptions printer;
+  char *listen;
+  GThread *thread;
+  /* set by the thread before it says it started */
+  GMutex start_lock;
+  GCond started;
+  int start_state;        /* 0 starting, 1 serving, -1 failed */
+  char *url;
+  /* the web thread's own */
+  GMainContext *ctx;
+  GMainLoop *loop;
+  XmWebServer *server;
+  XmWebPush *push;
+  XmWebData data;
+  XmEventIndex *idx;
+  int wfd;                /* the recording, written here */
+  guint64 missed_noted;   /* missed events already marked in the recording */
+};
+
+static Queue *
+queue_new (void)
+{
+  Queue *q = g_atomic_rc_box_new0 (Queue);
+  const char *env = g_getenv ("XMITM_WEB_QUEUE");
+  guint64 events = QUEUE_EVENTS, bytes = QUEUE_BYTES;
+
+  g_mutex_init (&q->lock);
+  q->bytes = g_string_new (NULL);
+  if (env && sscanf (env, "%" G_GUINT64_FORMAT ",%" G_GUINT64_FORMAT, &events, &bytes) != 2)
+    events = QUEUE_EVENTS, bytes = QUEUE_BYTES;
+  q->max_events = MAX (events, 1);
+  q->max_bytes = MAX (bytes, 1);
+  return q;
+}
+
+static void
+queue_clear (gpointer p)
+{
+  Queue *q = p;
+
+  g_string_free (q->bytes, TRUE);
+  g_mutex_clear (&q->lock);
+}
+
+static void
+queue_unref (Queue *q)
+{
+  g_atomic_rc_box_release_full (q, queue_clear);
+}
+
+/* ---- the proxy's thread ---- */
+
+/* The batch into the queue, or dropped whole when it does not fit. */
+static void
+push_batch (LiveSink *s)
+{
+  Queue *q = s->q;
+  gboolean wake = FALSE;
+
+  if (s->batch_events == 0)
+    return;
+  g_mutex_lock (&q->lock);
+  if (q->events + s->batch_events > q->max_events
+      || q->bytes->len + s->batch->len > q->max_bytes)
+    {
+      q->missed += s->batch_events;
+      /* the web thread notes the gap and tells the page, also when
+       * nothing comes after it */
+      wake = !q->drop_woken;
+      q->drop_woken = TRUE;
+    }
+  else
+    {
+      wake = q->bytes->len == 0;
+      g_string_append_len (q->bytes, s->batch->str, s->batch->len);
+      q->events += s->batch_events;
+    }
+  /* a wakeup when the queue stops being empty or first drops, not per
+   * batch: the web thread takes the whole queue at once */
+  if (wake && q->wake)
+    g_source_set_ready_time (q->wake, 0);
+  g_mutex_unlock (&q->lock);
+  g_string_truncate (s->batch, 0);
+  s->batch_events = 0;
+}
+
+static void
+sink_event (XmSink *sink, const XmEvent *ev)
+{
+  LiveSink *s = (LiveSink *) sink;
+
+  xm_record_format (ev, s->secrets, s->batch);
+  s->batch_events++;
+  if (s->batch->len >= BATCH_BYTES)
+    push_batch (s);
+}
+
+static void
+sink_flush (XmSink *sink)
+{
+  push_batch ((LiveSink *) sink);
+}
+
+static void
+sink_free (XmSink *sink)
+{
+  LiveSink *s = (LiveSink *) sink;
+
+  push_batch (s);
+  g_string_free (s->batch, TRUE);
+  queue_unref (s->q);
+  g_free (s);
+}
+
+static const XmSinkVTable live_sink_vtable = {
+  .event = sink_event,
+  .flush = sink_flush,
+  .free = sink_free,
+  /* the recorder's needs: a stanza's bytes and root name */
+  .needs_children = FALSE,
+};
+
+XmSink *
+xm_web_live_sink (XmWebLive *live)
+{
+  LiveSink *s = g_new0 (LiveSink, 1);
+
+  s->sink.vtable = &live_sink_vtable;
+  s->q = g_atomic_rc_box_acquire (live->q);
+  s->batch = g_string_sized_new (BATCH_BYTES + 4096);
+  s->secrets = live->secrets;
+  return &s->sink;
+}
+
+/* ---- the web thread ---- */
+
+static gboolean
+write_all (int fd, const char *buf, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, buf, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      buf += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+static void
+warn (const char *message, gpointer data)
+{
+  g_printerr ("xmitm: --web: %s\n", message);
+}
+
+/* Takes what the queue holds, appends it to the recording, indexes it. */
+static gboolean
+drain (gpointer data)
+{
+  XmWebLive *live = data;
+  Queue *q = live->q;
+  g_autoptr (GString) taken = g_string_sized_new (4096);
+  g_autoptr (GError) error = NULL;
+  guint64 missed, before = xm_event_index_count (live->idx);
+  GString *t;
+
+  g_source_set_ready_time (q->wake, -1);
+  g_mutex_lock (&q->lock);
+  t = q->bytes;
+  q->bytes = taken;
+  taken = t;
+  q->events = 0;
+  q->drop_woken = FALSE;
+  missed = q->missed;
+  g_mutex_unlock (&q->lock);
+
+  if (missed > live->missed_noted)
+    {
+      /* where the dropped events were: a note in the list, as a gap in
+       * a capture would be */
+      g_string_append_printf (taken, "{\"t\":%" G_GINT64_FORMAT ",\"conn\":0,"
+                              "\"ev\":\"note\",\"level\":\"warning\",\"text\":"
+                              "\"the web view missed %" G_GUINT64_FORMAT
+                              " events here (it fell behind the proxy; the "
+                              "terminal, --record and --pcap have them)\"}\n",
+                              g_get_real_time (), missed - live->missed_noted);
+      live->missed_noted = missed;
+    }
+  if (taken->len && !write_all (live->wfd, taken->str, taken->len))
+    {
+      g_printerr ("xmitm: --web: writing its temporary recording failed: %s; "
+                  "the live view stops here\n", g_strerror (errno));
+      g_source_destroy (q->wake);
+      return G_SOURCE_REMOVE;
+    }
+  if (!xm_event_index_grow (live->idx, 0, NULL, &error))
+    g_printerr ("xmitm: --web: %s\n", error->message);
+  if (xm_event_index_count (live->idx) != before || missed)
+    xm_web_push_changed (live->push);
+  return G_SOURCE_CONTINUE;
+}
+
+static char *
+state_json (gpointer data)
+{
+  XmWebLive *live = data;
+  guint64 missed;
+
+  g_mutex_lock (&live->q->lock);
+  missed = live->q->missed;
+  g_mutex_unlock (&live->q->lock);
+  return g_strdup_printf ("{\"live\":true,\"events\":%" G_GUINT64_FORMAT
+                          ",\"sessions\":%u,\"missed\":%" G_GUINT64_FORMAT "}",
+                          xm_event_index_count (live->idx),
+                          xm_event_index_n_sessions (live->idx), missed);
+}
+
+static gboolean
+route (SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
+{
+  return xm_web_api_dispatch (&((XmWebLive *) data)->data, msg, path, query);
+}
+
+static gboolean
+drain_dispatch (GSource *source, GSourceFunc callback, gpointer data)
+{
+  return callback (data);
+}
+
+static GSourceFuncs drain_funcs = { .dispatch = drain_dispatch };
+
+/* The recording: a private temporary file, unlinked at once; the header
+ * first. Returns the write end; the index gets a read end. */
+static gboolean
+open_recording (XmWebLive *live)
+{
+  g_autoptr (GError) error = NULL;
+  g_autofree char *tmp = NULL;
+  g_autoptr (GString) header = g_string_new (NULL);
+  int fd, rfd;
+
+  fd = g_file_open_tmp ("xmitm-live-XXXXXX.jsonl", &tmp, &error);
+  if (fd < 0)
+    {
+      g_printerr ("xmitm: --web: %s\n", error->message);
+      return FALSE;
+    }
+  unlink (tmp);
+  rfd = dup (fd);
+  xm_record_format_header ("proxy --web", live->secrets, g_get_real_time (), header);
+  if (rfd < 0 || !write_all (fd, header->str, header->len))
+    {
+      g_printerr ("xmitm: --web: its temporary recording: %s\n", g_strerror (errno));
+      close (fd);
+      if (rfd >= 0)
+        close (rfd);
+      return FALSE;
+    }
+  live->wfd = fd;
+  live->idx = xm_event_index_new_growing (rfd, "the live view's recording", warn, live);
+  return TRUE;
+}
+
+static void
+say_started (XmWebLive *live, int state)
+{
+  g_mutex_lock (&live->start_lock);
+  live->start_state = state;
+  g_cond_signal (&live->started);
+  g_mutex_unlock (&live->start_lock);
+}
+
+static gpointer
+web_thread (gpointer data)
+{
+  XmWebLive *live = data;
+  GSource *wake;
+
+  g_main_context_push_thread_default (live->ctx);
+  live->server = xm_web_server_new ("--web", live->listen, route, live);
+  if (live->server == NULL || !open_recording (live))
+    {
+      say_started (live, -1);
+      g_main_context_pop_thread_default (live->ctx);
+      return NULL;
+    }
+  live->data.indexes = g_ptr_array_new ();
+  g_ptr_array_add (live->data.indexes, live->idx);
+  live->data.printer = live->printer;
+  live->push = xm_web_push_new (live->server, "/api/live", state_json, live);
+  wake = g_source_new (&drain_funcs, sizeof (GSource));
+  g_source_set_callback (wake, drain, live, NULL);
+  g_source_set_ready_time (wake, -1);
+  g_source_attach (wake, live->ctx);
+  g_mutex_lock (&live->q->lock);
+  live->q->wake = wake;
+  g_mutex_unlock (&live->q->lock);
+  live->url = g_strdup (xm_web_server_url (live->server));
+  live->loop = g_main_loop_new (live->ctx, FALSE);
+  say_started (live, 1);
+
+  g_main_loop_run (live->loop);
+
+  g_mutex_lock (&live->q->lock);
+  live->q->wake = NULL;
+  g_mutex_unlock (&live->q->lock);
+  g_source_destroy (wake);
+  g_source_unref (wake);
+  xm_web_push_free (live->push);
+  xm_web_server_free (live->server);
+  live->server = NULL;
+  g_ptr_array_unref (live->data.indexes);
+  xm_event_index_free (live->idx);
+  close (live->wfd);
+  g_main_loop_unref (live->loop);
+  g_main_context_pop_thread_default (live->ctx);
+  return NULL;
+}
+
+static gboolean
+quit (gpointer data)
+{
+  g_main_loop_quit (((XmWebLive *) data)->loop);
+  return G_SOURCE_REMOVE;
+}
+
+XmWebLive *
+xm_web_live_start (const char *listen, const XmPrinterOptions *printer,
+                   gboolean secrets)
+{
+  XmWebLive *live = g_new0 (XmWebLive, 1);
+  int state;
+
+  live->q = queue_new ();
+  live->secrets = secrets;
+  live->printer = *printer;
+  live->printer.color = FALSE;
+  live->printer.show_secrets = secrets;
+  live->listen = g_strdup (listen);
+  live->wfd = -1;
+  g_mutex_init (&live->start_lock);
+  g_cond_init (&live->started);
+  live->ctx = g_main_context_new ();
+  live->thread = g_thread_new ("xmitm-web", web_thread, live);
+  g_mutex_lock (&live->start_lock);
+  while (live->start_state == 0)
+    g_cond_wait (&live->started, &live->start_lock);
+  state = live->start_state;
+  g_mutex_unlock (&live->start_lock);
+  if (state < 0)
+    {
+      g_thread_join (live->thread);
+      live->thread = NULL;
+      xm_web_live_stop (live);
+      return NULL;
+    }
+  return live;
+}
+
+const char *
+xm_web_live_url (const XmWebLive *live)
+{
+  return live->url;
+}
+
+void
+xm_web_live_stop (XmWebLive *live)
+{
+  if (live == NULL)
+    return;
+  if (live->thread)
+    {
+      /* from the web thread's own loop: a quit before it runs is lost */
+      g_main_context_invoke (live->ctx, quit, live);
+      g_thread_join (live->thread);
+    }
+  g_main_context_unref (live->ctx);
+  queue_unref (live->q);
+  g_mutex_clear (&live->start_lock);
+  g_cond_clear (&live->started);
+  g_free (live->listen);
+  g_free (live->url);
+  g_free (live);
+}
