@@ -243,12 +243,10 @@
   function onScroll() {
     const list = $("events");
     if (list.scrollTop + list.clientHeight > list.scrollHeight - 400) loadMore();
-    if (hooks.scrolled) hooks.scrolled();
   }
 
   // What live.js may use: the list's state, loading on from its end, the
-  // sessions again; and where it is told a page was added or the list
-  // scrolled.
+  // sessions again; and where it is told a page was added.
   window.xmitmApp = { state, loadMore, hooks,
                       refreshSessions: () => loadSessions().catch((e) => status(e.message, true)) };
 

@@ -99,15 +99,13 @@
     if (live.follow) list.scrollTop = list.scrollHeight;
   };
 
-  // scrolling up to read leaves follow; back at the bottom, nothing
-  // changes until the box is ticked again
-  app.hooks.scrolled = () => {
-    const list = $("events");
-    if (live.follow && !atBottom(list) && !app.state.loading && app.state.done) {
-      live.follow = false;
-      $("follow").checked = false;
-    }
-  };
+  // scrolling up to read (wheel or keys) leaves follow; the scroll event
+  // itself cannot tell the reader from the rows that follow appends
+  function leaveFollow() {
+    if (!live.follow) return;
+    live.follow = false;
+    $("follow").checked = false;
+  }
 
   function setPaused(p) {
     live.paused = p;
@@ -150,7 +148,16 @@
       }
     });
     $("pause").addEventListener("click", () => setPaused(!live.paused));
+    $("events").addEventListener("wheel", (ev) => { if (ev.deltaY < 0) leaveFollow(); },
+                                 { passive: true });
+    $("events").addEventListener("keydown", (ev) => {
+      if (["ArrowUp", "PageUp", "Home"].includes(ev.key)) leaveFollow();
+    });
     $("missed-reload").addEventListener("click", () => location.reload());
+    // the list shrinks when the sessions table grows: still the newest
+    new ResizeObserver(() => {
+      if (live.follow && !live.paused) $("events").scrollTop = $("events").scrollHeight;
+    }).observe($("events"));
     connect();
   });
 })();

@@ -294,7 +294,10 @@ class WebLiveTest(unittest.TestCase):
         self.addCleanup(bob.join, 60)
 
         def session_rows(d):
-            return [r.text for r in d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")]
+            # in one script: the table is rebuilt as sessions change
+            return d.execute_script(
+                "return [...document.querySelectorAll('#sessions tbody tr')]"
+                ".map((r) => [...r.cells].map((c) => c.textContent).join(' '));")
         # bob's session, with the JID the server bound, while it is open
         wait.until(lambda d: any("bob@localhost" in r and "open" in r for r in session_rows(d)))
 
@@ -304,11 +307,14 @@ class WebLiveTest(unittest.TestCase):
                                 on_ready=lambda: sent.append(time.monotonic()))))
         alice.start()
 
-        def chat_rows(d):
-            return [r for r in d.find_elements(By.CSS_SELECTOR, "#events .row")
-                    if "message chat to=bob@localhost" in r.text]
-        rows = WebDriverWait(driver, 10, poll_frequency=0.02).until(chat_rows)
+        # one script per poll (a WebDriver call per row would take longer
+        # than the page does)
+        WebDriverWait(driver, 10, poll_frequency=0.01).until(lambda d: d.execute_script(
+            "return [...document.querySelectorAll('#events .row')].some("
+            "(r) => r.textContent.includes('message chat to=bob@localhost'));"))
         seen = time.monotonic()
+        rows = [r for r in driver.find_elements(By.CSS_SELECTOR, "#events .row")
+                if "message chat to=bob@localhost" in r.text]
         self.assertTrue(sent)
         print("\nalice's message in the live view %.0f ms after her client sent it"
               % ((seen - sent[0]) * 1000), file=sys.stderr)
@@ -339,8 +345,9 @@ class WebLiveTest(unittest.TestCase):
         want = len(p.all_events(kind="message"))
 
         def message_rows(d):
-            r = d.find_elements(By.CSS_SELECTOR, "#events .row")
-            return r if r and all("message" in x.text for x in r) else None
+            r = d.execute_script("return [...document.querySelectorAll('#events .row')]"
+                                 ".map((r) => r.textContent);")
+            return r if r and all("message" in x for x in r) else None
         wait.until(lambda d: message_rows(d) and len(message_rows(d)) == want)
 
         # pause: new events wait, the page says how many
@@ -363,8 +370,8 @@ class WebLiveTest(unittest.TestCase):
         self.assertIsNone(self.login(p.port, "alice", rounds=[20]))
 
         def last_id(d):
-            r = d.find_elements(By.CSS_SELECTOR, "#events .row")
-            return int(r[-1].get_attribute("data-id")) if r else -1
+            return d.execute_script("const r = document.querySelectorAll('#events .row');"
+                                    "return r.length ? Number(r[r.length - 1].dataset.id) : -1;")
         list_el = driver.find_element(By.ID, "events")
 
         def at_bottom(d):
@@ -373,7 +380,14 @@ class WebLiveTest(unittest.TestCase):
                 list_el)
         # the newest event xmitm has (the session's close may come after
         # the client's last word): the page's last row, in view
-        wait.until(lambda d: last_id(d) == len(p.all_events()) - 1 and at_bottom(d))
+        try:
+            wait.until(lambda d: last_id(d) == len(p.all_events()) - 1 and at_bottom(d))
+        except Exception:
+            self.shot(driver, "live-follow-failed")
+            raise AssertionError("follow: last row %d of %d, at bottom %r, page %s, %s"
+                                 % (last_id(driver), len(p.all_events()), at_bottom(driver),
+                                    driver.execute_script("return JSON.stringify(window.xmitmApp.state);"),
+                                    driver.find_element(By.ID, "live-state").text))
         self.assertGreater(driver.execute_script("return arguments[0].scrollTop;", list_el), 0)
         self.shot(driver, "live-follow")
 
