@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include "event-index.h"
 #include "record.h"
@@ -39,6 +40,7 @@ typedef struct {
   guint64 max_events, max_bytes;
   GSource *wake;          /* the web thread's drain source; NULL once stopped */
   gboolean drop_woken;    /* a drop since the last drain woke the web thread */
+  gint full;              /* atomic: dropping until the next drain */
 } Queue;
 
 typedef struct {
@@ -46,6 +48,7 @@ typedef struct {
   Queue *q;
   GString *batch;         /* this round's lines, not yet queued */
   guint64 batch_events;
+  guint64 skipped;        /* not even formatted: the queue was full */
   gboolean secrets;
 } LiveSink;
 
@@ -111,13 +114,18 @@ push_batch (LiveSink *s)
   Queue *q = s->q;
   gboolean wake = FALSE;
 
-  if (s->batch_events == 0)
+  if (s->batch_events == 0 && s->skipped == 0)
     return;
   g_mutex_lock (&q->lock);
-  if (q->events + s->batch_events > q->max_events
-      || q->bytes->len + s->batch->len > q->max_bytes)
+  q->missed += s->skipped;
+  s->skipped = 0;
+  if (s->batch_events == 0)
+    ;
+  else if (q->events + s->batch_events > q->max_events
+           || q->bytes->len + s->batch->len > q->max_bytes)
     {
       q->missed += s->batch_events;
+      g_atomic_int_set (&q->full, 1);
       /* the web thread notes the gap and tells the page, also when
        * nothing comes after it */
       wake = !q->drop_woken;
@@ -143,6 +151,14 @@ sink_event (XmSink *sink, const XmEvent *ev)
 {
   LiveSink *s = (LiveSink *) sink;
 
+  /* A full queue stays full until the web thread drains it: the events
+   * until then are counted, not formatted, so a web view that fell
+   * behind costs the proxy less, not more. */
+  if (g_atomic_int_get (&s->q->full))
+    {
+      s->skipped++;
+      return;
+    }
   xm_record_format (ev, s->secrets, s->batch);
   s->batch_events++;
   if (s->batch->len >= BATCH_BYTES)
@@ -228,6 +244,7 @@ drain (gpointer data)
   taken = t;
   q->events = 0;
   q->drop_woken = FALSE;
+  g_atomic_int_set (&q->full, 0);
   missed = q->missed;
   g_mutex_unlock (&q->lock);
 
@@ -333,6 +350,12 @@ web_thread (gpointer data)
   XmWebLive *live = data;
   GSource *wake;
 
+  /* The traffic first: where the web thread and the proxy's share a CPU
+   * (one core, or xmitm pinned to one), the scheduler gives the proxy
+   * nearly all of it, and the web view falls behind (and says how many
+   * events it missed) instead of the sessions slowing down. */
+  if (setpriority (PRIO_PROCESS, (id_t) gettid (), 19) != 0)
+    g_debug ("setpriority: %s", g_strerror (errno));
   g_main_context_push_thread_default (live->ctx);
   live->server = xm_web_server_new ("--web", live->listen, route, live);
   if (live->server == NULL || !open_recording (live))

@@ -13,7 +13,7 @@ _xmitm_options() {
       --tls-timeout= --connect-timeout= --max-stanza= --keep-channel-binding
       --no-compression --max-inflate= --max-inflate-ratio= -t --transparent
       --tproxy --keep-source --mark= --user= -w --record= --record-secrets
-      --pcap= $output -q --quiet $filters" ;;
+      --pcap= --web= $output -q --quiet $filters" ;;
     show) echo "-h --help $output $filters" ;;
     export) echo "-h --help --pcap= --secrets" ;;
     replay) echo "-h --help -s --server= -p --password= --password-file=

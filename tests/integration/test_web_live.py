@@ -181,7 +181,9 @@ class WebSocket:
     def send_text(self, data):
         mask = os.urandom(4)
         masked = bytes(c ^ mask[i % 4] for i, c in enumerate(data))
-        self.sock.sendall(bytes([0x81, 0x80 | len(data)]) + mask + masked)
+        head = (bytes([0x81, 0x80 | len(data)]) if len(data) < 126
+                else bytes([0x81, 0x80 | 126]) + struct.pack(">H", len(data)))
+        self.sock.sendall(head + mask + masked)
 
     def close(self):
         self.sock.close()
@@ -265,6 +267,9 @@ class WebLiveTest(unittest.TestCase):
         state = ws.message()
         self.assertEqual(state["live"], True)
         self.assertEqual(state["missed"], 0)
+        # the page answers "ack"; anything larger than a few bytes ends it
+        ws.send_text(b"x" * 1000)
+        self.assertRaises(EOFError, lambda: [ws.message() for _ in range(10)])
         ws.close()
         try:
             urllib.request.urlopen(p.base + "api/events", timeout=30)
