@@ -11,6 +11,7 @@
   const $ = (id) => document.getElementById(id);
   const app = window.xmitmApp;
   const live = {
+    isLive: false,    // proxy --web (not a file being indexed)
     events: 0,        // events the server has
     missed: 0,
     paused: false,
@@ -70,7 +71,10 @@
   }
 
   function onState(s) {
-    if (s.live) $("live-controls").hidden = false;
+    if (s.live) {
+      live.isLive = true;
+      $("live-controls").hidden = false;
+    }
     if (s.missed) showMissed(s.missed);
     if (s.indexing) {
       const pct = s.indexing.size ? Math.floor(100 * s.indexing.read / s.indexing.size) : 100;
@@ -85,6 +89,8 @@
     live.events = s.events;
     if (s.live) showState(s);
     if (!grew || live.paused) return;
+    if (!app.state.loading && !app.state.filter.length)
+      $("status").textContent = live.events + " events";
     refreshSessions();
     more();
   }
@@ -95,8 +101,10 @@
     const list = $("events");
     if (live.paused) return;
     if (app.state.done && live.events > app.state.next) more();
-    else if (live.follow && !app.state.done) app.loadMore();
-    if (live.follow) list.scrollTop = list.scrollHeight;
+    // a file is read as it scrolls; only the live view runs to its end
+    if (!live.isLive || !live.follow) return;
+    if (!app.state.done) app.loadMore();
+    list.scrollTop = list.scrollHeight;
   };
 
   // scrolling up to read (wheel or keys) leaves follow; the scroll event
@@ -156,7 +164,8 @@
     $("missed-reload").addEventListener("click", () => location.reload());
     // the list shrinks when the sessions table grows: still the newest
     new ResizeObserver(() => {
-      if (live.follow && !live.paused) $("events").scrollTop = $("events").scrollHeight;
+      if (live.isLive && live.follow && !live.paused)
+        $("events").scrollTop = $("events").scrollHeight;
     }).observe($("events"));
     connect();
   });

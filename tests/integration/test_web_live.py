@@ -31,6 +31,7 @@ import re
 import shutil
 import socket
 import struct
+import subprocess
 import sys
 import tempfile
 import threading
@@ -403,6 +404,65 @@ class WebLiveTest(unittest.TestCase):
         wait.until(lambda d: last_id(d) == len(p.all_events()) - 1)
         self.assertEqual(driver.execute_script("return arguments[0].scrollTop;", list_el), 0)
 
+        errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        self.assertEqual(errors, [])
+
+    # ---- xmitm web on a large recording: indexed in the background ----
+
+    def test_large_recording_served_while_indexed(self):
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+        rec = os.path.join(self.dir, "large.jsonl")
+        n = 300000
+        subprocess.run(["/usr/bin/python3", os.path.join(HERE, "..", "bench", "make-recording.py"),
+                        str(n), rec], check=True, timeout=300)
+        with open(rec, encoding="utf-8") as f:
+            lines = sum(1 for _ in f)
+        # the browser first, so that the page opens while xmitm indexes
+        driver = chromium(os.path.join(self.dir, "profile-large"))
+        self.addCleanup(driver.quit)
+        proc = subprocess.Popen([XMITM, "web", "--listen", "127.0.0.1:0", rec],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        def stop():
+            proc.terminate()
+            self.assertEqual(proc.wait(30), 0)
+            report = peers.sanitizer_report(proc.stderr.read())
+            proc.stdout.close()
+            proc.stderr.close()
+            self.assertFalse(report, report)
+        self.addCleanup(stop)
+        m = re.search(r"(http://\S+/)\?token=([0-9a-f]+)", proc.stdout.readline())
+        base, token = m.group(1), m.group(2)
+        port = int(re.search(r":(\d+)/$", base).group(1))
+        driver.get(base + "?token=" + token)
+        ws = WebSocket(port, token=token)
+        self.addCleanup(ws.close)
+        self.assertEqual(ws.status, 101)
+        first = ws.message()
+        # the first page is served while the rest is read
+        with urllib.request.urlopen(base + "api/events?count=100&token=" + token, timeout=30) as r:
+            page = json.loads(r.read())
+        self.assertTrue(page["events"])
+        self.assertEqual(page["events"][0]["id"], 0)
+        self.shot(driver, "web-indexing")
+        st = first
+        while st["indexing"] is not None:
+            self.assertLessEqual(st["indexing"]["read"], st["indexing"]["size"])
+            st = ws.message()
+        print("\nxmitm web: first state %s; %d events at the end" % (first, st["events"]),
+              file=sys.stderr)
+        self.assertIsNotNone(first["indexing"], "indexed before the first state: nothing to see")
+        self.assertEqual(st["events"], lines - 1)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: d.find_element(By.ID, "live-controls").get_attribute("hidden"))
+        # the session as the whole file has it (closed), and the list
+        # read as far as the screen asks, not on to the end
+        wait.until(lambda d: d.execute_script(
+            "const r = document.querySelector('#sessions tbody tr');"
+            "return r !== null && !r.textContent.includes('open');"))
+        self.assertLess(len(driver.find_elements(By.CSS_SELECTOR, "#events .row")), 2000)
+        self.shot(driver, "web-indexed")
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         self.assertEqual(errors, [])
 

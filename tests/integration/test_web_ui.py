@@ -36,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import client  # noqa: E402
 import peers  # noqa: E402
+from test_web_live import WebSocket  # noqa: E402
 
 XMITM = os.environ.get("XMITM")
 BODY = "hi bob <script>alert('xmitm')</script> & javascript:alert(1)"
@@ -63,6 +64,16 @@ class Web:
         self.base, self.token = m.group(1), m.group(2)
         self.port = int(re.search(r":(\d+)/$", self.base).group(1))
         self.url = line.split()[-1]
+        # The files are indexed in the background: what the API answers
+        # grows until the WebSocket says indexing is over.
+        ws = WebSocket(self.port, token=self.token)
+        try:
+            if ws.status != 101:
+                raise AssertionError("xmitm web's WebSocket: %s" % ws.head)
+            while ws.message()["indexing"] is not None:
+                pass
+        finally:
+            ws.close()
 
     def stop(self):
         """Its exit status, after SIGTERM; a sanitizer report (ASan build)
