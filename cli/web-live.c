@@ -23,6 +23,7 @@
 #include "web-live.h"
 #include "web-push.h"
 #include "web-server.h"
+#include "xml-framer.h"
 
 /* The queue's bounds (events and bytes); XMITM_WEB_QUEUE="EVENTS,BYTES"
  * sets others (tests use a tiny one to see events missed). */
@@ -394,6 +395,9 @@ web_thread (gpointer data)
   close (live->wfd);
   g_main_loop_unref (live->loop);
   g_main_context_pop_thread_default (live->ctx);
+  /* what this thread's framers and printer pooled dies with it */
+  xm_framer_pool_clear ();
+  xm_printer_thread_clear ();
   return NULL;
 }
 

@@ -60,6 +60,18 @@ block_free (Block *b)
     g_free (b);
 }
 
+void
+xm_stanza_pool_clear (void)
+{
+  while (pool)
+    {
+      Block *b = pool;
+      pool = b->next;
+      g_free (b);
+    }
+  pool_len = 0;
+}
+
 XmStanza *
 xm_stanza_new (void)
 {

@@ -135,4 +135,8 @@ gpointer xm_stanza_alloc (XmStanza *stanza, gsize size);
 char *xm_stanza_strndup (XmStanza *stanza, const char *s, gsize len);
 void xm_stanza_clear (XmStanza *stanza);
 
+/* Frees the calling thread's pool of small arena blocks: a thread that
+ * framed stanzas calls it before it ends (the pool is per thread). */
+void xm_stanza_pool_clear (void);
+
 G_END_DECLS

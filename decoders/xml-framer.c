@@ -263,6 +263,14 @@ release_parser (XmFramer *f)
   f->parser = NULL;
 }
 
+void
+xm_framer_pool_clear (void)
+{
+  while (parser_pool_len)
+    XML_ParserFree (parser_pool[--parser_pool_len]);
+  xm_stanza_pool_clear ();
+}
+
 static void
 start_document (XmFramer *f, guint64 offset)
 {

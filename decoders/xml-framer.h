@@ -119,4 +119,8 @@ const XmNode *xm_framer_pending_element (const XmFramer *framer);
 /* TRUE between a fatal problem and the next restart. */
 gboolean xm_framer_is_stalled (const XmFramer *framer);
 
+/* Frees the calling thread's pool of idle expat parsers (and its pool of
+ * stanza blocks): a thread that framed stanzas calls it before it ends. */
+void xm_framer_pool_clear (void);
+
 G_END_DECLS

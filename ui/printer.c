@@ -95,6 +95,13 @@ typedef struct {
 
 static _Thread_local TimeCache time_cache;
 
+void
+xm_printer_thread_clear (void)
+{
+  g_clear_pointer (&time_cache.tz, g_time_zone_unref);
+  time_cache.len = 0;
+}
+
 /* Whole seconds as the printer shows them ("%H:%M:%S" local, or ISO 8601
  * UTC); FALSE where GDateTime has no date (out of its range). */
 static gboolean

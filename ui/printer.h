@@ -41,4 +41,8 @@ XmSink *xm_printer_new (const XmPrinterOptions *opts, FILE *out);
 void xm_printer_format (const XmPrinterOptions *opts, const XmEvent *event,
                         GString *buf);
 
+/* Frees what the calling thread's printing keeps (the time zone): a
+ * thread that printed calls it before it ends. */
+void xm_printer_thread_clear (void);
+
 G_END_DECLS
