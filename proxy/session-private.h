@@ -78,7 +78,8 @@ struct _XmSession {
   char *client_name;
   char *upstream_name;
   char *dest_host;          /* where to connect: the configured upstream, or */
-  guint16 dest_port;        /* the original destination (transparent mode) */
+  guint16 dest_port;        /* the original destination (transparent mode);
+                             * 0: dest_host is a domain, found by SRV */
   gboolean transparent;
   struct sockaddr_storage client_addr;
   char *own_endpoint;       /* local address of the upstream socket */

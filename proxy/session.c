@@ -830,7 +830,10 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
     {
       s->dest_host = g_strdup (cfg->upstream_host);
       s->dest_port = cfg->upstream_port;
-      upstream = xm_hostport_to_string (cfg->upstream_host, cfg->upstream_port);
+      /* port 0: a domain, whose SRV records say where (connect.h) */
+      upstream = cfg->upstream_port ? xm_hostport_to_string (cfg->upstream_host,
+                                                             cfg->upstream_port)
+                                    : g_strdup (cfg->upstream_host);
       text = g_strdup_printf ("client %s", s->client_name);
     }
   ev.text = text;
@@ -847,9 +850,9 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
     }
   xm_proxy_silence_start (proxy, &s->silence, s);
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
-   * first bytes; with a separate direct-TLS upstream the first bytes say
-   * which upstream to use. */
-  if (cfg->upstream_tls_host == NULL || s->transparent)
+   * first bytes; with a separate direct-TLS upstream, or a domain whose
+   * SRV records name one, the first bytes say which upstream to use. */
+  if ((cfg->upstream_tls_host == NULL && s->dest_port != 0) || s->transparent)
     xm_upstream_connect (s, s->dest_host, s->dest_port);
   if (!closed (s))
     xm_session_update_reading (s);
