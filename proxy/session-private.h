@@ -203,6 +203,8 @@ void xm_s2s_auth_end (XmSession *s);
 /* upstream.c */
 void xm_upstream_connect (XmSession *s, const char *host, guint16 port);
 void xm_upstream_forget_endpoint (XmSession *s);
+/* No upstream for this client, for why: as if connecting had failed. */
+void xm_upstream_refuse (XmSession *s, const char *why);
 /* RFC 6120 §4.9.3.15: a stream header, <remote-connection-failed/>, the
  * stream close (once). */
 void xm_upstream_error_reply (XmSession *s);

@@ -579,6 +579,22 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
           xm_intercept_direct (s);
           return 0; /* all of it is the new layer's */
         }
+      if (s->upstream == UPSTREAM_NONE && s->dest_port == 0
+          && xm_web_looks_like_http (data, len))
+        {
+          /* A domain's SRV records name XMPP's TCP service, not the
+           * server's HTTP port: refused once the observer has seen the
+           * request, so the client gets an HTTP answer. */
+          gsize n;
+
+          s->upstream = UPSTREAM_FAILED;
+          n = deliver (side, data, len);
+          if (!closed (s))
+            xm_upstream_refuse (s, "a WebSocket or BOSH client: a domain's "
+                                "SRV records name XMPP's TCP service; give "
+                                "--upstream HOST:PORT, the server's HTTP port");
+          return n;
+        }
       if (s->upstream == UPSTREAM_NONE)
         xm_upstream_connect (s, s->dest_host, s->dest_port);
     }

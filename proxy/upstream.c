@@ -277,6 +277,17 @@ xm_upstream_connect (XmSession *s, const char *host, guint16 port)
 }
 
 void
+xm_upstream_refuse (XmSession *s, const char *why)
+{
+  s->upstream = UPSTREAM_FAILED;
+  g_free (s->upstream_name);
+  s->upstream_name = g_strdup (s->dest_host);
+  g_free (s->last_connect_error);
+  s->last_connect_error = g_strdup (why);
+  upstream_failed (s);
+}
+
+void
 xm_upstream_forget_endpoint (XmSession *s)
 {
   if (s->own_endpoint)

@@ -55,14 +55,20 @@ XMPPS = "_xmpps-client._tcp." + DOMAIN
 # asked, trusting xmitm's CA) and prints everything until the close.
 RAW_CLIENT = r"""
 import socket, ssl, sys
-port, tls, ca = int(sys.argv[1]), sys.argv[2] == "tls", sys.argv[3]
+port, mode, ca = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 s = socket.create_connection(("127.0.0.1", port), timeout=20)
-if tls:
+if mode == "tls":
     ctx = ssl.create_default_context(cafile=ca)
     s = ctx.wrap_socket(s, server_hostname="example.test")
-s.sendall(b"<?xml version='1.0'?><stream:stream to='example.test' "
-          b"xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
-          b"version='1.0'>")
+if mode == "http":
+    s.sendall(b"GET /xmpp-websocket HTTP/1.1\r\nHost: example.test\r\n"
+              b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+              b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+              b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: xmpp\r\n\r\n")
+else:
+    s.sendall(b"<?xml version='1.0'?><stream:stream to='example.test' "
+              b"xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' "
+              b"version='1.0'>")
 data = b""
 while True:
     try:
@@ -175,9 +181,9 @@ class SrvTest(unittest.TestCase):
                          self.prosody.log_tail(), self.dns_queries()))
         return r
 
-    def raw(self, x, tls=False):
+    def raw(self, x, tls=False, mode=None):
         r = self.topo.client.run([PY, "-c", RAW_CLIENT, str(x.port),
-                                  "tls" if tls else "plain", x.ca_cert],
+                                  mode or ("tls" if tls else "plain"), x.ca_cert],
                                  check=False, timeout=60)
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout
@@ -277,6 +283,20 @@ class SrvTest(unittest.TestCase):
                       % (DOMAIN, XMPP, DOMAIN, STARTTLS_PORT), out)
         self.assertIn("; %s SRV -> %s:%d (STARTTLS): Connection refused"
                       % (XMPP, HOST, CLOSED_PORT), out)
+
+    def test_web_client_is_told_to_give_host_port(self):
+        # SRV names XMPP's TCP service; a WebSocket client gets an HTTP
+        # answer saying so, and no DNS query is made for it
+        self.dns("%s=0:0:%s:%d" % (XMPP, HOST, OTHER_PORT))
+        x = self.xmitm()
+        reply = self.raw(x, mode="http")
+        # (text mode: the CRLFs read back as newlines)
+        self.assertTrue(reply.startswith("HTTP/1.1 502 Bad Gateway\n"), reply)
+        self.assertIn("give --upstream HOST:PORT, the server's HTTP port", reply)
+        self.wait_output(x, "#1 closed:")
+        self.assertIn("cannot connect to upstream %s: a WebSocket or BOSH client"
+                      % DOMAIN, x.output())
+        self.assertNotIn(" asked ", self.dns_queries())
 
     # ---- replay ----
 
