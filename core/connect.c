@@ -353,7 +353,11 @@ xm_connect_start_domain (const char *domain, XmSrvWant want, guint timeout_s,
   c->domain = g_strdup (domain);
   c->want = want;
   c->cancel = g_cancellable_new ();
-  /* Both lookups at once; the plan waits for both (XEP-0368 merges them). */
+  /* Both lookups at once; the plan waits for both (XEP-0368 merges them).
+   * The raw records, not g_resolver_lookup_service(): GLib 2.74 gives a
+   * "." answer there as one target with an empty host name and port 0 (its
+   * list sort looks for "."), and the same error for NXDOMAIN as for a
+   * name with no SRV record; srv.c needs "." told apart from "nothing". */
   for (int i = 0; i < 2; i++)
     if (want & (i ? XM_SRV_DIRECT : XM_SRV_STARTTLS))
       {
