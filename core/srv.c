@@ -108,7 +108,7 @@ sorted_targets (const char *domain, XmSrvWant want, const XmSrvAnswer answers[2]
         }
     }
   list = g_srv_target_list_sort (g_list_reverse (list));
-  for (GList *l = list; l; l = l->next)
+  for (GList *l = list; l && out->len < XM_SRV_MAX_TARGETS; l = l->next)
     {
       GSrvTarget *t = l->data;
       gboolean d = g_hash_table_contains (direct, t);

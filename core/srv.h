@@ -18,6 +18,11 @@ typedef enum {
   XM_SRV_DIRECT = 1 << 1,     /* _xmpps-client._tcp */
 } XmSrvWant;
 
+/* At most this many targets are tried, the first in order: each may cost
+ * --connect-timeout, and an answer of hundreds of records (a hostile or
+ * broken zone) would otherwise keep a client waiting for hours. */
+#define XM_SRV_MAX_TARGETS 16
+
 typedef enum {
   XM_SRV_ANSWER_NONE,        /* NXDOMAIN or no SRV record: not published */
   XM_SRV_ANSWER_RECORDS,

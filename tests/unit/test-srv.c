@@ -129,6 +129,31 @@ test_priority_and_merge (void)
   free_records (direct);
 }
 
+/* A zone with hundreds of records: only the first XM_SRV_MAX_TARGETS, in
+ * priority order, are tried. */
+static void
+test_target_cap (void)
+{
+  g_autoptr (GString) spec = g_string_new (NULL);
+  g_autofree char *why = NULL;
+  g_autoptr (GPtrArray) t = NULL;
+  GList *recs;
+  XmSrvAnswer ans[2];
+
+  for (int i = 300; i > 0; i--)
+    g_string_append_printf (spec, "%s%d/0/h%d.example.test:5222", spec->len ? " " : "", i, i);
+  recs = records (spec->str);
+  ans[0] = answer (recs, NULL);
+  ans[1] = answer (NULL, NULL);
+  t = xm_srv_plan ("example.test", XM_SRV_STARTTLS, ans, &why);
+  g_assert_nonnull (t);
+  g_assert_cmpuint (t->len, ==, XM_SRV_MAX_TARGETS);
+  g_assert_cmpstr (((XmSrvTarget *) t->pdata[0])->host, ==, "h1.example.test");
+  g_assert_cmpstr (((XmSrvTarget *) t->pdata[XM_SRV_MAX_TARGETS - 1])->host, ==,
+                   "h16.example.test");
+  free_records (recs);
+}
+
 /* RFC 2782: within one priority, a target is first with a probability
  * proportional to its weight. Counted over many plans, not timed. */
 static void
@@ -286,6 +311,7 @@ main (int argc, char **argv)
   g_test_add_func ("/srv/answer-kinds", test_answer_kinds);
   g_test_add_func ("/srv/priority-and-merge", test_priority_and_merge);
   g_test_add_func ("/srv/weights", test_weights);
+  g_test_add_func ("/srv/target-cap", test_target_cap);
   g_test_add_func ("/srv/fallback-and-errors", test_fallback_and_errors);
   g_test_add_func ("/srv/parse-server", test_parse_server);
   return g_test_run ();
