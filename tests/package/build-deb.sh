@@ -36,5 +36,8 @@ bash -c 'source /usr/share/bash-completion/bash_completion 2>/dev/null;
          printf "%s\n" "${COMPREPLY[@]}"' | grep -qx proxy
 # zsh and fish find theirs where the package put them
 zsh -fc 'autoload -Uz compinit && compinit -u -D && (( ${+_comps[xmitm]} ))'
-HOME=$work fish --no-config -c 'complete -C "xmitm pro"' | grep -q '^proxy'
+# (an empty HOME, not --no-config: that also drops the vendor completion
+# directories, and then fish offers files, a proxy/ directory included)
+(cd "$work" && HOME=$work XDG_CONFIG_HOME=$work/.config fish -c 'complete -C "xmitm pro"') \
+  | grep -q '^proxy	'
 echo "build-deb.sh: the package builds, passes lintian, installs and answers"
