@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "event-index.h"
+#include "filter.h"
 #include "line-read.h"
 #include "pcap-read.h"
 #include "record.h"
@@ -24,12 +25,25 @@
  * goes on round after round. */
 #define BATCH 512
 
+/* 24 bytes an event. kind, dir and class let a filtered scan skip an
+ * event unread (xm_filter_may_match); pair and rtt_us are the iq pairing,
+ * filled in when the answer is indexed. */
 typedef struct {
   guint64 offset; /* where its line starts in the file */
   guint32 conn;
   guint8 kind;    /* XmEventKind */
   guint8 dir;     /* XmDir */
+  guint8 klass;   /* xm_filter_event_class */
+  guint8 iq;      /* XM_IQ_* */
+  guint32 pair;   /* ids between a request and its answer; 0: none */
+  guint32 rtt_us; /* the answer's time minus the request's, capped */
 } Entry;
+
+/* An iq request waiting for its answer. */
+typedef struct {
+  guint64 id;
+  gint64 time_us;
+} PendingIq;
 
 struct _XmEventIndex {
   XmSink sink;           /* indexing: gets every event once */
@@ -46,6 +60,9 @@ struct _XmEventIndex {
    * whose line is not followed by the next event's (damaged or unknown
    * lines between them, never read again) */
   GHashTable *gaps;
+  /* conn -> GHashTable of "dir:id" -> PendingIq *: the iq requests of a
+   * connection still waiting for their answer */
+  GHashTable *pending;
   gboolean secrets;
   guint64 line_offset;   /* indexing: where the line being read starts */
   guint64 line_length;
@@ -153,14 +170,140 @@ learn_session (XmEventIndex *idx, const XmEvent *ev)
     }
 }
 
+/* ---- iq pairing ---- */
+
+static Entry *
+entry_mut (XmEventIndex *idx, guint64 id)
+{
+  return &g_array_index (idx->entries, Entry, id);
+}
+
+static void
+mark_unanswered (gpointer key, gpointer value, gpointer data)
+{
+  XmEventIndex *idx = data;
+  const PendingIq *p = value;
+
+  entry_mut (idx, p->id)->iq |= XM_IQ_UNANSWERED;
+}
+
+/* A connection's requests left without answer when it closed. */
+static void
+close_pending (XmEventIndex *idx, guint conn)
+{
+  GHashTable *pending = g_hash_table_lookup (idx->pending, GUINT_TO_POINTER (conn));
+
+  if (pending == NULL)
+    return;
+  g_hash_table_foreach (pending, mark_unanswered, idx);
+  g_hash_table_remove (idx->pending, GUINT_TO_POINTER (conn));
+}
+
+/* RFC 6120 §8.2.3: a get or set waits for the result or error with the
+ * same id from the other side. Keyed by connection, the requester's
+ * direction and id, so that both sides may use the same ids. Called for
+ * each event as it is indexed (id is the next entry), so it works as well
+ * on a file that grows. */
+static void
+pair_iq (XmEventIndex *idx, const XmEvent *ev, Entry *e)
+{
+  const XmNode *root = ev->stanza ? ev->stanza->root : NULL;
+  const char *type, *iq_id;
+  GHashTable *pending;
+  g_autofree char *key = NULL;
+  guint64 id = idx->entries->len;
+
+  if (ev->kind != XM_EVENT_STANZA || root == NULL || ev->dir == XM_DIR_NONE
+      || e->klass != XM_EVENT_CLASS_IQ
+      || (type = xm_node_attr (root, "type")) == NULL
+      || (iq_id = xm_node_attr (root, "id")) == NULL)
+    return;
+  pending = g_hash_table_lookup (idx->pending, GUINT_TO_POINTER (ev->conn));
+  if (strcmp (type, "get") == 0 || strcmp (type, "set") == 0)
+    {
+      XmIndexedSession *s = session_for (idx, ev->conn);
+      PendingIq *p;
+
+      e->iq = XM_IQ_REQUEST;
+      if (pending == NULL)
+        {
+          pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+          g_hash_table_insert (idx->pending, GUINT_TO_POINTER (ev->conn), pending);
+        }
+      key = g_strdup_printf ("%u:%s", ev->dir, iq_id);
+      if ((p = g_hash_table_lookup (pending, key)))
+        {
+          /* the same id again before an answer: the first never gets one
+           * it can be told apart by */
+          entry_mut (idx, p->id)->iq |= XM_IQ_UNANSWERED;
+          p->id = id;
+          p->time_us = ev->time_us;
+          return;
+        }
+      if (g_hash_table_size (pending) >= XM_INDEX_MAX_PENDING_IQ)
+        {
+          /* memory stays bounded against a peer that never answers */
+          e->iq |= XM_IQ_UNTRACKED;
+          s->iq_untracked++;
+          return;
+        }
+      p = g_new (PendingIq, 1);
+      p->id = id;
+      p->time_us = ev->time_us;
+      g_hash_table_insert (pending, g_steal_pointer (&key), p);
+    }
+  else if (strcmp (type, "result") == 0 || strcmp (type, "error") == 0)
+    {
+      PendingIq *p;
+      Entry *req;
+      gint64 rtt;
+
+      e->iq = XM_IQ_ANSWER;
+      if (pending == NULL)
+        return;
+      key = g_strdup_printf ("%u:%s", ev->dir == XM_DIR_C2S ? XM_DIR_S2C : XM_DIR_C2S,
+                             iq_id);
+      if ((p = g_hash_table_lookup (pending, key)) == NULL)
+        return;
+      rtt = MAX (ev->time_us - p->time_us, 0);
+      e->pair = (guint32) MIN (id - p->id, (guint64) G_MAXUINT32);
+      e->rtt_us = (guint32) MIN (rtt, (gint64) G_MAXUINT32);
+      req = entry_mut (idx, p->id);
+      req->pair = e->pair;
+      req->rtt_us = e->rtt_us;
+      if (e->pair == G_MAXUINT32)
+        req->pair = e->pair = 0; /* too far apart to link */
+      g_hash_table_remove (pending, key);
+    }
+}
+
+void
+xm_event_index_finish (XmEventIndex *idx)
+{
+  GHashTableIter it;
+  gpointer conn;
+
+  g_hash_table_iter_init (&it, idx->pending);
+  while (g_hash_table_iter_next (&it, &conn, NULL))
+    {
+      g_hash_table_foreach (g_hash_table_lookup (idx->pending, conn),
+                            mark_unanswered, idx);
+      g_hash_table_iter_remove (&it);
+    }
+}
+
 static void
 index_event (XmSink *sink, const XmEvent *ev)
 {
   XmEventIndex *idx = (XmEventIndex *) sink;
   Entry e = { .offset = idx->line_offset, .conn = ev->conn,
-              .kind = ev->kind, .dir = ev->dir };
+              .kind = ev->kind, .dir = ev->dir,
+              .klass = (guint8) xm_filter_event_class (ev) };
 
   learn_session (idx, ev);
+  pair_iq (idx, ev, &e);
+  if (ev->kind == XM_EVENT_CONN_CLOSE)
+    close_pending (idx, ev->conn);
   if (idx->entries->len > 0 && idx->last_end != e.offset)
     {
       guint64 *end = g_new (guint64, 1);
@@ -326,6 +469,9 @@ index_file (XmEventIndex *idx, void (*warn) (const char *, gpointer),
       /* what follows the last event (a line cut short, damage) is never
        * read again */
       idx->end = idx->last_end;
+      /* the file is all there is: what is still waiting never got an
+       * answer */
+      xm_event_index_finish (idx);
     }
   fclose (in);
   return ok;
@@ -349,6 +495,8 @@ xm_event_index_open (const char *path, void (*warn) (const char *, gpointer),
   idx->stream_opens = g_hash_table_new_full (NULL, NULL, NULL,
                                              (GDestroyNotify) g_array_unref);
   idx->gaps = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  idx->pending = g_hash_table_new_full (NULL, NULL, NULL,
+                                        (GDestroyNotify) g_hash_table_unref);
   capture = is_capture (path, &sniff_error);
   if (sniff_error)
     {
@@ -382,6 +530,7 @@ xm_event_index_free (XmEventIndex *idx)
   g_hash_table_unref (idx->session_by_conn);
   g_hash_table_unref (idx->stream_opens);
   g_hash_table_unref (idx->gaps);
+  g_hash_table_unref (idx->pending);
   g_free (idx);
 }
 
@@ -415,19 +564,59 @@ xm_event_index_session (const XmEventIndex *idx, guint i)
   return i < idx->sessions->len ? idx->sessions->pdata[i] : NULL;
 }
 
+gboolean
+xm_event_index_get (const XmEventIndex *idx, guint64 id, XmIndexedEvent *out)
+{
+  const Entry *e;
+
+  if (id >= idx->entries->len)
+    return FALSE;
+  e = &g_array_index (idx->entries, Entry, id);
+  out->conn = e->conn;
+  out->kind = e->kind;
+  out->dir = e->dir;
+  out->event_class = e->klass;
+  out->iq = e->iq;
+  out->pair = -1;
+  out->rtt_us = -1;
+  if (e->pair)
+    {
+      out->pair = (e->iq & XM_IQ_REQUEST) ? (gint64) (id + e->pair)
+                                          : (gint64) (id - e->pair);
+      out->rtt_us = e->rtt_us;
+    }
+  return TRUE;
+}
+
 /* ---- reading pages again ---- */
+
+/* Where a line put in a round's buffer starts, and its event's id. */
+typedef struct {
+  guint64 pos;
+  guint64 id;
+} Placed;
 
 typedef struct {
   XmSink sink;
   XmEventIndex *idx;
-  guint64 from;          /* the first id handed on */
-  guint64 first, last;   /* this round's ids, [first, last) */
-  gsize prefix_len;      /* header and stream headers before the round's lines */
+  GArray *placed;        /* Placed, by pos: this round's event lines */
   guint64 pos;           /* where the line being read starts in the buffer */
+  guint64 handed;        /* the ids before this are handed on or skipped */
   XmIndexEventFunc fn;
-  gpointer data;
+  XmIndexSkipFunc skip;
+  gpointer data, skip_data;
   gboolean stopped;
 } PageReader;
+
+/* Tells skip about the ids from pr->handed up to id (not included), in
+ * order: those want passed over (or that gave no event). */
+static void
+skip_upto (PageReader *pr, guint64 id)
+{
+  for (; pr->handed < id; pr->handed++)
+    if (pr->skip)
+      pr->skip (pr->idx, pr->handed, pr->skip_data);
+}
 
 static const Entry *
 entry (const XmEventIndex *idx, guint64 id)
@@ -435,39 +624,33 @@ entry (const XmEventIndex *idx, guint64 id)
   return &g_array_index (idx->entries, Entry, id);
 }
 
-/* The id in [first, last) whose line starts at offset, or -1. */
-static gint64
-id_at (const XmEventIndex *idx, guint64 first, guint64 last, guint64 offset)
-{
-  while (first < last)
-    {
-      guint64 mid = first + (last - first) / 2;
-      guint64 o = entry (idx, mid)->offset;
-
-      if (o == offset)
-        return (gint64) mid;
-      if (o < offset)
-        first = mid + 1;
-      else
-        last = mid;
-    }
-  return -1;
-}
-
 static void
 page_event (XmSink *sink, const XmEvent *ev)
 {
   PageReader *pr = (PageReader *) sink;
-  gint64 id;
+  guint lo = 0, hi = pr->placed->len;
 
-  if (pr->stopped || pr->pos < pr->prefix_len)
-    return; /* a stream header given for context */
-  id = id_at (pr->idx, pr->first, pr->last,
-              entry (pr->idx, pr->first)->offset + (pr->pos - pr->prefix_len));
-  if (id < 0 || (guint64) id < pr->from)
+  if (pr->stopped)
     return;
-  if (!pr->fn ((guint64) id, ev, pr->data))
-    pr->stopped = TRUE;
+  while (lo < hi)
+    {
+      guint mid = lo + (hi - lo) / 2;
+      const Placed *p = &g_array_index (pr->placed, Placed, mid);
+
+      if (p->pos == pr->pos)
+        {
+          skip_upto (pr, p->id);
+          pr->handed = p->id + 1;
+          if (!pr->fn (p->id, ev, pr->data))
+            pr->stopped = TRUE;
+          return;
+        }
+      if (p->pos < pr->pos)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  /* not found: a stream header given for context */
 }
 
 static void
@@ -498,83 +681,136 @@ line_end (const XmEventIndex *idx, guint64 id)
   return id + 1 < idx->entries->len ? entry (idx, id + 1)->offset : idx->end;
 }
 
-/* Appends the latest stream header before id first of each connection
- * and direction that has stanzas in [first, last). */
-static gboolean
-append_stream_headers (XmEventIndex *idx, guint64 first, guint64 last,
-                       GString *buf, GError **error)
+/* The id of the last stream header of conn and dir before id, or -1. */
+static gint64
+stream_open_before (const XmEventIndex *idx, guint conn, guint dir, guint64 id)
 {
-  g_autoptr (GHashTable) done = g_hash_table_new (NULL, NULL);
+  GArray *ids = g_hash_table_lookup (idx->stream_opens,
+                                     GSIZE_TO_POINTER ((gsize) conn * 2 + dir));
+  guint lo = 0, hi;
 
-  for (guint64 id = first; id < last; id++)
+  if (ids == NULL)
+    return -1;
+  hi = ids->len;
+  while (lo < hi)
     {
+      guint mid = lo + (hi - lo) / 2;
+      if (g_array_index (ids, guint64, mid) < id)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return lo == 0 ? -1 : (gint64) g_array_index (ids, guint64, lo - 1);
+}
+
+/* Lines still to be read into a round's buffer: [start, stop) of the file,
+ * one run of consecutive event lines. */
+typedef struct {
+  guint64 start, stop;
+} Run;
+
+static gboolean
+flush_run (XmEventIndex *idx, Run *run, GString *buf, GError **error)
+{
+  gboolean ok = run->stop <= run->start
+                || read_range (idx->fd, run->start, run->stop - run->start, buf, error);
+
+  run->start = run->stop = 0;
+  return ok;
+}
+
+/* Fills buf with the recording's header and the lines of the ids in sel,
+ * each stanza preceded by the stream header it was framed in when that
+ * header is not in the buffer already (its namespaces and prefixes frame
+ * the stanza as it was framed live). Consecutive lines are read at once;
+ * a run ends at a gap, so a damaged stretch is never read again. */
+static gboolean
+fill_round (XmEventIndex *idx, GArray *sel, GString *buf, GArray *placed,
+            GError **error)
+{
+  g_autoptr (GHashTable) framed = g_hash_table_new (NULL, NULL);
+  Run run = { 0 };
+
+  g_string_append_len (buf, idx->header_line->str, idx->header_line->len);
+  for (guint i = 0; i < sel->len; i++)
+    {
+      guint64 id = g_array_index (sel, guint64, i);
       const Entry *e = entry (idx, id);
       gpointer key = GSIZE_TO_POINTER ((gsize) e->conn * 2 + e->dir);
-      GArray *ids;
-      guint lo = 0, hi;
-      guint64 open;
+      guint64 start = e->offset, stop = line_end (idx, id);
+      Placed p;
 
-      if (e->kind != XM_EVENT_STANZA || g_hash_table_contains (done, key))
-        continue;
-      g_hash_table_add (done, key);
-      ids = g_hash_table_lookup (idx->stream_opens, key);
-      if (ids == NULL)
-        continue;
-      /* the last stream open before first */
-      hi = ids->len;
-      while (lo < hi)
+      if (e->kind == XM_EVENT_STANZA && e->dir != XM_DIR_NONE)
         {
-          guint mid = lo + (hi - lo) / 2;
-          if (g_array_index (ids, guint64, mid) < first)
-            lo = mid + 1;
-          else
-            hi = mid;
+          gint64 open = stream_open_before (idx, e->conn, e->dir, id);
+          /* framed holds open + 1 for the header now in the buffer */
+          if (open >= 0 && GPOINTER_TO_SIZE (g_hash_table_lookup (framed, key))
+                           != (gsize) open + 1)
+            {
+              if (!flush_run (idx, &run, buf, error)
+                  || !read_range (idx->fd, entry (idx, open)->offset,
+                                  line_end (idx, open) - entry (idx, open)->offset,
+                                  buf, error))
+                return FALSE;
+              g_hash_table_insert (framed, key, GSIZE_TO_POINTER ((gsize) open + 1));
+            }
         }
-      if (lo == 0)
-        continue;
-      open = g_array_index (ids, guint64, lo - 1);
-      if (!read_range (idx->fd, entry (idx, open)->offset,
-                       line_end (idx, open) - entry (idx, open)->offset, buf, error))
+      else if (e->kind == XM_EVENT_STREAM_OPEN)
+        g_hash_table_insert (framed, key, GSIZE_TO_POINTER ((gsize) id + 1));
+      if (run.stop != start && !flush_run (idx, &run, buf, error))
+        return FALSE;
+      p.pos = buf->len + (run.stop - run.start);
+      p.id = id;
+      g_array_append_val (placed, p);
+      if (run.stop == 0)
+        run.start = start;
+      run.stop = stop;
+      if (g_hash_table_contains (idx->gaps, GUINT_TO_POINTER (id))
+          && !flush_run (idx, &run, buf, error))
         return FALSE;
     }
-  return TRUE;
+  return flush_run (idx, &run, buf, error);
 }
 
 gboolean
-xm_event_index_read (XmEventIndex *idx, guint64 from, XmIndexEventFunc fn,
-                     gpointer data, GError **error)
+xm_event_index_scan (XmEventIndex *idx, guint64 from, XmIndexWantFunc want,
+                     XmIndexSkipFunc skip, gpointer want_data,
+                     XmIndexEventFunc fn, gpointer data, GError **error)
 {
-  PageReader pr = { .sink.vtable = &page_vtable, .idx = idx, .from = from,
-                    .fn = fn, .data = data };
-  guint64 n = idx->entries->len;
+  PageReader pr = { .sink.vtable = &page_vtable, .idx = idx, .fn = fn,
+                    .data = data, .skip = skip, .skip_data = want_data,
+                    .handed = from };
+  g_autoptr (GArray) sel = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autoptr (GArray) placed = g_array_new (FALSE, FALSE, sizeof (Placed));
+  gboolean stop = FALSE;
 
-  for (guint64 first = from, last; first < n && !pr.stopped; first = last)
+  pr.placed = placed;
+  for (guint64 next = from; next < idx->entries->len && !pr.stopped && !stop;)
     {
-      g_autoptr (GString) buf = g_string_new (idx->header_line->str);
+      g_autoptr (GString) buf = g_string_new (NULL);
       XmRecordInfo info;
-      guint64 start = entry (idx, first)->offset;
-      guint64 stop;
       FILE *in;
       gboolean ok;
 
-      last = MIN (first + BATCH, n);
-      /* A round reads one run of event lines: it ends before a gap, so a
-       * damaged stretch (a line of a gigabyte) is never read again. */
-      if (g_hash_table_size (idx->gaps) > 0)
-        for (guint64 id = first; id + 1 < last; id++)
-          if (g_hash_table_contains (idx->gaps, GUINT_TO_POINTER (id)))
+      g_array_set_size (sel, 0);
+      g_array_set_size (placed, 0);
+      for (; next < idx->entries->len && sel->len < BATCH; next++)
+        {
+          XmIndexWant w = want ? want (idx, next, want_data) : XM_INDEX_READ;
+          if (w == XM_INDEX_STOP)
             {
-              last = id + 1;
+              stop = TRUE;
               break;
             }
-      stop = line_end (idx, last - 1);
-
-      if (!append_stream_headers (idx, first, last, buf, error))
-        return FALSE;
-      pr.prefix_len = buf->len;
-      pr.first = first;
-      pr.last = last;
-      if (!read_range (idx->fd, start, stop - start, buf, error))
+          if (w == XM_INDEX_READ)
+            g_array_append_val (sel, next);
+        }
+      if (sel->len == 0)
+        {
+          skip_upto (&pr, next);
+          break;
+        }
+      if (!fill_round (idx, sel, buf, placed, error))
         return FALSE;
       in = fmemopen (buf->str, buf->len, "r");
       if (in == NULL)
@@ -591,6 +827,15 @@ xm_event_index_read (XmEventIndex *idx, guint64 from, XmIndexEventFunc fn,
       fclose (in);
       if (!ok)
         return FALSE;
+      if (!pr.stopped)
+        skip_upto (&pr, next);
     }
   return TRUE;
+}
+
+gboolean
+xm_event_index_read (XmEventIndex *idx, guint64 from, XmIndexEventFunc fn,
+                     gpointer data, GError **error)
+{
+  return xm_event_index_scan (idx, from, NULL, NULL, NULL, fn, data, error);
 }

@@ -8,10 +8,10 @@
 
 /* Bits of XmFilter.kinds and of what an event is. */
 enum {
-  KIND_MESSAGE = 1u << 0,
-  KIND_PRESENCE = 1u << 1,
-  KIND_IQ = 1u << 2,
-  KIND_STREAM = 1u << 3,
+  KIND_MESSAGE = XM_EVENT_CLASS_MESSAGE,
+  KIND_PRESENCE = XM_EVENT_CLASS_PRESENCE,
+  KIND_IQ = XM_EVENT_CLASS_IQ,
+  KIND_STREAM = XM_EVENT_CLASS_STREAM,
 };
 
 typedef struct {
@@ -617,6 +617,43 @@ xm_filter_match (XmFilter *f, const XmEvent *ev)
   else if (ev->kind == XM_EVENT_CONN_CLOSE)
     g_hash_table_remove (f->verdicts, key);
   return pass;
+}
+
+guint
+xm_filter_event_class (const XmEvent *ev)
+{
+  return event_kind (ev);
+}
+
+gboolean
+xm_filter_may_match (const XmFilter *f, guint conn, XmDir dir, XmEventKind kind,
+                     guint event_class)
+{
+  /* a SASL event follows its stanza's verdict: read it (they are few) */
+  if (kind == XM_EVENT_SASL)
+    return TRUE;
+  /* each test below is one evaluate() makes, on the same values */
+  return !(f->conns && !conn_matches (f, conn))
+         && !(f->dirs && dir != XM_DIR_NONE && !(f->dirs & (1u << dir)))
+         && !(f->kinds && !(f->kinds & event_class))
+         /* --ns and --jid need an element: only these events have one */
+         && !((f->ns || f->jids) && kind != XM_EVENT_STANZA
+              && kind != XM_EVENT_STREAM_OPEN)
+         /* --grep has nothing to search in these */
+         && !(f->regexes && (kind == XM_EVENT_KEEPALIVE
+                             || kind == XM_EVENT_STREAM_CLOSE));
+}
+
+void
+xm_filter_skipped (XmFilter *f, guint conn, XmEventKind kind)
+{
+  /* the bookkeeping xm_filter_match does for an event it drops */
+  gpointer key = GUINT_TO_POINTER (conn);
+
+  if (kind == XM_EVENT_STANZA)
+    g_hash_table_insert (f->verdicts, key, GUINT_TO_POINTER (VERDICT_DROP));
+  else if (kind == XM_EVENT_CONN_CLOSE)
+    g_hash_table_remove (f->verdicts, key);
 }
 
 /* ---- sink ---- */
