@@ -262,6 +262,7 @@ typedef struct {
   gboolean full;     /* on_page_event stopped the scan */
   guint want, got;
   gboolean detail;   /* text and xml too (a list needs only the line) */
+  gboolean offline;  /* export --html: what the page's own filter reads */
 } Page;
 
 /* The iq pairing the index worked out (event-index.c). */
@@ -282,6 +283,42 @@ add_pairing (JsonBuilder *b, const XmEventIndex *idx, guint64 id)
     add_bool (b, "unanswered", TRUE);
   if (ie.iq & XM_IQ_UNTRACKED)
     add_bool (b, "untracked", TRUE);
+}
+
+/* What the filter of an exported page (offline.js) matches on, worked
+ * out here so that it follows ui/filter.c: the kind as --kind sees it, the
+ * namespaces --ns looks at, the from and to --jid looks at, and for events
+ * without XML the text --grep searches. */
+static void
+add_offline_fields (JsonBuilder *b, const XmEvent *ev)
+{
+  const XmNode *root = (ev->kind == XM_EVENT_STANZA || ev->kind == XM_EVENT_STREAM_OPEN)
+                       && ev->stanza ? ev->stanza->root : NULL;
+  guint klass = xm_filter_event_class (ev);
+
+  add_int (b, "k", klass);
+  if (root)
+    {
+      json_builder_set_member_name (b, "nss");
+      json_builder_begin_array (b);
+      if (klass == XM_EVENT_CLASS_STREAM && root->ns)
+        json_builder_add_string_value (b, root->ns);
+      for (const XmNode *c = root->children; c; c = c->next)
+        if (c->type == XM_NODE_ELEMENT && c->ns)
+          json_builder_add_string_value (b, c->ns);
+      json_builder_end_array (b);
+      json_builder_set_member_name (b, "jids");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < 2; i++)
+        {
+          const char *v = xm_node_attr (root, i ? "to" : "from");
+          if (v)
+            json_builder_add_string_value (b, v);
+        }
+      json_builder_end_array (b);
+    }
+  else if (ev->text && ev->kind != XM_EVENT_SASL)
+    add_string (b, "gt", ev->text);
 }
 
 static void
@@ -311,6 +348,8 @@ add_event (Page *p, guint64 id, const XmEvent *ev)
   event_summary (ev, s);
   add_string (b, "summary", s->str);
   add_pairing (b, p->idx, id);
+  if (p->offline)
+    add_offline_fields (b, ev);
   if (!p->detail)
     {
       add_bool (b, "has_xml", ev->stanza && ev->stanza->raw);
@@ -590,4 +629,43 @@ xm_web_api_dispatch (XmWebData *wd, const char *path, char **names,
       out->len = strlen (out->body);
     }
   return TRUE;
+}
+
+/* ---- export --html ---- */
+
+static gboolean
+on_export_event (guint64 id, const XmEvent *ev, gpointer data)
+{
+  add_event (data, id, ev);
+  return TRUE;
+}
+
+char *
+xm_web_export_json (XmWebData *wd, gsize *len, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (GHashTable) query = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree char *sessions = NULL;
+  g_autofree char *events = NULL;
+  g_autofree char *max = g_strdup_printf ("%u", MAX_SESSIONS);
+  XmEventIndex *idx = wd->indexes->pdata[0];
+  Page p = { .wd = wd, .idx = idx, .b = b, .detail = TRUE, .offline = TRUE };
+  gsize n;
+  GString *out;
+
+  g_hash_table_insert (query, (char *) "count", max);
+  if ((sessions = xm_web_sessions_json (wd, query, &n, error)) == NULL)
+    return NULL;
+  json_builder_begin_array (b);
+  if (!xm_event_index_read (idx, 0, on_export_event, &p, error))
+    return NULL;
+  json_builder_end_array (b);
+  events = finish (b, &n);
+  out = g_string_new ("{\"sessions\":");
+  g_string_append (out, sessions);
+  g_string_append (out, ",\"events\":");
+  g_string_append (out, events);
+  g_string_append (out, "}");
+  *len = out->len;
+  return g_string_free (out, FALSE);
 }

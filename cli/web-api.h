@@ -26,6 +26,11 @@ char *xm_web_sessions_json (XmWebData *wd, GHashTable *query, gsize *len,
 char *xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
                           gsize *len, GError **error);
 
+/* For export --html: the first file whole, {"sessions": what
+ * /api/sessions answers, "events": [every event as /api/events gives it,
+ * with the fields the exported page filters on]}. */
+char *xm_web_export_json (XmWebData *wd, gsize *len, GError **error);
+
 /* An answer to a request of the API. */
 typedef struct {
   guint status;       /* HTTP status */

@@ -70,11 +70,11 @@
 
   function band(g, x, y, text, fill, cls, e) {
     const grp = node("g", { class: "band " + cls, "data-id": e.id });
-    grp.appendChild(node("rect", { x: x + 10, y: y - 13, width: COL - 20, height: 18,
+    grp.appendChild(node("rect", { x: x + 64, y: y - 13, width: COL - 74, height: 18,
                                    fill: fill, rx: 3 }));
-    grp.appendChild(node("text", { x: x + COL / 2, y: y, "text-anchor": "middle",
+    grp.appendChild(node("text", { x: x + 32 + COL / 2, y: y, "text-anchor": "middle",
                                    "font-family": FONT, "font-size": 11, fill: "#222" },
-                         cut(text, 86)));
+                         cut(text, 78)));
     grp.appendChild(node("title", {}, text));
     g.appendChild(grp);
   }

@@ -56,10 +56,19 @@
       box.appendChild(head);
       return box;
     }
-    const onlyText = kids.length === 1 && kids[0].nodeType === 3;
     head.appendChild(span("xp", ">"));
+    if (kids.length === 1 && kids[0].nodeType === 3) {
+      // <body>text</body> on one line
+      toggle.textContent = " ";
+      head.appendChild(span("xx", kids[0].nodeValue.trim()));
+      head.appendChild(span("xp", "</"));
+      head.appendChild(span("xn", el.tagName));
+      head.appendChild(span("xp", ">"));
+      box.appendChild(head);
+      return box;
+    }
     const body = document.createElement("div");
-    body.className = onlyText ? "xbody xinline" : "xbody";
+    body.className = "xbody";
     for (const k of kids)
       body.appendChild(k.nodeType === 1 ? element(k) : span("xx", k.nodeValue.trim()));
     const tail = document.createElement("div");
