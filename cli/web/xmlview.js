@@ -28,12 +28,18 @@
     return root.children.length === 1 ? root.children[0] : null;
   }
 
+  // Shown as XML writes them, so what the pane shows is XML (and text
+  // that looked like markup reads as escaped text, as it was sent).
+  function esc(s) {
+    return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   function attrs(line, el) {
     for (const a of el.attributes) {
       line.appendChild(document.createTextNode(" "));
       line.appendChild(span("xa", a.name));
       line.appendChild(document.createTextNode("="));
-      line.appendChild(span("xv", "'" + a.value + "'"));
+      line.appendChild(span("xv", "'" + esc(a.value).replace(/'/g, "&apos;") + "'"));
     }
   }
 
@@ -60,7 +66,7 @@
     if (kids.length === 1 && kids[0].nodeType === 3) {
       // <body>text</body> on one line
       toggle.textContent = " ";
-      head.appendChild(span("xx", kids[0].nodeValue.trim()));
+      head.appendChild(span("xx", esc(kids[0].nodeValue.trim())));
       head.appendChild(span("xp", "</"));
       head.appendChild(span("xn", el.tagName));
       head.appendChild(span("xp", ">"));
@@ -70,7 +76,7 @@
     const body = document.createElement("div");
     body.className = "xbody";
     for (const k of kids)
-      body.appendChild(k.nodeType === 1 ? element(k) : span("xx", k.nodeValue.trim()));
+      body.appendChild(k.nodeType === 1 ? element(k) : span("xx", esc(k.nodeValue.trim())));
     const tail = document.createElement("div");
     tail.className = "xline xclose";
     tail.appendChild(span("xp", "</"));
