@@ -222,6 +222,18 @@ class WebViewsTest(unittest.TestCase):
         self.assertNotIn("<img", page)
         self.assertIn("Content-Security-Policy", page)
         self.assertNotIn("http://", page.split("<body>")[0].split("<style>")[0])
+        # too many events for one file: refused, with what to do instead
+        big = os.path.join(self.dir, "big.jsonl")
+        subprocess.run([sys.executable, os.path.join(HERE, "..", "bench", "make-recording.py"),
+                        "100000", big], check=True, timeout=120)
+        out = os.path.join(self.dir, "big.html")
+        r = subprocess.run([XMITM, "export", "--html", out, big],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("at most 100000", r.stderr)
+        self.assertIn("--conn N", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        os.unlink(big)
 
     # ---- in a real browser ----
 
