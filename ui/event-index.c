@@ -772,10 +772,56 @@ fill_round (XmEventIndex *idx, GArray *sel, GString *buf, GArray *placed,
   return flush_run (idx, &run, buf, error);
 }
 
+/* Takes out of buf the event lines line_want turns down (their ids are
+ * then skipped as want's are); context lines stay, and so does a stream
+ * header turned down, as context. */
+static void
+drop_lines (XmEventIndex *idx, GString **bufp, GArray *placed,
+            XmIndexLineFunc line_want, gpointer data)
+{
+  GString *buf = *bufp, *out = g_string_sized_new (buf->len);
+  gsize cursor = 0;
+  guint kept = 0;
+
+  for (guint k = 0; k < placed->len; k++)
+    {
+      Placed p = g_array_index (placed, Placed, k);
+      const char *nl = memchr (buf->str + p.pos, '\n', buf->len - p.pos);
+      gsize end = nl ? (gsize) (nl - buf->str) + 1 : buf->len;
+
+      g_string_append_len (out, buf->str + cursor, p.pos - cursor);
+      if (line_want (idx, p.id, buf->str + p.pos, end - p.pos, data))
+        {
+          Placed q = { .pos = out->len, .id = p.id };
+
+          g_string_append_len (out, buf->str + p.pos, end - p.pos);
+          g_array_index (placed, Placed, kept++) = q;
+        }
+      else if (entry (idx, p.id)->kind == XM_EVENT_STREAM_OPEN)
+        /* not handed on, but the stanzas after it are framed in it */
+        g_string_append_len (out, buf->str + p.pos, end - p.pos);
+      cursor = end;
+    }
+  g_string_append_len (out, buf->str + cursor, buf->len - cursor);
+  g_array_set_size (placed, kept);
+  g_string_free (buf, TRUE);
+  *bufp = out;
+}
+
 gboolean
 xm_event_index_scan (XmEventIndex *idx, guint64 from, XmIndexWantFunc want,
                      XmIndexSkipFunc skip, gpointer want_data,
                      XmIndexEventFunc fn, gpointer data, GError **error)
+{
+  return xm_event_index_scan_lines (idx, from, want, NULL, skip, want_data,
+                                    fn, data, error);
+}
+
+gboolean
+xm_event_index_scan_lines (XmEventIndex *idx, guint64 from, XmIndexWantFunc want,
+                           XmIndexLineFunc line_want, XmIndexSkipFunc skip,
+                           gpointer want_data, XmIndexEventFunc fn,
+                           gpointer data, GError **error)
 {
   PageReader pr = { .sink.vtable = &page_vtable, .idx = idx, .fn = fn,
                     .data = data, .skip = skip, .skip_data = want_data,
@@ -812,6 +858,8 @@ xm_event_index_scan (XmEventIndex *idx, guint64 from, XmIndexWantFunc want,
         }
       if (!fill_round (idx, sel, buf, placed, error))
         return FALSE;
+      if (line_want)
+        drop_lines (idx, &buf, placed, line_want, want_data);
       in = fmemopen (buf->str, buf->len, "r");
       if (in == NULL)
         {

@@ -116,4 +116,19 @@ gboolean xm_event_index_scan (XmEventIndex *idx, guint64 from,
                               gpointer want_data, XmIndexEventFunc fn,
                               gpointer data, GError **error);
 
+/* Asked of each line want asked to read, before it is parsed: FALSE
+ * skips it. */
+typedef gboolean (*XmIndexLineFunc) (const XmEventIndex *idx, guint64 id,
+                                     const char *line, gsize len,
+                                     gpointer data);
+
+/* As xm_event_index_scan, and line_want (may be NULL; given want_data)
+ * may turn a line down after it was read and before it is parsed. */
+gboolean xm_event_index_scan_lines (XmEventIndex *idx, guint64 from,
+                                    XmIndexWantFunc want,
+                                    XmIndexLineFunc line_want,
+                                    XmIndexSkipFunc skip, gpointer want_data,
+                                    XmIndexEventFunc fn, gpointer data,
+                                    GError **error);
+
 G_END_DECLS

@@ -97,6 +97,14 @@ guint xm_filter_event_class (const XmEvent *event);
 gboolean xm_filter_may_match (const XmFilter *filter, guint conn, XmDir dir,
                               XmEventKind kind, guint event_class);
 
+/* For a scan that has an event's line of a recording (JSON) before
+ * parsing it: FALSE when the line cannot hold a match of --grep (each
+ * regex's required text is absent; only for the text a simple reading of
+ * the pattern finds, and never for a line holding \u escapes or base64),
+ * so it may be skipped unparsed (then call xm_filter_skipped). */
+gboolean xm_filter_line_may_match (const XmFilter *filter, XmEventKind kind,
+                                   const char *line, gsize len);
+
 /* An event xm_filter_may_match ruled out, skipped: call it in the event's
  * place in the order, so the filter keeps what xm_filter_match would have
  * (the verdict a SASL event follows). */

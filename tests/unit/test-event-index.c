@@ -134,6 +134,7 @@ typedef struct {
   GArray *ids;
   XmFilter *filter;
   guint asked;
+  guint lines_asked;
 } Scan;
 
 static XmIndexWant
@@ -146,6 +147,18 @@ want_some (const XmEventIndex *idx, guint64 id, gpointer data)
   xm_event_index_get (idx, id, &ie);
   return xm_filter_may_match (s->filter, ie.conn, ie.dir, ie.kind, ie.event_class)
          ? XM_INDEX_READ : XM_INDEX_SKIP;
+}
+
+static gboolean
+line_some (const XmEventIndex *idx, guint64 id, const char *line, gsize len,
+           gpointer data)
+{
+  Scan *s = data;
+  XmIndexedEvent ie;
+
+  xm_event_index_get (idx, id, &ie);
+  s->lines_asked++;
+  return xm_filter_line_may_match (s->filter, ie.kind, line, len);
 }
 
 static void
@@ -168,8 +181,9 @@ collect (guint64 id, const XmEvent *ev, gpointer data)
   return TRUE;
 }
 
-/* A scan that skips what the index rules out finds exactly what reading
- * every event through the filter finds. */
+/* A scan that skips what the index rules out, and lines without the text
+ * --grep requires, finds exactly what reading every event through the
+ * filter finds. */
 static void
 test_scan_skips (void)
 {
@@ -181,6 +195,10 @@ test_scan_skips (void)
   static const char *const kinds[][2] = {
     { "conn", "2" }, { "kind", "message" }, { "dir", "s2c" }, { "grep", "b[13]7" },
     { "ns", "urn:x" }, { "jid", "bob@localhost" },
+    /* required text read from the pattern: lines without it go unparsed */
+    { "grep", "b137" }, { "grep", "<body xmlns='urn:x'>b14" }, { "grep", "b1+3" },
+    { "grep", "b14?2" }, { "grep", "^<message to=.bob" }, { "grep", "client" },
+    { "grep", "x{0}b1490" },
   };
 
   for (guint i = 0; i < 1500; i++)
@@ -189,6 +207,10 @@ test_scan_skips (void)
       "\"xml\":\"%s%u%s\"}\n", 1 + i % 2, i % 3 ? "c2s" : "s2c",
       i % 5 ? "<message to='bob@localhost'><body xmlns='urn:x'>b" : "<iq type='get' id='",
       i, i % 5 ? "</body></message>" : "'/>");
+  /* a line another JSON writer made: the required text in \u escapes */
+  g_string_append (text, "{\"t\":1000000,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\","
+                   "\"len\":10,\"name\":\"x\",\"xml\":\"<message><body>\\u0062137 "
+                   "b1490 b142</body></message>\"}\n");
   idx = index_of (text->str, &path);
   for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
     {
@@ -208,12 +230,17 @@ test_scan_skips (void)
       some.filter = xm_filter_new (&args, &error);
       g_assert_no_error (error);
       g_assert_true (xm_event_index_read (idx, 0, collect, &all, &error));
-      g_assert_true (xm_event_index_scan (idx, 0, want_some, skipped, &some, collect, &some, &error));
+      g_assert_true (xm_event_index_scan_lines (idx, 0, want_some, line_some, skipped,
+                                                &some, collect, &some, &error));
       g_assert_no_error (error);
       g_assert_cmpuint (all.ids->len, >, 0);
+      if (all.ids->len != some.ids->len)
+        g_printerr ("filter --%s %s: %u != %u\n", kinds[k][0], kinds[k][1], all.ids->len, some.ids->len);
       g_assert_cmpuint (all.ids->len, ==, some.ids->len);
       g_assert_cmpmem (all.ids->data, all.ids->len * 8, some.ids->data, some.ids->len * 8);
       g_assert_cmpuint (some.asked, ==, xm_event_index_count (idx));
+      /* the lines were looked at before parsing */
+      g_assert_cmpuint (some.lines_asked, >, 0);
       xm_filter_free (all.filter);
       xm_filter_free (some.filter);
       g_array_unref (all.ids);
