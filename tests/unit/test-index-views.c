@@ -1,5 +1,6 @@
-/* test-event-index.c: the index of a recording (ui/event-index.c): iq
- * pairing as the events are indexed, and scans that skip events unread. */
+/* test-index-views.c: what the index of a recording (ui/event-index.c)
+ * keeps for the web views: iq pairing as the events are indexed, and
+ * scans that skip events unread. */
 #include "config.h"
 
 #include <string.h>
@@ -253,8 +254,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  g_test_add_func ("/event-index/pairing", test_pairing);
-  g_test_add_func ("/event-index/pending-cap", test_pending_cap);
-  g_test_add_func ("/event-index/scan-skips", test_scan_skips);
+  g_test_add_func ("/index-views/pairing", test_pairing);
+  g_test_add_func ("/index-views/pending-cap", test_pending_cap);
+  g_test_add_func ("/index-views/scan-skips", test_scan_skips);
   return g_test_run ();
 }
