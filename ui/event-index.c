@@ -172,6 +172,21 @@ learn_session (XmEventIndex *idx, const XmEvent *ev)
 
 /* ---- iq pairing ---- */
 
+/* The key of a waiting request: the asking direction and the id; an id
+ * longer than 128 bytes by its length and SHA-256, so that what a
+ * connection keeps waiting stays small whatever its peer sends. */
+static char *
+pending_key (guint dir, const char *id)
+{
+  gsize len = strlen (id);
+  g_autofree char *sum = NULL;
+
+  if (len <= 128)
+    return g_strdup_printf ("%u:%s", dir, id);
+  sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, id, len);
+  return g_strdup_printf ("%u:%" G_GSIZE_FORMAT ":%s", dir, len, sum);
+}
+
 static Entry *
 entry_mut (XmEventIndex *idx, guint64 id)
 {
@@ -230,7 +245,7 @@ pair_iq (XmEventIndex *idx, const XmEvent *ev, Entry *e)
           pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
           g_hash_table_insert (idx->pending, GUINT_TO_POINTER (ev->conn), pending);
         }
-      key = g_strdup_printf ("%u:%s", ev->dir, iq_id);
+      key = pending_key (ev->dir, iq_id);
       if ((p = g_hash_table_lookup (pending, key)))
         {
           /* the same id again before an answer: the first never gets one
@@ -261,8 +276,7 @@ pair_iq (XmEventIndex *idx, const XmEvent *ev, Entry *e)
       e->iq = XM_IQ_ANSWER;
       if (pending == NULL)
         return;
-      key = g_strdup_printf ("%u:%s", ev->dir == XM_DIR_C2S ? XM_DIR_S2C : XM_DIR_C2S,
-                             iq_id);
+      key = pending_key (ev->dir == XM_DIR_C2S ? XM_DIR_S2C : XM_DIR_C2S, iq_id);
       if ((p = g_hash_table_lookup (pending, key)) == NULL)
         return;
       rtt = MAX (ev->time_us - p->time_us, 0);

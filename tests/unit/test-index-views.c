@@ -117,6 +117,15 @@ test_pending_cap (void)
   g_autoptr (XmEventIndex) idx = NULL;
   guint n = XM_INDEX_MAX_PENDING_IQ + 3;
 
+  /* a long id (kept as its hash) pairs like any other */
+  {
+    g_autofree char *longid = g_strnfill (5000, 'L');
+    g_string_append_printf (text, "{\"t\":1000000,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"s2c\","
+                            "\"len\":10,\"name\":\"iq\",\"xml\":\"<iq type='get' id='%s'/>\"}\n"
+                            "{\"t\":1000050,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\","
+                            "\"len\":10,\"name\":\"iq\",\"xml\":\"<iq type='result' id='%s'/>\"}\n",
+                            longid, longid);
+  }
   for (guint i = 0; i < n; i++)
     g_string_append_printf (text, "{\"t\":1000000,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\","
                             "\"len\":10,\"name\":\"iq\",\"xml\":\"<iq type='get' id='%u'/>\"}\n", i);
@@ -124,9 +133,11 @@ test_pending_cap (void)
   g_string_append (text, "{\"t\":1000100,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"s2c\","
                    "\"len\":10,\"name\":\"iq\",\"xml\":\"<iq type='result' id='0'/>\"}\n");
   idx = index_of (text->str, &path);
-  g_assert_cmpint (get (idx, 3).pair, ==, 3 + n);
-  g_assert_cmpuint (get (idx, 3 + n - 1).iq, ==, XM_IQ_REQUEST | XM_IQ_UNTRACKED);
-  g_assert_cmpuint (get (idx, 4).iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
+  g_assert_cmpint (get (idx, 3).pair, ==, 4);
+  g_assert_cmpint (get (idx, 4).rtt_us, ==, 50);
+  g_assert_cmpint (get (idx, 5).pair, ==, 5 + n);
+  g_assert_cmpuint (get (idx, 5 + n - 1).iq, ==, XM_IQ_REQUEST | XM_IQ_UNTRACKED);
+  g_assert_cmpuint (get (idx, 6).iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
   g_assert_cmpuint (xm_event_index_session (idx, 0)->iq_untracked, ==, 3);
   g_unlink (path);
 }
