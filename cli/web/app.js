@@ -77,7 +77,8 @@
         layers.join("+"), bytes(s.c2s_bytes) + " / " + bytes(s.s2c_bytes),
         (s.duration_ms / 1000).toFixed(1) + " s" + (s.closed ? "" : ", open") ]
         .forEach((v) => tr.appendChild(el("td", null, v)));
-      tr.title = s.layers.join("\n");
+      tr.title = s.layers.join("\n") + (s.iq_untracked
+        ? "\n" + s.iq_untracked + " iq requests not paired: too many were waiting" : "");
       tr.addEventListener("click", () => {
         // a session narrows the list to its connection (--conn N)
         const rest = state.filter.filter(([n]) => n !== "conn");
