@@ -29,7 +29,7 @@ cd "$top"
 # Everything xmitm builds with, and every real peer its tests start.
 PACKAGES=(
   build-essential meson ninja-build pkg-config
-  scdoc man-db bash-completion
+  scdoc man-db bash-completion zsh fish
   libglib2.0-dev libssl-dev libexpat1-dev zlib1g-dev libpcap-dev libjson-glib-dev
   libcap-dev libsoup-3.0-dev
   openssl prosody python3 python3-slixmpp tshark tcpdump
