@@ -94,7 +94,9 @@
   // One connection's column: its lanes and its events from top to bottom.
   function column(svg, x, session, events) {
     const g = node("g", { class: "connection", "data-conn": session.conn });
-    const height = TOP + events.length * STEP + 20;
+    const upgrades = events.filter((e) => e.ev === "transport" &&
+      /^http-response: HTTP\/1\.[01] 101 /.test(e.summary) && /websocket/i.test(e.summary)).length;
+    const height = TOP + (events.length + upgrades) * STEP + 20;
     const titles = ["client " + (session.client || ""),
                     "xmitm #" + session.conn,
                     "server " + (session.jid ? "" : "") + (session.server || "")];
@@ -124,8 +126,17 @@
         case "stream-open":
         case "stream-close":
         case "keepalive":
+          arrow(g, x, y, a, b, "stream", e.summary, e);
+          break;
         case "transport":
           arrow(g, x, y, a, b, "stream", e.summary, e);
+          // the server's 101 to a WebSocket upgrade: from here on the
+          // stream is in WebSocket messages (RFC 7395), a layer change
+          if (/^http-response: HTTP\/1\.[01] 101 /.test(e.summary) && /websocket/i.test(e.summary)) {
+            y += STEP;
+            band(g, x, y, "WebSocket up: XMPP in WebSocket messages from here (RFC 7395)",
+                 "#d8ecd8", "layer", e);
+          }
           break;
         case "layer":
           band(g, x, y, e.summary, "#d8ecd8", "layer", e);

@@ -389,6 +389,46 @@ class WebViewsTest(unittest.TestCase):
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         self.assertEqual(errors, [])
 
+    def test_websocket_upgrade_is_a_band(self):
+        # a WebSocket connection's events as xmitm records them (the
+        # upgrade and its 101 are transport events, not layer changes):
+        # the diagram draws the 101 as an arrow and the change as a band
+        rec = os.path.join(self.dir, "ws.jsonl")
+        with open(rec, "w", encoding="utf-8") as f:
+            f.write(json.dumps({"format": "xmitm-recording", "format_version": 2, "xmitm": "0.1.0",
+                                "t": 1000000, "source": "proxy", "secrets": "redacted"}) + "\n")
+            for ev in ({"conn": 1, "ev": "open", "client": "127.0.0.1:1", "server": "127.0.0.1:2",
+                        "text": "client 127.0.0.1:1"},
+                       {"conn": 1, "ev": "transport", "dir": "c2s", "transport": "http-request",
+                        "text": "GET /xmpp-websocket HTTP/1.1 (Upgrade: websocket)"},
+                       {"conn": 1, "ev": "transport", "dir": "s2c", "transport": "http-response",
+                        "text": "HTTP/1.1 101 Switching Protocols (Upgrade: websocket)"},
+                       {"conn": 1, "ev": "close", "text": "both sides closed",
+                        "c2s_bytes": 1, "s2c_bytes": 1}):
+                f.write(json.dumps(dict(ev, t=1000100)) + "\n")
+        html = os.path.join(self.dir, "ws.html")
+        r = subprocess.run([XMITM, "export", "--html", html, rec],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.support.ui import WebDriverWait
+        driver = self.browser()
+        try:
+            driver.get("file://" + html)
+            WebDriverWait(driver, 30).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr"))
+            driver.find_element(By.ID, "show-diagram").click()
+            WebDriverWait(driver, 30).until(
+                lambda d: d.find_elements(By.CSS_SELECTOR, "#diagram g.arrow"))
+            bands = driver.execute_script(
+                "return Array.from(document.querySelectorAll('#diagram g.band.layer'))"
+                ".map(g => g.textContent)")
+            self.assertEqual(len(bands), 1, bands)
+            self.assertIn("WebSocket up", bands[0])
+            self.assertEqual(len(driver.find_elements(By.CSS_SELECTOR, "#diagram g.arrow.stream")), 2)
+        finally:
+            driver.quit()
+
     def test_served_page(self):
         driver = self.browser()
         try:
