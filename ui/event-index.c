@@ -39,11 +39,6 @@ typedef struct {
   guint32 rtt_us; /* the answer's time minus the request's, capped */
 } Entry;
 
-/* An iq request waiting for its answer. */
-typedef struct {
-  guint64 id;
-  gint64 time_us;
-} PendingIq;
 
 struct _XmEventIndex {
   XmSink sink;           /* indexing: gets every event once */
@@ -60,9 +55,7 @@ struct _XmEventIndex {
    * whose line is not followed by the next event's (damaged or unknown
    * lines between them, never read again) */
   GHashTable *gaps;
-  /* conn -> GHashTable of "dir:id" -> PendingIq *: the iq requests of a
-   * connection still waiting for their answer */
-  GHashTable *pending;
+  XmIqPairing *pairing;  /* which iq answers which, as events come */
   gboolean secrets;
   guint64 line_offset;   /* indexing: where the line being read starts */
   guint64 line_length;
@@ -170,22 +163,7 @@ learn_session (XmEventIndex *idx, const XmEvent *ev)
     }
 }
 
-/* ---- iq pairing ---- */
-
-/* The key of a waiting request: the asking direction and the id; an id
- * longer than 128 bytes by its length and SHA-256, so that what a
- * connection keeps waiting stays small whatever its peer sends. */
-static char *
-pending_key (guint dir, const char *id)
-{
-  gsize len = strlen (id);
-  g_autofree char *sum = NULL;
-
-  if (len <= 128)
-    return g_strdup_printf ("%u:%s", dir, id);
-  sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, id, len);
-  return g_strdup_printf ("%u:%" G_GSIZE_FORMAT ":%s", dir, len, sum);
-}
+/* ---- iq pairing (iq-pairing.c) ---- */
 
 static Entry *
 entry_mut (XmEventIndex *idx, guint64 id)
@@ -194,116 +172,35 @@ entry_mut (XmEventIndex *idx, guint64 id)
 }
 
 static void
-mark_unanswered (gpointer key, gpointer value, gpointer data)
+mark_unanswered (guint64 id, gpointer data)
 {
-  XmEventIndex *idx = data;
-  const PendingIq *p = value;
-
-  entry_mut (idx, p->id)->iq |= XM_IQ_UNANSWERED;
+  entry_mut (data, id)->iq |= XM_IQ_UNANSWERED;
 }
 
-/* A connection's requests left without answer when it closed. */
-static void
-close_pending (XmEventIndex *idx, guint conn)
-{
-  GHashTable *pending = g_hash_table_lookup (idx->pending, GUINT_TO_POINTER (conn));
-
-  if (pending == NULL)
-    return;
-  g_hash_table_foreach (pending, mark_unanswered, idx);
-  g_hash_table_remove (idx->pending, GUINT_TO_POINTER (conn));
-}
-
-/* RFC 6120 §8.2.3: a get or set waits for the result or error with the
- * same id from the other side. Keyed by connection, the requester's
- * direction and id, so that both sides may use the same ids. Called for
- * each event as it is indexed (id is the next entry), so it works as well
- * on a file that grows. */
+/* The pairing of event e (the next entry), and of its request when it
+ * answers one. */
 static void
 pair_iq (XmEventIndex *idx, const XmEvent *ev, Entry *e)
 {
-  const XmNode *root = ev->stanza ? ev->stanza->root : NULL;
-  const char *type, *iq_id;
-  GHashTable *pending;
-  g_autofree char *key = NULL;
-  guint64 id = idx->entries->len;
+  guint64 id = idx->entries->len, request = 0;
+  gint64 rtt = -1;
 
-  if (ev->kind != XM_EVENT_STANZA || root == NULL || ev->dir == XM_DIR_NONE
-      || e->klass != XM_EVENT_CLASS_IQ
-      || (type = xm_node_attr (root, "type")) == NULL
-      || (iq_id = xm_node_attr (root, "id")) == NULL)
-    return;
-  pending = g_hash_table_lookup (idx->pending, GUINT_TO_POINTER (ev->conn));
-  if (strcmp (type, "get") == 0 || strcmp (type, "set") == 0)
+  e->iq = (guint8) xm_iq_pairing_event (idx->pairing, id, ev, &request, &rtt);
+  if (e->iq & XM_IQ_UNTRACKED)
+    session_for (idx, ev->conn)->iq_untracked++;
+  if (rtt >= 0 && id - request < G_MAXUINT32) /* else too far apart to link */
     {
-      XmIndexedSession *s = session_for (idx, ev->conn);
-      PendingIq *p;
+      Entry *req = entry_mut (idx, request);
 
-      e->iq = XM_IQ_REQUEST;
-      if (pending == NULL)
-        {
-          pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-          g_hash_table_insert (idx->pending, GUINT_TO_POINTER (ev->conn), pending);
-        }
-      key = pending_key (ev->dir, iq_id);
-      if ((p = g_hash_table_lookup (pending, key)))
-        {
-          /* the same id again before an answer: the first never gets one
-           * it can be told apart by */
-          entry_mut (idx, p->id)->iq |= XM_IQ_UNANSWERED;
-          p->id = id;
-          p->time_us = ev->time_us;
-          return;
-        }
-      if (g_hash_table_size (pending) >= XM_INDEX_MAX_PENDING_IQ)
-        {
-          /* memory stays bounded against a peer that never answers */
-          e->iq |= XM_IQ_UNTRACKED;
-          s->iq_untracked++;
-          return;
-        }
-      p = g_new (PendingIq, 1);
-      p->id = id;
-      p->time_us = ev->time_us;
-      g_hash_table_insert (pending, g_steal_pointer (&key), p);
-    }
-  else if (strcmp (type, "result") == 0 || strcmp (type, "error") == 0)
-    {
-      PendingIq *p;
-      Entry *req;
-      gint64 rtt;
-
-      e->iq = XM_IQ_ANSWER;
-      if (pending == NULL)
-        return;
-      key = pending_key (ev->dir == XM_DIR_C2S ? XM_DIR_S2C : XM_DIR_C2S, iq_id);
-      if ((p = g_hash_table_lookup (pending, key)) == NULL)
-        return;
-      rtt = MAX (ev->time_us - p->time_us, 0);
-      e->pair = (guint32) MIN (id - p->id, (guint64) G_MAXUINT32);
-      e->rtt_us = (guint32) MIN (rtt, (gint64) G_MAXUINT32);
-      req = entry_mut (idx, p->id);
-      req->pair = e->pair;
-      req->rtt_us = e->rtt_us;
-      if (e->pair == G_MAXUINT32)
-        req->pair = e->pair = 0; /* too far apart to link */
-      g_hash_table_remove (pending, key);
+      e->pair = req->pair = (guint32) (id - request);
+      e->rtt_us = req->rtt_us = (guint32) MIN (rtt, (gint64) G_MAXUINT32);
     }
 }
 
 void
 xm_event_index_finish (XmEventIndex *idx)
 {
-  GHashTableIter it;
-  gpointer conn;
-
-  g_hash_table_iter_init (&it, idx->pending);
-  while (g_hash_table_iter_next (&it, &conn, NULL))
-    {
-      g_hash_table_foreach (g_hash_table_lookup (idx->pending, conn),
-                            mark_unanswered, idx);
-      g_hash_table_iter_remove (&it);
-    }
+  xm_iq_pairing_finish (idx->pairing);
 }
 
 static void
@@ -316,8 +213,6 @@ index_event (XmSink *sink, const XmEvent *ev)
 
   learn_session (idx, ev);
   pair_iq (idx, ev, &e);
-  if (ev->kind == XM_EVENT_CONN_CLOSE)
-    close_pending (idx, ev->conn);
   if (idx->entries->len > 0 && idx->last_end != e.offset)
     {
       guint64 *end = g_new (guint64, 1);
@@ -509,8 +404,7 @@ xm_event_index_open (const char *path, void (*warn) (const char *, gpointer),
   idx->stream_opens = g_hash_table_new_full (NULL, NULL, NULL,
                                              (GDestroyNotify) g_array_unref);
   idx->gaps = g_hash_table_new_full (NULL, NULL, NULL, g_free);
-  idx->pending = g_hash_table_new_full (NULL, NULL, NULL,
-                                        (GDestroyNotify) g_hash_table_unref);
+  idx->pairing = xm_iq_pairing_new (mark_unanswered, idx);
   capture = is_capture (path, &sniff_error);
   if (sniff_error)
     {
@@ -544,7 +438,7 @@ xm_event_index_free (XmEventIndex *idx)
   g_hash_table_unref (idx->session_by_conn);
   g_hash_table_unref (idx->stream_opens);
   g_hash_table_unref (idx->gaps);
-  g_hash_table_unref (idx->pending);
+  xm_iq_pairing_free (idx->pairing);
   g_free (idx);
 }
 

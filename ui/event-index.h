@@ -9,6 +9,7 @@
  * once) and browsed the same way. */
 #pragma once
 
+#include "iq-pairing.h"
 #include "sink.h"
 
 G_BEGIN_DECLS
@@ -27,18 +28,10 @@ typedef struct {
   char *close_reason;
   guint64 events, stanzas;
   guint64 first_event;   /* the id of its first event */
-  guint64 iq_untracked;  /* iq requests not paired: too many were waiting */
+  guint64 iq_untracked;  /* iq requests not paired: too many were waiting
+                          * (XM_IQ_UNTRACKED) */
 } XmIndexedSession;
 
-/* An iq's part in its exchange (XmIndexedEvent.iq). */
-#define XM_IQ_REQUEST (1u << 0)    /* a get or set */
-#define XM_IQ_ANSWER (1u << 1)     /* a result or error */
-#define XM_IQ_UNANSWERED (1u << 2) /* a request never answered: its
-                                    * connection closed, the file ended, or
-                                    * the same id was asked again first */
-#define XM_IQ_UNTRACKED (1u << 3)  /* a request not paired: its connection
-                                    * had XM_INDEX_MAX_PENDING_IQ waiting */
-#define XM_INDEX_MAX_PENDING_IQ 4096
 
 /* What the index keeps of one event. */
 typedef struct {

@@ -115,7 +115,7 @@ test_pending_cap (void)
   g_autoptr (GString) text = g_string_new (HEADER OPEN (1) STREAM (1, "c2s") STREAM (1, "s2c"));
   g_autofree char *path = NULL;
   g_autoptr (XmEventIndex) idx = NULL;
-  guint n = XM_INDEX_MAX_PENDING_IQ + 3;
+  guint n = XM_IQ_MAX_PENDING + 3;
 
   /* a long id (kept as its hash) pairs like any other */
   {
