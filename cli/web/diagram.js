@@ -148,9 +148,14 @@
         case "sasl":
           note(g, x, y, e.summary, "#efe6fa", "sasl", e);
           break;
-        default: // notes: rewrites, warnings
-          note(g, x, y, e.summary, /^(warning|error)/.test(e.summary) ? "#ffe6cc" : "#fff8d6",
-               "note", e);
+        default:
+          // notes; what xmitm changed on the way (features it removed:
+          // -PLUS mechanisms, compression) stands out as a rewrite
+          if (/^warning: xmitm (removed|replaced|rewrote)/.test(e.summary))
+            note(g, x, y, e.summary, "#ffd6d6", "note rewrite", e);
+          else
+            note(g, x, y, e.summary, /^(warning|error)/.test(e.summary) ? "#ffe6cc" : "#fff8d6",
+                 "note", e);
       }
     }
     svg.appendChild(g);

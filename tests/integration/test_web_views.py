@@ -389,7 +389,7 @@ class WebViewsTest(unittest.TestCase):
         errors = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
         self.assertEqual(errors, [])
 
-    def test_websocket_upgrade_is_a_band(self):
+    def test_websocket_upgrade_and_rewrite_in_the_diagram(self):
         # a WebSocket connection's events as xmitm records them (the
         # upgrade and its 101 are transport events, not layer changes):
         # the diagram draws the 101 as an arrow and the change as a band
@@ -403,6 +403,11 @@ class WebViewsTest(unittest.TestCase):
                         "text": "GET /xmpp-websocket HTTP/1.1 (Upgrade: websocket)"},
                        {"conn": 1, "ev": "transport", "dir": "s2c", "transport": "http-response",
                         "text": "HTTP/1.1 101 Switching Protocols (Upgrade: websocket)"},
+                       # as proxy/session.c words a features rewrite
+                       {"conn": 1, "ev": "note", "dir": "s2c", "level": "warning",
+                        "text": "xmitm removed SCRAM-SHA-1-PLUS from these features before "
+                                "passing them on (channel binding cannot work through a "
+                                "man in the middle; --keep-channel-binding keeps it)"},
                        {"conn": 1, "ev": "close", "text": "both sides closed",
                         "c2s_bytes": 1, "s2c_bytes": 1}):
                 f.write(json.dumps(dict(ev, t=1000100)) + "\n")
@@ -426,6 +431,9 @@ class WebViewsTest(unittest.TestCase):
             self.assertEqual(len(bands), 1, bands)
             self.assertIn("WebSocket up", bands[0])
             self.assertEqual(len(driver.find_elements(By.CSS_SELECTOR, "#diagram g.arrow.stream")), 2)
+            rewrites = driver.find_elements(By.CSS_SELECTOR, "#diagram g.note.rewrite")
+            self.assertEqual(len(rewrites), 1)
+            self.assertIn("SCRAM-SHA-1-PLUS", rewrites[0].get_attribute("textContent"))
         finally:
             driver.quit()
 
