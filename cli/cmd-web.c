@@ -174,25 +174,18 @@ serve_resource (SoupServerMessage *msg, const char *name, const char *type)
 }
 
 static void
-serve_events (Web *w, SoupServerMessage *msg)
+serve_api (Web *w, SoupServerMessage *msg, const char *path)
 {
   GUri *uri = soup_server_message_get_uri (msg);
   g_auto (GStrv) names = NULL;
   g_auto (GStrv) values = NULL;
   guint n = split_query (g_uri_get_query (uri), &names, &values);
-  g_autoptr (GError) error = NULL;
-  gsize len = 0;
-  char *json = xm_web_events_json (&w->data, names, values, n, &len, &error);
+  XmWebAnswer a;
 
-  if (json == NULL)
-    {
-      g_autofree char *text = g_strconcat (error->message, "\n", NULL);
-      respond_text (msg, error->domain == G_OPTION_ERROR
-                         ? SOUP_STATUS_BAD_REQUEST : SOUP_STATUS_INTERNAL_SERVER_ERROR,
-                    text);
-      return;
-    }
-  respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
+  if (!xm_web_api_dispatch (&w->data, path, names, values, n, &a))
+    respond_text (msg, SOUP_STATUS_NOT_FOUND, "not found\n");
+  else
+    respond (msg, a.status, a.type, a.body, a.len, TRUE);
 }
 
 static void
@@ -228,28 +221,15 @@ handle (SoupServer *server, SoupServerMessage *msg, const char *path,
     }
   if (strcmp (path, "/") == 0)
     serve_resource (msg, "/index.html", "text/html; charset=utf-8");
-  else if (strcmp (path, "/app.js") == 0)
-    serve_resource (msg, "/app.js", "text/javascript; charset=utf-8");
+  else if (g_str_has_suffix (path, ".js") && strchr (path + 1, '/') == NULL)
+    /* the page's scripts, each a file of cli/web/ (a name not there: 404) */
+    serve_resource (msg, path, "text/javascript; charset=utf-8");
   else if (strcmp (path, "/app.css") == 0)
     serve_resource (msg, "/app.css", "text/css; charset=utf-8");
   else if (strcmp (path, "/favicon.svg") == 0 || strcmp (path, "/favicon.ico") == 0)
     serve_resource (msg, "/favicon.svg", "image/svg+xml");
-  else if (strcmp (path, "/api/sessions") == 0)
-    {
-      g_autoptr (GError) error = NULL;
-      gsize len = 0;
-      char *json = xm_web_sessions_json (&w->data, query, &len, &error);
-
-      if (json)
-        respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
-      else
-        {
-          g_autofree char *text = g_strconcat (error->message, "\n", NULL);
-          respond_text (msg, SOUP_STATUS_BAD_REQUEST, text);
-        }
-    }
-  else if (strcmp (path, "/api/events") == 0)
-    serve_events (w, msg);
+  else if (g_str_has_prefix (path, "/api/"))
+    serve_api (w, msg, path);
   else
     respond_text (msg, SOUP_STATUS_NOT_FOUND, "not found\n");
 }
