@@ -44,6 +44,8 @@ XmCa *xm_cli_open_ca (const char *cert, const char *key);
 int xm_cli_cmd_proxy (int argc, char **argv);
 int xm_cli_cmd_show (int argc, char **argv);
 int xm_cli_cmd_export (int argc, char **argv);
+/* export --html OUT FILE (export-html.c): 0, or 1 with a message. */
+int xm_cli_export_html (const char *out, const char *in, gboolean secrets);
 int xm_cli_cmd_web (int argc, char **argv);
 int xm_cli_cmd_ca (int argc, char **argv);
 

@@ -105,7 +105,10 @@ xm_cli_cmd_proxy (int argc, char **argv)
       "Accept clients on ADDR:PORT (default 127.0.0.1:5222; IPv6 as [::1]:5222)",
       "ADDR:PORT" },
     { "upstream", 'u', 0, G_OPTION_ARG_STRING, &upstream,
-      "Connect each client to the XMPP server at HOST:PORT (required)", "HOST:PORT" },
+      "Connect each client to the XMPP server at HOST:PORT, or find DOMAIN's "
+      "server as a client would: its _xmpps-client._tcp SRV records for clients "
+      "that open with TLS, its _xmpp-client._tcp ones (else DOMAIN:5222) for the "
+      "others (required)", "HOST:PORT|DOMAIN" },
     { "upstream-tls", 0, 0, G_OPTION_ARG_STRING, &upstream_tls,
       "Relay clients that open with TLS (XEP-0368 direct TLS) to this direct-TLS "
       "port of the server (default: --upstream, with direct TLS)", "HOST:PORT" },
@@ -206,6 +209,8 @@ xm_cli_cmd_proxy (int argc, char **argv)
     "  xmitm proxy -u [::1]:5222 -l [::1]:5223 --utc --color=never > session.log\n"
     "  xmitm proxy -u xmpp.example.net:5222 --upstream-tls xmpp.example.net:5223\n"
     "      STARTTLS and direct-TLS clients on one port; trust `xmitm ca export`\n"
+    "  xmitm proxy -u example.net\n"
+    "      the server example.net's SRV records name (RFC 6120 §3.2.1, XEP-0368)\n"
     "  xmitm proxy -u localhost:5222 -l 127.0.0.1:5223 --record session.jsonl -q\n"
     "      record silently; later: xmitm show session.jsonl\n"
     "  xmitm proxy --transparent --listen 0.0.0.0:15222 --mark 7\n"
@@ -249,10 +254,10 @@ xm_cli_cmd_proxy (int argc, char **argv)
     }
   if (upstream == NULL && !transparent)
     {
-      xm_cli_usage_error ("--upstream HOST:PORT is required (see xmitm proxy --help)");
+      xm_cli_usage_error ("--upstream HOST:PORT is required (or a DOMAIN: see xmitm proxy --help)");
       goto out;
     }
-  if (upstream && !xm_parse_hostport (upstream, &uhost, &cfg.upstream_port, &error))
+  if (upstream && !xm_parse_server (upstream, &uhost, &cfg.upstream_port, &error))
     {
       xm_cli_usage_error ("bad --upstream: %s", error->message);
       goto out;
@@ -375,11 +380,12 @@ xm_cli_cmd_proxy (int argc, char **argv)
           goto out;
         }
     }
-  g_printerr ("xmitm: listening on %s, relaying to %s%s%s\n",
+  g_printerr ("xmitm: listening on %s, relaying to %s%s%s%s\n",
               listen ? listen : "127.0.0.1:5222",
               upstream ? upstream
                        : tproxy ? "each connection's original destination (TPROXY)"
                        : "each connection's original destination (NAT redirect)",
+              upstream && cfg.upstream_port == 0 ? " (found through its SRV records)" : "",
               record ? ", recording to " : "", record ? record : "");
   if (dropped)
     g_printerr ("xmitm: %s\n", dropped);

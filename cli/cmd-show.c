@@ -119,16 +119,20 @@ int
 xm_cli_cmd_export (int argc, char **argv)
 {
   g_autofree char *pcap_out = NULL;
+  g_autofree char *html_out = NULL;
   gboolean secrets = FALSE;
   GOptionEntry entries[] = {
     { "pcap", 0, 0, G_OPTION_ARG_FILENAME, &pcap_out,
-      "Write a packet capture for Wireshark to OUT (required)", "OUT" },
+      "Write a packet capture for Wireshark to OUT", "OUT" },
+    { "html", 0, 0, G_OPTION_ARG_FILENAME, &html_out,
+      "Write one self-contained HTML file with the views of xmitm web to OUT "
+      "(opens from file://, loads nothing)", "OUT" },
     { "secrets", 0, 0, G_OPTION_ARG_NONE, &secrets,
       "Keep the secrets a recording made with --record-secrets holds "
       "(redacted by default)", NULL },
     { NULL }
   };
-  g_autoptr (GOptionContext) ctx = g_option_context_new ("--pcap OUT FILE - export a recording");
+  g_autoptr (GOptionContext) ctx = g_option_context_new ("--pcap OUT | --html OUT FILE - export a recording");
   g_autoptr (GError) error = NULL;
   XmRecordInfo info;
   XmSink *sink;
@@ -139,20 +143,30 @@ xm_cli_cmd_export (int argc, char **argv)
     "Writes the XML streams of a recording (or a capture) as a packet\n"
     "capture that Wireshark's XMPP dissector reads: each connection becomes\n"
     "synthetic TCP connections to port 5222, one per plaintext phase (before\n"
-    "and after STARTTLS, before and after compression).");
+    "and after STARTTLS, before and after compression). Or writes one HTML\n"
+    "file with the views of xmitm web (sessions, stanzas, iq pairing, the\n"
+    "sequence diagram) to send along with a bug report (at most 100,000\n"
+    "events).");
   g_option_context_set_description (ctx,
     "Example:\n"
     "  xmitm export --pcap session.pcap session.jsonl\n"
-    "  tshark -r session.pcap -Y xmpp\n");
+    "  tshark -r session.pcap -Y xmpp\n"
+    "  xmitm export --html session.html session.jsonl\n");
   if (!g_option_context_parse (ctx, &argc, &argv, &error))
     return xm_cli_usage_error ("%s (see xmitm export --help)", error->message);
-  if (pcap_out == NULL)
-    return xm_cli_usage_error ("--pcap OUT is required (see xmitm export --help)");
+  if (pcap_out == NULL && html_out == NULL)
+    return xm_cli_usage_error ("--pcap OUT or --html OUT is required (see xmitm export --help)");
+  if (pcap_out && html_out)
+    return xm_cli_usage_error ("--pcap and --html: one at a time (see xmitm export --help)");
   if (argc != 2)
     return xm_cli_usage_error ("say which recording to export (see xmitm export --help)");
-  if (xm_same_file (pcap_out, argv[1]))
-    return xm_cli_usage_error ("--pcap %s is %s itself: writing it would destroy "
-                               "the recording (name another file)", pcap_out, argv[1]);
+  if (xm_same_file (pcap_out ? pcap_out : html_out, argv[1]))
+    return xm_cli_usage_error ("--%s %s is %s itself: writing it would destroy "
+                               "the recording (name another file)",
+                               pcap_out ? "pcap" : "html",
+                               pcap_out ? pcap_out : html_out, argv[1]);
+  if (html_out)
+    return xm_cli_export_html (html_out, argv[1], secrets);
   sink = xm_pcap_writer_open (pcap_out, secrets, &error);
   if (sink == NULL)
     {

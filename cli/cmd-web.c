@@ -31,7 +31,7 @@ typedef struct {
 static gboolean
 route (SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
-  return xm_web_api_dispatch (&((Web *) data)->data, msg, path, query);
+  return xm_web_serve_api (&((Web *) data)->data, msg, path);
 }
 
 /* What the page's WebSocket says: events so far, and how far indexing

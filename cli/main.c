@@ -31,7 +31,7 @@ static const XmCommand commands[] = {
     xm_cli_cmd_show },
   { "web", "browse recordings and captures in a web browser",
     xm_cli_cmd_web },
-  { "export", "write a recording as a packet capture for Wireshark",
+  { "export", "write a recording as a packet capture, or as one HTML file",
     xm_cli_cmd_export },
   { "replay", "replay a recording against a server, as a regression test",
     xm_replay_main },

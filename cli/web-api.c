@@ -10,14 +10,17 @@
 #include "filter.h"
 #include "record-private.h"
 #include "web-api.h"
-#include "web-server.h"
 
 /* A page holds at most this many events; a filtered page stops after
  * scanning this many (the answer says where to go on), so no request
  * holds the server for long whatever the file's size. */
 #define MAX_PAGE 1000
 #define DEFAULT_PAGE 100
-#define MAX_SCAN 200000
+#define MAX_SCAN 50000
+/* events passed over from the index alone (about 10 ns each) */
+#define MAX_SKIP 20000000
+/* lines passed over unparsed, --grep's text not in them (about 0.5 us) */
+#define MAX_LINE_SKIP 300000
 /* connections per answer of /api/sessions */
 #define DEFAULT_SESSIONS 1000
 #define MAX_SESSIONS 10000
@@ -90,6 +93,7 @@ add_session (JsonBuilder *b, const XmIndexedSession *s)
   add_int (b, "events", s->events);
   add_int (b, "stanzas", s->stanzas);
   add_int (b, "first_event", s->first_event);
+  add_int (b, "iq_untracked", s->iq_untracked);
   json_builder_end_object (b);
 }
 
@@ -252,11 +256,72 @@ event_summary (const XmEvent *ev, GString *s)
 
 typedef struct {
   XmWebData *wd;
+  XmEventIndex *idx;
   XmFilter *filter;
   JsonBuilder *b;
-  guint64 from, next, scanned;
+  guint64 from, next, scanned, skipped, lines_skipped;
+  guint64 decided;   /* want_event has passed over every id before this */
+  gboolean full;     /* on_page_event stopped the scan */
   guint want, got;
+  gboolean detail;   /* text and xml too (a list needs only the line) */
+  gboolean offline;  /* export --html: what the page's own filter reads */
 } Page;
+
+/* The iq pairing the index worked out (event-index.c). */
+static void
+add_pairing (JsonBuilder *b, const XmEventIndex *idx, guint64 id)
+{
+  XmIndexedEvent ie;
+
+  if (!xm_event_index_get (idx, id, &ie) || ie.iq == 0)
+    return;
+  add_string (b, "iq", (ie.iq & XM_IQ_REQUEST) ? "request" : "answer");
+  if (ie.pair >= 0)
+    {
+      add_int (b, "pair", ie.pair);
+      add_int (b, "rtt_us", ie.rtt_us);
+    }
+  if (ie.iq & XM_IQ_UNANSWERED)
+    add_bool (b, "unanswered", TRUE);
+  if (ie.iq & XM_IQ_UNTRACKED)
+    add_bool (b, "untracked", TRUE);
+}
+
+/* What the filter of an exported page (offline.js) matches on, worked
+ * out here so that it follows ui/filter.c: the kind as --kind sees it, the
+ * namespaces --ns looks at, the from and to --jid looks at, and for events
+ * without XML the text --grep searches. */
+static void
+add_offline_fields (JsonBuilder *b, const XmEvent *ev)
+{
+  const XmNode *root = (ev->kind == XM_EVENT_STANZA || ev->kind == XM_EVENT_STREAM_OPEN)
+                       && ev->stanza ? ev->stanza->root : NULL;
+  guint klass = xm_filter_event_class (ev);
+
+  add_int (b, "k", klass);
+  if (root)
+    {
+      json_builder_set_member_name (b, "nss");
+      json_builder_begin_array (b);
+      if (klass == XM_EVENT_CLASS_STREAM && root->ns)
+        json_builder_add_string_value (b, root->ns);
+      for (const XmNode *c = root->children; c; c = c->next)
+        if (c->type == XM_NODE_ELEMENT && c->ns)
+          json_builder_add_string_value (b, c->ns);
+      json_builder_end_array (b);
+      json_builder_set_member_name (b, "jids");
+      json_builder_begin_array (b);
+      for (guint i = 0; i < 2; i++)
+        {
+          const char *v = xm_node_attr (root, i ? "to" : "from");
+          if (v)
+            json_builder_add_string_value (b, v);
+        }
+      json_builder_end_array (b);
+    }
+  else if (ev->text && ev->kind != XM_EVENT_SASL)
+    add_string (b, "gt", ev->text);
+}
 
 static void
 add_event (Page *p, guint64 id, const XmEvent *ev)
@@ -284,6 +349,15 @@ add_event (Page *p, guint64 id, const XmEvent *ev)
   json_builder_end_array (b);
   event_summary (ev, s);
   add_string (b, "summary", s->str);
+  add_pairing (b, p->idx, id);
+  if (p->offline)
+    add_offline_fields (b, ev);
+  if (!p->detail)
+    {
+      add_bool (b, "has_xml", ev->stanza && ev->stanza->raw);
+      json_builder_end_object (b);
+      return;
+    }
   g_string_truncate (s, 0);
   xm_printer_format (&p->wd->printer, ev, s);
   add_string (b, "text", s->str);
@@ -315,7 +389,53 @@ on_page_event (guint64 id, const XmEvent *ev, gpointer data)
       add_event (p, id, ev);
       p->got++;
     }
-  return p->got < p->want && p->scanned < MAX_SCAN;
+  p->full = !(p->got < p->want && p->scanned < MAX_SCAN);
+  return !p->full;
+}
+
+/* Events the filter turns down from the index alone are not read again:
+ * over a large file, --conn, --dir and --kind cost no parsing. */
+static XmIndexWant
+want_event (const XmEventIndex *idx, guint64 id, gpointer data)
+{
+  Page *p = data;
+  XmIndexedEvent ie;
+
+  if (p->filter && (p->skipped >= MAX_SKIP || p->lines_skipped >= MAX_LINE_SKIP))
+    return XM_INDEX_STOP;
+  p->decided = id + 1;
+  if (p->filter == NULL)
+    return XM_INDEX_READ;
+  xm_event_index_get (idx, id, &ie);
+  if (xm_filter_may_match (p->filter, ie.conn, ie.dir, ie.kind, ie.event_class))
+    return XM_INDEX_READ;
+  p->skipped++;
+  return XM_INDEX_SKIP;
+}
+
+/* --grep's required text absent from the line: not parsed at all. */
+static gboolean
+want_line (const XmEventIndex *idx, guint64 id, const char *line, gsize len,
+           gpointer data)
+{
+  Page *p = data;
+  XmIndexedEvent ie;
+
+  if (p->filter == NULL || !xm_event_index_get (idx, id, &ie)
+      || xm_filter_line_may_match (p->filter, ie.kind, line, len))
+    return TRUE;
+  p->lines_skipped++;
+  return FALSE;
+}
+
+static void
+skipped_event (const XmEventIndex *idx, guint64 id, gpointer data)
+{
+  Page *p = data;
+  XmIndexedEvent ie;
+
+  if (p->filter && xm_event_index_get (idx, id, &ie))
+    xm_filter_skipped (p->filter, ie.conn, ie.kind);
 }
 
 /* The filter parameters, named as the command line's options, into the
@@ -350,7 +470,7 @@ xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
   g_autoptr (XmFilter) filter = NULL;
   g_autoptr (JsonBuilder) b = json_builder_new ();
   guint64 file = 0, from = 0, count = DEFAULT_PAGE, total;
-  Page p = { .wd = wd };
+  Page p = { .wd = wd, .detail = TRUE };
   XmEventIndex *idx;
   gboolean ok = TRUE;
 
@@ -362,12 +482,14 @@ xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
         ok = parse_number ("from", values[i], G_MAXINT64, &from, error);
       else if (strcmp (names[i], "count") == 0)
         ok = parse_number ("count", values[i], MAX_PAGE, &count, error);
+      else if (strcmp (names[i], "detail") == 0)
+        p.detail = strcmp (values[i], "0") != 0;
       else if (strcmp (names[i], "token") != 0
                && !collect_filter_arg (&args, arrays, names[i], values[i]))
         {
           g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION,
-                       "unknown parameter '%s' (file, from, count, conn, dir, "
-                       "kind, ns, jid, grep)", names[i]);
+                       "unknown parameter '%s' (file, from, count, detail, conn, "
+                       "dir, kind, ns, jid, grep)", names[i]);
           ok = FALSE;
         }
     }
@@ -394,6 +516,7 @@ xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
   idx = wd->indexes->pdata[file];
   total = xm_event_index_count (idx);
   p.filter = filter;
+  p.idx = idx;
   p.b = b;
   p.from = from;
   p.next = MIN (from, total);
@@ -408,8 +531,14 @@ xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
    * events between them may see such a decode kept or dropped at a page
    * boundary) */
   if (count > 0 && from < total
-      && !xm_event_index_read (idx, from > 0 ? from - 1 : 0, on_page_event, &p, error))
+      && !xm_event_index_scan_lines (idx, from > 0 ? from - 1 : 0, want_event,
+                                     want_line, skipped_event, &p,
+                                     on_page_event, &p, error))
     return NULL;
+  /* the scan went on past the last event read only if that one did not
+   * stop it */
+  if (!p.full)
+    p.next = MAX (p.next, p.decided);
   json_builder_end_array (b);
   add_int (b, "file", file);
   add_int (b, "from", from);
@@ -421,51 +550,140 @@ xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
   return finish (b, len);
 }
 
-static void
-serve_events (XmWebData *wd, SoupServerMessage *msg)
-{
-  GUri *uri = soup_server_message_get_uri (msg);
-  g_auto (GStrv) names = NULL;
-  g_auto (GStrv) values = NULL;
-  guint n = xm_web_split_query (g_uri_get_query (uri), &names, &values);
-  g_autoptr (GError) error = NULL;
-  gsize len = 0;
-  char *json = xm_web_events_json (wd, names, values, n, &len, &error);
+/* ---- one event, whole ---- */
 
-  if (json == NULL)
+typedef struct {
+  Page *page;
+  guint64 id;
+  gboolean found;
+} One;
+
+static gboolean
+on_one_event (guint64 id, const XmEvent *ev, gpointer data)
+{
+  One *o = data;
+
+  if (id == o->id)
     {
-      g_autofree char *text = g_strconcat (error->message, "\n", NULL);
-      xm_web_respond_text (msg, error->domain == G_OPTION_ERROR
-                                ? SOUP_STATUS_BAD_REQUEST : SOUP_STATUS_INTERNAL_SERVER_ERROR,
-                           text);
-      return;
+      add_event (o->page, id, ev);
+      o->found = TRUE;
     }
-  xm_web_respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
+  return id < o->id;
 }
 
-gboolean
-xm_web_api_dispatch (XmWebData *wd, SoupServerMessage *msg, const char *path,
-                     GHashTable *query)
+static XmIndexWant
+want_one (const XmEventIndex *idx, guint64 id, gpointer data)
 {
+  return id == ((One *) data)->id ? XM_INDEX_READ : XM_INDEX_STOP;
+}
+
+/* GET /api/event?file=F&id=N: one event with its printed text and XML
+ * (the detail pane; a link from an iq to its partner). */
+static char *
+event_json (XmWebData *wd, char **names, char **values, guint n, gsize *len,
+            GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  guint64 file = 0, id = G_MAXUINT64;
+  Page p = { .wd = wd, .b = b, .detail = TRUE };
+  One o = { .page = &p };
+  XmEventIndex *idx;
+
+  for (guint i = 0; i < n; i++)
+    if ((strcmp (names[i], "file") == 0
+         && !parse_number ("file", values[i], G_MAXUINT, &file, error))
+        || (strcmp (names[i], "id") == 0
+            && !parse_number ("id", values[i], G_MAXINT64, &id, error)))
+      return NULL;
+  if (file >= wd->indexes->len || id == G_MAXUINT64
+      || id >= xm_event_index_count (wd->indexes->pdata[file]))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "no such event: give file and id");
+      return NULL;
+    }
+  idx = wd->indexes->pdata[file];
+  p.idx = idx;
+  o.id = id;
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "event");
+  if (!xm_event_index_scan (idx, id, want_one, NULL, &o, on_one_event, &o, error))
+    return NULL;
+  if (!o.found)
+    json_builder_add_null_value (b);
+  json_builder_end_object (b);
+  return finish (b, len);
+}
+
+/* ---- routes ---- */
+
+gboolean
+xm_web_api_dispatch (XmWebData *wd, const char *path, char **names,
+                     char **values, guint n, XmWebAnswer *out)
+{
+  g_autoptr (GError) error = NULL;
+
+  out->status = 200;
+  out->type = "application/json";
+  out->len = 0;
   if (strcmp (path, "/api/sessions") == 0)
     {
-      g_autoptr (GError) error = NULL;
-      gsize len = 0;
-      char *json = xm_web_sessions_json (wd, query, &len, &error);
-
-      if (json)
-        xm_web_respond (msg, SOUP_STATUS_OK, "application/json", json, len, TRUE);
-      else
-        {
-          g_autofree char *text = g_strconcat (error->message, "\n", NULL);
-          xm_web_respond_text (msg, SOUP_STATUS_BAD_REQUEST, text);
-        }
-      return TRUE;
+      g_autoptr (GHashTable) query = g_hash_table_new (g_str_hash, g_str_equal);
+      for (guint i = 0; i < n; i++)
+        g_hash_table_insert (query, names[i], values[i]);
+      out->body = xm_web_sessions_json (wd, query, &out->len, &error);
     }
-  if (strcmp (path, "/api/events") == 0)
+  else if (strcmp (path, "/api/events") == 0)
+    out->body = xm_web_events_json (wd, names, values, n, &out->len, &error);
+  else if (strcmp (path, "/api/event") == 0)
+    out->body = event_json (wd, names, values, n, &out->len, &error);
+  else
+    return FALSE;
+  if (out->body == NULL)
     {
-      serve_events (wd, msg);
-      return TRUE;
+      out->status = error->domain == G_OPTION_ERROR ? 400 : 500;
+      out->type = "text/plain; charset=utf-8";
+      out->body = g_strconcat (error->message, "\n", NULL);
+      out->len = strlen (out->body);
     }
-  return FALSE;
+  return TRUE;
+}
+
+/* ---- export --html ---- */
+
+static gboolean
+on_export_event (guint64 id, const XmEvent *ev, gpointer data)
+{
+  add_event (data, id, ev);
+  return TRUE;
+}
+
+char *
+xm_web_export_json (XmWebData *wd, gsize *len, GError **error)
+{
+  g_autoptr (JsonBuilder) b = json_builder_new ();
+  g_autoptr (GHashTable) query = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autofree char *sessions = NULL;
+  g_autofree char *events = NULL;
+  g_autofree char *max = g_strdup_printf ("%u", MAX_SESSIONS);
+  XmEventIndex *idx = wd->indexes->pdata[0];
+  Page p = { .wd = wd, .idx = idx, .b = b, .detail = TRUE, .offline = TRUE };
+  gsize n;
+  GString *out;
+
+  g_hash_table_insert (query, (char *) "count", max);
+  if ((sessions = xm_web_sessions_json (wd, query, &n, error)) == NULL)
+    return NULL;
+  json_builder_begin_array (b);
+  if (!xm_event_index_read (idx, 0, on_export_event, &p, error))
+    return NULL;
+  json_builder_end_array (b);
+  events = finish (b, &n);
+  out = g_string_new ("{\"sessions\":");
+  g_string_append (out, sessions);
+  g_string_append (out, ",\"events\":");
+  g_string_append (out, events);
+  g_string_append (out, "}");
+  *len = out->len;
+  return g_string_free (out, FALSE);
 }

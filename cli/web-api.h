@@ -1,8 +1,7 @@
-/* web-api.h: the JSON answers of the web UI (xmitm web, proxy --web). */
+/* web-api.h: the JSON answers of `xmitm web` (cmd-web.c serves them). */
 #pragma once
 
 #include <glib.h>
-#include <libsoup/soup.h>
 
 #include "event-index.h"
 #include "printer.h"
@@ -27,9 +26,23 @@ char *xm_web_sessions_json (XmWebData *wd, GHashTable *query, gsize *len,
 char *xm_web_events_json (XmWebData *wd, char **names, char **values, guint n,
                           gsize *len, GError **error);
 
-/* Answers a request under /api/ that web-server.c has checked; FALSE
- * if path is none of the API's (a 404). */
-gboolean xm_web_api_dispatch (XmWebData *wd, SoupServerMessage *msg,
-                              const char *path, GHashTable *query);
+/* For export --html: the first file whole, {"sessions": what
+ * /api/sessions answers, "events": [every event as /api/events gives it,
+ * with the fields the exported page filters on]}. */
+char *xm_web_export_json (XmWebData *wd, gsize *len, GError **error);
+
+/* An answer to a request of the API. */
+typedef struct {
+  guint status;       /* HTTP status */
+  const char *type;   /* Content-Type */
+  char *body;         /* owned by the caller */
+  gsize len;
+} XmWebAnswer;
+
+/* Answers GET path (/api/...) with the query's parameters (names[i] =
+ * values[i], in order, repeats kept): /api/sessions, /api/events,
+ * /api/event. FALSE when path is no route of the API (out untouched). */
+gboolean xm_web_api_dispatch (XmWebData *wd, const char *path, char **names,
+                              char **values, guint n, XmWebAnswer *out);
 
 G_END_DECLS

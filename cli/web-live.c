@@ -293,7 +293,7 @@ state_json (gpointer data)
 static gboolean
 route (SoupServerMessage *msg, const char *path, GHashTable *query, gpointer data)
 {
-  return xm_web_api_dispatch (&((XmWebLive *) data)->data, msg, path, query);
+  return xm_web_serve_api (&((XmWebLive *) data)->data, msg, path);
 }
 
 static gboolean

@@ -171,21 +171,34 @@ serve_resource (SoupServerMessage *msg, const char *name, const char *type)
   xm_web_respond (msg, SOUP_STATUS_OK, type, data, len, FALSE);
 }
 
-/* The page's own files: name in the URL, content type. */
+/* The page's own files: their content type, or NULL. Each script is a
+ * file of cli/web/ (a name not there: 404). */
 static const char *
 resource_type (const char *path)
 {
-  static const char *const files[][2] = {
-    { "/app.js", "text/javascript; charset=utf-8" },
-    { "/live.js", "text/javascript; charset=utf-8" },
-    { "/app.css", "text/css; charset=utf-8" },
-    { "/favicon.svg", "image/svg+xml" },
-  };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
-    if (strcmp (path, files[i][0]) == 0)
-      return files[i][1];
+  if (g_str_has_suffix (path, ".js") && strchr (path + 1, '/') == NULL)
+    return "text/javascript; charset=utf-8";
+  if (strcmp (path, "/app.css") == 0)
+    return "text/css; charset=utf-8";
+  if (strcmp (path, "/favicon.svg") == 0)
+    return "image/svg+xml";
   return NULL;
+}
+
+gboolean
+xm_web_serve_api (XmWebData *wd, SoupServerMessage *msg, const char *path)
+{
+  GUri *uri = soup_server_message_get_uri (msg);
+  g_auto (GStrv) names = NULL;
+  g_auto (GStrv) values = NULL;
+  guint n = xm_web_split_query (g_uri_get_query (uri), &names, &values);
+  XmWebAnswer a;
+
+  if (!g_str_has_prefix (path, "/api/")
+      || !xm_web_api_dispatch (wd, path, names, values, n, &a))
+    return FALSE;
+  xm_web_respond (msg, a.status, a.type, a.body, a.len, TRUE);
+  return TRUE;
 }
 
 static gboolean

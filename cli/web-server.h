@@ -7,6 +7,8 @@
 #include <glib.h>
 #include <libsoup/soup.h>
 
+#include "web-api.h"
+
 G_BEGIN_DECLS
 
 #define XM_WEB_DEFAULT_LISTEN "127.0.0.1:8080"
@@ -33,6 +35,10 @@ const char *xm_web_server_url (const XmWebServer *ws);
 void xm_web_server_add_websocket (XmWebServer *ws, const char *path,
                                   SoupServerWebsocketCallback opened,
                                   gpointer data);
+
+/* Answers a request of the JSON API (web-api.c) from wd; FALSE when path
+ * is none of its routes (a 404): what the commands' routes call. */
+gboolean xm_web_serve_api (XmWebData *wd, SoupServerMessage *msg, const char *path);
 
 /* Answers (copies body unless take). */
 void xm_web_respond (SoupServerMessage *msg, guint status, const char *type,

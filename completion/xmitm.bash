@@ -15,7 +15,7 @@ _xmitm_options() {
       --tproxy --keep-source --mark= --user= -w --record= --record-secrets
       --pcap= --web= $output -q --quiet $filters" ;;
     show) echo "-h --help $output $filters" ;;
-    export) echo "-h --help --pcap= --secrets" ;;
+    export) echo "-h --help --pcap= --html= --secrets" ;;
     replay) echo "-h --help -s --server= -p --password= --password-file=
       --credentials= --tls= --transport= --path= --upstream-ca=
       --upstream-insecure --pace= -i --ignore= --timeout= --junit= -v

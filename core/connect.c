@@ -9,6 +9,7 @@
 #include "connect.h"
 #include "net.h"
 #include "poller.h"
+#include "srv.h"
 
 struct _XmConnect {
   gint ref_count;      /* the caller's, and a pending resolve's */
@@ -26,9 +27,21 @@ struct _XmConnect {
   char *error;         /* why the last attempt failed */
   guint start_idle;    /* an address literal: the first attempt, from the
                         * loop (done is never called before start returns) */
+
+  /* A domain (xm_connect_start_domain): its SRV targets, one after the
+   * other, each resolved and tried like a HOST:PORT. */
+  char *domain;
+  XmSrvWant want;
+  int lookups;           /* SRV lookups not answered yet */
+  GList *records[2];     /* _xmpp-client's and _xmpps-client's answers */
+  GError *lookup_error[2];
+  GPtrArray *targets;    /* XmSrvTarget */
+  guint target;          /* the one being tried */
+  GString *attempts;     /* "via: why" of each target that failed */
 };
 
 static void try_next (XmConnect *c);
+static void addresses_done (XmConnect *c);
 
 static void
 unref (XmConnect *c)
@@ -38,6 +51,15 @@ unref (XmConnect *c)
   g_list_free_full (c->addrs, g_object_unref);
   g_clear_object (&c->cancel);
   g_free (c->error);
+  g_free (c->domain);
+  for (int i = 0; i < 2; i++)
+    {
+      g_list_free_full (c->records[i], (GDestroyNotify) g_variant_unref);
+      g_clear_error (&c->lookup_error[i]);
+    }
+  g_clear_pointer (&c->targets, g_ptr_array_unref);
+  if (c->attempts)
+    g_string_free (c->attempts, TRUE);
   g_free (c);
 }
 
@@ -148,7 +170,7 @@ try_next (XmConnect *c)
         c->timer = g_timeout_add_seconds (c->timeout_s, on_timeout, c);
       return;
     }
-  finish (c, -1);
+  addresses_done (c);
 }
 
 static void
@@ -183,7 +205,7 @@ on_resolved (GObject *source, GAsyncResult *res, gpointer data)
       if (ips == NULL)
         {
           set_error (c, g_strdup_printf ("cannot resolve the name: %s", error->message));
-          finish (c, -1);
+          addresses_done (c);
         }
       else
         use_addresses (c, ips);
@@ -192,33 +214,176 @@ on_resolved (GObject *source, GAsyncResult *res, gpointer data)
   unref (c);
 }
 
-XmConnect *
-xm_connect_start (const char *host, guint16 port, guint timeout_s,
-                  const XmConnectEvents *events, gpointer user_data)
+/* host:port's addresses, then each in turn (an address literal from an
+ * idle callback, so done never comes before xm_connect_start returns). */
+static void
+resolve_host (XmConnect *c, const char *host, guint16 port)
 {
-  XmConnect *c = g_new0 (XmConnect, 1);
   g_autoptr (GInetAddress) ip = g_inet_address_new_from_string (host);
   g_autoptr (GResolver) resolver = NULL;
 
-  c->ref_count = 1;
-  c->events = events;
-  c->user_data = user_data;
+  g_list_free_full (c->addrs, g_object_unref);
+  c->addrs = c->next = NULL;
   c->port = port;
-  c->timeout_s = timeout_s;
-  c->fd = -1;
-  c->error = g_strdup ("no address to connect to");
+  set_error (c, g_strdup ("no address to connect to"));
   if (ip)
     {
       c->addrs = g_list_prepend (NULL, g_inet_socket_address_new (ip, port));
       c->next = c->addrs;
       c->start_idle = g_idle_add_full (G_PRIORITY_HIGH, start_literal, c, NULL);
-      return c;
+      return;
     }
-  c->cancel = g_cancellable_new ();
+  if (c->cancel == NULL)
+    c->cancel = g_cancellable_new ();
   c->ref_count++;
   resolver = g_resolver_get_default ();
   g_resolver_lookup_by_name_async (resolver, host, c->cancel, on_resolved, c);
+}
+
+static XmConnect *
+connect_new (guint timeout_s, const XmConnectEvents *events, gpointer user_data)
+{
+  XmConnect *c = g_new0 (XmConnect, 1);
+
+  c->ref_count = 1;
+  c->events = events;
+  c->user_data = user_data;
+  c->timeout_s = timeout_s;
+  c->fd = -1;
   return c;
+}
+
+XmConnect *
+xm_connect_start (const char *host, guint16 port, guint timeout_s,
+                  const XmConnectEvents *events, gpointer user_data)
+{
+  XmConnect *c = connect_new (timeout_s, events, user_data);
+
+  resolve_host (c, host, port);
+  return c;
+}
+
+/* ---- a domain: SRV targets in turn ---- */
+
+static void
+next_target (XmConnect *c)
+{
+  XmSrvTarget *t;
+
+  if (c->target >= c->targets->len)
+    {
+      /* Every target failed: the error names each attempt. */
+      set_error (c, g_strdup_printf ("%s%s", c->targets->len > 1 ? "no target answered: "
+                                                                 : "", c->attempts->str));
+      finish (c, -1);
+      return;
+    }
+  t = g_ptr_array_index (c->targets, c->target);
+  resolve_host (c, t->host, t->port);
+}
+
+/* The addresses of the host being tried are used up: with a plain
+ * HOST:PORT that is the end; with a domain, the next SRV target. */
+static void
+addresses_done (XmConnect *c)
+{
+  XmSrvTarget *t;
+
+  if (c->targets == NULL)
+    {
+      finish (c, -1);
+      return;
+    }
+  t = g_ptr_array_index (c->targets, c->target);
+  g_string_append_printf (c->attempts, "%s%s: %s", c->attempts->len ? "; " : "",
+                          t->via, c->error);
+  c->target++;
+  next_target (c);
+}
+
+static void
+plan (XmConnect *c)
+{
+  XmSrvAnswer answers[2];
+  g_autofree char *why = NULL;
+
+  for (int i = 0; i < 2; i++)
+    xm_srv_answer_from (&answers[i], c->records[i], c->lookup_error[i]);
+  c->targets = xm_srv_plan (c->domain, c->want, answers, &why);
+  if (c->targets == NULL)
+    {
+      set_error (c, g_steal_pointer (&why));
+      finish (c, -1);
+      return;
+    }
+  c->attempts = g_string_new (NULL);
+  c->target = 0;
+  next_target (c);
+}
+
+static void
+srv_answered (XmConnect *c, int i, GObject *source, GAsyncResult *res)
+{
+  c->records[i] = g_resolver_lookup_records_finish (G_RESOLVER (source), res,
+                                                    &c->lookup_error[i]);
+  if (--c->lookups == 0 && !c->stopped)
+    plan (c);
+  unref (c);
+}
+
+static void
+on_srv_starttls (GObject *source, GAsyncResult *res, gpointer data)
+{
+  srv_answered (data, 0, source, res);
+}
+
+static void
+on_srv_direct (GObject *source, GAsyncResult *res, gpointer data)
+{
+  srv_answered (data, 1, source, res);
+}
+
+XmConnect *
+xm_connect_start_domain (const char *domain, XmSrvWant want, guint timeout_s,
+                         const XmConnectEvents *events, gpointer user_data)
+{
+  XmConnect *c = connect_new (timeout_s, events, user_data);
+  g_autoptr (GResolver) resolver = g_resolver_get_default ();
+
+  c->domain = g_strdup (domain);
+  c->want = want;
+  c->cancel = g_cancellable_new ();
+  /* Both lookups at once; the plan waits for both (XEP-0368 merges them).
+   * The raw records, not g_resolver_lookup_service(): GLib 2.74 gives a
+   * "." answer there as one target with an empty host name and port 0 (its
+   * list sort looks for "."), and the same error for NXDOMAIN as for a
+   * name with no SRV record; srv.c needs "." told apart from "nothing". */
+  for (int i = 0; i < 2; i++)
+    if (want & (i ? XM_SRV_DIRECT : XM_SRV_STARTTLS))
+      {
+        g_autofree char *name = xm_srv_name (domain, i);
+
+        c->lookups++;
+        c->ref_count++;
+        g_resolver_lookup_records_async (resolver, name, G_RESOLVER_RECORD_SRV,
+                                         c->cancel, i ? on_srv_direct : on_srv_starttls,
+                                         c);
+      }
+  return c;
+}
+
+const char *
+xm_connect_failed_first (XmConnect *c)
+{
+  return c->attempts && c->attempts->len ? c->attempts->str : NULL;
+}
+
+const XmSrvTarget *
+xm_connect_target (XmConnect *c)
+{
+  if (c->targets == NULL || c->target >= c->targets->len)
+    return NULL;
+  return g_ptr_array_index (c->targets, c->target);
 }
 
 void

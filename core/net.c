@@ -76,6 +76,59 @@ xm_parse_hostport (const char *s, char **host, guint16 *port, GError **error)
   return TRUE;
 }
 
+/* Letters, digits and '-' in labels of 1 to 63 (RFC 1035 §2.3.1). */
+static gboolean
+is_dns_name (const char *name)
+{
+  gsize label = 0;
+
+  for (const char *p = name;; p++)
+    {
+      if (*p == '.' || *p == '\0')
+        {
+          if (label == 0 || label > 63)
+            return FALSE;
+          if (*p == '\0')
+            return TRUE;
+          label = 0;
+        }
+      else if (g_ascii_isalnum (*p) || *p == '-')
+        label++;
+      else
+        return FALSE;
+    }
+}
+
+gboolean
+xm_parse_server (const char *s, char **host, guint16 *port, GError **error)
+{
+  g_autofree char *ascii = NULL;
+
+  if (s == NULL || *s == '\0' || strchr (s, ':') || s[0] == '[')
+    return xm_parse_hostport (s, host, port, error);
+  if (g_hostname_is_ip_address (s))
+    {
+      g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_ADDRESS,
+                   "'%s' has no port: an address needs ADDR:PORT (a domain "
+                   "alone is found through its SRV records)", s);
+      return FALSE;
+    }
+  ascii = g_hostname_to_ascii (s);
+  if (ascii && *ascii && ascii[strlen (ascii) - 1] == '.')
+    ascii[strlen (ascii) - 1] = '\0'; /* the root's dot: the same domain */
+  if (ascii && !is_dns_name (ascii))
+    g_clear_pointer (&ascii, g_free);
+  if (ascii == NULL)
+    {
+      g_set_error (error, XM_NET_ERROR, XM_NET_ERROR_ADDRESS,
+                   "'%s' is neither HOST:PORT nor a domain name", s);
+      return FALSE;
+    }
+  *host = g_steal_pointer (&ascii);
+  *port = 0;
+  return TRUE;
+}
+
 char *
 xm_hostport_to_string (const char *host, guint16 port)
 {

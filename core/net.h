@@ -19,6 +19,11 @@ typedef enum {
 /* "host:port", "[v6]:port" or "v4:port"; host may be a name. */
 gboolean xm_parse_hostport (const char *s, char **host, guint16 *port,
                             GError **error);
+/* The server of --upstream or replay's --server: HOST:PORT as above, or an
+ * XMPP domain alone (port 0), which is found through DNS SRV (srv.h); an
+ * internationalised domain comes back as A-labels. An address literal
+ * without a port is an error. */
+gboolean xm_parse_server (const char *s, char **host, guint16 *port, GError **error);
 /* Formats host and port back, bracketing IPv6 literals. */
 char *xm_hostport_to_string (const char *host, guint16 port) G_GNUC_WARN_UNUSED_RESULT;
 char *xm_sockaddr_to_string (const struct sockaddr *sa) G_GNUC_WARN_UNUSED_RESULT;

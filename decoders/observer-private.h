@@ -89,9 +89,7 @@ void xm_bosh_body_close (Flow *f);
 
 /* ---- observer-web.c ---- */
 
-/* The client's first bytes: an HTTP request? (A stream starts with '<',
- * whitespace or a byte order mark; a request with its method's token.) */
-gboolean xm_web_looks_like_http (const guint8 *data, gsize len);
+/* (xm_web_looks_like_http() is in observer.h: the proxy asks it too.) */
 /* The connection is HTTP from here: both directions get a web flow. */
 void xm_web_start (XmObserver *obs);
 /* Decodes a copy of f's next bytes (all of them). */

@@ -73,6 +73,10 @@ XmOpens xm_observer_opens_stream (const guint8 *data, gsize len);
  * subprotocol, a /xmpp-websocket or /http-bind path, the httpbind
  * namespace), rather than any web traffic a capture holds? */
 gboolean xm_observer_http_for_xmpp (const guint8 *data, gsize len);
+/* The client's first bytes: an HTTP request (WebSocket, BOSH)? A stream
+ * starts with '<', whitespace or a byte order mark; a request with its
+ * method's token. */
+gboolean xm_web_looks_like_http (const guint8 *data, gsize len);
 
 /* ---- inside the connection (the proxy) ---- */
 

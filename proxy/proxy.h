@@ -12,7 +12,7 @@ typedef struct {
   char *listen_host;
   guint16 listen_port;
   char *upstream_host;
-  guint16 upstream_port;
+  guint16 upstream_port;    /* 0: upstream_host is a domain (SRV, connect.h) */
   char *upstream_tls_host;  /* where direct-TLS clients go; NULL: upstream */
   guint16 upstream_tls_port;
   gboolean upstream_insecure;

@@ -78,7 +78,8 @@ struct _XmSession {
   char *client_name;
   char *upstream_name;
   char *dest_host;          /* where to connect: the configured upstream, or */
-  guint16 dest_port;        /* the original destination (transparent mode) */
+  guint16 dest_port;        /* the original destination (transparent mode);
+                             * 0: dest_host is a domain, found by SRV */
   gboolean transparent;
   struct sockaddr_storage client_addr;
   char *own_endpoint;       /* local address of the upstream socket */
@@ -202,6 +203,8 @@ void xm_s2s_auth_end (XmSession *s);
 /* upstream.c */
 void xm_upstream_connect (XmSession *s, const char *host, guint16 port);
 void xm_upstream_forget_endpoint (XmSession *s);
+/* No upstream for this client, for why: as if connecting had failed. */
+void xm_upstream_refuse (XmSession *s, const char *why);
 /* RFC 6120 §4.9.3.15: a stream header, <remote-connection-failed/>, the
  * stream close (once). */
 void xm_upstream_error_reply (XmSession *s);

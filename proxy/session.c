@@ -579,6 +579,22 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
           xm_intercept_direct (s);
           return 0; /* all of it is the new layer's */
         }
+      if (s->upstream == UPSTREAM_NONE && s->dest_port == 0
+          && xm_web_looks_like_http (data, len))
+        {
+          /* A domain's SRV records name XMPP's TCP service, not the
+           * server's HTTP port: refused once the observer has seen the
+           * request, so the client gets an HTTP answer. */
+          gsize n;
+
+          s->upstream = UPSTREAM_FAILED;
+          n = deliver (side, data, len);
+          if (!closed (s))
+            xm_upstream_refuse (s, "a WebSocket or BOSH client: a domain's "
+                                "SRV records name XMPP's TCP service; give "
+                                "--upstream HOST:PORT, the server's HTTP port");
+          return n;
+        }
       if (s->upstream == UPSTREAM_NONE)
         xm_upstream_connect (s, s->dest_host, s->dest_port);
     }
@@ -830,7 +846,10 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
     {
       s->dest_host = g_strdup (cfg->upstream_host);
       s->dest_port = cfg->upstream_port;
-      upstream = xm_hostport_to_string (cfg->upstream_host, cfg->upstream_port);
+      /* port 0: a domain, whose SRV records say where (connect.h) */
+      upstream = cfg->upstream_port ? xm_hostport_to_string (cfg->upstream_host,
+                                                             cfg->upstream_port)
+                                    : g_strdup (cfg->upstream_host);
       text = g_strdup_printf ("client %s", s->client_name);
     }
   ev.text = text;
@@ -847,9 +866,9 @@ xm_session_start (XmProxy *proxy, guint id, int client_fd,
     }
   xm_proxy_silence_start (proxy, &s->silence, s);
   /* Connect at once, so the upstream's TCP handshake overlaps the client's
-   * first bytes; with a separate direct-TLS upstream the first bytes say
-   * which upstream to use. */
-  if (cfg->upstream_tls_host == NULL || s->transparent)
+   * first bytes; with a separate direct-TLS upstream, or a domain whose
+   * SRV records name one, the first bytes say which upstream to use. */
+  if ((cfg->upstream_tls_host == NULL && s->dest_port != 0) || s->transparent)
     xm_upstream_connect (s, s->dest_host, s->dest_port);
   if (!closed (s))
     xm_session_update_reading (s);

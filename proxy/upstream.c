@@ -194,7 +194,7 @@ remember_own_endpoint (int fd, gpointer data)
 }
 
 static void
-upstream_connected (XmSession *s, int fd)
+upstream_connected (XmSession *s, int fd, const char *via)
 {
   Side *u = &s->side[SERVER];
   g_autofree char *addr = NULL;
@@ -205,9 +205,10 @@ upstream_connected (XmSession *s, int fd)
   s->upstream = UPSTREAM_CONNECTED;
   if (getpeername (fd, (struct sockaddr *) &ss, &sl) == 0)
     addr = xm_sockaddr_to_string ((struct sockaddr *) &ss);
-  xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO, "upstream %s connected (%s) in %.1f ms",
+  xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO, "upstream %s connected (%s) in %.1f ms%s%s",
         s->upstream_name, addr ? addr : "?",
-        (g_get_monotonic_time () - s->connect_start) / 1000.0);
+        (g_get_monotonic_time () - s->connect_start) / 1000.0,
+        via ? " via " : "", via ? via : "");
   if (!xm_leg_attach (u->leg, fd, &error))
     {
       close (fd);
@@ -224,6 +225,9 @@ static void
 on_connect_done (int fd, const char *error, gpointer data)
 {
   XmSession *s = xm_session_ref (data);
+  const XmSrvTarget *t = fd >= 0 ? xm_connect_target (s->connect) : NULL;
+  g_autofree char *via = t ? g_strdup (t->via) : NULL;
+  g_autofree char *before = t ? g_strdup (xm_connect_failed_first (s->connect)) : NULL;
 
   if (fd < 0)
     {
@@ -235,7 +239,12 @@ on_connect_done (int fd, const char *error, gpointer data)
   if (fd < 0)
     upstream_failed (s);
   else
-    upstream_connected (s, fd);
+    {
+      if (before)
+        xm_session_note (s, XM_DIR_NONE, XM_NOTE_INFO, "upstream %s: tried first: %s",
+                         s->upstream_name, before);
+      upstream_connected (s, fd, via);
+    }
   xm_session_unref (s);
 }
 
@@ -248,12 +257,34 @@ static const XmConnectEvents connect_events = {
 void
 xm_upstream_connect (XmSession *s, const char *host, guint16 port)
 {
-  s->upstream_name = xm_hostport_to_string (host, port);
+  guint timeout_s = xm_proxy_config (s->proxy)->connect_timeout_s;
+
   s->connect_start = g_get_monotonic_time ();
   s->upstream = UPSTREAM_CONNECTING;
-  s->connect = xm_connect_start (host, port,
-                                 xm_proxy_config (s->proxy)->connect_timeout_s,
-                                 &connect_events, s);
+  if (port == 0)
+    {
+      /* A domain: xmitm relays bytes, it does not translate between
+       * STARTTLS and direct TLS, so the client's choice picks the records
+       * (a client that opens with a ClientHello, the direct-TLS ones). */
+      s->upstream_name = g_strdup (host);
+      s->connect = xm_connect_start_domain (host, s->intercept == INTERCEPT_DIRECT
+                                                  ? XM_SRV_DIRECT : XM_SRV_STARTTLS,
+                                            timeout_s, &connect_events, s);
+      return;
+    }
+  s->upstream_name = xm_hostport_to_string (host, port);
+  s->connect = xm_connect_start (host, port, timeout_s, &connect_events, s);
+}
+
+void
+xm_upstream_refuse (XmSession *s, const char *why)
+{
+  s->upstream = UPSTREAM_FAILED;
+  g_free (s->upstream_name);
+  s->upstream_name = g_strdup (s->dest_host);
+  g_free (s->last_connect_error);
+  s->last_connect_error = g_strdup (why);
+  upstream_failed (s);
 }
 
 void

@@ -734,13 +734,32 @@ start_tls (Conn *c)
 
 /* ---- connecting ---- */
 
+/* The server as given: HOST:PORT, or the domain found by SRV. */
+static char *
+server_name (const XmReplayOptions *o)
+{
+  return o->port ? xm_hostport_to_string (o->host, o->port) : g_strdup (o->host);
+}
+
 static void
 on_connected (int fd, const char *error, gpointer data)
 {
   Conn *c = data;
   g_autoptr (GError) attach_error = NULL;
-  g_autofree char *where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);
+  g_autofree char *where = server_name (c->r->opts);
+  const XmSrvTarget *t = fd >= 0 ? xm_connect_target (c->connect) : NULL;
 
+  if (t)
+    {
+      /* The record says how to talk to its target (XEP-0368). */
+      c->want_tls = !t->direct_tls && (c->direct_tls || c->want_tls);
+      c->direct_tls = t->direct_tls;
+      c->stage = c->direct_tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
+      const char *before = xm_connect_failed_first (c->connect);
+
+      xm_replay_say (c->r, "%s: connected to %s via %s%s%s", c->label, where, t->via,
+                     before ? "; tried first: " : "", before ? before : "");
+    }
   if (fd < 0)
     {
       g_autofree char *why = g_strdup (error);
@@ -787,6 +806,27 @@ xm_conn_start (Conn *c)
   c->started_us = g_get_monotonic_time ();
   c->state = NEG_CONNECTING;
   /* The resolver does not block the loop; --timeout covers it. */
+  if (c->r->opts->port == 0)
+    {
+      XmSrvWant want;
+
+      if (c->ws)
+        {
+          xm_replay_fatal (c->r, c, "%s is a WebSocket connection: SRV records "
+                           "name XMPP's TCP services, so give --server HOST:PORT "
+                           "(the server's HTTP port)", c->label);
+          return;
+        }
+      /* --tls auto with a recording that used TLS: either kind, as DNS
+       * orders them (XEP-0368 §3); otherwise the kind asked for. */
+      if (c->r->opts->tls == XM_TLS_MODE_AUTO && mode != XM_TLS_MODE_NONE)
+        want = XM_SRV_STARTTLS | XM_SRV_DIRECT;
+      else
+        want = mode == XM_TLS_MODE_DIRECT ? XM_SRV_DIRECT : XM_SRV_STARTTLS;
+      c->connect = xm_connect_start_domain (c->r->opts->host, want, 0,
+                                            &connect_events, c);
+      return;
+    }
   c->connect = xm_connect_start (c->r->opts->host, c->r->opts->port, 0,
                                  &connect_events, c);
 }
@@ -865,7 +905,7 @@ xm_conn_check_timeout (Conn *c, gint64 now)
   if (c->state < NEG_CONNECTING || c->state > NEG_COMPRESS
       || now - c->started_us < (gint64) c->r->opts->timeout_s * G_USEC_PER_SEC)
     return;
-  where = xm_hostport_to_string (c->r->opts->host, c->r->opts->port);
+  where = server_name (c->r->opts);
   xm_replay_fatal (c->r, c, "no answer from %s within %u s, waiting for %s "
                    "(see --timeout)", where, c->r->opts->timeout_s, what[c->state]);
 }

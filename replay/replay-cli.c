@@ -153,8 +153,10 @@ xm_replay_main (int argc, char **argv)
   gint timeout = 5;
   GOptionEntry entries[] = {
     { "server", 's', 0, G_OPTION_ARG_STRING, &server,
-      "Replay the client side against the XMPP server at HOST:PORT (required)",
-      "HOST:PORT" },
+      "Replay the client side against the XMPP server at HOST:PORT, or DOMAIN's "
+      "server as its SRV records name it (_xmpps-client._tcp and _xmpp-client._tcp "
+      "merged by priority for a recording that used TLS, else DOMAIN:5222) "
+      "(required)", "HOST:PORT|DOMAIN" },
     { "password", 'p', 0, G_OPTION_ARG_STRING, &password,
       "The password of the recorded account(s): SCRAM, DIGEST-MD5 and PLAIN are "
       "computed anew (without it, only a PLAIN or token login recorded with "
@@ -229,6 +231,8 @@ xm_replay_main (int argc, char **argv)
   g_option_context_set_description (ctx,
     "Examples:\n"
     "  xmitm replay session.jsonl --server localhost:5222 --password secret\n"
+    "  xmitm replay session.jsonl --server example.net --password secret\n"
+    "      example.net's server, found through DNS as a client finds it\n"
     "  xmitm replay session.jsonl --server xmpp.example.net:5222 \\\n"
     "      --credentials accounts.txt --ignore //item/@name --junit replay.xml\n"
     "\n"
@@ -278,8 +282,8 @@ xm_replay_main (int argc, char **argv)
   else if (listen || ca_cert || ca_key || user)
     return usage_error ("--listen, --ca-cert, --ca-key and --user go with --serve");
   else if (server == NULL)
-    return usage_error ("--server HOST:PORT is required (see xmitm replay --help)");
-  else if (!xm_parse_hostport (server, &host, &opts.port, &error))
+    return usage_error ("--server HOST:PORT is required (or a DOMAIN: see xmitm replay --help)");
+  else if (!xm_parse_server (server, &host, &opts.port, &error))
     return usage_error ("bad --server: %s", error->message);
   opts.host = host ? host : listen_host;
   opts.tls = XM_TLS_MODE_AUTO;

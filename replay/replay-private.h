@@ -36,7 +36,7 @@ typedef enum {
 
 typedef struct {
   char *host;
-  guint16 port;
+  guint16 port;            /* 0: host is a domain, found by SRV (srv.h) */
   XmTlsMode tls;
   XmTransport transport;
   char *path;              /* WebSocket: the endpoint's path */

@@ -728,7 +728,8 @@ xm_replay_run (const char *path, XmReplayOptions *opts)
   g_autoptr (GError) error = NULL;
   g_autofree char *where = opts->serve
     ? xm_hostport_to_string (opts->listen_host, opts->listen_port)
-    : xm_hostport_to_string (opts->host, opts->port);
+    : opts->port ? xm_hostport_to_string (opts->host, opts->port)
+    : g_strdup_printf ("%s (found through its SRV records)", opts->host);
   Replay r = { .opts = opts, .listen_fd = -1 };
   int junit_fd = -1;
   g_autofree char *dropped = NULL;

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "event-index.h"
+#include "filter.h"
 #include "line-read.h"
 #include "pcap-read.h"
 #include "record.h"
@@ -25,12 +26,20 @@
  * goes on round after round. */
 #define BATCH 512
 
+/* 24 bytes an event. kind, dir and class let a filtered scan skip an
+ * event unread (xm_filter_may_match); pair and rtt_us are the iq pairing,
+ * filled in when the answer is indexed. */
 typedef struct {
   guint64 offset; /* where its line starts in the file */
   guint32 conn;
   guint8 kind;    /* XmEventKind */
   guint8 dir;     /* XmDir */
+  guint8 klass;   /* xm_filter_event_class */
+  guint8 iq;      /* XM_IQ_* */
+  guint32 pair;   /* ids between a request and its answer; 0: none */
+  guint32 rtt_us; /* the answer's time minus the request's, capped */
 } Entry;
+
 
 struct _XmEventIndex {
   XmSink sink;           /* indexing: gets every event once */
@@ -47,6 +56,7 @@ struct _XmEventIndex {
    * whose line is not followed by the next event's (damaged or unknown
    * lines between them, never read again) */
   GHashTable *gaps;
+  XmIqPairing *pairing;  /* which iq answers which, as events come */
   guint64 line_offset;   /* indexing: where the line being read starts */
   guint64 line_length;
   guint64 last_end;      /* indexing: where the last event's line ends */
@@ -163,14 +173,56 @@ learn_session (XmEventIndex *idx, const XmEvent *ev)
     }
 }
 
+/* ---- iq pairing (iq-pairing.c) ---- */
+
+static Entry *
+entry_mut (XmEventIndex *idx, guint64 id)
+{
+  return &g_array_index (idx->entries, Entry, id);
+}
+
+static void
+mark_unanswered (guint64 id, gpointer data)
+{
+  entry_mut (data, id)->iq |= XM_IQ_UNANSWERED;
+}
+
+/* The pairing of event e (the next entry), and of its request when it
+ * answers one. */
+static void
+pair_iq (XmEventIndex *idx, const XmEvent *ev, Entry *e)
+{
+  guint64 id = idx->entries->len, request = 0;
+  gint64 rtt = -1;
+
+  e->iq = (guint8) xm_iq_pairing_event (idx->pairing, id, ev, &request, &rtt);
+  if (e->iq & XM_IQ_UNTRACKED)
+    session_for (idx, ev->conn)->iq_untracked++;
+  if (rtt >= 0 && id - request < G_MAXUINT32) /* else too far apart to link */
+    {
+      Entry *req = entry_mut (idx, request);
+
+      e->pair = req->pair = (guint32) (id - request);
+      e->rtt_us = req->rtt_us = (guint32) MIN (rtt, (gint64) G_MAXUINT32);
+    }
+}
+
+void
+xm_event_index_finish (XmEventIndex *idx)
+{
+  xm_iq_pairing_finish (idx->pairing);
+}
+
 static void
 index_event (XmSink *sink, const XmEvent *ev)
 {
   XmEventIndex *idx = (XmEventIndex *) sink;
   Entry e = { .offset = idx->line_offset, .conn = ev->conn,
-              .kind = ev->kind, .dir = ev->dir };
+              .kind = ev->kind, .dir = ev->dir,
+              .klass = (guint8) xm_filter_event_class (ev) };
 
   learn_session (idx, ev);
+  pair_iq (idx, ev, &e);
   if (idx->entries->len > 0 && idx->last_end != e.offset)
     {
       guint64 *end = g_new (guint64, 1);
@@ -419,6 +471,9 @@ finish (XmEventIndex *idx, GError **error)
     }
   idx->finished = TRUE;
   after_grow (idx);
+  /* the file is all there is: what is still waiting never got an
+   * answer */
+  xm_event_index_finish (idx);
   return ok;
 }
 
@@ -436,6 +491,7 @@ xm_event_index_step (XmEventIndex *idx, gsize max_bytes, gboolean *done,
       /* reading stops here; what was indexed stays browsable */
       idx->finished = *done = TRUE;
       after_grow (idx);
+      xm_event_index_finish (idx);
       return FALSE;
     }
   after_grow (idx);
@@ -478,6 +534,7 @@ new_index (const char *path)
                                              (GDestroyNotify) g_array_unref);
   idx->gaps = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   idx->pending = g_string_new (NULL);
+  idx->pairing = xm_iq_pairing_new (mark_unanswered, idx);
   return idx;
 }
 
@@ -578,6 +635,7 @@ xm_event_index_free (XmEventIndex *idx)
   g_hash_table_unref (idx->session_by_conn);
   g_hash_table_unref (idx->stream_opens);
   g_hash_table_unref (idx->gaps);
+  xm_iq_pairing_free (idx->pairing);
   g_free (idx);
 }
 
@@ -611,19 +669,59 @@ xm_event_index_session (const XmEventIndex *idx, guint i)
   return i < idx->sessions->len ? idx->sessions->pdata[i] : NULL;
 }
 
+gboolean
+xm_event_index_get (const XmEventIndex *idx, guint64 id, XmIndexedEvent *out)
+{
+  const Entry *e;
+
+  if (id >= idx->entries->len)
+    return FALSE;
+  e = &g_array_index (idx->entries, Entry, id);
+  out->conn = e->conn;
+  out->kind = e->kind;
+  out->dir = e->dir;
+  out->event_class = e->klass;
+  out->iq = e->iq;
+  out->pair = -1;
+  out->rtt_us = -1;
+  if (e->pair)
+    {
+      out->pair = (e->iq & XM_IQ_REQUEST) ? (gint64) (id + e->pair)
+                                          : (gint64) (id - e->pair);
+      out->rtt_us = e->rtt_us;
+    }
+  return TRUE;
+}
+
 /* ---- reading pages again ---- */
+
+/* Where a line put in a round's buffer starts, and its event's id. */
+typedef struct {
+  guint64 pos;
+  guint64 id;
+} Placed;
 
 typedef struct {
   XmSink sink;
   XmEventIndex *idx;
-  guint64 from;          /* the first id handed on */
-  guint64 first, last;   /* this round's ids, [first, last) */
-  gsize prefix_len;      /* header and stream headers before the round's lines */
+  GArray *placed;        /* Placed, by pos: this round's event lines */
   guint64 pos;           /* where the line being read starts in the buffer */
+  guint64 handed;        /* the ids before this are handed on or skipped */
   XmIndexEventFunc fn;
-  gpointer data;
+  XmIndexSkipFunc skip;
+  gpointer data, skip_data;
   gboolean stopped;
 } PageReader;
+
+/* Tells skip about the ids from pr->handed up to id (not included), in
+ * order: those want passed over (or that gave no event). */
+static void
+skip_upto (PageReader *pr, guint64 id)
+{
+  for (; pr->handed < id; pr->handed++)
+    if (pr->skip)
+      pr->skip (pr->idx, pr->handed, pr->skip_data);
+}
 
 static const Entry *
 entry (const XmEventIndex *idx, guint64 id)
@@ -631,39 +729,33 @@ entry (const XmEventIndex *idx, guint64 id)
   return &g_array_index (idx->entries, Entry, id);
 }
 
-/* The id in [first, last) whose line starts at offset, or -1. */
-static gint64
-id_at (const XmEventIndex *idx, guint64 first, guint64 last, guint64 offset)
-{
-  while (first < last)
-    {
-      guint64 mid = first + (last - first) / 2;
-      guint64 o = entry (idx, mid)->offset;
-
-      if (o == offset)
-        return (gint64) mid;
-      if (o < offset)
-        first = mid + 1;
-      else
-        last = mid;
-    }
-  return -1;
-}
-
 static void
 page_event (XmSink *sink, const XmEvent *ev)
 {
   PageReader *pr = (PageReader *) sink;
-  gint64 id;
+  guint lo = 0, hi = pr->placed->len;
 
-  if (pr->stopped || pr->pos < pr->prefix_len)
-    return; /* a stream header given for context */
-  id = id_at (pr->idx, pr->first, pr->last,
-              entry (pr->idx, pr->first)->offset + (pr->pos - pr->prefix_len));
-  if (id < 0 || (guint64) id < pr->from)
+  if (pr->stopped)
     return;
-  if (!pr->fn ((guint64) id, ev, pr->data))
-    pr->stopped = TRUE;
+  while (lo < hi)
+    {
+      guint mid = lo + (hi - lo) / 2;
+      const Placed *p = &g_array_index (pr->placed, Placed, mid);
+
+      if (p->pos == pr->pos)
+        {
+          skip_upto (pr, p->id);
+          pr->handed = p->id + 1;
+          if (!pr->fn (p->id, ev, pr->data))
+            pr->stopped = TRUE;
+          return;
+        }
+      if (p->pos < pr->pos)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  /* not found: a stream header given for context */
 }
 
 static void
@@ -694,84 +786,185 @@ line_end (const XmEventIndex *idx, guint64 id)
   return id + 1 < idx->entries->len ? entry (idx, id + 1)->offset : idx->end;
 }
 
-/* Appends the latest stream header before id first of each connection
- * and direction that has stanzas in [first, last). */
-static gboolean
-append_stream_headers (XmEventIndex *idx, guint64 first, guint64 last,
-                       GString *buf, GError **error)
+/* The id of the last stream header of conn and dir before id, or -1. */
+static gint64
+stream_open_before (const XmEventIndex *idx, guint conn, guint dir, guint64 id)
 {
-  g_autoptr (GHashTable) done = g_hash_table_new (NULL, NULL);
+  GArray *ids = g_hash_table_lookup (idx->stream_opens,
+                                     GSIZE_TO_POINTER ((gsize) conn * 2 + dir));
+  guint lo = 0, hi;
 
-  for (guint64 id = first; id < last; id++)
+  if (ids == NULL)
+    return -1;
+  hi = ids->len;
+  while (lo < hi)
     {
+      guint mid = lo + (hi - lo) / 2;
+      if (g_array_index (ids, guint64, mid) < id)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+  return lo == 0 ? -1 : (gint64) g_array_index (ids, guint64, lo - 1);
+}
+
+/* Lines still to be read into a round's buffer: [start, stop) of the file,
+ * one run of consecutive event lines. */
+typedef struct {
+  guint64 start, stop;
+} Run;
+
+static gboolean
+flush_run (XmEventIndex *idx, Run *run, GString *buf, GError **error)
+{
+  gboolean ok = run->stop <= run->start
+                || read_range (idx->fd, run->start, run->stop - run->start, buf, error);
+
+  run->start = run->stop = 0;
+  return ok;
+}
+
+/* Fills buf with the recording's header and the lines of the ids in sel,
+ * each stanza preceded by the stream header it was framed in when that
+ * header is not in the buffer already (its namespaces and prefixes frame
+ * the stanza as it was framed live). Consecutive lines are read at once;
+ * a run ends at a gap, so a damaged stretch is never read again. */
+static gboolean
+fill_round (XmEventIndex *idx, GArray *sel, GString *buf, GArray *placed,
+            GError **error)
+{
+  g_autoptr (GHashTable) framed = g_hash_table_new (NULL, NULL);
+  Run run = { 0 };
+
+  g_string_append_len (buf, idx->header_line->str, idx->header_line->len);
+  for (guint i = 0; i < sel->len; i++)
+    {
+      guint64 id = g_array_index (sel, guint64, i);
       const Entry *e = entry (idx, id);
       gpointer key = GSIZE_TO_POINTER ((gsize) e->conn * 2 + e->dir);
-      GArray *ids;
-      guint lo = 0, hi;
-      guint64 open;
+      guint64 start = e->offset, stop = line_end (idx, id);
+      Placed p;
 
-      if (e->kind != XM_EVENT_STANZA || g_hash_table_contains (done, key))
-        continue;
-      g_hash_table_add (done, key);
-      ids = g_hash_table_lookup (idx->stream_opens, key);
-      if (ids == NULL)
-        continue;
-      /* the last stream open before first */
-      hi = ids->len;
-      while (lo < hi)
+      if (e->kind == XM_EVENT_STANZA && e->dir != XM_DIR_NONE)
         {
-          guint mid = lo + (hi - lo) / 2;
-          if (g_array_index (ids, guint64, mid) < first)
-            lo = mid + 1;
-          else
-            hi = mid;
+          gint64 open = stream_open_before (idx, e->conn, e->dir, id);
+          /* framed holds open + 1 for the header now in the buffer */
+          if (open >= 0 && GPOINTER_TO_SIZE (g_hash_table_lookup (framed, key))
+                           != (gsize) open + 1)
+            {
+              if (!flush_run (idx, &run, buf, error)
+                  || !read_range (idx->fd, entry (idx, open)->offset,
+                                  line_end (idx, open) - entry (idx, open)->offset,
+                                  buf, error))
+                return FALSE;
+              g_hash_table_insert (framed, key, GSIZE_TO_POINTER ((gsize) open + 1));
+            }
         }
-      if (lo == 0)
-        continue;
-      open = g_array_index (ids, guint64, lo - 1);
-      if (!read_range (idx->fd, entry (idx, open)->offset,
-                       line_end (idx, open) - entry (idx, open)->offset, buf, error))
+      else if (e->kind == XM_EVENT_STREAM_OPEN)
+        g_hash_table_insert (framed, key, GSIZE_TO_POINTER ((gsize) id + 1));
+      if (run.stop != start && !flush_run (idx, &run, buf, error))
+        return FALSE;
+      p.pos = buf->len + (run.stop - run.start);
+      p.id = id;
+      g_array_append_val (placed, p);
+      if (run.stop == 0)
+        run.start = start;
+      run.stop = stop;
+      if (g_hash_table_contains (idx->gaps, GUINT_TO_POINTER (id))
+          && !flush_run (idx, &run, buf, error))
         return FALSE;
     }
-  return TRUE;
+  return flush_run (idx, &run, buf, error);
+}
+
+/* Takes out of buf the event lines line_want turns down (their ids are
+ * then skipped as want's are); context lines stay, and so does a stream
+ * header turned down, as context. */
+static void
+drop_lines (XmEventIndex *idx, GString **bufp, GArray *placed,
+            XmIndexLineFunc line_want, gpointer data)
+{
+  GString *buf = *bufp, *out = g_string_sized_new (buf->len);
+  gsize cursor = 0;
+  guint kept = 0;
+
+  for (guint k = 0; k < placed->len; k++)
+    {
+      Placed p = g_array_index (placed, Placed, k);
+      const char *nl = memchr (buf->str + p.pos, '\n', buf->len - p.pos);
+      gsize end = nl ? (gsize) (nl - buf->str) + 1 : buf->len;
+
+      g_string_append_len (out, buf->str + cursor, p.pos - cursor);
+      if (line_want (idx, p.id, buf->str + p.pos, end - p.pos, data))
+        {
+          Placed q = { .pos = out->len, .id = p.id };
+
+          g_string_append_len (out, buf->str + p.pos, end - p.pos);
+          g_array_index (placed, Placed, kept++) = q;
+        }
+      else if (entry (idx, p.id)->kind == XM_EVENT_STREAM_OPEN)
+        /* not handed on, but the stanzas after it are framed in it */
+        g_string_append_len (out, buf->str + p.pos, end - p.pos);
+      cursor = end;
+    }
+  g_string_append_len (out, buf->str + cursor, buf->len - cursor);
+  g_array_set_size (placed, kept);
+  g_string_free (buf, TRUE);
+  *bufp = out;
 }
 
 gboolean
-xm_event_index_read (XmEventIndex *idx, guint64 from, XmIndexEventFunc fn,
-                     gpointer data, GError **error)
+xm_event_index_scan (XmEventIndex *idx, guint64 from, XmIndexWantFunc want,
+                     XmIndexSkipFunc skip, gpointer want_data,
+                     XmIndexEventFunc fn, gpointer data, GError **error)
 {
-  PageReader pr = { .sink.vtable = &page_vtable, .idx = idx, .from = from,
-                    .fn = fn, .data = data };
-  guint64 n = idx->entries->len;
+  return xm_event_index_scan_lines (idx, from, want, NULL, skip, want_data,
+                                    fn, data, error);
+}
 
-  for (guint64 first = from, last; first < n && !pr.stopped; first = last)
+gboolean
+xm_event_index_scan_lines (XmEventIndex *idx, guint64 from, XmIndexWantFunc want,
+                           XmIndexLineFunc line_want, XmIndexSkipFunc skip,
+                           gpointer want_data, XmIndexEventFunc fn,
+                           gpointer data, GError **error)
+{
+  PageReader pr = { .sink.vtable = &page_vtable, .idx = idx, .fn = fn,
+                    .data = data, .skip = skip, .skip_data = want_data,
+                    .handed = from };
+  g_autoptr (GArray) sel = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autoptr (GArray) placed = g_array_new (FALSE, FALSE, sizeof (Placed));
+  gboolean stop = FALSE;
+
+  pr.placed = placed;
+  for (guint64 next = from; next < idx->entries->len && !pr.stopped && !stop;)
     {
-      g_autoptr (GString) buf = g_string_new (idx->header_line->str);
+      g_autoptr (GString) buf = g_string_new (NULL);
       XmRecordInfo info;
-      guint64 start = entry (idx, first)->offset;
-      guint64 stop;
       FILE *in;
       gboolean ok;
 
-      last = MIN (first + BATCH, n);
-      /* A round reads one run of event lines: it ends before a gap, so a
-       * damaged stretch (a line of a gigabyte) is never read again. */
-      if (g_hash_table_size (idx->gaps) > 0)
-        for (guint64 id = first; id + 1 < last; id++)
-          if (g_hash_table_contains (idx->gaps, GUINT_TO_POINTER (id)))
+      g_array_set_size (sel, 0);
+      g_array_set_size (placed, 0);
+      for (; next < idx->entries->len && sel->len < BATCH; next++)
+        {
+          XmIndexWant w = want ? want (idx, next, want_data) : XM_INDEX_READ;
+          if (w == XM_INDEX_STOP)
             {
-              last = id + 1;
+              stop = TRUE;
               break;
             }
-      stop = line_end (idx, last - 1);
-
-      if (!append_stream_headers (idx, first, last, buf, error))
+          if (w == XM_INDEX_READ)
+            g_array_append_val (sel, next);
+        }
+      if (sel->len == 0)
+        {
+          skip_upto (&pr, next);
+          break;
+        }
+      if (!fill_round (idx, sel, buf, placed, error))
         return FALSE;
-      pr.prefix_len = buf->len;
-      pr.first = first;
-      pr.last = last;
-      if (!read_range (idx->fd, start, stop - start, buf, error))
-        return FALSE;
+      if (line_want)
+        drop_lines (idx, &buf, placed, line_want, want_data);
       in = fmemopen (buf->str, buf->len, "r");
       if (in == NULL)
         {
@@ -787,6 +980,15 @@ xm_event_index_read (XmEventIndex *idx, guint64 from, XmIndexEventFunc fn,
       fclose (in);
       if (!ok)
         return FALSE;
+      if (!pr.stopped)
+        skip_upto (&pr, next);
     }
   return TRUE;
+}
+
+gboolean
+xm_event_index_read (XmEventIndex *idx, guint64 from, XmIndexEventFunc fn,
+                     gpointer data, GError **error)
+{
+  return xm_event_index_scan (idx, from, NULL, NULL, NULL, fn, data, error);
 }

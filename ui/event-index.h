@@ -4,11 +4,12 @@
  * where each event's line starts and what each connection was (addresses,
  * layers, bytes, bound JID). Nothing else is kept in memory: a page of
  * events is read again from the file, from the offset of its first event,
- * so a recording of millions of stanzas costs 16 bytes per event. A
+ * so a recording of millions of stanzas costs 24 bytes per event. A
  * capture is first decoded into a private temporary recording (unlinked at
  * once) and browsed the same way. */
 #pragma once
 
+#include "iq-pairing.h"
 #include "sink.h"
 
 G_BEGIN_DECLS
@@ -27,7 +28,21 @@ typedef struct {
   char *close_reason;
   guint64 events, stanzas;
   guint64 first_event;   /* the id of its first event */
+  guint64 iq_untracked;  /* iq requests not paired: too many were waiting
+                          * (XM_IQ_UNTRACKED) */
 } XmIndexedSession;
+
+
+/* What the index keeps of one event. */
+typedef struct {
+  guint conn;
+  XmEventKind kind;
+  XmDir dir;
+  guint event_class;  /* xm_filter_event_class */
+  guint iq;           /* XM_IQ_* */
+  gint64 pair;        /* the id of its request or answer, or -1 */
+  gint64 rtt_us;      /* from the request to the answer, or -1 */
+} XmIndexedEvent;
 
 typedef struct _XmEventIndex XmEventIndex;
 
@@ -76,6 +91,14 @@ gboolean xm_event_index_has_secrets (const XmEventIndex *idx);
 guint xm_event_index_n_sessions (const XmEventIndex *idx);
 const XmIndexedSession *xm_event_index_session (const XmEventIndex *idx, guint i);
 
+/* FALSE if there is no event id. */
+gboolean xm_event_index_get (const XmEventIndex *idx, guint64 id,
+                             XmIndexedEvent *out);
+
+/* Marks the iq requests still waiting as unanswered (the file is
+ * complete). Opening a file does this at its end. */
+void xm_event_index_finish (XmEventIndex *idx);
+
 /* Gets each event from id from on, in order; return FALSE to stop. */
 typedef gboolean (*XmIndexEventFunc) (guint64 id, const XmEvent *event,
                                       gpointer data);
@@ -86,5 +109,45 @@ typedef gboolean (*XmIndexEventFunc) (guint64 id, const XmEvent *event,
 gboolean xm_event_index_read (XmEventIndex *idx, guint64 from,
                               XmIndexEventFunc fn, gpointer data,
                               GError **error);
+
+typedef enum {
+  XM_INDEX_SKIP,  /* not this event: go on unread */
+  XM_INDEX_READ,  /* read it and hand it on */
+  XM_INDEX_STOP,  /* stop before it */
+} XmIndexWant;
+
+/* Decides, from what the index keeps (xm_event_index_get), which events
+ * are read again. Called for each id in order. */
+typedef XmIndexWant (*XmIndexWantFunc) (const XmEventIndex *idx, guint64 id,
+                                        gpointer data);
+
+/* Told of each id want skipped, in its place among the events handed on
+ * (after those before it, before those after it). */
+typedef void (*XmIndexSkipFunc) (const XmEventIndex *idx, guint64 id,
+                                 gpointer data);
+
+/* As xm_event_index_read, but only the events want asks for are read
+ * (NULL: all), so a scan over a large file skips what it can; skip (may
+ * be NULL) is told of the others in order. want runs ahead of the reading
+ * (a round at a time): it must not depend on what fn has seen. */
+gboolean xm_event_index_scan (XmEventIndex *idx, guint64 from,
+                              XmIndexWantFunc want, XmIndexSkipFunc skip,
+                              gpointer want_data, XmIndexEventFunc fn,
+                              gpointer data, GError **error);
+
+/* Asked of each line want asked to read, before it is parsed: FALSE
+ * skips it. */
+typedef gboolean (*XmIndexLineFunc) (const XmEventIndex *idx, guint64 id,
+                                     const char *line, gsize len,
+                                     gpointer data);
+
+/* As xm_event_index_scan, and line_want (may be NULL; given want_data)
+ * may turn a line down after it was read and before it is parsed. */
+gboolean xm_event_index_scan_lines (XmEventIndex *idx, guint64 from,
+                                    XmIndexWantFunc want,
+                                    XmIndexLineFunc line_want,
+                                    XmIndexSkipFunc skip, gpointer want_data,
+                                    XmIndexEventFunc fn, gpointer data,
+                                    GError **error);
 
 G_END_DECLS

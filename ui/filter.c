@@ -8,10 +8,10 @@
 
 /* Bits of XmFilter.kinds and of what an event is. */
 enum {
-  KIND_MESSAGE = 1u << 0,
-  KIND_PRESENCE = 1u << 1,
-  KIND_IQ = 1u << 2,
-  KIND_STREAM = 1u << 3,
+  KIND_MESSAGE = XM_EVENT_CLASS_MESSAGE,
+  KIND_PRESENCE = XM_EVENT_CLASS_PRESENCE,
+  KIND_IQ = XM_EVENT_CLASS_IQ,
+  KIND_STREAM = XM_EVENT_CLASS_STREAM,
 };
 
 typedef struct {
@@ -38,6 +38,9 @@ struct _XmFilter {
   GPtrArray *ns;      /* char*; NULL: any namespace */
   GPtrArray *jids;    /* Jid*; NULL: any JID */
   GPtrArray *regexes; /* GRegex*; NULL: no --grep */
+  /* char *: for each regex, text every match contains (NULL: some regex
+   * has none the simple reading below finds) */
+  GPtrArray *literals;
   GHashTable *verdicts; /* connection number -> VERDICT_* */
 };
 
@@ -355,6 +358,64 @@ parse_jids (XmFilter *f, char **values, GError **error)
   return TRUE;
 }
 
+/* The longest run of characters that every match of pattern contains,
+ * read conservatively: NULL for a pattern with alternation, groups,
+ * escapes or options (anything this does not follow), or no run of 3.
+ * Only printable ASCII without '"', '\\' and '/', which a recording's
+ * JSON writes as they are. */
+static char *
+required_literal (const char *pattern)
+{
+  g_autoptr (GString) run = g_string_new (NULL);
+  g_autofree char *best = NULL;
+  const char *p = pattern;
+
+#define END_RUN() G_STMT_START { \
+    if (run->len >= 3 && (best == NULL || run->len > strlen (best))) \
+      { g_free (best); best = g_strdup (run->str); } \
+    g_string_truncate (run, 0); } G_STMT_END
+
+  for (; *p; p++)
+    {
+      char c = *p;
+
+      if (strchr ("\\()|", c))
+        return NULL;
+      if (c == '[')
+        {
+          /* a class: none of its characters is required */
+          END_RUN ();
+          p++;
+          if (*p == '^')
+            p++;
+          if (*p == ']')
+            p++;
+          while (*p && *p != ']')
+            p++;
+          if (*p == '\0')
+            return NULL;
+        }
+      else if (c == '?' || c == '*' || c == '{')
+        {
+          /* the character before may be absent: not required */
+          if (run->len)
+            g_string_truncate (run, run->len - 1);
+          END_RUN ();
+          if (c == '{' && (p = strchr (p, '}')) == NULL)
+            return NULL;
+        }
+      else if (c == '+' || c == '.' || c == '^' || c == '$')
+        END_RUN ();
+      else if (c >= 0x20 && c < 0x7f && c != '"' && c != '/')
+        g_string_append_c (run, c);
+      else
+        END_RUN ();
+    }
+  END_RUN ();
+#undef END_RUN
+  return g_steal_pointer (&best);
+}
+
 static gboolean
 parse_regexes (XmFilter *f, char **values, GError **error)
 {
@@ -367,6 +428,15 @@ parse_regexes (XmFilter *f, char **values, GError **error)
       if (re == NULL)
         return bad_value (error, "grep", *v, "%s", local->message);
       g_ptr_array_add (f->regexes, re);
+    }
+  f->literals = g_ptr_array_new_with_free_func (g_free);
+  for (char **v = values; *v && f->literals; v++)
+    {
+      char *lit = required_literal (*v);
+      if (lit)
+        g_ptr_array_add (f->literals, lit);
+      else
+        g_clear_pointer (&f->literals, g_ptr_array_unref);
     }
   return TRUE;
 }
@@ -408,6 +478,8 @@ xm_filter_free (XmFilter *f)
     g_ptr_array_unref (f->jids);
   if (f->regexes)
     g_ptr_array_unref (f->regexes);
+  if (f->literals)
+    g_ptr_array_unref (f->literals);
   g_hash_table_unref (f->verdicts);
   g_free (f);
 }
@@ -617,6 +689,70 @@ xm_filter_match (XmFilter *f, const XmEvent *ev)
   else if (ev->kind == XM_EVENT_CONN_CLOSE)
     g_hash_table_remove (f->verdicts, key);
   return pass;
+}
+
+guint
+xm_filter_event_class (const XmEvent *ev)
+{
+  return event_kind (ev);
+}
+
+gboolean
+xm_filter_may_match (const XmFilter *f, guint conn, XmDir dir, XmEventKind kind,
+                     guint event_class)
+{
+  /* a SASL event follows its stanza's verdict: read it (they are few) */
+  if (kind == XM_EVENT_SASL)
+    return TRUE;
+  /* each test below is one evaluate() makes, on the same values */
+  return !(f->conns && !conn_matches (f, conn))
+         && !(f->dirs && dir != XM_DIR_NONE && !(f->dirs & (1u << dir)))
+         && !(f->kinds && !(f->kinds & event_class))
+         /* --ns and --jid need an element: only these events have one */
+         && !((f->ns || f->jids) && kind != XM_EVENT_STANZA
+              && kind != XM_EVENT_STREAM_OPEN)
+         /* --grep has nothing to search in these */
+         && !(f->regexes && (kind == XM_EVENT_KEEPALIVE
+                             || kind == XM_EVENT_STREAM_CLOSE));
+}
+
+gboolean
+xm_filter_line_may_match (const XmFilter *f, XmEventKind kind,
+                          const char *line, gsize len)
+{
+  const char *end = line + len, *p;
+
+  if (f->regexes == NULL || f->literals == NULL || kind == XM_EVENT_SASL)
+    return TRUE;
+  for (guint i = 0; i < f->literals->len; i++)
+    {
+      const char *lit = f->literals->pdata[i];
+      if (memmem (line, len, lit, strlen (lit)))
+        return TRUE;
+    }
+  /* text the line may hold in a form memmem cannot see: \uXXXX escapes
+   * (a writer other than xmitm's), bytes that were no UTF-8 (xml_base64).
+   * memchr for a rare first byte: this runs on every line a rare --grep
+   * passes over. */
+  for (p = line; p < end && (p = memchr (p, '\\', end - p)) && p + 1 < end; p += 2)
+    if (p[1] == 'u')
+      return TRUE;
+  for (p = line; p < end && (p = memchr (p, '_', end - p)); p++)
+    if (end - p >= 7 && memcmp (p, "_base64", 7) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+void
+xm_filter_skipped (XmFilter *f, guint conn, XmEventKind kind)
+{
+  /* the bookkeeping xm_filter_match does for an event it drops */
+  gpointer key = GUINT_TO_POINTER (conn);
+
+  if (kind == XM_EVENT_STANZA)
+    g_hash_table_insert (f->verdicts, key, GUINT_TO_POINTER (VERDICT_DROP));
+  else if (kind == XM_EVENT_CONN_CLOSE)
+    g_hash_table_remove (f->verdicts, key);
 }
 
 /* ---- sink ---- */

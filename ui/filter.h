@@ -77,6 +77,39 @@ gboolean xm_filter_is_empty (const XmFilter *filter);
  * events of a session in order, each once. */
 gboolean xm_filter_match (XmFilter *filter, const XmEvent *event);
 
+/* What an event is to --kind (xm_filter_event_class). */
+enum {
+  XM_EVENT_CLASS_MESSAGE = 1u << 0,
+  XM_EVENT_CLASS_PRESENCE = 1u << 1,
+  XM_EVENT_CLASS_IQ = 1u << 2,
+  XM_EVENT_CLASS_STREAM = 1u << 3,
+};
+
+/* What an event is to --kind (one XM_EVENT_CLASS_*, 0 when unknown: a
+ * stanza too large to decode, a SASL event), for an index
+ * to keep per event and give back to xm_filter_may_match. */
+guint xm_filter_event_class (const XmEvent *event);
+
+/* For a scan that knows an event only by its connection, direction, kind
+ * and class (an index): FALSE when the event cannot pass whatever its
+ * content, so it may be skipped unread; TRUE when it must be read and
+ * given to xm_filter_match. The tests are those of xm_filter_match. */
+gboolean xm_filter_may_match (const XmFilter *filter, guint conn, XmDir dir,
+                              XmEventKind kind, guint event_class);
+
+/* For a scan that has an event's line of a recording (JSON) before
+ * parsing it: FALSE when the line cannot hold a match of --grep (each
+ * regex's required text is absent; only for the text a simple reading of
+ * the pattern finds, and never for a line holding \u escapes or base64),
+ * so it may be skipped unparsed (then call xm_filter_skipped). */
+gboolean xm_filter_line_may_match (const XmFilter *filter, XmEventKind kind,
+                                   const char *line, gsize len);
+
+/* An event xm_filter_may_match ruled out, skipped: call it in the event's
+ * place in the order, so the filter keeps what xm_filter_match would have
+ * (the verdict a SASL event follows). */
+void xm_filter_skipped (XmFilter *filter, guint conn, XmEventKind kind);
+
 /* A sink that hands the events filter matches on to inner (flushes go
  * through). Owns both. An empty filter is freed and inner itself
  * returned. */

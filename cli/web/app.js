@@ -5,20 +5,14 @@
 "use strict";
 
 (function () {
-  const PAGE = 200;
+  const X = (window.xmitm = window.xmitm || {});
   const $ = (id) => document.getElementById(id);
-  // live.js (the live view, indexing progress) hooks in here
-  const hooks = {};
   const state = {
     file: 0,
     filter: [],        // [name, value] pairs, as the command line's options
-    next: 0,           // the id to read on from
-    done: false,
-    loading: false,
-    generation: 0,     // a new filter drops the answers to the old one
-    shown: 0,
-    selected: null,
+    selected: null,    // the event in the detail pane
   };
+  let list = null;
 
   function el(tag, cls, text) {
     const e = document.createElement(tag);
@@ -32,20 +26,14 @@
     $("status").classList.toggle("error", !!error);
   }
 
-  async function getJSON(path, params) {
+  // The JSON of the API; export --html puts its own in place (offline.js).
+  X.api = X.api || async function (path, params) {
     const url = path + (params ? "?" + params.toString() : "");
     const r = await fetch(url, { credentials: "same-origin" });
     if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
     return r.json();
-  }
-
-  function pad(n, w) { return String(n).padStart(w, "0"); }
-
-  function clock(us) {
-    const d = new Date(us / 1000);
-    return pad(d.getHours(), 2) + ":" + pad(d.getMinutes(), 2) + ":" +
-      pad(d.getSeconds(), 2) + "." + pad(d.getMilliseconds(), 3);
-  }
+  };
+  const getJSON = (path, params) => X.api(path, params);
 
   function bytes(n) {
     if (n < 1024) return n + " B";
@@ -89,7 +77,8 @@
         layers.join("+"), bytes(s.c2s_bytes) + " / " + bytes(s.s2c_bytes),
         (s.duration_ms / 1000).toFixed(1) + " s" + (s.closed ? "" : ", open") ]
         .forEach((v) => tr.appendChild(el("td", null, v)));
-      tr.title = s.layers.join("\n");
+      tr.title = s.layers.join("\n") + (s.iq_untracked
+        ? "\n" + s.iq_untracked + " iq requests not paired: too many were waiting" : "");
       tr.addEventListener("click", () => {
         // a session narrows the list to its connection (--conn N)
         const rest = state.filter.filter(([n]) => n !== "conn");
@@ -148,39 +137,43 @@
     restart();
   }
 
-  // ---- the stanza list, loaded as it scrolls ----
+  // ---- the stanza list (list.js) and the detail pane ----
 
   function restart() {
-    state.generation++;
-    state.next = 0;
-    state.done = false;
-    state.loading = false;
-    state.shown = 0;
-    $("events").textContent = "";
-    $("count").textContent = "";
-    loadMore();
+    list.reset(state.file, state.filter);
   }
 
-  function row(e) {
-    const inline = e.ev === "sasl" || e.ev === "note";
-    const kind = e.ev === "stanza" || e.ev === "stream-open" ? "" : " meta";
-    const r = el("div", "row" + (inline ? " inline" : "") + kind);
-    r.dataset.id = e.id;
-    if (e.ev === "note" && /^(warning|error)/.test(e.summary)) r.classList.add(e.summary.split(":")[0]);
-    r.appendChild(el("span", "time", clock(e.t)));
-    r.appendChild(el("span", "conn", "#" + e.conn));
-    r.appendChild(el("span", "dir " + (e.dir || ""), e.dir === "c2s" ? "C->S" : e.dir === "s2c" ? "S->C" : ""));
-    r.appendChild(el("span", "summary", e.summary));
-    r.title = e.summary;  // the whole line, when the pane cuts it
-    r.addEventListener("click", () => select(r, e));
-    return r;
+  function showTab(name) {
+    for (const t of ["text", "xml", "raw"]) {
+      $("detail-" + t).hidden = t !== name;
+      $("tab-" + t).classList.toggle("on", t === name);
+    }
   }
 
-  function select(r, e) {
-    if (state.selected) state.selected.classList.remove("selected");
-    state.selected = r;
-    r.classList.add("selected");
+  async function select(lite) {
+    state.selected = lite.id;
+    let e;
+    try {
+      const p = new URLSearchParams();
+      p.append("file", state.file);
+      p.append("id", lite.id);
+      e = (await getJSON("/api/event", p)).event;
+    } catch (err) {
+      status(err.message, true);
+      return;
+    }
+    if (!e || state.selected !== lite.id) return;
     $("detail-text").textContent = e.text;
+    X.renderXml($("detail-xml"), e.xml);
+    X.renderHex($("detail-raw"), e.xml);
+    const pair = $("detail-pair");
+    pair.textContent = "";
+    const b = X.pairBadge(e, (id) => list.jump(id));
+    if (b) {
+      pair.appendChild(document.createTextNode(
+        e.iq === "answer" ? "answers " : e.pair !== undefined ? "answered by " : ""));
+      pair.appendChild(b);
+    }
     const copy = $("copy-xml");
     copy.disabled = !e.xml;
     copy.onclick = () => copyText(e.xml);
@@ -192,6 +185,7 @@
       status("XML copied");
     } catch (err) {
       // no clipboard permission: put the XML where it can be selected
+      showTab("text");
       $("detail-text").textContent = text;
       const range = document.createRange();
       range.selectNodeContents($("detail-text"));
@@ -202,60 +196,89 @@
     }
   }
 
-  async function loadMore() {
-    if (state.loading || state.done) return;
-    state.loading = true;
-    const gen = state.generation;
-    const params = new URLSearchParams();
-    params.append("file", state.file);
-    params.append("from", state.next);
-    params.append("count", PAGE);
-    state.filter.forEach(([n, v]) => params.append(n, v));
-    status("loading…");
-    let data;
-    try {
-      data = await getJSON("/api/events", params);
-    } catch (e) {
-      if (gen === state.generation) {
-        state.loading = false;
-        status(e.message, true);
-      }
-      return;
+  // ---- the sequence diagram (diagram.js) ----
+
+  const DIAGRAM_PAGE = 1000;
+  const diagram = { conns: [], from: {}, svg: null };
+
+  // The connections to draw: those of the --conn filter, else the first
+  // few of the file.
+  function diagramConns() {
+    const f = files[state.file];
+    const want = new Set();
+    state.filter.filter(([n]) => n === "conn").forEach(([, v]) =>
+      v.split(",").forEach((part) => {
+        const m = /^(\d+)(?:-(\d+))?$/.exec(part.trim());
+        if (m) for (let c = +m[1]; c <= +(m[2] || m[1]) && want.size < 8; c++) want.add(c);
+      }));
+    const all = f ? f.sessions : [];
+    const picked = want.size ? all.filter((s) => want.has(s.conn)) : all.slice(0, 1);
+    return picked.slice(0, 8);
+  }
+
+  async function drawDiagram(page) {
+    const sessions = diagramConns();
+    const columns = [];
+    let more = false;
+    for (const s of sessions) {
+      const p = new URLSearchParams();
+      const from = page === 0 ? s.first_event : diagram.from[s.conn];
+      p.append("file", state.file);
+      p.append("from", from === undefined ? s.first_event : from);
+      p.append("count", DIAGRAM_PAGE);
+      p.append("detail", "0");
+      p.append("conn", String(s.conn));
+      const data = await getJSON("/api/events", p);
+      diagram.from[s.conn] = data.next;
+      if (!data.done && data.events.length) more = true;
+      columns.push({ session: s, events: data.events });
     }
-    if (gen !== state.generation) return;
-    const list = $("events");
-    const old = list.querySelector(".more");
-    if (old) old.remove();
-    data.events.forEach((e) => list.appendChild(row(e)));
-    state.shown += data.events.length;
-    state.next = data.next;
-    state.done = data.done;
-    state.loading = false;
-    $("count").textContent = "(" + state.shown + (state.done ? "" : "+") + ")";
-    if (!state.done)
-      list.appendChild(el("div", "more", "read " + data.next + " of " + data.total + " events…"));
-    status(data.total + " events" + (data.filtered ? ", filtered" : ""));
-    // fill the screen, then wait for the scroll
-    if (!state.done && list.scrollHeight <= list.clientHeight + 50) loadMore();
-    if (hooks.loaded) hooks.loaded();
+    const svg = X.diagram(columns);
+    svg.addEventListener("click", (ev) => {
+      const g = ev.target.closest("[data-id]");
+      if (g) list.jump(Number(g.getAttribute("data-id")));
+    });
+    const box = $("diagram");
+    box.textContent = "";
+    box.appendChild(svg);
+    diagram.svg = svg;
+    $("diagram-more").hidden = !more;
+    $("diagram-title").textContent = sessions.length
+      ? "Sequence: " + sessions.map((s) => "#" + s.conn).join(", ") : "Sequence: no connection";
   }
 
-  function onScroll() {
-    const list = $("events");
-    if (list.scrollTop + list.clientHeight > list.scrollHeight - 400) loadMore();
+  function openDiagram() {
+    $("diagram-pane").hidden = false;
+    drawDiagram(0).catch((err) => status(err.message, true));
   }
 
-  // What live.js may use: the list's state, loading on from its end, the
-  // sessions again; and where it is told a page was added.
-  window.xmitmApp = { state, loadMore, hooks,
-                      refreshSessions: () => loadSessions().catch((e) => status(e.message, true)) };
+  function downloadSvg() {
+    if (!diagram.svg) return;
+    const blob = new Blob([X.svgText(diagram.svg)], { type: "image/svg+xml" });
+    const a = el("a");
+    a.href = URL.createObjectURL(blob);
+    a.download = "xmitm-sequence.svg";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+  }
 
   document.addEventListener("DOMContentLoaded", async () => {
     // The first answer set the token's cookie: out of the address bar
     // (and so out of bookmarks and screenshots) with it.
-    if (new URLSearchParams(location.search).has("token"))
+    if (location.protocol !== "file:" && new URLSearchParams(location.search).has("token"))
       history.replaceState(null, "", location.pathname);
-    $("events").addEventListener("scroll", onScroll);
+    list = new X.List($("events"), $("count"), status, select);
+    X.list = list;
+    // live.js: the sessions again when a live file grows
+    X.refreshSessions = () => loadSessions().catch((e) => status(e.message, true));
+    for (const t of ["text", "xml", "raw"]) $("tab-" + t).addEventListener("click", () => showTab(t));
+    showTab("text");
+    $("show-diagram").addEventListener("click", openDiagram);
+    $("diagram-close").addEventListener("click", () => { $("diagram-pane").hidden = true; });
+    $("diagram-svg").addEventListener("click", downloadSvg);
+    $("diagram-more").addEventListener("click", () => drawDiagram(1).catch((err) => status(err.message, true)));
     $("filter-form").addEventListener("submit", (ev) => { ev.preventDefault(); applyFilter(); });
     $("file").addEventListener("change", () => {
       state.file = $("file").selectedIndex;

@@ -2,14 +2,14 @@
 // there are more events (xmitm proxy --web, or a large file still being
 // indexed by xmitm web), how many the live view missed, how far indexing
 // is. It carries counts only; the events come through /api/events like
-// any page, filtered on the server. Each message is answered with "ack":
-// the server sends the next one only then, so a tab that stops reading
-// costs it nothing.
+// any page (list.js), filtered on the server. Each message is answered
+// with "ack": the server sends the next one only then, so a tab that
+// stops reading costs it nothing.
 "use strict";
 
 (function () {
+  const X = (window.xmitm = window.xmitm || {});
   const $ = (id) => document.getElementById(id);
-  const app = window.xmitmApp;
   const live = {
     isLive: false,    // proxy --web (not a file being indexed)
     events: 0,        // events the server has
@@ -21,21 +21,14 @@
     sessionsTimer: null,
   };
 
-  function atBottom(list) {
-    return list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
-  }
-
-  function stateText(s) {
-    if (live.paused) {
-      const n = s.events - live.pausedAt;
-      return "paused" + (n > 0 ? ": " + n + " new event" + (n === 1 ? "" : "s") : "");
-    }
-    return "live";
-  }
-
-  function showState(s) {
+  function showState() {
     const el = $("live-state");
-    el.textContent = stateText(s);
+    if (live.paused) {
+      const n = live.events - live.pausedAt;
+      el.textContent = "paused" + (n > 0 ? ": " + n + " new event" + (n === 1 ? "" : "s") : "");
+    } else {
+      el.textContent = "live";
+    }
     el.className = live.paused ? "paused" : "on";
   }
 
@@ -52,77 +45,56 @@
   // the sessions table at most once a second: bytes and durations move
   // with every event
   function refreshSessions() {
-    const wait = live.sessionsAt + 1000 - Date.now();
     if (live.sessionsTimer) return;
+    const wait = live.sessionsAt + 1000 - Date.now();
     live.sessionsTimer = setTimeout(() => {
       live.sessionsTimer = null;
       live.sessionsAt = Date.now();
-      app.refreshSessions();
+      X.refreshSessions();
     }, Math.max(0, wait));
   }
 
-  // more events on the server: read on from the list's end
-  function more() {
-    const st = app.state;
-    if (st.done && live.events > st.next) {
-      st.done = false;
-      app.loadMore();
-    }
+  function setFollow(on) {
+    live.follow = on;
+    $("follow").checked = on;
+    // a file is read as it scrolls; only the live view keeps to its end
+    X.list.follow = live.isLive && on && !live.paused;
+    X.list.schedule();
   }
 
   function onState(s) {
-    if (s.live) {
+    if (s.live && !live.isLive) {
       live.isLive = true;
       $("live-controls").hidden = false;
+      setFollow(live.follow);
     }
     if (s.missed) showMissed(s.missed);
     if (s.indexing) {
       const pct = s.indexing.size ? Math.floor(100 * s.indexing.read / s.indexing.size) : 100;
-      $("live-state").textContent = "indexing " + pct + "% (" + s.events + " events)";
       $("live-controls").hidden = false;
       $("follow").parentElement.hidden = true;
       $("pause").hidden = true;
-    } else if (!s.live && s.indexing === null) {
+      $("live-state").textContent = "indexing " + pct + "% (" + s.events + " events)";
+    } else if (!s.live) {
       $("live-controls").hidden = true;
     }
     const grew = s.events !== live.events;
     live.events = s.events;
-    if (s.live) showState(s);
+    if (s.live) showState();
     if (!grew || live.paused) return;
-    if (!app.state.loading && !app.state.filter.length)
-      $("status").textContent = live.events + " events";
     refreshSessions();
-    more();
-  }
-
-  // after each page: events that came while it loaded are read on; with
-  // follow on, on to the newest and keep it in view
-  app.hooks.loaded = () => {
-    const list = $("events");
-    if (live.paused) return;
-    if (app.state.done && live.events > app.state.next) more();
-    // a file is read as it scrolls; only the live view runs to its end
-    if (!live.isLive || !live.follow) return;
-    if (!app.state.done) app.loadMore();
-    list.scrollTop = list.scrollHeight;
-  };
-
-  // scrolling up to read (wheel or keys) leaves follow; the scroll event
-  // itself cannot tell the reader from the rows that follow appends
-  function leaveFollow() {
-    if (!live.follow) return;
-    live.follow = false;
-    $("follow").checked = false;
+    X.list.grow(s.events);
   }
 
   function setPaused(p) {
     live.paused = p;
     live.pausedAt = live.events;
     $("pause").textContent = p ? "Resume" : "Pause";
-    showState({ events: live.events });
+    showState();
+    setFollow(live.follow);
     if (!p) {
       refreshSessions();
-      more();
+      X.list.grow(live.events);
     }
   }
 
@@ -140,33 +112,28 @@
       onState(s);
     };
     ws.onclose = () => {
+      if (!live.isLive) return;
       const el = $("live-state");
-      if ($("live-controls").hidden) return;
       el.textContent = "disconnected: xmitm stopped or the page lost it (reload)";
       el.className = "off";
     };
   }
 
   document.addEventListener("DOMContentLoaded", () => {
-    $("follow").addEventListener("change", () => {
-      live.follow = $("follow").checked;
-      if (live.follow) {
-        more();
-        app.hooks.loaded();
-      }
-    });
+    // export --html: a file, nothing live
+    if (location.protocol === "file:") return;
+    $("follow").addEventListener("change", () => setFollow($("follow").checked));
     $("pause").addEventListener("click", () => setPaused(!live.paused));
-    $("events").addEventListener("wheel", (ev) => { if (ev.deltaY < 0) leaveFollow(); },
+    $("missed-reload").addEventListener("click", () => location.reload());
+    // scrolling up to read (wheel or keys) leaves follow; the scroll event
+    // itself cannot tell the reader from the list keeping to its end
+    $("events").addEventListener("wheel", (ev) => { if (ev.deltaY < 0) setFollow(false); },
                                  { passive: true });
     $("events").addEventListener("keydown", (ev) => {
-      if (["ArrowUp", "PageUp", "Home"].includes(ev.key)) leaveFollow();
+      if (["ArrowUp", "PageUp", "Home"].includes(ev.key)) setFollow(false);
     });
-    $("missed-reload").addEventListener("click", () => location.reload());
     // the list shrinks when the sessions table grows: still the newest
-    new ResizeObserver(() => {
-      if (live.isLive && live.follow && !live.paused)
-        $("events").scrollTop = $("events").scrollHeight;
-    }).observe($("events"));
+    new ResizeObserver(() => X.list && X.list.schedule()).observe($("events"));
     connect();
   });
 })();

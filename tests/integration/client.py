@@ -53,13 +53,17 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
                      expect_contacts=(), expect_presence=(), timeout=20.0,
                      tls=False, direct_tls=False, ca=None, tls_name=None,
                      mech=None, on_ready=None, on_received=None,
-                     rounds=(), pause=0.0, pad=0):
+                     rounds=(), pause=0.0, pad=0, raw_after=(), ignore_iq_ns=None):
     """Run one scripted session; None on success, else the reason (str).
 
     rounds: after the session starts, for each count in it, send that many
     messages to our own JID at once and wait for all of them to come back,
     with pause seconds between rounds; pad adds that many bytes to each
-    of their bodies."""
+    of their bodies. raw_after: stanzas (XML text) sent as they are after
+    the message, right before disconnecting (an iq sent this way gets no
+    answer on this connection if its answer takes longer than the close).
+    ignore_iq_ns: iq requests whose payload has this namespace get no
+    answer at all (slixmpp would otherwise say feature-not-implemented)."""
     bare = slixmpp.JID(jid)
     tls_name = tls_name or bare.domain
     xmpp = _Client(jid, password, host, port, tls_name)
@@ -114,6 +118,13 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
         except Exception as e:  # IqTimeout, IqError
             fail("roster request failed: %r" % (e,))
 
+    if ignore_iq_ns:
+        from slixmpp.xmlstream.handler import Callback
+        from slixmpp.xmlstream.matcher import MatchXPath
+        xmpp.register_handler(Callback(
+            'ignore %s' % ignore_iq_ns,
+            MatchXPath('{%s}iq/{%s}query' % (xmpp.default_ns, ignore_iq_ns)),
+            lambda iq: None))
     xmpp.add_event_handler('session_start', on_session_start)
     xmpp.add_event_handler('connected',
                            lambda *_: state.__setitem__("connected", True))
@@ -158,6 +169,8 @@ async def run_client(jid, password, host="127.0.0.1", port=5222, *,
             await echo["done"]
         if send_to is not None:
             xmpp.send_message(mto=send_to, mbody=body, mtype='chat')
+        for raw in raw_after:
+            xmpp.send_raw(raw)
         if expect_body is not None:
             sender = await got_message
             if on_received:

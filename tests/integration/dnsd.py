@@ -8,8 +8,10 @@ file, so the federation test runs this inside its network namespaces:
         --listen 10.77.2.1 --a a.test=10.77.1.2 --a b.test=10.77.2.2
 
 It answers an A query for a name given with --a, an SRV query for a name
-given with --srv (one record: NAME=TARGET:PORT, e.g. the XEP-0368
-_xmpps-server._tcp.b.test=b.test:5270), an empty NOERROR for other types
+given with --srv (NAME=TARGET:PORT, e.g. the XEP-0368
+_xmpps-server._tcp.b.test=b.test:5270, or NAME=PRIORITY:WEIGHT:TARGET:PORT;
+--srv repeated for one name gives it several records, and the target "."
+is the root name, RFC 2782's "not available"), an empty NOERROR for other types
 of such names (AAAA), and NXDOMAIN for everything else, so without --srv
 both servers fall back to DOMAIN:5269 as RFC 6120 §3.2.2 says.  Nothing is ever forwarded: a query
 for a name it does not know never leaves the namespace.  Prints READY once
@@ -27,6 +29,8 @@ QTYPE_SRV = 33
 
 
 def encode_name(name):
+    if name in (".", ""):
+        return b"\0"
     return b"".join(bytes([len(l)]) + l.encode("ascii")
                     for l in name.split(".")) + b"\0"
 
@@ -59,11 +63,14 @@ def answer(msg, records, srv=None):
         if qtype != QTYPE_SRV:
             head = struct.pack("!HHHHHH", qid, 0x8400 | rd, 1, 0, 0, 0)
             return head + question, name, qtype, "no data"
-        target, port = srv[name]
-        rdata = struct.pack("!HHH", 0, 0, port) + encode_name(target)
-        head = struct.pack("!HHHHHH", qid, 0x8400 | rd, 1, 1, 0, 0)
-        rr = struct.pack("!HHHIH", 0xC00C, QTYPE_SRV, 1, 5, len(rdata)) + rdata
-        return head + question + rr, name, qtype, "%s:%d" % (target, port)
+        rrs = b""
+        for prio, weight, target, port in srv[name]:
+            rdata = struct.pack("!HHH", prio, weight, port) + encode_name(target)
+            rrs += struct.pack("!HHHIH", 0xC00C, QTYPE_SRV, 1, 5,
+                               len(rdata)) + rdata
+        head = struct.pack("!HHHHHH", qid, 0x8400 | rd, 1, len(srv[name]), 0, 0)
+        return head + question + rrs, name, qtype, ", ".join(
+            "%d %d %s:%d" % r for r in srv[name])
     if name not in records:
         # response, authoritative, NXDOMAIN
         head = struct.pack("!HHHHHH", qid, 0x8400 | rd | 3, 1, 0, 0, 0)
@@ -98,16 +105,18 @@ def main(argv=None):
                     metavar="ADDR")
     ap.add_argument("--a", action="append", default=[], metavar="NAME=ADDR")
     ap.add_argument("--srv", action="append", default=[],
-                    metavar="NAME=TARGET:PORT")
+                    metavar="NAME=[PRIO:WEIGHT:]TARGET:PORT")
     a = ap.parse_args(argv)
     records, srv = {}, {}
     for item in a.a:
         name, addr = item.split("=", 1)
         records[name.lower().rstrip(".")] = addr
     for item in a.srv:
-        name, target = item.split("=", 1)
-        host, port = target.rsplit(":", 1)
-        srv[name.lower().rstrip(".")] = (host, int(port))
+        name, value = item.split("=", 1)
+        parts = value.split(":")
+        prio, weight = (int(parts[0]), int(parts[1])) if len(parts) == 4 else (0, 0)
+        srv.setdefault(name.lower().rstrip("."), []).append(
+            (prio, weight, parts[-2], int(parts[-1])))
     lock = threading.Lock()
     socks = []
     for addr in a.listen:

@@ -229,6 +229,7 @@ class Prosody:
     name (certificates only, no dialback); s2s_require_encryption=False
     allows s2s in the clear (prosody's default requires TLS);
     s2s_direct_tls_port: XEP-0368 direct TLS for s2s on that port.
+    extra_ports: more c2s (STARTTLS) ports besides port.
     """
 
     WEB_PATHS = {"ws": "/xmpp-websocket", "bosh": "/http-bind"}
@@ -242,8 +243,9 @@ class Prosody:
                  netns=None, modules=(), extra_config="", http_port=None,
                  https_port=None, s2s_port=None, cert_files=None, ca_file=None,
                  s2s_secure_auth=False, s2s_require_encryption=True,
-                 s2s_direct_tls_port=None):
+                 s2s_direct_tls_port=None, extra_ports=()):
         self.users = dict(users or {})
+        self.extra_ports = list(extra_ports)
         self.http_port = http_port
         self.https_port = https_port
         web = ["websocket", "bosh"] if http_port or https_port else []
@@ -366,7 +368,7 @@ log = {{ {level} = {_lua(self.log)} }}
 interfaces = {ifs}
 local_interfaces = {ifs}
 c2s_interfaces = {ifs}
-c2s_ports = {{ {self.port} }}
+c2s_ports = {{ {", ".join(str(p) for p in [self.port] + self.extra_ports)} }}
 c2s_direct_tls_interfaces = {ifs}
 c2s_direct_tls_ports = {dtls}
 legacy_ssl_ports = {{}}
@@ -443,9 +445,9 @@ VirtualHost {_lua(self.domain)}
                                 + _tail(self._p("prosody.out")))
             wait_listening(self.port, self.proc, self.start_timeout,
                            describe=describe, netns=self.netns)
-            for extra in (self.direct_tls_port, self.http_port,
+            for extra in [self.direct_tls_port, self.http_port,
                           self.https_port, self.s2s_port,
-                          self.s2s_direct_tls_port):
+                          self.s2s_direct_tls_port] + self.extra_ports:
                 if extra:
                     wait_listening(extra, self.proc, self.start_timeout,
                                    describe=describe, netns=self.netns)

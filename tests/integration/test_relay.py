@@ -411,13 +411,17 @@ class RelayTest(unittest.TestCase):
 
     def test_bad_cli(self):
         listen = "127.0.0.1:%d" % peers.free_port()
-        r = self.run_cli("proxy", "--listen", listen, "--upstream", "nonsense")
-        self.assertEqual(r.returncode, 2, "`xmitm proxy --upstream nonsense` "
-                         "exited %d, stderr %r" % (r.returncode, r.stderr))
-        lines = r.stderr.strip("\n").splitlines()
-        self.assertEqual(len(lines), 1, "expected one line on stderr, got %r"
-                         % r.stderr)
-        self.assertTrue(lines[0].strip(), "empty error line")
+        # (a name alone is a domain, found through its SRV records)
+        for bad, why in (("non sense", "neither HOST:PORT nor a domain"),
+                         ("127.0.0.1", "has no port"),
+                         ("host:99999", "port must be")):
+            r = self.run_cli("proxy", "--listen", listen, "--upstream", bad)
+            self.assertEqual(r.returncode, 2, "`xmitm proxy --upstream %s` "
+                             "exited %d, stderr %r" % (bad, r.returncode, r.stderr))
+            lines = r.stderr.strip("\n").splitlines()
+            self.assertEqual(len(lines), 1, "expected one line on stderr, got %r"
+                             % r.stderr)
+            self.assertIn(why, lines[0])
 
         r = self.run_cli("proxy", "--bogus-option")
         self.assertEqual(r.returncode, 2, "`xmitm proxy --bogus-option` "

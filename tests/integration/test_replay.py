@@ -496,7 +496,8 @@ class ReplayTest(unittest.TestCase):
         self.assertIn("cannot open", r.stderr)
         for args, message in (([], "say which recording"),
                               ([self.plain_rec], "--server HOST:PORT is required"),
-                              ([self.plain_rec, "--server", "nope"], "bad --server"),
+                              ([self.plain_rec, "--server", "no pe"], "bad --server"),
+                              ([self.plain_rec, "--server", "127.0.0.1"], "has no port"),
                               ([self.plain_rec, "--server", "h:1", "--pace", "slow"], "bad --pace"),
                               ([self.plain_rec, "--server", "h:1", "--tls", "maybe"], "bad --tls"),
                               ([self.plain_rec, "--server", "h:1", "--ignore", "//x[@a=b]"],

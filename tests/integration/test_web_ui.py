@@ -432,6 +432,7 @@ class WebUiTest(unittest.TestCase):
             from selenium.webdriver.chrome.service import Service
             from selenium.webdriver.common.by import By
             from selenium.webdriver.support.ui import WebDriverWait
+            from selenium.common.exceptions import StaleElementReferenceException
         except ImportError:
             self.fail("python3-selenium missing: scripts/dev.sh deps installs it")
         driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -454,10 +455,14 @@ class WebUiTest(unittest.TestCase):
             driver.find_element(By.CSS_SELECTOR, "#filter-form button").click()
 
             def message_rows(d):
-                rows = d.find_elements(By.CSS_SELECTOR, "#events .row")
-                done = "+" not in d.find_element(By.ID, "count").text
-                return rows if done and rows and all(
-                    "message" in r.text for r in rows) else None
+                # the list is virtual: a row may be redrawn under us
+                try:
+                    rows = d.find_elements(By.CSS_SELECTOR, "#events .row")
+                    done = "+" not in d.find_element(By.ID, "count").text
+                    return rows if done and rows and all(
+                        "message" in r.text for r in rows) else None
+                except StaleElementReferenceException:
+                    return None
             rows = wait.until(message_rows)
             self.assertEqual(len(rows), len(self.shown_events(self.show("--kind", "message"))))
             chat = [r for r in rows if "message chat to=bob@localhost" in r.text]
@@ -469,7 +474,10 @@ class WebUiTest(unittest.TestCase):
             # the markup is text: no element came of it, no script ran
             self.assertIn("&lt;script&gt;", detail.text)
             self.assertEqual(driver.find_elements(By.CSS_SELECTOR, "#detail-text *"), [])
-            self.assertEqual(len(driver.find_elements(By.TAG_NAME, "script")), 2)
+            # the page's own scripts only, each a file
+            scripts = driver.find_elements(By.TAG_NAME, "script")
+            self.assertTrue(scripts)
+            self.assertTrue(all(s.get_attribute("src") for s in scripts))
             self.assertFalse(driver.find_element(By.ID, "copy-xml").get_attribute("disabled"))
             shot = os.path.join(self.dir, "web-ui.png")
             driver.save_screenshot(shot)

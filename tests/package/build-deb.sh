@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds xmitm's Debian package from a clean clone of this tree, checks it
 # with lintian (any error fails), installs it, checks that `xmitm --help`,
-# `man xmitm-proxy` and the bash completion answer, and removes it again.
+# `man xmitm-proxy` and the bash, zsh and fish completions answer, and removes it again.
 # Not part of `meson test` (it installs into /usr and takes minutes): run
 # it by hand or in a release job, as root on Debian 12:
 #
@@ -34,4 +34,10 @@ bash -c 'source /usr/share/bash-completion/bash_completion 2>/dev/null;
          source /usr/share/bash-completion/completions/xmitm;
          COMP_WORDS=(xmitm pro); COMP_CWORD=1; COMP_LINE="xmitm pro"; COMP_POINT=9; _xmitm;
          printf "%s\n" "${COMPREPLY[@]}"' | grep -qx proxy
+# zsh and fish find theirs where the package put them
+zsh -fc 'autoload -Uz compinit && compinit -u -D && (( ${+_comps[xmitm]} ))'
+# (an empty HOME, not --no-config: that also drops the vendor completion
+# directories, and then fish offers files, a proxy/ directory included)
+(cd "$work" && HOME=$work XDG_CONFIG_HOME=$work/.config fish -c 'complete -C "xmitm pro"') \
+  | grep -q '^proxy	'
 echo "build-deb.sh: the package builds, passes lintian, installs and answers"

@@ -1,0 +1,272 @@
+/* test-index-views.c: what the index of a recording (ui/event-index.c)
+ * keeps for the web views: iq pairing as the events are indexed, and
+ * scans that skip events unread. */
+#include "config.h"
+
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+
+#include "event-index.h"
+#include "filter.h"
+
+#define HEADER "{\"format\":\"xmitm-recording\",\"format_version\":2,\"xmitm\":\"0.1.0\"," \
+               "\"t\":1000000,\"source\":\"proxy\",\"secrets\":\"redacted\"}\n"
+#define OPEN(c) "{\"t\":1000000,\"conn\":" #c ",\"ev\":\"open\",\"client\":\"127.0.0.1:1\"," \
+                "\"server\":\"127.0.0.1:2\",\"text\":\"client\"}\n"
+#define STREAM(c, d) "{\"t\":1000000,\"conn\":" #c ",\"ev\":\"stream-open\",\"dir\":\"" d "\"," \
+                     "\"len\":10,\"name\":\"stream:stream\",\"xml\":\"<stream:stream " \
+                     "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' " \
+                     "version='1.0'>\"}\n"
+#define STANZA(t, c, d, xml) "{\"t\":" #t ",\"conn\":" #c ",\"ev\":\"stanza\",\"dir\":\"" d "\"," \
+                             "\"len\":10,\"name\":\"iq\",\"xml\":\"" xml "\"}\n"
+#define CLOSE(c) "{\"t\":9000000,\"conn\":" #c ",\"ev\":\"close\",\"text\":\"both sides closed\"," \
+                 "\"c2s_bytes\":1,\"s2c_bytes\":1}\n"
+
+static XmEventIndex *
+index_of (const char *text, char **path)
+{
+  GError *error = NULL;
+  int fd = g_file_open_tmp ("xmitm-index-XXXXXX.jsonl", path, &error);
+  XmEventIndex *idx;
+
+  g_assert_no_error (error);
+  g_assert_cmpint (write (fd, text, strlen (text)), ==, (gssize) strlen (text));
+  close (fd);
+  idx = xm_event_index_open (*path, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (idx);
+  return idx;
+}
+
+static XmIndexedEvent
+get (XmEventIndex *idx, guint64 id)
+{
+  XmIndexedEvent ie;
+
+  g_assert_true (xm_event_index_get (idx, id, &ie));
+  return ie;
+}
+
+static void
+test_pairing (void)
+{
+  /* ids: 0 open, 1 2 stream headers, then the stanzas from 3 */
+  static const char text[] =
+    HEADER OPEN (1) STREAM (1, "c2s") STREAM (1, "s2c")
+    /* 3: a get, answered at 5 after 2.5 ms */
+    STANZA (1000000, 1, "c2s", "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")
+    /* 4: the server asks with the same id: its own exchange */
+    STANZA (1001000, 1, "s2c", "<iq type='get' id='r1'><ping xmlns='urn:xmpp:ping'/></iq>")
+    STANZA (1002500, 1, "s2c", "<iq type='result' id='r1'/>")
+    /* 6: the client answers the server's ping */
+    STANZA (1003000, 1, "c2s", "<iq type='result' id='r1'/>")
+    /* 7: a result nobody asked for */
+    STANZA (1004000, 1, "s2c", "<iq type='result' id='nope'/>")
+    /* 8: asked twice before an answer: the first is left unanswered */
+    STANZA (1005000, 1, "c2s", "<iq type='set' id='d'><x xmlns='y'/></iq>")
+    STANZA (1006000, 1, "c2s", "<iq type='set' id='d'><x xmlns='y'/></iq>")
+    STANZA (1007000, 1, "s2c", "<iq type='error' id='d'/>")
+    /* 11: never answered before the connection closed */
+    STANZA (1008000, 1, "c2s", "<iq type='get' id='lost'><q xmlns='z'/></iq>")
+    /* 12: a message with an id: no pairing */
+    "{\"t\":1009000,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\",\"len\":10,\"name\":\"message\","
+    "\"xml\":\"<message id='r1' type='chat'><body>x</body></message>\"}\n"
+    CLOSE (1)
+    /* 14..: another connection, its request still waiting at the file's end */
+    OPEN (2) STREAM (2, "c2s")
+    STANZA (1010000, 2, "c2s", "<iq type='get' id='w'><q xmlns='z'/></iq>");
+  g_autofree char *path = NULL;
+  g_autoptr (XmEventIndex) idx = index_of (text, &path);
+  XmIndexedEvent ie;
+
+  g_assert_cmpuint (xm_event_index_count (idx), ==, 17);
+  ie = get (idx, 3);
+  g_assert_cmpuint (ie.iq, ==, XM_IQ_REQUEST);
+  g_assert_cmpint (ie.pair, ==, 5);
+  g_assert_cmpint (ie.rtt_us, ==, 2500);
+  ie = get (idx, 5);
+  g_assert_cmpuint (ie.iq, ==, XM_IQ_ANSWER);
+  g_assert_cmpint (ie.pair, ==, 3);
+  g_assert_cmpint (ie.rtt_us, ==, 2500);
+  g_assert_cmpint (get (idx, 4).pair, ==, 6);
+  g_assert_cmpint (get (idx, 6).pair, ==, 4);
+  g_assert_cmpint (get (idx, 6).rtt_us, ==, 2000);
+  ie = get (idx, 7);
+  g_assert_cmpuint (ie.iq, ==, XM_IQ_ANSWER);
+  g_assert_cmpint (ie.pair, ==, -1);
+  g_assert_cmpuint (get (idx, 8).iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
+  g_assert_cmpint (get (idx, 8).pair, ==, -1);
+  g_assert_cmpint (get (idx, 9).pair, ==, 10);
+  g_assert_cmpuint (get (idx, 11).iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
+  g_assert_cmpuint (get (idx, 12).iq, ==, 0);
+  g_assert_cmpint (get (idx, 12).pair, ==, -1);
+  g_assert_cmpuint (get (idx, 16).iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
+  g_assert_cmpuint (get (idx, 3).event_class, ==, XM_EVENT_CLASS_IQ);
+  g_assert_cmpuint (get (idx, 12).event_class, ==, XM_EVENT_CLASS_MESSAGE);
+  g_assert_cmpuint (get (idx, 0).event_class, ==, XM_EVENT_CLASS_STREAM);
+  g_assert_false (xm_event_index_get (idx, 17, &ie));
+  g_unlink (path);
+}
+
+static void
+test_pending_cap (void)
+{
+  g_autoptr (GString) text = g_string_new (HEADER OPEN (1) STREAM (1, "c2s") STREAM (1, "s2c"));
+  g_autofree char *path = NULL;
+  g_autoptr (XmEventIndex) idx = NULL;
+  guint n = XM_IQ_MAX_PENDING + 3;
+
+  /* a long id (kept as its hash) pairs like any other */
+  {
+    g_autofree char *longid = g_strnfill (5000, 'L');
+    g_string_append_printf (text, "{\"t\":1000000,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"s2c\","
+                            "\"len\":10,\"name\":\"iq\",\"xml\":\"<iq type='get' id='%s'/>\"}\n"
+                            "{\"t\":1000050,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\","
+                            "\"len\":10,\"name\":\"iq\",\"xml\":\"<iq type='result' id='%s'/>\"}\n",
+                            longid, longid);
+  }
+  for (guint i = 0; i < n; i++)
+    g_string_append_printf (text, "{\"t\":1000000,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\","
+                            "\"len\":10,\"name\":\"iq\",\"xml\":\"<iq type='get' id='%u'/>\"}\n", i);
+  /* the answer to the first still pairs; past the cap, none is tracked */
+  g_string_append (text, "{\"t\":1000100,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"s2c\","
+                   "\"len\":10,\"name\":\"iq\",\"xml\":\"<iq type='result' id='0'/>\"}\n");
+  idx = index_of (text->str, &path);
+  g_assert_cmpint (get (idx, 3).pair, ==, 4);
+  g_assert_cmpint (get (idx, 4).rtt_us, ==, 50);
+  g_assert_cmpint (get (idx, 5).pair, ==, 5 + n);
+  g_assert_cmpuint (get (idx, 5 + n - 1).iq, ==, XM_IQ_REQUEST | XM_IQ_UNTRACKED);
+  g_assert_cmpuint (get (idx, 6).iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
+  g_assert_cmpuint (xm_event_index_session (idx, 0)->iq_untracked, ==, 3);
+  g_unlink (path);
+}
+
+typedef struct {
+  GArray *ids;
+  XmFilter *filter;
+  guint asked;
+  guint lines_asked;
+} Scan;
+
+static XmIndexWant
+want_some (const XmEventIndex *idx, guint64 id, gpointer data)
+{
+  Scan *s = data;
+  XmIndexedEvent ie;
+
+  s->asked++;
+  xm_event_index_get (idx, id, &ie);
+  return xm_filter_may_match (s->filter, ie.conn, ie.dir, ie.kind, ie.event_class)
+         ? XM_INDEX_READ : XM_INDEX_SKIP;
+}
+
+static gboolean
+line_some (const XmEventIndex *idx, guint64 id, const char *line, gsize len,
+           gpointer data)
+{
+  Scan *s = data;
+  XmIndexedEvent ie;
+
+  xm_event_index_get (idx, id, &ie);
+  s->lines_asked++;
+  return xm_filter_line_may_match (s->filter, ie.kind, line, len);
+}
+
+static void
+skipped (const XmEventIndex *idx, guint64 id, gpointer data)
+{
+  Scan *s = data;
+  XmIndexedEvent ie;
+
+  xm_event_index_get (idx, id, &ie);
+  xm_filter_skipped (s->filter, ie.conn, ie.kind);
+}
+
+static gboolean
+collect (guint64 id, const XmEvent *ev, gpointer data)
+{
+  Scan *s = data;
+
+  if (xm_filter_match (s->filter, ev))
+    g_array_append_val (s->ids, id);
+  return TRUE;
+}
+
+/* A scan that skips what the index rules out, and lines without the text
+ * --grep requires, finds exactly what reading every event through the
+ * filter finds. */
+static void
+test_scan_skips (void)
+{
+  g_autoptr (GString) text = g_string_new (HEADER OPEN (1) OPEN (2) STREAM (1, "c2s")
+                                           STREAM (2, "c2s") STREAM (1, "s2c")
+                                           STREAM (2, "s2c"));
+  g_autofree char *path = NULL;
+  g_autoptr (XmEventIndex) idx = NULL;
+  static const char *const kinds[][2] = {
+    { "conn", "2" }, { "kind", "message" }, { "dir", "s2c" }, { "grep", "b[13]7" },
+    { "ns", "urn:x" }, { "jid", "bob@localhost" },
+    /* required text read from the pattern: lines without it go unparsed */
+    { "grep", "b137" }, { "grep", "<body xmlns='urn:x'>b14" }, { "grep", "b1+3" },
+    { "grep", "b14?2" }, { "grep", "^<message to=.bob" }, { "grep", "client" },
+    { "grep", "x{0}b1490" },
+  };
+
+  for (guint i = 0; i < 1500; i++)
+    g_string_append_printf (text,
+      "{\"t\":1000000,\"conn\":%u,\"ev\":\"stanza\",\"dir\":\"%s\",\"len\":10,\"name\":\"x\","
+      "\"xml\":\"%s%u%s\"}\n", 1 + i % 2, i % 3 ? "c2s" : "s2c",
+      i % 5 ? "<message to='bob@localhost'><body xmlns='urn:x'>b" : "<iq type='get' id='",
+      i, i % 5 ? "</body></message>" : "'/>");
+  /* a line another JSON writer made: the required text in \u escapes */
+  g_string_append (text, "{\"t\":1000000,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\","
+                   "\"len\":10,\"name\":\"x\",\"xml\":\"<message><body>\\u0062137 "
+                   "b1490 b142</body></message>\"}\n");
+  idx = index_of (text->str, &path);
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      char *v[] = { (char *) kinds[k][1], NULL };
+      XmFilterArgs args = { 0 };
+      Scan all = { g_array_new (FALSE, FALSE, sizeof (guint64)) };
+      Scan some = { g_array_new (FALSE, FALSE, sizeof (guint64)) };
+      GError *error = NULL;
+
+      if (strcmp (kinds[k][0], "conn") == 0) args.conn = v;
+      if (strcmp (kinds[k][0], "kind") == 0) args.kind = v;
+      if (strcmp (kinds[k][0], "dir") == 0) args.dir = v;
+      if (strcmp (kinds[k][0], "grep") == 0) args.grep = v;
+      if (strcmp (kinds[k][0], "ns") == 0) args.ns = v;
+      if (strcmp (kinds[k][0], "jid") == 0) args.jid = v;
+      all.filter = xm_filter_new (&args, &error);
+      some.filter = xm_filter_new (&args, &error);
+      g_assert_no_error (error);
+      g_assert_true (xm_event_index_read (idx, 0, collect, &all, &error));
+      g_assert_true (xm_event_index_scan_lines (idx, 0, want_some, line_some, skipped,
+                                                &some, collect, &some, &error));
+      g_assert_no_error (error);
+      g_assert_cmpuint (all.ids->len, >, 0);
+      if (all.ids->len != some.ids->len)
+        g_printerr ("filter --%s %s: %u != %u\n", kinds[k][0], kinds[k][1], all.ids->len, some.ids->len);
+      g_assert_cmpuint (all.ids->len, ==, some.ids->len);
+      g_assert_cmpmem (all.ids->data, all.ids->len * 8, some.ids->data, some.ids->len * 8);
+      g_assert_cmpuint (some.asked, ==, xm_event_index_count (idx));
+      /* the lines were looked at before parsing */
+      g_assert_cmpuint (some.lines_asked, >, 0);
+      xm_filter_free (all.filter);
+      xm_filter_free (some.filter);
+      g_array_unref (all.ids);
+      g_array_unref (some.ids);
+    }
+  g_unlink (path);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  g_test_add_func ("/index-views/pairing", test_pairing);
+  g_test_add_func ("/index-views/pending-cap", test_pending_cap);
+  g_test_add_func ("/index-views/scan-skips", test_scan_skips);
+  return g_test_run ();
+}
