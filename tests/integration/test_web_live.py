@@ -373,6 +373,15 @@ class WebLiveTest(unittest.TestCase):
         self.assertEqual(want, before + 6)  # three to herself, each way
         wait.until(lambda d: len(message_rows(d)) == want)
 
+        # secrets as the printer hides them: a PLAIN login's password is
+        # in no event the page can get
+        self.assertIsNone(self.login(p.port, "alice", mech="PLAIN"))
+        events = json.dumps(p.all_events())
+        self.assertIn("PLAIN", events)
+        self.assertNotIn(self.users["alice"], events)
+        self.assertNotIn(base64.b64encode(b"\0alice\0" + self.users["alice"].encode()).decode(),
+                         events)
+
         # follow: every event, the newest row in view
         box.clear()
         driver.find_element(By.CSS_SELECTOR, "#filter-form button").click()
