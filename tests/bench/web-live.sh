@@ -41,13 +41,19 @@ sink_port=16041 proxy_port=16042 web_port=16043
 taskset -c 0 "$harness/peers/xmpp_sink" -p $sink_port -c "$certs/sink.crt" -k "$certs/sink.key" -q \
   >/dev/null 2>&1 &
 sink=$!
-cleanup() { kill "$sink" 2>/dev/null || true; rm -rf "$tmp"; }
+xpid="" cpid=""
+# what this script started, by its PID, also when a run fails half way
+cleanup() {
+  for p in $cpid $xpid $sink; do kill -TERM "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
 trap cleanup EXIT
 sleep 0.5
 
 # one run: mode -> "stanzas_per_s MBps p50_us p99_us mb_cpu_pct mb_rss_kb | web line"
 run() {
-  local mode=$1 web=() xpid cpid="" url line result
+  local mode=$1 web=() url line result
+  cpid=""
   [ "$mode" = none ] || web=(--web=127.0.0.1:$web_port)
   XDG_DATA_HOME=$tmp/data taskset -c 1 "$xmitm" proxy --listen 127.0.0.1:$proxy_port \
     --upstream 127.0.0.1:$sink_port --upstream-ca "$certs/sink.crt" \
@@ -59,7 +65,7 @@ run() {
     sleep 0.05
   done
   if [ "$mode" != none ] && [ "$mode" != web ]; then
-    url=$(grep -o 'http://[^ ]*' "$tmp/xmitm.err")
+    url=$(grep -o 'http://[^ ]*' "$tmp/xmitm.err" || true)
     taskset -c 0 /usr/bin/python3 "$top/tests/bench/web_client.py" "$mode" "$url" >"$tmp/client.out" 2>"$tmp/client.err" &
     cpid=$!
     sleep 3  # Chromium takes a moment to open the page
@@ -69,10 +75,12 @@ run() {
   result=$(echo "$line" | grep -oE '(stanzas_per_s|MBps|p50_us|p99_us|mb_cpu_pct|mb_rss_kb)=[^ ]+' \
            | cut -d= -f2 | tr '\n' ' ' || true)
   if [ -n "$cpid" ]; then
-    kill -TERM "$cpid"; wait "$cpid" 2>/dev/null || true
-    result="$result| $(cat "$tmp/client.out")"
+    kill -TERM "$cpid" 2>/dev/null || true; wait "$cpid" 2>/dev/null || true
+    result="$result| $(cat "$tmp/client.out" 2>/dev/null)"
+    cpid=""
   fi
-  kill -TERM "$xpid"; wait "$xpid" 2>/dev/null || true
+  kill -TERM "$xpid" 2>/dev/null || true; wait "$xpid" 2>/dev/null || true
+  xpid=""
   echo "$result"
 }
 
