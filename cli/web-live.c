@@ -265,7 +265,11 @@ drain (gpointer data)
     {
       g_printerr ("xmitm: --web: writing its temporary recording failed: %s; "
                   "the live view stops here\n", g_strerror (errno));
-      g_source_destroy (q->wake);
+      /* from now on the proxy's events are counted, not queued */
+      g_mutex_lock (&q->lock);
+      q->wake = NULL;
+      g_atomic_int_set (&q->full, 1);
+      g_mutex_unlock (&q->lock);
       return G_SOURCE_REMOVE;
     }
   if (!xm_event_index_grow (live->idx, 0, NULL, &error))
@@ -385,7 +389,8 @@ web_thread (gpointer data)
   g_mutex_lock (&live->q->lock);
   live->q->wake = NULL;
   g_mutex_unlock (&live->q->lock);
-  g_source_destroy (wake);
+  if (!g_source_is_destroyed (wake))
+    g_source_destroy (wake);
   g_source_unref (wake);
   xm_web_push_free (live->push);
   xm_web_server_free (live->server);
