@@ -268,6 +268,14 @@ class WebLiveTest(unittest.TestCase):
         state = ws.message()
         self.assertEqual(state["live"], True)
         self.assertEqual(state["missed"], 0)
+        # 16 pages at once; the 17th is closed (1008)
+        many = [WebSocket(p.web_port, token=p.token) for _ in range(15)]
+        self.assertTrue(all(w.status == 101 for w in many))
+        extra = WebSocket(p.web_port, token=p.token)
+        self.assertEqual(extra.status, 101)
+        self.assertRaises(EOFError, lambda: [extra.message() for _ in range(10)])
+        for w in many + [extra]:
+            w.close()
         # the page answers "ack"; anything larger than a few bytes ends it
         ws.send_text(b"x" * 1000)
         self.assertRaises(EOFError, lambda: [ws.message() for _ in range(10)])
@@ -532,6 +540,23 @@ class WebLiveTest(unittest.TestCase):
             return (st["missed"] > 0 and missed_noted == st["missed"]
                     and st["events"] - len(notes) + st["missed"] == last["rec"])
         self.assertTrue(wait_for(balanced, 30), last)
+        # the stalled client never acknowledged the first state: it was
+        # sent nothing else, whatever happened meanwhile
+        frames = []
+        stalled.sock.settimeout(1)
+        try:
+            while True:
+                f = stalled._frame()
+                if f is not None:
+                    frames.append(f)
+                    continue
+                chunk = stalled.sock.recv(65536)
+                if not chunk:
+                    break
+                stalled.buf += chunk
+        except socket.timeout:
+            pass
+        self.assertEqual(len(frames), 1, frames)
         print("flood: the web view has %d events, missed %d (queue of 40 events)"
               % (last["state"]["events"] - last["notes"], last["state"]["missed"]), file=sys.stderr)
 
