@@ -32,6 +32,7 @@ typedef enum {
   XM_TRANSPORT_AUTO,
   XM_TRANSPORT_TCP,
   XM_TRANSPORT_WS,
+  XM_TRANSPORT_BOSH,    /* XEP-0206 (stream/layer-bosh.h) */
 } XmTransport;
 
 typedef struct {
@@ -39,7 +40,7 @@ typedef struct {
   guint16 port;
   XmTlsMode tls;
   XmTransport transport;
-  char *path;              /* WebSocket: the endpoint's path */
+  char *path;              /* WebSocket, BOSH: the endpoint's path */
   XmPace pace;
   char *password;
   GHashTable *credentials; /* bare JID -> password */
@@ -93,6 +94,8 @@ struct _Conn {
   NegState state;
   gboolean want_tls, direct_tls, authed;
   gboolean ws;            /* the stream goes over WebSocket (RFC 7395) */
+  gboolean bosh;          /* ... over BOSH (XEP-0206): the leg has no
+                           * socket, its BOSH layer has HTTP connections */
   gboolean first_read;    /* serve: the client's first bytes were seen */
   gboolean layer_pushed;  /* negotiation pushed a layer: the framer stopped
                            * after the element, the rest is the layer's */
@@ -181,6 +184,10 @@ void xm_conn_free (Conn *c);
  * authenticated (xm_replay_established). */
 void xm_conn_start (Conn *c);
 void xm_conn_send (Conn *c, const char *data, gsize len);
+/* Whether each element c sends must declare its namespace (WebSocket,
+ * BOSH) and the recording's did not, or the other way round: then the
+ * features are the transport's too, and stanzas are rewritten. */
+gboolean xm_conn_transport_differs (const Conn *c);
 /* What closes the stream: </stream:stream>, or RFC 7395's <close/>. */
 const char *xm_conn_close_tag (const Conn *c);
 /* Sends what xm_conn_send gathered (r->gathering) in one piece. */
