@@ -539,7 +539,9 @@ on_body_open (XmStanza *header, gpointer user_data)
     }
   b->in_body_open = TRUE;
   b->body_terminate = g_strcmp0 (xm_node_attr (body, "type"), "terminate") == 0;
-  if (b->body_terminate && condition)
+  /* after our terminate, any terminate ends it (ejabberd answers the held
+   * request with condition 'other-request') */
+  if (b->body_terminate && condition && b->state != ST_TERMINATING)
     {
       fail (b, "the server ended the session: condition '%s' (XEP-0124 §17)%s",
             condition, b->state == ST_CREATING ? ", in answer to its creation" : "");
