@@ -287,8 +287,9 @@ xm_conn_send (Conn *c, const char *data, gsize len)
   /* Only an established stream gathers: negotiation may push a layer
    * after any element, and the bytes before it belong to the old stack.
    * Not over WebSocket either: each send is one message (RFC 7395
-   * §3.3.3), which the layer frames as it comes. */
-  if (c->r->gathering && c->state == NEG_ESTABLISHED && !c->ws)
+   * §3.3.3), which the layer frames as it comes; nor over BOSH, whose
+   * layer gathers what waits for a request, in whole sends. */
+  if (c->r->gathering && c->state == NEG_ESTABLISHED && !c->ws && !c->bosh)
     {
       if (c->gather == NULL)
         c->gather = g_byte_array_new ();

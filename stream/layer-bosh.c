@@ -31,6 +31,7 @@ typedef struct {
   XmConnect *connect;
   XmHttpParser *http;
   guint64 rid;           /* of the request in flight; 0: idle */
+  gboolean fresh;        /* no byte of its response has come yet */
   guint status;
   gboolean keep_alive;   /* the server did not say Connection: close */
   GByteArray *body;      /* the response's body so far */
@@ -68,6 +69,7 @@ struct _BoshLayer {
   guint64 restart_rid;   /* the restart's response opens a new stream */
   GQueue answers;        /* Answer*, by rid */
   GByteArray *pending;   /* whole elements from above, for a request */
+  GArray *cuts;          /* gsize: where each send from above ends in it */
   gboolean restart_due, terminate_due;
   XmFramer *framer;      /* reads one response body at a time */
   gboolean in_body_open; /* the framer's body root was read */
@@ -76,6 +78,9 @@ struct _BoshLayer {
   GPtrArray *retired;    /* XmLeg*: closed from inside their own callbacks,
                           * freed from an idle source */
   guint reap;
+  guint timer;           /* pump again (a gap, or the empty request) */
+  gboolean poll_now;     /* the empty request may go */
+  gint64 last_sent_us;
 };
 
 static BoshLayer *
@@ -216,8 +221,7 @@ on_leg_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
 
   if (h == NULL || !alive (b))
     return len;
-  if (xm_http_parser_offset (h->http) == 0 && h->rid
-      && memcmp (data, "HTTP/", MIN (len, (gsize) 5)) != 0)
+  if (h->fresh && h->rid && memcmp (data, "HTTP/", MIN (len, (gsize) 5)) != 0)
     {
       /* not an HTTP server at all (an XMPP port?): say so now rather
        * than wait for a head that will not come */
@@ -233,6 +237,7 @@ on_leg_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
             "pending", len);
       return len;
     }
+  h->fresh = FALSE;
   xm_http_parser_feed (h->http, data, len);
   if (!alive (b))
     return len;
@@ -252,6 +257,13 @@ on_leg_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
 
   if (h == NULL || !alive (b))
     return;
+  if (h->rid && b->state == ST_TERMINATING)
+    {
+      /* the session is over anyway; the owner hears the input end */
+      b->state = ST_ENDED;
+      xm_leg_layer_eof (b->base.leg, &b->base);
+      return;
+    }
   if (h->rid && b->state != ST_ENDED)
     {
       fail (b, "the server closed an HTTP connection without answering rid %"
@@ -381,6 +393,7 @@ http_post (Http *h, const char *body, gsize len)
                           "charset=utf-8\r\nContent-Length: %zu\r\n\r\n",
                           b->path, b->hostport, len);
   h->status = 0;
+  h->fresh = TRUE;
   h->body = g_byte_array_new ();
   xm_http_parser_expect_response (h->http, "POST");
   /* one send: one TLS record for the request where it fits */
@@ -460,13 +473,77 @@ create_session (BoshLayer *b)
   send_request (b, a->str, NULL, 0);
 }
 
+static gboolean
+on_timer (gpointer data)
+{
+  BoshLayer *b = data;
+
+  b->timer = 0;
+  b->poll_now = TRUE;
+  pump (b);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+pump_later (BoshLayer *b, gint64 us)
+{
+  if (b->timer == 0)
+    b->timer = g_timeout_add (MAX ((us + 999) / 1000, 1), on_timer, b);
+}
+
 /* Whatever can go now: a restart, stanzas, our terminate, or the empty
- * request the server holds to have something to answer with. */
+ * request the server holds to have something to answer with.
+ *
+ * Two requests sent at once on two connections can reach the server in
+ * either order, and a connection manager need not cope: ejabberd 23.01
+ * keeps rid N+1 aside until N is answered, and when N is the empty one it
+ * holds, N is answered only at the end of its wait, without N+1 (the
+ * session then hangs until it expires). So a request does not follow an
+ * unanswered one by less than BOSH_GAP_US; and the empty request waits
+ * for the end of the main-loop round (BOSH_POLL_DELAY_US), where the
+ * owner's answer to what just came usually is, to go in it instead. */
+#define BOSH_GAP_US 10000
+/* What one request carries at most, unless one element is larger
+ * (prosody takes 10 MiB a request by default). */
+#define BOSH_MAX_REQUEST (256 * 1024)
+#define BOSH_POLL_DELAY_US 1000
+
+/* The first n bytes of pending went out (n is at a cut). */
+static void
+take_pending (BoshLayer *b, gsize n)
+{
+  guint k = 0;
+
+  g_byte_array_remove_range (b->pending, 0, n);
+  while (k < b->cuts->len && g_array_index (b->cuts, gsize, k) <= n)
+    k++;
+  g_array_remove_range (b->cuts, 0, k);
+  for (guint i = 0; i < b->cuts->len; i++)
+    g_array_index (b->cuts, gsize, i) -= n;
+}
+
 static void
 pump (BoshLayer *b)
 {
   while (alive (b) && (b->state == ST_OPEN) && in_flight (b) < b->requests)
     {
+      gboolean data = b->restart_due || b->pending->len > 0 || b->terminate_due;
+      gint64 now = g_get_monotonic_time ();
+
+      if (!data && in_flight (b) > 0)
+        return;
+      if (in_flight (b) > 0 && now - b->last_sent_us < BOSH_GAP_US)
+        {
+          pump_later (b, BOSH_GAP_US - (now - b->last_sent_us));
+          return;
+        }
+      if (!data && !b->poll_now)
+        {
+          pump_later (b, BOSH_POLL_DELAY_US);
+          return;
+        }
+      b->poll_now = FALSE;
+      b->last_sent_us = now;
       if (b->restart_due)
         {
           /* XEP-0206 §5: an empty body, after everything before it */
@@ -478,20 +555,30 @@ pump (BoshLayer *b)
           send_request (b, a->str, NULL, 0);
           continue;
         }
-      if (b->pending->len == 0 && !b->terminate_due && in_flight (b) > 0)
-        return;
       {
-        g_autoptr (GByteArray) payload = g_steal_pointer (&b->pending);
+        /* whole sends from above, up to BOSH_MAX_REQUEST (one at least):
+         * a connection manager limits what a request may carry */
+        gsize n = b->pending->len;
 
-        b->pending = g_byte_array_new ();
-        if (b->terminate_due)
+        for (guint i = 0; i < b->cuts->len; i++)
+          {
+            gsize cut = g_array_index (b->cuts, gsize, i);
+            if (cut > BOSH_MAX_REQUEST && i > 0)
+              {
+                n = g_array_index (b->cuts, gsize, i - 1);
+                break;
+              }
+          }
+        if (b->terminate_due && n == b->pending->len)
           {
             b->terminate_due = FALSE;
             b->state = ST_TERMINATING;
-            send_request (b, " type='terminate'", payload->data, payload->len);
+            send_request (b, " type='terminate'", b->pending->data, n);
+            take_pending (b, n);
             return;
           }
-        send_request (b, "", payload->data, payload->len);
+        send_request (b, "", b->pending->data, n);
+        take_pending (b, n);
       }
     }
 }
@@ -695,7 +782,14 @@ bosh_from_above (XmLayer *layer, const guint8 *data, gsize len)
       b->terminate_due = TRUE;
       len -= n;
     }
-  g_byte_array_append (b->pending, data, len);
+  if (len)
+    {
+      gsize cut;
+
+      g_byte_array_append (b->pending, data, len);
+      cut = b->pending->len;
+      g_array_append_val (b->cuts, cut);
+    }
   pump (b);
 }
 
@@ -718,6 +812,11 @@ bosh_close (XmLayer *layer)
 
   /* (free may come later, from outside any of these legs' callbacks) */
   b->closed = TRUE;
+  if (b->timer)
+    {
+      g_source_remove (b->timer);
+      b->timer = 0;
+    }
   for (guint i = 0; i < N_HTTP; i++)
     {
       g_clear_pointer (&b->http[i].connect, xm_connect_free);
@@ -735,9 +834,12 @@ bosh_free (XmLayer *layer)
     http_drop (&b->http[i]);
   if (b->reap)
     g_source_remove (b->reap);
+  if (b->timer)
+    g_source_remove (b->timer);
   g_ptr_array_unref (b->retired);
   g_queue_clear_full (&b->answers, (GDestroyNotify) answer_free);
   g_byte_array_unref (b->pending);
+  g_array_unref (b->cuts);
   xm_framer_free (b->framer);
   g_free (b->sid);
   g_free (b->authid);
@@ -780,6 +882,7 @@ xm_layer_bosh_new (const XmLayerBoshConfig *config)
     b->http[i].b = b;
   g_queue_init (&b->answers);
   b->pending = g_byte_array_new ();
+  b->cuts = g_array_new (FALSE, FALSE, sizeof (gsize));
   b->retired = g_ptr_array_new_with_free_func ((GDestroyNotify) xm_leg_free);
   b->framer = xm_framer_new (&body_events, b);
   xm_framer_set_max_stanza (b->framer, XM_LAYER_BOSH_MAX_BODY);
