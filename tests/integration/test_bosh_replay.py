@@ -140,6 +140,14 @@ class BoshReplayProsodyTest(unittest.TestCase):
         self.assertNotIn("--transport differs", out)
         sys.stderr.write("  BOSH replay against prosody: %.2f s\n" % secs)
 
+    def test_wrong_path(self):
+        """prosody's 404 for a path that is not its BOSH endpoint: one
+        sentence, exit 2."""
+        rc, out = replay(self.record, self.creds, "--path", "/nowhere",
+                         "--server", "127.0.0.1:%d" % self.fresh.http_port)
+        self.assertEqual(rc, 2, out)
+        self.assertIn("BOSH: the server answered POST /nowhere with 404", out)
+
     def test_over_bosh_changed_server(self):
         changed = self.prosody(group=[])
         rc, out = replay(self.record, self.creds, "--server",
