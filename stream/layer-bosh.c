@@ -301,6 +301,7 @@ on_connected (int fd, const char *error, gpointer user_data)
   Http *h = user_data;
   BoshLayer *b = h->b;
   g_autoptr (GError) attach_error = NULL;
+  g_autofree char *why = g_strdup (error); /* the XmConnect's, freed next */
 
   g_clear_pointer (&h->connect, xm_connect_free);
   if (!alive (b))
@@ -311,7 +312,7 @@ on_connected (int fd, const char *error, gpointer user_data)
     }
   if (fd < 0)
     {
-      fail (b, "cannot connect to %s: %s", b->hostport, error);
+      fail (b, "cannot connect to %s: %s", b->hostport, why);
       return;
     }
   if (!xm_leg_attach (h->leg, fd, &attach_error))

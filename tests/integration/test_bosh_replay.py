@@ -399,6 +399,15 @@ class BoshReplayHostileTest(unittest.TestCase):
                          % (mode, secs, cm.sent))
         return out, cm
 
+    def test_unreachable(self):
+        port = peers.free_port()
+        r = subprocess.run([binary(), "replay", self.record, "--password", "pw",
+                            "--transport", "bosh", "--server", "127.0.0.1:%d" % port],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("BOSH: cannot connect to 127.0.0.1:%d: Connection refused" % port,
+                      r.stderr)
+
     def test_huge_announced(self):
         self.check("huge", "announces 104857600 bytes, more than the 8 MiB")
 
