@@ -223,6 +223,12 @@ class BoshReplayProsodyTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0, r.stdout)
         self.assertEqual(serve.returncode, 2, out)
         self.assertIn("replay --serve does not play yet", out)
+        # asked for on the command line: a usage error
+        r = subprocess.run([binary(), "replay", self.record, "--serve",
+                            "--transport", "bosh", "--credentials", self.creds],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("replay --serve does not play BOSH yet", r.stderr)
 
 
 class BoshReplayEjabberdTest(unittest.TestCase):
