@@ -628,8 +628,11 @@ on_body_open (XmStanza *header, gpointer user_data)
   b->in_body_open = TRUE;
   b->body_terminate = g_strcmp0 (xm_node_attr (body, "type"), "terminate") == 0;
   /* after our terminate, any terminate ends it (ejabberd answers the held
-   * request with condition 'other-request') */
-  if (b->body_terminate && condition && b->state != ST_TERMINATING)
+   * request with condition 'other-request'); a remote-stream-error carries
+   * the <stream:error/>, which goes up for the owner to name (XEP-0206
+   * §6) before the stream closes */
+  if (b->body_terminate && condition && b->state != ST_TERMINATING
+      && strcmp (condition, "remote-stream-error") != 0)
     {
       fail (b, "the server ended the session: condition '%s' (XEP-0124 §17)%s",
             condition, b->state == ST_CREATING ? ", in answer to its creation" : "");

@@ -409,6 +409,29 @@ test_session (void)
   cm_free (cm);
 }
 
+/* XEP-0206 §6: a stream error comes in a terminate body with condition
+ * remote-stream-error: it goes up, then the stream closes. */
+static void
+test_stream_error (void)
+{
+  Cm *cm = cm_new ();
+  Owner *o = owner_new (cm);
+
+  create (cm, o);
+  g_string_truncate (o->got, 0);
+  cm_answer (req (cm, 1), "<body " HB " type='terminate' condition='remote-stream-error' "
+             "xmlns:stream='http://etherx.jabber.org/streams'><stream:error>"
+             "<conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+             "</body>", FALSE);
+  run_until (owner_eof, o, NULL);
+  g_assert_cmpstr (o->got->str, ==, "<stream:error><conflict "
+                   "xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"
+                   "</stream:stream>");
+  g_assert_no_error (o->error);
+  owner_free (o);
+  cm_free (cm);
+}
+
 /* The server closes a connection after its answer (Connection: close):
  * the next request goes on a new one. */
 static void
@@ -545,6 +568,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/layer-bosh/session", test_session);
   g_test_add_func ("/layer-bosh/connection-close", test_connection_close);
+  g_test_add_func ("/layer-bosh/stream-error", test_stream_error);
   g_test_add_func ("/layer-bosh/request-cap", test_request_cap);
   g_test_add_func ("/layer-bosh/refusals", test_refusals);
   g_test_add_func ("/layer-bosh/chunked-cap", test_chunked_cap);
