@@ -9,6 +9,8 @@ not do.
   one where alice and bob are no longer contacts (exit 1), over
   `--transport tcp` and `--transport ws` (exit 0); replay uses two HTTP
   connections and ends the session with a terminate.
+* stanza (npm) over BOSH uses two TCP connections for its session: the
+  recording's events of both are one session, replayed as one (exit 0).
 * a TCP recording (two slixmpp clients, test_replay.session) replays over
   `--transport bosh` against a fresh prosody (exit 0).
 * ejabberd 23.01's /bosh over TLS (ejabberd_http with tls: true): the same
@@ -23,6 +25,7 @@ Run:  XMITM=build/cli/xmitm /usr/bin/python3 tests/integration/test_bosh_replay.
 """
 
 import asyncio
+import json
 import os
 import re
 import shutil
@@ -66,9 +69,9 @@ def replay(record, creds, *args, timeout=120):
     return r.returncode, r.stdout + r.stderr
 
 
-def record_strophe(d, server, tls=False, name="bosh.jsonl"):
-    """alice alone over BOSH (strophe.js) through xmitm: one session, so
-    nothing in it races."""
+def record_strophe(d, server, tls=False, name="bosh.jsonl", lib="strophe"):
+    """alice alone over BOSH (strophe.js, or lib) through xmitm: one
+    session, so nothing in it races."""
     record = os.path.join(d, name)
     port = server.https_port if tls else server.http_port
     extra = ["--record", record]
@@ -79,7 +82,7 @@ def record_strophe(d, server, tls=False, name="bosh.jsonl"):
     try:
         url = re.sub(r":\d+/", ":%d/" % x.port, server.web_url("bosh", tls=tls), 1)
         r = subprocess.run(
-            client_args("strophe", "bosh", url, "alice",
+            client_args(lib, "bosh", url, "alice",
                         x.ca_cert if tls else None,
                         ["--to", "alice@localhost", "--body", BODY,
                          "--expect-body", BODY]),
@@ -147,6 +150,23 @@ class BoshReplayProsodyTest(unittest.TestCase):
                          "--server", "127.0.0.1:%d" % self.fresh.http_port)
         self.assertEqual(rc, 2, out)
         self.assertIn("BOSH: the server answered POST /nowhere with 404", out)
+
+    def test_session_over_two_connections(self):
+        """stanza (npm) spreads its session over two TCP connections: the
+        recording's events of connection #2 carry session 1, and replay
+        takes them as one session (one connection to replay)."""
+        record = record_strophe(self.dir, self.servers[0], name="stanza.jsonl",
+                                lib="stanza")
+        with open(record) as f:
+            evs = [json.loads(l) for l in f.read().splitlines()[1:]]
+        carriers = {e["conn"] for e in evs if e.get("session") == 1}
+        self.assertIn(1, carriers)
+        self.assertGreaterEqual(len(carriers), 2, carriers)
+        rc, out = replay(record, self.creds, "--server",
+                         "127.0.0.1:%d" % self.fresh.http_port)
+        self.assertEqual(rc, 0, out)
+        self.assertIn(": 1 connection,", out)
+        self.assertIn("SAME", out)
 
     def test_over_bosh_changed_server(self):
         changed = self.prosody(group=[])
