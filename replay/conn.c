@@ -12,6 +12,7 @@
 
 #include "connect.h"
 #include "layer-bosh.h"
+#include "layer-bosh-serve.h"
 #include "layer-tls.h"
 #include "layer-ws.h"
 #include "layer-zlib.h"
@@ -215,6 +216,9 @@ xm_conn_free (Conn *c)
   g_clear_pointer (&c->connect, xm_connect_free);
   g_clear_pointer (&c->leg, xm_leg_free);
   g_clear_pointer (&c->framer, xm_framer_free);
+  g_clear_pointer (&c->http, xm_http_parser_free);
+  if (c->http_body)
+    g_byte_array_unref (c->http_body);
   g_clear_pointer (&c->scram, xm_scram_free);
   g_free (c->rspauth);
   g_free (c->mechanism);
@@ -630,17 +634,18 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
           xm_framer_set_framing (c->framer, TRUE);
           return 0;
         }
-      if (len >= 5 && memcmp (data, "POST ", 5) == 0)
+      if ((len >= 5 && memcmp (data, "POST ", 5) == 0)
+          || (len >= 8 && memcmp (data, "OPTIONS ", 8) == 0))
         {
-          /* A BOSH client: not played yet (issue 21); it hears why. */
-          static const char no[] = "HTTP/1.1 501 Not Implemented\r\nContent-Type: "
-            "text/plain\r\nContent-Length: 45\r\nConnection: close\r\n\r\n"
-            "xmitm replay --serve does not speak BOSH yet\n";
-          xm_leg_send (c->leg, (const guint8 *) no, sizeof no - 1);
-          xm_replay_fatal (c->r, c, "the client speaks BOSH (an HTTP POST), which "
-                           "replay --serve does not play yet: use WebSocket or TCP");
-          return len;
+          /* --serve to a BOSH client: this connection carries HTTP
+           * requests to sessions (serve-bosh.c) */
+          xm_serve_bosh_carrier (c);
         }
+    }
+  if (c->bosh_carrier)
+    {
+      xm_serve_bosh_feed (c, data, len);
+      return len;
     }
   while (done < len && !dead (c))
     {
@@ -849,6 +854,7 @@ xm_conn_start (Conn *c)
                                  &connect_events, c);
 }
 
+/* fd -1: a BOSH session's (its leg has no socket; serve-bosh.c). */
 Conn *
 xm_conn_new_accepted (Replay *r, int fd, const char *peer, const XmFramerEvents *events)
 {
@@ -866,7 +872,12 @@ xm_conn_new_accepted (Replay *r, int fd, const char *peer, const XmFramerEvents 
   c->state = NEG_IDLE;
   c->framer = xm_framer_new (events, c);
   xm_framer_set_plain_trees (c->framer, TRUE);
-  if (!xm_leg_attach (c->leg, fd, NULL))
+  if (fd < 0)
+    {
+      c->bosh = TRUE;
+      xm_leg_push (c->leg, xm_layer_bosh_serve_new ());
+    }
+  else if (!xm_leg_attach (c->leg, fd, NULL))
     {
       close (fd);
       c->state = NEG_CLOSED;
@@ -906,6 +917,8 @@ xm_conn_check_timeout (Conn *c, gint64 now)
   };
   g_autofree char *where = NULL;
 
+  if (c->bosh_carrier)
+    return; /* HTTP connections come and go with the client's requests */
   if (c->serving)
     {
       /* Once authenticated, the session starts with the client's first

@@ -305,12 +305,7 @@ xm_replay_main (int argc, char **argv)
       else if (strcmp (transport, "ws") == 0)
         opts.transport = XM_TRANSPORT_WS;
       else if (strcmp (transport, "bosh") == 0)
-        {
-          if (opts.serve)
-            return usage_error ("--serve --transport bosh: replay --serve does not "
-                                "play BOSH yet (it answers WebSocket and TCP clients)");
-          opts.transport = XM_TRANSPORT_BOSH;
-        }
+        opts.transport = XM_TRANSPORT_BOSH;
       else
         return usage_error ("bad --transport '%s': use auto, tcp, ws or bosh", transport);
     }

@@ -9,6 +9,7 @@
 #include "canon.h"
 #include "certs.h"
 #include "connect.h"
+#include "http-msg.h"
 #include "leg.h"
 #include "order.h"
 #include "poller.h"
@@ -95,7 +96,14 @@ struct _Conn {
   gboolean want_tls, direct_tls, authed;
   gboolean ws;            /* the stream goes over WebSocket (RFC 7395) */
   gboolean bosh;          /* ... over BOSH (XEP-0206): the leg has no
-                           * socket, its BOSH layer has HTTP connections */
+                           * socket, its BOSH layer has HTTP connections
+                           * (serve: gets requests from carriers) */
+  gboolean bosh_carrier;  /* serve: an HTTP connection carrying requests
+                           * to BOSH sessions (serve-bosh.c), not a client
+                           * session of its own */
+  XmHttpParser *http;     /* a carrier's requests */
+  GByteArray *http_body;  /* the request's body so far */
+  gboolean http_post;     /* the request is a POST */
   gboolean first_read;    /* serve: the client's first bytes were seen */
   gboolean layer_pushed;  /* negotiation pushed a layer: the framer stopped
                            * after the element, the rest is the layer's */
@@ -152,6 +160,7 @@ struct _Replay {
   XmWatch *listen_watch;
   gboolean any_client;
   gboolean said_plus;     /* serve: said that -PLUS left the features */
+  GHashTable *bosh_sessions; /* serve: sid -> Conn* (borrowed), BOSH */
   GMainLoop *loop;
   gint64 last_progress;
   guint tick;
@@ -226,11 +235,18 @@ void xm_serve_component_open (Conn *c, const XmNode *header);
 void xm_serve_component_stanza (Conn *c, const XmNode *el);
 
 /* serve.c */
+/* A BOSH session a client's creation request asks for (fd-less). */
+Conn *xm_serve_new_bosh_session (Replay *r, const char *peer);
 gboolean xm_serve_listen (Replay *r, GError **error);
 void xm_serve_stop (Replay *r);
 /* c is no longer the client of its recorded connection (it failed to log
  * in or left before its session started): another client may take it. */
 void xm_serve_release (Conn *c);
+
+/* serve-bosh.c: --serve to BOSH clients */
+/* c (accepted, its first bytes an HTTP POST) carries HTTP requests. */
+void xm_serve_bosh_carrier (Conn *c);
+void xm_serve_bosh_feed (Conn *c, const guint8 *data, gsize len);
 
 /* replay.c, replay-match.c, replay-cli.c: what they share */
 char *xm_replay_describe (const XmCanon *canon);

@@ -16,7 +16,10 @@ not do.
 * ejabberd 23.01's /bosh over TLS (ejabberd_http with tls: true): the same
   strophe.js session recorded through xmitm over https replays against it
   over https (exit 0).
-* `replay --serve` answers a BOSH client with 501 and exits 2 (not done).
+* `replay --serve` plays the recorded server to strophe.js and to stanza
+  (whose session comes over two HTTP connections) over BOSH (exit 0), a
+  changed message exits 1; an unknown sid, a body that is not <body/>
+  and a 2 MB body get 404, 400 and 413.
 * a scripted connection manager: a 100 MB body (announced, and chunked),
   a wrong sid, an answer that is not HTTP, a 404, a terminate with a
   condition: exit 2 with one sentence each, promptly.
@@ -226,29 +229,89 @@ class BoshReplayProsodyTest(unittest.TestCase):
         self.assertIn("SAME", out)
         self.assertIn("--transport differs from the recording", out)
 
-    def test_serve_bosh_not_yet(self):
+    def serve(self, record, lib, *extra, body=BODY, expect=True):
+        """record played by replay --serve to lib (npm, over BOSH): the
+        client's exit status, replay's and its output."""
         port = peers.free_port()
-        serve = subprocess.Popen([binary(), "replay", self.record, "--serve",
+        serve = subprocess.Popen([binary(), "replay", record, "--serve",
                                   "--listen", "127.0.0.1:%d" % port,
-                                  "--credentials", self.creds, "--timeout", "20"],
+                                  "--credentials", self.creds, "--timeout", "20",
+                                  # client.mjs binds a resource of its own each run
+                                  "--ignore", "//resource/text()"] + list(extra),
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True)
         self.addCleanup(lambda: serve.poll() is None and serve.kill())
         peers.wait_listening(port, serve)
-        r = subprocess.run(client_args("strophe", "bosh",
-                                       "http://localhost:%d/http-bind" % port,
-                                       "alice", None, ["--timeout", "10"]),
-                           capture_output=True, text=True, timeout=60)
-        out, _ = serve.communicate(timeout=30)
-        self.assertNotEqual(r.returncode, 0, r.stdout)
-        self.assertEqual(serve.returncode, 2, out)
-        self.assertIn("replay --serve does not play yet", out)
-        # asked for on the command line: a usage error
-        r = subprocess.run([binary(), "replay", self.record, "--serve",
-                            "--transport", "bosh", "--credentials", self.creds],
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn("replay --serve does not play BOSH yet", r.stderr)
+        r = subprocess.run(client_args(lib, "bosh", "http://localhost:%d/http-bind" % port,
+                                       "alice", None, ["--to", "alice@localhost",
+                                                       "--body", body]
+                                       + (["--expect-body", body] if expect else [])),
+                           capture_output=True, text=True, timeout=90)
+        try:
+            out, _ = serve.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            out, _ = serve.communicate()
+        return r.returncode, serve.returncode, r.stdout + r.stderr + out
+
+    def test_serve_to_strophe(self):
+        """The recorded server played to strophe.js over BOSH: the client
+        completes its steps, replay exits 0; a changed message exits 1."""
+        client, rc, out = self.serve(self.record, "strophe")
+        self.assertEqual(client, 0, out)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("SAME: the client behaved as recorded", out)
+        client, rc, out = self.serve(self.record, "strophe", body="something else",
+                                     expect=False)
+        self.assertEqual(rc, 1, out)
+        self.assertIn("something else", out)
+
+    def test_serve_to_stanza_over_two_connections(self):
+        """stanza's session comes over two HTTP connections: one session
+        served (its XEP-0359 origin-id is random each run)."""
+        record = record_strophe(self.dir, self.servers[0], name="stanza-serve.jsonl",
+                                lib="stanza")
+        client, rc, out = self.serve(record, "stanza", "--ignore", "//origin-id/@id", "-v")
+        self.assertEqual(client, 0, out)
+        self.assertEqual(rc, 0, out)
+        self.assertEqual(out.count(": a BOSH session"), 1, out)
+        self.assertIn("SAME: the client behaved as recorded", out)
+
+    def test_serve_refusals(self):
+        """What --serve answers to HTTP that is not a session's: an unknown
+        sid (404, item-not-found), a body that is not <body/> (400), a
+        2 MB body (413); replay goes on and ends as usual."""
+        port = peers.free_port()
+        serve = subprocess.Popen([binary(), "replay", self.record, "--serve",
+                                  "--listen", "127.0.0.1:%d" % port,
+                                  "--credentials", self.creds, "--timeout", "3"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+        self.addCleanup(lambda: serve.poll() is None and serve.kill())
+        peers.wait_listening(port, serve)
+
+        def post(body):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                s.sendall(b"POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
+                          b"\r\n\r\n" % len(body) + body)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    more = s.recv(65536)
+                    if not more:
+                        break
+                    data += more
+                return data.decode(errors="replace")
+
+        got = post(b"<body xmlns='http://jabber.org/protocol/httpbind' rid='5' sid='nope'/>")
+        self.assertTrue(got.startswith("HTTP/1.1 404 "), got)
+        got = post(b"<message/>")
+        self.assertTrue(got.startswith("HTTP/1.1 400 "), got)
+        got = post(b"<body xmlns='http://jabber.org/protocol/httpbind'>"
+                   + b"x" * (2 << 20) + b"</body>")
+        self.assertTrue(got.startswith("HTTP/1.1 413 "), got)
+        out, _ = serve.communicate(timeout=120)
+        self.assertIn("session 'nope', which is not one of replay's", out)
+        self.assertNotIn("AddressSanitizer", out)
 
 
 class BoshReplayEjabberdTest(unittest.TestCase):
