@@ -97,7 +97,10 @@ answer_held (Serve *s, Held *h, gboolean terminate)
         g_string_append_printf (b, " from='%s'", s->from);
     }
   if (terminate)
-    g_string_append (b, " type='terminate'");
+    {
+      g_string_append (b, " type='terminate'");
+      s->ended = TRUE; /* later requests get item-not-found */
+    }
   if (s->out->len)
     {
       g_string_append_c (b, '>');

@@ -17,6 +17,7 @@
 #include <glib-unix.h>
 
 #include "layer-bosh.h"
+#include "layer-bosh-serve.h"
 #include "leg.h"
 
 /* ---- the scripted connection manager ---- */
@@ -562,6 +563,168 @@ test_chunked_cap (void)
   cm_free (cm);
 }
 
+/* ---- the connection manager's side (layer-bosh-serve.c) ---- */
+
+/* A carrier: a leg on one end of a socketpair; the test reads what it
+ * answers from the other end. */
+typedef struct {
+  XmLeg *leg;
+  int peer;
+} Carrier;
+
+static gsize
+carrier_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
+{
+  return len;
+}
+
+static void
+carrier_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
+{
+}
+
+static void
+carrier_failed (XmLeg *leg, XmLayer *layer, const GError *error, gpointer user_data)
+{
+}
+
+static const XmLegEvents carrier_events = {
+  .data = carrier_data, .eof = carrier_eof, .failed = carrier_failed,
+};
+
+static void
+carrier_init (Carrier *c)
+{
+  int sv[2];
+
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), ==, 0);
+  c->leg = xm_leg_new ("client", &carrier_events, NULL);
+  g_assert_true (xm_leg_attach (c->leg, sv[0], NULL));
+  c->peer = sv[1];
+}
+
+/* What the carrier's peer has read so far. */
+static GString *
+carrier_read (Carrier *c, GString *got)
+{
+  guint8 buf[65536];
+  ssize_t n;
+
+  while ((n = read (c->peer, buf, sizeof buf)) > 0)
+    g_string_append_len (got, (const char *) buf, n);
+  return got;
+}
+
+typedef struct {
+  Carrier *c;
+  GString *got;
+  const char *want;
+} Wait;
+
+static gboolean
+carrier_has (gpointer w_, gpointer unused)
+{
+  Wait *w = w_;
+  carrier_read (w->c, w->got);
+  return strstr (w->got->str, w->want) != NULL;
+}
+
+static void
+serve_request (XmLayer *layer, Carrier *c, const char *body)
+{
+  xm_layer_bosh_serve_request (layer, c->leg, (const guint8 *) body, strlen (body));
+}
+
+/* Creation, a held request answered by a second one and by the owner's
+ * stanza, a restart, rids out of order, the terminate. */
+static void
+test_serve (void)
+{
+  Owner o = { .got = g_string_new (NULL) };
+  XmLayer *layer = xm_layer_bosh_serve_new ();
+  Carrier a, b;
+  g_autoptr (GString) ga = g_string_new (NULL), gb = g_string_new (NULL);
+  Wait wa = { &a, ga, NULL }, wb = { &b, gb, NULL };
+
+  carrier_init (&a);
+  carrier_init (&b);
+  o.leg = xm_leg_new ("client", &owner_events, &o);
+  xm_leg_push (o.leg, layer);
+  serve_request (layer, &a, "<body " HB " rid='10' to='example.test' wait='60' hold='1' "
+                 "xmpp:version='1.0' xmlns:xmpp='urn:xmpp:xbosh'/>");
+  g_assert_cmpstr (o.got->str, ==, "<stream:stream xmlns='jabber:client' xmlns:stream="
+                   "'http://etherx.jabber.org/streams' version='1.0' to='example.test'>");
+  /* the owner's header and features: the creation response */
+  owner_send (&o, "<?xml version='1.0'?><stream:stream xmlns='jabber:client' "
+              "xmlns:stream='http://etherx.jabber.org/streams' version='1.0' "
+              "from='example.test' id='I1'>");
+  owner_send (&o, "<stream:features xmlns='jabber:client'/>");
+  wa.want = "</body>";
+  run_until (carrier_has, &wa, NULL);
+  g_assert_true (g_str_has_prefix (ga->str, "HTTP/1.1 200 OK\r\n"));
+  g_assert_nonnull (strstr (ga->str, " sid='"));
+  g_assert_nonnull (strstr (ga->str, xm_layer_bosh_serve_sid (layer)));
+  g_assert_nonnull (strstr (ga->str, " wait='20'"));   /* capped */
+  g_assert_nonnull (strstr (ga->str, " authid='I1' from='example.test'"));
+  g_assert_nonnull (strstr (ga->str, "><stream:features xmlns='jabber:client'/></body>"));
+  /* rid 12 before 11: it waits; 11 is held, then 12 answers it */
+  g_string_truncate (o.got, 0);
+  g_string_truncate (ga, 0);
+  serve_request (layer, &b, "<body " HB " rid='12' sid='x'><message xmlns='jabber:client' "
+                 "id='m12'/></body>");
+  g_assert_cmpstr (o.got->str, ==, "");
+  serve_request (layer, &a, "<body " HB " rid='11' sid='x'><message xmlns='jabber:client' "
+                 "id='m11'/></body>");
+  g_assert_cmpstr (o.got->str, ==, "<message xmlns='jabber:client' id='m11'/>"
+                   "<message xmlns='jabber:client' id='m12'/>");
+  wa.want = "/>";
+  run_until (carrier_has, &wa, NULL);
+  g_assert_nonnull (strstr (ga->str, "\r\n\r\n<body xmlns='http://jabber.org/protocol/"
+                            "httpbind' xmlns:stream='http://etherx.jabber.org/streams'/>"));
+  /* 12 is held: the owner's stanza goes in its answer */
+  owner_send (&o, "<message xmlns='jabber:client' id='s1'/>");
+  wb.want = "</body>";
+  run_until (carrier_has, &wb, NULL);
+  g_assert_nonnull (strstr (gb->str, "><message xmlns='jabber:client' id='s1'/></body>"));
+  /* a restart: a new header up; the owner's new header is not sent */
+  g_string_truncate (o.got, 0);
+  g_string_truncate (gb, 0);
+  serve_request (layer, &b, "<body " HB " rid='13' sid='x' xmpp:restart='true' "
+                 "xmlns:xmpp='urn:xmpp:xbosh' to='example.test'/>");
+  g_assert_true (g_str_has_prefix (o.got->str, "<stream:stream "));
+  owner_send (&o, "<stream:stream xmlns='jabber:client' id='I2'>");
+  owner_send (&o, "<stream:features xmlns='jabber:client'><bind/></stream:features>");
+  run_until (carrier_has, &wb, NULL);
+  g_assert_null (strstr (gb->str, "I2"));
+  g_assert_nonnull (strstr (gb->str, "<bind/></stream:features></body>"));
+  /* the client's terminate: its stanza and the stream close up; answered
+   * with the owner's close */
+  g_string_truncate (o.got, 0);
+  g_string_truncate (ga, 0);
+  serve_request (layer, &a, "<body " HB " rid='14' sid='x' type='terminate'>"
+                 "<presence xmlns='jabber:client' type='unavailable'/></body>");
+  g_assert_cmpstr (o.got->str, ==, "<presence xmlns='jabber:client' type='unavailable'/>"
+                   "</stream:stream>");
+  owner_send (&o, "<presence xmlns='jabber:client' id='bye'/></stream:stream>");
+  wa.want = "</body>";
+  run_until (carrier_has, &wa, NULL);
+  g_assert_nonnull (strstr (ga->str, " type='terminate'><presence xmlns='jabber:client' "
+                            "id='bye'/></body>"));
+  /* and the session is over: a later request gets 404 */
+  g_string_truncate (gb, 0);
+  serve_request (layer, &b, "<body " HB " rid='15' sid='x'/>");
+  wb.want = "item-not-found";
+  run_until (carrier_has, &wb, NULL);
+  g_assert_true (g_str_has_prefix (gb->str, "HTTP/1.1 404 "));
+  g_assert_no_error (o.error);
+  xm_leg_free (o.leg);
+  g_string_free (o.got, TRUE);
+  xm_leg_free (a.leg);
+  xm_leg_free (b.leg);
+  close (a.peer);
+  close (b.peer);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -572,5 +735,6 @@ main (int argc, char **argv)
   g_test_add_func ("/layer-bosh/request-cap", test_request_cap);
   g_test_add_func ("/layer-bosh/refusals", test_refusals);
   g_test_add_func ("/layer-bosh/chunked-cap", test_chunked_cap);
+  g_test_add_func ("/layer-bosh/serve", test_serve);
   return g_test_run ();
 }
