@@ -48,6 +48,16 @@ typedef struct {
   guint64 root_wait;
 } Serve;
 
+/* A body's start tag, for the owner's lookup and the rid order. */
+typedef struct {
+  gboolean seen;
+  gboolean body;
+  char *sid;
+  guint64 rid;
+} Peek;
+
+static guint64 body_rid (const guint8 *body, gsize len);
+
 static Serve *
 serve_of (XmLayer *layer)
 {
@@ -256,10 +266,8 @@ void
 xm_layer_bosh_serve_request (XmLayer *layer, XmLeg *carrier, const guint8 *body, gsize len)
 {
   Serve *s = serve_of (layer);
-  g_autofree char *sid = NULL;
   Req *r = g_new0 (Req, 1);
   GList *l;
-  const char *rid_at;
 
   if (!alive (s) || s->ended)
     {
@@ -269,10 +277,8 @@ xm_layer_bosh_serve_request (XmLayer *layer, XmLeg *carrier, const guint8 *body,
       g_free (r);
       return;
     }
-  /* the rid: from the start tag (take() reads the rest) */
-  rid_at = g_strstr_len ((const char *) body, MIN (len, (gsize) 4096), "rid=");
-  r->rid = rid_at && (rid_at[4] == '\'' || rid_at[4] == '"')
-           ? g_ascii_strtoull (rid_at + 5, NULL, 10) : 0;
+  /* the rid, for the order (take() reads the rest) */
+  r->rid = body_rid (body, len);
   r->carrier = carrier;
   r->body = g_bytes_new (body, len);
   if (s->next_rid && r->rid < s->next_rid)
@@ -441,28 +447,46 @@ xm_layer_bosh_serve_sid (XmLayer *layer)
 
 /* ---- a body's sid, for the owner's lookup ---- */
 
-typedef struct {
-  gboolean body;
-  char *sid;
-} Peek;
-
 static void
 peek_open (XmStanza *header, gpointer data)
 {
   Peek *p = data;
+  const char *rid = xm_node_attr (header->root, "rid");
 
+  if (p->seen)
+    return; /* bytes after the body start another document: not its */
+  p->seen = TRUE;
   p->body = xm_node_is (header->root, NS_HTTPBIND, "body");
   p->sid = g_strdup (xm_node_attr (header->root, "sid"));
+  p->rid = rid && g_ascii_isdigit (*rid) ? g_ascii_strtoull (rid, NULL, 10) : 0;
+}
+
+/* Reads body's start tag (the framer's first event is the root's). */
+static void
+peek (const guint8 *body, gsize len, Peek *p)
+{
+  static const XmFramerEvents events = { .stream_open = peek_open };
+  g_autoptr (XmFramer) f = xm_framer_new (&events, p);
+
+  xm_framer_feed (f, body, len);
+}
+
+static guint64
+body_rid (const guint8 *body, gsize len)
+{
+  Peek p = { FALSE, FALSE, NULL, 0 };
+
+  peek (body, len, &p);
+  g_free (p.sid);
+  return p.rid;
 }
 
 gboolean
 xm_bosh_body_sid (const guint8 *body, gsize len, char **sid)
 {
-  static const XmFramerEvents events = { .stream_open = peek_open };
-  Peek p = { FALSE, NULL };
-  g_autoptr (XmFramer) f = xm_framer_new (&events, &p);
+  Peek p = { FALSE, FALSE, NULL, 0 };
 
-  xm_framer_feed (f, body, len);
+  peek (body, len, &p);
   *sid = p.sid;
   if (!p.body)
     g_clear_pointer (sid, g_free);
