@@ -1,5 +1,6 @@
 /* layer-bosh.h: XMPP over BOSH (XEP-0124, XEP-0206) as the bottom layer
- * of a leg, for replay (the client's side).
+ * of a leg, for replay (the client's side; the connection manager's, for
+ * replay --serve, is layer-bosh-serve.h).
  *
  * Above it the owner sees an ordinary XMPP stream, as over TCP: it sends
  * a stream header, whole elements and </stream:stream>; it reads a stream
