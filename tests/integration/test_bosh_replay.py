@@ -190,17 +190,18 @@ class BoshReplayProsodyTest(unittest.TestCase):
         self.assertIn("SAME", out)
 
     def test_two_connections_and_terminate(self):
-        """Through a byte-recording relay: replay opens two HTTP
-        connections (the held request and the one carrying stanzas),
-        restarts after SASL, ends with a terminate, every rid once and in
-        order."""
+        """Through a byte-recording relay: replay opens at most two HTTP
+        connections (the held request and the one carrying stanzas; one
+        alone when the server answered every poll before replay had more
+        to send, as happens on a loaded machine), restarts after SASL, ends
+        with a terminate, every rid once and in order."""
         tap = peers.Tap(peers.LOOPBACK, self.fresh.http_port)
         self.addCleanup(tap.close)
         rc, out = replay(self.record, self.creds, "--server",
                          "127.0.0.1:%d" % tap.port)
         self.assertEqual(rc, 0, out)
         tap.wait_idle(timeout=10)
-        self.assertEqual(len(tap.conns), 2, tap.conns)
+        self.assertIn(len(tap.conns), (1, 2), tap.conns)
         sent = b"".join(c.c2s for c in tap.conns).decode()
         self.assertIn("xmpp:restart='true'", sent)
         self.assertIn("type='terminate'", sent)
