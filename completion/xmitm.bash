@@ -50,7 +50,7 @@ _xmitm_value() {
     --color) values='auto always never' ;;
     --tls) values='auto starttls direct none' ;;
     --pace) values='iq recorded fast' ;;
-    --transport) values='auto tcp ws' ;;
+    --transport) values='auto tcp ws bosh' ;;
     --upstream-ca|--ca-cert|--ca-key|--keylog|--record|--pcap|--password-file|\
     --credentials|--junit)
       local IFS=$'\n'  # file names with spaces

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "connect.h"
+#include "layer-bosh.h"
+#include "layer-bosh-serve.h"
 #include "layer-tls.h"
 #include "layer-ws.h"
 #include "layer-zlib.h"
@@ -50,10 +52,11 @@ serialise (Conn *c, const XmNode *el, gboolean top, GString *out, gboolean *chan
   if (el->prefix)
     g_string_append_printf (out, "%s:", el->prefix);
   g_string_append (out, el->name);
-  if (top && c->ws && el->ns && el->prefix == NULL)
+  if (top && (c->ws || c->bosh) && el->ns && el->prefix == NULL)
     {
       /* RFC 7395 §3.3.3: over WebSocket every element declares its
-       * namespace; one recorded in a TCP stream inherited it. */
+       * namespace, and a BOSH body's children are in its own unless they
+       * do (XEP-0206 §3); one recorded in a TCP stream inherited it. */
       gboolean declared = FALSE;
       for (guint i = 0; i < el->n_ns_decls; i++)
         declared |= el->ns_decls[i].prefix == NULL;
@@ -138,7 +141,7 @@ xm_conn_rewrite_needless (Conn *c, const XmStanza *st)
   const XmNode *el = st->root;
 
   /* a TCP recording over WebSocket: serialise() declares the namespace */
-  if (c->ws != c->sc->ws)
+  if (xm_conn_transport_differs (c))
     return FALSE;
   if (!st->shallow || el == NULL || el->children || st->raw == NULL
       || memchr (st->raw, '&', st->raw_len)
@@ -181,6 +184,12 @@ xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed)
   return g_string_free (out, FALSE);
 }
 
+gboolean
+xm_conn_transport_differs (const Conn *c)
+{
+  return c->ws != c->sc->ws || c->bosh != c->sc->bosh;
+}
+
 /* ---- life ---- */
 
 Conn *
@@ -207,6 +216,9 @@ xm_conn_free (Conn *c)
   g_clear_pointer (&c->connect, xm_connect_free);
   g_clear_pointer (&c->leg, xm_leg_free);
   g_clear_pointer (&c->framer, xm_framer_free);
+  g_clear_pointer (&c->http, xm_http_parser_free);
+  if (c->http_body)
+    g_byte_array_unref (c->http_body);
   g_clear_pointer (&c->scram, xm_scram_free);
   g_free (c->rspauth);
   g_free (c->mechanism);
@@ -246,6 +258,13 @@ xm_conn_compressed (Conn *c)
   return xm_leg_find (c->leg, &xm_layer_zlib_class) != NULL;
 }
 
+/* Whether c's leg takes bytes: a socket's, or BOSH's HTTP connections. */
+static gboolean
+sendable (Conn *c)
+{
+  return (xm_leg_is_open (c->leg) || c->bosh) && xm_leg_alive (c->leg);
+}
+
 gsize
 xm_conn_queued (Conn *c)
 {
@@ -259,7 +278,7 @@ xm_conn_flush (Conn *c)
 {
   if (c->gather == NULL || c->gather->len == 0)
     return;
-  if (xm_leg_is_open (c->leg) && xm_leg_alive (c->leg))
+  if (sendable (c))
     xm_leg_send (c->leg, c->gather->data, c->gather->len);
   g_byte_array_set_size (c->gather, 0);
 }
@@ -267,13 +286,14 @@ xm_conn_flush (Conn *c)
 void
 xm_conn_send (Conn *c, const char *data, gsize len)
 {
-  if (!xm_leg_is_open (c->leg) || !xm_leg_alive (c->leg))
+  if (!sendable (c))
     return;
   /* Only an established stream gathers: negotiation may push a layer
    * after any element, and the bytes before it belong to the old stack.
    * Not over WebSocket either: each send is one message (RFC 7395
-   * §3.3.3), which the layer frames as it comes. */
-  if (c->r->gathering && c->state == NEG_ESTABLISHED && !c->ws)
+   * §3.3.3), which the layer frames as it comes; nor over BOSH, whose
+   * layer gathers what waits for a request, in whole sends. */
+  if (c->r->gathering && c->state == NEG_ESTABLISHED && !c->ws && !c->bosh)
     {
       if (c->gather == NULL)
         c->gather = g_byte_array_new ();
@@ -338,7 +358,7 @@ xm_conn_send_header (Conn *c)
         c->sc->domain ? c->sc->domain : c->r->opts->host);
       xm_conn_send (c, s, strlen (s));
     }
-  else if (h->len > 0 && c->ws == c->sc->ws)
+  else if (h->len > 0 && c->ws == c->sc->ws && !c->bosh && !c->sc->bosh)
     {
       GBytes *b = h->pdata[MIN (c->headers_sent, h->len - 1)];
       gsize len;
@@ -614,6 +634,18 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
           xm_framer_set_framing (c->framer, TRUE);
           return 0;
         }
+      if ((len >= 5 && memcmp (data, "POST ", 5) == 0)
+          || (len >= 8 && memcmp (data, "OPTIONS ", 8) == 0))
+        {
+          /* --serve to a BOSH client: this connection carries HTTP
+           * requests to sessions (serve-bosh.c) */
+          xm_serve_bosh_carrier (c);
+        }
+    }
+  if (c->bosh_carrier)
+    {
+      xm_serve_bosh_feed (c, data, len);
+      return len;
     }
   while (done < len && !dead (c))
     {
@@ -636,6 +668,8 @@ on_eof (XmLeg *leg, XmLayer *layer, gpointer user_data)
     xm_replay_lost (c, layer == NULL ? "the server closed the connection"
                        : layer->klass == &xm_layer_ws_class
                        ? "the server closed the WebSocket connection"
+                       : layer->klass == &xm_layer_bosh_class
+                       ? "the server ended the BOSH session"
                        : "the server closed TLS");
 }
 
@@ -788,6 +822,26 @@ static const XmConnectEvents connect_events = {
   .done = on_connected,
 };
 
+/* XEP-0206: the BOSH layer connects (two HTTP connections at times), the
+ * leg has no socket; TLS (https) is each connection's. */
+static void
+start_bosh (Conn *c)
+{
+  const XmReplayOptions *o = c->r->opts;
+  const char *domain = c->sc->domain ? c->sc->domain : o->host;
+  XmLayerBoshConfig cfg = {
+    .host = o->host, .port = o->port,
+    .path = o->path ? o->path : c->sc->bosh_path,
+    .domain = domain,
+    .tls_name = c->direct_tls ? domain : NULL,
+  };
+
+  c->framer = xm_framer_new (&framer_events, c);
+  xm_framer_set_plain_trees (c->framer, TRUE);
+  xm_leg_push (c->leg, xm_layer_bosh_new (&cfg));
+  xm_conn_send_header (c);
+}
+
 void
 xm_conn_start (Conn *c)
 {
@@ -798,12 +852,21 @@ xm_conn_start (Conn *c)
            : c->sc->starttls ? XM_TLS_MODE_STARTTLS : XM_TLS_MODE_NONE;
   c->direct_tls = mode == XM_TLS_MODE_DIRECT;
   c->want_tls = mode == XM_TLS_MODE_STARTTLS;
-  c->ws = c->r->opts->transport == XM_TRANSPORT_WS
-          || (c->r->opts->transport == XM_TRANSPORT_AUTO && c->sc->ws);
-  if (c->ws)
-    c->want_tls = FALSE; /* RFC 7395 §3.6: TLS is the WebSocket's (wss:) */
+  c->bosh = c->r->opts->transport == XM_TRANSPORT_BOSH
+            || (c->r->opts->transport == XM_TRANSPORT_AUTO && c->sc->bosh);
+  c->ws = !c->bosh && (c->r->opts->transport == XM_TRANSPORT_WS
+                       || (c->r->opts->transport == XM_TRANSPORT_AUTO && c->sc->ws));
+  if (c->ws || c->bosh)
+    c->want_tls = FALSE; /* RFC 7395 §3.6: TLS is the WebSocket's (wss:);
+                          * XEP-0206 §4: the HTTP connection's (https:) */
   c->stage = c->direct_tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
   c->started_us = g_get_monotonic_time ();
+  if (c->bosh)
+    {
+      c->state = NEG_STREAM;
+      start_bosh (c);
+      return;
+    }
   c->state = NEG_CONNECTING;
   /* The resolver does not block the loop; --timeout covers it. */
   if (c->r->opts->port == 0)
@@ -831,6 +894,7 @@ xm_conn_start (Conn *c)
                                  &connect_events, c);
 }
 
+/* fd -1: a BOSH session's (its leg has no socket; serve-bosh.c). */
 Conn *
 xm_conn_new_accepted (Replay *r, int fd, const char *peer, const XmFramerEvents *events)
 {
@@ -848,7 +912,12 @@ xm_conn_new_accepted (Replay *r, int fd, const char *peer, const XmFramerEvents 
   c->state = NEG_IDLE;
   c->framer = xm_framer_new (events, c);
   xm_framer_set_plain_trees (c->framer, TRUE);
-  if (!xm_leg_attach (c->leg, fd, NULL))
+  if (fd < 0)
+    {
+      c->bosh = TRUE;
+      xm_leg_push (c->leg, xm_layer_bosh_serve_new ());
+    }
+  else if (!xm_leg_attach (c->leg, fd, NULL))
     {
       close (fd);
       c->state = NEG_CLOSED;
@@ -888,6 +957,8 @@ xm_conn_check_timeout (Conn *c, gint64 now)
   };
   g_autofree char *where = NULL;
 
+  if (c->bosh_carrier)
+    return; /* HTTP connections come and go with the client's requests */
   if (c->serving)
     {
       /* Once authenticated, the session starts with the client's first

@@ -170,11 +170,12 @@ xm_replay_main (int argc, char **argv)
     { "tls", 0, 0, G_OPTION_ARG_STRING, &tls,
       "auto (as recorded, default), starttls, direct (XEP-0368) or none", "MODE" },
     { "transport", 0, 0, G_OPTION_ARG_STRING, &transport,
-      "auto (as recorded, default), tcp, or ws (XMPP over WebSocket, RFC 7395, "
-      "to the server's HTTP port; with --tls direct, wss)", "TRANSPORT" },
+      "auto (as recorded, default), tcp, ws (XMPP over WebSocket, RFC 7395, "
+      "to the server's HTTP port; with --tls direct, wss) or bosh (XEP-0206; "
+      "with --tls direct, https)", "TRANSPORT" },
     { "path", 0, 0, G_OPTION_ARG_STRING, &path,
-      "With ws: the WebSocket endpoint's path (default: as recorded, or "
-      "/xmpp-websocket)", "PATH" },
+      "With ws or bosh: the endpoint's path (default: as recorded, or "
+      "/xmpp-websocket and /http-bind)", "PATH" },
     { "upstream-ca", 0, 0, G_OPTION_ARG_FILENAME, &upstream_ca,
       "Also trust this CA (PEM) when verifying the server's certificate", "FILE" },
     { "upstream-insecure", 0, 0, G_OPTION_ARG_NONE, &insecure,
@@ -308,10 +309,9 @@ xm_replay_main (int argc, char **argv)
       else if (strcmp (transport, "ws") == 0)
         opts.transport = XM_TRANSPORT_WS;
       else if (strcmp (transport, "bosh") == 0)
-        return usage_error ("--transport bosh: replay does not speak BOSH yet (it "
-                            "replays a BOSH recording's stanzas over tcp or ws)");
+        opts.transport = XM_TRANSPORT_BOSH;
       else
-        return usage_error ("bad --transport '%s': use auto, tcp or ws", transport);
+        return usage_error ("bad --transport '%s': use auto, tcp, ws or bosh", transport);
     }
   if (path && (path[0] != '/' || strpbrk (path, " \r\n")))
     return usage_error ("bad --path '%s': a path starting with /", path);

@@ -121,7 +121,7 @@ answer_live (Conn *c, const XmNode *el, gboolean error)
   const char *id = xm_node_attr (el, "id");
   const char *from = xm_node_attr (el, "from");
   g_autofree char *xml = NULL;
-  GString *s = g_string_new (c->ws ? "<iq xmlns='jabber:client'" : "<iq");
+  GString *s = g_string_new (c->ws || c->bosh ? "<iq xmlns='jabber:client'" : "<iq");
 
   g_string_append (s, error ? " type='error'" : " type='result'");
 
@@ -436,7 +436,7 @@ xm_replay_features (Conn *c, XmStanza *st, XmFeaturesStage stage)
     }
   /* --transport chose otherwise: features are the transport's too (no
    * STARTTLS inside WebSocket, RFC 7395 §3.6). */
-  if (c->ws != c->sc->ws)
+  if (xm_conn_transport_differs (c))
     {
       if (stage == XM_FEATURES_AUTH)
         xm_replay_say (r, "%s: stream features not compared (--transport differs "

@@ -9,6 +9,7 @@
 #include "canon.h"
 #include "certs.h"
 #include "connect.h"
+#include "http-msg.h"
 #include "leg.h"
 #include "order.h"
 #include "poller.h"
@@ -32,6 +33,7 @@ typedef enum {
   XM_TRANSPORT_AUTO,
   XM_TRANSPORT_TCP,
   XM_TRANSPORT_WS,
+  XM_TRANSPORT_BOSH,    /* XEP-0206 (stream/layer-bosh.h) */
 } XmTransport;
 
 typedef struct {
@@ -39,7 +41,7 @@ typedef struct {
   guint16 port;            /* 0: host is a domain, found by SRV (srv.h) */
   XmTlsMode tls;
   XmTransport transport;
-  char *path;              /* WebSocket: the endpoint's path */
+  char *path;              /* WebSocket, BOSH: the endpoint's path */
   XmPace pace;
   char *password;
   GHashTable *credentials; /* bare JID -> password */
@@ -93,6 +95,15 @@ struct _Conn {
   NegState state;
   gboolean want_tls, direct_tls, authed;
   gboolean ws;            /* the stream goes over WebSocket (RFC 7395) */
+  gboolean bosh;          /* ... over BOSH (XEP-0206): the leg has no
+                           * socket, its BOSH layer has HTTP connections
+                           * (serve: gets requests from carriers) */
+  gboolean bosh_carrier;  /* serve: an HTTP connection carrying requests
+                           * to BOSH sessions (serve-bosh.c), not a client
+                           * session of its own */
+  XmHttpParser *http;     /* a carrier's requests */
+  GByteArray *http_body;  /* the request's body so far */
+  gboolean http_post;     /* the request is a POST */
   gboolean first_read;    /* serve: the client's first bytes were seen */
   gboolean layer_pushed;  /* negotiation pushed a layer: the framer stopped
                            * after the element, the rest is the layer's */
@@ -149,6 +160,7 @@ struct _Replay {
   XmWatch *listen_watch;
   gboolean any_client;
   gboolean said_plus;     /* serve: said that -PLUS left the features */
+  GHashTable *bosh_sessions; /* serve: sid -> Conn* (borrowed), BOSH */
   GMainLoop *loop;
   gint64 last_progress;
   guint tick;
@@ -181,6 +193,10 @@ void xm_conn_free (Conn *c);
  * authenticated (xm_replay_established). */
 void xm_conn_start (Conn *c);
 void xm_conn_send (Conn *c, const char *data, gsize len);
+/* Whether each element c sends must declare its namespace (WebSocket,
+ * BOSH) and the recording's did not, or the other way round: then the
+ * features are the transport's too, and stanzas are rewritten. */
+gboolean xm_conn_transport_differs (const Conn *c);
 /* What closes the stream: </stream:stream>, or RFC 7395's <close/>. */
 const char *xm_conn_close_tag (const Conn *c);
 /* Sends what xm_conn_send gathered (r->gathering) in one piece. */
@@ -219,11 +235,18 @@ void xm_serve_component_open (Conn *c, const XmNode *header);
 void xm_serve_component_stanza (Conn *c, const XmNode *el);
 
 /* serve.c */
+/* A BOSH session a client's creation request asks for (fd-less). */
+Conn *xm_serve_new_bosh_session (Replay *r, const char *peer);
 gboolean xm_serve_listen (Replay *r, GError **error);
 void xm_serve_stop (Replay *r);
 /* c is no longer the client of its recorded connection (it failed to log
  * in or left before its session started): another client may take it. */
 void xm_serve_release (Conn *c);
+
+/* serve-bosh.c: --serve to BOSH clients */
+/* c (accepted, its first bytes an HTTP POST) carries HTTP requests. */
+void xm_serve_bosh_carrier (Conn *c);
+void xm_serve_bosh_feed (Conn *c, const guint8 *data, gsize len);
 
 /* replay.c, replay-match.c, replay-cli.c: what they share */
 char *xm_replay_describe (const XmCanon *canon);

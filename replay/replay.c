@@ -956,6 +956,7 @@ xm_replay_run (const char *path, XmReplayOptions *opts)
   g_hash_table_unref (r.live2rec);
   g_hash_table_unref (r.client_ids);
   g_clear_pointer (&r.claimed, g_hash_table_unref);
+  g_clear_pointer (&r.bosh_sessions, g_hash_table_unref);
   g_clear_pointer (&r.logged_in, g_hash_table_unref);
   g_clear_pointer (&r.played, g_hash_table_unref);
   g_clear_pointer (&r.ids_rec2live, g_hash_table_unref);

@@ -208,7 +208,11 @@ collect_event (XmSink *sink, const XmEvent *ev)
 
   if (ev->conn == 0)
     return;
-  c = conn_get (l, ev->conn);
+  /* BOSH: one session over several HTTP connections (decoders/bosh.c);
+   * the HTTP lines of a connection are its own, not a session's. */
+  if ((ev->flags & XM_EVENT_FLAG_BOSH) && ev->session)
+    r.conn = ev->session;
+  c = conn_get (l, r.conn);
   switch (ev->kind)
     {
     case XM_EVENT_CONN_OPEN:
@@ -228,6 +232,8 @@ collect_event (XmSink *sink, const XmEvent *ev)
         }
       if (ev->flags & XM_EVENT_FLAG_WS)
         c->ws = TRUE;
+      if (ev->flags & XM_EVENT_FLAG_BOSH)
+        c->bosh = TRUE;
       /* Packed: the script keeps every stanza to the end (stanza.h). */
       r.stanza = xm_stanza_slab_copy (l->slab, ev->stanza, !rebuildable (l, ev->stanza));
       break;
@@ -239,6 +245,15 @@ collect_event (XmSink *sink, const XmEvent *ev)
           const char *end = strstr (ev->text + 4, " HTTP/");
           if (end)
             c->ws_path = g_strndup (ev->text + 4, end - (ev->text + 4));
+        }
+      /* a BOSH request: "POST /path HTTP/1.1 (...)"; the carrier
+       * connection's number is the session's when it created it */
+      if (g_strcmp0 (ev->transport, "http-request") == 0 && c->bosh_path == NULL
+          && g_str_has_prefix (ev->text, "POST "))
+        {
+          const char *end = strstr (ev->text + 5, " HTTP/");
+          if (end)
+            c->bosh_path = g_strndup (ev->text + 5, end - (ev->text + 5));
         }
       return;
     case XM_EVENT_LAYER:
@@ -312,6 +327,7 @@ conn_free (gpointer p)
 
   g_free (c->domain);
   g_free (c->ws_path);
+  g_free (c->bosh_path);
   g_ptr_array_unref (c->headers);
   g_free (c->mechanism);
   g_free (c->authcid);
@@ -455,6 +471,11 @@ negotiation_end (XmScript *script, GArray *recs, XmScriptConn *c)
             }
           else if (xm_node_attr (r->stanza->root, "id"))
             g_ptr_array_add (c->stream_ids, g_strdup (xm_node_attr (r->stanza->root, "id")));
+          else if (c->bosh && xm_node_attr (r->stanza->root, "authid"))
+            /* XEP-0206 §3: the session creation response's authid is
+             * the stream id */
+            g_ptr_array_add (c->stream_ids,
+                             g_strdup (xm_node_attr (r->stanza->root, "authid")));
           continue;
         }
       if (r->kind != XM_EVENT_STANZA)

@@ -54,6 +54,10 @@ struct _XmScriptConn {
   gboolean compression;   /* negotiated XEP-0138 */
   gboolean ws;            /* over WebSocket (RFC 7395) */
   char *ws_path;          /* its upgrade request's path */
+  gboolean bosh;          /* over BOSH (XEP-0206): its events are those of
+                           * the session, whichever HTTP connection carried
+                           * them; conn is the session's number */
+  char *bosh_path;        /* the path its requests were POSTed to */
   XmFeaturesStage compress_stage; /* whose features the client compressed on */
   char *mechanism;        /* the SASL mechanism, NULL if none */
   gboolean sasl2;         /* XEP-0388: authenticated with SASL2 */

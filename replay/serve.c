@@ -46,13 +46,31 @@ send_str (Conn *c, const char *s)
 }
 
 /* RFC 7395 §3.3.3: over WebSocket the features declare the stream
- * prefix themselves; in a recorded TCP stream the header did. */
+ * prefix themselves; in a recorded TCP stream the header did. Over BOSH
+ * (XEP-0206 §3) they declare jabber:client, the body's namespace being
+ * another. */
 static void
 send_element (Conn *c, const char *data, gsize len)
 {
   static const char tag[] = "<stream:features";
 
-  if (c->ws && len > sizeof tag && memcmp (data, tag, sizeof tag - 1) == 0
+  if (c->bosh && len > sizeof tag && memcmp (data, tag, sizeof tag - 1) == 0)
+    {
+      /* the body declares the stream prefix; the default namespace is
+       * the features' to declare */
+      const char *end = memchr (data, '>', len);
+      gsize head = end ? (gsize) (end - data) : len;
+
+      if (g_strstr_len (data, head, " xmlns=") == NULL)
+        {
+          g_autoptr (GString) s = g_string_new_len (tag, sizeof tag - 1);
+          g_string_append (s, " xmlns='jabber:client'");
+          g_string_append_len (s, data + sizeof tag - 1, len - (sizeof tag - 1));
+          xm_conn_send (c, s->str, s->len);
+          return;
+        }
+    }
+  else if (c->ws && len > sizeof tag && memcmp (data, tag, sizeof tag - 1) == 0
       && g_strstr_len (data, MIN (len, (gsize) 512), "xmlns:stream") == NULL)
     {
       g_autoptr (GString) s = g_string_new_len (tag, sizeof tag - 1);
@@ -890,6 +908,19 @@ on_accept (XmWatch *watch, guint32 revents, gpointer data)
       if (r->opts->verbose)
         xm_replay_say (r, "%s: connected", c->label);
     }
+}
+
+Conn *
+xm_serve_new_bosh_session (Replay *r, const char *peer)
+{
+  Conn *c = xm_conn_new_accepted (r, -1, peer, &serve_events);
+
+  c->sc = provisional (r);
+  g_ptr_array_add (r->conns, c);
+  xm_replay_progress (r);
+  if (r->opts->verbose)
+    xm_replay_say (r, "%s: a BOSH session", c->label);
+  return c;
 }
 
 gboolean

@@ -36,6 +36,9 @@ typedef struct {
   void (*shutdown) (XmLayer *self);
   /* A busy leg keeps its buffers; an idle one gives them back. */
   void (*keep_buffers) (XmLayer *self, gboolean keep);
+  /* The leg closes (xm_leg_close()): a layer with sockets of its own
+   * (BOSH's HTTP connections) closes them; it is freed later. */
+  void (*close) (XmLayer *self);
   void (*free) (XmLayer *self);
 } XmLayerClass;
 

@@ -186,6 +186,9 @@ xm_leg_close (XmLeg *leg, gboolean abort)
     }
   g_clear_pointer (&leg->out, g_byte_array_unref);
   leg->out_off = 0;
+  for (XmLayer *l = leg->bottom; l; l = l->above)
+    if (l->klass->close)
+      l->klass->close (l);
 }
 
 void
