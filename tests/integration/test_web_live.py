@@ -567,6 +567,11 @@ class WebLiveTest(unittest.TestCase):
         banner = driver.find_element(By.ID, "missed-banner")
         wait.until(lambda d: banner.is_displayed()
                    and ("%d events were missed" % last["state"]["missed"]) in banner.text)
+        # the session and the rows on screen loaded, then the picture
+        wait.until(lambda d: d.execute_script(
+            "return document.querySelector('#sessions tbody tr') !== null"
+            " && document.querySelector('#events .row') !== null"
+            " && document.querySelector('#events .row.loading') === null;"))
         self.shot(driver, "live-missed")
 
 
