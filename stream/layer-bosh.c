@@ -418,6 +418,17 @@ in_flight (BoshLayer *b)
   return n;
 }
 
+/* Requests not done with: in flight, or answered and waiting for an
+ * earlier rid's answer. At most 'requests' of them (XEP-0124 §11): a
+ * server that held one rid and answered every later one at once would
+ * otherwise have the layer keep answer after answer (8 MiB each) for as
+ * long as it held it. */
+static guint
+outstanding (BoshLayer *b)
+{
+  return in_flight (b) + g_queue_get_length (&b->answers);
+}
+
 static Http *
 idle_http (BoshLayer *b)
 {
@@ -526,7 +537,7 @@ take_pending (BoshLayer *b, gsize n)
 static void
 pump (BoshLayer *b)
 {
-  while (alive (b) && (b->state == ST_OPEN) && in_flight (b) < b->requests)
+  while (alive (b) && (b->state == ST_OPEN) && outstanding (b) < b->requests)
     {
       gboolean data = b->restart_due || b->pending->len > 0 || b->terminate_due;
       gint64 now = g_get_monotonic_time ();

@@ -563,6 +563,47 @@ test_chunked_cap (void)
   cm_free (cm);
 }
 
+static gboolean
+flag_set (gpointer flag, gpointer unused)
+{
+  return *(gboolean *) flag;
+}
+
+/* A server that holds one rid and answers every later one at once: the
+ * answers wait for the held one's, so no request follows while one does
+ * (XEP-0124 §11: 'requests' at most, answered or not): what the layer
+ * keeps stays one answer, not one a request for as long as the server
+ * holds. */
+static void
+test_held_answers_bounded (void)
+{
+  Cm *cm = cm_new ();
+  Owner *o = owner_new (cm);
+  gboolean waited = FALSE;
+
+  create (cm, o);
+  g_string_truncate (o->got, 0);
+  owner_send (o, "<message xmlns='jabber:client' id='m1'/>");
+  run_until (n_reqs, cm, GUINT_TO_POINTER (3));
+  cm_answer (req (cm, 2), "<body " HB "><iq xmlns='jabber:client' id='a2'/></body>", FALSE);
+  owner_send (o, "<message xmlns='jabber:client' id='m2'/>");
+  /* well past the gap between requests (10 ms): m2 would have gone */
+  g_timeout_add (300, on_expire, &waited);
+  run_until (flag_set, &waited, NULL);
+  g_assert_cmpuint (cm->reqs->len, ==, 3);
+  g_assert_cmpstr (o->got->str, ==, "");
+  /* the held one answered: both answers go up in order, m2 goes */
+  cm_answer (req (cm, 1), "<body " HB "><iq xmlns='jabber:client' id='a1'/></body>", FALSE);
+  run_until (n_reqs, cm, GUINT_TO_POINTER (4));
+  g_assert_nonnull (strstr (req (cm, 3)->body, "id='m2'"));
+  g_assert_cmpuint (req (cm, 3)->rid, ==, req (cm, 2)->rid + 1);
+  g_assert_cmpstr (o->got->str, ==, "<iq xmlns='jabber:client' id='a1'/>"
+                   "<iq xmlns='jabber:client' id='a2'/>");
+  g_assert_no_error (o->error);
+  owner_free (o);
+  cm_free (cm);
+}
+
 /* ---- the connection manager's side (layer-bosh-serve.c) ---- */
 
 /* A carrier: a leg on one end of a socketpair; the test reads what it
@@ -735,6 +776,7 @@ main (int argc, char **argv)
   g_test_add_func ("/layer-bosh/request-cap", test_request_cap);
   g_test_add_func ("/layer-bosh/refusals", test_refusals);
   g_test_add_func ("/layer-bosh/chunked-cap", test_chunked_cap);
+  g_test_add_func ("/layer-bosh/held-answers-bounded", test_held_answers_bounded);
   g_test_add_func ("/layer-bosh/serve", test_serve);
   return g_test_run ();
 }
