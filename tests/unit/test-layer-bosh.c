@@ -766,6 +766,45 @@ test_serve (void)
   close (b.peer);
 }
 
+/* A rid that is none (missing, not a number, 2^53 or more: XEP-0124
+ * §14.1): 400, and the session fails with one sentence. 2^64-1 was
+ * taken, and the next rid expected wrapped round to 0, a session not
+ * created yet. */
+static void
+test_serve_bad_rid (void)
+{
+  static const char *const rids[] = {
+    " rid='18446744073709551615'", " rid='9007199254740992'", " rid='99999999999999999999'",
+    " rid='-1'", " rid='12x'", "",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (rids); i++)
+    {
+      Owner o = { .got = g_string_new (NULL) };
+      XmLayer *layer = xm_layer_bosh_serve_new ();
+      Carrier a;
+      g_autoptr (GString) ga = g_string_new (NULL);
+      Wait wa = { &a, ga, "\r\n\r\n" };
+      g_autofree char *body = g_strdup_printf ("<body " HB "%s to='example.test' "
+                                               "wait='60' hold='1'/>", rids[i]);
+
+      carrier_init (&a);
+      o.leg = xm_leg_new ("client", &owner_events, &o);
+      xm_leg_push (o.leg, layer);
+      serve_request (layer, &a, body);
+      run_until (carrier_has, &wa, NULL);
+      g_assert_true (g_str_has_prefix (ga->str, "HTTP/1.1 400 "));
+      g_assert_nonnull (o.error);
+      g_assert_nonnull (strstr (o.error->message, "no rid from 1 to 2^53-1"));
+      g_assert_cmpstr (o.got->str, ==, "");
+      xm_leg_free (o.leg);
+      g_string_free (o.got, TRUE);
+      g_clear_error (&o.error);
+      xm_leg_free (a.leg);
+      close (a.peer);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -778,5 +817,6 @@ main (int argc, char **argv)
   g_test_add_func ("/layer-bosh/chunked-cap", test_chunked_cap);
   g_test_add_func ("/layer-bosh/held-answers-bounded", test_held_answers_bounded);
   g_test_add_func ("/layer-bosh/serve", test_serve);
+  g_test_add_func ("/layer-bosh/serve-bad-rid", test_serve_bad_rid);
   return g_test_run ();
 }
