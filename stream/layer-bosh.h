@@ -18,7 +18,8 @@
  * request on each connection, at most 'requests' (the server's, two here)
  * not done with at once (in flight, or answered and waiting for an
  * earlier rid's answer), and always one held for the server to answer
- * with. Response
+ * with (if the server answers that one at once and empty, the next waits
+ * its 'polling' interval, XEP-0124 §12). Response
  * bodies go up in rid order: a synthetic <stream:stream> header (id: the
  * session's authid) when the session is created and after each restart,
  * then the children's bytes as the server wrote them (the header declares

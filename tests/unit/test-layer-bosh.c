@@ -604,6 +604,36 @@ test_held_answers_bounded (void)
   cm_free (cm);
 }
 
+/* A server that answers the empty request it should hold at once, and
+ * empty (it is not holding it): the next empty request waits the
+ * 'polling' interval (XEP-0124 §12) instead of going at once, again and
+ * again; what the owner sends meanwhile goes as it comes. */
+static void
+test_lone_poll_answered_at_once (void)
+{
+  Cm *cm = cm_new ();
+  Owner *o = owner_new (cm);
+  gboolean waited = FALSE;
+
+  create (cm, o);
+  cm_answer (req (cm, 1), "<body " HB "/>", FALSE);
+  /* well past the 1 ms an empty request waits for the round's end */
+  g_timeout_add (300, on_expire, &waited);
+  run_until (flag_set, &waited, NULL);
+  g_assert_cmpuint (cm->reqs->len, ==, 2);
+  owner_send (o, "<message xmlns='jabber:client' id='m1'/>");
+  run_until (n_reqs, cm, GUINT_TO_POINTER (3));
+  g_assert_nonnull (strstr (req (cm, 2)->body, "id='m1'"));
+  cm_answer (req (cm, 2), "<body " HB "/>", FALSE);
+  /* the interval over (the server named none: 1 s), an empty one again */
+  run_until (n_reqs, cm, GUINT_TO_POINTER (4));
+  g_assert_true (g_str_has_suffix (req (cm, 3)->body, "/>"));
+  g_assert_null (strstr (req (cm, 3)->body, "<message"));
+  g_assert_no_error (o->error);
+  owner_free (o);
+  cm_free (cm);
+}
+
 /* ---- the connection manager's side (layer-bosh-serve.c) ---- */
 
 /* A carrier: a leg on one end of a socketpair; the test reads what it
@@ -816,6 +846,7 @@ main (int argc, char **argv)
   g_test_add_func ("/layer-bosh/refusals", test_refusals);
   g_test_add_func ("/layer-bosh/chunked-cap", test_chunked_cap);
   g_test_add_func ("/layer-bosh/held-answers-bounded", test_held_answers_bounded);
+  g_test_add_func ("/layer-bosh/lone-poll-answered-at-once", test_lone_poll_answered_at_once);
   g_test_add_func ("/layer-bosh/serve", test_serve);
   g_test_add_func ("/layer-bosh/serve-bad-rid", test_serve_bad_rid);
   return g_test_run ();
