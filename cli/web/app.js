@@ -55,6 +55,32 @@
     showSessions();
   }
 
+  // One short item per layer change, from the texts xmitm prints for them
+  // (proxy/intercept.c, decoders/observer*.c): "STARTTLS", "server
+  // TLSv1.3 TLS_AES_256_GCM_SHA384, CN=xmpp.example (issuer CN=CA,
+  // verified)", "client TLSv1.3 ...", "zlib", "WebSocket". A text of
+  // another shape is left to the row's tooltip, which has them all.
+  function layerItems(texts) {
+    const out = [];
+    for (const t of texts) {
+      let m;
+      if ((m = /^TLS with the (server|client) up in [^:]*: ([^,;]+), ([^,;]+)/.exec(t))) {
+        let item = m[1] + " " + m[2] + " " + m[3];
+        const c = /certificate subject (.*?), issuer (.*?); (verified|not verified)/.exec(t);
+        if (c)
+          item += ", " + c[1] + " (issuer " + c[2] + ", " + c[3] + ")";
+        out.push(item);
+      } else if (/^STARTTLS/.test(t)) {
+        out.push("STARTTLS");
+      } else if (/^XEP-0138/.test(t)) {
+        out.push("zlib");
+      } else if (/^WebSocket/.test(t)) {
+        out.push("WebSocket");
+      }
+    }
+    return out;
+  }
+
   function showSessions() {
     const body = $("sessions").tBodies[0];
     body.textContent = "";
@@ -65,7 +91,7 @@
       const tr = el("tr");
       const td = el("td", "more", (f.sessions_total - f.sessions.length) +
         " more connections: filter with --conn N");
-      td.colSpan = 7;
+      td.colSpan = 9;
       tr.appendChild(td);
       body.appendChild(tr);
     }
@@ -74,9 +100,11 @@
       tr.dataset.conn = s.conn;
       const layers = [s.transport].concat(s.tls ? ["tls"] : [], s.zlib ? ["zlib"] : []);
       [ "#" + s.conn, s.client, s.jid || (s.to ? "(" + s.to + ")" : ""), s.server,
-        layers.join("+"), bytes(s.c2s_bytes) + " / " + bytes(s.s2c_bytes),
-        (s.duration_ms / 1000).toFixed(1) + " s" + (s.closed ? "" : ", open") ]
-        .forEach((v) => tr.appendChild(el("td", null, v)));
+        layers.join("+"), layerItems(s.layers).join("; "),
+        s.closed ? "closed" + (s.close_reason ? ": " + s.close_reason : "") : "open",
+        bytes(s.c2s_bytes) + " / " + bytes(s.s2c_bytes),
+        (s.duration_ms / 1000).toFixed(1) + " s" ]
+        .forEach((v, i) => tr.appendChild(el("td", i === 5 ? "layers" : null, v)));
       tr.title = s.layers.join("\n") + (s.iq_untracked
         ? "\n" + s.iq_untracked + " iq requests not paired: too many were waiting" : "");
       tr.addEventListener("click", () => {

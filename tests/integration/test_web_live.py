@@ -356,7 +356,7 @@ class WebLiveTest(unittest.TestCase):
 
         # both sessions closed now, bytes counted
         wait.until(lambda d: len(session_rows(d)) == 2
-                   and not any(r.endswith(", open") for r in session_rows(d)))
+                   and all(" closed" in r for r in session_rows(d)))
         api_sessions = p.api("/api/sessions")["files"][0]["sessions"]
         self.assertEqual(sorted(s["jid"].split("/")[0] for s in api_sessions),
                          ["alice@localhost", "bob@localhost"])

@@ -315,6 +315,15 @@ class WebViewsTest(unittest.TestCase):
         driver.set_page_load_timeout(60)
         driver.get(url)
         wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sessions tbody tr")) == 2)
+        # each session's layers (STARTTLS, both TLS legs with version and
+        # the server's certificate) and state
+        cells = js("return [...document.querySelectorAll('#sessions tbody tr')]"
+                   ".map((r) => [...r.cells].map((c) => c.textContent))")
+        for c in cells:
+            self.assertTrue(c[5].startswith("STARTTLS; server TLSv1.3 "), c)
+            self.assertIn("CN=localhost (issuer CN=localhost, verified)", c[5])
+            self.assertIn("; client TLSv1.3 ", c[5])
+            self.assertTrue(c[6].startswith("closed"), c)
         # a filter narrows the list to what xmitm show prints
         filter_to("--kind iq --conn %d" % alice)
         rows = wait.until(lambda d: rows_done() if all(
