@@ -194,7 +194,14 @@ read_escape (Reader *r, char *lit)
   char e = r->p[1];
 
   *lit = 0;
-  if (e == '\0' || (guchar) e >= 0x80)
+  if (e == '\0')
+    {
+      /* a pattern ending in '\' (GRegex refuses it): stay on its end */
+      r->bad = TRUE;
+      r->p++;
+      return;
+    }
+  if ((guchar) e >= 0x80)
     r->bad = TRUE;
   else if (g_ascii_isalnum (e))
     {

@@ -77,6 +77,9 @@ test_cases (void)
     { "(*UTF)abcd", NULL },
     { "\"abcd\"", "abcd" },
     { "abc)", NULL },
+    { "abcd\\", NULL },
+    { "abcd[\\", NULL },
+    { "abcd(?<x", NULL },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
