@@ -102,8 +102,8 @@ read_quantifier (Reader *r, gboolean *optional)
   return TRUE;
 }
 
-/* Skips a character class at '['. A '[' inside (POSIX classes) or \Q, \E
- * is not followed. */
+/* Skips a character class at '['. A '[' inside (POSIX classes), \Q, \E
+ * or \c is not followed. */
 static void
 skip_class (Reader *r)
 {
@@ -115,7 +115,9 @@ skip_class (Reader *r)
     p++;
   for (; *p && *p != ']'; p++)
     {
-      if (*p == '[' || (*p == '\\' && (p[1] == '\0' || p[1] == 'Q' || p[1] == 'E')))
+      /* \c takes the next character, ']' included: "[\c]a]" */
+      if (*p == '[' || (*p == '\\' && (p[1] == '\0' || p[1] == 'Q' || p[1] == 'E'
+                                        || p[1] == 'c')))
         {
           r->bad = TRUE;
           return;

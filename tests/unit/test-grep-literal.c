@@ -66,6 +66,7 @@ test_cases (void)
     { "[^]x]abc", "abc" },
     { "[[:alpha:]]abc", NULL },  /* not followed */
     { "[abc", NULL },
+    { "[x\\c]ba]", NULL },     /* \c] is control-], the class goes on (found by the fuzzer) */
     /* options */
     { "(?i)Romeo", "Romeo", TRUE },
     { "(?i)(romeo|juliet)", "romeo,juliet", TRUE },
