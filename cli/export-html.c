@@ -12,6 +12,8 @@
  * worked out from ui/filter.c's own notions (web-api.c). */
 #include "config.h"
 
+#include <glib/gstdio.h>
+
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +29,10 @@
 /* A browser holds the whole file in memory, DOM and JSON: past this many
  * events the file would not open well. */
 #define MAX_HTML_EVENTS 100000
+/* ... and from a file of at most this size: each event's printed text and
+ * XML go in, as JSON, and the page is built in memory (about three times
+ * the recording), so a few large stanzas must not make it gigabytes. */
+#define MAX_HTML_INPUT (128u << 20)
 
 /* The scripts, in the order index.html loads them; offline.js first. */
 static const char *const scripts[] = {
@@ -154,8 +160,18 @@ xm_cli_export_html (const char *out, const char *in, gboolean secrets)
   g_autofree char *name = g_path_get_basename (in);
   XmWebData wd = { 0 };
   gsize len = 0;
+  GStatBuf st;
   int fd, err;
 
+  if (g_stat (in, &st) == 0 && (guint64) st.st_size > MAX_HTML_INPUT)
+    {
+      g_printerr ("xmitm: %s is %" G_GUINT64_FORMAT " MiB; export --html reads "
+                  "at most %u MiB (a browser holds the whole file): cut it first, "
+                  "e.g. xmitm show %s --json --conn N > part.jsonl, or browse it "
+                  "with xmitm web\n", in, (guint64) st.st_size >> 20,
+                  MAX_HTML_INPUT >> 20, in);
+      return 1;
+    }
   idx = xm_event_index_open (in, print_warning, (gpointer) in, &error);
   if (idx == NULL)
     {

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 
 #include "event-index.h"
+#include "files.h"
 #include "record.h"
 #include "web-api.h"
 #include "web-live.h"
@@ -205,22 +206,6 @@ xm_web_live_sink (XmWebLive *live)
 
 /* ---- the web thread ---- */
 
-static gboolean
-write_all (int fd, const char *buf, gsize len)
-{
-  while (len > 0)
-    {
-      ssize_t n = write (fd, buf, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        return FALSE;
-      buf += n;
-      len -= n;
-    }
-  return TRUE;
-}
-
 static void
 warn (const char *message, gpointer data)
 {
@@ -237,6 +222,7 @@ drain (gpointer data)
   g_autoptr (GError) error = NULL;
   guint64 missed, before = xm_event_index_count (live->idx);
   GString *t;
+  int err;
 
   g_source_set_ready_time (q->wake, -1);
   g_mutex_lock (&q->lock);
@@ -261,10 +247,10 @@ drain (gpointer data)
                               g_get_real_time (), missed - live->missed_noted);
       live->missed_noted = missed;
     }
-  if (taken->len && !write_all (live->wfd, taken->str, taken->len))
+  if (taken->len && (err = xm_write_all (live->wfd, taken->str, taken->len)) != 0)
     {
       g_printerr ("xmitm: --web: writing its temporary recording failed: %s; "
-                  "the live view stops here\n", g_strerror (errno));
+                  "the live view stops here\n", g_strerror (err));
       /* from now on the proxy's events are counted, not queued */
       g_mutex_lock (&q->lock);
       q->wake = NULL;
@@ -316,7 +302,7 @@ open_recording (XmWebLive *live)
   g_autoptr (GError) error = NULL;
   g_autofree char *tmp = NULL;
   g_autoptr (GString) header = g_string_new (NULL);
-  int fd, rfd;
+  int fd, rfd, err = 0;
 
   fd = g_file_open_tmp ("xmitm-live-XXXXXX.jsonl", &tmp, &error);
   if (fd < 0)
@@ -327,9 +313,13 @@ open_recording (XmWebLive *live)
   unlink (tmp);
   rfd = dup (fd);
   xm_record_format_header ("proxy --web", live->secrets, g_get_real_time (), header);
-  if (rfd < 0 || !write_all (fd, header->str, header->len))
+  if (rfd < 0)
+    err = errno;
+  else
+    err = xm_write_all (fd, header->str, header->len);
+  if (err)
     {
-      g_printerr ("xmitm: --web: its temporary recording: %s\n", g_strerror (errno));
+      g_printerr ("xmitm: --web: its temporary recording: %s\n", g_strerror (err));
       close (fd);
       if (rfd >= 0)
         close (rfd);
@@ -365,6 +355,7 @@ web_thread (gpointer data)
   live->server = xm_web_server_new ("--web", live->listen, route, live);
   if (live->server == NULL || !open_recording (live))
     {
+      g_clear_pointer (&live->server, xm_web_server_free);
       say_started (live, -1);
       g_main_context_pop_thread_default (live->ctx);
       return NULL;

@@ -257,6 +257,17 @@ handle (SoupServer *server, SoupServerMessage *msg, const char *path,
     xm_web_respond_text (msg, SOUP_STATUS_NOT_FOUND, "not found\n");
 }
 
+/* Each request's body is read past, not kept: every request this server
+ * answers is a GET, and libsoup reads a body whole before any handler
+ * runs, also for a request about to be refused; a page elsewhere may POST
+ * to 127.0.0.1 without a token, and a gigabyte body would otherwise be
+ * held in memory. */
+static void
+on_request_started (SoupServer *server, SoupServerMessage *msg, gpointer data)
+{
+  soup_message_body_set_accumulate (soup_server_message_get_request_body (msg), FALSE);
+}
+
 /* The port the server got (listen may have asked for port 0). */
 static guint16
 bound_port (SoupServer *server)
@@ -322,6 +333,7 @@ xm_web_server_new (const char *option, const char *listen, XmWebRouteFunc route,
   w->ws_paths = g_ptr_array_new_with_free_func (g_free);
   w->token = new_token ();
   w->server = soup_server_new ("server-header", "xmitm-web", NULL);
+  g_signal_connect (w->server, "request-started", G_CALLBACK (on_request_started), w);
   addr = g_inet_socket_address_new (ip, port);
   if (!soup_server_listen (w->server, addr, 0, &error))
     {

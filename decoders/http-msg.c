@@ -670,3 +670,14 @@ xm_http_parser_finish (XmHttpParser *p)
     }
   p->state = ST_STOPPED;
 }
+
+gboolean
+xm_http_path_ok (const char *s, gsize len)
+{
+  if (len == 0 || s[0] != '/')
+    return FALSE;
+  for (gsize i = 0; i < len; i++)
+    if ((guchar) s[i] <= 0x20 || (guchar) s[i] >= 0x7f)
+      return FALSE;
+  return TRUE;
+}

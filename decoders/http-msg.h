@@ -89,4 +89,9 @@ gboolean xm_http_parser_stopped (const XmHttpParser *p);
 /* Bytes consumed so far. */
 guint64 xm_http_parser_offset (const XmHttpParser *p);
 
+/* Whether s (len bytes) may stand as the path of a request line xmitm
+ * writes: it starts with '/' and is printable ASCII without a space, so
+ * that no CR, LF or space can end the line or add a header. */
+gboolean xm_http_path_ok (const char *s, gsize len);
+
 G_END_DECLS

@@ -861,6 +861,13 @@ xm_conn_start (Conn *c)
                           * XEP-0206 §4: the HTTP connection's (https:) */
   c->stage = c->direct_tls ? XM_FEATURES_TLS : XM_FEATURES_INITIAL;
   c->started_us = g_get_monotonic_time ();
+  if (c->r->opts->port == 0 && (c->ws || c->bosh))
+    {
+      xm_replay_fatal (c->r, c, "%s is a %s connection: SRV records name XMPP's "
+                       "TCP services, so give --server HOST:PORT (the server's "
+                       "HTTP port)", c->label, c->ws ? "WebSocket" : "BOSH");
+      return;
+    }
   if (c->bosh)
     {
       c->state = NEG_STREAM;
@@ -873,13 +880,6 @@ xm_conn_start (Conn *c)
     {
       XmSrvWant want;
 
-      if (c->ws)
-        {
-          xm_replay_fatal (c->r, c, "%s is a WebSocket connection: SRV records "
-                           "name XMPP's TCP services, so give --server HOST:PORT "
-                           "(the server's HTTP port)", c->label);
-          return;
-        }
       /* --tls auto with a recording that used TLS: either kind, as DNS
        * orders them (XEP-0368 §3); otherwise the kind asked for. */
       if (c->r->opts->tls == XM_TLS_MODE_AUTO && mode != XM_TLS_MODE_NONE)

@@ -313,8 +313,9 @@ xm_replay_main (int argc, char **argv)
       else
         return usage_error ("bad --transport '%s': use auto, tcp, ws or bosh", transport);
     }
-  if (path && (path[0] != '/' || strpbrk (path, " \r\n")))
-    return usage_error ("bad --path '%s': a path starting with /", path);
+  if (path && !xm_http_path_ok (path, strlen (path)))
+    return usage_error ("bad --path '%s': a path starting with /, printable "
+                        "ASCII without spaces", path);
   opts.path = path;
   opts.pace = XM_PACE_IQ;
   if (pace && !xm_pace_parse (pace, &opts.pace))

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "component.h"
+#include "http-msg.h"
 #include "pcap-read.h"
 #include "plain-tree.h"
 #include "xml-scan.h"
@@ -198,6 +199,24 @@ xm_script_stanza_full (XmStanza *st)
   return full;
 }
 
+/* The path of a recorded request line "METHOD /path HTTP/1.1 (...)", or
+ * NULL: replay writes it into a request line of its own, so a recording
+ * (which anyone may have edited) gives only a plain path, never a CR, LF
+ * or space that would end the line or add a header. */
+static char *
+recorded_path (const char *text, const char *method)
+{
+  const char *path, *end;
+
+  if (!g_str_has_prefix (text, method))
+    return NULL;
+  path = text + strlen (method);
+  end = strstr (path, " HTTP/");
+  if (end == NULL || !xm_http_path_ok (path, end - path))
+    return NULL;
+  return g_strndup (path, end - path);
+}
+
 static void
 collect_event (XmSink *sink, const XmEvent *ev)
 {
@@ -238,22 +257,15 @@ collect_event (XmSink *sink, const XmEvent *ev)
       r.stanza = xm_stanza_slab_copy (l->slab, ev->stanza, !rebuildable (l, ev->stanza));
       break;
     case XM_EVENT_TRANSPORT:
-      /* the WebSocket upgrade's request line: "GET /path HTTP/1.1 (...)" */
-      if (g_strcmp0 (ev->transport, "http-request") == 0 && c->ws_path == NULL
-          && g_str_has_prefix (ev->text, "GET ") && strstr (ev->text, "websocket"))
+      /* the WebSocket upgrade's request line: "GET /path HTTP/1.1 (...)";
+       * a BOSH request: "POST /path HTTP/1.1 (...)" (the carrier
+       * connection's number is the session's when it created it) */
+      if (g_strcmp0 (ev->transport, "http-request") == 0)
         {
-          const char *end = strstr (ev->text + 4, " HTTP/");
-          if (end)
-            c->ws_path = g_strndup (ev->text + 4, end - (ev->text + 4));
-        }
-      /* a BOSH request: "POST /path HTTP/1.1 (...)"; the carrier
-       * connection's number is the session's when it created it */
-      if (g_strcmp0 (ev->transport, "http-request") == 0 && c->bosh_path == NULL
-          && g_str_has_prefix (ev->text, "POST "))
-        {
-          const char *end = strstr (ev->text + 5, " HTTP/");
-          if (end)
-            c->bosh_path = g_strndup (ev->text + 5, end - (ev->text + 5));
+          if (c->ws_path == NULL && strstr (ev->text, "websocket"))
+            c->ws_path = recorded_path (ev->text, "GET ");
+          if (c->bosh_path == NULL)
+            c->bosh_path = recorded_path (ev->text, "POST ");
         }
       return;
     case XM_EVENT_LAYER:

@@ -279,6 +279,15 @@ xm_layer_bosh_serve_request (XmLayer *layer, XmLeg *carrier, const guint8 *body,
     }
   /* the rid, for the order (take() reads the rest) */
   r->rid = body_rid (body, len);
+  if (r->rid == 0)
+    {
+      xm_bosh_http_answer (carrier, "400 Bad Request", "", 0);
+      xm_leg_fail (s->base.leg, &s->base,
+                   g_error_new (XM_LEG_ERROR, XM_LEG_ERROR_LAYER, "BOSH: the client's "
+                                "request has no rid from 1 to 2^53-1 (XEP-0124 §14.1)"));
+      g_free (r);
+      return;
+    }
   r->carrier = carrier;
   r->body = g_bytes_new (body, len);
   if (s->next_rid && r->rid < s->next_rid)
@@ -447,6 +456,26 @@ xm_layer_bosh_serve_sid (XmLayer *layer)
 
 /* ---- a body's sid, for the owner's lookup ---- */
 
+/* XEP-0124 §14.1: a rid is a positive integer below 2^53; 0 for anything
+ * else (none, not a number, larger), which no request may carry: one
+ * near 2^64 would wrap the next expected rid round to 0, a session not
+ * created yet. */
+static guint64
+rid_value (const char *rid)
+{
+  guint64 v = 0;
+
+  if (rid == NULL || *rid == '\0')
+    return 0;
+  for (const char *p = rid; *p; p++)
+    {
+      if (!g_ascii_isdigit (*p) || v > XM_BOSH_MAX_RID / 10)
+        return 0;
+      v = v * 10 + (guint64) (*p - '0');
+    }
+  return v <= XM_BOSH_MAX_RID ? v : 0;
+}
+
 static void
 peek_open (XmStanza *header, gpointer data)
 {
@@ -458,7 +487,7 @@ peek_open (XmStanza *header, gpointer data)
   p->seen = TRUE;
   p->body = xm_node_is (header->root, NS_HTTPBIND, "body");
   p->sid = g_strdup (xm_node_attr (header->root, "sid"));
-  p->rid = rid && g_ascii_isdigit (*rid) ? g_ascii_strtoull (rid, NULL, 10) : 0;
+  p->rid = rid_value (rid);
 }
 
 /* Reads body's start tag (the framer's first event is the root's). */

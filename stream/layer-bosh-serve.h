@@ -20,6 +20,9 @@ G_BEGIN_DECLS
 
 extern const XmLayerClass xm_layer_bosh_serve_class;
 
+/* The largest rid a request may carry (XEP-0124 §14.1: 2^53 - 1). */
+#define XM_BOSH_MAX_RID G_GUINT64_CONSTANT (9007199254740991)
+
 /* The longest a request is held, whatever wait the client asks for. */
 #define XM_LAYER_BOSH_SERVE_MAX_WAIT_S 20
 

@@ -22,6 +22,15 @@
  * (XEP-0124 §11: hold='1' makes 'requests' two). */
 #define N_HTTP 2
 
+/* A server that answers the empty request it should hold (hold='1')
+ * sooner than this, empty and with nothing else sent meanwhile, is not
+ * holding it: the next one waits its 'polling' interval (XEP-0124 §12),
+ * rather than going at once, a thousand requests a second for as long as
+ * replay waits. */
+#define BOSH_MIN_HOLD_US (G_USEC_PER_SEC / 2)
+#define BOSH_DEFAULT_POLLING_US G_USEC_PER_SEC
+#define BOSH_MAX_POLLING_US (10 * G_USEC_PER_SEC)
+
 typedef struct _BoshLayer BoshLayer;
 
 /* One HTTP/1.1 connection, at most one request in flight. */
@@ -36,12 +45,16 @@ typedef struct {
   gboolean keep_alive;   /* the server did not say Connection: close */
   GByteArray *body;      /* the response's body so far */
   GByteArray *done;      /* a whole response's body, to take after the read */
+  gboolean lone_poll;    /* the request is the empty one, sent alone and
+                          * alone since: nothing made the server answer it */
+  gint64 sent_us;
 } Http;
 
 /* A response body waiting for the answers to earlier rids. */
 typedef struct {
   guint64 rid;
   GByteArray *body;
+  gboolean quick_lone_poll; /* a lone empty request answered at once */
 } Answer;
 
 typedef enum {
@@ -74,6 +87,7 @@ struct _BoshLayer {
   XmFramer *framer;      /* reads one response body at a time */
   gboolean in_body_open; /* the framer's body root was read */
   gboolean body_terminate;
+  gboolean body_children; /* the body being read had children */
   gboolean closed;
   GPtrArray *retired;    /* XmLeg*: closed from inside their own callbacks,
                           * freed from an idle source */
@@ -81,6 +95,8 @@ struct _BoshLayer {
   guint timer;           /* pump again (a gap, or the empty request) */
   gboolean poll_now;     /* the empty request may go */
   gint64 last_sent_us;
+  gint64 polling_us;     /* the server's 'polling' (XEP-0124 §7.2) */
+  gint64 poll_after_us;  /* no empty request before (monotonic) */
 };
 
 static BoshLayer *
@@ -205,7 +221,10 @@ take_http (Http *h)
 
   a->rid = h->rid;
   a->body = g_steal_pointer (&h->done);
+  a->quick_lone_poll = h->lone_poll
+    && g_get_monotonic_time () - h->sent_us < BOSH_MIN_HOLD_US;
   h->rid = 0;
+  h->lone_poll = FALSE;
   while (l && ((Answer *) l->data)->rid < a->rid)
     l = l->next;
   g_queue_insert_before (&b->answers, l, a);
@@ -418,6 +437,17 @@ in_flight (BoshLayer *b)
   return n;
 }
 
+/* Requests not done with: in flight, or answered and waiting for an
+ * earlier rid's answer. At most 'requests' of them (XEP-0124 §11): a
+ * server that held one rid and answered every later one at once would
+ * otherwise have the layer keep answer after answer (8 MiB each) for as
+ * long as it held it. */
+static guint
+outstanding (BoshLayer *b)
+{
+  return in_flight (b) + g_queue_get_length (&b->answers);
+}
+
 static Http *
 idle_http (BoshLayer *b)
 {
@@ -436,8 +466,15 @@ send_request (BoshLayer *b, const char *attrs, const guint8 *payload, gsize len)
 {
   Http *h = idle_http (b);
   g_autoptr (GString) s = g_string_new (NULL);
+  gboolean alone = in_flight (b) == 0;
 
   g_return_if_fail (h != NULL);
+  /* a request sent while one is held lets the server answer that one at
+   * once (hold='1') */
+  for (guint i = 0; i < N_HTTP; i++)
+    b->http[i].lone_poll = FALSE;
+  h->lone_poll = alone && len == 0 && *attrs == '\0';
+  h->sent_us = g_get_monotonic_time ();
   h->rid = b->next_rid++;
   g_string_append_printf (s, "<body rid='%" G_GUINT64_FORMAT "'", h->rid);
   if (b->sid)
@@ -526,7 +563,7 @@ take_pending (BoshLayer *b, gsize n)
 static void
 pump (BoshLayer *b)
 {
-  while (alive (b) && (b->state == ST_OPEN) && in_flight (b) < b->requests)
+  while (alive (b) && (b->state == ST_OPEN) && outstanding (b) < b->requests)
     {
       gboolean data = b->restart_due || b->pending->len > 0 || b->terminate_due;
       gint64 now = g_get_monotonic_time ();
@@ -536,6 +573,11 @@ pump (BoshLayer *b)
       if (in_flight (b) > 0 && now - b->last_sent_us < BOSH_GAP_US)
         {
           pump_later (b, BOSH_GAP_US - (now - b->last_sent_us));
+          return;
+        }
+      if (!data && now < b->poll_after_us)
+        {
+          pump_later (b, b->poll_after_us - now);
           return;
         }
       if (!data && !b->poll_now)
@@ -641,6 +683,7 @@ on_body_open (XmStanza *header, gpointer user_data)
   if (b->state == ST_CREATING)
     {
       const char *requests = xm_node_attr (body, "requests");
+      const char *polling = xm_node_attr (body, "polling");
 
       if (sid == NULL || *sid == '\0')
         {
@@ -654,6 +697,9 @@ on_body_open (XmStanza *header, gpointer user_data)
       /* XEP-0124 §7.2: at most this many requests at once; hold='1'
        * needs two, and more would only open more connections */
       b->requests = requests ? CLAMP (atoi (requests), 1, N_HTTP) : N_HTTP;
+      if (polling)
+        b->polling_us = CLAMP (g_ascii_strtoull (polling, NULL, 10), 1,
+                               BOSH_MAX_POLLING_US / G_USEC_PER_SEC) * G_USEC_PER_SEC;
       b->state = ST_OPEN;
       emit_header (b);
       return;
@@ -671,6 +717,7 @@ on_body_child (XmStanza *st, gpointer user_data)
 {
   BoshLayer *b = user_data;
 
+  b->body_children = TRUE;
   if (alive (b) && st->raw)
     xm_layer_up (&b->base, st->raw, st->raw_len);
 }
@@ -706,6 +753,7 @@ answer (BoshLayer *b, Answer *a)
   xm_framer_reset (b->framer);
   b->in_body_open = FALSE;
   b->body_terminate = FALSE;
+  b->body_children = FALSE;
   if (restart)
     {
       b->restart_rid = 0;
@@ -720,6 +768,8 @@ answer (BoshLayer *b, Answer *a)
             "whole <body/> (XEP-0124 §4)", a->rid);
       return;
     }
+  if (a->quick_lone_poll && !b->body_children && !b->body_terminate)
+    b->poll_after_us = g_get_monotonic_time () + b->polling_us;
   if (b->body_terminate)
     {
       /* the session is over: the stream ends */
@@ -879,6 +929,7 @@ xm_layer_bosh_new (const XmLayerBoshConfig *config)
   b->tls_name = g_strdup (config->tls_name);
   b->connect_timeout_s = config->connect_timeout_s;
   b->requests = 1;
+  b->polling_us = BOSH_DEFAULT_POLLING_US;
   /* XEP-0124 §14.1: random, and far enough below 2^53 for a long
    * session's increments */
   b->next_rid = 1 + (((guint64) g_random_int () << 10) | g_random_int_range (0, 1024));

@@ -16,7 +16,10 @@
  * </stream:stream> a type='terminate' body. Whole elements sent from
  * above wait in the layer until a request can carry them: at most one
  * request on each connection, at most 'requests' (the server's, two here)
- * at once, and always one held for the server to answer with. Response
+ * not done with at once (in flight, or answered and waiting for an
+ * earlier rid's answer), and always one held for the server to answer
+ * with (if the server answers that one at once and empty, the next waits
+ * its 'polling' interval, XEP-0124 §12). Response
  * bodies go up in rid order: a synthetic <stream:stream> header (id: the
  * session's authid) when the session is created and after each restart,
  * then the children's bytes as the server wrote them (the header declares

@@ -4,7 +4,10 @@
  * other side of its connection: keyed by connection, the asking direction
  * and the id, so that both sides may use the same ids. What waits is
  * bounded per connection (XM_IQ_MAX_PENDING requests of at most about 200
- * bytes each) and freed when the connection closes. */
+ * bytes each) and in all (XM_IQ_MAX_PENDING_TOTAL), and freed when the
+ * connection closes. The total matters for proxy --web: a close the live
+ * view dropped (its queue was full) leaves the connection's requests
+ * waiting for good. */
 #include "config.h"
 
 #include <string.h>
@@ -20,6 +23,7 @@ typedef struct {
 struct _XmIqPairing {
   /* conn -> GHashTable of pending_key () -> Waiting * */
   GHashTable *conns;
+  guint pending;          /* requests waiting, over all connections */
   XmIqUnansweredFunc unanswered;
   gpointer data;
 };
@@ -85,6 +89,7 @@ xm_iq_pairing_event (XmIqPairing *p, guint64 id, const XmEvent *ev,
       if (waiting)
         {
           g_hash_table_foreach (waiting, tell_unanswered, p);
+          p->pending -= g_hash_table_size (waiting);
           g_hash_table_remove (p->conns, conn);
         }
       return 0;
@@ -113,12 +118,14 @@ xm_iq_pairing_event (XmIqPairing *p, guint64 id, const XmEvent *ev,
           return XM_IQ_REQUEST;
         }
       /* memory stays bounded against a peer that never answers */
-      if (g_hash_table_size (waiting) >= XM_IQ_MAX_PENDING)
+      if (g_hash_table_size (waiting) >= XM_IQ_MAX_PENDING
+          || p->pending >= XM_IQ_MAX_PENDING_TOTAL)
         return XM_IQ_REQUEST | XM_IQ_UNTRACKED;
       w = g_new (Waiting, 1);
       w->id = id;
       w->time_us = ev->time_us;
       g_hash_table_insert (waiting, g_steal_pointer (&key), w);
+      p->pending++;
       return XM_IQ_REQUEST;
     }
   if (strcmp (type, "result") != 0 && strcmp (type, "error") != 0)
@@ -131,6 +138,7 @@ xm_iq_pairing_event (XmIqPairing *p, guint64 id, const XmEvent *ev,
   *request = w->id;
   *rtt_us = MAX (ev->time_us - w->time_us, 0);
   g_hash_table_remove (waiting, key);
+  p->pending--;
   return XM_IQ_ANSWER;
 }
 
@@ -146,4 +154,5 @@ xm_iq_pairing_finish (XmIqPairing *p)
       g_hash_table_foreach (waiting, tell_unanswered, p);
       g_hash_table_iter_remove (&it);
     }
+  p->pending = 0;
 }

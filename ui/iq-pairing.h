@@ -14,8 +14,10 @@ G_BEGIN_DECLS
                                     * connection closed, the file ended, or
                                     * the same id was asked again first */
 #define XM_IQ_UNTRACKED (1u << 3)  /* a request not paired: its connection
-                                    * had XM_IQ_MAX_PENDING waiting */
+                                    * had XM_IQ_MAX_PENDING waiting, or all
+                                    * had XM_IQ_MAX_PENDING_TOTAL */
 #define XM_IQ_MAX_PENDING 4096
+#define XM_IQ_MAX_PENDING_TOTAL 65536
 
 typedef struct _XmIqPairing XmIqPairing;
 

@@ -498,6 +498,19 @@ class BoshReplayHostileTest(unittest.TestCase):
         self.assertIn("BOSH: cannot connect to 127.0.0.1:%d: Connection refused" % port,
                       r.stderr)
 
+    def test_domain_without_port(self):
+        # SRV records name TCP services: a domain alone gives no HTTP port,
+        # and replay says so instead of connecting to port 0
+        for transport, name in (("bosh", "BOSH"), ("ws", "WebSocket")):
+            r = subprocess.run([binary(), "replay", self.record, "--password", "pw",
+                                "--transport", transport, "--server", "localhost"],
+                               capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("is a %s connection: SRV records name XMPP's TCP services, "
+                          "so give --server HOST:PORT" % name, r.stderr)
+            self.assertNotIn("port 0", r.stderr)
+            self.assertNotIn(":0:", r.stderr)
+
     def test_huge_announced(self):
         self.check("huge", "announces 104857600 bytes, more than the 8 MiB")
 

@@ -206,6 +206,25 @@ def chromium(profile_dir):
     return webdriver.Chrome(service=Service(driver_path), options=opts)
 
 
+class LiveStartFailureTest(unittest.TestCase):
+    def test_no_temporary_recording(self):
+        """The live view's temporary recording cannot be made (TMPDIR does
+        not exist): one line naming it, exit 2, and nothing left behind
+        (under ASan, LeakSanitizer checks the web server was freed too)."""
+        d = tempfile.mkdtemp(prefix="xmitm-live-fail-")
+        self.addCleanup(shutil.rmtree, d, True)
+        env = dict(os.environ, TMPDIR=os.path.join(d, "missing"),
+                   XDG_DATA_HOME=os.path.join(d, "data"))
+        r = subprocess.run([XMITM, "proxy", "--listen", "127.0.0.1:%d" % peers.free_port(),
+                            "--upstream", "127.0.0.1:%d" % peers.free_port(),
+                            "--web=127.0.0.1:0", "--color=never"],
+                           capture_output=True, text=True, timeout=60, env=env)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("xmitm: --web: ", r.stderr)
+        self.assertIn("missing", r.stderr)
+        self.assertNotIn("Sanitizer", r.stderr)
+
+
 class WebLiveTest(unittest.TestCase):
     maxDiff = None
 

@@ -235,6 +235,20 @@ class WebViewsTest(unittest.TestCase):
         self.assertIn("--conn N", r.stderr)
         self.assertFalse(os.path.exists(out))
         os.unlink(big)
+        # few events but many bytes (a sparse file past 128 MiB): refused
+        # before anything is read into memory
+        with open(self.rec, "rb") as f:
+            head = f.read()
+        huge = os.path.join(self.dir, "huge.jsonl")
+        with open(huge, "wb") as f:
+            f.write(head)
+            f.truncate(129 << 20)
+        r = subprocess.run([XMITM, "export", "--html", out, huge],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("at most 128 MiB", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        os.unlink(huge)
 
     # ---- in a real browser ----
 

@@ -143,6 +143,53 @@ test_pending_cap (void)
   g_unlink (path);
 }
 
+/* Requests left waiting on many connections (a proxy --web whose view
+ * dropped their closes) are bounded in all, not only per connection; a
+ * close makes room again. */
+static void
+test_pending_total_cap (void)
+{
+  g_autoptr (GString) text = g_string_new (HEADER);
+  g_autofree char *path = NULL;
+  g_autoptr (XmEventIndex) idx = NULL;
+  guint per = XM_IQ_MAX_PENDING, conns = XM_IQ_MAX_PENDING_TOTAL / XM_IQ_MAX_PENDING;
+  guint64 last_tracked, untracked, after_close;
+  XmIndexedEvent ie;
+
+  for (guint c = 1; c <= conns + 1; c++)
+    g_string_append_printf (text, "{\"t\":1000000,\"conn\":%u,\"ev\":\"open\","
+                            "\"client\":\"127.0.0.1:1\",\"server\":\"127.0.0.1:2\"}\n", c);
+  for (guint c = 1; c <= conns; c++)
+    for (guint i = 0; i < per; i++)
+      g_string_append_printf (text, "{\"t\":1000000,\"conn\":%u,\"ev\":\"stanza\","
+                              "\"dir\":\"c2s\",\"len\":10,\"name\":\"iq\","
+                              "\"xml\":\"<iq type='get' id='%u'/>\"}\n", c, i);
+  last_tracked = conns + 1 + (guint64) conns * per - 1;
+  /* the total is reached: a new connection's first request is not kept */
+  g_string_append_printf (text, "{\"t\":1000000,\"conn\":%u,\"ev\":\"stanza\","
+                          "\"dir\":\"c2s\",\"len\":10,\"name\":\"iq\","
+                          "\"xml\":\"<iq type='get' id='x'/>\"}\n", conns + 1);
+  untracked = last_tracked + 1;
+  /* one connection closes: its requests are unanswered, room is made */
+  g_string_append (text, "{\"t\":2000000,\"conn\":1,\"ev\":\"close\",\"text\":\"closed\","
+                   "\"c2s_bytes\":1,\"s2c_bytes\":1}\n");
+  g_string_append_printf (text, "{\"t\":2000000,\"conn\":%u,\"ev\":\"stanza\","
+                          "\"dir\":\"c2s\",\"len\":10,\"name\":\"iq\","
+                          "\"xml\":\"<iq type='get' id='y'/>\"}\n", conns + 1);
+  after_close = untracked + 2;
+  idx = index_of (text->str, &path);
+  /* tracked, and (the file ended) unanswered */
+  g_assert_true (xm_event_index_get (idx, last_tracked, &ie));
+  g_assert_cmpuint (ie.iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
+  g_assert_true (xm_event_index_get (idx, untracked, &ie));
+  g_assert_cmpuint (ie.iq, ==, XM_IQ_REQUEST | XM_IQ_UNTRACKED);
+  g_assert_true (xm_event_index_get (idx, conns + 1, &ie));
+  g_assert_cmpuint (ie.iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
+  g_assert_true (xm_event_index_get (idx, after_close, &ie));
+  g_assert_cmpuint (ie.iq, ==, XM_IQ_REQUEST | XM_IQ_UNANSWERED);
+  g_unlink (path);
+}
+
 typedef struct {
   GArray *ids;
   XmFilter *filter;
@@ -380,6 +427,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/index-views/pairing", test_pairing);
   g_test_add_func ("/index-views/pending-cap", test_pending_cap);
+  g_test_add_func ("/index-views/pending-total-cap", test_pending_total_cap);
   g_test_add_func ("/index-views/scan-skips", test_scan_skips);
   g_test_add_func ("/index-views/scan-digests", test_scan_digests);
   return g_test_run ();

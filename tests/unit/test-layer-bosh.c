@@ -563,6 +563,77 @@ test_chunked_cap (void)
   cm_free (cm);
 }
 
+static gboolean
+flag_set (gpointer flag, gpointer unused)
+{
+  return *(gboolean *) flag;
+}
+
+/* A server that holds one rid and answers every later one at once: the
+ * answers wait for the held one's, so no request follows while one does
+ * (XEP-0124 §11: 'requests' at most, answered or not): what the layer
+ * keeps stays one answer, not one a request for as long as the server
+ * holds. */
+static void
+test_held_answers_bounded (void)
+{
+  Cm *cm = cm_new ();
+  Owner *o = owner_new (cm);
+  gboolean waited = FALSE;
+
+  create (cm, o);
+  g_string_truncate (o->got, 0);
+  owner_send (o, "<message xmlns='jabber:client' id='m1'/>");
+  run_until (n_reqs, cm, GUINT_TO_POINTER (3));
+  cm_answer (req (cm, 2), "<body " HB "><iq xmlns='jabber:client' id='a2'/></body>", FALSE);
+  owner_send (o, "<message xmlns='jabber:client' id='m2'/>");
+  /* well past the gap between requests (10 ms): m2 would have gone */
+  g_timeout_add (300, on_expire, &waited);
+  run_until (flag_set, &waited, NULL);
+  g_assert_cmpuint (cm->reqs->len, ==, 3);
+  g_assert_cmpstr (o->got->str, ==, "");
+  /* the held one answered: both answers go up in order, m2 goes */
+  cm_answer (req (cm, 1), "<body " HB "><iq xmlns='jabber:client' id='a1'/></body>", FALSE);
+  run_until (n_reqs, cm, GUINT_TO_POINTER (4));
+  g_assert_nonnull (strstr (req (cm, 3)->body, "id='m2'"));
+  g_assert_cmpuint (req (cm, 3)->rid, ==, req (cm, 2)->rid + 1);
+  g_assert_cmpstr (o->got->str, ==, "<iq xmlns='jabber:client' id='a1'/>"
+                   "<iq xmlns='jabber:client' id='a2'/>");
+  g_assert_no_error (o->error);
+  owner_free (o);
+  cm_free (cm);
+}
+
+/* A server that answers the empty request it should hold at once, and
+ * empty (it is not holding it): the next empty request waits the
+ * 'polling' interval (XEP-0124 §12) instead of going at once, again and
+ * again; what the owner sends meanwhile goes as it comes. */
+static void
+test_lone_poll_answered_at_once (void)
+{
+  Cm *cm = cm_new ();
+  Owner *o = owner_new (cm);
+  gboolean waited = FALSE;
+
+  create (cm, o);
+  cm_answer (req (cm, 1), "<body " HB "/>", FALSE);
+  /* well past the 1 ms an empty request waits for the round's end */
+  g_timeout_add (300, on_expire, &waited);
+  run_until (flag_set, &waited, NULL);
+  g_assert_cmpuint (cm->reqs->len, ==, 2);
+  owner_send (o, "<message xmlns='jabber:client' id='m1'/>");
+  run_until (n_reqs, cm, GUINT_TO_POINTER (3));
+  g_assert_nonnull (strstr (req (cm, 2)->body, "id='m1'"));
+  cm_answer (req (cm, 2), "<body " HB "/>", FALSE);
+  /* the interval over (the server named none: 1 s), an empty one again */
+  run_until (n_reqs, cm, GUINT_TO_POINTER (4));
+  g_assert_true (g_str_has_suffix (req (cm, 3)->body, "/>"));
+  g_assert_null (strstr (req (cm, 3)->body, "<message"));
+  g_assert_no_error (o->error);
+  owner_free (o);
+  cm_free (cm);
+}
+
 /* ---- the connection manager's side (layer-bosh-serve.c) ---- */
 
 /* A carrier: a leg on one end of a socketpair; the test reads what it
@@ -725,6 +796,45 @@ test_serve (void)
   close (b.peer);
 }
 
+/* A rid that is none (missing, not a number, 2^53 or more: XEP-0124
+ * §14.1): 400, and the session fails with one sentence. 2^64-1 was
+ * taken, and the next rid expected wrapped round to 0, a session not
+ * created yet. */
+static void
+test_serve_bad_rid (void)
+{
+  static const char *const rids[] = {
+    " rid='18446744073709551615'", " rid='9007199254740992'", " rid='99999999999999999999'",
+    " rid='-1'", " rid='12x'", "",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (rids); i++)
+    {
+      Owner o = { .got = g_string_new (NULL) };
+      XmLayer *layer = xm_layer_bosh_serve_new ();
+      Carrier a;
+      g_autoptr (GString) ga = g_string_new (NULL);
+      Wait wa = { &a, ga, "\r\n\r\n" };
+      g_autofree char *body = g_strdup_printf ("<body " HB "%s to='example.test' "
+                                               "wait='60' hold='1'/>", rids[i]);
+
+      carrier_init (&a);
+      o.leg = xm_leg_new ("client", &owner_events, &o);
+      xm_leg_push (o.leg, layer);
+      serve_request (layer, &a, body);
+      run_until (carrier_has, &wa, NULL);
+      g_assert_true (g_str_has_prefix (ga->str, "HTTP/1.1 400 "));
+      g_assert_nonnull (o.error);
+      g_assert_nonnull (strstr (o.error->message, "no rid from 1 to 2^53-1"));
+      g_assert_cmpstr (o.got->str, ==, "");
+      xm_leg_free (o.leg);
+      g_string_free (o.got, TRUE);
+      g_clear_error (&o.error);
+      xm_leg_free (a.leg);
+      close (a.peer);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -735,6 +845,9 @@ main (int argc, char **argv)
   g_test_add_func ("/layer-bosh/request-cap", test_request_cap);
   g_test_add_func ("/layer-bosh/refusals", test_refusals);
   g_test_add_func ("/layer-bosh/chunked-cap", test_chunked_cap);
+  g_test_add_func ("/layer-bosh/held-answers-bounded", test_held_answers_bounded);
+  g_test_add_func ("/layer-bosh/lone-poll-answered-at-once", test_lone_poll_answered_at_once);
   g_test_add_func ("/layer-bosh/serve", test_serve);
+  g_test_add_func ("/layer-bosh/serve-bad-rid", test_serve_bad_rid);
   return g_test_run ();
 }

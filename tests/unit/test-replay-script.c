@@ -357,6 +357,46 @@ test_component (void)
   remove_recording (path);
 }
 
+/* The endpoint's path comes from a recorded request line and goes into
+ * the one replay writes: a path with a CR, LF or space (a recording
+ * edited by anyone) is not taken, a plain one is. */
+#define TRANSPORT(t, text) \
+  "{\"t\":" #t ",\"conn\":1,\"ev\":\"transport\",\"dir\":\"c2s\"," \
+  "\"transport\":\"http-request\",\"text\":\"" text "\"}\n"
+
+static void
+test_recorded_paths (void)
+{
+  static const struct {
+    const char *lines;
+    const char *ws, *bosh;
+  } cases[] = {
+    { TRANSPORT (1, "GET /x\\r\\nX-Evil: 1 HTTP/1.1 (Upgrade: websocket)")
+      TRANSPORT (1, "POST /b\\r\\nX-Evil: 1 HTTP/1.1 (Host: x)"), NULL, NULL },
+    { TRANSPORT (1, "GET /a b HTTP/1.1 (Upgrade: websocket)")
+      TRANSPORT (1, "POST /a\\tb HTTP/1.1 (Host: x)")
+      TRANSPORT (1, "POST http-bind HTTP/1.1 (Host: x)"), NULL, NULL },
+    { TRANSPORT (1, "GET /xmpp-websocket?v=1 HTTP/1.1 (Upgrade: websocket)")
+      TRANSPORT (1, "POST /b\\nX: 1 HTTP/1.1 (Host: x)")
+      TRANSPORT (1, "POST /http-bind HTTP/1.1 (Host: x)"), "/xmpp-websocket?v=1", "/http-bind" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *body = g_strconcat (cases[i].lines, session, NULL);
+      g_autofree char *path = write_recording ("recorded", body);
+      g_autoptr (GError) error = NULL;
+      g_autoptr (XmScript) s = xm_script_load (path, XM_PACE_IQ, FALSE, NULL, NULL, &error);
+      XmScriptConn *c;
+
+      g_assert_no_error (error);
+      c = s->conns->pdata[0];
+      g_assert_cmpstr (c->ws_path, ==, cases[i].ws);
+      g_assert_cmpstr (c->bosh_path, ==, cases[i].bosh);
+      remove_recording (path);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -368,5 +408,6 @@ main (int argc, char **argv)
   g_test_add_func ("/replay-script/iq-auth", test_iq_auth);
   g_test_add_func ("/replay-script/sasl2", test_sasl2);
   g_test_add_func ("/replay-script/component", test_component);
+  g_test_add_func ("/replay-script/recorded-paths", test_recorded_paths);
   return g_test_run ();
 }
