@@ -74,10 +74,21 @@ claimable (char c)
   return c >= 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '/';
 }
 
+/* Whether a '{' starts a quantifier: only digits, commas and blanks
+ * before its '}' (PCRE reads any other '{' as a literal, and what follows
+ * it as usual: "{||}" is three branches). Any such one is taken as
+ * allowing zero repetitions. */
+static gboolean
+brace_quantifier (const char *p)
+{
+  for (p++; *p != '}'; p++)
+    if (!g_ascii_isdigit (*p) && *p != ',' && *p != ' ')
+      return FALSE;
+  return TRUE;
+}
+
 /* Consumes a quantifier at r->p, if any, with its lazy or possessive
- * mark. *optional: it allows zero repetitions. A '{' is taken as one
- * whether PCRE reads it so or as a literal (then nothing is claimed of
- * it): up to its '}' when there is one. */
+ * mark. *optional: it allows zero repetitions. */
 static gboolean
 read_quantifier (Reader *r, gboolean *optional)
 {
@@ -89,11 +100,10 @@ read_quantifier (Reader *r, gboolean *optional)
       *optional = c != '+';
       r->p++;
     }
-  else if (c == '{')
+  else if (c == '{' && brace_quantifier (r->p))
     {
-      const char *close = strchr (r->p, '}');
       *optional = TRUE;
-      r->p = close ? close + 1 : r->p + 1;
+      r->p = strchr (r->p, '}') + 1;
     }
   else
     return FALSE;
@@ -241,7 +251,7 @@ read_sequence (Reader *r)
         skip_class (r);
       else if (c == '\\')
         read_escape (r, &lit);
-      else if (c == '?' || c == '*' || c == '+' || c == '{')
+      else if (c == '?' || c == '*' || c == '+' || (c == '{' && brace_quantifier (r->p)))
         {
           /* nothing before it to repeat: claim nothing of it */
           end_run (run, &best);
@@ -250,7 +260,9 @@ read_sequence (Reader *r)
         }
       else
         {
-          if (c != '.' && c != '^' && c != '$')
+          /* a '{' that is no quantifier is a literal; claimed as none, in
+           * case a PCRE reads more forms as quantifiers */
+          if (c != '.' && c != '^' && c != '$' && c != '{')
             lit = c;
           r->p++;
         }

@@ -66,7 +66,11 @@ test_cases (void)
     { "[^]x]abc", "abc" },
     { "[[:alpha:]]abc", NULL },  /* not followed */
     { "[abc", NULL },
-    { "[x\\c]ba]", NULL },     /* \c] is control-], the class goes on (found by the fuzzer) */
+    { "[x\\c]ba]", NULL },
+    /* a '{' that is no quantifier is a literal, and the rest is read */
+    { "{||||}&amp;{}", NULL },   /* empty branches (found by the fuzzer) */
+    { "abcd{x}efgh", "x}efgh" },
+    { "abcd{2,3}efgh", "efgh" },     /* \c] is control-], the class goes on (found by the fuzzer) */
     /* options */
     { "(?i)Romeo", "Romeo", TRUE },
     { "(?i)(romeo|juliet)", "romeo,juliet", TRUE },
