@@ -407,7 +407,8 @@ want_event (const XmEventIndex *idx, guint64 id, gpointer data)
   if (p->filter == NULL)
     return XM_INDEX_READ;
   xm_event_index_get (idx, id, &ie);
-  if (xm_filter_may_match (p->filter, ie.conn, ie.dir, ie.kind, ie.event_class))
+  if (xm_filter_may_match (p->filter, ie.conn, ie.dir, ie.kind, ie.event_class,
+                           &ie.digest))
     return XM_INDEX_READ;
   p->skipped++;
   return XM_INDEX_SKIP;

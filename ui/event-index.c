@@ -26,9 +26,9 @@
  * goes on round after round. */
 #define BATCH 512
 
-/* 24 bytes an event. kind, dir and class let a filtered scan skip an
- * event unread (xm_filter_may_match); pair and rtt_us are the iq pairing,
- * filled in when the answer is indexed. */
+/* 32 bytes an event. kind, dir, class and the digest let a filtered scan
+ * skip an event unread (xm_filter_may_match); pair and rtt_us are the iq
+ * pairing, filled in when the answer is indexed. */
 typedef struct {
   guint64 offset; /* where its line starts in the file */
   guint32 conn;
@@ -38,7 +38,10 @@ typedef struct {
   guint8 iq;      /* XM_IQ_* */
   guint32 pair;   /* ids between a request and its answer; 0: none */
   guint32 rtt_us; /* the answer's time minus the request's, capped */
+  XmFilterDigest digest; /* what --ns and --jid look at */
 } Entry;
+
+G_STATIC_ASSERT (sizeof (Entry) == 32);
 
 
 struct _XmEventIndex {
@@ -57,6 +60,7 @@ struct _XmEventIndex {
    * lines between them, never read again) */
   GHashTable *gaps;
   XmIqPairing *pairing;  /* which iq answers which, as events come */
+  XmFilterDigester *digester;
   guint64 line_offset;   /* indexing: where the line being read starts */
   guint64 line_length;
   guint64 last_end;      /* indexing: where the last event's line ends */
@@ -223,6 +227,7 @@ index_event (XmSink *sink, const XmEvent *ev)
 
   learn_session (idx, ev);
   pair_iq (idx, ev, &e);
+  xm_filter_event_digest (idx->digester, ev, &e.digest);
   if (idx->entries->len > 0 && idx->last_end != e.offset)
     {
       guint64 *end = g_new (guint64, 1);
@@ -535,6 +540,7 @@ new_index (const char *path)
   idx->gaps = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   idx->pending = g_string_new (NULL);
   idx->pairing = xm_iq_pairing_new (mark_unanswered, idx);
+  idx->digester = xm_filter_digester_new ();
   return idx;
 }
 
@@ -636,6 +642,7 @@ xm_event_index_free (XmEventIndex *idx)
   g_hash_table_unref (idx->stream_opens);
   g_hash_table_unref (idx->gaps);
   xm_iq_pairing_free (idx->pairing);
+  xm_filter_digester_free (idx->digester);
   g_free (idx);
 }
 
@@ -681,6 +688,7 @@ xm_event_index_get (const XmEventIndex *idx, guint64 id, XmIndexedEvent *out)
   out->kind = e->kind;
   out->dir = e->dir;
   out->event_class = e->klass;
+  out->digest = e->digest;
   out->iq = e->iq;
   out->pair = -1;
   out->rtt_us = -1;

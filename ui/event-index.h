@@ -4,11 +4,12 @@
  * where each event's line starts and what each connection was (addresses,
  * layers, bytes, bound JID). Nothing else is kept in memory: a page of
  * events is read again from the file, from the offset of its first event,
- * so a recording of millions of stanzas costs 24 bytes per event. A
+ * so a recording of millions of stanzas costs 32 bytes per event. A
  * capture is first decoded into a private temporary recording (unlinked at
  * once) and browsed the same way. */
 #pragma once
 
+#include "filter.h"
 #include "iq-pairing.h"
 #include "sink.h"
 
@@ -39,6 +40,7 @@ typedef struct {
   XmEventKind kind;
   XmDir dir;
   guint event_class;  /* xm_filter_event_class */
+  XmFilterDigest digest; /* xm_filter_event_digest */
   guint iq;           /* XM_IQ_* */
   gint64 pair;        /* the id of its request or answer, or -1 */
   gint64 rtt_us;      /* from the request to the answer, or -1 */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "filter.h"
+#include "grep-literal.h"
 
 /* Bits of XmFilter.kinds and of what an event is. */
 enum {
@@ -38,10 +39,13 @@ struct _XmFilter {
   GPtrArray *ns;      /* char*; NULL: any namespace */
   GPtrArray *jids;    /* Jid*; NULL: any JID */
   GPtrArray *regexes; /* GRegex*; NULL: no --grep */
-  /* char *: for each regex, text every match contains (NULL: some regex
-   * has none the simple reading below finds) */
-  GPtrArray *literals;
+  /* char *: text one of which every match of some regex contains
+   * (xm_grep_literals; NULL: some regex has none), as written, and in
+   * lower case for the regexes that ignore case */
+  GPtrArray *literals, *iliterals;
   GHashTable *verdicts; /* connection number -> VERDICT_* */
+  /* guint32: the digest bits of each --ns and --jid (see digests below) */
+  GArray *ns_bits, *jid_bits;
 };
 
 /* ---- options ---- */
@@ -342,6 +346,82 @@ jid_matches (const Jid *want, const Jid *got)
              || g_strcmp0 (want->resource, got->resource) == 0);
 }
 
+/* ---- digests ----
+ *
+ * An index keeps, per event, two 32-bit words (XmFilterDigest): each
+ * namespace --ns looks at sets two bits of the first, each JID --jid
+ * looks at (from and to, parsed and folded as jid_parse does: bare, and
+ * full when it has a resource) two bits of the second. A --ns or --jid
+ * value whose bits are not all set cannot match: the event is skipped
+ * unread. Equal keys set equal bits, so this never rules out a match;
+ * other keys set the same bits by chance only, and then the event is
+ * read and decided by xm_filter_match. */
+
+static guint32
+fnv (guint32 h, const char *s, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    h = (h ^ (guchar) s[i]) * 16777619u;
+  return h;
+}
+
+/* Two bits of a word from a hash (mixed first: FNV's low bits are
+ * weak). */
+static guint32
+two_bits (guint32 h)
+{
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  return (1u << (h & 31)) | (1u << ((h >> 5) & 31));
+}
+
+static guint32
+ns_digest (const char *ns)
+{
+  return two_bits (fnv (2166136261u, ns, strlen (ns)));
+}
+
+/* The key of jid as a bare JID, or as a full one (it has a resource):
+ * the fields jid_matches compares, NULL told from empty. */
+static guint32
+jid_digest (const Jid *jid, gboolean full)
+{
+  guint32 h = fnv (2166136261u, full ? "F" : "B", 1);
+
+  h = jid->local ? fnv (h, jid->local, strlen (jid->local) + 1) : fnv (h, "\1", 1);
+  h = fnv (h, jid->domain, strlen (jid->domain) + 1);
+  if (full)
+    h = fnv (h, jid->resource, strlen (jid->resource));
+  return two_bits (h);
+}
+
+/* The bits each --ns and --jid value needs. */
+static void
+digest_wanted (XmFilter *f)
+{
+  if (f->ns)
+    {
+      f->ns_bits = g_array_new (FALSE, FALSE, sizeof (guint32));
+      for (guint i = 0; i < f->ns->len; i++)
+        {
+          guint32 bits = ns_digest (f->ns->pdata[i]);
+          g_array_append_val (f->ns_bits, bits);
+        }
+    }
+  if (f->jids)
+    {
+      f->jid_bits = g_array_new (FALSE, FALSE, sizeof (guint32));
+      for (guint i = 0; i < f->jids->len; i++)
+        {
+          const Jid *want = f->jids->pdata[i];
+          /* a bare JID matches any resource: the stanza's bare key */
+          guint32 bits = jid_digest (want, want->resource != NULL);
+          g_array_append_val (f->jid_bits, bits);
+        }
+    }
+}
+
 static gboolean
 parse_jids (XmFilter *f, char **values, GError **error)
 {
@@ -358,64 +438,6 @@ parse_jids (XmFilter *f, char **values, GError **error)
   return TRUE;
 }
 
-/* The longest run of characters that every match of pattern contains,
- * read conservatively: NULL for a pattern with alternation, groups,
- * escapes or options (anything this does not follow), or no run of 3.
- * Only printable ASCII without '"', '\\' and '/', which a recording's
- * JSON writes as they are. */
-static char *
-required_literal (const char *pattern)
-{
-  g_autoptr (GString) run = g_string_new (NULL);
-  g_autofree char *best = NULL;
-  const char *p = pattern;
-
-#define END_RUN() G_STMT_START { \
-    if (run->len >= 3 && (best == NULL || run->len > strlen (best))) \
-      { g_free (best); best = g_strdup (run->str); } \
-    g_string_truncate (run, 0); } G_STMT_END
-
-  for (; *p; p++)
-    {
-      char c = *p;
-
-      if (strchr ("\\()|", c))
-        return NULL;
-      if (c == '[')
-        {
-          /* a class: none of its characters is required */
-          END_RUN ();
-          p++;
-          if (*p == '^')
-            p++;
-          if (*p == ']')
-            p++;
-          while (*p && *p != ']')
-            p++;
-          if (*p == '\0')
-            return NULL;
-        }
-      else if (c == '?' || c == '*' || c == '{')
-        {
-          /* the character before may be absent: not required */
-          if (run->len)
-            g_string_truncate (run, run->len - 1);
-          END_RUN ();
-          if (c == '{' && (p = strchr (p, '}')) == NULL)
-            return NULL;
-        }
-      else if (c == '+' || c == '.' || c == '^' || c == '$')
-        END_RUN ();
-      else if (c >= 0x20 && c < 0x7f && c != '"' && c != '/')
-        g_string_append_c (run, c);
-      else
-        END_RUN ();
-    }
-  END_RUN ();
-#undef END_RUN
-  return g_steal_pointer (&best);
-}
-
 static gboolean
 parse_regexes (XmFilter *f, char **values, GError **error)
 {
@@ -429,14 +451,24 @@ parse_regexes (XmFilter *f, char **values, GError **error)
         return bad_value (error, "grep", *v, "%s", local->message);
       g_ptr_array_add (f->regexes, re);
     }
+  /* a line must hold one literal of some regex (the regexes are ORed) */
   f->literals = g_ptr_array_new_with_free_func (g_free);
+  f->iliterals = g_ptr_array_new_with_free_func (g_free);
   for (char **v = values; *v && f->literals; v++)
     {
-      char *lit = required_literal (*v);
-      if (lit)
-        g_ptr_array_add (f->literals, lit);
-      else
-        g_clear_pointer (&f->literals, g_ptr_array_unref);
+      gboolean caseless;
+      g_autoptr (GPtrArray) lits = xm_grep_literals (*v, &caseless);
+
+      if (lits == NULL)
+        {
+          g_clear_pointer (&f->literals, g_ptr_array_unref);
+          g_clear_pointer (&f->iliterals, g_ptr_array_unref);
+          break;
+        }
+      for (guint i = 0; i < lits->len; i++)
+        g_ptr_array_add (caseless ? f->iliterals : f->literals,
+                         caseless ? g_ascii_strdown (lits->pdata[i], -1)
+                                  : g_strdup (lits->pdata[i]));
     }
   return TRUE;
 }
@@ -462,6 +494,7 @@ xm_filter_new (const XmFilterArgs *args, GError **error)
       || (given (args->jid) && !parse_jids (f, args->jid, error))
       || (given (args->grep) && !parse_regexes (f, args->grep, error)))
     return NULL;
+  digest_wanted (f);
   return g_steal_pointer (&f);
 }
 
@@ -480,7 +513,13 @@ xm_filter_free (XmFilter *f)
     g_ptr_array_unref (f->regexes);
   if (f->literals)
     g_ptr_array_unref (f->literals);
+  if (f->iliterals)
+    g_ptr_array_unref (f->iliterals);
   g_hash_table_unref (f->verdicts);
+  if (f->ns_bits)
+    g_array_unref (f->ns_bits);
+  if (f->jid_bits)
+    g_array_unref (f->jid_bits);
   g_free (f);
 }
 
@@ -697,9 +736,99 @@ xm_filter_event_class (const XmEvent *ev)
   return event_kind (ev);
 }
 
+/* Whether one of wanted (the bits of each value) is all in word. */
+static gboolean
+digest_holds (const GArray *wanted, guint32 word)
+{
+  for (guint i = 0; i < wanted->len; i++)
+    {
+      guint32 bits = g_array_index (wanted, guint32, i);
+      if ((word & bits) == bits)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Folding a JID (casefold, NFC, IDNA) costs allocations; a recording
+ * repeats a few JIDs, so the digest of each attribute value is kept,
+ * for at most this many values (then they are forgotten at once), each
+ * of at most MAX_CACHED_JID bytes. */
+#define MAX_CACHED_JIDS 4096
+#define MAX_CACHED_JID 256
+
+struct _XmFilterDigester {
+  GHashTable *jids; /* value -> its bits, + 1 (0 is "not cached") */
+};
+
+XmFilterDigester *
+xm_filter_digester_new (void)
+{
+  XmFilterDigester *d = g_new0 (XmFilterDigester, 1);
+
+  d->jids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  return d;
+}
+
+void
+xm_filter_digester_free (XmFilterDigester *d)
+{
+  if (d == NULL)
+    return;
+  g_hash_table_unref (d->jids);
+  g_free (d);
+}
+
+/* The bits of a from or to value, as jid_attr_matches reads it. */
+static guint32
+attr_digest (XmFilterDigester *d, const char *value)
+{
+  gpointer hit;
+  guint32 bits = 0;
+  Jid *got;
+
+  if (value == NULL)
+    return 0;
+  if ((hit = g_hash_table_lookup (d->jids, value)))
+    return (guint32) (GPOINTER_TO_SIZE (hit) - 1);
+  if ((got = jid_parse (value, NULL)))
+    {
+      bits = jid_digest (got, FALSE);
+      if (got->resource)
+        bits |= jid_digest (got, TRUE);
+      jid_free (got);
+    }
+  if (strlen (value) <= MAX_CACHED_JID)
+    {
+      if (g_hash_table_size (d->jids) >= MAX_CACHED_JIDS)
+        g_hash_table_remove_all (d->jids);
+      g_hash_table_insert (d->jids, g_strdup (value),
+                           GSIZE_TO_POINTER ((gsize) bits + 1));
+    }
+  return bits;
+}
+
+void
+xm_filter_event_digest (XmFilterDigester *d, const XmEvent *ev,
+                        XmFilterDigest *out)
+{
+  const XmNode *el = event_element (ev);
+
+  out->ns = out->jid = 0;
+  if (el == NULL)
+    return;
+  /* what ns_matches and jid_event_matches look at */
+  if (element_kind (el) == KIND_STREAM && el->ns)
+    out->ns |= ns_digest (el->ns);
+  for (const XmNode *c = el->children; c; c = c->next)
+    if (c->type == XM_NODE_ELEMENT && c->ns)
+      out->ns |= ns_digest (c->ns);
+  out->jid = attr_digest (d, xm_node_attr (el, "from"))
+             | attr_digest (d, xm_node_attr (el, "to"));
+}
+
 gboolean
 xm_filter_may_match (const XmFilter *f, guint conn, XmDir dir, XmEventKind kind,
-                     guint event_class)
+                     guint event_class, const XmFilterDigest *digest)
 {
   /* a SASL event follows its stanza's verdict: read it (they are few) */
   if (kind == XM_EVENT_SASL)
@@ -713,7 +842,37 @@ xm_filter_may_match (const XmFilter *f, guint conn, XmDir dir, XmEventKind kind,
               && kind != XM_EVENT_STREAM_OPEN)
          /* --grep has nothing to search in these */
          && !(f->regexes && (kind == XM_EVENT_KEEPALIVE
-                             || kind == XM_EVENT_STREAM_CLOSE));
+                             || kind == XM_EVENT_STREAM_CLOSE))
+         /* none of the namespaces or JIDs wanted is in the event */
+         && !(digest && f->ns && !digest_holds (f->ns_bits, digest->ns))
+         && !(digest && f->jids && !digest_holds (f->jid_bits, digest->jid));
+}
+
+/* Whether line holds one of lits (lower case) in any ASCII case, or a
+ * character that is no ASCII: PCRE's caseless matching pairs some of
+ * those with ASCII letters (U+212A KELVIN SIGN with k, U+017F with s). */
+static gboolean
+holds_caseless (const char *line, gsize len, const GPtrArray *lits)
+{
+  g_autofree char *low = NULL;
+
+  if (lits->len == 0)
+    return FALSE;
+  low = g_malloc (len + 1);
+  for (gsize i = 0; i < len; i++)
+    {
+      guchar c = (guchar) line[i];
+      if (c >= 0x80)
+        return TRUE;
+      low[i] = g_ascii_tolower (c);
+    }
+  for (guint i = 0; i < lits->len; i++)
+    {
+      const char *lit = lits->pdata[i];
+      if (memmem (low, len, lit, strlen (lit)))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 gboolean
@@ -730,6 +889,8 @@ xm_filter_line_may_match (const XmFilter *f, XmEventKind kind,
       if (memmem (line, len, lit, strlen (lit)))
         return TRUE;
     }
+  if (holds_caseless (line, len, f->iliterals))
+    return TRUE;
   /* text the line may hold in a form memmem cannot see: \uXXXX escapes
    * (a writer other than xmitm's), bytes that were no UTF-8 (xml_base64).
    * memchr for a rare first byte: this runs on every line a rare --grep

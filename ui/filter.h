@@ -90,17 +90,38 @@ enum {
  * to keep per event and give back to xm_filter_may_match. */
 guint xm_filter_event_class (const XmEvent *event);
 
-/* For a scan that knows an event only by its connection, direction, kind
- * and class (an index): FALSE when the event cannot pass whatever its
- * content, so it may be skipped unread; TRUE when it must be read and
- * given to xm_filter_match. The tests are those of xm_filter_match. */
+/* What --ns and --jid look at in an event, in two words for an index to
+ * keep: each namespace (of the element's children, and of the element
+ * itself when it is no stanza) sets two bits of ns; each JID of its from
+ * and to, folded as --jid compares it, two bits of jid for the bare JID
+ * and two more for the full one. A --ns or --jid value whose bits are not
+ * all set cannot match. All 0 for an event without an element. */
+typedef struct {
+  guint32 ns;
+  guint32 jid;
+} XmFilterDigest;
+
+/* Computes digests; remembers the JIDs it folded (at most 4,096). */
+typedef struct _XmFilterDigester XmFilterDigester;
+XmFilterDigester *xm_filter_digester_new (void);
+void xm_filter_digester_free (XmFilterDigester *digester);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (XmFilterDigester, xm_filter_digester_free)
+void xm_filter_event_digest (XmFilterDigester *digester, const XmEvent *event,
+                             XmFilterDigest *out);
+
+/* For a scan that knows an event only by its connection, direction, kind,
+ * class and digest (an index; digest may be NULL: unknown): FALSE when the
+ * event cannot pass whatever its content, so it may be skipped unread;
+ * TRUE when it must be read and given to xm_filter_match. The tests are
+ * those of xm_filter_match. */
 gboolean xm_filter_may_match (const XmFilter *filter, guint conn, XmDir dir,
-                              XmEventKind kind, guint event_class);
+                              XmEventKind kind, guint event_class,
+                              const XmFilterDigest *digest);
 
 /* For a scan that has an event's line of a recording (JSON) before
  * parsing it: FALSE when the line cannot hold a match of --grep (each
- * regex's required text is absent; only for the text a simple reading of
- * the pattern finds, and never for a line holding \u escapes or base64),
+ * regex's required text is absent: xm_grep_literals; never for a line
+ * holding \u escapes or base64),
  * so it may be skipped unparsed (then call xm_filter_skipped). */
 gboolean xm_filter_line_may_match (const XmFilter *filter, XmEventKind kind,
                                    const char *line, gsize len);

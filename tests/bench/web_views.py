@@ -3,13 +3,16 @@
 (make-recording.py 1000000 OUT makes the million-stanza one). Prints figures,
 asserts nothing: the README quotes them.
 
-  * indexing: wall time from start to the printed URL, peak RSS after it;
+  * indexing: wall time from start to the printed URL and to the end of
+    the background indexing (the WebSocket's "indexing": null), peak RSS
+    then; everything below runs on the whole file;
   * pages: the first page, a page in the middle, the last page, as the
     virtual list asks for them (200 rows, detail=0), and one event whole;
   * filters: the time to the first screen of matches (40 rows, the page
     asking again while a round comes back empty, as list.js does) and to
     the end of the file, for filters the index decides (--kind, --dir,
-    --conn) and ones that read every event (--grep, --jid);
+    --conn), the digest (--ns, --jid) or --grep's literals, and a --grep
+    that reads every event;
   * with --browser, in headless Chromium: the time from opening the page to
     its first rows, a jump to the middle of the list until its rows are
     filled, and the frames of a scripted scroll of 20,000 rows (the
@@ -24,6 +27,9 @@ import sys
 import time
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from test_web_live import WebSocket  # noqa: E402
 
 SCREEN = 40
 
@@ -43,6 +49,11 @@ def main():
         print("xmitm web printed %r %r" % (line, proc.stderr.read()))
         return 1
     base, token = m.group(1).rstrip("/"), m.group(2)
+    # the file is indexed in the background: measure the views on all of it
+    ws = WebSocket(int(base.rsplit(":", 1)[1]), token=token)
+    while ws.message().get("indexing"):
+        pass
+    t_indexed = time.monotonic() - t0
     with open("/proc/%d/status" % proc.pid) as f:
         hwm = [l for l in f if l.startswith("VmHWM")][0].split()[1]
 
@@ -59,8 +70,8 @@ def main():
         print("| --- | --- |")
         first, dt = get("/api/events", **{"from": 0, "count": 200, "detail": 0})
         total = first["total"]
-        print("| index %d events (%.0f MB) | %.1f s wall, %d MB peak RSS |"
-              % (total, os.path.getsize(rec) / 1e6, t_index, int(hwm) // 1024))
+        print("| index %d events (%.0f MB) | URL at %.2f s, indexed at %.1f s wall, %d MB peak RSS |"
+              % (total, os.path.getsize(rec) / 1e6, t_index, t_indexed, int(hwm) // 1024))
         print("| first page (200 rows) | %.0f ms |" % (dt * 1000))
         _, dt = get("/api/events", **{"from": total // 2, "count": 200, "detail": 0})
         print("| page in the middle | %.0f ms |" % (dt * 1000))
@@ -76,11 +87,21 @@ def main():
                                   ("--conn 2 (no such connection)", {"conn": "2"}, True),
                                   ("--grep id='000025000[0-9]' (20 matches, mid-file)",
                                    {"grep": "id='000025000[0-9]'"}, True),
-                                  # no text every match needs: each line parsed
-                                  ("--grep a|b, no text every match needs (4 matches, mid-file)".replace("|", "\\|"),
+                                  # a literal per branch: lines without either unparsed
+                                  ("--grep (0000250001|0000250002) (4 matches, mid-file)".replace("|", "\\|"),
                                    {"grep": "(0000250001|0000250002)"}, True),
+                                  ("--grep (?i)(XMPP-BIND|JABBER:IQ:ROSTER) (at the start)".replace("|", "\\|"),
+                                   {"grep": "(?i)(XMPP-BIND|JABBER:IQ:ROSTER)"}, True),
+                                  # no literal the reading follows: each line parsed
+                                  ("--grep \\x30000250001|\\x30000250002 (no literal; 4 matches, mid-file)".replace("|", "\\|"),
+                                   {"grep": "\\x30000250001|\\x30000250002"}, True),
+                                  # digests: events without the value unread
                                   ("--ns urn:ietf:params:xml:ns:xmpp-bind (2, at the start)",
-                                   {"ns": "urn:ietf:params:xml:ns:xmpp-bind"}, True)):
+                                   {"ns": "urn:ietf:params:xml:ns:xmpp-bind"}, True),
+                                  ("--jid nobody@bench.local (none)",
+                                   {"jid": "nobody@bench.local"}, True),
+                                  ("--jid bench.local/x (none)",
+                                   {"jid": "bench.local/x"}, True)):
             got, nxt, rounds, t = 0, 0, 0, time.monotonic()
             t_screen = t_first = None
             while True:

@@ -27,7 +27,8 @@ want (const XmEventIndex *idx, guint64 id, gpointer data)
   XmIndexedEvent ie;
 
   g_assert (xm_event_index_get (idx, id, &ie));
-  return xm_filter_may_match (s->filter, ie.conn, ie.dir, ie.kind, ie.event_class)
+  return xm_filter_may_match (s->filter, ie.conn, ie.dir, ie.kind, ie.event_class,
+                              &ie.digest)
          ? XM_INDEX_READ : XM_INDEX_SKIP;
 }
 
@@ -69,6 +70,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     { "kind", "iq" }, { "dir", "s2c" }, { "conn", "1-2" }, { "grep", "<message to=" },
     { "grep", "b[0-9]+37" }, { "ns", "jabber:iq:roster" }, { "jid", "bob@localhost" },
     { "grep", "x{0}id='" },
+    /* literals per branch, ignoring case; digests of namespaces and JIDs */
+    { "grep", "(b137|<message to=)" }, { "grep", "(?i)(ROSTER|bob@)" },
+    { "ns", "urn:xmpp:ping" }, { "jid", "localhost" }, { "jid", "bob@localhost/r1" },
   };
   g_autofree char *path = NULL;
   XmEventIndex *idx;
@@ -118,6 +122,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       xm_event_index_read (idx, 0, on_event, &all, NULL);
       xm_event_index_scan_lines (idx, n ? (opt >> 4) % n : 0, want, want_line,
                                  skipped, &some, on_event, &some, NULL);
+      /* Not compared with all.events: a stanza whose stream header was
+       * not well-formed is framed by what else its round holds, so a
+       * skipping scan may read it differently (a reader matter, older
+       * than the digests). tests/unit/test-index-views.c compares the
+       * two on recordings without such damage. */
       xm_filter_free (all.filter);
       xm_filter_free (some.filter);
       xm_event_index_free (idx);

@@ -310,7 +310,16 @@ class WebUiTest(unittest.TestCase):
                 ({"conn": "2", "kind": ["message", "presence"]},
                  ["--conn", "2", "--kind", "message", "--kind", "presence"]),
                 ({"jid": "bob@localhost"}, ["--jid", "bob@localhost"]),
-                ({"grep": "xmpp-sasl"}, ["--grep", "xmpp-sasl"])):
+                ({"grep": "xmpp-sasl"}, ["--grep", "xmpp-sasl"]),
+                # skipped on the index's digest, and on --grep's literals
+                ({"ns": "urn:ietf:params:xml:ns:xmpp-bind"},
+                 ["--ns", "urn:ietf:params:xml:ns:xmpp-bind"]),
+                ({"jid": "BOB@LOCALHOST"}, ["--jid", "BOB@LOCALHOST"]),
+                ({"jid": "localhost"}, ["--jid", "localhost"]),
+                ({"grep": "(xmpp-sasl|jabber:iq:roster)"},
+                 ["--grep", "(xmpp-sasl|jabber:iq:roster)"]),
+                ({"grep": "(?i)(XMPP-SASL|Jabber:IQ:Roster)"},
+                 ["--grep", "(?i)(XMPP-SASL|Jabber:IQ:Roster)"])):
             got = self.web.all_events(**filters)
             shown = self.shown_events(self.show(*args))
             self.assertGreater(len(shown), 0, args)
