@@ -439,6 +439,18 @@ parse_jids (XmFilter *f, char **values, GError **error)
 }
 
 static gboolean
+valid_utf8 (char **values, const char *option, GError **error)
+{
+  for (char **v = values; v && *v; v++)
+    if (!g_utf8_validate (*v, -1, NULL))
+      {
+        g_autofree char *shown = g_utf8_make_valid (*v, -1);
+        return bad_value (error, option, shown, "not valid UTF-8");
+      }
+  return TRUE;
+}
+
+static gboolean
 parse_regexes (XmFilter *f, char **values, GError **error)
 {
   f->regexes = g_ptr_array_new_with_free_func ((GDestroyNotify) g_regex_unref);
@@ -487,6 +499,12 @@ xm_filter_new (const XmFilterArgs *args, GError **error)
   f->verdicts = g_hash_table_new (NULL, NULL);
   if (args == NULL)
     return g_steal_pointer (&f);
+  /* The command line hands over UTF-8 (GOption converts), a browser's
+   * query need not: PCRE2 reads past the end of a pattern that is not
+   * UTF-8, and the messages below quote the values. */
+  if (!valid_utf8 (args->ns, "ns", error) || !valid_utf8 (args->jid, "jid", error)
+      || !valid_utf8 (args->grep, "grep", error))
+    return NULL;
   if ((given (args->conn) && !parse_conns (f, args->conn, error))
       || (given (args->dir) && !parse_dirs (f, args->dir, error))
       || (given (args->kind) && !parse_kinds (f, args->kind, error))

@@ -359,6 +359,11 @@ class WebUiTest(unittest.TestCase):
         self.assertEqual(status, 400)
         status, _, _ = self.web.get("/api/events?count=99999")
         self.assertEqual(status, 400)
+        # a pattern that is not UTF-8 (PCRE2 would read past its end)
+        for name in ("grep", "jid", "ns"):
+            status, _, body = self.web.get("/api/events?%s=%%FE%%28a" % name)
+            self.assertEqual(status, 400, name)
+            self.assertIn(b"not valid UTF-8", body)
 
     def test_pages_of_a_larger_interleaved_recording(self):
         # Ten copies of the session, their lines interleaved, as ten more
