@@ -660,10 +660,31 @@ jid_event_matches (const XmFilter *f, const XmNode *el)
                         || jid_attr_matches (f, xm_node_attr (el, "to")));
 }
 
+/* Whether some --grep matches s: the test of grep_matches, also run by
+ * xm_filter_line_may_match on a line's own member. GRegex matches UTF-8;
+ * a stream that declared another encoding is searched with its bad bytes
+ * replaced. */
+static gboolean
+regexes_match (const XmFilter *f, const char *s, gsize len)
+{
+  g_autofree char *valid = NULL;
+
+  if (!g_utf8_validate_len (s, len, NULL))
+    {
+      valid = g_utf8_make_valid (s, len);
+      s = valid;
+      len = strlen (valid);
+    }
+  for (guint i = 0; i < f->regexes->len; i++)
+    if (g_regex_match_full (g_ptr_array_index (f->regexes, i), s, len, 0, 0,
+                            NULL, NULL))
+      return TRUE;
+  return FALSE;
+}
+
 static gboolean
 grep_matches (const XmFilter *f, const XmEvent *ev)
 {
-  g_autofree char *valid = NULL;
   const char *s = NULL;
   gsize len = 0;
 
@@ -693,19 +714,7 @@ grep_matches (const XmFilter *f, const XmEvent *ev)
     }
   if (s == NULL)
     return FALSE;
-  /* GRegex matches UTF-8; a stream that declared another encoding is
-   * searched with its bad bytes replaced. */
-  if (!g_utf8_validate_len (s, len, NULL))
-    {
-      valid = g_utf8_make_valid (s, len);
-      s = valid;
-      len = strlen (valid);
-    }
-  for (guint i = 0; i < f->regexes->len; i++)
-    if (g_regex_match_full (g_ptr_array_index (f->regexes, i), s, len, 0, 0,
-                            NULL, NULL))
-      return TRUE;
-  return FALSE;
+  return regexes_match (f, s, len);
 }
 
 static gboolean
@@ -893,14 +902,99 @@ holds_caseless (const char *line, gsize len, const GPtrArray *lits)
   return FALSE;
 }
 
+static void
+string_free (GString *s)
+{
+  g_string_free (s, TRUE);
+}
+
+/* The string member name of a recording line as xmitm writes it ("xml",
+ * "text"): its value with JSON's short escapes undone onto out. FALSE when
+ * it cannot be read that simply: absent, given twice, with a \uXXXX
+ * escape (another writer's, or a control character), unterminated. A '"'
+ * inside a JSON string is always escaped, so the key's pattern cannot
+ * occur inside a value. */
+static gboolean
+line_member (const char *line, gsize len, const char *name, GString *out)
+{
+  g_autofree char *key = g_strdup_printf ("\"%s\":\"", name);
+  gsize klen = strlen (key);
+  const char *end = line + len, *p = memmem (line, len, key, klen);
+
+  if (p == NULL || memmem (p + klen, end - p - klen, key, klen))
+    return FALSE;
+  g_string_truncate (out, 0);
+  for (p += klen; p < end; p++)
+    {
+      if (*p == '"')
+        return TRUE;
+      if (*p != '\\')
+        {
+          g_string_append_c (out, *p);
+          continue;
+        }
+      if (++p == end)
+        return FALSE;
+      switch (*p)
+        {
+        case '"': case '\\': case '/': g_string_append_c (out, *p); break;
+        case 'b': g_string_append_c (out, '\b'); break;
+        case 'f': g_string_append_c (out, '\f'); break;
+        case 'n': g_string_append_c (out, '\n'); break;
+        case 'r': g_string_append_c (out, '\r'); break;
+        case 't': g_string_append_c (out, '\t'); break;
+        default: return FALSE;
+        }
+    }
+  return FALSE;
+}
+
+/* A --grep with no literal to look for: the text grep_matches searches is
+ * one member of the line (a stanza's "xml", as read back its raw bytes; an
+ * event's "text"), so the regexes run on that alone, without the JSON
+ * parse, the framing and the tree a full read costs. TRUE whenever the
+ * member cannot be read that simply. */
+static gboolean
+member_may_match (const XmFilter *f, XmEventKind kind, const char *line, gsize len)
+{
+  static GPrivate buf_key = G_PRIVATE_INIT ((GDestroyNotify) string_free);
+  GString *buf = g_private_get (&buf_key);
+  const char *name;
+
+  switch (kind)
+    {
+    case XM_EVENT_STANZA:
+    case XM_EVENT_STREAM_OPEN:
+      name = "xml";
+      break;
+    case XM_EVENT_CONN_OPEN:
+    case XM_EVENT_CONN_CLOSE:
+    case XM_EVENT_NOTE:
+    case XM_EVENT_LAYER:
+    case XM_EVENT_TRANSPORT:
+      name = "text";
+      break;
+    default:
+      return TRUE;
+    }
+  if (buf == NULL)
+    g_private_set (&buf_key, (buf = g_string_new (NULL)));
+  /* bytes that were no UTF-8 are kept as base64 beside */
+  if (memmem (line, len, "_base64", 7) || !line_member (line, len, name, buf))
+    return TRUE;
+  return regexes_match (f, buf->str, buf->len);
+}
+
 gboolean
 xm_filter_line_may_match (const XmFilter *f, XmEventKind kind,
                           const char *line, gsize len)
 {
   const char *end = line + len, *p;
 
-  if (f->regexes == NULL || f->literals == NULL || kind == XM_EVENT_SASL)
+  if (f->regexes == NULL || kind == XM_EVENT_SASL)
     return TRUE;
+  if (f->literals == NULL)
+    return member_may_match (f, kind, line, len);
   for (guint i = 0; i < f->literals->len; i++)
     {
       const char *lit = f->literals->pdata[i];

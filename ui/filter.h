@@ -120,9 +120,11 @@ gboolean xm_filter_may_match (const XmFilter *filter, guint conn, XmDir dir,
 
 /* For a scan that has an event's line of a recording (JSON) before
  * parsing it: FALSE when the line cannot hold a match of --grep (each
- * regex's required text is absent: xm_grep_literals; never for a line
- * holding \u escapes or base64),
- * so it may be skipped unparsed (then call xm_filter_skipped). */
+ * regex's required text is absent: xm_grep_literals; or, for regexes
+ * without such text, none matches the line's "xml" or "text" member,
+ * which is what xm_filter_match searches; never for a line holding \u
+ * escapes or base64), so it may be skipped unparsed (then call
+ * xm_filter_skipped). Thread-safe. */
 gboolean xm_filter_line_may_match (const XmFilter *filter, XmEventKind kind,
                                    const char *line, gsize len);
 

@@ -262,6 +262,10 @@ test_scan_skips (void)
     { "grep", "b137" }, { "grep", "<body xmlns='urn:x'>b14" }, { "grep", "b1+3" },
     { "grep", "b14?2" }, { "grep", "^<message to=.bob" }, { "grep", "client" },
     { "grep", "x{0}b1490" },
+    /* no literal: the regexes run on the line's "xml" or "text" alone */
+    { "grep", "\\x62137" }, { "grep", "\\x62\\d+1<" }, { "grep", "(?i)\\x42\\d37" },
+    { "grep", "\\x3ciq type='get' id='\\d+5'" }, { "grep", "\\bsaid \\x22" },
+    { "grep", "\\x3cmessage>" }, { "grep", "^\\x61b" },
   };
 
   for (guint i = 0; i < 1500; i++)
@@ -274,6 +278,11 @@ test_scan_skips (void)
   g_string_append (text, "{\"t\":1000000,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\","
                    "\"len\":10,\"name\":\"x\",\"xml\":\"<message><body>\\u0062137 "
                    "b1490 b142</body></message>\"}\n");
+  /* notes, whose "text" a --grep searches, one with escapes JSON undoes */
+  g_string_append (text, "{\"t\":1000000,\"conn\":1,\"ev\":\"note\",\"level\":\"info\","
+                   "\"text\":\"the client said \\\"b137\\\" \\\\ ab\\tb1490\"}\n"
+                   "{\"t\":1000000,\"conn\":2,\"ev\":\"note\",\"level\":\"info\","
+                   "\"text\":\"ab\\u0009\"}\n");
   idx = index_of (text->str, &path);
   for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
     {
@@ -296,6 +305,8 @@ test_scan_skips (void)
       g_assert_true (xm_event_index_scan_lines (idx, 0, want_some, line_some, skipped,
                                                 &some, collect, &some, &error));
       g_assert_no_error (error);
+      if (all.ids->len == 0)
+        g_printerr ("filter --%s %s: no match\n", kinds[k][0], kinds[k][1]);
       g_assert_cmpuint (all.ids->len, >, 0);
       if (all.ids->len != some.ids->len)
         g_printerr ("filter --%s %s: %u != %u\n", kinds[k][0], kinds[k][1], all.ids->len, some.ids->len);
