@@ -682,39 +682,40 @@ regexes_match (const XmFilter *f, const char *s, gsize len)
   return FALSE;
 }
 
-static gboolean
-grep_matches (const XmFilter *f, const XmEvent *ev)
+/* What --grep searches in an event of kind: a stanza's (or stream
+ * header's) bytes, which a recording line holds as its "xml" member; an
+ * event's text, its "text" member; nothing else (NULL). One answer for
+ * grep_matches and for member_may_match, which must agree. */
+static const char *
+grep_member (XmEventKind kind)
 {
-  const char *s = NULL;
-  gsize len = 0;
-
-  switch (ev->kind)
+  switch (kind)
     {
     case XM_EVENT_STANZA:
     case XM_EVENT_STREAM_OPEN:
-      if (ev->stanza && ev->stanza->raw)
-        {
-          s = (const char *) ev->stanza->raw;
-          len = ev->stanza->raw_len;
-        }
-      break;
+      return "xml";
     case XM_EVENT_CONN_OPEN:
     case XM_EVENT_CONN_CLOSE:
     case XM_EVENT_NOTE:
     case XM_EVENT_LAYER:
     case XM_EVENT_TRANSPORT:
-      if (ev->text)
-        {
-          s = ev->text;
-          len = strlen (s);
-        }
-      break;
+      return "text";
     default:
-      break;
+      return NULL;
     }
-  if (s == NULL)
+}
+
+static gboolean
+grep_matches (const XmFilter *f, const XmEvent *ev)
+{
+  const char *member = grep_member (ev->kind);
+
+  if (member == NULL)
     return FALSE;
-  return regexes_match (f, s, len);
+  if (strcmp (member, "xml") == 0)
+    return ev->stanza && ev->stanza->raw
+           && regexes_match (f, (const char *) ev->stanza->raw, ev->stanza->raw_len);
+  return ev->text && regexes_match (f, ev->text, strlen (ev->text));
 }
 
 static gboolean
@@ -959,24 +960,10 @@ member_may_match (const XmFilter *f, XmEventKind kind, const char *line, gsize l
 {
   static GPrivate buf_key = G_PRIVATE_INIT ((GDestroyNotify) string_free);
   GString *buf = g_private_get (&buf_key);
-  const char *name;
+  const char *name = grep_member (kind);
 
-  switch (kind)
-    {
-    case XM_EVENT_STANZA:
-    case XM_EVENT_STREAM_OPEN:
-      name = "xml";
-      break;
-    case XM_EVENT_CONN_OPEN:
-    case XM_EVENT_CONN_CLOSE:
-    case XM_EVENT_NOTE:
-    case XM_EVENT_LAYER:
-    case XM_EVENT_TRANSPORT:
-      name = "text";
-      break;
-    default:
-      return TRUE;
-    }
+  if (name == NULL)
+    return TRUE;
   if (buf == NULL)
     g_private_set (&buf_key, (buf = g_string_new (NULL)));
   /* bytes that were no UTF-8 are kept as base64 beside */
