@@ -74,6 +74,7 @@ struct _XmWebLive {
   XmEventIndex *idx;
   int wfd;                /* the recording, written here */
   guint64 missed_noted;   /* missed events already marked in the recording */
+  gboolean index_failed;  /* reading its recording back failed (said once) */
 };
 
 static Queue *
@@ -258,8 +259,12 @@ drain (gpointer data)
       g_mutex_unlock (&q->lock);
       return G_SOURCE_REMOVE;
     }
-  if (!xm_event_index_grow (live->idx, 0, NULL, &error))
-    g_printerr ("xmitm: --web: %s\n", error->message);
+  /* a failure stops the index for good (event-index.h): said once */
+  if (!xm_event_index_grow (live->idx, 0, NULL, &error) && !live->index_failed)
+    {
+      live->index_failed = TRUE;
+      g_printerr ("xmitm: --web: %s; the view shows what it had\n", error->message);
+    }
   if (xm_event_index_count (live->idx) != before || missed)
     xm_web_push_changed (live->push);
   return G_SOURCE_CONTINUE;

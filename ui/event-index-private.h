@@ -62,6 +62,8 @@ struct _XmEventIndex {
   guint64 read_pos;      /* where pending starts in the file */
   guint64 skipping;      /* > 0: inside a line too long to keep, so far */
   gboolean finished;     /* read to the end for good (not a growing file) */
+  char *failed;          /* growing stopped for good: why (the header was
+                          * no recording's, a read failed) */
 };
 
 /* Reads len bytes at offset of fd onto buf. */

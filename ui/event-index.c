@@ -393,12 +393,27 @@ xm_event_index_grow (XmEventIndex *idx, gsize max_bytes, gboolean *at_end,
                      GError **error)
 {
   gboolean eof = FALSE, ok = TRUE;
+  GError *local = NULL;
 
+  if (idx->failed)
+    {
+      /* once refused, the lines after it are no recording's either (as
+       * the file read in one go would have them) */
+      g_set_error_literal (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, idx->failed);
+      if (at_end)
+        *at_end = TRUE;
+      return FALSE;
+    }
   if (!idx->finished)
-    ok = grow (idx, max_bytes ? max_bytes : G_MAXSIZE, &eof, error);
+    ok = grow (idx, max_bytes ? max_bytes : G_MAXSIZE, &eof, &local);
+  if (!ok)
+    {
+      idx->failed = g_strdup (local ? local->message : "reading stopped");
+      g_propagate_error (error, local);
+    }
   after_grow (idx);
   if (at_end)
-    *at_end = idx->finished || eof;
+    *at_end = idx->finished || eof || !ok;
   return ok;
 }
 
@@ -577,6 +592,7 @@ xm_event_index_free (XmEventIndex *idx)
     close (idx->fd);
   g_free (idx->path);
   g_string_free (idx->header_line, TRUE);
+  g_free (idx->failed);
   g_array_unref (idx->entries);
   g_ptr_array_unref (idx->sessions);
   g_hash_table_unref (idx->session_by_conn);

@@ -68,7 +68,8 @@ XmEventIndex *xm_event_index_new_growing (int fd, const char *name,
 /* Indexes up to max_bytes (0: all) of what was appended since last time,
  * whole lines only (the rest waits for its end). *at_end (may be NULL):
  * nothing more to read for now. FALSE with error on a read failure or a
- * first line that is no recording header. */
+ * first line that is no recording header, and from then on (the index
+ * keeps what it had). */
 gboolean xm_event_index_grow (XmEventIndex *idx, gsize max_bytes,
                               gboolean *at_end, GError **error);
 /* A file that does not grow: indexes up to max_bytes more; at its end
