@@ -6,6 +6,8 @@
 
 #include "filter.h"
 #include "grep-literal.h"
+#include "jid.h"
+#include "json-line.h"
 
 /* Bits of XmFilter.kinds and of what an event is. */
 enum {
@@ -19,13 +21,6 @@ typedef struct {
   guint lo, hi;
 } ConnRange;
 
-/* A JID split and prepared for comparison (see jid_parse). */
-typedef struct {
-  char *local;    /* folded; NULL if the JID has none */
-  char *domain;   /* folded, ASCII (IDNA) where possible */
-  char *resource; /* as written; NULL for a bare JID */
-} Jid;
-
 /* Last STANZA verdict of a connection, for the SASL event after it. */
 enum {
   VERDICT_DROP = 1,
@@ -37,7 +32,7 @@ struct _XmFilter {
   guint dirs;         /* 1 << XmDir; 0: any direction */
   guint kinds;        /* KIND_*; 0: any kind */
   GPtrArray *ns;      /* char*; NULL: any namespace */
-  GPtrArray *jids;    /* Jid*; NULL: any JID */
+  GPtrArray *jids;    /* XmJid*; NULL: any JID */
   GPtrArray *regexes; /* GRegex*; NULL: no --grep */
   /* char *: text one of which every match of some regex contains
    * (xm_grep_literals; NULL: some regex has none), as written, and in
@@ -254,103 +249,11 @@ parse_ns (XmFilter *f, char **values, GError **error)
   return TRUE;
 }
 
-/* ---- JIDs ---- */
-
-static void
-jid_free (Jid *jid)
-{
-  g_free (jid->local);
-  g_free (jid->domain);
-  g_free (jid->resource);
-  g_free (jid);
-}
-
-/* Localparts compare after Unicode case folding and NFC, close to PRECIS
- * UsernameCaseMapped (RFC 8265; without its width mapping), which is
- * plain ASCII folding for ASCII names. */
-static char *
-fold_local (const char *s, gsize len)
-{
-  g_autofree char *folded = g_utf8_casefold (s, len);
-
-  return g_utf8_normalize (folded, -1, G_NORMALIZE_NFC);
-}
-
-/* Domains compare in their IDNA ASCII form, lower case, so Bücher.example
- * equals xn--bcher-kva.example; what IDNA refuses is folded like a
- * localpart. */
-static char *
-fold_domain (const char *s, gsize len)
-{
-  g_autofree char *d = g_strndup (s, len);
-  char *ascii = g_hostname_to_ascii (d);
-
-  if (ascii == NULL)
-    return fold_local (s, len);
-  for (char *p = ascii; *p; p++)
-    *p = g_ascii_tolower (*p);
-  return ascii;
-}
-
-/* RFC 7622 §3.1: the resource is everything after the first '/', the
- * localpart what precedes the first '@' before it; a trailing dot of the
- * domain is not significant (§3.2). On bad input returns NULL and, if why
- * is not NULL, a reason there. */
-static Jid *
-jid_parse (const char *s, const char **why)
-{
-  const char *slash, *at, *dom;
-  gsize bare_len, dom_len;
-  const char *reason = NULL;
-  Jid *jid;
-
-  slash = strchr (s, '/');
-  bare_len = slash ? (gsize) (slash - s) : strlen (s);
-  at = memchr (s, '@', bare_len);
-  dom = at ? at + 1 : s;
-  dom_len = s + bare_len - dom;
-  if (dom_len > 0 && dom[dom_len - 1] == '.')
-    dom_len--;
-
-  if (!g_utf8_validate (s, -1, NULL))
-    reason = "not UTF-8";
-  else if (at == s)
-    reason = "the localpart before '@' is empty";
-  else if (dom_len == 0)
-    reason = "the domain is empty";
-  else if (memchr (dom, '@', dom_len))
-    reason = "more than one '@' before the resource";
-  else if (slash && slash[1] == '\0')
-    reason = "the resource after '/' is empty";
-  if (reason)
-    {
-      if (why)
-        *why = reason;
-      return NULL;
-    }
-
-  jid = g_new0 (Jid, 1);
-  jid->local = at ? fold_local (s, at - s) : NULL;
-  jid->domain = fold_domain (dom, dom_len);
-  jid->resource = slash ? g_strdup (slash + 1) : NULL;
-  return jid;
-}
-
-/* want from the command line, got from a stanza. */
-static gboolean
-jid_matches (const Jid *want, const Jid *got)
-{
-  return g_strcmp0 (want->local, got->local) == 0
-         && strcmp (want->domain, got->domain) == 0
-         && (want->resource == NULL
-             || g_strcmp0 (want->resource, got->resource) == 0);
-}
-
 /* ---- digests ----
  *
  * An index keeps, per event, two 32-bit words (XmFilterDigest): each
  * namespace --ns looks at sets two bits of the first, each JID --jid
- * looks at (from and to, parsed and folded as jid_parse does: bare, and
+ * looks at (from and to, parsed and folded as xm_jid_parse does: bare, and
  * full when it has a resource) two bits of the second. A --ns or --jid
  * value whose bits are not all set cannot match: the event is skipped
  * unread. Equal keys set equal bits, so this never rules out a match;
@@ -383,9 +286,9 @@ ns_digest (const char *ns)
 }
 
 /* The key of jid as a bare JID, or as a full one (it has a resource):
- * the fields jid_matches compares, NULL told from empty. */
+ * the fields xm_jid_matches compares, NULL told from empty. */
 static guint32
-jid_digest (const Jid *jid, gboolean full)
+jid_digest (const XmJid *jid, gboolean full)
 {
   guint32 h = fnv (2166136261u, full ? "F" : "B", 1);
 
@@ -414,7 +317,7 @@ digest_wanted (XmFilter *f)
       f->jid_bits = g_array_new (FALSE, FALSE, sizeof (guint32));
       for (guint i = 0; i < f->jids->len; i++)
         {
-          const Jid *want = f->jids->pdata[i];
+          const XmJid *want = f->jids->pdata[i];
           /* a bare JID matches any resource: the stanza's bare key */
           guint32 bits = jid_digest (want, want->resource != NULL);
           g_array_append_val (f->jid_bits, bits);
@@ -425,11 +328,11 @@ digest_wanted (XmFilter *f)
 static gboolean
 parse_jids (XmFilter *f, char **values, GError **error)
 {
-  f->jids = g_ptr_array_new_with_free_func ((GDestroyNotify) jid_free);
+  f->jids = g_ptr_array_new_with_free_func ((GDestroyNotify) xm_jid_free);
   for (char **v = values; *v; v++)
     {
       const char *why = NULL;
-      Jid *jid = jid_parse (*v, &why);
+      XmJid *jid = xm_jid_parse (*v, &why);
 
       if (jid == NULL)
         return bad_value (error, "jid", *v, "%s", why);
@@ -642,14 +545,14 @@ ns_matches (const XmFilter *f, const XmNode *el)
 static gboolean
 jid_attr_matches (const XmFilter *f, const char *value)
 {
-  Jid *got;
+  XmJid *got;
   gboolean found = FALSE;
 
-  if (value == NULL || (got = jid_parse (value, NULL)) == NULL)
+  if (value == NULL || (got = xm_jid_parse (value, NULL)) == NULL)
     return FALSE;
   for (guint i = 0; i < f->jids->len && !found; i++)
-    found = jid_matches (g_ptr_array_index (f->jids, i), got);
-  jid_free (got);
+    found = xm_jid_matches (g_ptr_array_index (f->jids, i), got);
+  xm_jid_free (got);
   return found;
 }
 
@@ -812,18 +715,18 @@ attr_digest (XmFilterDigester *d, const char *value)
 {
   gpointer hit;
   guint32 bits = 0;
-  Jid *got;
+  XmJid *got;
 
   if (value == NULL)
     return 0;
   if ((hit = g_hash_table_lookup (d->jids, value)))
     return (guint32) (GPOINTER_TO_SIZE (hit) - 1);
-  if ((got = jid_parse (value, NULL)))
+  if ((got = xm_jid_parse (value, NULL)))
     {
       bits = jid_digest (got, FALSE);
       if (got->resource)
         bits |= jid_digest (got, TRUE);
-      jid_free (got);
+      xm_jid_free (got);
     }
   if (strlen (value) <= MAX_CACHED_JID)
     {
@@ -876,78 +779,10 @@ xm_filter_may_match (const XmFilter *f, guint conn, XmDir dir, XmEventKind kind,
          && !(digest && f->jids && !digest_holds (f->jid_bits, digest->jid));
 }
 
-/* Whether line holds one of lits (lower case) in any ASCII case, or a
- * character that is no ASCII: PCRE's caseless matching pairs some of
- * those with ASCII letters (U+212A KELVIN SIGN with k, U+017F with s). */
-static gboolean
-holds_caseless (const char *line, gsize len, const GPtrArray *lits)
-{
-  g_autofree char *low = NULL;
-
-  if (lits->len == 0)
-    return FALSE;
-  low = g_malloc (len + 1);
-  for (gsize i = 0; i < len; i++)
-    {
-      guchar c = (guchar) line[i];
-      if (c >= 0x80)
-        return TRUE;
-      low[i] = g_ascii_tolower (c);
-    }
-  for (guint i = 0; i < lits->len; i++)
-    {
-      const char *lit = lits->pdata[i];
-      if (memmem (low, len, lit, strlen (lit)))
-        return TRUE;
-    }
-  return FALSE;
-}
-
 static void
 string_free (GString *s)
 {
   g_string_free (s, TRUE);
-}
-
-/* The string member name of a recording line as xmitm writes it ("xml",
- * "text"): its value with JSON's short escapes undone onto out. FALSE when
- * it cannot be read that simply: absent, given twice, with a \uXXXX
- * escape (another writer's, or a control character), unterminated. A '"'
- * inside a JSON string is always escaped, so the key's pattern cannot
- * occur inside a value. */
-static gboolean
-line_member (const char *line, gsize len, const char *name, GString *out)
-{
-  g_autofree char *key = g_strdup_printf ("\"%s\":\"", name);
-  gsize klen = strlen (key);
-  const char *end = line + len, *p = memmem (line, len, key, klen);
-
-  if (p == NULL || memmem (p + klen, end - p - klen, key, klen))
-    return FALSE;
-  g_string_truncate (out, 0);
-  for (p += klen; p < end; p++)
-    {
-      if (*p == '"')
-        return TRUE;
-      if (*p != '\\')
-        {
-          g_string_append_c (out, *p);
-          continue;
-        }
-      if (++p == end)
-        return FALSE;
-      switch (*p)
-        {
-        case '"': case '\\': case '/': g_string_append_c (out, *p); break;
-        case 'b': g_string_append_c (out, '\b'); break;
-        case 'f': g_string_append_c (out, '\f'); break;
-        case 'n': g_string_append_c (out, '\n'); break;
-        case 'r': g_string_append_c (out, '\r'); break;
-        case 't': g_string_append_c (out, '\t'); break;
-        default: return FALSE;
-        }
-    }
-  return FALSE;
 }
 
 /* A --grep with no literal to look for: the text grep_matches searches is
@@ -967,7 +802,7 @@ member_may_match (const XmFilter *f, XmEventKind kind, const char *line, gsize l
   if (buf == NULL)
     g_private_set (&buf_key, (buf = g_string_new (NULL)));
   /* bytes that were no UTF-8 are kept as base64 beside */
-  if (memmem (line, len, "_base64", 7) || !line_member (line, len, name, buf))
+  if (memmem (line, len, "_base64", 7) || !xm_json_line_simple_member (line, len, name, buf))
     return TRUE;
   return regexes_match (f, buf->str, buf->len);
 }
@@ -988,7 +823,7 @@ xm_filter_line_may_match (const XmFilter *f, XmEventKind kind,
       if (memmem (line, len, lit, strlen (lit)))
         return TRUE;
     }
-  if (holds_caseless (line, len, f->iliterals))
+  if (xm_grep_holds_caseless (line, len, f->iliterals))
     return TRUE;
   /* text the line may hold in a form memmem cannot see: \uXXXX escapes
    * (a writer other than xmitm's), bytes that were no UTF-8 (xml_base64).

@@ -340,3 +340,30 @@ xm_grep_literals (const char *pattern, gboolean *caseless)
     g_clear_pointer (&set, g_ptr_array_unref);
   return set;
 }
+
+/* Whether line holds one of lits (lower case) in any ASCII case, or a
+ * character that is no ASCII: PCRE's caseless matching pairs some of
+ * those with ASCII letters (U+212A KELVIN SIGN with k, U+017F with s). */
+gboolean
+xm_grep_holds_caseless (const char *line, gsize len, const GPtrArray *lits)
+{
+  g_autofree char *low = NULL;
+
+  if (lits->len == 0)
+    return FALSE;
+  low = g_malloc (len + 1);
+  for (gsize i = 0; i < len; i++)
+    {
+      guchar c = (guchar) line[i];
+      if (c >= 0x80)
+        return TRUE;
+      low[i] = g_ascii_tolower (c);
+    }
+  for (guint i = 0; i < lits->len; i++)
+    {
+      const char *lit = lits->pdata[i];
+      if (memmem (low, len, lit, strlen (lit)))
+        return TRUE;
+    }
+  return FALSE;
+}

@@ -24,4 +24,9 @@ G_BEGIN_DECLS
  * in place of one of them (U+212A KELVIN SIGN matches k). */
 GPtrArray *xm_grep_literals (const char *pattern, gboolean *caseless);
 
+/* Whether line holds one of lits (lower case) in any ASCII case, or a
+ * character that is no ASCII (PCRE's caseless matching pairs some of those
+ * with ASCII letters). */
+gboolean xm_grep_holds_caseless (const char *line, gsize len, const GPtrArray *lits);
+
 G_END_DECLS

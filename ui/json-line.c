@@ -544,3 +544,44 @@ xm_json_next (const XmJsonLine *jl, const XmJsonValue *v)
 {
   return v && v->next ? VAL (jl, v->next) : NULL;
 }
+
+/* The string member name of a recording line as xmitm writes it ("xml",
+ * "text"): its value with JSON's short escapes undone onto out. FALSE when
+ * it cannot be read that simply: absent, given twice, with a \uXXXX
+ * escape (another writer's, or a control character), unterminated. A '"'
+ * inside a JSON string is always escaped, so the key's pattern cannot
+ * occur inside a value. */
+gboolean
+xm_json_line_simple_member (const char *line, gsize len, const char *name, GString *out)
+{
+  g_autofree char *key = g_strdup_printf ("\"%s\":\"", name);
+  gsize klen = strlen (key);
+  const char *end = line + len, *p = memmem (line, len, key, klen);
+
+  if (p == NULL || memmem (p + klen, end - p - klen, key, klen))
+    return FALSE;
+  g_string_truncate (out, 0);
+  for (p += klen; p < end; p++)
+    {
+      if (*p == '"')
+        return TRUE;
+      if (*p != '\\')
+        {
+          g_string_append_c (out, *p);
+          continue;
+        }
+      if (++p == end)
+        return FALSE;
+      switch (*p)
+        {
+        case '"': case '\\': case '/': g_string_append_c (out, *p); break;
+        case 'b': g_string_append_c (out, '\b'); break;
+        case 'f': g_string_append_c (out, '\f'); break;
+        case 'n': g_string_append_c (out, '\n'); break;
+        case 'r': g_string_append_c (out, '\r'); break;
+        case 't': g_string_append_c (out, '\t'); break;
+        default: return FALSE;
+        }
+    }
+  return FALSE;
+}

@@ -70,4 +70,11 @@ const XmJsonValue *xm_json_line_parse_glib (XmJsonLine *jl, char *line, gsize le
 gboolean xm_json_equal (const XmJsonLine *a, const XmJsonValue *va,
                         const XmJsonLine *b, const XmJsonValue *vb);
 
+/* A string member of a recording line as xmitm writes it, without a
+ * parse: its value with JSON's short escapes undone onto out. FALSE when
+ * it cannot be read that simply (absent, given twice, a \uXXXX escape,
+ * unterminated): then parse the line. */
+gboolean xm_json_line_simple_member (const char *line, gsize len, const char *name,
+                                     GString *out);
+
 G_END_DECLS
