@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_man import help_commands, help_options, run  # noqa: E402
+from test_man import help_commands, help_option_names, run  # noqa: E402
 
 
 
@@ -38,6 +38,14 @@ def complete(script, line, cwd=None):
     if p.returncode != 0 or p.stderr:
         sys.exit(f'bash on {line!r}: exit {p.returncode}: {p.stderr}')
     return sorted(x for x in p.stdout.split('\n') if x)
+
+
+def compare_offered(cmd, in_help, offered, failures):
+    """What a shell offers after `xmitm CMD -` against --help, both ways."""
+    if in_help - offered:
+        failures.append(f'xmitm {cmd} -<TAB> misses {sorted(in_help - offered)} (in --help)')
+    if offered - in_help:
+        failures.append(f'xmitm {cmd} -<TAB> offers {sorted(offered - in_help)}, not in --help')
 
 
 def help_value_options(text):
@@ -99,16 +107,9 @@ def main():
         if cmd == 'version':
             continue
         text = run(xmitm, cmd, '--help')
-        in_help = set()
-        for short, long in help_options(text):
-            in_help.add(long)
-            if short:
-                in_help.add(short)
+        in_help = help_option_names(text)
         offered = set(complete(script, f'xmitm {cmd} -'))
-        if in_help - offered:
-            failures.append(f'xmitm {cmd} -<TAB> misses {sorted(in_help - offered)} (in --help)')
-        if offered - in_help:
-            failures.append(f'xmitm {cmd} -<TAB> offers {sorted(offered - in_help)}, not in --help')
+        compare_offered(cmd, in_help, offered, failures)
         want, got = help_value_options(text), script_value_options(script, cmd)
         if want != got:
             failures.append(f'xmitm {cmd}: options that take a value: --help has '

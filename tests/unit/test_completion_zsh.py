@@ -26,7 +26,8 @@ import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_man import help_commands, help_options, run  # noqa: E402
+from test_completion import compare_offered  # noqa: E402
+from test_man import help_commands, help_option_names, run  # noqa: E402
 
 SETUP = r"""
 setopt interactive_comments
@@ -172,17 +173,10 @@ def main():
             if cmd == 'version':
                 continue
             text = run(xmitm, cmd, '--help')
-            in_help = set()
-            for short, long in help_options(text):
-                in_help.add(long)
-                if short:
-                    in_help.add(short)
+            in_help = help_option_names(text)
             # "--listen=" for options that take a value; "-l" and "--utc" not
             offered = {o.rstrip('=') for o in zsh.complete(f'xmitm {cmd} -')}
-            if in_help - offered:
-                failures.append(f'xmitm {cmd} -<TAB> misses {sorted(in_help - offered)} (in --help)')
-            if offered - in_help:
-                failures.append(f'xmitm {cmd} -<TAB> offers {sorted(offered - in_help)}, not in --help')
+            compare_offered(cmd, in_help, offered, failures)
             print(f'ok: xmitm {cmd}: {len(in_help)} options checked')
     finally:
         zsh.close()

@@ -54,6 +54,16 @@ def help_options(text):
     return opts
 
 
+def help_option_names(text):
+    """Every option name --help lists, long and short."""
+    names = set()
+    for short, long in help_options(text):
+        names.add(long)
+        if short:
+            names.add(short)
+    return names
+
+
 def page_section(path, title):
     """The lines of "# TITLE" in an scdoc page, its "## " parts included."""
     lines, inside = [], False
