@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "stanza.h"
+#include "swar.h"
 
 /* One arena is a list of blocks; clearing keeps a single block so that a
  * framer reusing its stanza does not allocate per stanza. */
@@ -98,6 +99,12 @@ arena_alloc (XmStanza *stanza, gsize size)
   gpointer p = b->data + b->used;
   b->used += size;
   return p;
+}
+
+gpointer
+xm_stanza_alloc_bytes (XmStanza *stanza, gsize size)
+{
+  return arena_alloc (stanza, size);
 }
 
 gpointer
@@ -246,35 +253,59 @@ static const guint8 escape_kind[256] = {
   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0, /* < > */
 };
 
+/* May any byte of w need escaping? A byte below 0x20, '&', '<' or '>',
+ * and in an attribute value '\'' too (swar.h). */
+static inline gboolean
+word_may_need_escape (guint64 w, gboolean attr)
+{
+  guint64 hit = xm_swar_has_below (w, 0x20) | xm_swar_has (w, '&')
+                | xm_swar_has (w, '<') | xm_swar_has (w, '>');
+
+  if (attr)
+    hit |= xm_swar_has (w, '\'');
+  return hit != 0;
+}
+
 void
 xm_xml_escape (GString *buf, const char *s, gsize len, gboolean attr)
 {
   const guchar *p = (const guchar *) s, *end = p + len, *run = p;
   guint8 need = attr ? 2 : 1;
 
-  for (; p < end; p++)
+  while (p < end)
     {
-      const char *rep;
-      char num[8];
+      const guchar *stop;
 
-      if (escape_kind[*p] == 0 || escape_kind[*p] > need)
-        continue;
-      switch (*p)
+      if (end - p >= 8 && !word_may_need_escape (xm_swar_load (p), attr))
         {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '\'': rep = "&apos;"; break;
-        case '\t': rep = "&#9;"; break;
-        case '\n': rep = "&#10;"; break;
-        case '\r': rep = "&#13;"; break;
-        default:
-          g_snprintf (num, sizeof num, "&#%d;", *p);
-          rep = num;
+          p += 8;
+          continue;
         }
-      g_string_append_len (buf, (const char *) run, p - run);
-      g_string_append (buf, rep);
-      run = p + 1;
+      /* the flagged word (or the tail) byte by byte */
+      for (stop = MIN (end, p + 8); p < stop; p++)
+        {
+          const char *rep;
+          char num[8];
+
+          if (escape_kind[*p] == 0 || escape_kind[*p] > need)
+            continue;
+          switch (*p)
+            {
+            case '&': rep = "&amp;"; break;
+            case '<': rep = "&lt;"; break;
+            case '>': rep = "&gt;"; break;
+            case '\'': rep = "&apos;"; break;
+            case '\t': rep = "&#9;"; break;
+            case '\n': rep = "&#10;"; break;
+            case '\r': rep = "&#13;"; break;
+            default:
+              g_snprintf (num, sizeof num, "&#%d;", *p);
+              rep = num;
+            }
+          g_string_append_len (buf, (const char *) run, p - run);
+          g_string_append (buf, rep);
+          run = p + 1;
+        }
     }
   g_string_append_len (buf, (const char *) run, p - run);
 }
@@ -326,10 +357,20 @@ is_private_value (const XmNode *el)
  * text-private fields, the XEP-0114 <handshake> (a digest of the component
  * secret) and XEP-0220 dialback keys. Every payload there is hidden,
  * whatever the mechanism: the field-level view is the SASL decode. */
+/* The first letters of the element names below (auth, response,
+ * initial-response, password, value, handshake, result, verify): most
+ * elements (body, message, query...) are told apart without comparing
+ * their namespace with each of the list's. */
+static gboolean
+may_be_secret_name (const char *name)
+{
+  return strchr ("arpvhi", name[0]) != NULL && name[0] != '\0';
+}
+
 gboolean
 xm_node_is_secret (const XmNode *el)
 {
-  if (el->ns == NULL)
+  if (el->ns == NULL || !may_be_secret_name (el->name))
     return FALSE;
   if (strcmp (el->ns, NS_SASL) == 0)
     return strcmp (el->name, "auth") == 0 || strcmp (el->name, "response") == 0;
@@ -355,8 +396,10 @@ xm_node_is_secret (const XmNode *el)
 gboolean
 xm_attr_is_secret (const XmNode *el, const XmAttr *a)
 {
-  return a->ns == NULL && a->prefix == NULL && strcmp (a->name, "token") == 0
-         && g_strcmp0 (el->ns, NS_FAST) == 0 && strcmp (el->name, "token") == 0;
+  /* the element first: it is the same for each of its attributes */
+  return el->name[0] == 't' && strcmp (el->name, "token") == 0
+         && a->ns == NULL && a->prefix == NULL && strcmp (a->name, "token") == 0
+         && g_strcmp0 (el->ns, NS_FAST) == 0;
 }
 
 static gboolean

@@ -131,7 +131,8 @@ void xm_stanza_slab_free (XmStanzaSlab *slab);
 
 /* Internal to decoders/: used by the framer to build stanzas. */
 XmStanza *xm_stanza_new (void);
-gpointer xm_stanza_alloc (XmStanza *stanza, gsize size);
+gpointer xm_stanza_alloc (XmStanza *stanza, gsize size); /* zeroed */
+gpointer xm_stanza_alloc_bytes (XmStanza *stanza, gsize size); /* not zeroed */
 char *xm_stanza_strndup (XmStanza *stanza, const char *s, gsize len);
 void xm_stanza_clear (XmStanza *stanza);
 

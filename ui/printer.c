@@ -9,18 +9,30 @@
 #include "xml-framer.h"
 #include "s2s-features.h"
 
-/* ANSI SGR sequences; empty strings when colour is off. */
+/* ANSI SGR sequences with their lengths (put_sgr appends one without a
+ * strlen, and nothing at all when colour is off). */
 typedef struct {
-  const char *reset, *time, *conn, *c2s, *s2c, *tag, *attr, *value, *text,
-    *meta, *warn, *error, *secret;
+  const char *s;
+  guint8 n;
+} Sgr;
+
+#define SGR(x) { x, sizeof x - 1 }
+
+typedef struct {
+  Sgr reset, time, conn, c2s, s2c, tag, attr, value, text, meta, warn, error,
+    secret;
 } Palette;
 
 static const Palette colors = {
-  "\033[0m", "\033[2m", "\033[1m", "\033[1;32m", "\033[1;36m", "\033[34m",
-  "\033[33m", "\033[32m", "", "\033[2m", "\033[1;33m", "\033[1;31m",
-  "\033[35m",
+  SGR ("\033[0m"), SGR ("\033[2m"), SGR ("\033[1m"), SGR ("\033[1;32m"),
+  SGR ("\033[1;36m"), SGR ("\033[34m"), SGR ("\033[33m"), SGR ("\033[32m"),
+  SGR (""), SGR ("\033[2m"), SGR ("\033[1;33m"), SGR ("\033[1;31m"),
+  SGR ("\033[35m"),
 };
-static const Palette plain = { "", "", "", "", "", "", "", "", "", "", "", "", "" };
+static const Palette plain = {
+  SGR (""), SGR (""), SGR (""), SGR (""), SGR (""), SGR (""), SGR (""),
+  SGR (""), SGR (""), SGR (""), SGR (""), SGR (""), SGR (""),
+};
 
 /* Output to a file or a pipe is written in batches of whole events, at
  * least this large, and at each flush (the proxy flushes once per
@@ -80,7 +92,8 @@ xm_color_mode_resolve (XmColorMode mode, FILE *out)
 
 /* The local time zone, looked up at most once a second: a lookup reads
  * /etc/localtime's links (two fstatat and a readlink in GLib), far more
- * than formatting an event. A change of TZ shows within a second. The
+ * than formatting an event. A change of TZ shows from the next second of
+ * events on, once a second has passed since the last lookup. The
  * text of the last second formatted is kept too: events come many to a
  * second. Per thread: proxy --web prints for the browser on a thread of
  * its own while the proxy's thread prints to the terminal. */
@@ -108,11 +121,16 @@ static gboolean
 format_secs (gboolean utc, gint64 secs)
 {
   TimeCache *tc = &time_cache;
-  gint64 now = g_get_monotonic_time ();
+  gint64 now;
   g_autoptr (GDateTime) u = NULL;
   g_autoptr (GDateTime) dt = NULL;
   g_autofree char *s = NULL;
 
+  /* the second just formatted: no clock read (events come many to a
+   * second; a change of zone shows with the next second) */
+  if (tc->len && tc->secs == secs && tc->utc == utc)
+    return TRUE;
+  now = g_get_monotonic_time ();
   if (!utc && (tc->tz == NULL || now >= tc->tz_until))
     {
       g_clear_pointer (&tc->tz, g_time_zone_unref);
@@ -186,6 +204,16 @@ put (GString *buf, const char *s)
   put_len (buf, s, strlen (s));
 }
 
+/* a string literal */
+#define put_lit(buf, s) put_len (buf, "" s, sizeof s - 1)
+
+static inline void
+put_sgr (GString *buf, Sgr sgr)
+{
+  if (sgr.n)
+    put_len (buf, sgr.s, sgr.n);
+}
+
 static inline void
 put_c (GString *buf, char c)
 {
@@ -205,16 +233,6 @@ append_uint (GString *buf, guint64 v)
   put_len (buf, d + i, sizeof d - i);
 }
 
-/* g_string_append of a few short pieces; NULL ends them. */
-static void
-append3 (GString *buf, const char *a, const char *b, const char *c)
-{
-  put (buf, a);
-  put (buf, b);
-  if (c)
-    put (buf, c);
-}
-
 static void
 append_qname (GString *buf, const char *prefix, const char *name)
 {
@@ -230,51 +248,66 @@ static void
 append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
                   gboolean show_secrets, GString *buf)
 {
-  put (buf, c->tag);
+  put_sgr (buf, c->tag);
   put_c (buf, '<');
   append_qname (buf, el->prefix, el->name);
-  put (buf, c->reset);
+  put_sgr (buf, c->reset);
   for (guint i = 0; i < el->n_ns_decls; i++)
     {
       const XmNsDecl *d = &el->ns_decls[i];
       put_c (buf, ' ');
-      append3 (buf, c->attr, "xmlns", NULL);
+      put_sgr (buf, c->attr);
+      put_lit (buf, "xmlns");
       if (d->prefix)
-        append3 (buf, ":", d->prefix, NULL);
-      append3 (buf, c->reset, "=", c->value);
+        {
+          put_c (buf, ':');
+          put (buf, d->prefix);
+        }
+      put_sgr (buf, c->reset);
+      put_c (buf, '=');
+      put_sgr (buf, c->value);
       put_c (buf, '\'');
       xm_xml_escape (buf, d->uri, strlen (d->uri), TRUE);
       put_c (buf, '\'');
-      put (buf, c->reset);
+      put_sgr (buf, c->reset);
     }
   for (guint i = 0; i < el->n_attrs; i++)
     {
       const XmAttr *a = &el->attrs[i];
       put_c (buf, ' ');
-      put (buf, c->attr);
+      put_sgr (buf, c->attr);
       append_qname (buf, a->prefix, a->name);
       if (xm_attr_is_secret (el, a) && !show_secrets)
         {
           g_string_append_printf (buf, "%s=%s'[secret: %" G_GSIZE_FORMAT
-                                  " bytes hidden]'%s", c->reset, c->secret,
-                                  strlen (a->value), c->reset);
+                                  " bytes hidden]'%s", c->reset.s, c->secret.s,
+                                  strlen (a->value), c->reset.s);
           continue;
         }
-      append3 (buf, c->reset, "=", c->value);
+      put_sgr (buf, c->reset);
+      put_c (buf, '=');
+      put_sgr (buf, c->value);
       put_c (buf, '\'');
       xm_xml_escape (buf, a->value, strlen (a->value), TRUE);
       put_c (buf, '\'');
-      put (buf, c->reset);
+      put_sgr (buf, c->reset);
     }
-  append3 (buf, c->tag, empty ? "/>" : ">", c->reset);
+  put_sgr (buf, c->tag);
+  if (empty)
+    put_lit (buf, "/>");
+  else
+    put_c (buf, '>');
+  put_sgr (buf, c->reset);
 }
 
 static void
 append_end_tag (const Palette *c, const XmNode *el, GString *buf)
 {
-  append3 (buf, c->tag, "</", NULL);
+  put_sgr (buf, c->tag);
+  put_lit (buf, "</");
   append_qname (buf, el->prefix, el->name);
-  append3 (buf, ">", c->reset, NULL);
+  put_c (buf, '>');
+  put_sgr (buf, c->reset);
 }
 
 static gsize
@@ -296,22 +329,22 @@ append_text (const XmPrinterOptions *opts, const Palette *c, const XmNode *el,
     {
       g_string_append_printf (buf, "%s[secret: %" G_GSIZE_FORMAT
                               " bytes hidden, --show-secrets shows them]%s",
-                              c->secret, t->text_len, c->reset);
+                              c->secret.s, t->text_len, c->reset.s);
       return;
     }
   if (opts->max_text && t->text_len > opts->max_text)
     {
       gsize n = utf8_prefix_len (t->text, t->text_len, opts->max_text);
-      put (buf, c->text);
+      put_sgr (buf, c->text);
       xm_xml_escape (buf, t->text, n, FALSE);
       g_string_append_printf (buf, "%s%s…[+%" G_GSIZE_FORMAT
                               " bytes, --full-text shows all]%s",
-                              c->reset, c->meta, t->text_len - n, c->reset);
+                              c->reset.s, c->meta.s, t->text_len - n, c->reset.s);
       return;
     }
-  put (buf, c->text);
+  put_sgr (buf, c->text);
   xm_xml_escape (buf, t->text, t->text_len, FALSE);
-  put (buf, c->reset);
+  put_sgr (buf, c->reset);
 }
 
 static gboolean
@@ -412,7 +445,7 @@ append_s2s_label (const XmEvent *ev, GString *buf)
   if (from == NULL || to == NULL || *from == '\0' || *to == '\0')
     return;
   append_domain (buf, ev->dir == XM_DIR_C2S ? from : to);
-  put (buf, " -> ");
+  put_lit (buf, " -> ");
   append_domain (buf, ev->dir == XM_DIR_C2S ? to : from);
   put_c (buf, ' ');
 }
@@ -421,19 +454,23 @@ static void
 append_header (const XmPrinterOptions *opts, const Palette *c,
                const XmEvent *ev, gboolean with_dir, GString *buf)
 {
-  put (buf, c->time);
+  put_sgr (buf, c->time);
   append_time (opts, ev->time_us, buf);
-  append3 (buf, c->reset, " ", c->conn);
+  put_sgr (buf, c->reset);
+  put_c (buf, ' ');
+  put_sgr (buf, c->conn);
   put_c (buf, '#');
   /* a BOSH session's events come over several connections: its number */
   append_uint (buf, ev->session ? ev->session : ev->conn);
-  append3 (buf, c->reset, " ", NULL);
+  put_sgr (buf, c->reset);
+  put_c (buf, ' ');
   if (ev->kind == XM_EVENT_STREAM_OPEN && ev->stanza)
     append_s2s_label (ev, buf);
   if (with_dir && ev->dir != XM_DIR_NONE)
     {
-      append3 (buf, ev->dir == XM_DIR_C2S ? c->c2s : c->s2c,
-               xm_dir_arrow (ev->dir), c->reset);
+      put_sgr (buf, ev->dir == XM_DIR_C2S ? c->c2s : c->s2c);
+      put (buf, xm_dir_arrow (ev->dir));
+      put_sgr (buf, c->reset);
       put_c (buf, ' ');
     }
   if (ev->flags & (XM_EVENT_FLAG_TLS | XM_EVENT_FLAG_ZLIB | XM_EVENT_FLAG_WS
@@ -446,7 +483,7 @@ append_header (const XmPrinterOptions *opts, const Palette *c,
       };
       char sep = '[';
 
-      put (buf, c->meta);
+      put_sgr (buf, c->meta);
       for (guint i = 0; i < G_N_ELEMENTS (layers); i++)
         if (ev->flags & layers[i].flag)
           {
@@ -455,7 +492,8 @@ append_header (const XmPrinterOptions *opts, const Palette *c,
             sep = '+';
           }
       put_c (buf, ']');
-      append3 (buf, c->reset, " ", NULL);
+      put_sgr (buf, c->reset);
+      put_c (buf, ' ');
     }
 }
 
@@ -469,23 +507,23 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
     {
     case XM_EVENT_CONN_OPEN:
       append_header (opts, c, ev, FALSE, buf);
-      g_string_append_printf (buf, "%sconnected:%s %s\n", c->meta, c->reset, ev->text);
+      g_string_append_printf (buf, "%sconnected:%s %s\n", c->meta.s, c->reset.s, ev->text);
       break;
 
     case XM_EVENT_CONN_CLOSE:
       append_header (opts, c, ev, FALSE, buf);
       g_string_append_printf (buf, "%sclosed:%s %s (client sent %" G_GUINT64_FORMAT
                               " bytes, server sent %" G_GUINT64_FORMAT " bytes)\n",
-                              c->meta, c->reset, ev->text ? ev->text : "",
+                              c->meta.s, c->reset.s, ev->text ? ev->text : "",
                               ev->bytes[XM_DIR_C2S], ev->bytes[XM_DIR_S2C]);
       break;
 
     case XM_EVENT_STREAM_OPEN:
       append_header (opts, c, ev, TRUE, buf);
       g_string_append_printf (buf, "%sstream open%s, %" G_GSIZE_FORMAT " bytes",
-                              c->meta, c->reset, st->raw_len);
+                              c->meta.s, c->reset.s, st->raw_len);
       if (ev->session && ev->session != ev->conn)
-        g_string_append_printf (buf, " %s(connection #%u)%s", c->meta, ev->conn, c->reset);
+        g_string_append_printf (buf, " %s(connection #%u)%s", c->meta.s, ev->conn, c->reset.s);
       put_c (buf, '\n');
       if (st->root)
         {
@@ -503,21 +541,22 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
         {
           g_string_append_printf (buf, "%sstanza too large to decode, %"
                                   G_GSIZE_FORMAT " bytes (forwarded)%s\n",
-                                  c->warn, st->raw_len, c->reset);
+                                  c->warn.s, st->raw_len, c->reset.s);
           break;
         }
-      put (buf, c->meta);
+      put_sgr (buf, c->meta);
       append_qname (buf, st->root->prefix, st->root->name);
-      put (buf, ", ");
+      put_lit (buf, ", ");
       append_uint (buf, st->raw_len);
-      put (buf, " bytes");
+      put_lit (buf, " bytes");
       if (ev->wire_len)
         {
-          put (buf, " (");
+          put_lit (buf, " (");
           append_uint (buf, ev->wire_len);
-          put (buf, " compressed)");
+          put_lit (buf, " compressed)");
         }
-      append3 (buf, c->reset, "\n", NULL);
+      put_sgr (buf, c->reset);
+      put_c (buf, '\n');
       append_element (opts, c, st->root, 1, buf);
       break;
 
@@ -526,49 +565,49 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
         break;
       append_header (opts, c, ev, TRUE, buf);
       g_string_append_printf (buf, "%swhitespace keepalive, %" G_GSIZE_FORMAT
-                              " byte%s%s\n", c->meta, ev->count,
-                              ev->count == 1 ? "" : "s", c->reset);
+                              " byte%s%s\n", c->meta.s, ev->count,
+                              ev->count == 1 ? "" : "s", c->reset.s);
       break;
 
     case XM_EVENT_STREAM_CLOSE:
       append_header (opts, c, ev, TRUE, buf);
       g_string_append_printf (buf, "%sstream close%s\n  %s%s%s\n",
-                              c->meta, c->reset, c->tag,
+                              c->meta.s, c->reset.s, c->tag.s,
                               ev->flags & XM_EVENT_FLAG_WS
                               ? "<close xmlns='" XM_FRAMER_NS_FRAMING "'/>"
                               : ev->flags & XM_EVENT_FLAG_BOSH
                               ? "<body type='terminate'/> (the BOSH session ends)"
-                              : "</stream:stream>", c->reset);
+                              : "</stream:stream>", c->reset.s);
       break;
 
     case XM_EVENT_NOTE:
       append_header (opts, c, ev, TRUE, buf);
       g_string_append_printf (buf, "%s%s:%s %s\n",
-                              ev->level == XM_NOTE_ERROR ? c->error
-                              : ev->level == XM_NOTE_WARNING ? c->warn : c->meta,
+                              ev->level == XM_NOTE_ERROR ? c->error.s
+                              : ev->level == XM_NOTE_WARNING ? c->warn.s : c->meta.s,
                               ev->level == XM_NOTE_ERROR ? "error"
                               : ev->level == XM_NOTE_WARNING ? "warning" : "note",
-                              c->reset, ev->text);
+                              c->reset.s, ev->text);
       break;
 
     case XM_EVENT_LAYER:
       append_header (opts, c, ev, TRUE, buf);
-      g_string_append_printf (buf, "%slayer:%s %s\n", c->meta, c->reset, ev->text);
+      g_string_append_printf (buf, "%slayer:%s %s\n", c->meta.s, c->reset.s, ev->text);
       break;
 
     case XM_EVENT_TRANSPORT:
       append_header (opts, c, ev, TRUE, buf);
-      g_string_append_printf (buf, "%s%s:%s %s\n", c->meta,
+      g_string_append_printf (buf, "%s%s:%s %s\n", c->meta.s,
                               g_str_has_prefix (ev->transport, "ws-") ? "websocket"
                               : g_str_has_prefix (ev->transport, "http-") ? "http"
                               : g_str_has_prefix (ev->transport, "bosh-") ? "bosh"
-                              : ev->transport, c->reset, ev->text);
+                              : ev->transport, c->reset.s, ev->text);
       if (ev->session && ev->session != ev->conn)
         {
           /* which connection carried this body of the session */
           buf->len--;
-          g_string_append_printf (buf, " %s(connection #%u)%s\n", c->meta,
-                                  ev->conn, c->reset);
+          g_string_append_printf (buf, " %s(connection #%u)%s\n", c->meta.s,
+                                  ev->conn, c->reset.s);
         }
       break;
 
@@ -577,7 +616,7 @@ xm_printer_format (const XmPrinterOptions *opts, const XmEvent *ev, GString *buf
         /* Under the stanza it decodes, in words. */
         g_autofree char *line = xm_sasl_decode_format (ev->sasl, opts->show_secrets,
                                                        opts->max_text);
-        g_string_append_printf (buf, "  %sdecoded:%s %s\n", c->secret, c->reset, line);
+        g_string_append_printf (buf, "  %sdecoded:%s %s\n", c->secret.s, c->reset.s, line);
       }
       break;
     }

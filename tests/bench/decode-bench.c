@@ -159,11 +159,14 @@ main (int argc, char **argv)
 {
   guint n = 400000, size = 256, reps = 5;
   gboolean only_lazy = FALSE;
+  const char *only_mode = NULL;
   GOptionEntry entries[] = {
     { "stanzas", 'n', 0, G_OPTION_ARG_INT, &n, "Stanzas per run (400000)", "N" },
     { "size", 's', 0, G_OPTION_ARG_INT, &size, "Stanza size in bytes (256)", "BYTES" },
     { "reps", 'r', 0, G_OPTION_ARG_INT, &reps, "Runs; the best is shown (5)", "N" },
     { "lazy", 'l', 0, G_OPTION_ARG_NONE, &only_lazy, "Lazy framing and record only", NULL },
+    { "mode", 'm', 0, G_OPTION_ARG_STRING, &only_mode,
+      "Only this mode (full, plain, print, lazy, record): for a profiler", "MODE" },
     { "with-header", 'H', 0, G_OPTION_ARG_NONE, &header_with_stanzas,
       "The header in the first feed, with stanzas after it", NULL },
     { "iq-every", 'i', 0, G_OPTION_ARG_INT, &iq_every,
@@ -191,6 +194,21 @@ main (int argc, char **argv)
   if (iq_every)
     printf (", every %uth an iq", iq_every);
   printf ("\n");
+  if (only_mode)
+    {
+      static const char *const modes[] = { "full", "plain", "print", "lazy", "record" };
+      gboolean known = FALSE;
+
+      for (guint i = 0; i < G_N_ELEMENTS (modes); i++)
+        known |= strcmp (only_mode, modes[i]) == 0;
+      if (!known)
+        {
+          fprintf (stderr, "decode-bench: unknown mode %s\n", only_mode);
+          return 2;
+        }
+      printf ("%-7s %7.1f ns/stanza\n", only_mode, run (stream, n, only_mode, reps, &line));
+      return 0;
+    }
   if (!only_lazy)
     {
       double ns;

@@ -332,6 +332,76 @@ test_s2s_label (void)
   g_assert_nonnull (strstr (hostile, cut));
 }
 
+/* xm_xml_escape looks at eight bytes at a time: the same output as one
+ * byte at a time, for every byte value at every position of a word, for
+ * runs of bytes that need escaping, and for random strings. */
+static void
+escape_one_by_one (GString *out, const guchar *s, gsize len, gboolean attr)
+{
+  for (gsize i = 0; i < len; i++)
+    {
+      guchar c = s[i];
+
+      if (c == '&')
+        g_string_append (out, "&amp;");
+      else if (c == '<')
+        g_string_append (out, "&lt;");
+      else if (c == '>')
+        g_string_append (out, "&gt;");
+      else if (c == '\'' && attr)
+        g_string_append (out, "&apos;");
+      else if (c < 0x20 && (attr || (c != '\t' && c != '\n')))
+        g_string_append_printf (out, "&#%d;", c);
+      else
+        g_string_append_c (out, (char) c);
+    }
+}
+
+static void
+check_escape (const guchar *s, gsize len)
+{
+  for (int attr = 0; attr <= 1; attr++)
+    {
+      g_autoptr (GString) want = g_string_new (NULL);
+      g_autoptr (GString) got = g_string_new ("x");
+
+      escape_one_by_one (want, s, len, attr);
+      xm_xml_escape (got, (const char *) s, len, attr);
+      g_assert_cmpstr (got->str + 1, ==, want->str);
+    }
+}
+
+static void
+test_escape_words (void)
+{
+  guchar s[40];
+  GRand *r = g_rand_new_with_seed (20261207);
+
+  for (guint c = 0; c < 256; c++)
+    for (gsize at = 0; at < 20; at++)
+      {
+        memset (s, 'a', sizeof s);
+        s[at] = (guchar) c;
+        s[at + 9] = (guchar) (255 - c);
+        for (gsize len = at + 1; len <= 30; len += 7)
+          check_escape (s, len);
+      }
+  for (guint round = 0; round < 20000; round++)
+    {
+      gsize len = g_rand_int_range (r, 0, sizeof s);
+
+      for (gsize i = 0; i < len; i++)
+        {
+          /* mostly letters and the bytes that need escaping */
+          static const char some[] = "ab&<>'\"\t\n\r\x01\x1f \x7f\x80\xff";
+          s[i] = g_rand_boolean (r) ? (guchar) some[g_rand_int_range (r, 0, sizeof some - 1)]
+                                    : (guchar) g_rand_int_range (r, 0, 256);
+        }
+      check_escape (s, len);
+    }
+  g_rand_free (r);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -346,6 +416,7 @@ main (int argc, char **argv)
   g_test_add_func ("/printer/golden/full-secrets", test_full);
   g_test_add_func ("/printer/secrets-absent", test_secrets_absent);
   g_test_add_func ("/printer/escaping", test_escaping);
+  g_test_add_func ("/printer/escape-words", test_escape_words);
   g_test_add_func ("/printer/color-modes", test_color_modes);
   return g_test_run ();
 }
