@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "plain-tree.h"
+#include "swar.h"
 
 #define XML_NS "http://www.w3.org/XML/1998/namespace"
 /* xml-scan.c's MAX_ATTRS: a plain element has fewer. */
@@ -44,6 +45,17 @@ reference (const guint8 *s, const guint8 *e, char *o, const guint8 **after)
   return o + 1;
 }
 
+/* May w hold a byte decode changes: '&', CR, and in a value LF and tab? */
+static inline gboolean
+word_needs_decoding (guint64 w, gboolean attr)
+{
+  guint64 hit = xm_swar_has (w, '&') | xm_swar_has (w, '\r');
+
+  if (attr)
+    hit |= xm_swar_has (w, '\n') | xm_swar_has (w, '\t');
+  return hit != 0;
+}
+
 /* raw[0..n), text (attr FALSE) or an attribute value, as expat reports
  * it: references replaced, line ends normalised (CR LF and CR are LF,
  * XML 1.0 §2.11), and in a value, literal white space is a space (§3.3.3).
@@ -51,29 +63,45 @@ reference (const guint8 *s, const guint8 *e, char *o, const guint8 **after)
 static const char *
 decode (XmStanza *st, const guint8 *raw, gsize n, gboolean attr, gsize *out_len)
 {
-  char *out = xm_stanza_alloc (st, n + 1), *o = out;
+  char *out = xm_stanza_alloc_bytes (st, n + 1), *o = out;
   const guint8 *s = raw, *e = raw + n;
 
   while (s < e)
     {
-      guint8 c = *s;
+      const guint8 *stop;
 
-      if (c == '&')
+      /* Eight bytes with nothing to change are copied as they are (the
+       * output is never ahead of the input: eight bytes fit). */
+      if (e - s >= 8 && !word_needs_decoding (xm_swar_load (s), attr))
         {
-          o = reference (s, e, o, &s);
+          memcpy (o, s, 8);
+          o += 8;
+          s += 8;
           continue;
         }
-      if (c == '\r')
+      /* the flagged word (or the tail) byte by byte; a reference may
+       * end past it */
+      for (stop = MIN (e, s + 8); s < stop;)
         {
-          if (s + 1 < e && s[1] == '\n')
-            s++;
-          *o++ = attr ? ' ' : '\n';
+          guint8 c = *s;
+
+          if (c == '&')
+            {
+              o = reference (s, e, o, &s);
+              continue;
+            }
+          if (c == '\r')
+            {
+              if (s + 1 < e && s[1] == '\n')
+                s++;
+              *o++ = attr ? ' ' : '\n';
+            }
+          else if (attr && (c == '\n' || c == '\t'))
+            *o++ = ' ';
+          else
+            *o++ = c;
+          s++;
         }
-      else if (attr && (c == '\n' || c == '\t'))
-        *o++ = ' ';
-      else
-        *o++ = c;
-      s++;
     }
   *o = '\0';
   if (out_len)
