@@ -130,6 +130,15 @@ xm_framer_cache_header (XmFramerCache *fc, guint conn, XmDir dir,
   e->header = g_bytes_new (data, len);
 }
 
+gboolean
+xm_framer_cache_has_header (XmFramerCache *fc, guint conn, XmDir dir)
+{
+  guint64 key = (guint64) conn * 2 + (dir == XM_DIR_S2C);
+  Entry *e = g_hash_table_lookup (fc->entries, &key);
+
+  return e != NULL && e->header != NULL;
+}
+
 void
 xm_framer_cache_drop (XmFramerCache *fc, guint conn)
 {

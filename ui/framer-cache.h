@@ -27,6 +27,9 @@ XmFramer *xm_framer_cache_get (XmFramerCache *fc, guint conn, XmDir dir, gboolea
 /* The stream header (conn, dir)'s framer was just fed. */
 void xm_framer_cache_header (XmFramerCache *fc, guint conn, XmDir dir,
                              const guint8 *data, gsize len);
+/* Whether (conn, dir) has a stream header: one given with
+ * xm_framer_cache_header since its last fresh framer. */
+gboolean xm_framer_cache_has_header (XmFramerCache *fc, guint conn, XmDir dir);
 /* The connection closed: both its framers go. */
 void xm_framer_cache_drop (XmFramerCache *fc, guint conn);
 /* Framers alive now. */

@@ -35,6 +35,7 @@ struct _XmRecordReader {
   XmFramerCache *framers; /* by conn and dir, bounded (framer-cache.h) */
   XmEvent *ev;           /* being delivered by a framer callback */
   gboolean delivered;
+  gboolean closed;       /* the stream ended while r->ev was fed */
   guint64 line;
   XmJsonLine *jl;        /* the line being read */
 };
@@ -93,9 +94,19 @@ on_stanza (XmStanza *st, gpointer data)
     deliver (r, st);
 }
 
+static void
+on_stream_close (guint64 offset, gpointer data)
+{
+  Reader *r = data;
+
+  if (r->ev)
+    r->closed = TRUE;
+}
+
 static const XmFramerEvents framer_events = {
   .stream_open = on_stream_open,
   .stanza = on_stanza,
+  .stream_close = on_stream_close,
 };
 
 /* Framers alive at once, and the longest line read (issue 25: a
@@ -107,6 +118,22 @@ static XmFramer *
 framer_for (Reader *r, guint conn, XmDir dir, gboolean fresh)
 {
   return xm_framer_cache_get (r->framers, conn, dir, fresh);
+}
+
+/* A new framer for (conn, dir) in a client stream of xmitm's making, the
+ * header it is made again with when freed for room. Nothing is handed on
+ * while the wrapper is fed. */
+static void
+frame_in_wrapper (Reader *r, guint conn, XmDir dir)
+{
+  XmFramer *f = framer_for (r, conn, dir, TRUE);
+  XmEvent *ev = r->ev;
+
+  r->ev = NULL;
+  xm_framer_feed (f, (const guint8 *) STREAM_WRAPPER, strlen (STREAM_WRAPPER));
+  xm_framer_cache_header (r->framers, conn, dir, (const guint8 *) STREAM_WRAPPER,
+                          strlen (STREAM_WRAPPER));
+  r->ev = ev;
 }
 
 /* ---- JSON helpers ---- */
@@ -223,6 +250,7 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObj *o)
   data = g_bytes_get_data (xml, &len);
   r->ev = ev;
   r->delivered = FALSE;
+  r->closed = FALSE;
   if ((ev->flags & XM_EVENT_FLAG_BOSH) && !header)
     {
       /* one child of a BOSH body: inside a wrapper like its own */
@@ -269,19 +297,28 @@ emit_stanza (Reader *r, XmEvent *ev, JsonObj *o)
       r->ev = NULL;
       return;
     }
+  /* No header recorded before it (the recording starts mid-stream, or
+   * its header was not one): framed inside a client stream. A framer fed
+   * nothing would take the stanza for the stream's root and its children
+   * for stanzas. */
+  if (!header && !xm_framer_cache_has_header (r->framers, ev->conn, ev->dir))
+    frame_in_wrapper (r, ev->conn, ev->dir);
   xm_framer_feed (framer_for (r, ev->conn, ev->dir, header), (const guint8 *) data, len);
   if (header)
     xm_framer_cache_header (r->framers, ev->conn, ev->dir, (const guint8 *) data, len);
   if (!r->delivered && !header)
     {
-      /* No header recorded before it (the recording starts mid-stream):
-       * frame it inside a client stream. */
-      XmFramer *f = framer_for (r, ev->conn, ev->dir, TRUE);
-      r->ev = NULL;
-      xm_framer_feed (f, (const guint8 *) STREAM_WRAPPER, strlen (STREAM_WRAPPER));
-      r->ev = ev;
-      xm_framer_feed (f, (const guint8 *) data, len);
+      /* the stream it was recorded in went wrong before it (a header with
+       * an element left open, say): alone in a client stream */
+      frame_in_wrapper (r, ev->conn, ev->dir);
+      xm_framer_feed (framer_for (r, ev->conn, ev->dir, FALSE), (const guint8 *) data, len);
     }
+  if (header && (!r->delivered || r->closed))
+    /* Not a header, or one that ended its stream (<stream:stream/>): its
+     * stanzas are framed as if it had not been recorded, the same way by
+     * a full read and by a scan that skips lines. Left as it is, the
+     * framer would take the next stanza for a new stream's root. */
+    frame_in_wrapper (r, ev->conn, ev->dir);
   if (!r->delivered)
     warn (r, "line %" G_GUINT64_FORMAT ": the recorded %s is not well-formed "
           "XML; skipped", r->line, header ? "stream header" : "stanza");

@@ -552,6 +552,59 @@ test_read_wrong_kinds (void)
   g_assert_cmpuint (l.n, ==, 3);
 }
 
+/* A recording that starts mid-stream (no header for the connection), and
+ * one whose header line is not a header (empty) or ends its stream: the
+ * stanza lines after them are read as the stanzas they are, framed in a
+ * client stream, never their root taken for a new stream's header and a
+ * child for the stanza. */
+static void
+test_read_without_header (void)
+{
+  static const char *const headers[] = {
+    NULL, "", "<?xml version='1.0'?>", "<message/>",
+    "<stream:stream xmlns='jabber:client' "
+    "xmlns:stream='http://etherx.jabber.org/streams'/>",
+  };
+
+  for (guint h = 0; h < G_N_ELEMENTS (headers); h++)
+    {
+      Ctx c = { .json = g_string_new (NULL), .text = g_string_new (NULL) };
+      Collect k = { { &collect_vtable }, &c, g_string_new (NULL), g_string_new (NULL) };
+      g_autoptr (GError) error = NULL;
+      g_autofree char *dir = g_dir_make_tmp ("xmitm-record-XXXXXX", &error);
+      g_autofree char *path = g_build_filename (dir, "r.jsonl", NULL);
+      GString *file = g_string_new (NULL);
+      XmRecordInfo info;
+
+      xm_printer_options_init (&c.popts);
+      xm_record_format_header ("test", FALSE, T0, file);
+      if (headers[h])
+        g_string_append_printf (file, "{\"t\":1,\"conn\":1,\"ev\":\"stream-open\",\"dir\":"
+                                "\"c2s\",\"len\":1,\"name\":\"stream:stream\",\"xml\":\"%s\"}\n",
+                                headers[h]);
+      for (guint i = 0; i < 2; i++)
+        g_string_append (file, "{\"t\":1,\"conn\":1,\"ev\":\"stanza\",\"dir\":\"c2s\","
+                         "\"len\":1,\"name\":\"message\",\"xml\":\"<message to='a@b'>"
+                         "<body>hi</body></message>\"}\n");
+      g_assert_true (g_file_set_contents (path, file->str, file->len, &error));
+      g_assert_true (xm_record_read (path, &k.sink, &info, NULL, NULL, &error));
+      g_assert_no_error (error);
+      if (strstr (k.text->str, "C->S body") || !strstr (k.text->str, "C->S message"))
+        g_printerr ("header %u:\n%s", h, k.text->str);
+      g_assert_null (strstr (k.text->str, "C->S body"));
+      /* both stanzas, each a message with its body */
+      g_assert_nonnull (strstr (strstr (k.text->str, "C->S message, ") + 1, "C->S message, "));
+      g_assert_nonnull (strstr (k.text->str, "<body>hi</body>"));
+      g_unlink (path);
+      g_rmdir (dir);
+      g_string_free (file, TRUE);
+      g_string_free (k.json, TRUE);
+      g_string_free (k.text, TRUE);
+      g_string_free (c.json, TRUE);
+      g_string_free (c.text, TRUE);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -563,5 +616,6 @@ main (int argc, char **argv)
   g_test_add_func ("/record/round-trip/redacted", test_round_trip_redacted);
   g_test_add_func ("/record/read/huge-numbers", test_read_huge_numbers);
   g_test_add_func ("/record/read/wrong-kinds", test_read_wrong_kinds);
+  g_test_add_func ("/record/read/without-header", test_read_without_header);
   return g_test_run ();
 }
