@@ -613,6 +613,32 @@ static const XmFramerEvents framer_events = {
 
 /* ---- input ---- */
 
+enum { METHOD_NONE, METHOD_UNKNOWN_YET, METHOD_GET, METHOD_POST };
+
+/* What a served connection's first bytes say: an HTTP request line
+ * ("GET " a WebSocket upgrade, "POST " or "OPTIONS " BOSH), not one (XMPP
+ * over TCP), or not yet (fewer bytes than a method that they begin). */
+static int
+http_method (const guint8 *p, gsize n)
+{
+  static const struct { const char *name; int method; } methods[] = {
+    { "GET ", METHOD_GET }, { "POST ", METHOD_POST }, { "OPTIONS ", METHOD_POST },
+  };
+  int found = METHOD_NONE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
+    {
+      gsize m = strlen (methods[i].name);
+
+      if (memcmp (p, methods[i].name, MIN (n, m)) != 0)
+        continue;
+      if (n >= m)
+        return methods[i].method;
+      found = METHOD_UNKNOWN_YET;
+    }
+  return found;
+}
+
 /* Plaintext from the leg, for the framer. Where negotiation changes the
  * stack (<proceed/>, <compressed/>), the framer stops after that element
  * and the rest goes to the new layer. */
@@ -625,21 +651,61 @@ on_data (XmLeg *leg, const guint8 *data, gsize len, gpointer user_data)
   c->layer_pushed = FALSE; /* a push outside a read (direct TLS) is done */
   if (c->serving && !c->first_read)
     {
+      /* the bytes held back before these, then these */
+      guint8 joined[sizeof c->sniff + 64];
+      gsize held = c->sniff_len;
+      int method;
+
+      if (held)
+        {
+          gsize n = MIN (len, sizeof joined - held);
+
+          memcpy (joined, c->sniff, held);
+          memcpy (joined + held, data, n);
+          method = http_method (joined, held + n);
+        }
+      else
+        method = http_method (data, len);
+      if (method == METHOD_UNKNOWN_YET)
+        {
+          /* "G", "PO"...: a method may be coming in small pieces */
+          memcpy (c->sniff + held, data, len);
+          c->sniff_len += len;
+          return len;
+        }
       c->first_read = TRUE;
-      if (len >= 4 && memcmp (data, "GET ", 4) == 0)
+      c->sniff_len = 0;
+      if (method == METHOD_GET)
         {
           /* --serve to a web client: RFC 7395, from its upgrade on */
+          XmLayer *ws = xm_layer_ws_new_server ();
+
           c->ws = TRUE;
-          xm_leg_push (c->leg, xm_layer_ws_new_server ());
+          xm_leg_push (c->leg, ws);
           xm_framer_set_framing (c->framer, TRUE);
-          return 0;
+          if (held == 0)
+            return 0; /* the rest is the new layer's input */
+          xm_layer_from_below (ws, c->sniff, held);
+          if (xm_leg_alive (c->leg))
+            xm_layer_from_below (ws, data, len);
+          return len;
         }
-      if ((len >= 5 && memcmp (data, "POST ", 5) == 0)
-          || (len >= 8 && memcmp (data, "OPTIONS ", 8) == 0))
+      if (method == METHOD_POST)
         {
           /* --serve to a BOSH client: this connection carries HTTP
            * requests to sessions (serve-bosh.c) */
           xm_serve_bosh_carrier (c);
+        }
+      if (held)
+        {
+          /* not XML either way ('G', 'P', 'O' start no stream): what was
+           * held goes first, to the framer or the carrier */
+          if (c->bosh_carrier)
+            xm_serve_bosh_feed (c, c->sniff, held);
+          else
+            xm_framer_feed (c->framer, c->sniff, held);
+          if (dead (c))
+            return len;
         }
     }
   if (c->bosh_carrier)

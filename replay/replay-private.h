@@ -105,6 +105,8 @@ struct _Conn {
   GByteArray *http_body;  /* the request's body so far */
   gboolean http_post;     /* the request is a POST */
   gboolean first_read;    /* serve: the client's first bytes were seen */
+  guint8 sniff[8];        /* serve: first bytes that may begin an HTTP */
+  guint8 sniff_len;       /* method, held until they tell */
   gboolean layer_pushed;  /* negotiation pushed a layer: the framer stopped
                            * after the element, the rest is the layer's */
   gboolean zlib_offered;  /* serve: the features just sent offer zlib */

@@ -55,6 +55,10 @@ struct _XmLayer {
  * the socket). */
 void xm_layer_up (XmLayer *layer, const guint8 *data, gsize len);
 void xm_layer_down (XmLayer *layer, const guint8 *data, gsize len);
+/* Bytes into layer from below, as if read from the socket: for an owner
+ * that held the first bytes back until it knew which layer they are for
+ * (replay --serve telling HTTP from XMPP). */
+void xm_layer_from_below (XmLayer *layer, const guint8 *data, gsize len);
 /* The layer's hold changed (xm_layer_up() bytes it kept meanwhile). */
 void xm_layer_set_hold (XmLayer *layer, gboolean hold);
 

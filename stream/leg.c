@@ -244,8 +244,8 @@ xm_leg_busy (XmLeg *leg)
   return FALSE;
 }
 
-static void
-layer_from_below (XmLayer *layer, const guint8 *data, gsize len)
+void
+xm_layer_from_below (XmLayer *layer, const guint8 *data, gsize len)
 {
   if (layer->klass->from_below)
     layer->klass->from_below (layer, data, len);
@@ -265,7 +265,7 @@ deliver (XmLeg *leg, XmLayer *from, const guint8 *data, gsize len)
   /* The owner pushed a layer above from: the rest is its input. */
   next = from ? from->above : leg->bottom;
   g_return_if_fail (next != NULL);
-  layer_from_below (next, data + used, len - used);
+  xm_layer_from_below (next, data + used, len - used);
 }
 
 void
@@ -274,7 +274,7 @@ xm_layer_up (XmLayer *layer, const guint8 *data, gsize len)
   if (!xm_leg_alive (layer->leg))
     return;
   if (layer->above)
-    layer_from_below (layer->above, data, len);
+    xm_layer_from_below (layer->above, data, len);
   else
     deliver (layer->leg, layer, data, len);
 }
@@ -441,7 +441,7 @@ read_leg (XmLeg *leg)
       return;
     }
   if (leg->bottom)
-    layer_from_below (leg->bottom, scratch, n);
+    xm_layer_from_below (leg->bottom, scratch, n);
   else
     deliver (leg, NULL, scratch, n);
 }

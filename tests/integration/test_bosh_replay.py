@@ -281,7 +281,9 @@ class BoshReplayProsodyTest(unittest.TestCase):
     def test_serve_refusals(self):
         """What --serve answers to HTTP that is not a session's: an unknown
         sid (404, item-not-found), a body that is not <body/> (400), a
-        2 MB body (413); replay goes on and ends as usual."""
+        2 MB body (413); replay goes on and ends as usual. A method that
+        comes a byte at a time is still HTTP (a POST, a WebSocket
+        upgrade's GET)."""
         port = peers.free_port()
         serve = subprocess.Popen([binary(), "replay", self.record, "--serve",
                                   "--listen", "127.0.0.1:%d" % port,
@@ -291,10 +293,17 @@ class BoshReplayProsodyTest(unittest.TestCase):
         self.addCleanup(lambda: serve.poll() is None and serve.kill())
         peers.wait_listening(port, serve)
 
-        def post(body):
+        def post(body, first=b""):
+            """first: bytes sent alone, one at a time, before the rest"""
+            return ask(b"POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
+                       b"\r\n\r\n" % len(body) + body, first)
+
+        def ask(request, first=b""):
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                s.sendall(b"POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
-                          b"\r\n\r\n" % len(body) + body)
+                for i in range(len(first)):
+                    s.sendall(first[i:i + 1])
+                    time.sleep(0.05)
+                s.sendall(request[len(first):])
                 data = b""
                 while b"\r\n\r\n" not in data:
                     more = s.recv(65536)
@@ -307,6 +316,15 @@ class BoshReplayProsodyTest(unittest.TestCase):
         self.assertTrue(got.startswith("HTTP/1.1 404 "), got)
         got = post(b"<message/>")
         self.assertTrue(got.startswith("HTTP/1.1 400 "), got)
+        # the method in pieces ("P", "O", "S", "T", " "): still HTTP
+        got = post(b"<body xmlns='http://jabber.org/protocol/httpbind' rid='5' sid='nope'/>",
+                   first=b"POST ")
+        self.assertTrue(got.startswith("HTTP/1.1 404 "), got)
+        got = ask(b"GET /xmpp-websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                  b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                  b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                  b"Sec-WebSocket-Protocol: xmpp\r\n\r\n", first=b"GE")
+        self.assertTrue(got.startswith("HTTP/1.1 101 "), got)
         got = post(b"<body xmlns='http://jabber.org/protocol/httpbind'>"
                    + b"x" * (2 << 20) + b"</body>")
         self.assertTrue(got.startswith("HTTP/1.1 413 "), got)
