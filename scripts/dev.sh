@@ -142,7 +142,7 @@ declare -A FUZZ_MAX_LEN=(
   [xml-framer]=8192 [xml-scan]=8192 [sasl]=4096 [inflate]=32768 [observer]=16384
   [record-read]=16384 [pcap-read]=32768 [json-line]=8192 [plain-tree]=8192
   [ws-frame]=16384 [http-msg]=8192 [bosh]=16384 [event-index]=16384 [bosh-serve]=8192
-  [grep-literal]=1024
+  [grep-literal]=1024 [layer-bosh]=8192
 )
 
 fuzz_deps() {
@@ -205,7 +205,7 @@ fuzz() {
   if [ ${#targets[@]} -eq 0 ]; then
     targets=(xml-framer xml-scan plain-tree sasl inflate observer record-read
              json-line pcap-read ws-frame http-msg bosh event-index
-             bosh-serve grep-literal)
+             bosh-serve grep-literal layer-bosh)
   fi
   fuzz_deps
   if [ ! -f build-fuzz/build.ninja ]; then

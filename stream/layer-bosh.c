@@ -70,6 +70,7 @@ struct _BoshLayer {
   char *host, *path, *domain, *tls_name, *hostport;
   guint16 port;
   guint connect_timeout_s;
+  gboolean no_pacing;
   Http http[N_HTTP];
   guint opened;          /* HTTP connections opened so far */
   State state;
@@ -570,17 +571,19 @@ pump (BoshLayer *b)
 
       if (!data && in_flight (b) > 0)
         return;
-      if (in_flight (b) > 0 && now - b->last_sent_us < BOSH_GAP_US)
+      if (b->no_pacing)
+        ; /* none of the waits below */
+      else if (in_flight (b) > 0 && now - b->last_sent_us < BOSH_GAP_US)
         {
           pump_later (b, BOSH_GAP_US - (now - b->last_sent_us));
           return;
         }
-      if (!data && now < b->poll_after_us)
+      else if (!data && now < b->poll_after_us)
         {
           pump_later (b, b->poll_after_us - now);
           return;
         }
-      if (!data && !b->poll_now)
+      else if (!data && !b->poll_now)
         {
           pump_later (b, BOSH_POLL_DELAY_US);
           return;
@@ -928,6 +931,7 @@ xm_layer_bosh_new (const XmLayerBoshConfig *config)
   b->domain = g_strdup (config->domain ? config->domain : config->host);
   b->tls_name = g_strdup (config->tls_name);
   b->connect_timeout_s = config->connect_timeout_s;
+  b->no_pacing = config->no_pacing;
   b->requests = 1;
   b->polling_us = BOSH_DEFAULT_POLLING_US;
   /* XEP-0124 §14.1: random, and far enough below 2^53 for a long

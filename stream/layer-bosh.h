@@ -54,6 +54,11 @@ typedef struct {
   const char *domain;    /* the session's to= */
   const char *tls_name;  /* https: SNI and the name verified; NULL: http */
   guint connect_timeout_s; /* per attempt, 0: none */
+  gboolean no_pacing;    /* requests go as soon as XEP-0124 allows, without
+                          * the waits that pace them for real servers (the
+                          * gap after an unanswered request, the end of the
+                          * loop round, 'polling'): for the fuzz target,
+                          * whose clock does not move */
 } XmLayerBoshConfig;
 
 XmLayer *xm_layer_bosh_new (const XmLayerBoshConfig *config);
