@@ -595,6 +595,7 @@ test_read_without_header (void)
       /* both stanzas, each a message with its body */
       g_assert_nonnull (strstr (strstr (k.text->str, "C->S message, ") + 1, "C->S message, "));
       g_assert_nonnull (strstr (k.text->str, "<body>hi</body>"));
+      xm_record_info_clear (&info);
       g_unlink (path);
       g_rmdir (dir);
       g_string_free (file, TRUE);
