@@ -160,6 +160,8 @@ xm_conn_close (Conn *c)
   xm_leg_close (c->leg, FALSE);
   g_clear_pointer (&c->connect, xm_connect_free);
   c->state = NEG_CLOSED;
+  if (c->bosh_carrier)
+    xm_serve_bosh_carrier_closed (c);
 }
 
 /* ---- negotiation ---- */

@@ -163,6 +163,7 @@ struct _Replay {
   gboolean any_client;
   gboolean said_plus;     /* serve: said that -PLUS left the features */
   GHashTable *bosh_sessions; /* serve: sid -> Conn* (borrowed), BOSH */
+  guint reap_carriers;    /* serve: idle source freeing closed carriers */
   GMainLoop *loop;
   gint64 last_progress;
   guint tick;
@@ -248,6 +249,8 @@ void xm_serve_release (Conn *c);
 /* serve-bosh.c: --serve to BOSH clients */
 /* c (accepted, its first bytes an HTTP POST) carries HTTP requests. */
 void xm_serve_bosh_carrier (Conn *c);
+/* The carrier c closed: no session keeps its leg; it is freed soon. */
+void xm_serve_bosh_carrier_closed (Conn *c);
 void xm_serve_bosh_feed (Conn *c, const guint8 *data, gsize len);
 
 /* replay.c, replay-match.c, replay-cli.c: what they share */

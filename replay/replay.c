@@ -951,6 +951,8 @@ xm_replay_run (const char *path, XmReplayOptions *opts)
   /* Close what an error left open: no socket callback runs after this. */
   for (guint k = 0; k < r.conns->len; k++)
     xm_conn_close (r.conns->pdata[k]);
+  if (r.reap_carriers)
+    g_source_remove (r.reap_carriers);
   g_ptr_array_unref (r.conns);
   g_hash_table_unref (r.rec2live);
   g_hash_table_unref (r.live2rec);

@@ -145,6 +145,53 @@ xm_serve_bosh_carrier (Conn *c)
   c->label = g_strdup_printf ("HTTP connection %s", c->peer);
 }
 
+/* Frees the carriers that closed: a long session over clients that open a
+ * connection per request would otherwise keep every one (2.4 KB each)
+ * until the end. From an idle source, outside their legs' callbacks. */
+static gboolean
+reap_carriers (gpointer data)
+{
+  Replay *r = data;
+  guint kept = 0;
+
+  r->reap_carriers = 0;
+  for (guint k = 0; k < r->conns->len; k++)
+    {
+      Conn *c = r->conns->pdata[k];
+
+      if (c->bosh_carrier && c->state == NEG_CLOSED)
+        xm_conn_free (c);
+      else
+        r->conns->pdata[kept++] = c;
+    }
+  /* (the array's free function must not see the ones freed above) */
+  r->conns->len = kept;
+  return G_SOURCE_REMOVE;
+}
+
+void
+xm_serve_bosh_carrier_closed (Conn *c)
+{
+  Replay *r = c->r;
+  GHashTableIter it;
+  gpointer value;
+
+  if (r->bosh_sessions)
+    {
+      g_hash_table_iter_init (&it, r->bosh_sessions);
+      while (g_hash_table_iter_next (&it, NULL, &value))
+        {
+          Conn *s = value;
+          XmLayer *layer = s->leg ? xm_leg_find (s->leg, &xm_layer_bosh_serve_class) : NULL;
+
+          if (layer)
+            xm_layer_bosh_serve_forget (layer, c->leg);
+        }
+    }
+  if (r->reap_carriers == 0)
+    r->reap_carriers = g_idle_add (reap_carriers, r);
+}
+
 void
 xm_serve_bosh_feed (Conn *c, const guint8 *data, gsize len)
 {

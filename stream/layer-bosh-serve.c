@@ -80,7 +80,7 @@ xm_bosh_http_answer (XmLeg *carrier, const char *status, const char *body, gsize
                           "Access-Control-Allow-Origin: *\r\nContent-Length: %zu\r\n\r\n",
                           status, len);
   g_string_append_len (r, body, len);
-  if (xm_leg_alive (carrier))
+  if (carrier && xm_leg_alive (carrier))
     xm_leg_send (carrier, (const guint8 *) r->str, r->len);
 }
 
@@ -241,7 +241,10 @@ take (Serve *s, Req *r)
   /* held first: what the owner answers while reading it goes in it */
   h->rid = r->rid;
   h->carrier = r->carrier;
-  g_queue_push_tail (&s->held, h);
+  if (h->carrier)
+    g_queue_push_tail (&s->held, h);
+  else
+    g_free (h); /* its connection closed while it waited: read, not held */
   if (creation)
     s->wait_s = s->root_wait ? (guint) MIN (s->root_wait, XM_LAYER_BOSH_SERVE_MAX_WAIT_S)
                              : XM_LAYER_BOSH_SERVE_MAX_WAIT_S;
@@ -260,6 +263,33 @@ take (Serve *s, Req *r)
     }
   if (alive (s))
     respond (s, FALSE);
+}
+
+void
+xm_layer_bosh_serve_forget (XmLayer *layer, XmLeg *carrier)
+{
+  Serve *s = serve_of (layer);
+
+  /* a held request on a closed connection answers nothing: what the owner
+   * sends goes in the next one the client makes */
+  for (GList *l = s->held.head, *next; l; l = next)
+    {
+      next = l->next;
+      if (((Held *) l->data)->carrier == carrier)
+        {
+          g_free (l->data);
+          g_queue_delete_link (&s->held, l);
+        }
+    }
+  if (s->held.head == NULL && s->timer)
+    {
+      g_source_remove (s->timer);
+      s->timer = 0;
+    }
+  /* one waiting for an earlier rid is still read in its turn */
+  for (GList *l = s->waiting.head; l; l = l->next)
+    if (((Req *) l->data)->carrier == carrier)
+      ((Req *) l->data)->carrier = NULL;
 }
 
 void

@@ -30,16 +30,20 @@ XmLayer *xm_layer_bosh_serve_new (void);
 /* The session's id (made when the layer is). */
 const char *xm_layer_bosh_serve_sid (XmLayer *layer);
 /* A request's body, to answer on carrier (borrowed: the owner keeps it
- * until the layer is freed; a closed one is skipped). */
+ * until the layer is freed or told with xm_layer_bosh_serve_forget; a
+ * closed one is skipped). */
 void xm_layer_bosh_serve_request (XmLayer *layer, XmLeg *carrier,
                                   const guint8 *body, gsize len);
+/* carrier is going away: its requests, held or waiting, are answered on
+ * nothing (as on a closed carrier); the layer keeps no pointer to it. */
+void xm_layer_bosh_serve_forget (XmLayer *layer, XmLeg *carrier);
 
 /* Whether body is a BOSH <body/> (in the httpbind namespace); *sid: its
  * sid attribute (a new string, NULL when it has none: a session creation
  * request). */
 gboolean xm_bosh_body_sid (const guint8 *body, gsize len, char **sid);
 
-/* An HTTP/1.1 response with body on carrier. */
+/* An HTTP/1.1 response with body on carrier (NULL or closed: nothing). */
 void xm_bosh_http_answer (XmLeg *carrier, const char *status, const char *body, gsize len);
 
 G_END_DECLS

@@ -7,7 +7,9 @@
  *
  * Input: an option byte (bit 0: the owner answers every stanza), then
  * records: header byte (bit 0: which connection; bit 1: the owner
- * closes its stream after this request), two-byte length, the body.
+ * closes its stream after this request; bit 2: that connection goes
+ * first, forgotten and freed, and a new one carries this request),
+ * two-byte length, the body.
  *
  * Invariants: no crash, leak or GLib warning; what the layer keeps is
  * bounded (the requests waiting for an earlier rid are at most 8: past
@@ -110,6 +112,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       guint8 h = data[at];
       gsize len = MIN ((gsize) (data[at + 1] | data[at + 2] << 8), size - at - 3);
 
+      if (h & 4)
+        {
+          /* the connection closes and is freed, as replay frees it: the
+           * layer must keep no pointer to it; a new one takes its place */
+          xm_layer_bosh_serve_forget (layer, carrier[h & 1]);
+          xm_leg_free (carrier[h & 1]);
+          carrier[h & 1] = xm_leg_new ("client", &carrier_events, &co);
+        }
       xm_layer_bosh_serve_request (layer, carrier[h & 1], data + at + 3, len);
       if ((h & 2) && !o.closed && xm_leg_alive (o.leg))
         {

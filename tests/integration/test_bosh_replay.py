@@ -43,6 +43,7 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import peers  # noqa: E402
+import test_robustness as rb  # noqa: E402
 from ejabberd import Ejabberd  # noqa: E402
 from test_web_peers import USERS, client_args, node_binary  # noqa: E402
 
@@ -331,6 +332,47 @@ class BoshReplayProsodyTest(unittest.TestCase):
         out, _ = serve.communicate(timeout=120)
         self.assertIn("session 'nope', which is not one of replay's", out)
         self.assertNotIn("AddressSanitizer", out)
+
+
+    def test_serve_frees_closed_connections(self):
+        """A client that opens an HTTP connection for each request (no
+        keep-alive), 3,000 of them: replay --serve frees each once it
+        closes, so its memory stays flat (each one kept 2.4 KB until the
+        end before)."""
+        port = peers.free_port()
+        serve = subprocess.Popen([binary(), "replay", self.record, "--serve",
+                                  "--listen", "127.0.0.1:%d" % port,
+                                  "--credentials", self.creds, "--timeout", "60"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                 env=rb.rss_env())
+        self.addCleanup(lambda: serve.poll() is None and serve.kill())
+        peers.wait_listening(port, serve)
+        body = b"<body xmlns='http://jabber.org/protocol/httpbind' rid='5' sid='nope'/>"
+        request = (b"POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                   % len(body) + body)
+
+        def requests(n):
+            for _ in range(n):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+                    s.sendall(request)
+                    got = b""
+                    while b"\r\n\r\n" not in got:
+                        more = s.recv(65536)
+                        if not more:
+                            break
+                        got += more
+                    self.assertTrue(got.startswith(b"HTTP/1.1 404 "), got)
+
+        requests(500)  # allocator and caches settle
+        time.sleep(0.2)
+        before = rb.rss_bytes(serve.pid)
+        requests(3000)
+        time.sleep(0.2)
+        grown = rb.rss_bytes(serve.pid) - before
+        rb.note("replay --serve: %d KB more after 3,000 HTTP connections", grown // 1024)
+        self.assertLess(grown, 2 << 20)
+        serve.terminate()
+        self.assertEqual(serve.wait(timeout=30), 2)
 
 
 class BoshReplayEjabberdTest(unittest.TestCase):

@@ -796,6 +796,46 @@ test_serve (void)
   close (b.peer);
 }
 
+/* The connection carrying the held request closes and the owner forgets
+ * it (replay frees it): the layer keeps no pointer to it, and the owner's
+ * next stanza goes in the client's next request instead of into nothing. */
+static void
+test_serve_forget (void)
+{
+  Owner o = { .got = g_string_new (NULL) };
+  XmLayer *layer = xm_layer_bosh_serve_new ();
+  Carrier a, b;
+  g_autoptr (GString) gb = g_string_new (NULL), ga = g_string_new (NULL);
+  Wait wa = { &a, ga, "</body>" }, wb = { &b, gb, NULL };
+
+  carrier_init (&a);
+  carrier_init (&b);
+  o.leg = xm_leg_new ("client", &owner_events, &o);
+  xm_leg_push (o.leg, layer);
+  serve_request (layer, &a, "<body " HB " rid='10' to='example.test' wait='60' hold='1' "
+                 "xmpp:version='1.0' xmlns:xmpp='urn:xmpp:xbosh'/>");
+  owner_send (&o, "<stream:stream xmlns='jabber:client' from='example.test' id='I1'>");
+  owner_send (&o, "<stream:features xmlns='jabber:client'/>");
+  run_until (carrier_has, &wa, NULL);
+  /* rid 11 held on a, whose connection then goes */
+  serve_request (layer, &a, "<body " HB " rid='11' sid='x'/>");
+  xm_layer_bosh_serve_forget (layer, a.leg);
+  xm_leg_free (a.leg);
+  a.leg = NULL;
+  /* the owner's stanza waits for a request to carry it: rid 12, on b */
+  owner_send (&o, "<message xmlns='jabber:client' id='kept'/>");
+  serve_request (layer, &b, "<body " HB " rid='12' sid='x'/>");
+  wb.want = "</body>";
+  run_until (carrier_has, &wb, NULL);
+  g_assert_nonnull (strstr (gb->str, "><message xmlns='jabber:client' id='kept'/></body>"));
+  g_assert_no_error (o.error);
+  xm_leg_free (o.leg);
+  g_string_free (o.got, TRUE);
+  xm_leg_free (b.leg);
+  close (a.peer);
+  close (b.peer);
+}
+
 /* A rid that is none (missing, not a number, 2^53 or more: XEP-0124
  * §14.1): 400, and the session fails with one sentence. 2^64-1 was
  * taken, and the next rid expected wrapped round to 0, a session not
@@ -849,5 +889,6 @@ main (int argc, char **argv)
   g_test_add_func ("/layer-bosh/lone-poll-answered-at-once", test_lone_poll_answered_at_once);
   g_test_add_func ("/layer-bosh/serve", test_serve);
   g_test_add_func ("/layer-bosh/serve-bad-rid", test_serve_bad_rid);
+  g_test_add_func ("/layer-bosh/serve-forget", test_serve_forget);
   return g_test_run ();
 }
