@@ -33,6 +33,11 @@
 /* A batch goes to the queue at the end of the proxy's round, or sooner
  * when it reaches this size. */
 #define BATCH_BYTES (64u << 10)
+/* A dropped batch's connection opens, closes and layers still go to the
+ * queue, up to this much past its bounds: the sessions table stays right
+ * (a connection that closed while the view fell behind is not shown open
+ * for ever). A few lines per connection; past this, dropped too. */
+#define KEPT_BEYOND_BYTES (1u << 20)
 
 typedef struct {
   GMutex lock;
@@ -50,6 +55,7 @@ typedef struct {
   Queue *q;
   GString *batch;         /* this round's lines, not yet queued */
   guint64 batch_events;
+  GArray *kept;           /* Span: the batch's lines kept if it is dropped */
   guint64 skipped;        /* not even formatted: the queue was full */
   gboolean secrets;
 } LiveSink;
@@ -110,6 +116,39 @@ queue_unref (Queue *q)
 
 /* ---- the proxy's thread ---- */
 
+typedef struct {
+  gsize start, len;
+} Span;
+
+/* Events that make the sessions table: kept when the rest is dropped. */
+static gboolean
+keeps_sessions_right (const XmEvent *ev)
+{
+  return ev->kind == XM_EVENT_CONN_OPEN || ev->kind == XM_EVENT_CONN_CLOSE
+         || ev->kind == XM_EVENT_LAYER;
+}
+
+/* Of a batch that does not fit, the lines in s->kept go to the queue
+ * while they fit KEPT_BEYOND_BYTES past its bounds (under q->lock); how
+ * many did. */
+static guint64
+keep_some (LiveSink *s, Queue *q)
+{
+  guint64 n = 0;
+
+  for (guint i = 0; i < s->kept->len; i++)
+    {
+      const Span *sp = &g_array_index (s->kept, Span, i);
+
+      if (q->bytes->len + sp->len > q->max_bytes + KEPT_BEYOND_BYTES)
+        break;
+      g_string_append_len (q->bytes, s->batch->str + sp->start, sp->len);
+      q->events++;
+      n++;
+    }
+  return n;
+}
+
 /* The batch into the queue, or dropped whole when it does not fit. */
 static void
 push_batch (LiveSink *s)
@@ -127,7 +166,9 @@ push_batch (LiveSink *s)
   else if (q->events + s->batch_events > q->max_events
            || q->bytes->len + s->batch->len > q->max_bytes)
     {
-      q->missed += s->batch_events;
+      guint64 kept = keep_some (s, q);
+
+      q->missed += s->batch_events - kept;
       g_atomic_int_set (&q->full, 1);
       /* the web thread notes the gap and tells the page, also when
        * nothing comes after it */
@@ -147,22 +188,30 @@ push_batch (LiveSink *s)
   g_mutex_unlock (&q->lock);
   g_string_truncate (s->batch, 0);
   s->batch_events = 0;
+  g_array_set_size (s->kept, 0);
 }
 
 static void
 sink_event (XmSink *sink, const XmEvent *ev)
 {
   LiveSink *s = (LiveSink *) sink;
+  gboolean keep = keeps_sessions_right (ev);
+  Span sp;
 
   /* A full queue stays full until the web thread drains it: the events
    * until then are counted, not formatted, so a web view that fell
-   * behind costs the proxy less, not more. */
-  if (g_atomic_int_get (&s->q->full))
+   * behind costs the proxy less, not more (all but the few that keep
+   * its sessions table right). */
+  if (g_atomic_int_get (&s->q->full) && !keep)
     {
       s->skipped++;
       return;
     }
+  sp.start = s->batch->len;
   xm_record_format (ev, s->secrets, s->batch);
+  sp.len = s->batch->len - sp.start;
+  if (keep)
+    g_array_append_val (s->kept, sp);
   s->batch_events++;
   if (s->batch->len >= BATCH_BYTES)
     push_batch (s);
@@ -181,6 +230,7 @@ sink_free (XmSink *sink)
 
   push_batch (s);
   g_string_free (s->batch, TRUE);
+  g_array_unref (s->kept);
   queue_unref (s->q);
   g_free (s);
 }
@@ -201,6 +251,7 @@ xm_web_live_sink (XmWebLive *live)
   s->sink.vtable = &live_sink_vtable;
   s->q = g_atomic_rc_box_acquire (live->q);
   s->batch = g_string_sized_new (BATCH_BYTES + 4096);
+  s->kept = g_array_new (FALSE, FALSE, sizeof (Span));
   s->secrets = live->secrets;
   return &s->sink;
 }

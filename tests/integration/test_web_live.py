@@ -511,6 +511,29 @@ class WebLiveTest(unittest.TestCase):
 
     # ---- a flood, a stalled WebSocket, a tiny queue ----
 
+    def test_sessions_stay_right_when_the_view_falls_behind(self):
+        """A queue of one event: nearly every round's events are dropped,
+        yet the connections' opens, closes and layers still reach the
+        view, so its sessions table has each of four logins, closed and
+        why, with its layers (the SASL restart here). Before, they went
+        with the rest: connections missing, or shown open for ever."""
+        p = self.start_proxy(env={"XMITM_WEB_QUEUE": "1,100"})
+        for _ in range(4):
+            self.assertIsNone(self.login(p.port, "alice"))
+        last = {}
+
+        def all_closed():
+            last["sessions"] = p.api("/api/sessions")["files"][0]["sessions"]
+            return len(last["sessions"]) == 4 and all(s["closed"] for s in last["sessions"])
+        self.assertTrue(wait_for(all_closed, 15), last)
+        self.assertTrue(all(s["layers"] and s["close_reason"] for s in last["sessions"]), last)
+        # the queue really was too small: events were missed, and noted
+        notes = [e for e in p.all_events()
+                 if e["conn"] == 0 and "the web view missed" in e["text"]]
+        self.assertTrue(notes)
+        print("\nsessions right with a queue of one event: %s"
+              % notes[0]["text"][:60], file=sys.stderr)
+
     def test_flood_with_a_stalled_websocket_loses_no_byte(self):
         from selenium.webdriver.common.by import By
         from selenium.webdriver.support.ui import WebDriverWait
