@@ -166,7 +166,9 @@ push_batch (LiveSink *s)
   else if (q->events + s->batch_events > q->max_events
            || q->bytes->len + s->batch->len > q->max_bytes)
     {
-      guint64 kept = keep_some (s, q);
+      /* (once the view stopped, q->wake NULL, nothing is drained: kept
+       * lines would only pile up) */
+      guint64 kept = q->wake ? keep_some (s, q) : 0;
 
       q->missed += s->batch_events - kept;
       g_atomic_int_set (&q->full, 1);

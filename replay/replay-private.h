@@ -196,10 +196,6 @@ void xm_conn_free (Conn *c);
  * authenticated (xm_replay_established). */
 void xm_conn_start (Conn *c);
 void xm_conn_send (Conn *c, const char *data, gsize len);
-/* Whether each element c sends must declare its namespace (WebSocket,
- * BOSH) and the recording's did not, or the other way round: then the
- * features are the transport's too, and stanzas are rewritten. */
-gboolean xm_conn_transport_differs (const Conn *c);
 /* What closes the stream: </stream:stream>, or RFC 7395's <close/>. */
 const char *xm_conn_close_tag (const Conn *c);
 /* Sends what xm_conn_send gathered (r->gathering) in one piece. */
@@ -210,12 +206,18 @@ gboolean xm_conn_compressed (Conn *c);
 /* Bytes c accepted that the socket has not taken yet (gathered too). */
 gsize xm_conn_queued (Conn *c);
 void xm_conn_close (Conn *c);
+void xm_conn_check_timeout (Conn *c, gint64 now);
+
+/* conn-rewrite.c: recorded stanzas as replay sends them */
+/* Whether each element c sends must declare its namespace (WebSocket,
+ * BOSH) and the recording's did not, or the other way round: then the
+ * features are the transport's too, and stanzas are rewritten. */
+gboolean xm_conn_transport_differs (const Conn *c);
 /* Serialises el with recorded values turned into live ones. New string. */
 char *xm_conn_rewrite (Conn *c, const XmNode *el, gboolean *changed);
 /* TRUE only when xm_conn_rewrite would certainly leave st, a script stanza
  * kept without its children, as it is (FALSE: ask it). */
 gboolean xm_conn_rewrite_needless (Conn *c, const XmStanza *st);
-void xm_conn_check_timeout (Conn *c, gint64 now);
 
 /* conn-auth.c: the client's authentication, as recorded */
 void xm_conn_auth_start (Conn *c, const XmNode *features);

@@ -112,7 +112,9 @@ on_end (guint64 end, gpointer data)
   Conn *c = data;
   g_autoptr (GByteArray) body = g_steal_pointer (&c->http_body);
 
-  if (c->http_post && body)
+  /* a request read after its connection closed (pipelined behind one
+   * whose answer failed to go) has nowhere to be answered: not taken */
+  if (c->http_post && body && c->state != NEG_CLOSED)
     dispatch (c, body);
   c->http_post = FALSE;
 }

@@ -318,7 +318,9 @@ xm_layer_bosh_serve_request (XmLayer *layer, XmLeg *carrier, const guint8 *body,
       g_free (r);
       return;
     }
-  r->carrier = carrier;
+  /* a closed carrier may be freed soon (replay frees closed ones): its
+   * request is read in turn, and answered nowhere */
+  r->carrier = xm_leg_alive (carrier) ? carrier : NULL;
   r->body = g_bytes_new (body, len);
   if (s->next_rid && r->rid < s->next_rid)
     {

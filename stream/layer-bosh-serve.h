@@ -31,7 +31,7 @@ XmLayer *xm_layer_bosh_serve_new (void);
 const char *xm_layer_bosh_serve_sid (XmLayer *layer);
 /* A request's body, to answer on carrier (borrowed: the owner keeps it
  * until the layer is freed or told with xm_layer_bosh_serve_forget; a
- * closed one is skipped). */
+ * closed one is not kept: its request is read, and answered nowhere). */
 void xm_layer_bosh_serve_request (XmLayer *layer, XmLeg *carrier,
                                   const guint8 *body, gsize len);
 /* carrier is going away: its requests, held or waiting, are answered on

@@ -7,8 +7,9 @@
  *
  * Input: an option byte (bit 0: the owner answers every stanza), then
  * records: header byte (bit 0: which connection; bit 1: the owner
- * closes its stream after this request; bit 2: that connection goes
- * first, forgotten and freed, and a new one carries this request),
+ * closes its stream after this request; bit 2: that connection closes
+ * and is forgotten, the request comes on it still, then it is freed and
+ * a new one takes its place),
  * two-byte length, the body.
  *
  * Invariants: no crash, leak or GLib warning; what the layer keeps is
@@ -114,13 +115,17 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
       if (h & 4)
         {
-          /* the connection closes and is freed, as replay frees it: the
-           * layer must keep no pointer to it; a new one takes its place */
+          /* the connection closes and is forgotten; its request comes
+           * still (read after the close), then it is freed, as replay
+           * frees it: the layer must keep no pointer to it */
+          xm_leg_close (carrier[h & 1], FALSE);
           xm_layer_bosh_serve_forget (layer, carrier[h & 1]);
+          xm_layer_bosh_serve_request (layer, carrier[h & 1], data + at + 3, len);
           xm_leg_free (carrier[h & 1]);
           carrier[h & 1] = xm_leg_new ("client", &carrier_events, &co);
         }
-      xm_layer_bosh_serve_request (layer, carrier[h & 1], data + at + 3, len);
+      else
+        xm_layer_bosh_serve_request (layer, carrier[h & 1], data + at + 3, len);
       if ((h & 2) && !o.closed && xm_leg_alive (o.leg))
         {
           send_str (&o, "</stream:stream>");

@@ -798,7 +798,8 @@ test_serve (void)
 
 /* The connection carrying the held request closes and the owner forgets
  * it (replay frees it): the layer keeps no pointer to it, and the owner's
- * next stanza goes in the client's next request instead of into nothing. */
+ * next stanza goes in the client's next request instead of into nothing.
+ * The same for a request handed over on a connection already closed. */
 static void
 test_serve_forget (void)
 {
@@ -828,6 +829,25 @@ test_serve_forget (void)
   wb.want = "</body>";
   run_until (carrier_has, &wb, NULL);
   g_assert_nonnull (strstr (gb->str, "><message xmlns='jabber:client' id='kept'/></body>"));
+  /* a request on a connection already closed and forgotten (read after
+   * an answer on it failed), its connection freed next: not held, so the
+   * owner's next stanza goes in rid 14 (an answer on the freed leg,
+   * before) */
+  {
+    Carrier c;
+
+    carrier_init (&c);
+    xm_leg_close (c.leg, FALSE);
+    xm_layer_bosh_serve_forget (layer, c.leg); /* at its close */
+    serve_request (layer, &c, "<body " HB " rid='13' sid='x'/>");
+    xm_leg_free (c.leg);
+    close (c.peer);
+  }
+  g_string_truncate (gb, 0);
+  owner_send (&o, "<message xmlns='jabber:client' id='after'/>");
+  serve_request (layer, &b, "<body " HB " rid='14' sid='x'/>");
+  run_until (carrier_has, &wb, NULL);
+  g_assert_nonnull (strstr (gb->str, "><message xmlns='jabber:client' id='after'/></body>"));
   g_assert_no_error (o.error);
   xm_leg_free (o.leg);
   g_string_free (o.got, TRUE);
