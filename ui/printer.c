@@ -244,6 +244,19 @@ append_qname (GString *buf, const char *prefix, const char *name)
   put (buf, name);
 }
 
+/* ='value' of an attribute or a namespace declaration, escaped */
+static void
+append_value (const Palette *c, const char *value, GString *buf)
+{
+  put_sgr (buf, c->reset);
+  put_c (buf, '=');
+  put_sgr (buf, c->value);
+  put_c (buf, '\'');
+  xm_xml_escape (buf, value, strlen (value), TRUE);
+  put_c (buf, '\'');
+  put_sgr (buf, c->reset);
+}
+
 static void
 append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
                   gboolean show_secrets, GString *buf)
@@ -263,13 +276,7 @@ append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
           put_c (buf, ':');
           put (buf, d->prefix);
         }
-      put_sgr (buf, c->reset);
-      put_c (buf, '=');
-      put_sgr (buf, c->value);
-      put_c (buf, '\'');
-      xm_xml_escape (buf, d->uri, strlen (d->uri), TRUE);
-      put_c (buf, '\'');
-      put_sgr (buf, c->reset);
+      append_value (c, d->uri, buf);
     }
   for (guint i = 0; i < el->n_attrs; i++)
     {
@@ -284,13 +291,7 @@ append_start_tag (const Palette *c, const XmNode *el, gboolean empty,
                                   strlen (a->value), c->reset.s);
           continue;
         }
-      put_sgr (buf, c->reset);
-      put_c (buf, '=');
-      put_sgr (buf, c->value);
-      put_c (buf, '\'');
-      xm_xml_escape (buf, a->value, strlen (a->value), TRUE);
-      put_c (buf, '\'');
-      put_sgr (buf, c->reset);
+      append_value (c, a->value, buf);
     }
   put_sgr (buf, c->tag);
   if (empty)
