@@ -59,6 +59,24 @@ def write_creds(d, users):
     return path
 
 
+def http_exchange(port, request, first=b""):
+    """request on a new connection to port, and the answer up to the end
+    of its head, as text; first: its first bytes, sent alone one at a
+    time (a method in pieces) before the rest."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        for i in range(len(first)):
+            s.sendall(first[i:i + 1])
+            time.sleep(0.05)
+        s.sendall(request[len(first):])
+        data = b""
+        while b"\r\n\r\n" not in data:
+            more = s.recv(65536)
+            if not more:
+                break
+            data += more
+        return data.decode(errors="replace")
+
+
 def binary():
     x = os.environ.get("XMITM")
     if not (x and os.access(x, os.X_OK)):
@@ -295,23 +313,11 @@ class BoshReplayProsodyTest(unittest.TestCase):
         peers.wait_listening(port, serve)
 
         def post(body, first=b""):
-            """first: bytes sent alone, one at a time, before the rest"""
-            return ask(b"POST /http-bind HTTP/1.1\r\nHost: x\r\nContent-Length: %d"
-                       b"\r\n\r\n" % len(body) + body, first)
+            return http_exchange(port, b"POST /http-bind HTTP/1.1\r\nHost: x\r\n"
+                                 b"Content-Length: %d\r\n\r\n" % len(body) + body, first)
 
         def ask(request, first=b""):
-            with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                for i in range(len(first)):
-                    s.sendall(first[i:i + 1])
-                    time.sleep(0.05)
-                s.sendall(request[len(first):])
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    more = s.recv(65536)
-                    if not more:
-                        break
-                    data += more
-                return data.decode(errors="replace")
+            return http_exchange(port, request, first)
 
         got = post(b"<body xmlns='http://jabber.org/protocol/httpbind' rid='5' sid='nope'/>")
         self.assertTrue(got.startswith("HTTP/1.1 404 "), got)
@@ -353,15 +359,8 @@ class BoshReplayProsodyTest(unittest.TestCase):
 
         def requests(n):
             for _ in range(n):
-                with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-                    s.sendall(request)
-                    got = b""
-                    while b"\r\n\r\n" not in got:
-                        more = s.recv(65536)
-                        if not more:
-                            break
-                        got += more
-                    self.assertTrue(got.startswith(b"HTTP/1.1 404 "), got)
+                got = http_exchange(port, request)
+                self.assertTrue(got.startswith("HTTP/1.1 404 "), got)
 
         requests(500)  # allocator and caches settle
         time.sleep(0.2)
